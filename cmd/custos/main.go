@@ -1,0 +1,32 @@
+// Command custos guides key custodians through dual-control key ceremonies
+// on a PKCS#11 HSM and records every step in a signed git ledger.
+//
+// This file is deliberately thin: it builds the command tree and turns an
+// error into the two-line "custos: error: …" / "custos: hint: …" form.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"custos/hint"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and returns the exit status; it is also the
+// entry point the testscript tests use.
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "custos: error: %v\n", err)
+		if h := hint.Of(err); h != "" {
+			fmt.Fprintf(os.Stderr, "custos: hint: %s\n", h)
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// subcommands are registered by the files of this package in init
+// functions, one file per command family, so each stays independent.
+var subcommands []func() *cobra.Command
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "custos",
+		Short:         "dual-control key ceremonies on a PKCS#11 HSM, recorded in a signed git ledger",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	for _, f := range subcommands {
+		root.AddCommand(f())
+	}
+	return root
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# setup.sh installs what Custos needs to build, test and demo on Debian:
+# SoftHSM2, OpenSC's pkcs11-tool, git, OpenSSH, tmux and a C compiler for cgo.
+# As root it uses apt-get; otherwise it names the packages to install.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have softhsm2-util || need+=(softhsm2)
+have pkcs11-tool   || need+=(opensc)
+have git           || need+=(git)
+have ssh-keygen    || need+=(openssh-client)
+have tmux          || need+=(tmux)
+have gcc           || need+=(gcc)
+have make          || need+=(make)
+if ! have go && [ ! -x /usr/local/go/bin/go ]; then
+  echo "custos: error: go is not installed" >&2
+  echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2
+  exit 1
+fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "custos: error: missing packages: ${need[*]}" >&2
+  echo "custos: hint: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "setup: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

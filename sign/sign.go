@@ -1,0 +1,127 @@
+// Package sign makes and checks SSH signatures (the SSHSIG format of
+// OpenSSH's PROTOCOL.sshsig) for members of a ledger.
+//
+// A member's key is either an OpenSSH private key file or a key held on a
+// PKCS#11 token; the second arrives here as a crypto.Signer (the hsm package
+// provides it), so this package never touches PKCS#11 itself. Every
+// signature is verified right after it is made, so a faulty token or a
+// mismatched key is caught before the signature is used.
+//
+// Signatures use SHA-512, as ssh-keygen -Y sign does by default, and are
+// returned armored ("-----BEGIN SSH SIGNATURE-----"), the form git and
+// ssh-keygen -Y verify read.
+package sign
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"fmt"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+)
+
+// Signer produces armored SSH signatures for one key.
+type Signer interface {
+	// PublicKey is the key that verifies this signer's signatures.
+	PublicKey() ssh.PublicKey
+	// Sign returns an armored SSHSIG signature of msg in namespace.
+	// The signature has been verified against PublicKey before it is returned.
+	Sign(namespace string, msg []byte) ([]byte, error)
+}
+
+type sshSigner struct{ s ssh.Signer }
+
+// FromSSH wraps an ssh.Signer.
+func FromSSH(s ssh.Signer) Signer { return &sshSigner{s: s} }
+
+// FromCrypto wraps a crypto.Signer (ed25519, ECDSA P-256/P-384 returning
+// ASN.1 signatures, or RSA), for example a key on a PKCS#11 token.
+func FromCrypto(s crypto.Signer) (Signer, error) {
+	ss, err := ssh.NewSignerFromSigner(s)
+	if err != nil {
+		return nil, fmt.Errorf("unsupported signing key: %w", err)
+	}
+	if ss.PublicKey().Type() == ssh.KeyAlgoRSA {
+		// ssh-rsa means SHA-1 to OpenSSH; SSHSIG signers must use rsa-sha2-512.
+		as, ok := ss.(ssh.AlgorithmSigner)
+		if !ok {
+			return nil, errors.New("rsa signer cannot choose its algorithm")
+		}
+		ss, err = ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512})
+		if err != nil {
+			return nil, fmt.Errorf("rsa signer: %w", err)
+		}
+	}
+	return &sshSigner{s: ss}, nil
+}
+
+func (s *sshSigner) PublicKey() ssh.PublicKey { return s.s.PublicKey() }
+
+func (s *sshSigner) Sign(namespace string, msg []byte) ([]byte, error) {
+	sig, err := sshsig.Sign(bytes.NewReader(msg), s.s, sshsig.HashSHA512, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("ssh signature: %w", err)
+	}
+	armored := sshsig.Armor(sig)
+	if err := Verify(s.s.PublicKey(), namespace, msg, armored); err != nil {
+		return nil, fmt.Errorf("signature made by %s does not verify: %w", Fingerprint(s.s.PublicKey()), err)
+	}
+	return armored, nil
+}
+
+// Verify checks an armored SSHSIG signature of msg in namespace by pub.
+// It refuses signatures whose embedded public key differs from pub.
+func Verify(pub ssh.PublicKey, namespace string, msg, armored []byte) error {
+	sig, err := sshsig.Unarmor(armored)
+	if err != nil {
+		return fmt.Errorf("malformed ssh signature: %w", err)
+	}
+	return VerifyParsed(pub, namespace, msg, sig)
+}
+
+// VerifyParsed is Verify for a signature already unarmored.
+func VerifyParsed(pub ssh.PublicKey, namespace string, msg []byte, sig *sshsig.Signature) error {
+	if sig.PublicKey == nil || !bytes.Equal(sig.PublicKey.Marshal(), pub.Marshal()) {
+		return errors.New("signature was made by a different key")
+	}
+	if sig.Namespace != namespace {
+		return fmt.Errorf("signature namespace is %q, want %q", sig.Namespace, namespace)
+	}
+	if err := sshsig.Verify(bytes.NewReader(msg), sig, pub, sig.HashAlgorithm, namespace); err != nil {
+		return fmt.Errorf("bad signature: %w", err)
+	}
+	return nil
+}
+
+// SignerKey returns the public key embedded in an armored signature, so a
+// verifier can look up who claims to have signed.
+func SignerKey(armored []byte) (ssh.PublicKey, error) {
+	sig, err := sshsig.Unarmor(armored)
+	if err != nil {
+		return nil, fmt.Errorf("malformed ssh signature: %w", err)
+	}
+	if sig.PublicKey == nil {
+		return nil, errors.New("ssh signature carries no public key")
+	}
+	return sig.PublicKey, nil
+}
+
+// Fingerprint is the OpenSSH SHA256 fingerprint ("SHA256:…") of pub.
+func Fingerprint(pub ssh.PublicKey) string { return ssh.FingerprintSHA256(pub) }
+
+// AuthorizedKey is pub in the one-line authorized_keys form, without a
+// trailing newline.
+func AuthorizedKey(pub ssh.PublicKey) string {
+	return string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(pub)))
+}
+
+// ParsePublicKey reads a public key in authorized_keys form ("ssh-ed25519 AAAA… comment").
+func ParsePublicKey(line string) (ssh.PublicKey, error) {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, fmt.Errorf("not an ssh public key: %w", err)
+	}
+	return pub, nil
+}
