@@ -1,0 +1,177 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run the real custos command line in-process as
+// the "custos" program of each script. It is the only TestMain of this
+// package: other test files add scripts under testdata/, not their own main.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"custos": func() { os.Exit(run(os.Args[1:])) },
+	})
+}
+
+// TestScripts runs every testdata/script/*.txtar against the real binary,
+// with real SoftHSM tokens, real git and real ssh-keygen.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams("testdata/script"))
+}
+
+func scriptParams(dir string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: false,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("SOFTHSM_MODULE", softhsmModule())
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("NO_COLOR", "1")
+			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mktoken":  cmdMktoken,
+			"sshkey":   cmdSSHKey,
+			"nosecret": cmdNoSecret,
+		},
+	}
+}
+
+// softhsmModule finds the SoftHSM2 module; tests fail (not skip) without it.
+func softhsmModule() string {
+	if p := os.Getenv("CUSTOS_TEST_MODULE"); p != "" {
+		return p
+	}
+	for _, p := range []string{
+		"/usr/lib/softhsm/libsofthsm2.so",
+		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/local/lib/softhsm/libsofthsm2.so",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/usr/lib/softhsm/libsofthsm2.so"
+}
+
+// cmdMktoken: mktoken NAME LABEL — a hermetic SoftHSM token store in
+// $WORK/NAME with its own softhsm2.conf, a token LABEL, and random PINs in
+// $WORK/NAME/user.pin and so.pin (mode 0600). Sets SOFTHSM2_CONF (the last
+// token store made is the one custos sees) and $NAME_URI, a PKCS#11 URI of
+// the token with module-path and pin-source.
+func cmdMktoken(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mktoken NAME LABEL")
+	}
+	name, label := args[0], args[1]
+	dir := ts.MkAbs(name)
+	conf, err := makeTokenStore(dir)
+	ts.Check(err)
+	user, so := randomPIN(), randomPIN()
+	ts.Check(os.WriteFile(filepath.Join(dir, "user.pin"), []byte(user+"\n"), 0o600))
+	ts.Check(os.WriteFile(filepath.Join(dir, "so.pin"), []byte(so+"\n"), 0o600))
+	// PINs on argv are acceptable here only: a test tool initialising a
+	// throwaway token. custos itself never takes a PIN from argv.
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", so, "--pin", user)
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("softhsm2-util: %v\n%s", err, out)
+	}
+	ts.Setenv("SOFTHSM2_CONF", conf)
+	ts.Setenv(strings.ToUpper(name)+"_URI", fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file:%s",
+		label, softhsmModule(), filepath.Join(dir, "user.pin")))
+	ts.Setenv(strings.ToUpper(name)+"_CONF", conf)
+}
+
+func makeTokenStore(dir string) (string, error) {
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.MkdirAll(tokens, 0o700); err != nil {
+		return "", err
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	body := fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
+	return conf, os.WriteFile(conf, []byte(body), 0o600)
+}
+
+func randomPIN() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cmdSSHKey: sshkey NAME [ed25519|ecdsa] — an unencrypted member key made by
+// stock ssh-keygen at $WORK/keys/NAME (and NAME.pub).
+func cmdSSHKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: sshkey NAME [type]")
+	}
+	typ := "ed25519"
+	if len(args) > 1 {
+		typ = args[1]
+	}
+	dir := ts.MkAbs("keys")
+	ts.Check(os.MkdirAll(dir, 0o700))
+	p := filepath.Join(dir, args[0])
+	out, err := exec.Command("ssh-keygen", "-q", "-t", typ, "-N", "", "-C", args[0], "-f", p).CombinedOutput()
+	if err != nil {
+		ts.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+}
+
+// cmdNoSecret: nosecret FILE... — fails if any of the PINs of the token
+// stores in $WORK, or the private key files' base64 bodies, occur in the
+// named files or directories (recursively, .git objects included via
+// `git log -p` is left to the caller).
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	var secrets []string
+	pins, _ := filepath.Glob(ts.MkAbs("*/*.pin"))
+	for _, p := range pins {
+		b, _ := os.ReadFile(p)
+		if s := strings.TrimSpace(string(b)); s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	keys, _ := filepath.Glob(ts.MkAbs("keys/*"))
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".pub") {
+			continue
+		}
+		b, _ := os.ReadFile(k)
+		for _, line := range strings.Split(string(b), "\n") {
+			if len(line) > 40 && !strings.HasPrefix(line, "-----") {
+				secrets = append(secrets, line)
+			}
+		}
+	}
+	found := ""
+	for _, a := range args {
+		filepath.Walk(ts.MkAbs(a), func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for _, s := range secrets {
+				if strings.Contains(string(b), s) {
+					found = p
+				}
+			}
+			return nil
+		})
+	}
+	if found != "" && !neg {
+		ts.Fatalf("a secret occurs in %s", found)
+	}
+	if found == "" && neg {
+		ts.Fatalf("no secret found")
+	}
+}
