@@ -1,0 +1,197 @@
+package ceremony
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"custos/hint"
+	"custos/strictyaml"
+)
+
+// Kinds of ceremony a script may name.
+const (
+	KindEnroll   = "enroll"
+	KindGenerate = "generate"
+	KindExport   = "export"
+	KindDestroy  = "destroy"
+)
+
+// Script says what a ceremony is to do. Who must agree comes from the
+// ledger's policy, never from the script.
+type Script struct {
+	// File is where the script was read from, for messages.
+	File string `yaml:"-"`
+
+	Kind      string   `yaml:"kind,required"`
+	Ceremony  string   `yaml:"ceremony"`
+	HSM       string   `yaml:"hsm,required"`
+	Operator  string   `yaml:"operator,required"`
+	Witnesses []string `yaml:"witnesses"`
+	Notes     string   `yaml:"notes"`
+
+	Key     *KeyPlan     `yaml:"key"`
+	Export  *ExportPlan  `yaml:"export"`
+	Destroy *DestroyPlan `yaml:"destroy"`
+}
+
+// KeyPlan describes a key to generate.
+type KeyPlan struct {
+	Label      string   `yaml:"label,required"`
+	Type       string   `yaml:"type,required"`
+	Owner      string   `yaml:"owner,required"`
+	Purpose    string   `yaml:"purpose,required"`
+	Rotation   Duration `yaml:"rotation"`
+	Exportable bool     `yaml:"exportable"`
+	Backup     bool     `yaml:"backup"`
+}
+
+// ExportPlan is an export request: which key goes to whom, why, until when.
+type ExportPlan struct {
+	Key          string `yaml:"key,required"`
+	Recipient    string `yaml:"recipient,required"`
+	RecipientKey string `yaml:"recipient_key,required"`
+	Purpose      string `yaml:"purpose,required"`
+	Expires      Date   `yaml:"expires,required"`
+	Output       string `yaml:"output,required"`
+}
+
+// DestroyPlan names the key to destroy.
+type DestroyPlan struct {
+	Key    string `yaml:"key,required"`
+	Reason string `yaml:"reason,required"`
+	// Confirm is the key's label typed in full; in the TUI it is typed at
+	// the prompt instead.
+	Confirm string `yaml:"confirm"`
+}
+
+// Duration is a rotation period written as "90d", "12m" (months) or "1y".
+type Duration struct{ Days int }
+
+var durationRE = regexp.MustCompile(`^([1-9][0-9]{0,4})([dmy])$`)
+
+// UnmarshalText parses "90d", "12m" or "2y".
+func (d *Duration) UnmarshalText(b []byte) error {
+	m := durationRE.FindStringSubmatch(string(b))
+	if m == nil {
+		return fmt.Errorf("want a period like 90d, 12m or 1y, got %q", b)
+	}
+	n, _ := strconv.Atoi(m[1])
+	switch m[2] {
+	case "m":
+		n *= 30
+	case "y":
+		n *= 365
+	}
+	d.Days = n
+	return nil
+}
+
+func (d Duration) String() string {
+	if d.Days == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%dd", d.Days)
+}
+
+// Date is a calendar day, YYYY-MM-DD.
+type Date struct{ time.Time }
+
+// UnmarshalText parses YYYY-MM-DD.
+func (d *Date) UnmarshalText(b []byte) error {
+	t, err := time.Parse(time.DateOnly, string(b))
+	if err != nil {
+		return fmt.Errorf("want a date like 2027-01-31, got %q", b)
+	}
+	d.Time = t
+	return nil
+}
+
+func (d Date) String() string { return d.Format(time.DateOnly) }
+
+// LoadScript reads and checks a ceremony script file.
+func LoadScript(path string) (*Script, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony script: %w", err)
+	}
+	return ParseScript(path, data)
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ParseScript decodes a script and checks it on its own (the ledger's
+// policy and state are checked later, by the engine).
+func ParseScript(name string, data []byte) (*Script, error) {
+	var s Script
+	if err := strictyaml.Decode(name, data, &s); err != nil {
+		return nil, err
+	}
+	s.File = name
+	bad := func(path, msg, fix string) error {
+		err := fmt.Errorf("%s: %s: %s", name, path, msg)
+		if fix != "" {
+			return hint.With(err, fix)
+		}
+		return err
+	}
+	sections := map[string]bool{"key": s.Key != nil, "export": s.Export != nil, "destroy": s.Destroy != nil}
+	want := map[string]string{KindGenerate: "key", KindExport: "export", KindDestroy: "destroy", KindEnroll: ""}
+	sec, ok := want[s.Kind]
+	if !ok {
+		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy")
+	}
+	for name, present := range sections {
+		if present && name != sec {
+			return nil, bad(name, fmt.Sprintf("not allowed in a %s script", s.Kind), "remove it, or write a separate script for that ceremony")
+		}
+	}
+	if sec != "" && !sections[sec] {
+		return nil, bad(sec, "required field is missing", fmt.Sprintf("a %s script says what to do under %q", s.Kind, sec))
+	}
+	if !strings.HasPrefix(s.HSM, "pkcs11:") {
+		return nil, bad("hsm", "want a PKCS#11 URI (pkcs11:token=…)", "name the token by label or serial, e.g. pkcs11:token=custos-demo?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:user.pin")
+	}
+	if strings.Contains(s.HSM, "pin-value=") {
+		return nil, bad("hsm", "a PIN must not be written in the script", "use pin-source=file:PATH, or leave it out to be asked at the terminal")
+	}
+	seen := map[string]bool{s.Operator: true}
+	for i, w := range s.Witnesses {
+		if seen[w] {
+			return nil, bad(fmt.Sprintf("witnesses[%d]", i), fmt.Sprintf("%q is named twice or is the operator", w), "a witness is a second person; name each once")
+		}
+		seen[w] = true
+	}
+	switch s.Kind {
+	case KindGenerate:
+		k := s.Key
+		if !labelRE.MatchString(k.Label) {
+			return nil, bad("key.label", fmt.Sprintf("%q is not a valid label", k.Label), "use letters, digits, '.', '_' or '-', at most 64")
+		}
+		if _, ok := keyTypes[k.Type]; !ok {
+			return nil, bad("key.type", fmt.Sprintf("unknown key type %q", k.Type), "one of: "+strings.Join(keyTypeNames(), ", "))
+		}
+		if k.Backup && k.Type == "ed25519" {
+			return nil, bad("key.backup", "ed25519 private keys cannot be wrapped for backup on this kind of HSM", "choose ec-p256 or ec-p384, or plan no backup")
+		}
+	case KindExport:
+		if !s.Export.Expires.After(time.Now().AddDate(0, 0, -1)) {
+			return nil, bad("export.expires", fmt.Sprintf("the request expired on %s", s.Export.Expires), "set a future date")
+		}
+	case KindDestroy:
+	}
+	return &s, nil
+}
+
+// keyTypes maps a script's key type to whether it is a secret (symmetric) key.
+var keyTypes = map[string]bool{
+	"aes-256": true, "rsa-3072": false, "rsa-4096": false,
+	"ec-p256": false, "ec-p384": false, "ed25519": false,
+}
+
+func keyTypeNames() []string {
+	return []string{"aes-256", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519"}
+}

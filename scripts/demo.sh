@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# demo.sh runs the Custos demo story on a throwaway SoftHSM2 token.
+# Everything lives under ./demo so a newcomer can look inside and re-run it;
+# each run starts the workspace afresh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CUSTOS=$ROOT/bin/custos
+DEMO=$ROOT/demo
+MODULE=${CUSTOS_PKCS11_MODULE:-}
+if [ -z "$MODULE" ]; then
+  for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/local/lib/softhsm/libsofthsm2.so; do
+    [ -e "$m" ] && MODULE=$m && break
+  done
+fi
+[ -n "$MODULE" ] || { echo "custos: error: softhsm2 module not found" >&2; exit 1; }
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+rm -rf "$DEMO"
+mkdir -p "$DEMO/tokens" "$DEMO/pins" "$DEMO/keys"
+chmod 700 "$DEMO/pins" "$DEMO/keys"
+
+step "SoftHSM workspace: demo/softhsm2.conf, tokens in demo/tokens"
+cat > "$DEMO/softhsm2.conf" <<CONF
+directories.tokendir = $DEMO/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+export SOFTHSM2_CONF=$DEMO/softhsm2.conf
+export CUSTOS_PKCS11_MODULE=$MODULE
+
+# Random PINs in files of mode 0600. custos reads them through the URI's
+# pin-source; they never appear on its command line.
+umask 077
+for p in user so; do
+  head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/$p"
+done
+# softhsm2-util takes PINs only as arguments or at a prompt: acceptable for
+# a throwaway demo token, never for a real one.
+softhsm2-util --init-token --free --label custos-demo \
+  --so-pin "$(cat "$DEMO/pins/so")" --pin "$(cat "$DEMO/pins/user")" >/dev/null
+echo "token custos-demo initialised; PINs in demo/pins/ (mode 0600)"
+
+step "custos hsm info --module $MODULE"
+"$CUSTOS" hsm info --module "$MODULE"
+
+if [ -f "$ROOT/scripts/demo-ledger.sh" ]; then
+  # shellcheck source=/dev/null
+  . "$ROOT/scripts/demo-ledger.sh"
+fi
+
+step "done: the workspace is in demo/"
