@@ -117,6 +117,9 @@ type KeySpec struct {
 	// WrapWithTrusted lets only a CKA_TRUSTED key wrap it.
 	WrapWithTrusted bool
 	Usage           Usage
+	// Ephemeral makes a session object (CKA_TOKEN=false) that disappears
+	// when the session closes, e.g. a transport key imported for a restore.
+	Ephemeral bool
 }
 
 // Key is a key object (or key pair) on a token.
@@ -146,7 +149,7 @@ func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
 	t := []*pkcs11.Attribute{
 		attr(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-		attr(pkcs11.CKA_TOKEN, true),
+		attr(pkcs11.CKA_TOKEN, !spec.Ephemeral),
 		attr(pkcs11.CKA_PRIVATE, true),
 		attr(pkcs11.CKA_SENSITIVE, true),
 		attr(pkcs11.CKA_EXTRACTABLE, spec.Extractable),
@@ -183,7 +186,7 @@ func pairTemplates(spec KeySpec, ecParams []byte) (pub, priv []*pkcs11.Attribute
 	pub = []*pkcs11.Attribute{
 		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		attr(pkcs11.CKA_KEY_TYPE, kt),
-		attr(pkcs11.CKA_TOKEN, true),
+		attr(pkcs11.CKA_TOKEN, !spec.Ephemeral),
 		attr(pkcs11.CKA_PRIVATE, false),
 		attr(pkcs11.CKA_MODIFIABLE, false),
 		attr(pkcs11.CKA_VERIFY, u.Verify),
@@ -196,7 +199,7 @@ func pairTemplates(spec KeySpec, ecParams []byte) (pub, priv []*pkcs11.Attribute
 	priv = []*pkcs11.Attribute{
 		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 		attr(pkcs11.CKA_KEY_TYPE, kt),
-		attr(pkcs11.CKA_TOKEN, true),
+		attr(pkcs11.CKA_TOKEN, !spec.Ephemeral),
 		attr(pkcs11.CKA_PRIVATE, true),
 		attr(pkcs11.CKA_SENSITIVE, true),
 		attr(pkcs11.CKA_EXTRACTABLE, spec.Extractable),
@@ -356,7 +359,7 @@ func (t *Token) checkGenerated(k *Key, spec KeySpec) error {
 		return err
 	}
 	want := map[string]bool{
-		"token": true, "private": true, "sensitive": true, "modifiable": false,
+		"token": !spec.Ephemeral, "private": true, "sensitive": true, "modifiable": false,
 		"extractable": spec.Extractable, "wrap_with_trusted": spec.WrapWithTrusted,
 		"sign": spec.Usage.Sign, "decrypt": spec.Usage.Decrypt,
 		"unwrap": spec.Usage.Unwrap, "derive": spec.Usage.Derive,
@@ -387,7 +390,7 @@ func (t *Token) checkGenerated(k *Key, spec KeySpec) error {
 	if err != nil {
 		return fmt.Errorf("read public key attributes: %w", err)
 	}
-	pw := []bool{true, false, false, spec.Usage.Verify, spec.Usage.Encrypt, spec.Usage.Wrap}
+	pw := []bool{!spec.Ephemeral, false, false, spec.Usage.Verify, spec.Usage.Encrypt, spec.Usage.Wrap}
 	for i, a := range pf {
 		if boolOf(a) != pw[i] {
 			return fmt.Errorf("%w: public key attribute 0x%x is %v, asked %v", ErrMismatch, a.Type, boolOf(a), pw[i])

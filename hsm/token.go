@@ -23,6 +23,9 @@ type Token struct {
 	sh     pkcs11.SessionHandle
 	closed bool
 	mechs  map[uint]pkcs11.MechanismInfo
+
+	probeMu sync.Mutex
+	probes  map[string]bool // key family -> wrappable under AES
 }
 
 // OpenToken opens an R/W session on the single token matching sel.

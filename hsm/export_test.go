@@ -1,0 +1,32 @@
+package hsm
+
+import (
+	"fmt"
+
+	"github.com/miekg/pkcs11"
+)
+
+// GenerateClearAESForTest makes an AES-256 key that is NOT sensitive and is
+// extractable, with encrypt and sign, and returns its value read back with
+// CKA_VALUE — test-only, so check values can be recomputed in Go from a
+// key the token generated. Custos itself never makes such a key.
+func GenerateClearAESForTest(t *Token, label string) (*Key, []byte, error) {
+	if err := t.lock(); err != nil {
+		return nil, nil, err
+	}
+	defer t.mu.Unlock()
+	spec := KeySpec{Label: label, Type: AES256, Extractable: true, Usage: Usage{Encrypt: true, Sign: true}, Ephemeral: true}
+	if err := checkSpec(&spec); err != nil {
+		return nil, nil, err
+	}
+	tmpl := setAttr(secretTemplate(spec, true), pkcs11.CKA_SENSITIVE, false)
+	h, err := t.ctx.GenerateKey(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, tmpl)
+	if err != nil {
+		return nil, nil, p11err("test key", err)
+	}
+	a, err := t.objAttrs(h, pkcs11.CKA_VALUE)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read test key value: %w", err)
+	}
+	return &Key{tok: t, ID: spec.ID, Label: label, Type: AES256, priv: h, Class: "secret"}, a[0].Value, nil
+}

@@ -1,0 +1,119 @@
+package hsm
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/asn1"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/miekg/pkcs11"
+)
+
+// Signer returns a crypto.Signer for the key's private half, which stays
+// on the token. EC keys hash in Go and sign with CKM_ECDSA (SoftHSM lacks
+// CKM_ECDSA_SHA256) and return ASN.1 DER signatures as crypto.Signer
+// requires; Ed25519 signs the whole message with CKM_EDDSA; RSA signs
+// PKCS#1 v1.5 with CKM_RSA_PKCS over the DigestInfo (PSS is refused).
+func (k *Key) Signer() (crypto.Signer, error) {
+	if k.priv == 0 || k.Type.Secret() {
+		return nil, fmt.Errorf("key %q: %w: no private key to sign with", k.Label, ErrKeyNotFound)
+	}
+	pub, err := k.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	var mech uint
+	var name string
+	switch k.Type {
+	case ECP256, ECP384:
+		mech, name = pkcs11.CKM_ECDSA, "CKM_ECDSA"
+	case Ed25519:
+		mech, name = ckmEdDSA, "CKM_EDDSA"
+	default:
+		mech, name = pkcs11.CKM_RSA_PKCS, "CKM_RSA_PKCS"
+	}
+	if err := k.tok.need(mech, name, pkcs11.CKF_SIGN); err != nil {
+		return nil, fmt.Errorf("signer for key %q: %w", k.Label, err)
+	}
+	return &signer{k: k, pub: pub, mech: mech}, nil
+}
+
+type signer struct {
+	k    *Key
+	pub  crypto.PublicKey
+	mech uint
+}
+
+func (s *signer) Public() crypto.PublicKey { return s.pub }
+
+// DigestInfo prefixes for PKCS#1 v1.5 (RFC 8017 section 9.2, note 1).
+var digestInfo = map[crypto.Hash][]byte{
+	crypto.SHA1:   {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14},
+	crypto.SHA256: {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20},
+	crypto.SHA384: {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30},
+	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
+}
+
+// Sign signs digest (or, for Ed25519, the message) on the token.
+func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	k := s.k
+	op := fmt.Sprintf("token %q: sign with key %q", k.tok.info.Label, k.Label)
+	h := crypto.Hash(0)
+	if opts != nil {
+		h = opts.HashFunc()
+	}
+	in := digest
+	switch k.Type {
+	case Ed25519:
+		if h != 0 {
+			return nil, fmt.Errorf("%s: %w: Ed25519ph (pre-hashed) is not supported", op, ErrMechanismUnsupported)
+		}
+		if o, ok := opts.(*ed25519.Options); ok && o.Context != "" {
+			return nil, fmt.Errorf("%s: %w: Ed25519ctx is not supported", op, ErrMechanismUnsupported)
+		}
+	case ECP256, ECP384:
+		if h != 0 && len(digest) != h.Size() {
+			return nil, fmt.Errorf("%s: digest is %d bytes, %v needs %d", op, len(digest), h, h.Size())
+		}
+	default:
+		if _, ok := opts.(*rsa.PSSOptions); ok {
+			return nil, fmt.Errorf("%s: %w: RSA-PSS is not supported", op, ErrMechanismUnsupported)
+		}
+		prefix, ok := digestInfo[h]
+		if !ok {
+			return nil, fmt.Errorf("%s: %w: hash %v for RSA PKCS#1 v1.5", op, ErrMechanismUnsupported, h)
+		}
+		if len(digest) != h.Size() {
+			return nil, fmt.Errorf("%s: digest is %d bytes, %v needs %d", op, len(digest), h, h.Size())
+		}
+		in = append(append([]byte(nil), prefix...), digest...)
+	}
+	t := k.tok
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	if err := t.ctx.SignInit(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(s.mech, nil)}, k.priv); err != nil {
+		return nil, p11err(op, err)
+	}
+	sig, err := t.ctx.Sign(t.sh, in)
+	if err != nil {
+		return nil, p11err(op, err)
+	}
+	if k.Type == ECP256 || k.Type == ECP384 {
+		return rawToDER(sig)
+	}
+	return sig, nil
+}
+
+// rawToDER converts PKCS#11's r‖s ECDSA output to an ASN.1 signature.
+func rawToDER(sig []byte) ([]byte, error) {
+	if len(sig) == 0 || len(sig)%2 != 0 {
+		return nil, fmt.Errorf("ecdsa signature from token has odd length %d", len(sig))
+	}
+	n := len(sig) / 2
+	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
+}

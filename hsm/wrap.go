@@ -1,0 +1,494 @@
+package hsm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"math/big"
+
+	"github.com/miekg/pkcs11"
+
+	"custos/hint"
+)
+
+// Wrapped is a key wrapped by the token, with what is needed to unwrap it.
+type Wrapped struct {
+	// Mechanism is the PKCS#11 mechanism used, by name:
+	// CKM_AES_KEY_WRAP_KWP, CKM_AES_KEY_WRAP_PAD (both RFC 5649) or
+	// CKM_RSA_PKCS_OAEP.
+	Mechanism string `json:"mechanism"`
+	// OAEPHash is "sha-256" or "sha-1" for CKM_RSA_PKCS_OAEP (MGF1 uses
+	// the same hash, no label).
+	OAEPHash string  `json:"oaep_hash,omitempty"`
+	KeyType  KeyType `json:"key_type"`
+	Blob     []byte  `json:"blob"`
+	// PublicKey is the SubjectPublicKeyInfo DER of a wrapped key pair's
+	// public half (not secret), so the pair can be rebuilt on unwrap.
+	PublicKey []byte `json:"public_key,omitempty"`
+}
+
+var oaepHashes = []struct {
+	name      string
+	hash, mgf uint
+}{
+	{"sha-256", pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256},
+	{"sha-1", pkcs11.CKM_SHA_1, pkcs11.CKG_MGF1_SHA1},
+}
+
+func oaepMech(name string) (*pkcs11.Mechanism, error) {
+	for _, h := range oaepHashes {
+		if h.name == name {
+			return pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_OAEP, pkcs11.NewOAEPParams(h.hash, h.mgf, pkcs11.CKZ_DATA_SPECIFIED, nil)), nil
+		}
+	}
+	return nil, fmt.Errorf("oaep hash %q: %w", name, ErrMechanismUnsupported)
+}
+
+// aesWrapMech picks RFC 5649 wrapping: KWP (the spec's id) if offered,
+// else KEY_WRAP_PAD (SoftHSM 2.6.1's id for the same algorithm).
+func (t *Token) aesWrapMech(flag uint) (uint, string, error) {
+	switch {
+	case t.has(ckmAESKeyWrapKWP, flag):
+		return ckmAESKeyWrapKWP, "CKM_AES_KEY_WRAP_KWP", nil
+	case t.has(pkcs11.CKM_AES_KEY_WRAP_PAD, flag):
+		return pkcs11.CKM_AES_KEY_WRAP_PAD, "CKM_AES_KEY_WRAP_PAD", nil
+	}
+	return 0, "", hint.With(fmt.Errorf("token %q: %w: neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD", t.info.Label, ErrMechanismUnsupported),
+		"this token cannot do RFC 5649 key wrapping; run `custos hsm info`")
+}
+
+// Wrap wraps target under wrapping, both on this token: an AES wrapping
+// key uses RFC 5649 (KWP preferred, KEY_WRAP_PAD otherwise), an RSA public
+// key uses OAEP (SHA-256 tried first, SHA-1 otherwise). The mechanism and
+// hash used are reported in the result.
+func (t *Token) Wrap(wrapping, target *Key) (*Wrapped, error) {
+	if wrapping.tok != t || target.tok != t {
+		return nil, fmt.Errorf("wrap %q under %q: both keys must be on token %q in this session", target.Label, wrapping.Label, t.info.Label)
+	}
+	op := fmt.Sprintf("token %q: wrap key %q under %q", t.info.Label, target.Label, wrapping.Label)
+	wh := wrapping.pub
+	if wrapping.Type.Secret() {
+		wh = wrapping.priv
+	}
+	th := target.priv
+	if wh == 0 || th == 0 {
+		return nil, fmt.Errorf("%s: %w: wrapping key or target has no usable object", op, ErrKeyNotFound)
+	}
+	w := &Wrapped{KeyType: target.Type}
+	var mechs []*pkcs11.Mechanism
+	var names []string
+	switch {
+	case wrapping.Type.Secret():
+		m, name, err := t.aesWrapMech(pkcs11.CKF_WRAP)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		mechs, names = []*pkcs11.Mechanism{pkcs11.NewMechanism(m, nil)}, []string{name}
+	case wrapping.Type == RSA3072 || wrapping.Type == RSA4096:
+		if !target.Type.Secret() {
+			return nil, fmt.Errorf("%s: %w: RSA-OAEP can carry only a secret key, not a %s private key", op, ErrKeyNotWrappable, target.Type)
+		}
+		if err := t.need(pkcs11.CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP", pkcs11.CKF_WRAP); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		for _, h := range oaepHashes {
+			m, _ := oaepMech(h.name)
+			mechs, names = append(mechs, m), append(names, h.name)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w: a %s key cannot wrap", op, ErrMechanismUnsupported, wrapping.Type)
+	}
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	var blob []byte
+	var err error
+	for i, m := range mechs {
+		blob, err = t.ctx.WrapKey(t.sh, []*pkcs11.Mechanism{m}, wh, th)
+		if err == nil {
+			if m.Mechanism == pkcs11.CKM_RSA_PKCS_OAEP {
+				w.Mechanism, w.OAEPHash = "CKM_RSA_PKCS_OAEP", names[i]
+			} else {
+				w.Mechanism = names[i]
+			}
+			break
+		}
+		// Only a refused OAEP hash is worth another try.
+		if c := rv(err); c != pkcs11.CKR_ARGUMENTS_BAD && c != ckrMechanismParamInval {
+			break
+		}
+	}
+	if err != nil {
+		return nil, t.explainWrapError(op, err, wh, th, target)
+	}
+	w.Blob = blob
+	if !target.Type.Secret() {
+		if pub, perr := t.publicKey(target); perr == nil {
+			if der, derr := x509.MarshalPKIXPublicKey(pub); derr == nil {
+				w.PublicKey = der
+			}
+		}
+	}
+	return w, nil
+}
+
+// explainWrapError turns a refusal into an error that says why. Caller holds t.mu.
+func (t *Token) explainWrapError(op string, err error, wh, th pkcs11.ObjectHandle, target *Key) error {
+	c := rv(err)
+	if c != ckrKeyNotWrappable && c != ckrKeyUnextractable && c != pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED {
+		return p11err(op, err)
+	}
+	why := fmt.Sprintf("the token does not wrap %s keys", target.Type)
+	h := ""
+	switch {
+	case !t.boolAttr(th, pkcs11.CKA_EXTRACTABLE):
+		why = "the key is not extractable (CKA_EXTRACTABLE=false, fixed at generation)"
+	case t.boolAttr(th, pkcs11.CKA_WRAP_WITH_TRUSTED) && !t.boolAttr(wh, pkcs11.CKA_TRUSTED):
+		why = "the key may be wrapped only by a trusted key (CKA_WRAP_WITH_TRUSTED) and the wrapping key is not trusted"
+		h = "import the wrapping key as trusted, which needs the security officer's login"
+	case c == pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED:
+		return p11err(op+": the wrapping key lacks CKA_WRAP", err)
+	default:
+		h = "plan backups only for key types this token can wrap (see hsm.Token.CanWrap)"
+	}
+	e := fmt.Errorf("%s: %w: %s: %w", op, ErrKeyNotWrappable, why, err)
+	if h != "" {
+		e = hint.With(e, h)
+	}
+	return e
+}
+
+// Unwrap unwraps w with unwrapping (an AES key, or an RSA private key)
+// into this token as a key described by spec (label, id, usage,
+// extractable, wrap-with-trusted); like generated keys it is sensitive and
+// every security attribute is explicit. For a key pair the public half is
+// recreated from w.PublicKey and checked against the private half.
+func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) {
+	spec.Type = w.KeyType
+	if err := checkSpec(&spec); err != nil {
+		return nil, err
+	}
+	if unwrapping.tok != t || unwrapping.priv == 0 {
+		return nil, fmt.Errorf("unwrap %q: the unwrapping key %q must be a secret or private key on token %q", spec.Label, unwrapping.Label, t.info.Label)
+	}
+	op := fmt.Sprintf("token %q: unwrap %s key %q with %q", t.info.Label, spec.Type, spec.Label, unwrapping.Label)
+	var mech *pkcs11.Mechanism
+	switch w.Mechanism {
+	case "CKM_AES_KEY_WRAP_KWP", "CKM_AES_KEY_WRAP_PAD":
+		// Both names are RFC 5649; use whichever this token offers.
+		m, _, err := t.aesWrapMech(pkcs11.CKF_UNWRAP)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		mech = pkcs11.NewMechanism(m, nil)
+	case "CKM_RSA_PKCS_OAEP":
+		m, err := oaepMech(w.OAEPHash)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		mech = m
+	default:
+		return nil, fmt.Errorf("%s: %w: wrapping mechanism %q", op, ErrMechanismUnsupported, w.Mechanism)
+	}
+	var pub crypto.PublicKey
+	if !spec.Type.Secret() {
+		if len(w.PublicKey) == 0 {
+			return nil, fmt.Errorf("%s: the wrapped key pair carries no public key", op)
+		}
+		p, err := x509.ParsePKIXPublicKey(w.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: public key: %w", op, err)
+		}
+		pub = p
+	}
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	if err := t.refuseExisting(spec.Label, spec.ID); err != nil {
+		return nil, err
+	}
+	var tmpl []*pkcs11.Attribute
+	if spec.Type.Secret() {
+		tmpl = secretTemplate(spec, false)
+	} else {
+		pubT, privT := pairTemplates(spec, spec.Type.ecParams())
+		_ = pubT
+		tmpl = privT
+	}
+	h, err := t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, unwrapping.priv, w.Blob, tmpl)
+	if err != nil {
+		return nil, p11err(op, err)
+	}
+	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type, priv: h, Class: "secret"}
+	if !spec.Type.Secret() {
+		k.Class = "pair"
+		ph, err := t.createPublic(spec, pub)
+		if err != nil {
+			t.destroyHandles(k)
+			return nil, fmt.Errorf("%s: recreate public key: %w", op, err)
+		}
+		k.pub = ph
+	}
+	if err := t.checkUnwrapped(k, spec, pub); err != nil {
+		t.destroyHandles(k)
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return k, nil
+}
+
+// checkUnwrapped compares the unwrapped key with spec; caller holds t.mu.
+func (t *Token) checkUnwrapped(k *Key, spec KeySpec, pub crypto.PublicKey) error {
+	f, err := t.facts(k)
+	if err != nil {
+		return err
+	}
+	if f.Type != spec.Type {
+		return fmt.Errorf("%w: unwrapped a %s key, expected %s", ErrMismatch, f.Type, spec.Type)
+	}
+	a := f.Attributes
+	if a.Token == spec.Ephemeral || !a.Private || !a.Sensitive || a.Modifiable ||
+		a.Extractable != spec.Extractable || a.WrapWithTrusted != spec.WrapWithTrusted {
+		return fmt.Errorf("%w: unwrapped key attributes %+v", ErrMismatch, a)
+	}
+	if spec.Type == RSA3072 || spec.Type == RSA4096 {
+		// The private half carries the modulus: it must be the public key's.
+		m, err := t.objAttrs(k.priv, pkcs11.CKA_MODULUS)
+		if err != nil {
+			return err
+		}
+		rp, ok := pub.(*rsa.PublicKey)
+		if !ok || new(big.Int).SetBytes(m[0].Value).Cmp(rp.N) != 0 {
+			return fmt.Errorf("%w: unwrapped private key does not match the recorded public key", ErrMismatch)
+		}
+	}
+	return nil
+}
+
+// createPublic makes the public half of an unwrapped pair; caller holds t.mu.
+func (t *Token) createPublic(spec KeySpec, pub crypto.PublicKey) (pkcs11.ObjectHandle, error) {
+	pubT, _ := pairTemplates(spec, spec.Type.ecParams())
+	// Drop the generation-only attributes, add the key material.
+	var tmpl []*pkcs11.Attribute
+	for _, a := range pubT {
+		if a.Type != pkcs11.CKA_MODULUS_BITS && a.Type != pkcs11.CKA_PUBLIC_EXPONENT {
+			tmpl = append(tmpl, a)
+		}
+	}
+	switch p := pub.(type) {
+	case *rsa.PublicKey:
+		if spec.Type != RSA3072 && spec.Type != RSA4096 || p.N.BitLen() != spec.Type.rsaBits() {
+			return 0, fmt.Errorf("%w: public key is not %s", ErrMismatch, spec.Type)
+		}
+		tmpl = append(tmpl, attr(pkcs11.CKA_MODULUS, p.N.Bytes()), attr(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(p.E)).Bytes()))
+	case *ecdsa.PublicKey:
+		raw, err := p.Bytes()
+		if err != nil {
+			return 0, err
+		}
+		if kt := map[int]KeyType{256: ECP256, 384: ECP384}[p.Curve.Params().BitSize]; kt != spec.Type {
+			return 0, fmt.Errorf("%w: public key is not %s", ErrMismatch, spec.Type)
+		}
+		tmpl = append(tmpl, attr(pkcs11.CKA_EC_POINT, mustDER(raw)))
+	case ed25519.PublicKey:
+		if spec.Type != Ed25519 {
+			return 0, fmt.Errorf("%w: public key is not %s", ErrMismatch, spec.Type)
+		}
+		tmpl = append(tmpl, attr(pkcs11.CKA_EC_POINT, mustDER([]byte(p))))
+	default:
+		return 0, fmt.Errorf("unsupported public key %T", pub)
+	}
+	h, err := t.ctx.CreateObject(t.sh, tmpl)
+	if err != nil {
+		return 0, p11err("create public key object", err)
+	}
+	return h, nil
+}
+
+// ImportTrustedAES creates a trusted AES wrapping key (CKA_TRUSTED=true)
+// from value, e.g. a backup or transport key rebuilt from shares. Only the
+// security officer may set CKA_TRUSTED, and an SO session can create only
+// public objects, so the key is CKA_PRIVATE=false (still sensitive and
+// non-extractable: its value never leaves the token). Call LoginSO first.
+// Usage is KEKUsage (wrap, unwrap, and sign for the CMAC check value).
+func (t *Token) ImportTrustedAES(label string, id, value []byte) (*Key, error) {
+	if len(value) != 32 {
+		return nil, fmt.Errorf("import trusted aes key %q: value must be 32 bytes, not %d", label, len(value))
+	}
+	spec := KeySpec{Label: label, ID: id, Type: AES256, Usage: KEKUsage}
+	if err := checkSpec(&spec); err != nil {
+		return nil, err
+	}
+	tmpl := secretTemplate(spec, false)
+	tmpl = setAttr(tmpl, pkcs11.CKA_PRIVATE, false)
+	tmpl = append(tmpl, attr(pkcs11.CKA_TRUSTED, true), attr(pkcs11.CKA_VALUE, value))
+	return t.importKey(spec, tmpl, "secret", true)
+}
+
+// ImportAES creates an AES key from value as spec says (sensitive, all
+// attributes explicit), e.g. a transport key on the restoring token. The
+// user must be logged in.
+func (t *Token) ImportAES(spec KeySpec, value []byte) (*Key, error) {
+	spec.Type = AES256
+	if len(value) != 32 {
+		return nil, fmt.Errorf("import aes key %q: value must be 32 bytes, not %d", spec.Label, len(value))
+	}
+	if err := checkSpec(&spec); err != nil {
+		return nil, err
+	}
+	tmpl := append(secretTemplate(spec, false), attr(pkcs11.CKA_VALUE, value))
+	return t.importKey(spec, tmpl, "secret", false)
+}
+
+// ImportTrustedRSAPublic creates a trusted RSA public wrapping key (for
+// exports to a recipient). Like ImportTrustedAES it needs LoginSO.
+func (t *Token) ImportTrustedRSAPublic(label string, id []byte, pub *rsa.PublicKey) (*Key, error) {
+	kt := map[int]KeyType{3072: RSA3072, 4096: RSA4096}[pub.N.BitLen()]
+	if kt == "" {
+		return nil, fmt.Errorf("import trusted rsa key %q: %d-bit modulus (want 3072 or 4096)", label, pub.N.BitLen())
+	}
+	spec := KeySpec{Label: label, ID: id, Type: kt, Usage: Usage{Wrap: true}}
+	if err := checkSpec(&spec); err != nil {
+		return nil, err
+	}
+	pubT, _ := pairTemplates(spec, nil)
+	var tmpl []*pkcs11.Attribute
+	for _, a := range pubT {
+		if a.Type != pkcs11.CKA_MODULUS_BITS && a.Type != pkcs11.CKA_PUBLIC_EXPONENT {
+			tmpl = append(tmpl, a)
+		}
+	}
+	tmpl = append(tmpl, attr(pkcs11.CKA_TRUSTED, true),
+		attr(pkcs11.CKA_MODULUS, pub.N.Bytes()), attr(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(pub.E)).Bytes()))
+	return t.importKey(spec, tmpl, "public", true)
+}
+
+func setAttr(tmpl []*pkcs11.Attribute, typ uint, v any) []*pkcs11.Attribute {
+	for i, a := range tmpl {
+		if a.Type == typ {
+			tmpl[i] = attr(typ, v)
+		}
+	}
+	return tmpl
+}
+
+func (t *Token) importKey(spec KeySpec, tmpl []*pkcs11.Attribute, class string, trusted bool) (*Key, error) {
+	op := fmt.Sprintf("token %q: import %s key %q", t.info.Label, spec.Type, spec.Label)
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	if err := t.refuseExisting(spec.Label, spec.ID); err != nil {
+		return nil, err
+	}
+	h, err := t.ctx.CreateObject(t.sh, tmpl)
+	if err != nil {
+		e := p11err(op, err)
+		if trusted && (rv(err) == pkcs11.CKR_ATTRIBUTE_READ_ONLY || rv(err) == ckrUserNotLoggedIn || rv(err) == pkcs11.CKR_SESSION_READ_ONLY) {
+			e = hint.With(e, "a trusted key can be created only while the security officer is logged in (LoginSO)")
+		}
+		return nil, e
+	}
+	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type, Class: class}
+	if class == "public" {
+		k.pub = h
+	} else {
+		k.priv = h
+	}
+	if trusted && !t.boolAttr(h, pkcs11.CKA_TRUSTED) {
+		t.destroyHandles(k)
+		return nil, fmt.Errorf("%s: %w: CKA_TRUSTED did not stick", op, ErrMismatch)
+	}
+	return k, nil
+}
+
+// CanWrap tells, before anything is generated, whether this token can wrap
+// a key of type target under a wrapping key of type wrapper. OAEP carries
+// only secret keys; for AES wrapping it probes the token once per key
+// family with throwaway session objects (SoftHSM 2.6.1, for one, refuses
+// to wrap Ed25519 private keys). The user must be logged in.
+func (t *Token) CanWrap(target, wrapper KeyType) (bool, error) {
+	if !wrapper.Secret() {
+		return target.Secret(), nil
+	}
+	if _, _, err := t.aesWrapMech(pkcs11.CKF_WRAP); err != nil {
+		return false, err
+	}
+	t.probeMu.Lock()
+	defer t.probeMu.Unlock()
+	fam := family(target)
+	if v, ok := t.probes[fam]; ok {
+		return v, nil
+	}
+	ok, err := t.probeWrap(target)
+	if err != nil {
+		return false, err
+	}
+	if t.probes == nil {
+		t.probes = map[string]bool{}
+	}
+	t.probes[fam] = ok
+	return ok, nil
+}
+
+func family(k KeyType) string {
+	switch k {
+	case RSA3072, RSA4096:
+		return "rsa"
+	case ECP256, ECP384:
+		return "ec"
+	}
+	return string(k)
+}
+
+// probeWrap generates throwaway session keys and tries to wrap.
+func (t *Token) probeWrap(target KeyType) (bool, error) {
+	id := sha256.Sum256([]byte("custos wrap probe " + string(target)))
+	probe := func(label string, kt KeyType, u Usage) (*Key, error) {
+		spec := KeySpec{Label: label, ID: id[:16], Type: kt, Extractable: true, Usage: u, Ephemeral: true}
+		if kt == AES256 {
+			spec.ID = id[16:]
+		}
+		return t.Generate(spec)
+	}
+	wk, err := probe("custos-wrap-probe-kek", AES256, Usage{Wrap: true})
+	if err != nil {
+		return false, fmt.Errorf("wrap probe: %w", err)
+	}
+	defer t.dropSession(wk)
+	ptype := target
+	if family(target) == "rsa" {
+		ptype = RSA3072
+	}
+	tk, err := probe("custos-wrap-probe-target", ptype, Usage{Sign: true})
+	if err != nil {
+		return false, fmt.Errorf("wrap probe: %w", err)
+	}
+	defer t.dropSession(tk)
+	_, err = t.Wrap(wk, tk)
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotWrappable(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("wrap probe: %w", err)
+}
+
+func isNotWrappable(err error) bool {
+	c := rv(err)
+	return c == ckrKeyNotWrappable || c == ckrKeyUnextractable || c == ckrWrappingKeyTypeIncon
+}
+
+func (t *Token) dropSession(k *Key) {
+	if t.lock() != nil {
+		return
+	}
+	defer t.mu.Unlock()
+	t.destroyHandles(k)
+}
