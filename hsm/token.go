@@ -120,10 +120,10 @@ func (t *Token) login(userType uint, who string, pin []byte) error {
 			e = hint.With(fmt.Errorf("%s: %w (the token now reports the pin locked): %w", op, ErrPINLocked, err),
 				"the PIN is locked after too many wrong tries: the security officer must reset it")
 		case f&final != 0:
-			e = hint.With(fmt.Errorf("%s: %w: one try left before the pin locks", op, e),
+			e = hint.With(fmt.Errorf("%w: one try left before the pin locks", e),
 				"stop and check the PIN: the next wrong PIN locks the token")
 		case f&low != 0:
-			e = hint.With(fmt.Errorf("%s: %w: the token reports few tries left", op, e),
+			e = hint.With(fmt.Errorf("%w: the token reports few tries left", e),
 				"check the PIN carefully: few tries remain before the token locks")
 		}
 	}
