@@ -516,10 +516,16 @@ func (t *Token) keyType(h pkcs11.ObjectHandle) (KeyType, error) {
 		if err != nil {
 			return "", err
 		}
-		if n := ulongOf(v[0].Value); n != 32 {
+		switch n := ulongOf(v[0].Value); n {
+		case 32:
+			return AES256, nil
+		case 0:
+			// SoftHSM 2.6.1 does not set CKA_VALUE_LEN on unwrapped keys;
+			// Unwrap checked the length from the RFC 5649 blob instead.
+			return AES256, nil
+		default:
 			return "", fmt.Errorf("aes key of %d bytes is not a supported type", n)
 		}
-		return AES256, nil
 	case pkcs11.CKK_RSA:
 		m, err := t.objAttrs(h, pkcs11.CKA_MODULUS)
 		if err != nil {

@@ -195,6 +195,12 @@ func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) 
 	default:
 		return nil, fmt.Errorf("%s: %w: wrapping mechanism %q", op, ErrMechanismUnsupported, w.Mechanism)
 	}
+	// RFC 5649 wraps a 32-byte key into exactly 40 bytes; checked here
+	// because some modules (SoftHSM 2.6.1) leave CKA_VALUE_LEN unset on
+	// unwrapped keys.
+	if spec.Type == AES256 && w.Mechanism != "CKM_RSA_PKCS_OAEP" && len(w.Blob) != 40 {
+		return nil, fmt.Errorf("%s: %w: a wrapped aes-256 key is 40 bytes, this blob %d", op, ErrMismatch, len(w.Blob))
+	}
 	var pub crypto.PublicKey
 	if !spec.Type.Secret() {
 		if len(w.PublicKey) == 0 {
@@ -217,11 +223,9 @@ func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) 
 	if spec.Type.Secret() {
 		tmpl = secretTemplate(spec, false)
 	} else {
-		pubT, privT := pairTemplates(spec, spec.Type.ecParams())
-		_ = pubT
-		tmpl = privT
+		_, tmpl = pairTemplates(spec, spec.Type.ecParams())
 	}
-	h, err := t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, unwrapping.priv, w.Blob, tmpl)
+	h, err := t.unwrapFixed(mech, unwrapping.priv, w.Blob, tmpl)
 	if err != nil {
 		return nil, p11err(op, err)
 	}
@@ -240,6 +244,33 @@ func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) 
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return k, nil
+}
+
+// unwrapFixed unwraps with tmpl. SoftHSM 2.6.1 refuses CKA_MODIFIABLE in
+// an unwrap template (CKR_ATTRIBUTE_READ_ONLY); then the key is unwrapped
+// without it and copied with CKA_MODIFIABLE=false (C_CopyObject may lower
+// it), and the modifiable original destroyed. Caller holds t.mu.
+func (t *Token) unwrapFixed(mech *pkcs11.Mechanism, key pkcs11.ObjectHandle, blob []byte, tmpl []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
+	h, err := t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, key, blob, tmpl)
+	if err == nil || rv(err) != pkcs11.CKR_ATTRIBUTE_READ_ONLY {
+		return h, err
+	}
+	var loose []*pkcs11.Attribute
+	for _, a := range tmpl {
+		if a.Type != pkcs11.CKA_MODIFIABLE {
+			loose = append(loose, a)
+		}
+	}
+	h, err = t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, key, blob, loose)
+	if err != nil {
+		return 0, err
+	}
+	h2, err := t.ctx.CopyObject(t.sh, h, []*pkcs11.Attribute{attr(pkcs11.CKA_MODIFIABLE, false)})
+	if derr := t.ctx.DestroyObject(t.sh, h); err == nil && derr != nil {
+		t.ctx.DestroyObject(t.sh, h2)
+		return 0, derr
+	}
+	return h2, err
 }
 
 // checkUnwrapped compares the unwrapped key with spec; caller holds t.mu.
@@ -451,7 +482,7 @@ func (t *Token) probeWrap(target KeyType) (bool, error) {
 	id := sha256.Sum256([]byte("custos wrap probe " + string(target)))
 	probe := func(label string, kt KeyType, u Usage) (*Key, error) {
 		spec := KeySpec{Label: label, ID: id[:16], Type: kt, Extractable: true, Usage: u, Ephemeral: true}
-		if kt == AES256 {
+		if u.Wrap {
 			spec.ID = id[16:]
 		}
 		return t.Generate(spec)
