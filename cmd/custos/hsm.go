@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"custos/hsm"
+)
+
+func init() { subcommands = append(subcommands, newHSMCmd) }
+
+func newHSMCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "hsm",
+		Short: "inspect the PKCS#11 module and its tokens",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	c.AddCommand(newHSMInfoCmd())
+	return c
+}
+
+// hsmInfo is the --json output of `custos hsm info`.
+type hsmInfo struct {
+	Module hsm.ModuleInfo `json:"module"`
+	Slots  []slotInfo     `json:"slots"`
+}
+
+type slotInfo struct {
+	hsm.Slot
+	Mechanisms []hsm.MechanismSupport `json:"mechanisms"`
+}
+
+func newHSMInfoCmd() *cobra.Command {
+	var module string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "info",
+		Short: "list slots, tokens and the mechanisms Custos needs (no PIN needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if module == "" {
+				module = os.Getenv("CUSTOS_PKCS11_MODULE")
+			}
+			m, err := hsm.OpenModule(module)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			info, err := m.Info()
+			if err != nil {
+				return err
+			}
+			slots, err := m.Slots()
+			if err != nil {
+				return err
+			}
+			out := hsmInfo{Module: info, Slots: []slotInfo{}}
+			for _, s := range slots {
+				ms, err := m.SupportOf(s.ID)
+				if err != nil {
+					return err
+				}
+				out.Slots = append(out.Slots, slotInfo{Slot: s, Mechanisms: ms})
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			printHSMInfo(w, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&module, "module", "", "path of the PKCS#11 module (default $CUSTOS_PKCS11_MODULE)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func printHSMInfo(w io.Writer, in hsmInfo) {
+	fmt.Fprintf(w, "module: %s\n  %s, %s (library %s, cryptoki %s)\n", in.Module.Path, in.Module.Description,
+		in.Module.Manufacturer, in.Module.LibraryVersion, in.Module.CryptokiVersion)
+	if len(in.Slots) == 0 {
+		fmt.Fprintln(w, "no slots with a token")
+	}
+	for _, s := range in.Slots {
+		t := s.Token
+		fmt.Fprintf(w, "\nslot %d (ids can change; Custos selects by label or serial)\n", s.ID)
+		if !t.Initialized {
+			fmt.Fprintf(w, "  token: not initialised (serial %s)\n", t.Serial)
+			continue
+		}
+		fmt.Fprintf(w, "  token:        %s\n  serial:       %s\n  model:        %s\n  manufacturer: %s\n  firmware:     %s  hardware: %s\n",
+			t.Label, t.Serial, t.Model, t.Manufacturer, t.Firmware, t.Hardware)
+		var flags []string
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{
+			{t.Initialized, "initialised"}, {t.LoginRequired, "login required"},
+			{t.UserPINInit, "user PIN set"}, {t.UserPINCountLow, "user PIN count low"},
+			{t.UserPINFinalTry, "user PIN final try"}, {t.UserPINLocked, "user PIN LOCKED"},
+			{t.SOPINLocked, "SO PIN LOCKED"}, {t.WriteProtected, "write protected"}, {t.HasRNG, "rng"},
+		} {
+			if f.on {
+				flags = append(flags, f.name)
+			}
+		}
+		fmt.Fprintf(w, "  flags:        %s\n  mechanisms Custos needs:\n", strings.Join(flags, ", "))
+		for _, m := range s.Mechanisms {
+			fmt.Fprintf(w, "    %-3s %-28s %s\n", yesNo(m.Supported), m.Name, m.Purpose)
+		}
+	}
+}
