@@ -1,0 +1,53 @@
+package hsm_test
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+
+	"custos/hsm"
+	"custos/hsm/hsmtest"
+)
+
+// Token objects, as pkcs11-tool makes them, so scripts/bench-hsm compares
+// like with like.
+func benchGenerate(b *testing.B, kt hsm.KeyType, u hsm.Usage) {
+	tk := hsmtest.NewToken(b, "bench")
+	tok := tk.Open(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tok.Generate(hsm.KeySpec{Label: fmt.Sprintf("b%d", i), Type: kt, Usage: u}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGenerateAES256(b *testing.B) { benchGenerate(b, hsm.AES256, hsm.KEKUsage) }
+func BenchmarkGenerateECP256(b *testing.B) {
+	benchGenerate(b, hsm.ECP256, hsm.Usage{Sign: true, Verify: true})
+}
+func BenchmarkGenerateRSA3072(b *testing.B) {
+	benchGenerate(b, hsm.RSA3072, hsm.Usage{Sign: true, Verify: true})
+}
+
+func BenchmarkSignECDSAP256(b *testing.B) {
+	tk := hsmtest.NewToken(b, "bench-sign")
+	tok := tk.Open(b)
+	k, err := tok.Generate(hsm.KeySpec{Label: "signer", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := k.Signer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Sign(rand.Reader, d[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
