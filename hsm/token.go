@@ -53,6 +53,10 @@ func (t *Token) Module() *Module { return t.mod }
 
 // Refresh re-reads the token info (PIN counters, flags).
 func (t *Token) Refresh() (TokenInfo, error) {
+	if err := t.lock(); err != nil {
+		return TokenInfo{}, err
+	}
+	defer t.mu.Unlock()
 	ti, err := t.ctx.GetTokenInfo(t.slot)
 	if err != nil {
 		return TokenInfo{}, p11err(fmt.Sprintf("token %q: token info", t.info.Label), err)
