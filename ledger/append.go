@@ -1,0 +1,519 @@
+package ledger
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+
+	"custos/hint"
+	"custos/sign"
+)
+
+// ErrHeadMoved is returned (wrapped) by Append when another writer
+// appended since this Ledger read the head.
+var ErrHeadMoved = errors.New("ledger head moved")
+
+// crashHook, when set (tests only), is called at each stage of an append
+// so a test can kill the process there and check atomicity.
+var crashHook func(stage string)
+
+func crashPoint(stage string) {
+	if crashHook != nil {
+		crashHook(stage)
+	}
+}
+
+// Ledger is an open ledger: its replayed state at the head it read.
+type Ledger struct {
+	dir   string
+	repo  *git.Repository
+	head  plumbing.Hash // commit
+	state *State
+}
+
+// CreateOption adjusts the genesis.
+type CreateOption func(*createOpts)
+
+type createOpts struct{ ledger, ceremony string }
+
+// WithLedgerID sets the ledger id instead of a random one.
+func WithLedgerID(id string) CreateOption { return func(o *createOpts) { o.ledger = id } }
+
+// WithCeremony sets the genesis ceremony id (default "genesis").
+func WithCeremony(id string) CreateOption { return func(o *createOpts) { o.ceremony = id } }
+
+// Create makes a new ledger in dir (absent or empty): record 1,
+// ledger.genesis, carries the roster and policy, is approved by every
+// founding member and committed by the first member. It returns the
+// genesis digest, the trust root to write into the minutes.
+func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.Signer, t time.Time, opts ...CreateOption) (string, error) {
+	o := createOpts{ceremony: "genesis"}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.ledger == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("ledger id: %w", err)
+		}
+		o.ledger = hex.EncodeToString(b[:])
+	}
+	if err := Validate(roster, policy); err != nil {
+		return "", fmt.Errorf("roster: %w", err)
+	}
+	for _, m := range roster.Members {
+		s, ok := signers[m.Name]
+		if !ok {
+			return "", hint.With(fmt.Errorf("no key for founding member %s", m.Name), "every founding member signs the genesis: give --key "+m.Name+"=REF")
+		}
+		if sign.AuthorizedKey(s.PublicKey()) != m.Key {
+			return "", fmt.Errorf("the key given for %s (%s) is not the key in the roster", m.Name, sign.Fingerprint(s.PublicKey()))
+		}
+	}
+	for name := range signers {
+		if roster.Member(name) == nil {
+			return "", fmt.Errorf("key given for %s, who is not in the roster", name)
+		}
+	}
+	facts, err := rosterFacts(roster, policy)
+	if err != nil {
+		return "", err
+	}
+	rec := &Record{Version: Version, Seq: 1, Time: t.UTC().Truncate(time.Second), Ledger: o.ledger,
+		Ceremony: o.ceremony, Kind: "ledger.genesis", Actor: roster.Members[0].Name, Facts: facts}
+	var approvals []Approval
+	for _, m := range roster.Members {
+		a, err := Approve(rec, m.Name, signers[m.Name])
+		if err != nil {
+			return "", err
+		}
+		approvals = append(approvals, a)
+	}
+	if err := prepareDir(dir); err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok { // nothing half-written
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", dir, err)
+	}
+	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branchRef)); err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", dir, err)
+	}
+	l := &Ledger{dir: dir, repo: repo, state: newState()}
+	if _, err := l.Append(rec, signers[rec.Actor], approvals); err != nil {
+		return "", err
+	}
+	ok = true
+	return l.state.Genesis, nil
+}
+
+func prepareDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create ledger directory: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("ledger directory: %w", err)
+	case len(entries) > 0:
+		return hint.With(fmt.Errorf("ledger directory %s exists and is not empty", dir), "choose a new directory; custos init never writes over anything")
+	}
+	return nil
+}
+
+// Approve signs rec's signing digest as member: an approval.
+func Approve(rec *Record, member string, s sign.Signer) (Approval, error) {
+	d, err := rec.SigningDigest()
+	if err != nil {
+		return Approval{}, err
+	}
+	sig, err := s.Sign(NamespaceApproval, []byte(d))
+	if err != nil {
+		return Approval{}, fmt.Errorf("approval by %s: %w", member, err)
+	}
+	return Approval{Member: member, Signature: string(sig)}, nil
+}
+
+// Open opens the ledger in dir and replays it. It checks the chain and
+// the rules but not signatures: use Verify for that.
+func Open(dir string) (*Ledger, error) {
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
+	}
+	ref, err := repo.Storer.Reference(branchRef)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: no %s branch: %w", dir, branchRef.Short(), err)
+	}
+	l := &Ledger{dir: dir, repo: repo, head: ref.Hash(), state: newState()}
+	for rec, err := range l.Records() {
+		if err != nil {
+			return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+		}
+		d, err := rec.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
+		}
+		if _, _, err := l.state.authorize(rec, d); err != nil {
+			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
+		}
+		if err := l.state.apply(rec, d); err != nil {
+			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
+		}
+	}
+	if l.state.Seq == 0 {
+		return nil, fmt.Errorf("open ledger %s: no records", dir)
+	}
+	if err := l.syncWorktreeIfStale(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Dir is the ledger's directory.
+func (l *Ledger) Dir() string { return l.dir }
+
+// State is the replayed state at the head this Ledger read. Callers must
+// not modify it.
+func (l *Ledger) State() *State { return l.state }
+
+// Head returns the digest of the last record and the commit id holding it.
+func (l *Ledger) Head() (digest, commit string) { return l.state.Head, l.head.String() }
+
+// Records iterates over the records at the head, oldest first, reading one
+// at a time.
+func (l *Ledger) Records() iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		if l.head.IsZero() {
+			return
+		}
+		recs, err := l.recordEntries(l.head)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for i, e := range recs {
+			if e.name != recordName(int64(i+1)) {
+				yield(nil, fmt.Errorf("records/%s: unexpected file, want records/%s", e.name, recordName(int64(i+1))))
+				return
+			}
+			b, err := readObject(l.repo.Storer, e.hash, plumbing.BlobObject)
+			if err != nil {
+				yield(nil, fmt.Errorf("records/%s: %w", e.name, err))
+				return
+			}
+			rec, err := DecodeRecord(b)
+			if err != nil {
+				yield(nil, fmt.Errorf("records/%s: %w", e.name, err))
+				return
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (l *Ledger) rootTree(commit plumbing.Hash) ([]treeEntry, error) {
+	raw, err := readObject(l.repo.Storer, commit, plumbing.CommitObject)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseCommit(raw)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	tb, err := readObject(l.repo.Storer, c.tree, plumbing.TreeObject)
+	if err != nil {
+		return nil, err
+	}
+	return parseTree(tb)
+}
+
+func (l *Ledger) recordEntries(commit plumbing.Hash) ([]treeEntry, error) {
+	root, err := l.rootTree(commit)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range root {
+		if e.name == dirRecords && e.mode == filemode.Dir {
+			b, err := readObject(l.repo.Storer, e.hash, plumbing.TreeObject)
+			if err != nil {
+				return nil, err
+			}
+			return parseTree(b)
+		}
+	}
+	return nil, fmt.Errorf("commit %s has no records/ directory", commit)
+}
+
+// Draft returns the next record for the current head: seq, prev, ledger id
+// and time filled in. Approvers sign it (Approve) before Append.
+func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t time.Time) *Record {
+	if facts == nil {
+		facts = map[string]any{}
+	}
+	return &Record{Version: Version, Seq: l.state.Seq + 1, Prev: l.state.Head, Time: t.UTC().Truncate(time.Second),
+		Ledger: l.state.LedgerID, Ceremony: ceremony, Kind: kind, Actor: actor, Facts: facts}
+}
+
+// Append commits rec with approvals, signed by actor. It refuses a record
+// that does not follow the head this Ledger read, that breaks the policy
+// or lifecycle, or whose signatures do not verify; and it refuses to move
+// the branch if another writer moved it meanwhile (ErrHeadMoved). It
+// returns the commit id.
+func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
+	if actor == nil {
+		return "", errors.New("append: no signer for the actor")
+	}
+	r := *rec
+	r.Approvals = slices.Clone(approvals)
+	if r.Facts == nil {
+		r.Facts = map[string]any{}
+	}
+	canon, err := r.Canonical()
+	if err != nil {
+		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
+	}
+	// Re-decode so the state holds exactly what a reader will read.
+	dec, err := DecodeRecord(canon)
+	if err != nil {
+		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
+	}
+	digest := digestOf(canon)
+	signing, _ := dec.SigningDigest()
+	actorKey, checks, err := l.state.authorize(dec, digest)
+	if err != nil {
+		return "", fmt.Errorf("append record %d (%s): %w", r.Seq, r.Kind, err)
+	}
+	if sign.AuthorizedKey(actor.PublicKey()) != sign.AuthorizedKey(actorKey) {
+		return "", fmt.Errorf("append record %d: the signer's key %s is not %s's key in the roster", r.Seq, sign.Fingerprint(actor.PublicKey()), r.Actor)
+	}
+	for _, c := range checks {
+		if err := verifyApproval(c.pub, signing, c.sig); err != nil {
+			return "", fmt.Errorf("append record %d: approval by %s: %w", r.Seq, c.member, err)
+		}
+	}
+	next := l.state.clone()
+	if err := next.apply(dec, digest); err != nil {
+		return "", fmt.Errorf("append record %d (%s): %w", r.Seq, r.Kind, err)
+	}
+	// The e-mail comes from the roster in force before the record, the
+	// one that authorizes it (the genesis roster for record 1).
+	email := l.state.Roster.Member(r.Actor)
+	if dec.Seq == 1 {
+		email = next.Roster.Member(r.Actor)
+	}
+	files, tree, err := l.writeTree(next, dec.Seq, append(canon, '\n'))
+	if err != nil {
+		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
+	}
+	crashPoint("objects")
+	commit := commitObject(dec, digest, email.CommitEmail(), tree, l.head)
+	payload, err := payloadOf(commit)
+	if err != nil {
+		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
+	}
+	sig, err := gitSigner{actor}.Sign(bytesReader(payload))
+	if err != nil {
+		return "", fmt.Errorf("append record %d: commit signature: %w", r.Seq, err)
+	}
+	// Verify the signature right after making it, on the exact bytes
+	// stored, the way verify will.
+	commit.PGPSignature = string(sig)
+	raw, err := encodeCommit(commit)
+	if err != nil {
+		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
+	}
+	pc, err := parseCommit(raw)
+	if err != nil || string(pc.payload) != string(payload) {
+		return "", fmt.Errorf("append record %d: commit does not round-trip", r.Seq)
+	}
+	if err := sign.Verify(actorKey, NamespaceGit, pc.payload, pc.sig); err != nil {
+		return "", fmt.Errorf("append record %d: commit signature does not verify: %w", r.Seq, err)
+	}
+	h, err := writeObject(l.repo.Storer, plumbing.CommitObject, raw)
+	if err != nil {
+		return "", fmt.Errorf("append record %d: write commit: %w", r.Seq, err)
+	}
+	crashPoint("commit")
+	// The ref moves last, and only if nobody else moved it: the append is
+	// atomic at this compare-and-swap.
+	var old *plumbing.Reference
+	if !l.head.IsZero() {
+		old = plumbing.NewHashReference(branchRef, l.head)
+	}
+	if err := l.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(branchRef, h), old); err != nil {
+		return "", hint.With(fmt.Errorf("append record %d: %w: %v", r.Seq, ErrHeadMoved, err), "another custos appended to this ledger; open it again and redo the step")
+	}
+	crashPoint("ref")
+	l.head, l.state = h, next
+	if err := l.syncWorktree(files); err != nil {
+		return h.String(), fmt.Errorf("record %d is committed (%s) but the work tree was not updated: %w", r.Seq, h, err)
+	}
+	crashPoint("worktree")
+	return h.String(), nil
+}
+
+// writeTree writes the blobs and trees of the commit for record seq and
+// returns the files (path → content) and the root tree id.
+func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]byte, plumbing.Hash, error) {
+	st := l.repo.Storer
+	files := map[string][]byte{
+		fileLedgerMD:                       s.ledgerMD(),
+		fileSigners:                        s.signersFile(),
+		fileRoster:                         s.rosterFile(),
+		dirRecords + "/" + recordName(seq): recBytes,
+	}
+	var recs []treeEntry
+	if !l.head.IsZero() {
+		var err error
+		if recs, err = l.recordEntries(l.head); err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+	}
+	rh, err := writeObject(st, plumbing.BlobObject, recBytes)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	recs = append(recs, treeEntry{name: recordName(seq), mode: filemode.Regular, hash: rh})
+	recTree, err := writeObject(st, plumbing.TreeObject, encodeTree(recs))
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	root := []treeEntry{{name: dirRecords, mode: filemode.Dir, hash: recTree}}
+	for _, name := range []string{fileLedgerMD, fileSigners, fileRoster} {
+		h, err := writeObject(st, plumbing.BlobObject, files[name])
+		if err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		root = append(root, treeEntry{name: name, mode: filemode.Regular, hash: h})
+	}
+	if len(s.Keys) > 0 {
+		var keys []treeEntry
+		for _, id := range sortedKeys(s.Keys) {
+			b := keyFile(s.Keys[id])
+			h, err := writeObject(st, plumbing.BlobObject, b)
+			if err != nil {
+				return nil, plumbing.ZeroHash, err
+			}
+			keys = append(keys, treeEntry{name: id + ".json", mode: filemode.Regular, hash: h})
+			if s.dirty.keys[id] || l.head.IsZero() {
+				files[dirKeys+"/"+id+".json"] = b
+			}
+		}
+		kh, err := writeObject(st, plumbing.TreeObject, encodeTree(keys))
+		if err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		root = append(root, treeEntry{name: dirKeys, mode: filemode.Dir, hash: kh})
+	}
+	s.dirty = dirtySet{}
+	th, err := writeObject(st, plumbing.TreeObject, encodeTree(root))
+	return files, th, err
+}
+
+// syncWorktree writes files into the work tree (each through a temporary
+// file and a rename) and records them in the index, so `git status` in an
+// auditor's clone and in this directory is clean.
+func (l *Ledger) syncWorktree(files map[string][]byte) error {
+	idx, err := l.repo.Storer.Index()
+	if err != nil {
+		return err
+	}
+	byName := map[string]*index.Entry{}
+	for _, e := range idx.Entries {
+		byName[e.Name] = e
+	}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		full := filepath.Join(l.dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		tmp := full + ".custos-tmp"
+		if err := os.WriteFile(tmp, files[p], 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, full); err != nil {
+			return err
+		}
+		fi, err := os.Stat(full)
+		if err != nil {
+			return err
+		}
+		e := byName[p]
+		if e == nil {
+			e = &index.Entry{Name: p}
+			idx.Entries = append(idx.Entries, e)
+			byName[p] = e
+		}
+		e.Hash = hashObject(plumbing.BlobObject, files[p])
+		e.Mode = filemode.Regular
+		e.Size = uint32(len(files[p]))
+		e.ModifiedAt, e.CreatedAt = fi.ModTime(), fi.ModTime()
+	}
+	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
+	return l.repo.Storer.SetIndex(idx)
+}
+
+// syncWorktreeIfStale repairs the work tree after an append that was
+// interrupted between moving the ref and writing the files.
+func (l *Ledger) syncWorktreeIfStale() error {
+	idx, err := l.repo.Storer.Index()
+	if err == nil {
+		want := dirRecords + "/" + recordName(l.state.Seq)
+		for _, e := range idx.Entries {
+			if e.Name == want {
+				if _, err := os.Stat(filepath.Join(l.dir, want)); err == nil {
+					return nil
+				}
+			}
+		}
+	}
+	w, err := l.repo.Worktree()
+	if err != nil {
+		return fmt.Errorf("ledger %s work tree: %w", l.dir, err)
+	}
+	if err := w.Reset(&git.ResetOptions{Commit: l.head, Mode: git.HardReset}); err != nil {
+		return fmt.Errorf("ledger %s: restore work tree: %w", l.dir, err)
+	}
+	return nil
+}
+
+func (s *State) clone() *State {
+	n := *s
+	n.Keys = make(map[string]*KeyState, len(s.Keys))
+	for id, k := range s.Keys {
+		kc := *k
+		kc.Facts = maps.Clone(k.Facts)
+		kc.History = slices.Clip(k.History)
+		n.Keys[id] = &kc
+	}
+	n.signers = slices.Clone(s.signers)
+	n.dirty = dirtySet{}
+	return &n
+}

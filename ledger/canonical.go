@@ -1,0 +1,240 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Canonical returns the canonical JSON encoding of v: object keys sorted by
+// their UTF-8 bytes, no insignificant whitespace, no HTML escaping, only
+// the escapes JSON requires (\" \\ \b \f \n \r \t, other control characters
+// as \u00xx), and integers only (a float, or an integer outside int64, is an
+// error). v is anything encoding/json can marshal.
+func Canonical(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeCanonical(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeCanonical encodes the value kinds the decoder produces directly and
+// everything else through encoding/json and back, so both paths agree.
+func writeCanonical(b *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		if x {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+	case string:
+		return writeString(b, x)
+	case json.Number:
+		n, err := canonicalInt(string(x))
+		if err != nil {
+			return err
+		}
+		b.WriteString(n)
+	case int:
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int32:
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeCanonical(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case []string:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeString(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeString(b, k); err != nil {
+				return err
+			}
+			b.WriteByte(':')
+			if err := writeCanonical(b, x[k]); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		b.WriteByte('}')
+	case float32, float64:
+		return errors.New("floating-point numbers are not allowed, use integers or strings")
+	default:
+		var raw bytes.Buffer
+		enc := json.NewEncoder(&raw)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("canonical json: %w", err)
+		}
+		tree, err := parseJSON(raw.Bytes())
+		if err != nil {
+			return fmt.Errorf("canonical json: %w", err)
+		}
+		return writeCanonical(b, tree)
+	}
+	return nil
+}
+
+func canonicalInt(s string) (string, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("number %.40q is not an integer in int64 range", s)
+	}
+	return strconv.FormatInt(n, 10), nil
+}
+
+func writeString(b *bytes.Buffer, s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("string is not valid utf-8")
+	}
+	const hexd = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			b.WriteString(`\"`)
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\b':
+			b.WriteString(`\b`)
+		case c == '\f':
+			b.WriteString(`\f`)
+		case c < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte(hexd[c>>4])
+			b.WriteByte(hexd[c&0xf])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return nil
+}
+
+// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxDepth = 64
+
+// parseJSON decodes one JSON value strictly: valid UTF-8 only, no duplicate
+// object keys, integers only, nothing after the value. Numbers come back as
+// json.Number, objects as map[string]any, arrays as []any.
+func parseJSON(data []byte) (any, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not valid utf-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := parseValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the json value")
+	}
+	return v, nil
+}
+
+func parseValue(dec *json.Decoder, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("json nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return nil, errors.New("unexpected end of json")
+		}
+		return nil, fmt.Errorf("invalid json: %w", err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, fmt.Errorf("invalid json: %w", err)
+				}
+				k, ok := kt.(string)
+				if !ok {
+					return nil, errors.New("invalid json: object key is not a string")
+				}
+				if _, dup := m[k]; dup {
+					return nil, fmt.Errorf("duplicate object key %.40q", k)
+				}
+				v, err := parseValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				m[k] = v
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, fmt.Errorf("invalid json: %w", err)
+			}
+			return m, nil
+		case '[':
+			a := []any{}
+			for dec.More() {
+				v, err := parseValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				a = append(a, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, fmt.Errorf("invalid json: %w", err)
+			}
+			return a, nil
+		}
+		return nil, fmt.Errorf("invalid json: unexpected %v", t)
+	case json.Number:
+		if _, err := canonicalInt(string(t)); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case string, bool, nil:
+		return t, nil
+	}
+	return nil, fmt.Errorf("invalid json token %T", tok)
+}

@@ -1,0 +1,92 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Names of the files in a ledger's tree.
+const (
+	fileLedgerMD = "LEDGER.md"
+	fileSigners  = "allowed_signers"
+	fileRoster   = "roster.json"
+	dirKeys      = "keys"
+	dirRecords   = "records"
+)
+
+// recordName is the file name of record seq inside records/.
+func recordName(seq int64) string { return fmt.Sprintf("%06d.json", seq) }
+
+// rosterFile is roster.json: the roster and policy in force.
+func (s *State) rosterFile() []byte {
+	b, err := Canonical(map[string]any{
+		"ledger": s.LedgerID, "genesis": s.Genesis, "since_seq": s.RosterSeq,
+		"members": s.Roster.Members, "policy": s.Policy,
+	})
+	if err != nil {
+		panic("ledger: roster.json of a validated roster: " + err.Error()) // unreachable: validated input
+	}
+	return append(b, '\n')
+}
+
+// signersFile is allowed_signers for stock git: every key the roster ever
+// held, principal = member name, limited to the time it was held so a
+// removed key cannot vouch for a commit made after its removal.
+func (s *State) signersFile() []byte {
+	ks := append([]signerKey(nil), s.signers...)
+	sort.SliceStable(ks, func(i, j int) bool { return ks[i].Name < ks[j].Name })
+	var b bytes.Buffer
+	b.WriteString("# allowed signers of this custos ledger (derived; do not edit)\n")
+	for _, k := range ks {
+		opts := []string{`namespaces="git"`}
+		if !k.From.IsZero() {
+			opts = append(opts, `valid-after="`+k.From.UTC().Format("20060102150405")+`Z"`)
+		}
+		if !k.Until.IsZero() {
+			opts = append(opts, `valid-before="`+k.Until.UTC().Format("20060102150405")+`Z"`)
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", k.Name, strings.Join(opts, ","), k.Key)
+	}
+	return b.Bytes()
+}
+
+// keyFile is keys/<id>.json.
+func keyFile(k *KeyState) []byte {
+	b, err := Canonical(k)
+	if err != nil {
+		panic("ledger: key state of replayed facts: " + err.Error()) // unreachable: facts were canonical
+	}
+	return append(b, '\n')
+}
+
+// ledgerMD is LEDGER.md: how to verify this ledger.
+func (s *State) ledgerMD() []byte {
+	return []byte(strings.NewReplacer("{ID}", s.LedgerID, "{GENESIS}", s.Genesis).Replace(ledgerTemplate))
+}
+
+const ledgerTemplate = "# Custos ledger {ID}\n\n" +
+	"This repository is a Custos ledger: one signed commit per record of a key\n" +
+	"ceremony. `records/NNNNNN.json` are the records (canonical JSON); `roster.json`,\n" +
+	"`allowed_signers`, `keys/*.json` and this file are derived from them and are\n" +
+	"checked by `custos verify`.\n\n" +
+	"Genesis record digest (compare with the signed minutes, never with this file):\n\n" +
+	"    {GENESIS}\n\n" +
+	"## Verify with custos\n\n" +
+	"    custos verify . --genesis <digest from the minutes> --trusted-head <last head you trust>\n\n" +
+	"Without --genesis, custos checks consistency only, not origin.\n\n" +
+	"## Verify with stock git and OpenSSH\n\n" +
+	"    git -c gpg.ssh.allowedSignersFile=allowed_signers log --format='%H %G? %GS %an' \n\n" +
+	"Every line must show `G` (good signature by a trusted key) and the signer\n" +
+	"(`%GS`) must equal the author name (`%an`). Do not rely on the word \"Good\"\n" +
+	"alone in `git log --show-signature`: git prints it for any key in the file,\n" +
+	"whoever the committer is. Use the allowed_signers file of a copy you trust\n" +
+	"(e.g. the one at the head your minutes name).\n\n" +
+	"## What only custos verify checks\n\n" +
+	"- the signer is the member the record names, with a key the roster held then;\n" +
+	"- approvals: signatures, roles, quorum, no self-approval where forbidden;\n" +
+	"- the record chain (seq, prev), one record per commit, linear history;\n" +
+	"- derived files equal to the replay, no unknown files;\n" +
+	"- lifecycle: no use of a destroyed key, every intent has an outcome;\n" +
+	"- origin (--genesis) and no rollback, truncation or rewrite (--trusted-head).\n"

@@ -1,0 +1,274 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"custos/sign"
+)
+
+const branchRef = plumbing.ReferenceName("refs/heads/main")
+
+// hashObject is git's object id of content of type typ.
+func hashObject(typ plumbing.ObjectType, content []byte) plumbing.Hash {
+	h := sha1.New()
+	fmt.Fprintf(h, "%s %d\x00", typ, len(content))
+	h.Write(content)
+	var out plumbing.Hash
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// readObject reads an object and checks that its content hashes to its
+// id: a ledger whose object files were edited in place is caught here.
+func readObject(st storer.EncodedObjectStorer, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+	o, err := st.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("git object %s: %w", h, err)
+	}
+	if o.Type() != typ {
+		return nil, fmt.Errorf("git object %s is a %s, want a %s", h, o.Type(), typ)
+	}
+	r, err := o.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("git object %s: %w", h, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("git object %s: %w", h, err)
+	}
+	if hashObject(typ, b) != h {
+		return nil, fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
+	}
+	return b, nil
+}
+
+func writeObject(st storer.EncodedObjectStorer, typ plumbing.ObjectType, content []byte) (plumbing.Hash, error) {
+	o := st.NewEncodedObject()
+	o.SetType(typ)
+	o.SetSize(int64(len(content)))
+	w, err := o.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return st.SetEncodedObject(o)
+}
+
+// treeEntry is one entry of a git tree.
+type treeEntry struct {
+	name string
+	mode filemode.FileMode
+	hash plumbing.Hash
+}
+
+// encodeTree encodes entries (sorted as git sorts them) into tree content.
+func encodeTree(es []treeEntry) []byte {
+	sort.Slice(es, func(i, j int) bool { return treeKey(es[i]) < treeKey(es[j]) })
+	var b bytes.Buffer
+	for _, e := range es {
+		appendTreeEntry(&b, e)
+	}
+	return b.Bytes()
+}
+
+func appendTreeEntry(b *bytes.Buffer, e treeEntry) {
+	b.WriteString(strings.TrimPrefix(e.mode.String(), "0"))
+	b.WriteByte(' ')
+	b.WriteString(e.name)
+	b.WriteByte(0)
+	b.Write(e.hash[:])
+}
+
+func treeKey(e treeEntry) string {
+	if e.mode == filemode.Dir {
+		return e.name + "/"
+	}
+	return e.name
+}
+
+// parseTree decodes tree content without trusting it.
+func parseTree(b []byte) ([]treeEntry, error) {
+	var out []treeEntry
+	for len(b) > 0 {
+		sp := bytes.IndexByte(b, ' ')
+		if sp < 0 {
+			return nil, errors.New("malformed tree entry")
+		}
+		mode, err := strconv.ParseUint(string(b[:sp]), 8, 32)
+		if err != nil {
+			return nil, errors.New("malformed tree entry mode")
+		}
+		b = b[sp+1:]
+		nul := bytes.IndexByte(b, 0)
+		if nul < 0 || len(b) < nul+1+20 {
+			return nil, errors.New("truncated tree entry")
+		}
+		var h plumbing.Hash
+		copy(h[:], b[nul+1:nul+21])
+		out = append(out, treeEntry{name: string(b[:nul]), mode: filemode.FileMode(mode), hash: h})
+		b = b[nul+21:]
+	}
+	return out, nil
+}
+
+// rawCommit is a commit as stored: the signed payload is the raw commit
+// without its gpgsig header, exactly as git computes it.
+type rawCommit struct {
+	tree    plumbing.Hash
+	parents []plumbing.Hash
+	sig     []byte // armored signature, "" when unsigned
+	payload []byte
+	extra   []string // headers other than tree/parent/author/committer/gpgsig
+}
+
+func parseCommit(raw []byte) (*rawCommit, error) {
+	c := &rawCommit{}
+	var payload bytes.Buffer
+	payload.Grow(len(raw))
+	rest := raw
+	inSig := false
+	var sig bytes.Buffer
+	for {
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			return nil, errors.New("commit has no message separator")
+		}
+		line := rest[:nl+1]
+		rest = rest[nl+1:]
+		if inSig && len(line) > 0 && line[0] == ' ' {
+			sig.Write(line[1:])
+			continue
+		}
+		inSig = false
+		if len(line) == 1 { // blank line: message follows
+			payload.Write(line)
+			payload.Write(rest)
+			break
+		}
+		key, val, _ := bytes.Cut(line[:len(line)-1], []byte(" "))
+		switch string(key) {
+		case "tree":
+			h, ok := parseHash(val)
+			if !ok || !c.tree.IsZero() {
+				return nil, errors.New("commit has a malformed or repeated tree header")
+			}
+			c.tree = h
+		case "parent":
+			h, ok := parseHash(val)
+			if !ok {
+				return nil, errors.New("commit has a malformed parent header")
+			}
+			c.parents = append(c.parents, h)
+		case "gpgsig":
+			if sig.Len() > 0 {
+				return nil, errors.New("commit has two signatures")
+			}
+			sig.Write(val)
+			sig.WriteByte('\n')
+			inSig = true
+			continue
+		case "author", "committer":
+		default:
+			c.extra = append(c.extra, string(key))
+		}
+		payload.Write(line)
+	}
+	if c.tree.IsZero() {
+		return nil, errors.New("commit has no tree")
+	}
+	c.sig = sig.Bytes()
+	c.payload = payload.Bytes()
+	return c, nil
+}
+
+func parseHash(b []byte) (plumbing.Hash, bool) {
+	if len(b) != 40 {
+		return plumbing.ZeroHash, false
+	}
+	h := plumbing.NewHash(string(b))
+	return h, h.String() == string(b)
+}
+
+// gitSigner adapts a sign.Signer to go-git's Signer (Sign(io.Reader)),
+// signing commits in namespace "git" as git's gpg.format=ssh does.
+type gitSigner struct{ s sign.Signer }
+
+func (g gitSigner) Sign(message io.Reader) ([]byte, error) {
+	msg, err := io.ReadAll(message)
+	if err != nil {
+		return nil, err
+	}
+	return g.s.Sign(NamespaceGit, msg)
+}
+
+// commitMessage is the commit message of rec: a readable summary line and
+// trailers. It is a function of the record so verify can recompute it.
+func commitMessage(rec *Record, digest string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s by %s, ceremony %s", rec.Kind, rec.Actor, rec.Ceremony)
+	if id := factString(rec.Facts, "key_id"); id != "" && idRe.MatchString(id) {
+		fmt.Fprintf(&b, ", key %s", id)
+	}
+	fmt.Fprintf(&b, "\n\nCustos-Seq: %d\nCustos-Record: %s\n", rec.Seq, digest)
+	for _, a := range rec.Approvals {
+		fmt.Fprintf(&b, "Approved-by: %s\n", a.Member)
+	}
+	return b.String()
+}
+
+// commitObject is the unsigned commit of rec.
+func commitObject(rec *Record, digest string, email string, tree plumbing.Hash, parent plumbing.Hash) *object.Commit {
+	who := object.Signature{Name: rec.Actor, Email: email, When: rec.Time.UTC().In(time.FixedZone("", 0))}
+	c := &object.Commit{Author: who, Committer: who, Message: commitMessage(rec, digest), TreeHash: tree}
+	if !parent.IsZero() {
+		c.ParentHashes = []plumbing.Hash{parent}
+	}
+	return c
+}
+
+// payloadOf is the encoding of c without signature: what the actor signs.
+func payloadOf(c *object.Commit) ([]byte, error) {
+	o := &plumbing.MemoryObject{}
+	if err := c.EncodeWithoutSignature(o); err != nil {
+		return nil, err
+	}
+	r, err := o.Reader()
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// encodeCommit is the full encoding of c, signature included.
+func encodeCommit(c *object.Commit) ([]byte, error) {
+	o := &plumbing.MemoryObject{}
+	if err := c.Encode(o); err != nil {
+		return nil, err
+	}
+	r, err := o.Reader()
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

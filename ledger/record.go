@@ -1,0 +1,301 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Version is the record format version this package writes and reads.
+const Version = 1
+
+// Namespaces of the SSH signatures in a ledger.
+const (
+	NamespaceGit        = "git"             // commit signatures (stock git)
+	NamespaceApproval   = "custos-approval" // approvals inside records
+	NamespaceCheckpoint = "custos-checkpoint"
+)
+
+// TimeLayout is the only accepted form of a record's time: UTC, whole seconds.
+const TimeLayout = "2006-01-02T15:04:05Z"
+
+// Record is one step of a ceremony. Its canonical encoding (Canonical) is
+// what is committed and hashed.
+type Record struct {
+	Version   int
+	Seq       int64
+	Prev      string // "sha256:<hex>" of the previous record; "" on genesis
+	Time      time.Time
+	Ledger    string // ledger id, the same in every record of a ledger
+	Ceremony  string
+	Kind      string
+	Actor     string
+	Facts     map[string]any
+	Approvals []Approval
+}
+
+// Approval is a member's SSH signature (armored SSHSIG, namespace
+// "custos-approval") over the ASCII text of the record's SigningDigest.
+type Approval struct {
+	Member    string `json:"member"`
+	Signature string `json:"signature"`
+}
+
+var (
+	kindRe   = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$`)
+	nameRe   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// Canonical returns the record's canonical JSON bytes (without a trailing
+// newline; the file records/NNNNNN.json holds these bytes and "\n").
+func (r *Record) Canonical() ([]byte, error) { return r.encode(true) }
+
+// Digest is "sha256:<hex>" of the canonical bytes, approvals included; the
+// next record's prev.
+func (r *Record) Digest() (string, error) {
+	b, err := r.encode(true)
+	if err != nil {
+		return "", err
+	}
+	return digestOf(b), nil
+}
+
+// SigningDigest is "sha256:<hex>" of the canonical bytes without the
+// approvals field: what approvers sign. It covers seq and prev, so an
+// approval is bound to one place in one history.
+func (r *Record) SigningDigest() (string, error) {
+	b, err := r.encode(false)
+	if err != nil {
+		return "", err
+	}
+	return digestOf(b), nil
+}
+
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+func (r *Record) encode(withApprovals bool) ([]byte, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(512)
+	// Keys in sorted order: actor approvals ceremony facts kind ledger prev seq time version.
+	b.WriteString(`{"actor":`)
+	writeString(&b, r.Actor)
+	if withApprovals {
+		b.WriteString(`,"approvals":[`)
+		for i, a := range r.Approvals {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"member":`)
+			writeString(&b, a.Member)
+			b.WriteString(`,"signature":`)
+			if err := writeString(&b, a.Signature); err != nil {
+				return nil, fmt.Errorf("approval %d: %w", i, err)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+	}
+	b.WriteString(`,"ceremony":`)
+	writeString(&b, r.Ceremony)
+	b.WriteString(`,"facts":`)
+	facts := r.Facts
+	if facts == nil {
+		facts = map[string]any{}
+	}
+	if err := writeCanonical(&b, facts); err != nil {
+		return nil, fmt.Errorf("record %d facts: %w", r.Seq, err)
+	}
+	b.WriteString(`,"kind":`)
+	writeString(&b, r.Kind)
+	b.WriteString(`,"ledger":`)
+	writeString(&b, r.Ledger)
+	if r.Prev != "" {
+		b.WriteString(`,"prev":`)
+		writeString(&b, r.Prev)
+	}
+	b.WriteString(`,"seq":`)
+	b.WriteString(strconv.FormatInt(r.Seq, 10))
+	b.WriteString(`,"time":`)
+	writeString(&b, r.Time.UTC().Format(TimeLayout))
+	b.WriteString(`,"version":`)
+	b.WriteString(strconv.Itoa(r.Version))
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// check validates the fields' forms (not their place in a ledger).
+func (r *Record) check() error {
+	switch {
+	case r.Version != Version:
+		return fmt.Errorf("record version %d is not supported (want %d)", r.Version, Version)
+	case r.Seq < 1 || r.Seq > 999999:
+		return fmt.Errorf("record seq %d is out of range 1..999999", r.Seq)
+	case r.Seq == 1 && r.Prev != "":
+		return errors.New("record 1 must not have prev")
+	case r.Seq > 1 && !digestRe.MatchString(r.Prev):
+		return fmt.Errorf("record %d: prev %.80q is not a sha256:<hex> digest", r.Seq, r.Prev)
+	case !idRe.MatchString(r.Ledger):
+		return fmt.Errorf("record %d: ledger id %.80q is not valid", r.Seq, r.Ledger)
+	case !idRe.MatchString(r.Ceremony):
+		return fmt.Errorf("record %d: ceremony id %.80q is not valid", r.Seq, r.Ceremony)
+	case !kindRe.MatchString(r.Kind) || len(r.Kind) > 64:
+		return fmt.Errorf("record %d: kind %.80q is not valid", r.Seq, r.Kind)
+	case !nameRe.MatchString(r.Actor):
+		return fmt.Errorf("record %d: actor %.80q is not a valid member name", r.Seq, r.Actor)
+	case r.Time.IsZero() || r.Time.Year() < 2000 || r.Time.Year() > 9999 || r.Time.Nanosecond() != 0:
+		return fmt.Errorf("record %d: time must be a whole second between 2000 and 9999", r.Seq)
+	}
+	for i, a := range r.Approvals {
+		if !nameRe.MatchString(a.Member) {
+			return fmt.Errorf("record %d: approvals[%d].member %.80q is not a valid member name", r.Seq, i, a.Member)
+		}
+		if a.Signature == "" {
+			return fmt.Errorf("record %d: approvals[%d].signature is empty", r.Seq, i)
+		}
+	}
+	return nil
+}
+
+var recordFields = map[string]bool{
+	"version": true, "seq": true, "prev": true, "time": true, "ledger": true,
+	"ceremony": true, "kind": true, "actor": true, "facts": true, "approvals": true,
+}
+
+// DecodeRecord parses a record strictly: unknown or duplicate fields, a
+// missing field, a wrong type, a float, invalid UTF-8 or trailing data are
+// errors. It accepts any JSON spacing; the ledger itself additionally
+// requires the exact canonical bytes.
+func DecodeRecord(data []byte) (*Record, error) {
+	v, err := parseJSON(bytes.TrimSuffix(data, []byte("\n")))
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("record: not a json object")
+	}
+	for k := range m {
+		if !recordFields[k] {
+			return nil, fmt.Errorf("record: unknown field %.40q", k)
+		}
+	}
+	r := &Record{}
+	str := func(k string) (string, error) {
+		s, ok := m[k].(string)
+		if !ok {
+			return "", fmt.Errorf("record: field %q must be a string", k)
+		}
+		return s, nil
+	}
+	num := func(k string) (int64, error) {
+		n, ok := m[k].(json.Number)
+		if !ok {
+			return 0, fmt.Errorf("record: field %q must be an integer", k)
+		}
+		return n.Int64()
+	}
+	ver, err := num("version")
+	if err != nil {
+		return nil, err
+	}
+	if ver != Version {
+		return nil, fmt.Errorf("record: version %d is not supported (want %d)", ver, Version)
+	}
+	r.Version = int(ver)
+	if r.Seq, err = num("seq"); err != nil {
+		return nil, err
+	}
+	if _, has := m["prev"]; has {
+		if r.Prev, err = str("prev"); err != nil {
+			return nil, err
+		}
+		if r.Prev == "" {
+			return nil, errors.New("record: prev is empty")
+		}
+	}
+	ts, err := str("time")
+	if err != nil {
+		return nil, err
+	}
+	if r.Time, err = parseTime(ts); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	for _, f := range []struct {
+		k string
+		p *string
+	}{{"ledger", &r.Ledger}, {"ceremony", &r.Ceremony}, {"kind", &r.Kind}, {"actor", &r.Actor}} {
+		if *f.p, err = str(f.k); err != nil {
+			return nil, err
+		}
+	}
+	facts, ok := m["facts"].(map[string]any)
+	if !ok {
+		return nil, errors.New(`record: field "facts" must be an object`)
+	}
+	r.Facts = facts
+	apps, ok := m["approvals"].([]any)
+	if !ok {
+		return nil, errors.New(`record: field "approvals" must be an array`)
+	}
+	for i, a := range apps {
+		am, ok := a.(map[string]any)
+		if !ok || len(am) != 2 {
+			return nil, fmt.Errorf("record: approvals[%d] must be an object with member and signature", i)
+		}
+		mem, ok1 := am["member"].(string)
+		sig, ok2 := am["signature"].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("record: approvals[%d] must be an object with member and signature", i)
+		}
+		r.Approvals = append(r.Approvals, Approval{Member: mem, Signature: sig})
+	}
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return r, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(TimeLayout, s)
+	if err != nil || t.Format(TimeLayout) != s {
+		return time.Time{}, fmt.Errorf("time %.40q is not UTC RFC 3339 in whole seconds (like 2026-01-02T15:04:05Z)", s)
+	}
+	return t, nil
+}
+
+// FactsOf turns v (a struct or map) into a facts object in canonical form.
+func FactsOf(v any) (map[string]any, error) {
+	b, err := Canonical(v)
+	if err != nil {
+		return nil, err
+	}
+	t, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := t.(map[string]any)
+	if !ok {
+		return nil, errors.New("facts must be a json object")
+	}
+	return m, nil
+}
+
+// factString returns facts[k] when it is a string.
+func factString(facts map[string]any, k string) string {
+	s, _ := facts[k].(string)
+	return s
+}

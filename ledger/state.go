@@ -1,0 +1,348 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"custos/sign"
+)
+
+// Key lifecycle states in keys/<id>.json.
+const (
+	KeyGenerating = "generating" // intent committed, outcome not yet
+	KeyActive     = "active"
+	KeyDestroyed  = "destroyed"
+	KeyAborted    = "aborted" // generation aborted: the key never existed
+)
+
+// KeyEvent is one record that touched a key.
+type KeyEvent struct {
+	Seq  int64  `json:"seq"`
+	Kind string `json:"kind"`
+	Time string `json:"time"`
+}
+
+// KeyState is a key's state from the replay (keys/<id>.json).
+type KeyState struct {
+	ID          string         `json:"id"`
+	Label       string         `json:"label,omitempty"`
+	Type        string         `json:"type,omitempty"`
+	State       string         `json:"state"`
+	CreatedSeq  int64          `json:"created_seq"`
+	CreatedTime string         `json:"created_time"`
+	Facts       map[string]any `json:"facts"`
+	History     []KeyEvent     `json:"history"`
+}
+
+// State is the replay of a ledger up to Seq.
+type State struct {
+	LedgerID   string
+	Genesis    string // digest of record 1
+	Roster     Roster
+	Policy     Policy
+	RosterSeq  int64 // seq of the record that set the roster
+	Keys       map[string]*KeyState
+	Head       string // digest of record Seq
+	Seq        int64
+	Time       time.Time
+	OpenIntent *Record
+
+	signers []signerKey // every key the roster ever held, for allowed_signers
+	dirty   dirtySet
+}
+
+// signerKey is a member key with its validity window (record times).
+type signerKey struct {
+	Name, Key   string
+	From, Until time.Time // Until zero: still valid
+}
+
+type dirtySet struct {
+	roster bool
+	keys   map[string]bool
+}
+
+// keyRule is the replay rule of one record kind: need is the key state the
+// record requires (""=any existing, "new"=must not exist), set the state
+// afterwards ("" unchanged), opens/closes an intent.
+type keyRule struct {
+	need, set string
+	intent    bool
+	closes    string // the intent kind this outcome settles
+}
+
+// kindRules is the rule table of the replay, keyed by record kind. Kinds
+// not listed are tolerated (documented in docs/ledger-format.md); if they
+// name a key_id, that key must exist and not be destroyed.
+var kindRules = map[string]keyRule{
+	"key.generate.intent": {need: "new", set: KeyGenerating, intent: true},
+	"key.generated":       {need: KeyGenerating, set: KeyActive, closes: "key.generate.intent"},
+	"key.export.intent":   {need: KeyActive, intent: true},
+	"key.exported":        {need: KeyActive, closes: "key.export.intent"},
+	"export.approved":     {need: KeyActive},
+	"key.destroy.intent":  {need: KeyActive, intent: true},
+	"key.destroyed":       {need: KeyActive, set: KeyDestroyed, closes: "key.destroy.intent"},
+	"key.restore.intent":  {need: KeyActive, intent: true},
+	"key.restored":        {need: KeyActive, closes: "key.restore.intent"},
+	"backup.intent":       {need: KeyActive, intent: true},
+	"backup.split":        {need: KeyActive, closes: "backup.intent"},
+	"share.verified":      {need: KeyActive},
+}
+
+// Approver is a checked approval: who, with which key.
+type approvalCheck struct {
+	member string
+	pub    ssh.PublicKey
+	sig    []byte
+}
+
+// authorize checks that rec may follow the state: place in the chain,
+// actor and approvals against the roster and policy in force (the OLD
+// roster for roster.changed). It returns the actor's key and the approval
+// signatures still to be verified cryptographically.
+func (s *State) authorize(rec *Record, digest string) (ssh.PublicKey, []approvalCheck, error) {
+	if rec.Seq != s.Seq+1 {
+		return nil, nil, fmt.Errorf("seq is %d, want %d (a record is missing, repeated or out of order)", rec.Seq, s.Seq+1)
+	}
+	if rec.Prev != s.Head {
+		return nil, nil, fmt.Errorf("prev is %s, want %s (digest of record %d)", short(rec.Prev), short(s.Head), s.Seq)
+	}
+	if rec.Seq > 1 && rec.Ledger != s.LedgerID {
+		return nil, nil, fmt.Errorf("ledger id is %q, this ledger is %q (record from another ledger)", rec.Ledger, s.LedgerID)
+	}
+	if rec.Seq > 1 && rec.Time.Before(s.Time) {
+		return nil, nil, fmt.Errorf("time %s is before the previous record's %s", rec.Time.Format(TimeLayout), s.Time.Format(TimeLayout))
+	}
+	if (rec.Seq == 1) != (rec.Kind == "ledger.genesis") {
+		return nil, nil, errors.New("ledger.genesis must be record 1 and only record 1")
+	}
+	roster, policy := &s.Roster, &s.Policy
+	if rec.Seq == 1 {
+		r, p, err := parseRosterFacts(rec.Facts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("genesis roster: %w", err)
+		}
+		roster, policy = r, p
+	}
+	actor := roster.Member(rec.Actor)
+	if actor == nil {
+		return nil, nil, fmt.Errorf("actor %q is not a member of the roster", rec.Actor)
+	}
+	actorKey, err := actor.PublicKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("actor %s: %w", rec.Actor, err)
+	}
+	var checks []approvalCheck
+	seen := map[string]bool{}
+	for i, a := range rec.Approvals {
+		m := roster.Member(a.Member)
+		if m == nil {
+			return nil, nil, fmt.Errorf("approvals[%d]: %q is not a member of the roster", i, a.Member)
+		}
+		if seen[a.Member] {
+			return nil, nil, fmt.Errorf("approvals[%d]: %s approves twice", i, a.Member)
+		}
+		seen[a.Member] = true
+		pub, err := m.PublicKey()
+		if err != nil {
+			return nil, nil, fmt.Errorf("approvals[%d]: %w", i, err)
+		}
+		checks = append(checks, approvalCheck{member: a.Member, pub: pub, sig: []byte(a.Signature)})
+	}
+	if rec.Seq == 1 {
+		// Genesis: every founding member signs, and nobody else.
+		for _, m := range roster.Members {
+			if !seen[m.Name] {
+				return nil, nil, fmt.Errorf("genesis lacks the approval of founding member %s", m.Name)
+			}
+		}
+		return actorKey, checks, nil
+	}
+	req := policy.Required(rec.Kind)
+	n := 0
+	for _, a := range rec.Approvals {
+		m := roster.Member(a.Member)
+		if a.Member == rec.Actor && !req.SelfApproval {
+			if req.Count > 0 {
+				return nil, nil, fmt.Errorf("approval by %s, the operator, who may not approve their own %s", a.Member, rec.Kind)
+			}
+			continue
+		}
+		if m.HasRole(req.Roles...) {
+			n++
+		} else if req.Count > 0 {
+			return nil, nil, fmt.Errorf("approval by %s, who holds none of the roles %s required for %s", a.Member, strings.Join(req.Roles, "/"), rec.Kind)
+		}
+	}
+	if n < req.Count {
+		return nil, nil, fmt.Errorf("%d of %d required approvals by %s for %s", n, req.Count, strings.Join(req.Roles, "/"), rec.Kind)
+	}
+	return actorKey, checks, nil
+}
+
+// apply replays rec (already authorized) into the state.
+func (s *State) apply(rec *Record, digest string) error {
+	ts := rec.Time.Format(TimeLayout)
+	switch rec.Kind {
+	case "ledger.genesis", "roster.changed":
+		r, p, err := parseRosterFacts(rec.Facts)
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+		s.setRoster(r, p, rec)
+		if rec.Seq == 1 {
+			s.LedgerID, s.Genesis = rec.Ledger, digest
+		}
+	}
+	if err := s.lifecycle(rec, ts); err != nil {
+		return err
+	}
+	s.Seq, s.Head, s.Time = rec.Seq, digest, rec.Time
+	return nil
+}
+
+func (s *State) lifecycle(rec *Record, ts string) error {
+	rule, known := kindRules[rec.Kind]
+	if s.OpenIntent != nil {
+		oi := s.OpenIntent
+		switch {
+		case rec.Ceremony != oi.Ceremony:
+			return fmt.Errorf("intent %s (record %d, ceremony %s) has no outcome before ceremony %s", oi.Kind, oi.Seq, oi.Ceremony, rec.Ceremony)
+		case rec.Kind == "ceremony.aborted":
+			if id := factString(oi.Facts, "key_id"); id != "" && oi.Kind == "key.generate.intent" {
+				if k := s.Keys[id]; k != nil {
+					k.State = KeyAborted
+					s.touch(k, rec, ts)
+				}
+			}
+			s.OpenIntent = nil
+			return nil
+		case rule.intent || strings.HasSuffix(rec.Kind, ".intent"):
+			return fmt.Errorf("intent %s (record %d) has no outcome before the next intent %s", oi.Kind, oi.Seq, rec.Kind)
+		case rec.Kind == "ceremony.closed":
+			return fmt.Errorf("ceremony closed with intent %s (record %d) open", oi.Kind, oi.Seq)
+		case rule.closes == oi.Kind || (!known && kindRules[oi.Kind] == (keyRule{})):
+			if a, b := factString(oi.Facts, "key_id"), factString(rec.Facts, "key_id"); a != b {
+				return fmt.Errorf("outcome is for key %q but intent %d is for key %q", b, oi.Seq, a)
+			}
+			s.OpenIntent = nil
+		}
+	} else if rule.closes != "" {
+		return fmt.Errorf("%s without its intent %s", rec.Kind, rule.closes)
+	}
+	id, hasID := rec.Facts["key_id"]
+	if !hasID {
+		if known {
+			return fmt.Errorf("%s needs facts.key_id", rec.Kind)
+		}
+		if rule.intent || strings.HasSuffix(rec.Kind, ".intent") {
+			s.OpenIntent = rec
+		}
+		return nil
+	}
+	keyID, ok := id.(string)
+	if !ok || !idRe.MatchString(keyID) {
+		return fmt.Errorf("facts.key_id %v is not a valid key id", id)
+	}
+	k := s.Keys[keyID]
+	switch {
+	case rule.need == "new":
+		if k != nil {
+			return fmt.Errorf("key %s already exists (record %d)", keyID, k.CreatedSeq)
+		}
+		k = &KeyState{ID: keyID, CreatedSeq: rec.Seq, CreatedTime: ts, Facts: map[string]any{}}
+		s.Keys[keyID] = k
+	case k == nil:
+		return fmt.Errorf("key %s does not exist", keyID)
+	case k.State == KeyDestroyed:
+		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastSeq(k, KeyDestroyed))
+	case rule.need != "" && k.State != rule.need:
+		return fmt.Errorf("%s needs key %s to be %s, it is %s", rec.Kind, keyID, rule.need, k.State)
+	}
+	if rule.set != "" {
+		k.State = rule.set
+	}
+	for fk, fv := range rec.Facts {
+		switch fk {
+		case "key_id":
+		case "label":
+			k.Label, _ = fv.(string)
+		case "type":
+			k.Type, _ = fv.(string)
+		}
+		k.Facts[fk] = fv
+	}
+	if rule.need == "new" && k.Type != "" && !s.Policy.AlgorithmApproved(k.Type) {
+		return fmt.Errorf("key type %s is not on the policy's approved list", k.Type)
+	}
+	s.touch(k, rec, ts)
+	if rule.intent || strings.HasSuffix(rec.Kind, ".intent") {
+		s.OpenIntent = rec
+	}
+	return nil
+}
+
+func lastSeq(k *KeyState, _ string) int64 {
+	if len(k.History) == 0 {
+		return 0
+	}
+	return k.History[len(k.History)-1].Seq
+}
+
+func (s *State) touch(k *KeyState, rec *Record, ts string) {
+	k.History = append(k.History, KeyEvent{Seq: rec.Seq, Kind: rec.Kind, Time: ts})
+	if s.dirty.keys == nil {
+		s.dirty.keys = map[string]bool{}
+	}
+	s.dirty.keys[k.ID] = true
+}
+
+func (s *State) setRoster(r *Roster, p *Policy, rec *Record) {
+	now := map[string]bool{}
+	for _, m := range r.Members {
+		now[m.Name+" "+m.Key] = true
+	}
+	held := map[string]bool{}
+	for i := range s.signers {
+		sk := &s.signers[i]
+		if sk.Until.IsZero() {
+			if now[sk.Name+" "+sk.Key] {
+				held[sk.Name+" "+sk.Key] = true
+			} else {
+				sk.Until = rec.Time
+			}
+		}
+	}
+	for _, m := range r.Members {
+		if !held[m.Name+" "+m.Key] {
+			from := rec.Time
+			if rec.Seq == 1 {
+				from = time.Time{}
+			}
+			s.signers = append(s.signers, signerKey{Name: m.Name, Key: m.Key, From: from})
+		}
+	}
+	s.Roster, s.Policy, s.RosterSeq = *r, *p, rec.Seq
+	s.dirty.roster = true
+}
+
+func newState() *State { return &State{Keys: map[string]*KeyState{}} }
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19] + "…"
+	}
+	if d == "" {
+		return "(none)"
+	}
+	return d
+}
+
+// verifyApproval checks one approval signature over the signing digest.
+func verifyApproval(pub ssh.PublicKey, signingDigest string, sig []byte) error {
+	return sign.Verify(pub, NamespaceApproval, []byte(signingDigest), sig)
+}

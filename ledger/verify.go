@@ -1,0 +1,558 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"custos/sign"
+)
+
+// Options are the trust roots an auditor brings from outside the ledger.
+type Options struct {
+	// Genesis is the genesis digest from the signed minutes ("sha256:<hex>"
+	// or bare hex). Without it only consistency is checked, not origin.
+	Genesis string
+	// TrustedHead is a head known earlier: a commit id (40 hex) or a record
+	// digest ("sha256:<hex>"). The history must still contain it.
+	TrustedHead string
+	// Workers verifying signatures; default: the number of CPUs.
+	Workers int
+
+	exactFrom int64 // from this seq on, read every records/ tree in full
+}
+
+// Failure names the first record that fails, the check and why.
+type Failure struct {
+	Seq    int64  `json:"seq"`
+	Commit string `json:"commit"`
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+}
+
+func (f *Failure) String() string {
+	where := "ledger"
+	if f.Seq > 0 {
+		where = fmt.Sprintf("record %d", f.Seq)
+	}
+	if f.Commit != "" {
+		where += fmt.Sprintf(" (commit %.12s)", f.Commit)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, f.Check, f.Reason)
+}
+
+// IntentInfo describes an open intent at the head: not a failure, resume
+// settles it.
+type IntentInfo struct {
+	Seq      int64  `json:"seq"`
+	Kind     string `json:"kind"`
+	Ceremony string `json:"ceremony"`
+	KeyID    string `json:"key_id,omitempty"`
+}
+
+// Result is the outcome of Verify.
+type Result struct {
+	OK                 bool        `json:"ok"`
+	Ledger             string      `json:"ledger,omitempty"`
+	Records            int64       `json:"records"`
+	Head               string      `json:"head,omitempty"`
+	HeadCommit         string      `json:"head_commit,omitempty"`
+	Genesis            string      `json:"genesis,omitempty"`
+	OriginChecked      bool        `json:"origin_checked"`
+	TrustedHeadChecked bool        `json:"trusted_head_checked"`
+	Note               string      `json:"note,omitempty"`
+	OpenIntent         *IntentInfo `json:"open_intent,omitempty"`
+	Failure            *Failure    `json:"failure,omitempty"`
+}
+
+// Err is nil when the ledger verified, else an error naming the failure.
+func (r *Result) Err() error {
+	if r.Failure == nil {
+		return nil
+	}
+	return fmt.Errorf("ledger does not verify: %s", r.Failure)
+}
+
+// NoteConsistencyOnly is the note of a Result made without Options.Genesis.
+const NoteConsistencyOnly = "consistency only, origin not checked: give --genesis with the digest from the signed minutes"
+
+// Verify checks the ledger in dir: every commit and record, streaming the
+// history oldest first, with signatures checked by a pool of workers. The
+// Result names the first failing record.
+func Verify(dir string, opts Options) Result {
+	res := verify(dir, opts)
+	if f := res.Failure; f != nil && f.Seq > 0 {
+		// The fast path reads each commit's new record through the head's
+		// records/ tree and checks that tree by its hash. Everything before
+		// the failure is proven; from the failure on, re-check reading every
+		// tree so that a tampered head cannot shift the blame.
+		opts.exactFrom = f.Seq
+		res = verify(dir, opts)
+	}
+	return res
+}
+
+type verifier struct {
+	st    storer.EncodedObjectStorer
+	opts  Options
+	state *State
+
+	mu       sync.Mutex
+	fail     *Failure
+	failSeq  atomic.Int64
+	jobs     chan job
+	wg       sync.WaitGroup
+	recTree  []byte // encoding of records/ as it must be at this commit
+	hint     []treeEntry
+	derived  map[string]plumbing.Hash // expected blob ids of derived files
+	keyBlobs map[string]plumbing.Hash
+	keysTree plumbing.Hash
+}
+
+type job struct {
+	seq    int64
+	commit string
+	check  string
+	fn     func() error
+}
+
+func (v *verifier) failAt(seq int64, commit, check, format string, args ...any) {
+	v.failf(&Failure{Seq: seq, Commit: commit, Check: check, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (v *verifier) failf(f *Failure) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.fail == nil || f.Seq < v.fail.Seq {
+		v.fail = f
+		v.failSeq.Store(f.Seq)
+	}
+}
+
+func (v *verifier) submit(j job) { v.jobs <- j }
+
+func (v *verifier) worker() {
+	defer v.wg.Done()
+	for j := range v.jobs {
+		if s := v.failSeq.Load(); s != 0 && j.seq > s {
+			continue
+		}
+		if err := j.fn(); err != nil {
+			v.failf(&Failure{Seq: j.seq, Commit: j.commit, Check: j.check, Reason: err.Error()})
+		}
+	}
+}
+
+func verify(dir string, opts Options) (res Result) {
+	if opts.Genesis == "" {
+		res.Note = NoteConsistencyOnly
+	}
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s is not a git repository: %v", dir, err)}
+		return res
+	}
+	ref, err := repo.Storer.Reference(branchRef)
+	if err != nil {
+		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s has no branch %s: %v", dir, branchRef.Short(), err)}
+		return res
+	}
+	v := &verifier{st: repo.Storer, opts: opts, state: newState(), jobs: make(chan job, 512),
+		derived: map[string]plumbing.Hash{}, keyBlobs: map[string]plumbing.Hash{}}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	v.wg.Add(workers)
+	for range workers {
+		go v.worker()
+	}
+	found := v.walk(ref.Hash(), &res)
+	close(v.jobs)
+	v.wg.Wait()
+	res.Records = v.state.Seq
+	res.Ledger, res.Genesis, res.Head = v.state.LedgerID, v.state.Genesis, v.state.Head
+	res.HeadCommit = ref.Hash().String()
+	if v.fail == nil && opts.TrustedHead != "" && !found {
+		v.failAt(v.state.Seq, ref.Hash().String(), "trusted-head",
+			"the history of %d records does not contain the trusted head %s: the ledger was rolled back, truncated or rewritten", v.state.Seq, opts.TrustedHead)
+	}
+	res.Failure = v.fail
+	if v.fail == nil {
+		res.OK = true
+		res.OriginChecked = opts.Genesis != ""
+		res.TrustedHeadChecked = opts.TrustedHead != ""
+		if oi := v.state.OpenIntent; oi != nil {
+			res.OpenIntent = &IntentInfo{Seq: oi.Seq, Kind: oi.Kind, Ceremony: oi.Ceremony, KeyID: factString(oi.Facts, "key_id")}
+		}
+	}
+	return res
+}
+
+// walk streams the first-parent history oldest first. It returns whether
+// the trusted head was seen.
+func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
+	// Collect commit ids only (20 bytes each), newest first.
+	var ids []plumbing.Hash
+	for h := head; ; {
+		raw, err := readObject(v.st, h, plumbing.CommitObject)
+		if err != nil {
+			v.failAt(0, h.String(), "history", "%v", err)
+			return false
+		}
+		c, err := parseCommit(raw)
+		if err != nil {
+			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
+			return false
+		}
+		ids = append(ids, h)
+		if len(ids) > 999999 {
+			v.failAt(0, h.String(), "history", "more than 999999 commits")
+			return false
+		}
+		if len(c.parents) == 0 {
+			break
+		}
+		h = c.parents[0]
+	}
+	// The head's records/ entries hint at each commit's new record; every
+	// commit's records/ tree is still checked against the hint's prefix.
+	{
+		if root, err := v.rootOf(head); err == nil {
+			for _, e := range root {
+				if e.name == dirRecords {
+					if b, err := readObject(v.st, e.hash, plumbing.TreeObject); err == nil {
+						v.hint, _ = parseTree(b)
+					}
+				}
+			}
+		}
+	}
+	trusted := strings.ToLower(strings.TrimSpace(v.opts.TrustedHead))
+	genesis := strings.ToLower(strings.TrimSpace(v.opts.Genesis))
+	if genesis != "" && !strings.HasPrefix(genesis, "sha256:") {
+		genesis = "sha256:" + genesis
+	}
+	found := false
+	for i := len(ids) - 1; i >= 0; i-- {
+		seq := int64(len(ids) - i)
+		if s := v.failSeq.Load(); s != 0 && seq > s {
+			break
+		}
+		var parent plumbing.Hash
+		if i+1 < len(ids) {
+			parent = ids[i+1]
+		}
+		digest, ok := v.commit(seq, ids[i], parent)
+		if !ok {
+			break
+		}
+		if trusted != "" && (trusted == ids[i].String() || trusted == digest) {
+			found = true
+		}
+		if seq == 1 && genesis != "" && digest != genesis {
+			v.failAt(1, ids[i].String(), "origin", "genesis digest is %s, the minutes say %s: this is not the ledger the minutes describe", digest, genesis)
+			break
+		}
+	}
+	return found
+}
+
+func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
+	raw, err := readObject(v.st, commit, plumbing.CommitObject)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseCommit(raw)
+	if err != nil {
+		return nil, err
+	}
+	b, err := readObject(v.st, c.tree, plumbing.TreeObject)
+	if err != nil {
+		return nil, err
+	}
+	return parseTree(b)
+}
+
+// commit checks one commit and its record; it returns the record digest
+// and false when verification cannot go on.
+func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
+	cid := id.String()
+	fail := func(check, format string, args ...any) (string, bool) {
+		v.failAt(seq, cid, check, format, args...)
+		return "", false
+	}
+	raw, err := readObject(v.st, id, plumbing.CommitObject)
+	if err != nil {
+		return fail("history", "%v", err)
+	}
+	c, err := parseCommit(raw)
+	if err != nil {
+		return fail("history", "%v", err)
+	}
+	switch {
+	case len(c.parents) > 1:
+		return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
+	case parent.IsZero() && len(c.parents) != 0:
+		return fail("history", "first commit has a parent")
+	case len(c.extra) > 0:
+		return fail("commit", "unexpected commit header %q", c.extra[0])
+	}
+	tb, err := readObject(v.st, c.tree, plumbing.TreeObject)
+	if err != nil {
+		return fail("tree", "%v", err)
+	}
+	root, err := parseTree(tb)
+	if err != nil {
+		return fail("tree", "root tree: %v", err)
+	}
+	entries := map[string]treeEntry{}
+	for _, e := range root {
+		switch e.name {
+		case fileLedgerMD, fileSigners, fileRoster:
+			if e.mode != filemode.Regular {
+				return fail("tree", "%s is not a regular file", e.name)
+			}
+		case dirKeys, dirRecords:
+			if e.mode != filemode.Dir {
+				return fail("tree", "%s is not a directory", e.name)
+			}
+		default:
+			return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
+		}
+		entries[e.name] = e
+	}
+	recDir, ok := entries[dirRecords]
+	if !ok {
+		return fail("tree", "no records/ directory")
+	}
+	newEntry, ok := v.checkRecordsTree(seq, cid, recDir.hash)
+	if !ok {
+		return "", false
+	}
+	blob, err := readObject(v.st, newEntry.hash, plumbing.BlobObject)
+	if err != nil {
+		return fail("record", "records/%s: %v", newEntry.name, err)
+	}
+	rec, err := DecodeRecord(blob)
+	if err != nil {
+		return fail("record", "records/%s: %v", newEntry.name, err)
+	}
+	canon, err := rec.Canonical()
+	if err != nil || !bytes.Equal(append(canon, '\n'), blob) {
+		return fail("record", "records/%s is not in canonical form (edited by hand?)", newEntry.name)
+	}
+	digest := digestOf(canon)
+	signing, _ := rec.SigningDigest()
+	if rec.Seq != seq {
+		return fail("chain", "records/%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", newEntry.name, rec.Seq, seq)
+	}
+	actorKey, approvals, err := v.state.authorize(rec, digest)
+	if err != nil {
+		check := "policy"
+		if strings.Contains(err.Error(), "prev ") || strings.Contains(err.Error(), "seq ") || strings.Contains(err.Error(), "ledger id") {
+			check = "chain"
+		}
+		return fail(check, "%v", err)
+	}
+	// The commit must be exactly the one custos writes for this record:
+	// author = committer = actor at the record's time, the message with
+	// its trailers, this tree and parent.
+	member := v.state.Roster.Member(rec.Actor)
+	if rec.Seq == 1 {
+		r, _, _ := parseRosterFacts(rec.Facts)
+		member = r.Member(rec.Actor)
+	}
+	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), c.tree, parent))
+	if err != nil {
+		return fail("commit", "%v", err)
+	}
+	if !bytes.Equal(want, c.payload) {
+		return fail("commit", "%s", diffCommit(want, c.payload))
+	}
+	if len(c.sig) == 0 {
+		return fail("signature", "commit is not signed")
+	}
+	if k, err := sign.SignerKey(c.sig); err != nil {
+		return fail("signature", "commit signature: %v", err)
+	} else if !bytes.Equal(k.Marshal(), actorKey.Marshal()) {
+		who := "someone who is not a member"
+		for _, m := range v.state.Roster.Members {
+			if m.Key == sign.AuthorizedKey(k) {
+				who = "member " + m.Name
+			}
+		}
+		return fail("signature", "commit is signed by %s (%s), but the record's actor and committer is %s: the signature's principal must be the committer", who, sign.Fingerprint(k), rec.Actor)
+	}
+	payload, sig := c.payload, c.sig
+	v.submit(job{seq: seq, commit: cid, check: "signature", fn: func() error {
+		if err := sign.Verify(actorKey, NamespaceGit, payload, sig); err != nil {
+			return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
+		}
+		return nil
+	}})
+	for _, a := range approvals {
+		v.submit(job{seq: seq, commit: cid, check: "approval", fn: func() error {
+			if err := verifyApproval(a.pub, signing, a.sig); err != nil {
+				return fmt.Errorf("approval by %s does not verify over this record (made for another record or altered): %w", a.member, err)
+			}
+			return nil
+		}})
+	}
+	if err := v.state.apply(rec, digest); err != nil {
+		return fail("lifecycle", "%v", err)
+	}
+	if err := v.checkDerived(entries); err != nil {
+		return fail("derived", "%v", err)
+	}
+	return digest, true
+}
+
+// checkRecordsTree checks that records/ at commit seq holds exactly the
+// records of the previous commit plus records/<seq>.json, and returns that
+// new entry. The fast path hashes the expected tree from the head's
+// entries; the exact path reads the tree.
+func (v *verifier) checkRecordsTree(seq int64, cid string, got plumbing.Hash) (treeEntry, bool) {
+	name := recordName(seq)
+	if (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && int(seq) <= len(v.hint) && v.hint[seq-1].name == name && v.hint[seq-1].mode == filemode.Regular {
+		e := v.hint[seq-1]
+		var b bytes.Buffer
+		appendTreeEntry(&b, e)
+		v.recTree = append(v.recTree, b.Bytes()...)
+		content := v.recTree[:len(v.recTree):len(v.recTree)]
+		v.submit(job{seq: seq, commit: cid, check: "tree", fn: func() error {
+			if hashObject(plumbing.TreeObject, content) != got {
+				return fmt.Errorf("records/ is not the previous records plus records/%s", name)
+			}
+			return nil
+		}})
+		return e, true
+	}
+	b, err := readObject(v.st, got, plumbing.TreeObject)
+	if err != nil {
+		v.failAt(seq, cid, "tree", "records/: %v", err)
+		return treeEntry{}, false
+	}
+	es, err := parseTree(b)
+	if err != nil {
+		v.failAt(seq, cid, "tree", "records/: %v", err)
+		return treeEntry{}, false
+	}
+	prev, _ := parseTree(v.recTree)
+	for i, p := range prev {
+		if i >= len(es) {
+			v.failAt(seq, cid, "tree", "records/%s was deleted", p.name)
+			return treeEntry{}, false
+		}
+		if es[i] != p {
+			if es[i].name == p.name {
+				v.failAt(seq, cid, "tree", "records/%s was changed: a committed record is never changed", p.name)
+			} else {
+				v.failAt(seq, cid, "tree", "records/%s was deleted or replaced by records/%s", p.name, es[i].name)
+			}
+			return treeEntry{}, false
+		}
+	}
+	switch {
+	case len(es) == len(prev):
+		v.failAt(seq, cid, "tree", "commit adds no record (one record per commit)")
+		return treeEntry{}, false
+	case len(es) > len(prev)+1:
+		v.failAt(seq, cid, "tree", "commit adds %d files to records/ (one record per commit)", len(es)-len(prev))
+		return treeEntry{}, false
+	}
+	e := es[len(prev)]
+	if e.name != name || e.mode != filemode.Regular {
+		v.failAt(seq, cid, "tree", "commit adds records/%s, want records/%s (records deleted, repeated or reordered)", e.name, name)
+		return treeEntry{}, false
+	}
+	v.recTree = b
+	return e, true
+}
+
+// checkDerived compares the derived files of a commit with the replay.
+func (v *verifier) checkDerived(entries map[string]treeEntry) error {
+	s := v.state
+	if v.derived[fileLedgerMD].IsZero() {
+		v.derived[fileLedgerMD] = hashObject(plumbing.BlobObject, s.ledgerMD())
+	}
+	if s.dirty.roster {
+		v.derived[fileRoster] = hashObject(plumbing.BlobObject, s.rosterFile())
+		v.derived[fileSigners] = hashObject(plumbing.BlobObject, s.signersFile())
+	}
+	if len(s.dirty.keys) > 0 {
+		for id := range s.dirty.keys {
+			v.keyBlobs[id] = hashObject(plumbing.BlobObject, keyFile(s.Keys[id]))
+		}
+		var es []treeEntry
+		for _, id := range sortedKeys(v.keyBlobs) {
+			es = append(es, treeEntry{name: id + ".json", mode: filemode.Regular, hash: v.keyBlobs[id]})
+		}
+		v.keysTree = hashObject(plumbing.TreeObject, encodeTree(es))
+	}
+	s.dirty = dirtySet{}
+	for _, name := range []string{fileLedgerMD, fileRoster, fileSigners} {
+		e, ok := entries[name]
+		if !ok {
+			return fmt.Errorf("%s is missing", name)
+		}
+		if e.hash != v.derived[name] {
+			return fmt.Errorf("%s differs from the replay of the records (edited by hand?)", name)
+		}
+	}
+	e, ok := entries[dirKeys]
+	switch {
+	case ok && v.keysTree.IsZero():
+		return fmt.Errorf("keys/ exists but no record created a key")
+	case !ok && !v.keysTree.IsZero():
+		return fmt.Errorf("keys/ is missing")
+	case ok && e.hash != v.keysTree:
+		return fmt.Errorf("keys/ differs from the replay of the records (a key file edited, added or removed)")
+	}
+	return nil
+}
+
+// diffCommit says how a commit differs from the one custos writes.
+func diffCommit(want, got []byte) string {
+	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < len(wl) && i < len(gl); i++ {
+		if wl[i] != gl[i] {
+			field, _, _ := strings.Cut(wl[i], " ")
+			switch field {
+			case "author", "committer":
+				return fmt.Sprintf("%s is %q, want %q (author = committer = the record's actor at the record's time)", field, trimLine(gl[i]), trimLine(wl[i]))
+			case "parent", "tree":
+				return fmt.Sprintf("%s header differs", field)
+			}
+			return fmt.Sprintf("commit message or headers differ from the record at line %d: %q, want %q", i+1, trimLine(gl[i]), trimLine(wl[i]))
+		}
+	}
+	return "commit differs from the record (length)"
+}
+
+func trimLine(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+// NormalizeDigest turns "sha256:<hex>" or bare hex into "sha256:<hex>";
+// it returns "" for anything else.
+func NormalizeDigest(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "sha256:")
+	if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
+		return ""
+	}
+	return "sha256:" + s
+}
