@@ -147,6 +147,9 @@ func prepareDir(dir string) error {
 
 // Approve signs rec's signing digest as member: an approval.
 func Approve(rec *Record, member string, s sign.Signer) (Approval, error) {
+	if s == nil {
+		return Approval{}, fmt.Errorf("approval by %s: no signer", member)
+	}
 	d, err := rec.SigningDigest()
 	if err != nil {
 		return Approval{}, err
@@ -287,9 +290,6 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 // the branch if another writer moved it meanwhile (ErrHeadMoved). It
 // returns the commit id.
 func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
-	if actor == nil {
-		return "", errors.New("append: no signer for the actor")
-	}
 	r := *rec
 	r.Approvals = slices.Clone(approvals)
 	if r.Facts == nil {
@@ -309,6 +309,9 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	actorKey, checks, err := l.state.authorize(dec, digest)
 	if err != nil {
 		return "", fmt.Errorf("append record %d (%s): %w", r.Seq, r.Kind, err)
+	}
+	if actor == nil {
+		return "", fmt.Errorf("append record %d: no signer for %s", r.Seq, r.Actor)
 	}
 	if sign.AuthorizedKey(actor.PublicKey()) != sign.AuthorizedKey(actorKey) {
 		return "", fmt.Errorf("append record %d: the signer's key %s is not %s's key in the roster", r.Seq, sign.Fingerprint(actor.PublicKey()), r.Actor)

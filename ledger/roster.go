@@ -197,9 +197,6 @@ func Validate(r *Roster, p *Policy) error {
 				n++
 			}
 		}
-		if !req.SelfApproval {
-			n-- // the operator may be one of them
-		}
 		if req.Count > 0 && n < req.Count {
 			return fmt.Errorf("%s.count: %d approvals by %s cannot be met by this roster", at, req.Count, strings.Join(req.Roles, "/"))
 		}

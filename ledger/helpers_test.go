@@ -1,0 +1,171 @@
+package ledger
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/sign"
+)
+
+// t0 is the time of the first record of test ledgers.
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// sshKey makes an ed25519 key with stock ssh-keygen and loads it.
+func sshKey(t testing.TB, dir, name string) sign.Signer {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", p).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	s, err := sign.LoadFile(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// ecdsaKey is a software ECDSA P-256 signer, the stand-in for a smart card.
+func ecdsaKey(t testing.TB) sign.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.FromCrypto(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type fixture struct {
+	dir     string
+	keys    string
+	signers map[string]sign.Signer
+	l       *Ledger
+	now     time.Time
+}
+
+// members of the test roster and their roles.
+var testRoles = map[string][]string{
+	"alice": {"custodian"}, "bob": {"custodian"}, "carol": {"officer"}, "dave": {"officer", "auditor"},
+}
+
+func testPolicy() *Policy {
+	return &Policy{
+		Approvals: map[string]Requirement{
+			"key.generate.intent": {Roles: []string{"officer"}, Count: 1},
+			"key.export.intent":   {Roles: []string{"officer"}, Count: 1},
+			"key.destroy.intent":  {Roles: []string{"officer"}, Count: 2},
+			"roster.changed":      {Roles: []string{"officer"}, Count: 1},
+		},
+		Algorithms: DefaultAlgorithms,
+		Rotation:   map[string]string{"ec-p384": "5y"},
+	}
+}
+
+// newFixture creates a ledger of the test roster; bob signs with an ECDSA
+// P-256 key (the smart-card stand-in), the others with ssh-keygen ed25519.
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	base := t.TempDir()
+	f := &fixture{dir: filepath.Join(base, "ledger"), keys: filepath.Join(base, "keys"), signers: map[string]sign.Signer{}, now: t0}
+	os.MkdirAll(f.keys, 0o700)
+	r := &Roster{}
+	for _, n := range []string{"alice", "bob", "carol", "dave"} {
+		if n == "bob" {
+			f.signers[n] = ecdsaKey(t)
+		} else {
+			f.signers[n] = sshKey(t, f.keys, n)
+		}
+		r.Members = append(r.Members, Member{Name: n, Roles: testRoles[n], Key: sign.AuthorizedKey(f.signers[n].PublicKey())})
+	}
+	r.Members[2].Email = "carol@example.org"
+	if _, err := Create(f.dir, r, testPolicy(), f.signers, f.now, WithLedgerID("test-ledger")); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return f
+}
+
+func (f *fixture) open(t testing.TB) {
+	t.Helper()
+	l, err := Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.l = l
+}
+
+// add appends a record by actor approved by approvers.
+func (f *fixture) add(t testing.TB, kind, ceremony, actor string, facts map[string]any, approvers ...string) *Record {
+	t.Helper()
+	rec, err := f.try(kind, ceremony, actor, facts, approvers...)
+	if err != nil {
+		t.Fatalf("append %s: %v", kind, err)
+	}
+	return rec
+}
+
+func (f *fixture) try(kind, ceremony, actor string, facts map[string]any, approvers ...string) (*Record, error) {
+	f.now = f.now.Add(time.Minute)
+	rec := f.l.Draft(kind, ceremony, actor, facts, f.now)
+	var apps []Approval
+	for _, a := range approvers {
+		ap, err := Approve(rec, a, f.signers[a])
+		if err != nil {
+			return nil, err
+		}
+		apps = append(apps, ap)
+	}
+	if _, err := f.l.Append(rec, f.signers[actor], apps); err != nil {
+		return nil, err
+	}
+	rec.Approvals = apps
+	return rec, nil
+}
+
+// story appends a full key lifecycle: generate, export, destroy, close.
+func (f *fixture) story(t testing.TB) {
+	t.Helper()
+	k := map[string]any{"key_id": "root-2026", "label": "root-2026", "type": "ec-p384"}
+	f.add(t, "hsm.enrolled", "enrol-1", "alice", map[string]any{"hsm": map[string]any{"serial": "1234", "model": "SoftHSM v2"}})
+	f.add(t, "key.generate.intent", "gen-1", "alice", k, "carol")
+	f.add(t, "key.generated", "gen-1", "alice", map[string]any{"key_id": "root-2026", "check_value": "SHA256:abc", "extractable": false, "size": 384})
+	f.add(t, "ceremony.closed", "gen-1", "alice", map[string]any{})
+	f.add(t, "key.export.intent", "exp-1", "bob", map[string]any{"key_id": "root-2026", "recipient": "ssh-ed25519 AAAA"}, "dave")
+	f.add(t, "key.exported", "exp-1", "bob", map[string]any{"key_id": "root-2026", "output_digest": "sha256:00"})
+	f.add(t, "key.destroy.intent", "des-1", "alice", map[string]any{"key_id": "root-2026"}, "carol", "dave")
+	f.add(t, "key.destroyed", "des-1", "alice", map[string]any{"key_id": "root-2026", "absent": true})
+	f.add(t, "ceremony.closed", "des-1", "alice", map[string]any{})
+}
+
+// gitCmd runs stock git in dir with a clean configuration.
+func gitCmd(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_CONFIG_GLOBAL=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func mustVerify(t testing.TB, dir string, opts Options) Result {
+	t.Helper()
+	res := Verify(dir, opts)
+	if !res.OK {
+		t.Fatalf("verify: %v", res.Err())
+	}
+	return res
+}
+
+func authKey(s sign.Signer) string { return sign.AuthorizedKey(s.PublicKey()) }
