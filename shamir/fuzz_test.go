@@ -1,0 +1,113 @@
+package shamir
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Seeds: the vectors (valid), and damaged or odd variants of them.
+func fuzzSeeds(f *testing.F, pick func(v vectorShare) string) {
+	for _, bk := range loadVectors(f) {
+		for _, v := range bk.Shares {
+			s := pick(v)
+			f.Add([]byte(s))
+			f.Add([]byte(strings.ToUpper(s)))
+			f.Add([]byte(s[:len(s)/2]))
+			f.Add([]byte(s + s))
+			b := []byte(s)
+			b[len(b)/3] ^= 0x20
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(""))
+	f.Add([]byte("\x00\xff:::::::"))
+	f.Add([]byte("# comment only\n01 02 03"))
+}
+
+// FuzzParseText: never panics; whatever it accepts is a valid share whose
+// text form parses back to the same share, and matches the input but for
+// surrounding space and letter case.
+func FuzzParseText(f *testing.F) {
+	fuzzSeeds(f, func(v vectorShare) string { return v.Text })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s, err := ParseText(in)
+		if err != nil {
+			if s != nil {
+				t.Fatal("share and error both returned")
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted an invalid share: %v", err)
+		}
+		text, err := s.Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.EqualFold(text, bytes.TrimSpace(in)) {
+			t.Fatalf("accepted %q, canonical form %q", in, text)
+		}
+		back, err := ParseText(text)
+		if err != nil || !back.Equal(s) {
+			t.Fatalf("round trip: %v", err)
+		}
+		words, err := s.Words()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, err := ParseWords([]byte(strings.Join(words, " "))); err != nil || !w.Equal(s) {
+			t.Fatalf("word form round trip: %v", err)
+		}
+	})
+}
+
+// FuzzParseWords: never panics; whatever it accepts round-trips through
+// the word form and the text form.
+func FuzzParseWords(f *testing.F) {
+	fuzzSeeds(f, func(v vectorShare) string { return v.Words })
+	for _, bk := range loadVectors(f) {
+		s := bk.Shares[0].share(f)
+		card, err := s.Card()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(card)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s, err := ParseWords(in)
+		if err != nil {
+			if s != nil {
+				t.Fatal("share and error both returned")
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted an invalid share: %v", err)
+		}
+		words, err := s.Words()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tokens(in); len(got) != len(words) {
+			t.Fatalf("accepted %d words, canonical form has %d", len(got), len(words))
+		} else {
+			for i := range got {
+				if !strings.EqualFold(string(got[i]), words[i]) {
+					t.Fatalf("word %d differs from the canonical form", i+1)
+				}
+			}
+		}
+		back, err := ParseWords([]byte(strings.Join(words, " ")))
+		if err != nil || !back.Equal(s) {
+			t.Fatalf("round trip: %v", err)
+		}
+		text, err := s.Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tx, err := ParseText(text); err != nil || !tx.Equal(s) {
+			t.Fatalf("text form round trip: %v", err)
+		}
+	})
+}
