@@ -33,6 +33,8 @@ func (s *Share) Text() ([]byte, error) {
 		return nil, fmt.Errorf("shamir: text form: %w", err)
 	}
 	var b bytes.Buffer
+	// One allocation, so no stray copy of the value is left behind by growth.
+	b.Grow(64 + len(s.LedgerID) + len(s.BackupID) + b32.EncodedLen(len(s.Value)))
 	fmt.Fprintf(&b, "%s%d:%s:%s:%d-of-%d:%d:", textPrefix, s.Version, s.LedgerID, s.BackupID, s.M, s.N, s.Index)
 	v := make([]byte, b32.EncodedLen(len(s.Value)))
 	b32.Encode(v, s.Value)

@@ -89,6 +89,7 @@ func (s *Share) Card() ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
+	b.Grow(256 + len(s.LedgerID) + len(s.BackupID) + 10*len(words))
 	fmt.Fprintf(&b, "# custos share card: keep it secret\n")
 	fmt.Fprintf(&b, "# ledger %s, backup %s: share %d of %d, %d needed\n", s.LedgerID, s.BackupID, s.Index, s.N, s.M)
 	fmt.Fprintf(&b, "# the last word of each line is its check word\n")
