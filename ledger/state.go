@@ -108,11 +108,11 @@ func (s *State) authorize(rec *Record, digest string) (ssh.PublicKey, []approval
 	if rec.Seq != s.Seq+1 {
 		return nil, nil, fmt.Errorf("seq is %d, want %d (a record is missing, repeated or out of order)", rec.Seq, s.Seq+1)
 	}
-	if rec.Prev != s.Head {
-		return nil, nil, fmt.Errorf("prev is %s, want %s (digest of record %d)", short(rec.Prev), short(s.Head), s.Seq)
-	}
 	if rec.Seq > 1 && rec.Ledger != s.LedgerID {
 		return nil, nil, fmt.Errorf("ledger id is %q, this ledger is %q (record from another ledger)", rec.Ledger, s.LedgerID)
+	}
+	if rec.Prev != s.Head {
+		return nil, nil, fmt.Errorf("prev is %s, want %s (digest of record %d)", short(rec.Prev), short(s.Head), s.Seq)
 	}
 	if rec.Seq > 1 && rec.Time.Before(s.Time) {
 		return nil, nil, fmt.Errorf("time %s is before the previous record's %s", rec.Time.Format(TimeLayout), s.Time.Format(TimeLayout))

@@ -1,0 +1,382 @@
+package ledger
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"custos/sign"
+)
+
+// forge commits rec as the next record without any of Append's checks,
+// signed by signer: what an attacker holding a member's key could do.
+func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func([]treeEntry) []treeEntry, parents ...plumbing.Hash) plumbing.Hash {
+	t.Helper()
+	canon, err := rec.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := DecodeRecord(canon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := digestOf(canon)
+	next := f.l.state.clone()
+	_ = next.apply(dec, digest) // the attacker does not care
+	_, tree, err := f.l.writeTree(next, rec.Seq, append(canon, '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		tree = f.editTree(t, tree, edit)
+	}
+	email := rec.Actor + "@custos.ledger"
+	if m := f.l.state.Roster.Member(rec.Actor); m != nil {
+		email = m.CommitEmail()
+	}
+	c := commitObject(dec, digest, email, tree, f.l.head)
+	if len(parents) > 0 {
+		c.ParentHashes = parents
+	}
+	return f.commitSigned(t, c, signer)
+}
+
+func (f *fixture) editTree(t *testing.T, tree plumbing.Hash, edit func([]treeEntry) []treeEntry) plumbing.Hash {
+	b, err := readObject(f.l.repo.Storer, tree, plumbing.TreeObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := parseTree(b)
+	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(edit(es)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (f *fixture) commitSigned(t *testing.T, c *object.Commit, signer sign.Signer) plumbing.Hash {
+	t.Helper()
+	payload, _ := payloadOf(c)
+	sig, err := signer.Sign(NamespaceGit, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PGPSignature = string(sig)
+	raw, _ := encodeCommit(c)
+	h, err := writeObject(f.l.repo.Storer, plumbing.CommitObject, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setHead(t, h)
+	return h
+}
+
+func (f *fixture) setHead(t *testing.T, h plumbing.Hash) {
+	if err := f.l.repo.Storer.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commits returns the commit ids oldest first.
+func (f *fixture) commits(t *testing.T) []plumbing.Hash {
+	var out []plumbing.Hash
+	for _, s := range strings.Fields(gitCmd(t, f.dir, "rev-list", "--reverse", "HEAD")) {
+		out = append(out, plumbing.NewHash(s))
+	}
+	return out
+}
+
+// rechain re-creates the commits in order on top of base, each re-signed
+// by its author (every member's key is at the attacker's disposal here).
+func (f *fixture) rechain(t *testing.T, base plumbing.Hash, order []plumbing.Hash, editTree func(i int, es []treeEntry) []treeEntry) {
+	t.Helper()
+	parent := base
+	for i, h := range order {
+		c, err := object.GetCommit(f.l.repo.Storer, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &object.Commit{Author: c.Author, Committer: c.Committer, Message: c.Message, TreeHash: c.TreeHash}
+		if !parent.IsZero() {
+			n.ParentHashes = []plumbing.Hash{parent}
+		}
+		if editTree != nil {
+			n.TreeHash = f.editTree(t, c.TreeHash, func(es []treeEntry) []treeEntry { return editTree(i, es) })
+		}
+		parent = f.commitSigned(t, n, f.signers[c.Author.Name])
+	}
+}
+
+func expectFailure(t *testing.T, dir string, opts Options, seq int64, check, reason string) {
+	t.Helper()
+	res := Verify(dir, opts)
+	if res.OK || res.Failure == nil {
+		t.Fatalf("tampered ledger verified: %+v", res)
+	}
+	f := res.Failure
+	if f.Seq != seq || (check != "" && f.Check != check) || !strings.Contains(f.Reason, reason) {
+		t.Fatalf("failure = %v; want record %d, check %q, reason containing %q", res.Err(), seq, check, reason)
+	}
+	if msg := res.Err().Error(); !strings.Contains(msg, "record ") {
+		t.Fatalf("message does not name the record: %s", msg)
+	}
+}
+
+func TestTamper(t *testing.T) {
+	base := newFixture(t)
+	base.story(t) // 10 records
+	head := mustVerify(t, base.dir, Options{})
+	// clone copies the story ledger so each case starts from it.
+	clone := func(t *testing.T) *fixture {
+		f := *base
+		f.dir = filepath.Join(t.TempDir(), "ledger")
+		if err := os.CopyFS(f.dir, os.DirFS(base.dir)); err != nil {
+			t.Fatal(err)
+		}
+		f.open(t)
+		return &f
+	}
+	alice := func(f *fixture) sign.Signer { return f.signers["alice"] }
+
+	t.Run("edited record", func(t *testing.T) {
+		f := clone(t)
+		p := filepath.Join(f.dir, "records", "000003.json")
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)), 0o644)
+		gitCmd(t, f.dir, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger", "commit", "-qam", "fix type")
+		expectFailure(t, f.dir, Options{}, 11, "tree", "records/000003.json was changed")
+	})
+	t.Run("edited record in place", func(t *testing.T) {
+		f := clone(t)
+		// Rewrite history from record 3 on with the edited record: every
+		// later commit re-signed, but the digests no longer chain.
+		cs := f.commits(t)
+		var blob plumbing.Hash
+		f.rechain(t, cs[1], cs[2:], func(i int, es []treeEntry) []treeEntry {
+			for j := range es {
+				if es[j].name == dirRecords {
+					rb, _ := readObject(f.l.repo.Storer, es[j].hash, plumbing.TreeObject)
+					rs, _ := parseTree(rb)
+					if blob.IsZero() {
+						b, _ := readObject(f.l.repo.Storer, rs[2].hash, plumbing.BlobObject)
+						blob, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)))
+					}
+					rs[2].hash = blob
+					es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(rs))
+				}
+			}
+			return es
+		})
+		expectFailure(t, f.dir, Options{}, 3, "commit", "Custos-Record")
+	})
+	t.Run("edited derived file", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
+			for j := range es {
+				if es[j].name == fileRoster {
+					es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"members":[]}`+"\n"))
+				}
+			}
+			return es
+		})
+		expectFailure(t, f.dir, Options{}, 10, "derived", "roster.json differs")
+	})
+	t.Run("edited key file", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
+			return f.withFile(t, es, dirKeys, "root-2026.json", `{"state":"active"}`)
+		})
+		expectFailure(t, f.dir, Options{}, 10, "derived", "keys/ differs")
+	})
+	t.Run("deleted middle commit", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.rechain(t, cs[3], cs[5:], nil)
+		expectFailure(t, f.dir, Options{}, 5, "tree", "adds 2 files")
+	})
+	t.Run("truncated tail", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.setHead(t, cs[6])
+		mustVerify(t, f.dir, Options{}) // stock consistency cannot tell
+		expectFailure(t, f.dir, Options{TrustedHead: head.HeadCommit}, 7, "trusted-head", "rolled back, truncated or rewritten")
+		expectFailure(t, f.dir, Options{TrustedHead: head.Head}, 7, "trusted-head", "does not contain")
+	})
+	t.Run("history rewritten and re-signed by a member", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.setHead(t, cs[4])
+		f.open(t)
+		f.add(t, "key.export.intent", "exp-evil", "bob", map[string]any{"key_id": "root-2026", "recipient": "evil"}, "dave")
+		f.add(t, "key.exported", "exp-evil", "bob", map[string]any{"key_id": "root-2026"})
+		mustVerify(t, f.dir, Options{})
+		expectFailure(t, f.dir, Options{TrustedHead: head.HeadCommit}, 7, "trusted-head", "does not contain")
+	})
+	t.Run("reordered records", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		order := append([]plumbing.Hash{cs[5], cs[4]}, cs[6:]...)
+		f.rechain(t, cs[3], order, nil)
+		expectFailure(t, f.dir, Options{}, 5, "tree", "")
+	})
+	t.Run("record replayed from another ledger", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		rec.Ledger = "another-ledger"
+		f.forge(t, rec, alice(f), nil)
+		expectFailure(t, f.dir, Options{}, 11, "chain", "another ledger")
+	})
+	t.Run("commit signed by a non-member", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, sshKey(t, t.TempDir(), "mallory"), nil)
+		expectFailure(t, f.dir, Options{}, 11, "signature", "not a member")
+	})
+	t.Run("principal is not the committer", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, f.signers["bob"], nil)
+		expectFailure(t, f.dir, Options{}, 11, "signature", "signed by member bob")
+	})
+	t.Run("approval copied from another record", func(t *testing.T) {
+		f := clone(t)
+		var old *Record
+		for r, err := range f.l.Records() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Seq == 3 {
+				old = r
+			}
+		}
+		rec := f.l.Draft("key.generate.intent", "g2", "alice", map[string]any{"key_id": "k2"}, t0.Add(time38))
+		rec.Approvals = old.Approvals
+		f.forge(t, rec, alice(f), nil)
+		expectFailure(t, f.dir, Options{}, 11, "approval", "approval by carol does not verify")
+	})
+	forgeWith := func(t *testing.T, actor string, approvers ...string) *fixture {
+		f := clone(t)
+		rec := f.l.Draft("key.generate.intent", "g2", actor, map[string]any{"key_id": "k2"}, t0.Add(time38))
+		for _, a := range approvers {
+			ap, _ := Approve(rec, a, f.signers[a])
+			rec.Approvals = append(rec.Approvals, ap)
+		}
+		f.forge(t, rec, f.signers[actor], nil)
+		return f
+	}
+	t.Run("approval by the operator", func(t *testing.T) {
+		f := forgeWith(t, "carol", "carol")
+		expectFailure(t, f.dir, Options{}, 11, "policy", "may not approve their own")
+	})
+	t.Run("approval by the wrong role", func(t *testing.T) {
+		f := forgeWith(t, "alice", "bob")
+		expectFailure(t, f.dir, Options{}, 11, "policy", "holds none of the roles")
+	})
+	t.Run("too few approvals", func(t *testing.T) {
+		f := forgeWith(t, "alice")
+		expectFailure(t, f.dir, Options{}, 11, "policy", "0 of 1 required approvals")
+	})
+	t.Run("use of a destroyed key", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("key.export.intent", "x", "bob", map[string]any{"key_id": "root-2026"}, t0.Add(time38))
+		ap, _ := Approve(rec, "carol", f.signers["carol"])
+		rec.Approvals = []Approval{ap}
+		f.forge(t, rec, f.signers["bob"], nil)
+		expectFailure(t, f.dir, Options{}, 11, "lifecycle", "destroyed")
+	})
+	t.Run("merge commit", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, alice(f), nil, cs[9], cs[8])
+		expectFailure(t, f.dir, Options{}, 11, "history", "merge commit")
+	})
+	t.Run("extra unknown file", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
+			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
+			return append(es, treeEntry{name: "notes.txt", mode: filemode.Regular, hash: h})
+		})
+		expectFailure(t, f.dir, Options{}, 11, "tree", `unknown file "notes.txt"`)
+	})
+	t.Run("forged genesis", func(t *testing.T) {
+		// The same members make a second ledger: consistent, but not the
+		// one the minutes describe.
+		g := &fixture{dir: filepath.Join(t.TempDir(), "l"), signers: base.signers, now: t0}
+		st := base.l.State()
+		if _, err := Create(g.dir, &st.Roster, &st.Policy, g.signers, t0, WithLedgerID("test-ledger")); err != nil {
+			t.Fatal(err)
+		}
+		mustVerify(t, g.dir, Options{})
+		expectFailure(t, g.dir, Options{Genesis: st.Genesis}, 1, "origin", "not the ledger the minutes describe")
+		mustVerify(t, base.dir, Options{Genesis: strings.TrimPrefix(st.Genesis, "sha256:")})
+	})
+	t.Run("corrupt object", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		// Overwrite record 4's blob object file in place, keeping its name.
+		rb, _ := f.l.recordEntries(cs[3])
+		id := rb[3].hash.String()
+		p := filepath.Join(f.dir, ".git", "objects", id[:2], id[2:])
+		other := filepath.Join(f.dir, ".git", "objects", rb[2].hash.String()[:2], rb[2].hash.String()[2:])
+		data, err := os.ReadFile(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, 0o644)
+		os.WriteFile(p, data, 0o644)
+		res := Verify(f.dir, Options{})
+		if res.OK || !strings.Contains(res.Err().Error(), "corrupt") || res.Failure.Seq != 4 {
+			t.Fatalf("corrupt object: %v", res.Err())
+		}
+	})
+}
+
+const time38 = 38 * 60 * 1e9 // after the story's last record
+
+// withFile sets dir/name to content in a root tree.
+func (f *fixture) withFile(t *testing.T, es []treeEntry, dir, name, content string) []treeEntry {
+	for j := range es {
+		if es[j].name == dir {
+			b, _ := readObject(f.l.repo.Storer, es[j].hash, plumbing.TreeObject)
+			sub, _ := parseTree(b)
+			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(content))
+			for k := range sub {
+				if sub[k].name == name {
+					sub[k].hash = h
+				}
+			}
+			es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(sub))
+		}
+	}
+	return es
+}
+
+func TestMalformedLedgers(t *testing.T) {
+	dir := t.TempDir()
+	if res := Verify(dir, Options{}); res.OK || res.Failure.Check != "repository" {
+		t.Fatalf("empty dir: %+v", res)
+	}
+	gitCmd(t, dir, "init", "-q", "-b", "main")
+	if res := Verify(dir, Options{}); res.OK || !strings.Contains(res.Err().Error(), "no branch") {
+		t.Fatalf("empty repo: %+v", res)
+	}
+	os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o644)
+	gitCmd(t, dir, "add", "x")
+	gitCmd(t, dir, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "x")
+	res := Verify(dir, Options{})
+	if res.OK || res.Failure.Seq != 1 || !strings.Contains(res.Err().Error(), "unknown file") {
+		t.Fatalf("plain repo: %v", res.Err())
+	}
+	if _, err := Open(dir); err == nil {
+		t.Fatal("opened a plain repo as a ledger")
+	}
+}
