@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"custos/hint"
+	"custos/ledger"
+	"custos/sign"
+)
+
+func init() {
+	subcommands = append(subcommands, newInitCmd, newVerifyCmd, newLogCmd)
+}
+
+func newInitCmd() *cobra.Command {
+	var rosterPath string
+	var keys []string
+	cmd := &cobra.Command{
+		Use:   "init LEDGER --roster ROSTER.yaml --key NAME=REF …",
+		Short: "create a ledger: the genesis record, signed by every founding member",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if rosterPath == "" {
+				return hint.With(fmt.Errorf("init: --roster is required"), "write the founding roster in a YAML file (see docs/ledger-format.md)")
+			}
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return hint.With(fmt.Errorf("init: ledger directory %s exists and is not empty", dir), "choose a new directory; custos init never writes over anything")
+			}
+			data, err := os.ReadFile(rosterPath)
+			if err != nil {
+				return fmt.Errorf("init: roster: %w", err)
+			}
+			rf, err := ledger.ParseRoster(rosterPath, data)
+			if err != nil {
+				return err
+			}
+			signers := map[string]sign.Signer{}
+			for _, kv := range keys {
+				name, ref, ok := strings.Cut(kv, "=")
+				if !ok || name == "" || ref == "" {
+					return hint.With(fmt.Errorf("init: --key %q is not NAME=REF", kv), "for example --key alice=keys/alice")
+				}
+				if _, dup := signers[name]; dup {
+					return fmt.Errorf("init: --key %s given twice", name)
+				}
+				s, done, err := openSigner(ref)
+				if err != nil {
+					return fmt.Errorf("init: key of %s: %w", name, err)
+				}
+				defer done()
+				signers[name] = s
+			}
+			var opts []ledger.CreateOption
+			if rf.Ledger != "" {
+				opts = append(opts, ledger.WithLedgerID(rf.Ledger))
+			}
+			if rf.Ceremony != "" {
+				opts = append(opts, ledger.WithCeremony(rf.Ceremony))
+			}
+			digest, err := ledger.Create(dir, &rf.Roster, &rf.Policy, signers, time.Now(), opts...)
+			if err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "ledger created in %s\n", dir)
+			fmt.Fprintf(out, "genesis digest: %s\n", digest)
+			fmt.Fprintf(out, "genesis words:  %s\n", strings.Join(ledger.Words(digest), " "))
+			fmt.Fprintln(out, "write the digest into the signed minutes; auditors check it with custos verify --genesis")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rosterPath, "roster", "", "founding roster and policy (YAML)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "NAME=REF: a founding member's key (OpenSSH key file); repeat for every member")
+	return cmd
+}
+
+func newVerifyCmd() *cobra.Command {
+	var opts ledger.Options
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify LEDGER [--genesis DIGEST] [--trusted-head DIGEST] [--json]",
+		Short: "verify every signature, the record chain, the policy and the lifecycle of a ledger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Genesis != "" {
+				g := ledger.NormalizeDigest(opts.Genesis)
+				if g == "" {
+					return fmt.Errorf("verify: --genesis %q is not a sha256 digest", opts.Genesis)
+				}
+				opts.Genesis = g
+			}
+			res := ledger.Verify(args[0], opts)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				enc.Encode(res)
+			} else if res.OK {
+				fmt.Fprintf(out, "ok: %d records, ledger %s\n", res.Records, res.Ledger)
+				fmt.Fprintf(out, "head: %s (commit %s)\n", res.Head, res.HeadCommit)
+				fmt.Fprintf(out, "head words: %s\n", strings.Join(ledger.Words(res.Head), " "))
+				if res.OriginChecked {
+					fmt.Fprintln(out, "origin: the genesis digest matches")
+				} else {
+					fmt.Fprintf(out, "note: %s\n", res.Note)
+				}
+				if res.TrustedHeadChecked {
+					fmt.Fprintln(out, "trusted head: still in the history")
+				}
+				if oi := res.OpenIntent; oi != nil {
+					fmt.Fprintf(out, "open intent: record %d %s (ceremony %s) — run custos resume\n", oi.Seq, oi.Kind, oi.Ceremony)
+				}
+			}
+			if err := res.Err(); err != nil {
+				return hint.With(err, "the ledger cannot be trusted past the named record; compare with a copy you trust")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
+	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// logEntry is one line of `custos log`.
+type logEntry struct {
+	Seq       int64    `json:"seq"`
+	Time      string   `json:"time"`
+	Ceremony  string   `json:"ceremony"`
+	Kind      string   `json:"kind"`
+	Actor     string   `json:"actor"`
+	Approvers []string `json:"approvers"`
+	KeyID     string   `json:"key_id,omitempty"`
+	Digest    string   `json:"digest"`
+}
+
+func newLogCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "log LEDGER [--json]",
+		Short: "the ledger's timeline: seq, time, ceremony, kind, actor, approvers, key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := ledger.Open(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			if !asJSON {
+				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
+			}
+			enc := json.NewEncoder(out)
+			for rec, err := range l.Records() {
+				if err != nil {
+					return fmt.Errorf("log: %w", err)
+				}
+				d, _ := rec.Digest()
+				e := logEntry{Seq: rec.Seq, Time: rec.Time.Format(ledger.TimeLayout), Ceremony: rec.Ceremony, Kind: rec.Kind,
+					Actor: rec.Actor, Approvers: []string{}, Digest: d}
+				for _, a := range rec.Approvals {
+					e.Approvers = append(e.Approvers, a.Member)
+				}
+				e.KeyID, _ = rec.Facts["key_id"].(string)
+				if asJSON {
+					if err := enc.Encode(e); err != nil {
+						return err
+					}
+					continue
+				}
+				app := strings.Join(e.Approvers, ",")
+				if app == "" {
+					app = "-"
+				}
+				key := e.KeyID
+				if key == "" {
+					key = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time, e.Ceremony, e.Kind, e.Actor, app, key)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per record (JSON lines)")
+	return cmd
+}
