@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"strings"
+	"testing"
+)
+
+const edKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+const edKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILM+rvN+ot98qgEN796jTiQfZfG1KaT0PtFDJ/XFSqti"
+
+var goodRoster = `ledger: acme-root
+ceremony: genesis-2026
+members:
+  - name: alice
+    email: alice@example.org
+    roles: [custodian]
+    key: ` + edKey + ` alice@laptop
+  - name: carol
+    roles: [officer, auditor]
+    key: ` + edKey2 + `
+policy:
+  approvals:
+    key.generate.intent: {roles: [officer], count: 1}
+    "key.*": {roles: [officer], count: 1, self_approval: true}
+  algorithms: [ec-p384, aes-256]
+  rotation: {ec-p384: 5y}
+`
+
+func TestParseRoster(t *testing.T) {
+	rf, err := ParseRoster("roster.yaml", []byte(goodRoster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.Ledger != "acme-root" || rf.Ceremony != "genesis-2026" || len(rf.Roster.Members) != 2 || rf.Roster.Members[0].Key != edKey {
+		t.Fatalf("parsed %+v", rf)
+	}
+	p := rf.Policy
+	if r := p.Required("key.generate.intent"); r.Count != 1 || r.SelfApproval {
+		t.Fatalf("exact requirement %+v", r)
+	}
+	if r := p.Required("key.destroy.intent"); r.Count != 1 || !r.SelfApproval {
+		t.Fatalf("pattern requirement %+v", r)
+	}
+	if r := p.Required("hsm.enrolled"); r.Count != 0 {
+		t.Fatalf("no requirement %+v", r)
+	}
+	// Defaults: approved algorithms, and officer approval of intents
+	// where the roster has an officer.
+	rf, err = ParseRoster("r.yaml", []byte("members:\n  - {name: a, roles: [custodian], key: "+edKey+"}\n  - {name: b, roles: [officer], key: "+edKey2+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Policy.Algorithms) != 6 || rf.Policy.Required("key.destroy.intent").Count != 1 || rf.Policy.Required("roster.changed").Count != 1 {
+		t.Fatalf("defaults %+v", rf.Policy)
+	}
+}
+
+func TestParseRosterErrors(t *testing.T) {
+	base := goodRoster
+	for _, c := range []struct{ from, to, want string }{
+		{"    key: " + edKey2, "    key: " + edKey, `roster.yaml: members[1].key: the same key is already the key of alice`},
+		{"    key: " + edKey2, "    key: ssh-ed25519 AAAA", `roster.yaml: members[1].key (line 10): not an ssh public key`},
+		{"    roles: [officer, auditor]", "    roles: [officer, [x]]", `roster.yaml: members[1].roles[1] (line 9): must be a string`},
+		{"    roles: [officer, auditor]", "    roles: [officer, admin]", `roster.yaml: members[1].roles[1]: unknown role "admin"`},
+		{"  - name: carol", "  - name: Carol", `roster.yaml: members[1].name: "Carol" is not a valid member name`},
+		{"    email: alice@example.org", "    e-mail: alice@example.org", `roster.yaml: members[0].e-mail (line 5): unknown field`},
+		{"  rotation: {ec-p384: 5y}", "  rotation: {ec-p384: 5 years}", `roster.yaml: policy.rotation.ec-p384: "5 years" is not a period`},
+		{"  algorithms: [ec-p384, aes-256]", "  algorithms: [ec-p384, des]", `roster.yaml: policy.algorithms[1]: unknown algorithm "des"`},
+		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: 3}\n", `roster.yaml: policy.approvals.key.generate.intent.count: 3 approvals by officer cannot be met`},
+		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: one}\n", `roster.yaml: policy.approvals.key.generate.intent.count (line 13): must be an integer`},
+		{"ledger: acme-root", "ledgr: acme-root", `roster.yaml: ledgr (line 1): unknown field`},
+		{"ceremony: genesis-2026", "ceremony: genesis-2026\nceremony: x", `roster.yaml: ceremony (line 3): field is given twice`},
+		{"  - name: alice", "  - &a\n    name: alice", `anchors and aliases are not allowed`},
+		{"    roles: [custodian]\n", "", `roster.yaml: members[0].roles (line 4): missing`},
+	} {
+		in := strings.Replace(base, c.from, c.to, 1)
+		if in == base {
+			t.Fatalf("edit %q did not apply", c.from)
+		}
+		_, err := ParseRoster("roster.yaml", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("edit %q: err = %v\nwant %q", c.to, err, c.want)
+		}
+	}
+	for _, in := range []string{"", "[]", "members: []", "a: 1\n---\nb: 2", ":"} {
+		if _, err := ParseRoster("r.yaml", []byte(in)); err == nil || !strings.HasPrefix(err.Error(), "r.yaml: ") {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
+func FuzzParseRoster(f *testing.F) {
+	f.Add([]byte(goodRoster))
+	f.Add([]byte("members:\n  - {name: a, roles: [officer], key: " + edKey + "}\n"))
+	f.Add([]byte("a: &x [*x]"))
+	f.Add([]byte("members: [{name: 1}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rf, err := ParseRoster("f.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if err := Validate(&rf.Roster, &rf.Policy); err != nil {
+			t.Fatalf("accepted roster does not validate: %v", err)
+		}
+		if _, _, err := parseRosterFacts(mustFacts(t, &rf.Roster, &rf.Policy)); err != nil {
+			t.Fatalf("accepted roster does not round-trip through facts: %v", err)
+		}
+	})
+}
+
+func mustFacts(t *testing.T, r *Roster, p *Policy) map[string]any {
+	m, err := rosterFacts(r, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
