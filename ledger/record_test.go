@@ -187,3 +187,20 @@ func TestWords(t *testing.T) {
 		t.Fatal("Words of a digest / of garbage")
 	}
 }
+
+// TestKeyFileIsCanonical: the hand-written keys/<id>.json encoder agrees
+// with Canonical.
+func TestKeyFileIsCanonical(t *testing.T) {
+	k := &KeyState{ID: "k1", Label: "root <1>", Type: "ec-p384", State: KeyActive, CreatedSeq: 3, CreatedTime: "2026-01-01T00:00:00Z",
+		Facts:   map[string]any{"key_id": "k1", "n": json.Number("5"), "x": []any{true, nil}},
+		History: []KeyEvent{{Seq: 3, Kind: "key.generate.intent", Time: "2026-01-01T00:00:00Z"}, {Seq: 4, Kind: "key.generated", Time: "2026-01-01T00:01:00Z"}}}
+	for _, k := range []*KeyState{k, {ID: "k2", State: KeyAborted, Facts: map[string]any{}, History: []KeyEvent{}}} {
+		want, err := Canonical(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keyFile(k); string(got) != string(want)+"\n" {
+			t.Fatalf("keyFile:\n%s\nCanonical:\n%s", got, want)
+		}
+	}
+}

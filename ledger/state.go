@@ -51,7 +51,8 @@ type State struct {
 	Time       time.Time
 	OpenIntent *Record
 
-	signers []signerKey // every key the roster ever held, for allowed_signers
+	signers []signerKey              // every key the roster ever held, for allowed_signers
+	keys    map[string]ssh.PublicKey // parsed member keys, by authorized-key line
 	dirty   dirtySet
 }
 
@@ -132,7 +133,7 @@ func (s *State) authorize(rec *Record, digest string) (ssh.PublicKey, []approval
 	if actor == nil {
 		return nil, nil, fmt.Errorf("actor %q is not a member of the roster", rec.Actor)
 	}
-	actorKey, err := actor.PublicKey()
+	actorKey, err := s.pub(actor)
 	if err != nil {
 		return nil, nil, fmt.Errorf("actor %s: %w", rec.Actor, err)
 	}
@@ -147,7 +148,7 @@ func (s *State) authorize(rec *Record, digest string) (ssh.PublicKey, []approval
 			return nil, nil, fmt.Errorf("approvals[%d]: %s approves twice", i, a.Member)
 		}
 		seen[a.Member] = true
-		pub, err := m.PublicKey()
+		pub, err := s.pub(m)
 		if err != nil {
 			return nil, nil, fmt.Errorf("approvals[%d]: %w", i, err)
 		}
@@ -345,4 +346,20 @@ func short(d string) string {
 // verifyApproval checks one approval signature over the signing digest.
 func verifyApproval(pub ssh.PublicKey, signingDigest string, sig []byte) error {
 	return sign.Verify(pub, NamespaceApproval, []byte(signingDigest), sig)
+}
+
+// pub parses m's key once per state.
+func (s *State) pub(m *Member) (ssh.PublicKey, error) {
+	if k, ok := s.keys[m.Key]; ok {
+		return k, nil
+	}
+	k, err := m.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	if s.keys == nil {
+		s.keys = map[string]ssh.PublicKey{}
+	}
+	s.keys[m.Key] = k
+	return k, nil
 }
