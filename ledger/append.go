@@ -386,15 +386,18 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 // returns the files (path → content) and the root tree id.
 func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]byte, plumbing.Hash, error) {
 	st := l.repo.Storer
+	roster, err := s.rosterFile()
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
 	files := map[string][]byte{
 		fileLedgerMD:                       s.ledgerMD(),
 		fileSigners:                        s.signersFile(),
-		fileRoster:                         s.rosterFile(),
+		fileRoster:                         roster,
 		dirRecords + "/" + recordName(seq): recBytes,
 	}
 	var recs []treeEntry
 	if !l.head.IsZero() {
-		var err error
 		if recs, err = l.recordEntries(l.head); err != nil {
 			return nil, plumbing.ZeroHash, err
 		}

@@ -21,15 +21,15 @@ const (
 func recordName(seq int64) string { return fmt.Sprintf("%06d.json", seq) }
 
 // rosterFile is roster.json: the roster and policy in force.
-func (s *State) rosterFile() []byte {
+func (s *State) rosterFile() ([]byte, error) {
 	b, err := Canonical(map[string]any{
 		"ledger": s.LedgerID, "genesis": s.Genesis, "since_seq": s.RosterSeq,
 		"members": s.Roster.Members, "policy": s.Policy,
 	})
 	if err != nil {
-		panic("ledger: roster.json of a validated roster: " + err.Error()) // unreachable: validated input
+		return nil, fmt.Errorf("roster.json: %w", err)
 	}
-	return append(b, '\n')
+	return append(b, '\n'), nil
 }
 
 // signersFile is allowed_signers for stock git: every key the roster ever

@@ -486,7 +486,11 @@ func (v *verifier) checkDerived(entries map[string]treeEntry) error {
 		v.derived[fileLedgerMD] = hashObject(plumbing.BlobObject, s.ledgerMD())
 	}
 	if s.dirty.roster {
-		v.derived[fileRoster] = hashObject(plumbing.BlobObject, s.rosterFile())
+		rb, err := s.rosterFile()
+		if err != nil {
+			return err
+		}
+		v.derived[fileRoster] = hashObject(plumbing.BlobObject, rb)
 		v.derived[fileSigners] = hashObject(plumbing.BlobObject, s.signersFile())
 	}
 	if len(s.dirty.keys) > 0 {
