@@ -190,3 +190,20 @@ func TestRosterChange(t *testing.T) {
 		gitCmd(t, f.dir, "-c", "gpg.ssh.allowedSignersFile="+signers, "verify-commit", r)
 	}
 }
+
+// TestPackedLedger: after stock `git gc` packs the objects, the ledger
+// still verifies and takes appends (objects read through go-git's packs).
+func TestPackedLedger(t *testing.T) {
+	f := newFixture(t)
+	f.story(t)
+	gitCmd(t, f.dir, "gc", "-q", "--prune=now")
+	if loose, _ := filepath.Glob(filepath.Join(f.dir, ".git", "objects", "??", "*")); len(loose) != 0 {
+		t.Fatalf("%d loose objects after gc", len(loose))
+	}
+	mustVerify(t, f.dir, Options{})
+	f.open(t)
+	f.add(t, "hsm.enrolled", "e9", "alice", nil)
+	if res := mustVerify(t, f.dir, Options{}); res.Records != 11 {
+		t.Fatalf("%d records", res.Records)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -103,6 +104,7 @@ func Verify(dir string, opts Options) Result {
 
 type verifier struct {
 	st    storer.EncodedObjectStorer
+	obj   *objectReader // for the sequential stage only
 	opts  Options
 	state *State
 
@@ -166,7 +168,7 @@ func verify(dir string, opts Options) (res Result) {
 		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s has no branch %s: %v", dir, branchRef.Short(), err)}
 		return res
 	}
-	v := &verifier{st: repo.Storer, opts: opts, state: newState(), jobs: make(chan job, 512),
+	v := &verifier{st: repo.Storer, obj: &objectReader{objects: filepath.Join(dir, ".git", "objects"), st: repo.Storer}, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, keyBlobs: map[string]plumbing.Hash{}}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -204,7 +206,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	// Collect commit ids only (20 bytes each), newest first.
 	var ids []plumbing.Hash
 	for h := head; ; {
-		raw, err := readObject(v.st, h, plumbing.CommitObject)
+		raw, err := v.obj.read(h, plumbing.CommitObject)
 		if err != nil {
 			v.failAt(0, h.String(), "history", "%v", err)
 			return false
@@ -230,7 +232,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		if root, err := v.rootOf(head); err == nil {
 			for _, e := range root {
 				if e.name == dirRecords {
-					if b, err := readObject(v.st, e.hash, plumbing.TreeObject); err == nil {
+					if b, err := v.obj.read(e.hash, plumbing.TreeObject); err == nil {
 						v.hint, _ = parseTree(b)
 					}
 				}
@@ -268,7 +270,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 }
 
 func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
-	raw, err := readObject(v.st, commit, plumbing.CommitObject)
+	raw, err := v.obj.read(commit, plumbing.CommitObject)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +278,7 @@ func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := readObject(v.st, c.tree, plumbing.TreeObject)
+	b, err := v.obj.read(c.tree, plumbing.TreeObject)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +293,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 		v.failAt(seq, cid, check, format, args...)
 		return "", false
 	}
-	raw, err := readObject(v.st, id, plumbing.CommitObject)
+	raw, err := v.obj.read(id, plumbing.CommitObject)
 	if err != nil {
 		return fail("history", "%v", err)
 	}
@@ -307,7 +309,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	case len(c.extra) > 0:
 		return fail("commit", "unexpected commit header %q", c.extra[0])
 	}
-	tb, err := readObject(v.st, c.tree, plumbing.TreeObject)
+	tb, err := v.obj.read(c.tree, plumbing.TreeObject)
 	if err != nil {
 		return fail("tree", "%v", err)
 	}
@@ -339,7 +341,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	blob, err := readObject(v.st, newEntry.hash, plumbing.BlobObject)
+	blob, err := v.obj.read(newEntry.hash, plumbing.BlobObject)
 	if err != nil {
 		return fail("record", "records/%s: %v", newEntry.name, err)
 	}
@@ -437,7 +439,7 @@ func (v *verifier) checkRecordsTree(seq int64, cid string, got plumbing.Hash) (t
 		}})
 		return e, true
 	}
-	b, err := readObject(v.st, got, plumbing.TreeObject)
+	b, err := v.obj.read(got, plumbing.TreeObject)
 	if err != nil {
 		v.failAt(seq, cid, "tree", "records/: %v", err)
 		return treeEntry{}, false
