@@ -26,12 +26,15 @@ type Script struct {
 	// File is where the script was read from, for messages.
 	File string `yaml:"-"`
 
-	Kind      string   `yaml:"kind,required"`
-	Ceremony  string   `yaml:"ceremony"`
-	HSM       string   `yaml:"hsm,required"`
-	Operator  string   `yaml:"operator,required"`
-	Witnesses []string `yaml:"witnesses"`
-	Notes     string   `yaml:"notes"`
+	Kind     string `yaml:"kind,required"`
+	Ceremony string `yaml:"ceremony"`
+	HSM      string `yaml:"hsm,required"`
+	// SOPINSource is where the token's security officer PIN is read (an
+	// export needs the SO); asked at the terminal when empty.
+	SOPINSource string   `yaml:"so_pin_source"`
+	Operator    string   `yaml:"operator,required"`
+	Witnesses   []string `yaml:"witnesses"`
+	Notes       string   `yaml:"notes"`
 
 	Key     *KeyPlan     `yaml:"key"`
 	Export  *ExportPlan  `yaml:"export"`

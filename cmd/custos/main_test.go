@@ -2,7 +2,10 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,6 +46,9 @@ func scriptParams(dir string) testscript.Params {
 			"mktoken":  cmdMktoken,
 			"sshkey":   cmdSSHKey,
 			"nosecret": cmdNoSecret,
+			"subst":    cmdSubst,
+			"p11list":  cmdP11List,
+			"rsapub":   cmdRSAPub,
 		},
 	}
 }
@@ -126,6 +132,34 @@ func cmdSSHKey(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
+	pub, err := os.ReadFile(p + ".pub")
+	ts.Check(err)
+	ts.Setenv(strings.ToUpper(args[0])+"_PUB", strings.TrimSpace(string(pub)))
+}
+
+// cmdSubst: subst IN OUT — copies IN to OUT expanding $VARS of the script's
+// environment (keys, token URIs), so fixtures can name what the test made.
+func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: subst IN OUT")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(ts.ReadFile(args[0]), ts.Getenv)), 0o644))
+}
+
+// cmdRSAPub: rsapub NAME — an RSA-3072 recipient key pair: NAME.pem
+// (PKCS#8 private key, mode 0600) and NAME.pub.pem (PUBLIC KEY).
+func cmdRSAPub(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: rsapub NAME")
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 3072)
+	ts.Check(err)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
 }
 
 // cmdNoSecret: nosecret FILE... — fails if any of the PINs of the token
@@ -173,5 +207,26 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if found == "" && neg {
 		ts.Fatalf("no secret found")
+	}
+}
+
+// cmdP11List: p11list NAME LABEL — pkcs11-tool --list-objects on token LABEL
+// of the token store $WORK/NAME, logged in with its user PIN: the
+// independent view of what is on the token. Its output is the command's
+// stdout.
+func cmdP11List(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: p11list NAME LABEL")
+	}
+	dir := ts.MkAbs(args[0])
+	pin, err := os.ReadFile(filepath.Join(dir, "user.pin"))
+	ts.Check(err)
+	// The PIN on pkcs11-tool's argv is a test-only concession of the tool.
+	cmd := exec.Command("pkcs11-tool", "--module", softhsmModule(), "--token-label", args[1], "--login", "--pin", strings.TrimSpace(string(pin)), "--list-objects")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "softhsm2.conf"))
+	out, err := cmd.CombinedOutput()
+	ts.Stdout().Write(out)
+	if (err != nil) != neg {
+		ts.Fatalf("pkcs11-tool: %v", err)
 	}
 }

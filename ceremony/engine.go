@@ -1,0 +1,660 @@
+package ceremony
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"custos/hint"
+	"custos/hsm"
+	"custos/ledger"
+	"custos/sign"
+)
+
+// Engine runs one ceremony on one ledger. Front ends fill in the fields,
+// then call Plan, and Run (or the steps one by one).
+type Engine struct {
+	Ledger *ledger.Ledger
+	Script *Script
+	// Signers are the keys of the members present at the workstation, by
+	// member name: the operator's, and those of approvers and witnesses in
+	// the room.
+	Signers map[string]sign.Signer
+	// Approvals are signatures carried back from other workstations.
+	Approvals []*ApprovalFile
+	// Request, when set, is the request those approvals signed: the engine
+	// adopts its drafted record and refuses if the script and ledger no
+	// longer produce exactly that record.
+	Request *Request
+	Prompt  Prompter
+	// Now gives the time of records; time.Now when nil.
+	Now func() time.Time
+	// Progress receives one line per step, for the person at the screen.
+	Progress io.Writer
+
+	plan   *Plan
+	token  *hsm.Token
+	target *ledger.KeyState // the existing key export and destroy act on
+	draft  *ledger.Record
+}
+
+// Plan is what a ceremony will do, in words a custodian can check before
+// anything happens.
+type Plan struct {
+	Kind       string             `json:"kind"`
+	Ceremony   string             `json:"ceremony"`
+	Operator   string             `json:"operator"`
+	Witnesses  []string           `json:"witnesses,omitempty"`
+	HSM        string             `json:"hsm"`
+	IntentKind string             `json:"intent_kind"`
+	Required   ledger.Requirement `json:"required"`
+	KeyID      string             `json:"key_id,omitempty"`
+	Label      string             `json:"label,omitempty"`
+	Steps      []string           `json:"steps"`
+}
+
+// String renders the plan for the terminal.
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ceremony %s (%s)\n", p.Ceremony, p.Kind)
+	fmt.Fprintf(&b, "  operator:  %s\n", p.Operator)
+	if len(p.Witnesses) > 0 {
+		fmt.Fprintf(&b, "  witnesses: %s\n", strings.Join(p.Witnesses, ", "))
+	}
+	fmt.Fprintf(&b, "  hsm:       %s\n", p.HSM)
+	if p.Required.Count > 0 {
+		self := "the operator may not approve"
+		if p.Required.SelfApproval {
+			self = "the operator may approve"
+		}
+		fmt.Fprintf(&b, "  approvals: %d by %s (%s)\n", p.Required.Count, strings.Join(p.Required.Roles, "/"), self)
+	} else {
+		fmt.Fprintf(&b, "  approvals: none required by the policy\n")
+	}
+	for i, s := range p.Steps {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, s)
+	}
+	return b.String()
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e *Engine) say(format string, args ...any) {
+	if e.Progress != nil {
+		fmt.Fprintf(e.Progress, format+"\n", args...)
+	}
+}
+
+// intentKinds maps a ceremony kind to the record kind that opens it.
+var intentKinds = map[string]string{
+	KindEnroll:   "hsm.enrolled",
+	KindGenerate: "key.generate.intent",
+	KindExport:   "key.export.intent",
+	KindDestroy:  "key.destroy.intent",
+}
+
+// Plan validates the script against the ledger (members, roles, policy,
+// key state) and says what will happen. It touches neither HSM nor ledger.
+func (e *Engine) Plan() (*Plan, error) {
+	s, st := e.Script, e.Ledger.State()
+	if st.OpenIntent != nil {
+		oi := st.OpenIntent
+		return nil, hint.With(fmt.Errorf("ledger %s: ceremony %s was interrupted: %s (record %d) has no outcome",
+			e.Ledger.Dir(), oi.Ceremony, oi.Kind, oi.Seq),
+			"run custos resume --ledger "+e.Ledger.Dir()+" --key NAME=REF first; it records what really happened on the HSM")
+	}
+	op := st.Roster.Member(s.Operator)
+	if op == nil {
+		return nil, hint.With(fmt.Errorf("%s: operator: %q is not a member of the ledger's roster", s.File, s.Operator),
+			"members: "+memberNames(st))
+	}
+	if !op.HasRole("custodian") {
+		return nil, fmt.Errorf("%s: operator: %s is not a custodian (roles: %s)", s.File, s.Operator, strings.Join(op.Roles, ", "))
+	}
+	for i, w := range s.Witnesses {
+		if st.Roster.Member(w) == nil {
+			return nil, hint.With(fmt.Errorf("%s: witnesses[%d]: %q is not a member of the ledger's roster", s.File, i, w), "members: "+memberNames(st))
+		}
+	}
+	intent := intentKinds[s.Kind]
+	p := &Plan{Kind: s.Kind, Operator: s.Operator, Witnesses: s.Witnesses, HSM: redactURI(s.HSM),
+		IntentKind: intent, Required: st.Policy.Required(intent)}
+	p.Ceremony = s.Ceremony
+	if e.Request != nil {
+		p.Ceremony = e.Request.Record.Ceremony
+	}
+	if p.Ceremony == "" {
+		p.Ceremony = fmt.Sprintf("%s-%s", s.Kind, e.now().Format("20060102T150405Z"))
+	}
+	switch s.Kind {
+	case KindEnroll:
+		p.Steps = []string{
+			"open the token named in the script and read its manufacturer, model, serial and label",
+			"witnesses compare the serial with the label on the device",
+			"record hsm.enrolled with the approvals the policy asks for",
+		}
+	case KindGenerate:
+		k := s.Key
+		if !st.Policy.AlgorithmApproved(k.Type) {
+			return nil, hint.With(fmt.Errorf("%s: key.type: %s is not on the policy's approved algorithms (policy.algorithms: %s)",
+				s.File, k.Type, strings.Join(st.Policy.Algorithms, ", ")), "choose an approved algorithm; only a roster change can widen the policy")
+		}
+		if ks := keyByLabel(st, k.Label, true); ks != nil {
+			return nil, hint.With(fmt.Errorf("%s: key.label: %q already names key %s (%s, record %d)", s.File, k.Label, ks.ID, ks.State, ks.CreatedSeq),
+				"choose a new label; labels are never reused while a key is active")
+		}
+		p.Label = k.Label
+		p.KeyID = e.requestKeyID()
+		if p.KeyID == "" {
+			id := make([]byte, 16)
+			if _, err := rand.Read(id); err != nil {
+				return nil, fmt.Errorf("key id: %w", err)
+			}
+			p.KeyID = hex.EncodeToString(id)
+		}
+		extract := "never extractable"
+		if k.Exportable || k.Backup {
+			extract = "extractable only under a trusted wrapping key"
+		}
+		p.Steps = []string{
+			fmt.Sprintf("record the intent to generate %s key %q (id %s)", k.Type, k.Label, p.KeyID),
+			fmt.Sprintf("generate it inside the HSM: sensitive, %s", extract),
+			"record its attributes and check value",
+			"witnesses co-sign the closing checkpoint",
+		}
+	case KindExport, KindDestroy:
+		ref := ""
+		if s.Export != nil {
+			ref = s.Export.Key
+		} else {
+			ref = s.Destroy.Key
+		}
+		ks, err := e.findKey(ref)
+		if err != nil {
+			return nil, err
+		}
+		e.target = ks
+		p.KeyID, p.Label = ks.ID, ks.Label
+		if s.Kind == KindExport {
+			attrs, _ := ks.Facts["attributes"].(map[string]any)
+			if attrs == nil || attrs["extractable"] != true || attrs["wrap_with_trusted"] != true {
+				return nil, hint.With(fmt.Errorf("%s: export.key: key %q (%s) was generated non-extractable and can never be exported", s.File, ks.Label, ks.ID),
+					"only keys generated with exportable: true can be exported")
+			}
+			p.Steps = []string{
+				fmt.Sprintf("record the export request: key %q to %s, purpose %q, until %s", ks.Label, s.Export.Recipient, s.Export.Purpose, s.Export.Expires),
+				"the security officer imports the recipient's public key as a trusted wrapping key",
+				fmt.Sprintf("wrap the key to the recipient (RSA-OAEP) into %s", s.Export.Output),
+				"remove the trusted wrapping key; record the digest of the output",
+				"witnesses co-sign the closing checkpoint",
+			}
+		} else {
+			if s.Destroy.Confirm != "" && s.Destroy.Confirm != ks.Label {
+				return nil, hint.With(fmt.Errorf("%s: destroy.confirm: %q is not the label of the key to destroy", s.File, s.Destroy.Confirm),
+					"type the key's label in full to confirm")
+			}
+			p.Steps = []string{
+				fmt.Sprintf("record the intent to destroy key %q (id %s): %s", ks.Label, ks.ID, s.Destroy.Reason),
+				"destroy it on the HSM",
+				"verify in a fresh session that nothing is found by id or by label",
+				"record the verification; witnesses co-sign the closing checkpoint",
+			}
+		}
+	}
+	e.plan = p
+	return p, nil
+}
+
+func (e *Engine) requestKeyID() string {
+	if e.Request == nil {
+		return ""
+	}
+	id, _ := e.Request.Record.Facts["key_id"].(string)
+	return id
+}
+
+// findKey resolves a key named by label or id among the ledger's keys; it
+// must be active.
+func (e *Engine) findKey(ref string) (*ledger.KeyState, error) {
+	st := e.Ledger.State()
+	field := "export.key"
+	if e.Script.Kind == KindDestroy {
+		field = "destroy.key"
+	}
+	ks := st.Keys[ref]
+	if ks == nil {
+		ks = keyByLabel(st, ref, false)
+	}
+	if ks == nil {
+		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
+	}
+	if ks.State != ledger.KeyActive {
+		at := int64(0)
+		if n := len(ks.History); n > 0 {
+			at = ks.History[n-1].Seq
+		}
+		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, at)
+	}
+	return ks, nil
+}
+
+// keyByLabel returns the key with that label; with liveOnly, only one that
+// is active or being generated (labels of destroyed keys may be reused).
+// Among several, the live or most recent one wins.
+func keyByLabel(st *ledger.State, label string, liveOnly bool) *ledger.KeyState {
+	var best *ledger.KeyState
+	for _, ks := range st.Keys {
+		if ks.Label != label {
+			continue
+		}
+		live := ks.State == ledger.KeyActive || ks.State == ledger.KeyGenerating
+		if liveOnly && !live {
+			continue
+		}
+		if best == nil || live || ks.CreatedSeq > best.CreatedSeq {
+			best = ks
+		}
+	}
+	return best
+}
+
+func memberNames(st *ledger.State) string {
+	var n []string
+	for _, m := range st.Roster.Members {
+		n = append(n, m.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// redactURI drops query attributes other than module-path from a URI for
+// display (a pin-source path is not secret, but it is noise).
+func redactURI(u string) string {
+	base, _, _ := strings.Cut(u, "?")
+	return base
+}
+
+// OpenHSM opens and logs in to the token the script names, and checks it
+// is enrolled in the ledger when the ledger enrols HSMs.
+func (e *Engine) OpenHSM() error {
+	if e.token != nil {
+		return nil
+	}
+	t, err := OpenToken(e.Script.HSM, e.Prompt)
+	if err != nil {
+		return err
+	}
+	if e.Script.Kind != KindEnroll {
+		enrolled, err := enrolledHSMs(e.Ledger)
+		if err != nil {
+			closeToken(t)
+			return err
+		}
+		info := t.Info()
+		if len(enrolled) > 0 && !enrolled[info.Serial] {
+			closeToken(t)
+			return hint.With(fmt.Errorf("%s: hsm: token %q (serial %s) is not enrolled in this ledger", e.Script.File, info.Label, info.Serial),
+				"enrol it first with an enroll ceremony, or name an enrolled token")
+		}
+	}
+	e.token = t
+	return nil
+}
+
+// Close releases the HSM session.
+func (e *Engine) Close() {
+	if e.token != nil {
+		closeToken(e.token)
+		e.token = nil
+	}
+}
+
+func closeToken(t *hsm.Token) {
+	t.Close()
+	t.Module().Close()
+}
+
+func enrolledHSMs(l *ledger.Ledger) (map[string]bool, error) {
+	out := map[string]bool{}
+	for rec, err := range l.Records() {
+		if err != nil {
+			return nil, err
+		}
+		if rec.Kind == "hsm.enrolled" {
+			if h, ok := rec.Facts["hsm"].(map[string]any); ok {
+				if s, ok := h["serial"].(string); ok {
+					out[s] = true
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// hsmFacts is how every record names the HSM it acted on.
+func hsmFacts(t *hsm.Token) map[string]any {
+	i := t.Info()
+	return map[string]any{"manufacturer": i.Manufacturer, "model": i.Model, "serial": i.Serial, "label": i.Label, "firmware": i.Firmware}
+}
+
+// Draft builds the record that opens the ceremony (the intent, or the
+// single record of an enrolment). Approvals sign exactly this record.
+func (e *Engine) Draft() (*ledger.Record, error) {
+	if e.plan == nil {
+		if _, err := e.Plan(); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.OpenHSM(); err != nil {
+		return nil, err
+	}
+	s, p := e.Script, e.plan
+	facts := map[string]any{"hsm": hsmFacts(e.token)}
+	if s.Notes != "" {
+		facts["notes"] = s.Notes
+	}
+	if len(s.Witnesses) > 0 {
+		facts["witnesses"] = toAny(s.Witnesses)
+	}
+	switch s.Kind {
+	case KindEnroll:
+		if mi, err := e.token.Module().Info(); err == nil {
+			facts["module"] = map[string]any{"manufacturer": mi.Manufacturer, "description": mi.Description,
+				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion}
+		}
+	case KindGenerate:
+		k := s.Key
+		if _, err := e.token.FindKey(nil, k.Label); err == nil {
+			return nil, hint.With(fmt.Errorf("%s: key.label: token %q already holds a key labelled %q", s.File, e.token.Info().Label, k.Label),
+				"choose a new label; a key on the HSM that the ledger does not know must be investigated, not shadowed")
+		} else if !errors.Is(err, hsm.ErrKeyNotFound) {
+			return nil, err
+		}
+		ext := k.Exportable || k.Backup
+		facts["key_id"] = p.KeyID
+		facts["label"] = k.Label
+		facts["type"] = k.Type
+		facts["owner"] = k.Owner
+		facts["purpose"] = k.Purpose
+		if k.Rotation.Days > 0 {
+			facts["rotation_days"] = int64(k.Rotation.Days)
+		}
+		facts["exportable"] = k.Exportable
+		facts["backup_planned"] = k.Backup
+		facts["planned_attributes"] = map[string]any{"sensitive": true, "extractable": ext, "wrap_with_trusted": ext, "token": true, "private": true, "modifiable": false}
+	case KindExport:
+		x := s.Export
+		pub, err := loadRecipientKey(x.RecipientKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: export.recipient_key: %w", s.File, err)
+		}
+		spki, _, err := hsm.Fingerprints(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%s: export.recipient_key: %w", s.File, err)
+		}
+		facts["key_id"] = p.KeyID
+		facts["label"] = p.Label
+		facts["recipient"] = x.Recipient
+		facts["recipient_key_spki_sha256"] = spki
+		facts["recipient_key_bits"] = int64(pub.N.BitLen())
+		facts["purpose"] = x.Purpose
+		facts["expires"] = x.Expires.String()
+		facts["output"] = x.Output
+	case KindDestroy:
+		facts["key_id"] = p.KeyID
+		facts["label"] = p.Label
+		facts["reason"] = s.Destroy.Reason
+	}
+	t := e.now()
+	if e.Request != nil {
+		t = e.Request.Record.Time
+	}
+	rec := e.Ledger.Draft(p.IntentKind, p.Ceremony, s.Operator, facts, t)
+	if e.Request != nil {
+		want, err := e.Request.Record.SigningDigest()
+		if err != nil {
+			return nil, err
+		}
+		got, err := rec.SigningDigest()
+		if err != nil {
+			return nil, err
+		}
+		if got != want {
+			return nil, hint.With(fmt.Errorf("request %s no longer matches: the script or the ledger changed since it was written (request %s, now %s)",
+				e.Request.File, short(want), short(got)), "write a new request with --request-out and have it approved again")
+		}
+	}
+	e.draft = rec
+	return rec, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19] + "…"
+	}
+	return d
+}
+
+// Approve gathers the approvals the policy asks for the draft: the carried
+// approval files first, then members present, until the quorum is met. It
+// refuses approvals for another request, by non-members, by the wrong role
+// or by the operator where the policy forbids it.
+func (e *Engine) Approve(rec *ledger.Record) ([]ledger.Approval, error) {
+	st := e.Ledger.State()
+	req := st.Policy.Required(rec.Kind)
+	digest, err := rec.SigningDigest()
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Approval
+	have := map[string]bool{}
+	counts := 0
+	eligible := func(name string) error {
+		m := st.Roster.Member(name)
+		if m == nil {
+			return fmt.Errorf("%s is not a member of the roster", name)
+		}
+		if name == rec.Actor && !req.SelfApproval {
+			return fmt.Errorf("%s is the operator and may not approve their own %s", name, rec.Kind)
+		}
+		if !m.HasRole(req.Roles...) {
+			return fmt.Errorf("%s holds none of the roles %s that %s requires (has %s)", name, strings.Join(req.Roles, "/"), rec.Kind, strings.Join(m.Roles, ", "))
+		}
+		return nil
+	}
+	for _, af := range e.Approvals {
+		if af.Request != digest {
+			return nil, hint.With(fmt.Errorf("approval %s was signed for request %s, not for this one (%s)", af.File, short(af.Request), short(digest)),
+				"the approver signed another request: carry this request to them and have it signed again")
+		}
+		if err := eligible(af.Member); err != nil {
+			return nil, fmt.Errorf("approval %s: %w", af.File, err)
+		}
+		m := st.Roster.Member(af.Member)
+		pub, err := m.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("approval %s: %w", af.File, err)
+		}
+		if err := sign.Verify(pub, ledger.NamespaceApproval, []byte(digest), []byte(af.Signature)); err != nil {
+			return nil, fmt.Errorf("approval %s: not a valid signature by %s: %w", af.File, af.Member, err)
+		}
+		if have[af.Member] {
+			return nil, fmt.Errorf("approval %s: %s has already approved", af.File, af.Member)
+		}
+		have[af.Member] = true
+		out = append(out, ledger.Approval{Member: af.Member, Signature: af.Signature})
+		counts++
+	}
+	names := make([]string, 0, len(e.Signers))
+	for n := range e.Signers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if counts >= req.Count {
+			break
+		}
+		if have[n] || eligible(n) != nil {
+			continue
+		}
+		a, err := ledger.Approve(rec, n, e.Signers[n])
+		if err != nil {
+			return nil, err
+		}
+		e.say("approved by %s", n)
+		have[n] = true
+		out = append(out, a)
+		counts++
+	}
+	if counts < req.Count {
+		var present []string
+		for n := range have {
+			present = append(present, n)
+		}
+		slices.Sort(present)
+		got := "none"
+		if len(present) > 0 {
+			got = strings.Join(present, ", ")
+		}
+		return nil, hint.With(fmt.Errorf("too few approvals for %s: the policy asks %d by %s, have %d (%s)",
+			rec.Kind, req.Count, strings.Join(req.Roles, "/"), counts, got),
+			"add --key NAME=REF for an approver present, or --approval FILE signed with custos approve")
+	}
+	return out, nil
+}
+
+// signer returns the key of a member present, or a clear error.
+func (e *Engine) signer(name, why string) (sign.Signer, error) {
+	s := e.Signers[name]
+	if s == nil {
+		return nil, hint.With(fmt.Errorf("no key for %s, who must sign %s", name, why), "add --key "+name+"=REF")
+	}
+	return s, nil
+}
+
+// Run performs the whole ceremony: plan, draft, approvals, intent, HSM
+// operation, outcome and close. Nothing is recorded unless the HSM could be
+// opened and the quorum is met.
+func (e *Engine) Run() (*Result, error) {
+	defer e.Close()
+	if _, err := e.Plan(); err != nil {
+		return nil, err
+	}
+	op, err := e.signer(e.Script.Operator, "as operator")
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range e.Script.Witnesses {
+		if _, err := e.signer(w, "the closing checkpoint as witness"); err != nil {
+			return nil, err
+		}
+	}
+	rec, err := e.Draft()
+	if err != nil {
+		return nil, err
+	}
+	approvals, err := e.Approve(rec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Ledger.Append(rec, op, approvals); err != nil {
+		return nil, err
+	}
+	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
+	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
+	if e.Script.Kind != KindEnroll {
+		crashPoint("before-hsm")
+		outcome, err := e.operate(res)
+		if err != nil {
+			// The HSM operation failed: record that, so the ledger never
+			// keeps an intent the HSM did not act on.
+			if aerr := e.abort(op, err); aerr != nil {
+				return nil, errors.Join(err, aerr)
+			}
+			return nil, err
+		}
+		crashPoint("after-hsm")
+		if err := e.append(outcome, op); err != nil {
+			return nil, err
+		}
+		crashPoint("after-outcome")
+	}
+	if err := e.closeCeremony(op); err != nil {
+		return nil, err
+	}
+	res.Head, _ = e.Ledger.Head()
+	return res, nil
+}
+
+// Result is what a finished ceremony reports.
+type Result struct {
+	Ceremony string
+	KeyID    string
+	Facts    map[string]any // the outcome's facts
+	Output   string         // file written (export)
+	Head     string         // ledger head digest after closing
+}
+
+func (e *Engine) append(rec *ledger.Record, op sign.Signer) error {
+	if _, err := e.Ledger.Append(rec, op, nil); err != nil {
+		return err
+	}
+	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
+	return nil
+}
+
+// abort records ceremony.aborted for the open intent with the reason.
+func (e *Engine) abort(op sign.Signer, cause error) error {
+	facts := map[string]any{"reason": cause.Error()}
+	if e.plan.KeyID != "" {
+		facts["key_id"] = e.plan.KeyID
+	}
+	rec := e.Ledger.Draft("ceremony.aborted", e.plan.Ceremony, e.Script.Operator, facts, e.now())
+	return e.append(rec, op)
+}
+
+// closeCeremony appends ceremony.closed carrying a checkpoint of the head,
+// co-signed by the witnesses present.
+func (e *Engine) closeCeremony(op sign.Signer) error {
+	digest, commit := e.Ledger.Head()
+	st := e.Ledger.State()
+	facts := map[string]any{"checkpoint": map[string]any{
+		"ledger": st.LedgerID, "size": st.Seq, "head": digest, "commit": commit,
+	}}
+	rec := e.Ledger.Draft("ceremony.closed", e.plan.Ceremony, e.Script.Operator, facts, e.now())
+	var approvals []ledger.Approval
+	for _, w := range e.Script.Witnesses {
+		s, err := e.signer(w, "the closing checkpoint as witness")
+		if err != nil {
+			return err
+		}
+		a, err := ledger.Approve(rec, w, s)
+		if err != nil {
+			return err
+		}
+		approvals = append(approvals, a)
+	}
+	if _, err := e.Ledger.Append(rec, op, approvals); err != nil {
+		return err
+	}
+	e.say("closed ceremony %s at record %d; checkpoint %s", e.plan.Ceremony, rec.Seq, digest)
+	return nil
+}

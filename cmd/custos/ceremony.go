@@ -1,0 +1,241 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"custos/ceremony"
+	"custos/hint"
+	"custos/ledger"
+	"custos/sign"
+)
+
+func init() {
+	subcommands = append(subcommands, newRunCmd, newResumeCmd, newApproveCmd)
+}
+
+// ttyPrompt asks secrets on the terminal, echo off.
+type ttyPrompt struct{}
+
+func (ttyPrompt) Secret(what string) ([]byte, error) { return readSecret(what) }
+
+// openSigners resolves every --key NAME=REF. The returned func releases
+// them all.
+func openSigners(cmdName string, keys []string) (map[string]sign.Signer, func(), error) {
+	signers := map[string]sign.Signer{}
+	var closers []func()
+	done := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, kv := range keys {
+		name, ref, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || ref == "" {
+			done()
+			return nil, nil, hint.With(fmt.Errorf("%s: --key %q is not NAME=REF", cmdName, redactURI(kv)), "for example --key alice=keys/alice or --key carol='pkcs11:token=…;object=…'")
+		}
+		if _, dup := signers[name]; dup {
+			done()
+			return nil, nil, fmt.Errorf("%s: --key %s given twice", cmdName, name)
+		}
+		s, c, err := openSigner(ref)
+		if err != nil {
+			done()
+			return nil, nil, fmt.Errorf("%s: key of %s: %w", cmdName, name, err)
+		}
+		closers = append(closers, c)
+		signers[name] = s
+	}
+	return signers, done, nil
+}
+
+func newRunCmd() *cobra.Command {
+	var ledgerDir, requestOut, requestIn string
+	var keys, approvals []string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "run SCRIPT.yaml --ledger LEDGER --key NAME=REF … [--dry-run]",
+		Short: "run a ceremony script: plan, approvals, intent, HSM operation, outcome, checkpoint",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ledgerDir == "" {
+				return hint.With(fmt.Errorf("run: --ledger is required"), "name the ledger directory made by custos init")
+			}
+			if dryRun && (requestOut != "" || requestIn != "") {
+				return fmt.Errorf("run: --dry-run cannot be combined with --request or --request-out")
+			}
+			s, err := ceremony.LoadScript(args[0])
+			if err != nil {
+				return err
+			}
+			l, err := ledger.Open(ledgerDir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out}
+			defer e.Close()
+			if requestIn != "" {
+				if e.Request, err = ceremony.ReadRequest(requestIn); err != nil {
+					return err
+				}
+			}
+			for _, a := range approvals {
+				af, err := ceremony.ReadApproval(a)
+				if err != nil {
+					return err
+				}
+				e.Approvals = append(e.Approvals, af)
+			}
+			plan, err := e.Plan()
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(out, plan.String())
+			if dryRun {
+				fmt.Fprintln(out, "dry run: nothing was touched")
+				return nil
+			}
+			if requestOut != "" {
+				rec, err := e.Draft()
+				if err != nil {
+					return err
+				}
+				req, err := ceremony.NewRequest(rec, plan)
+				if err != nil {
+					return err
+				}
+				if err := ceremony.WriteRequest(requestOut, req); err != nil {
+					return fmt.Errorf("run: --request-out: %w", err)
+				}
+				fmt.Fprintf(out, "request written to %s (digest %s)\n", requestOut, req.Digest)
+				fmt.Fprintf(out, "words: %s\n", strings.Join(ledger.Words(req.Digest), " "))
+				fmt.Fprintln(out, "nothing was recorded; carry the request to the approvers (custos approve)")
+				return nil
+			}
+			signers, done, err := openSigners("run", keys)
+			if err != nil {
+				return err
+			}
+			defer done()
+			e.Signers = signers
+			res, err := e.Run()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "ceremony %s done; ledger head %s\n", res.Ceremony, res.Head)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ledgerDir, "ledger", "", "the ledger (a git repository made by custos init)")
+	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the key of a member present (operator, approvers, witnesses)")
+	f.StringArrayVar(&approvals, "approval", nil, "an approval file made by custos approve (repeatable)")
+	f.StringVar(&requestOut, "request-out", "", "write the request for approvers from elsewhere and stop")
+	f.StringVar(&requestIn, "request", "", "the request the --approval files signed")
+	f.BoolVar(&dryRun, "dry-run", false, "validate and show the plan; touch nothing")
+	return cmd
+}
+
+func newResumeCmd() *cobra.Command {
+	var ledgerDir, hsmURI string
+	var keys []string
+	cmd := &cobra.Command{
+		Use:   "resume --ledger LEDGER --key NAME=REF … [--hsm URI]",
+		Short: "settle an interrupted ceremony: look at the HSM and record what really happened",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ledgerDir == "" {
+				return hint.With(fmt.Errorf("resume: --ledger is required"), "name the ledger of the interrupted ceremony")
+			}
+			l, err := ledger.Open(ledgerDir)
+			if err != nil {
+				return err
+			}
+			signers, done, err := openSigners("resume", keys)
+			if err != nil {
+				return err
+			}
+			defer done()
+			out := cmd.OutOrStdout()
+			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, Signers: signers, Prompt: ttyPrompt{}, Progress: out})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "ceremony %s: %s settled as %s\n", res.Ceremony, res.Intent, res.Outcome)
+			if res.Reason != "" {
+				fmt.Fprintf(out, "reason: %s\n", res.Reason)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ledgerDir, "ledger", "", "the ledger")
+	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the key of the operator (or another custodian)")
+	f.StringVar(&hsmURI, "hsm", "", "PKCS#11 URI of the token (default: the token the ceremony recorded)")
+	return cmd
+}
+
+func newApproveCmd() *cobra.Command {
+	var keys []string
+	var output string
+	cmd := &cobra.Command{
+		Use:   "approve REQUEST --key NAME=REF -o SIGNATURE",
+		Short: "sign a ceremony request carried from the workstation (shows what it signs first)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output == "" {
+				return hint.With(fmt.Errorf("approve: -o is required"), "name the signature file to carry back")
+			}
+			if len(keys) != 1 {
+				return hint.With(fmt.Errorf("approve: give exactly one --key NAME=REF, the approver's"), "each approver signs with their own key")
+			}
+			if _, err := os.Lstat(output); err == nil {
+				return hint.With(fmt.Errorf("approve: %s already exists", output), "custos never writes over a file; choose a new name")
+			}
+			req, err := ceremony.ReadRequest(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "request %s\n%s", args[0], req.Summary)
+			r := req.Record
+			fmt.Fprintf(out, "record %d (%s) of ledger %s, ceremony %s, by %s at %s\n", r.Seq, r.Kind, r.Ledger, r.Ceremony, r.Actor, r.Time.Format("2006-01-02 15:04:05Z"))
+			var fk []string
+			for k := range r.Facts {
+				fk = append(fk, k)
+			}
+			sort.Strings(fk)
+			for _, k := range fk {
+				fmt.Fprintf(out, "  %s: %v\n", k, r.Facts[k])
+			}
+			fmt.Fprintf(out, "digest: %s\nwords:  %s\n", req.Digest, strings.Join(ledger.Words(req.Digest), " "))
+			signers, done, err := openSigners("approve", keys)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var name string
+			for n := range signers {
+				name = n
+			}
+			a, err := ceremony.SignRequest(req, name, signers[name])
+			if err != nil {
+				return err
+			}
+			if err := ceremony.WriteApproval(output, a); err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			fmt.Fprintf(out, "approved by %s: %s\n", name, output)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "NAME=REF: the approver's key")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "signature file to write")
+	return cmd
+}
