@@ -467,19 +467,7 @@ func (e *Engine) Approve(rec *ledger.Record) ([]ledger.Approval, error) {
 	var out []ledger.Approval
 	have := map[string]bool{}
 	counts := 0
-	eligible := func(name string) error {
-		m := st.Roster.Member(name)
-		if m == nil {
-			return fmt.Errorf("%s is not a member of the roster", name)
-		}
-		if name == rec.Actor && !req.SelfApproval {
-			return fmt.Errorf("%s is the operator and may not approve their own %s", name, rec.Kind)
-		}
-		if !m.HasRole(req.Roles...) {
-			return fmt.Errorf("%s holds none of the roles %s that %s requires (has %s)", name, strings.Join(req.Roles, "/"), rec.Kind, strings.Join(m.Roles, ", "))
-		}
-		return nil
-	}
+	eligible := func(name string) error { return eligible(st, req, rec.Kind, rec.Actor, name) }
 	for _, af := range e.Approvals {
 		if af.Request != digest {
 			return nil, hint.With(fmt.Errorf("approval %s was signed for request %s, not for this one (%s)", af.File, short(af.Request), short(digest)),
@@ -541,6 +529,55 @@ func (e *Engine) Approve(rec *ledger.Record) ([]ledger.Approval, error) {
 	return out, nil
 }
 
+// eligible says why member name may not approve the operator's kind, or nil.
+func eligible(st *ledger.State, req ledger.Requirement, kind, operator, name string) error {
+	m := st.Roster.Member(name)
+	if m == nil {
+		return fmt.Errorf("%s is not a member of the roster", name)
+	}
+	if name == operator && !req.SelfApproval {
+		return fmt.Errorf("%s is the operator and may not approve their own %s", name, kind)
+	}
+	if !m.HasRole(req.Roles...) {
+		return fmt.Errorf("%s holds none of the roles %s that %s requires (has %s)", name, strings.Join(req.Roles, "/"), kind, strings.Join(m.Roles, ", "))
+	}
+	return nil
+}
+
+// quorumPossible checks, without signing, that the members present and
+// the approval files can meet the policy's quorum for the intent.
+func (e *Engine) quorumPossible() error {
+	st := e.Ledger.State()
+	req := st.Policy.Required(e.plan.IntentKind)
+	who := map[string]bool{}
+	for _, af := range e.Approvals {
+		if err := eligible(st, req, e.plan.IntentKind, e.Script.Operator, af.Member); err != nil {
+			return fmt.Errorf("approval %s: %w", af.File, err)
+		}
+		who[af.Member] = true
+	}
+	for n := range e.Signers {
+		if eligible(st, req, e.plan.IntentKind, e.Script.Operator, n) == nil {
+			who[n] = true
+		}
+	}
+	var ok []string
+	for n := range who {
+		ok = append(ok, n)
+	}
+	if len(ok) >= req.Count {
+		return nil
+	}
+	slices.Sort(ok)
+	got := "none"
+	if len(ok) > 0 {
+		got = strings.Join(ok, ", ")
+	}
+	return hint.With(fmt.Errorf("too few approvals for %s: the policy asks %d by %s, have %d (%s)",
+		e.plan.IntentKind, req.Count, strings.Join(req.Roles, "/"), len(ok), got),
+		"add --key NAME=REF for an approver present, or --approval FILE signed with custos approve")
+}
+
 // signer returns the key of a member present, or a clear error.
 func (e *Engine) signer(name, why string) (sign.Signer, error) {
 	s := e.Signers[name]
@@ -566,6 +603,10 @@ func (e *Engine) Run() (*Result, error) {
 		if _, err := e.signer(w, "the closing checkpoint as witness"); err != nil {
 			return nil, err
 		}
+	}
+	// Say a missing quorum before touching the HSM.
+	if err := e.quorumPossible(); err != nil {
+		return nil, err
 	}
 	rec, err := e.Draft()
 	if err != nil {
