@@ -162,10 +162,11 @@ func cmdRSAPub(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
 }
 
-// cmdNoSecret: nosecret FILE... — fails if any of the PINs of the token
-// stores in $WORK, or the private key files' base64 bodies, occur in the
-// named files or directories (recursively, .git objects included via
-// `git log -p` is left to the caller).
+// cmdNoSecret: nosecret PATH|stdout|stderr… — fails if any of the PINs of
+// the token stores in $WORK, or a line of a private key file, occurs in the
+// named files or directories (recursively), or in the previous command's
+// stdout or stderr. Git objects are compressed: check them through
+// `exec git log -p` followed by `nosecret stdout`.
 func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 	var secrets []string
 	pins, _ := filepath.Glob(ts.MkAbs("*/*.pin"))
@@ -189,6 +190,16 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	found := ""
 	for _, a := range args {
+		if a == "stdout" || a == "stderr" {
+			// the output of the previous command
+			out := ts.ReadFile(a)
+			for _, s := range secrets {
+				if strings.Contains(out, s) {
+					found = a
+				}
+			}
+			continue
+		}
 		filepath.Walk(ts.MkAbs(a), func(p string, info os.FileInfo, err error) error {
 			if err != nil || info.IsDir() {
 				return nil
