@@ -37,11 +37,11 @@ umask 077
 for p in user so; do
   head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/$p"
 done
-# softhsm2-util takes PINs only as arguments or at a prompt: acceptable for
-# a throwaway demo token, never for a real one.
-softhsm2-util --init-token --free --label custos-demo \
-  --so-pin "$(cat "$DEMO/pins/so")" --pin "$(cat "$DEMO/pins/user")" >/dev/null
-echo "token custos-demo initialised; PINs in demo/pins/ (mode 0600)"
+# custos reads the new PINs from the files (softhsm2-util would want them
+# on its command line, where other users can read them).
+"$CUSTOS" hsm init-token --module "$MODULE" --label custos-demo \
+  --so-pin-source "file:$DEMO/pins/so" --pin-source "file:$DEMO/pins/user"
+echo "PINs in demo/pins/ (mode 0600)"
 
 step "custos hsm info --module $MODULE"
 "$CUSTOS" hsm info --module "$MODULE"

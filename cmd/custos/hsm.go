@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"custos/hint"
 	"custos/hsm"
 )
 
@@ -21,7 +23,7 @@ func newHSMCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	c.AddCommand(newHSMInfoCmd())
+	c.AddCommand(newHSMInfoCmd(), newHSMInitTokenCmd())
 	return c
 }
 
@@ -124,4 +126,52 @@ func printHSMInfo(w io.Writer, in hsmInfo) {
 			fmt.Fprintf(w, "    %-3s %-28s %s\n", yesNo(m.Supported), m.Name, m.Purpose)
 		}
 	}
+}
+
+// newHSMInitTokenCmd initialises a fresh token (the first free slot) with a
+// label and PINs read from pin-source files: for SoftHSM workstations and
+// the demo. Real HSMs are initialised with their vendor's tools; custos
+// only ever reads their PINs from files or the terminal, never argv.
+func newHSMInitTokenCmd() *cobra.Command {
+	var module, label, soSource, userSource string
+	c := &cobra.Command{
+		Use:   "init-token --module PATH --label LABEL --so-pin-source file:PATH --pin-source file:PATH",
+		Short: "initialise a free token slot (SoftHSM) with PINs read from files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if module == "" {
+				module = os.Getenv("CUSTOS_PKCS11_MODULE")
+			}
+			if label == "" || soSource == "" || userSource == "" {
+				return hint.With(errors.New("hsm init-token: --label, --so-pin-source and --pin-source are required"),
+					"PINs are read from files (mode 0600), never given on the command line")
+			}
+			so, err := hsm.ReadPINSource(soSource)
+			if err != nil {
+				return err
+			}
+			defer clear(so)
+			user, err := hsm.ReadPINSource(userSource)
+			if err != nil {
+				return err
+			}
+			defer clear(user)
+			m, err := hsm.OpenModule(module)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			ti, err := m.InitToken(label, so, user)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %q initialised (serial %s)\n", ti.Label, ti.Serial)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&module, "module", "", "path of the PKCS#11 module (default $CUSTOS_PKCS11_MODULE)")
+	c.Flags().StringVar(&label, "label", "", "token label")
+	c.Flags().StringVar(&soSource, "so-pin-source", "", "file:PATH holding the new security officer PIN")
+	c.Flags().StringVar(&userSource, "pin-source", "", "file:PATH holding the new user PIN")
+	return c
 }
