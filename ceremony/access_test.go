@@ -84,3 +84,10 @@ func TestOpenSignerErrors(t *testing.T) {
 		}
 	}
 }
+
+func writePIN(tb testing.TB, path string, pin []byte) {
+	tb.Helper()
+	if err := os.WriteFile(path, append(append([]byte{}, pin...), '\n'), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
