@@ -23,6 +23,9 @@ func newRoot() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rootRun != nil {
+				return rootRun(cmd, args)
+			}
 			return cmd.Help()
 		},
 	}

@@ -1,0 +1,294 @@
+package tui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"custos/ceremony"
+	"custos/ledger"
+	"custos/sign"
+)
+
+// recordRow is one line of the timeline.
+type recordRow struct {
+	rec *ledger.Record
+}
+
+// ledgerMsg is an opened (or reopened) ledger and its records.
+type ledgerMsg struct {
+	dir  string
+	led  *ledger.Ledger
+	rows []recordRow
+	err  error
+}
+
+func openLedgerCmd(dir string) tea.Cmd {
+	return func() tea.Msg {
+		l, err := ledger.Open(dir)
+		if err != nil {
+			return ledgerMsg{dir: dir, err: err}
+		}
+		var rows []recordRow
+		for rec, err := range l.Records() {
+			if err != nil {
+				return ledgerMsg{dir: dir, err: err}
+			}
+			rows = append(rows, recordRow{rec: rec})
+		}
+		return ledgerMsg{dir: dir, led: l, rows: rows}
+	}
+}
+
+func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
+	m.busy = ""
+	if msg.err != nil {
+		m.fail(msg.err)
+		if m.led == nil {
+			m.goTo(scrPick)
+		}
+		return nil
+	}
+	first := m.led == nil || m.dir != msg.dir
+	m.dir, m.led, m.rows = msg.dir, msg.led, msg.rows
+	m.lv.clamp(len(m.rows))
+	if first {
+		m.status = ""
+		m.lv = ledgerView{}
+		m.goTo(scrHome)
+		if m.opts.Opened != nil {
+			m.opts.Opened(msg.dir)
+		}
+	}
+	return nil
+}
+
+// --- picker: custos with no arguments ---
+
+func (m *Model) pickBody() ([]string, string) {
+	out := []string{m.st.Heading.Render("Which ledger?"), ""}
+	if len(m.opts.Recent) == 0 {
+		out = append(out, "  No ledger was opened on this workstation yet.")
+	} else {
+		out = append(out, "  Recently opened:")
+		for i, d := range m.opts.Recent {
+			line := "  " + d
+			if i == m.pick {
+				line = m.st.Selected.Render("› " + d)
+			}
+			out = append(out, "  "+line)
+		}
+	}
+	out = append(out, "",
+		"  To make a new ledger, write a roster file (members, roles, keys,",
+		"  policy) and run, with every founding member present:",
+		"    custos init LEDGER --roster roster.yaml --key NAME=REF …",
+		"  See docs/ceremonies.md. Then open it here with o.")
+	return out, "↑/↓: choose · enter: open · o: type a path · q: quit"
+}
+
+func (m *Model) keyPick(msg tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, Keys.Up):
+		m.pick = max(0, m.pick-1)
+	case key.Matches(msg, Keys.Down):
+		m.pick = min(max(0, len(m.opts.Recent)-1), m.pick+1)
+	case key.Matches(msg, Keys.Enter) && len(m.opts.Recent) > 0:
+		d := m.opts.Recent[m.pick]
+		m.busy = "opening the ledger " + d
+		return openLedgerCmd(d)
+	case msg.String() == "o":
+		return m.ask("ledger", "path of a ledger directory", "")
+	}
+	return nil
+}
+
+// --- home ---
+
+func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, Keys.Ledger):
+		m.goTo(scrLedger)
+	case key.Matches(msg, Keys.Verify):
+		m.goTo(scrLedger)
+		return m.startVerify()
+	case key.Matches(msg, Keys.Run):
+		m.status = ""
+		m.goTo(scrScript)
+		return m.ask("script", "path of a ceremony script, e.g. docs/examples/generate-kek.yaml", "")
+	case m.scrollKeys(msg):
+	}
+	return nil
+}
+
+func (m *Model) homeBody() ([]string, string) {
+	st := m.led.State()
+	s := m.st
+	head := st.Head
+	if len(head) > 23 {
+		head = head[:23] + "…"
+	}
+	out := []string{
+		fmt.Sprintf("Ledger %s · %d records · head %s", st.LedgerID, st.Seq, head),
+	}
+	if oi := st.OpenIntent; oi != nil {
+		out = append(out, "", s.Bad.Render(fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", oi.Ceremony, oi.Kind, oi.Seq)),
+			s.Bad.Render("  It waits for: custos resume --ledger "+m.dir+" --key NAME=REF"))
+	}
+	out = append(out, "", s.Heading.Render("Members"))
+	for _, mem := range st.Roster.Members {
+		fp := ""
+		if pub, err := mem.PublicKey(); err == nil {
+			fp = sign.Fingerprint(pub)
+		}
+		out = append(out, fmt.Sprintf("  %-10s %-20s %s", mem.Name, strings.Join(mem.Roles, ","), s.Dim.Render(fp)))
+	}
+	out = append(out, "", s.Heading.Render("Keys"))
+	keys := sortedKeys(st)
+	if len(keys) == 0 {
+		out = append(out, "  none yet")
+	}
+	for _, k := range keys {
+		out = append(out, "  "+m.keyLine(st, k))
+	}
+	out = append(out, "", s.Heading.Render("Last ceremonies"))
+	cer := lastCeremonies(m.rows, st, 5)
+	if len(cer) == 0 {
+		out = append(out, "  none yet")
+	}
+	for _, c := range cer {
+		word := c.outcome
+		switch c.outcome {
+		case "closed":
+			word = s.OK.Render("closed")
+		case "aborted", "open":
+			word = s.Bad.Render(strings.ToUpper(c.outcome))
+		}
+		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
+	}
+	return out, hints(Keys.Run, Keys.Ledger, Keys.Verify, Keys.Quit)
+}
+
+func sortedKeys(st *ledger.State) []*ledger.KeyState {
+	var keys []*ledger.KeyState
+	for _, k := range st.Keys {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedSeq < keys[j].CreatedSeq })
+	return keys
+}
+
+// keyLine is a key's label, type, states (active, backed up, exported,
+// destroyed) and rotation date.
+func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
+	s := m.st
+	states := []string{k.State}
+	seen := map[string]bool{}
+	for _, ev := range k.History {
+		switch {
+		case ev.Kind == "key.exported" && !seen["exported"]:
+			states, seen["exported"] = append(states, "exported"), true
+		case strings.HasPrefix(ev.Kind, "backup.") && !seen["backed up"]:
+			states, seen["backed up"] = append(states, "backed up"), true
+		}
+	}
+	state := strings.Join(states, ", ")
+	switch k.State {
+	case ledger.KeyActive:
+		state = s.OK.Render(state)
+	case ledger.KeyDestroyed, ledger.KeyAborted:
+		state = s.Dim.Render(state)
+	default:
+		state = s.Warn.Render(state)
+	}
+	line := fmt.Sprintf("%-14s %-8s %s", k.Label, k.Type, state)
+	if k.State == ledger.KeyActive {
+		if due, ok := rotationDue(st, k); ok {
+			now := m.opts.Now().UTC()
+			days := int(due.Sub(now).Hours() / 24)
+			switch {
+			case now.After(due):
+				line += "  " + s.Bad.Render(fmt.Sprintf("ROTATION OVERDUE since %s", due.Format("2006-01-02")))
+			case days <= 30:
+				line += "  " + s.Warn.Render(fmt.Sprintf("rotation due %s (%d d)", due.Format("2006-01-02"), days))
+			default:
+				line += "  " + s.Dim.Render("rotate by "+due.Format("2006-01-02"))
+			}
+		}
+	}
+	return line
+}
+
+// rotationDue is when a key must be rotated: its own rotation period, or
+// the policy's for its type, from its creation.
+func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
+	created, err := time.Parse(ledger.TimeLayout, k.CreatedTime)
+	if err != nil {
+		return time.Time{}, false
+	}
+	days := 0
+	switch d := k.Facts["rotation_days"].(type) {
+	case int64:
+		days = int(d)
+	case float64:
+		days = int(d)
+	}
+	if days == 0 {
+		if p, ok := st.Policy.Rotation[k.Type]; ok {
+			var d ceremony.Duration
+			if d.UnmarshalText([]byte(p)) == nil {
+				days = d.Days
+			}
+		}
+	}
+	if days <= 0 {
+		return time.Time{}, false
+	}
+	return created.AddDate(0, 0, days), true
+}
+
+type ceremonySummary struct {
+	id, kind, outcome string
+	time              time.Time
+}
+
+// lastCeremonies are the n most recent ceremonies, newest first.
+func lastCeremonies(rows []recordRow, st *ledger.State, n int) []ceremonySummary {
+	var out []ceremonySummary
+	idx := map[string]int{}
+	for _, r := range rows {
+		rec := r.rec
+		i, ok := idx[rec.Ceremony]
+		if !ok {
+			kind := strings.TrimSuffix(rec.Kind, ".intent")
+			out = append(out, ceremonySummary{id: rec.Ceremony, kind: kind, outcome: "open", time: rec.Time})
+			i = len(out) - 1
+			idx[rec.Ceremony] = i
+		}
+		switch rec.Kind {
+		case "ceremony.closed":
+			if out[i].outcome != "aborted" {
+				out[i].outcome = "closed"
+			}
+		case "ceremony.aborted":
+			out[i].outcome = "aborted"
+		case "ledger.genesis", "hsm.enrolled":
+			out[i].outcome = "closed"
+		}
+		out[i].time = rec.Time
+	}
+	if st.OpenIntent != nil {
+		if i, ok := idx[st.OpenIntent.Ceremony]; ok {
+			out[i].outcome = "open"
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].time.After(out[j].time) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

@@ -1,0 +1,402 @@
+package tui
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"custos/hint"
+	"custos/ledger"
+)
+
+type screen int
+
+const (
+	scrPick screen = iota // choose a ledger
+	scrHome
+	scrLedger
+	scrRecord
+	scrScript
+	scrPlan
+	scrPeople
+	scrSign
+	scrStep
+	scrRunning
+	scrDone
+)
+
+var screenTitles = map[screen]string{
+	scrPick: "choose a ledger", scrHome: "home", scrLedger: "ledger timeline", scrRecord: "record",
+	scrScript: "run a ceremony", scrPlan: "the plan", scrPeople: "people present", scrSign: "what is signed",
+	scrStep: "step", scrRunning: "running", scrDone: "done",
+}
+
+// Options configure a Model.
+type Options struct {
+	// Ledger is the ledger directory; empty shows the ledger picker.
+	Ledger string
+	// Recent are ledgers opened before, offered by the picker.
+	Recent []string
+	// NoColor drops all colour (NO_COLOR).
+	NoColor bool
+	// Now is the clock for rotation dates; time.Now when nil.
+	Now func() time.Time
+	// Opened is called with a ledger directory once it opened, to
+	// remember it among the recent ones.
+	Opened func(dir string)
+}
+
+// Model is the whole TUI: one screen at a time, plus the help overlay and
+// the secret prompt that can appear over any screen.
+type Model struct {
+	opts   Options
+	st     Styles
+	br     *bridge
+	width  int
+	height int
+
+	screen screen
+	help   bool
+	prompt *masked
+	status string // last message, shown above the footer
+	bad    bool   // status is an error
+	busy   string // an engine call is running
+	scroll int    // top line of a scrolling body
+
+	input    textinput.Model
+	inputFor string // what the input is for, "" when no input is shown
+
+	dir  string
+	led  *ledger.Ledger
+	rows []recordRow
+	pick int
+
+	lv  ledgerView
+	run *runState
+}
+
+// New returns the TUI model. Run it with tea.NewProgram or with Run.
+func New(o Options) *Model {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := &Model{opts: o, st: NewStyles(o.NoColor), br: newBridge(), width: 80, height: 24}
+	m.input = textinput.New()
+	m.input.Prompt = "› "
+	m.input.CharLimit = 4096
+	m.screen = scrPick
+	if o.Ledger != "" {
+		m.busy = "opening the ledger " + o.Ledger
+	}
+	return m
+}
+
+// Run runs the TUI on in/out until the person quits.
+func Run(o Options, in io.Reader, out io.Writer) error {
+	m := New(o)
+	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(out))
+	_, err := p.Run()
+	if m.run != nil {
+		m.run.release()
+	}
+	return err
+}
+
+// Init opens the ledger (when named) and arms the engine listener.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.br.listen()}
+	if m.opts.Ledger != "" {
+		cmds = append(cmds, openLedgerCmd(m.opts.Ledger))
+	}
+	return tea.Batch(cmds...)
+}
+
+// say sets the status line; err messages carry their hint.
+func (m *Model) say(format string, args ...any) {
+	m.status, m.bad = fmt.Sprintf(format, args...), false
+}
+
+func (m *Model) fail(err error) {
+	m.status, m.bad = "error: "+err.Error(), true
+	if h := hint.Of(err); h != "" {
+		m.status += "\nhint: " + h
+	}
+}
+
+func (m *Model) goTo(s screen) {
+	m.screen, m.scroll, m.help = s, 0, false
+}
+
+// ask shows the single-line input for a purpose.
+func (m *Model) ask(purpose, placeholder, value string) tea.Cmd {
+	m.inputFor = purpose
+	m.input.Placeholder = placeholder
+	m.input.SetValue(value)
+	m.input.CursorEnd()
+	m.input.SetWidth(max(10, m.width-6))
+	return m.input.Focus()
+}
+
+func (m *Model) closeInput() {
+	m.inputFor = ""
+	m.input.Blur()
+	m.input.SetValue("")
+}
+
+// Update routes a message: engine events first, then the secret prompt,
+// the input, and the current screen.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.input.SetWidth(max(10, m.width-6))
+		return m, nil
+	case promptMsg:
+		m.prompt = &masked{what: msg.what, reply: msg.reply}
+		return m, m.br.listen()
+	case progressMsg:
+		if m.run != nil {
+			m.run.progress = append(m.run.progress, msg.line)
+		}
+		return m, m.br.listen()
+	case tea.PasteMsg:
+		if m.prompt != nil {
+			m.prompt.paste(msg.Content)
+			return m, nil
+		}
+	case tea.KeyPressMsg:
+		if m.prompt != nil {
+			if m.prompt.key(msg) {
+				m.prompt = nil
+			}
+			return m, nil
+		}
+		if msg.String() == "ctrl+c" {
+			return m, tea.Quit
+		}
+		if m.inputFor != "" {
+			switch msg.String() {
+			case "enter":
+				v, purpose := strings.TrimSpace(m.input.Value()), m.inputFor
+				m.closeInput()
+				return m, m.submit(purpose, v)
+			case "esc":
+				m.closeInput()
+				if m.screen == scrScript {
+					m.goTo(scrHome)
+				}
+				return m, nil
+			}
+			var cmd tea.Cmd
+			m.input, cmd = m.input.Update(msg)
+			return m, cmd
+		}
+		if m.help {
+			m.help = false
+			return m, nil
+		}
+		if key.Matches(msg, Keys.Help) {
+			m.help = true
+			return m, nil
+		}
+		if m.busy != "" {
+			return m, nil // keys wait while the engine works
+		}
+		if key.Matches(msg, Keys.Quit) && m.screen != scrRunning {
+			return m, tea.Quit
+		}
+		return m, m.keyScreen(msg)
+	case ledgerMsg:
+		return m, m.onLedger(msg)
+	}
+	if cmd, ok := m.engineMsg(msg); ok {
+		return m, cmd
+	}
+	if m.inputFor != "" {
+		var cmd tea.Cmd
+		m.input, cmd = m.input.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+// keyScreen handles a key on the current screen.
+func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
+	switch m.screen {
+	case scrPick:
+		return m.keyPick(msg)
+	case scrHome:
+		return m.keyHome(msg)
+	case scrLedger, scrRecord:
+		return m.keyLedger(msg)
+	default:
+		return m.keyRun(msg)
+	}
+}
+
+// submit acts on a finished input.
+func (m *Model) submit(purpose, v string) tea.Cmd {
+	switch {
+	case purpose == "ledger":
+		if v == "" {
+			return nil
+		}
+		m.busy = "opening the ledger " + v
+		return openLedgerCmd(v)
+	default:
+		return m.submitRun(purpose, v)
+	}
+}
+
+// scrollKeys moves a scrolling body.
+func (m *Model) scrollKeys(msg tea.KeyPressMsg) bool {
+	switch {
+	case key.Matches(msg, Keys.Up):
+		m.scroll = max(0, m.scroll-1)
+	case key.Matches(msg, Keys.Down):
+		m.scroll++
+	case key.Matches(msg, Keys.PageUp):
+		m.scroll = max(0, m.scroll-m.bodyHeight())
+	case key.Matches(msg, Keys.PageDown):
+		m.scroll += m.bodyHeight()
+	default:
+		return false
+	}
+	return true
+}
+
+func (m *Model) bodyHeight() int {
+	return max(3, m.height-4-strings.Count(m.statusText(), "\n"))
+}
+
+func (m *Model) statusText() string {
+	if m.busy != "" {
+		return "… " + m.busy
+	}
+	return m.status
+}
+
+// View draws the current screen in the terminal's size: a title line, the
+// body (scrolled or cut to fit), the status and the keys of this screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "custos"
+	return v
+}
+
+func (m *Model) render() string {
+	title := " custos · " + screenTitles[m.screen]
+	if m.screen == scrStep && m.run != nil {
+		title = fmt.Sprintf(" custos · step %d of %d", m.run.step+1, len(m.run.plan.Steps))
+	}
+	if m.dir != "" {
+		title += " · " + m.dir
+	}
+	var body []string
+	footer := ""
+	switch {
+	case m.prompt != nil:
+		body, footer = m.promptBody(), "enter: give it to the engine · esc: cancel"
+	case m.help:
+		body, footer = m.helpBody(), "any key: back"
+	default:
+		body, footer = m.screenBody()
+	}
+	if m.inputFor != "" && m.prompt == nil && !m.help {
+		body = append(body, "", m.input.View())
+		footer = "enter: ok · esc: cancel"
+	}
+	h := m.bodyHeight()
+	top := m.scroll
+	if m.screen == scrLedger && m.prompt == nil && !m.help {
+		top = 0 // the timeline keeps its own window
+	}
+	if top > max(0, len(body)-h) {
+		top = max(0, len(body)-h)
+		m.scroll = top
+	}
+	if len(body) > h {
+		more := len(body) - top - h
+		body = body[top:min(len(body), top+h)]
+		if more > 0 {
+			body[len(body)-1] = m.st.Dim.Render(fmt.Sprintf("  ↓ %d more lines (↓/pgdn)", more))
+		}
+	}
+	lines := []string{m.st.Title.Render(title), ""}
+	lines = append(lines, body...)
+	for len(lines) < h+2 {
+		lines = append(lines, "")
+	}
+	if s := m.statusText(); s != "" {
+		st := m.st.OK
+		if m.bad {
+			st = m.st.Bad
+		}
+		for _, l := range strings.Split(s, "\n") {
+			lines = append(lines, st.Render(l))
+		}
+	} else {
+		lines = append(lines, "")
+	}
+	lines = append(lines, m.st.Footer.Render(footer+" · ?: help"))
+	w := max(20, m.width)
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, w, "…")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m *Model) screenBody() ([]string, string) {
+	switch m.screen {
+	case scrPick:
+		return m.pickBody()
+	case scrHome:
+		return m.homeBody()
+	case scrLedger:
+		return m.ledgerBody()
+	case scrRecord:
+		return m.recordBody()
+	default:
+		return m.runBody()
+	}
+}
+
+func (m *Model) promptBody() []string {
+	return []string{
+		m.st.Heading.Render("The engine asks for a secret"),
+		"",
+		"  " + m.prompt.what,
+		"",
+		"  Type it and press enter. It is never shown, never stored and",
+		"  is wiped from memory as soon as it has been used.",
+		"",
+		"  " + m.st.Key.Render("secret: ") + m.prompt.dots() + "▏",
+	}
+}
+
+func (m *Model) helpBody() []string {
+	out := []string{m.st.Heading.Render("Keys"), ""}
+	for _, b := range Keys.All() {
+		h := b.Help()
+		out = append(out, fmt.Sprintf("  %-8s %s", m.st.Key.Render(h.Key), h.Desc))
+	}
+	out = append(out, "", "  In a text field, q and letters are typed; ctrl+c always quits.",
+		"  The screen needs no mouse; it fits 80×24 and follows resizing.")
+	return out
+}
+
+// hints renders "key: what" pairs for a footer.
+func hints(bs ...key.Binding) string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Help().Key+": "+b.Help().Desc)
+	}
+	return strings.Join(out, " · ")
+}
