@@ -42,6 +42,9 @@ type Engine struct {
 	token  *hsm.Token
 	target *ledger.KeyState // the existing key export and destroy act on
 	draft  *ledger.Record
+	// backup and restore (backup.go, restore.go)
+	backupID    string
+	restoreFrom *Backup
 	// hsmTime is the time spent in HSM operations, so benchmarks can tell
 	// the engine's own time apart.
 	hsmTime time.Duration
@@ -105,6 +108,8 @@ var intentKinds = map[string]string{
 	KindGenerate: "key.generate.intent",
 	KindExport:   "key.export.intent",
 	KindDestroy:  "key.destroy.intent",
+	KindBackup:   "backup.intent",
+	KindRestore:  "key.restore.intent",
 }
 
 // Plan validates the script against the ledger (members, roles, policy,
@@ -213,6 +218,10 @@ func (e *Engine) Plan() (*Plan, error) {
 				"verify in a fresh session that nothing is found by id or by label",
 				"record the verification; witnesses co-sign the closing checkpoint",
 			}
+		}
+	case KindBackup, KindRestore:
+		if err := e.planBackup(p); err != nil {
+			return nil, err
 		}
 	}
 	e.plan = p
@@ -417,6 +426,10 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		facts["key_id"] = p.KeyID
 		facts["label"] = p.Label
 		facts["reason"] = s.Destroy.Reason
+	case KindBackup, KindRestore:
+		if err := e.draftBackup(facts); err != nil {
+			return nil, err
+		}
 	}
 	t := e.now()
 	if e.Request != nil {

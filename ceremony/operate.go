@@ -28,6 +28,10 @@ func (e *Engine) operate(res *Result) (*ledger.Record, error) {
 		return e.export(res)
 	case KindDestroy:
 		return e.destroy(res)
+	case KindBackup:
+		return e.backup(res)
+	case KindRestore:
+		return e.restore(res)
 	}
 	return nil, fmt.Errorf("no hsm operation for %s", e.Script.Kind)
 }

@@ -140,6 +140,8 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 			}
 		}
 		abort(reason)
+	case "backup.intent":
+		abort(resumeBackup(t, oi))
 	default:
 		abort("interrupted; custos cannot inspect the HSM for " + oi.Kind)
 	}

@@ -39,6 +39,8 @@ type Script struct {
 	Key     *KeyPlan     `yaml:"key"`
 	Export  *ExportPlan  `yaml:"export"`
 	Destroy *DestroyPlan `yaml:"destroy"`
+	Backup  *BackupPlan  `yaml:"backup"`
+	Restore *RestorePlan `yaml:"restore"`
 }
 
 // KeyPlan describes a key to generate.
@@ -143,6 +145,8 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	}
 	sections := map[string]bool{"key": s.Key != nil, "export": s.Export != nil, "destroy": s.Destroy != nil}
 	want := map[string]string{KindGenerate: "key", KindExport: "export", KindDestroy: "destroy", KindEnroll: ""}
+	sections["backup"], sections["restore"] = s.Backup != nil, s.Restore != nil
+	want[KindBackup], want[KindRestore] = "backup", "restore"
 	sec, ok := want[s.Kind]
 	if !ok {
 		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy")
@@ -185,6 +189,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 			return nil, bad("export.expires", fmt.Sprintf("the request expired on %s", s.Export.Expires), "set a future date")
 		}
 	case KindDestroy:
+	case KindBackup, KindRestore:
+		if err := checkBackupScript(&s); err != nil {
+			return nil, err
+		}
 	}
 	return &s, nil
 }

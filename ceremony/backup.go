@@ -1,0 +1,594 @@
+package ceremony
+
+import (
+	"crypto/aes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"custos/hint"
+	"custos/hsm"
+	"custos/ledger"
+	"custos/shamir"
+)
+
+// Kinds of the backup half of the lifecycle.
+const (
+	KindBackup  = "backup"
+	KindRestore = "restore"
+)
+
+// BackupPlan says which key to back up and how the wrapping key is split.
+type BackupPlan struct {
+	// Key is the label or id of an active key generated with backup: true.
+	Key string `yaml:"key,required"`
+	// ID names the backup in every share and in the ledger; the ceremony id
+	// when empty.
+	ID string `yaml:"id"`
+	// Threshold is M: how many shares rebuild the wrapping key.
+	Threshold int `yaml:"threshold,required"`
+	// Holders receive share 1, 2, … N in this order.
+	Holders []string `yaml:"holders,required"`
+	// Media is where the wrapped key is written (never over a file).
+	Media string `yaml:"media,required"`
+	// ShareDir receives one age file per holder (and cards).
+	ShareDir string `yaml:"share_dir,required"`
+	// Cards also writes each share as a printable word card.
+	Cards bool `yaml:"cards"`
+	// ReadBack maps a holder to their OpenSSH private key file: the holder
+	// decrypts their own share file at the workstation before leaving, and
+	// the share read back is checked against its commitment.
+	ReadBack map[string]string `yaml:"read_back"`
+}
+
+// RestorePlan says which backup to restore and where the shares are.
+type RestorePlan struct {
+	Backup string `yaml:"backup,required"`
+	Media  string `yaml:"media,required"`
+	// Shares are entered in this order until M good ones are in.
+	Shares []ShareSource `yaml:"shares,required"`
+}
+
+// ShareSource is one share as a holder brings it: a text-form file, a word
+// card, or an age file with the holder's OpenSSH key to open it.
+type ShareSource struct {
+	File     string `yaml:"file,required"`
+	Identity string `yaml:"identity"`
+}
+
+var backupIDRE = labelRE
+
+// checkBackupScript checks the backup and restore sections on their own.
+func checkBackupScript(s *Script) error {
+	bad := func(path, msg, fix string) error {
+		err := fmt.Errorf("%s: %s: %s", s.File, path, msg)
+		if fix != "" {
+			return hint.With(err, fix)
+		}
+		return err
+	}
+	switch s.Kind {
+	case KindBackup:
+		b := s.Backup
+		if b.ID != "" && !backupIDRE.MatchString(b.ID) {
+			return bad("backup.id", fmt.Sprintf("%q is not a valid backup id", b.ID), "use letters, digits, '.', '_' or '-', at most 64")
+		}
+		n := len(b.Holders)
+		if n < 2 || n > shamir.MaxN {
+			return bad("backup.holders", fmt.Sprintf("%d holders: a split needs 2 to %d", n, shamir.MaxN), "name at least two share holders")
+		}
+		if b.Threshold < 2 {
+			return bad("backup.threshold", fmt.Sprintf("threshold %d is refused: with 1 every share would be the key in clear", b.Threshold), "choose 2 or more")
+		}
+		if b.Threshold > n {
+			return bad("backup.threshold", fmt.Sprintf("threshold %d is more than the %d holders", b.Threshold, n), "M shares out of N holders: M ≤ N")
+		}
+		seen := map[string]bool{}
+		for i, h := range b.Holders {
+			if seen[h] {
+				return bad(fmt.Sprintf("backup.holders[%d]", i), fmt.Sprintf("%q holds two shares", h), "each holder holds one share; two shares in one hand weaken the quorum")
+			}
+			seen[h] = true
+		}
+		for h := range b.ReadBack {
+			if !seen[h] {
+				return bad("backup.read_back."+h, fmt.Sprintf("%q is not a share holder", h), "")
+			}
+		}
+	case KindRestore:
+		r := s.Restore
+		if !backupIDRE.MatchString(r.Backup) {
+			return bad("restore.backup", fmt.Sprintf("%q is not a valid backup id", r.Backup), "")
+		}
+		if len(r.Shares) == 0 {
+			return bad("restore.shares", "no shares listed", "list the share files in the order they are entered")
+		}
+	}
+	return nil
+}
+
+// planBackup validates a backup or restore against the ledger and fills in
+// the plan's steps.
+func (e *Engine) planBackup(p *Plan) error {
+	s, st := e.Script, e.Ledger.State()
+	if s.Kind == KindRestore {
+		return e.planRestore(p)
+	}
+	b := s.Backup
+	ks, err := e.activeKey(b.Key, "backup.key")
+	if err != nil {
+		return err
+	}
+	if ks.Type == string(hsm.Ed25519) {
+		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) is ed25519: its private key cannot be wrapped on this kind of HSM", s.File, ks.Label, ks.ID),
+			"nothing was generated or split; back up only aes-256, rsa or ec keys")
+	}
+	attrs, _ := ks.Facts["attributes"].(map[string]any)
+	if attrs == nil || attrs["extractable"] != true || attrs["wrap_with_trusted"] != true {
+		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) was not generated for backup: it must be extractable only under a trusted wrapping key", s.File, ks.Label, ks.ID),
+			"generate keys that need a backup with backup: true")
+	}
+	roles := holderRoles(&st.Policy)
+	for i, h := range b.Holders {
+		m := st.Roster.Member(h)
+		if m == nil {
+			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %q is not a member of the ledger's roster", s.File, i, h), "members: "+memberNames(st))
+		}
+		if !m.HasRole(roles...) {
+			return fmt.Errorf("%s: backup.holders[%d]: %s holds none of the roles %s a share holder needs (has %s)", s.File, i, h, strings.Join(roles, "/"), strings.Join(m.Roles, ", "))
+		}
+		if !ageRecipient(m.Key) {
+			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %s's key is not ssh-ed25519 or ssh-rsa: age cannot encrypt a share to it", s.File, i, h),
+				"the holder needs an ssh-ed25519 key on the roster")
+		}
+	}
+	id := b.ID
+	if id == "" {
+		id = p.Ceremony
+	}
+	if !backupIDRE.MatchString(id) {
+		return fmt.Errorf("%s: backup.id: %q (the ceremony id) is not a valid backup id; set backup.id", s.File, id)
+	}
+	if prev := findSplit(e.Ledger, id); prev != nil {
+		return hint.With(fmt.Errorf("%s: backup.id: backup %q already exists (record %d)", s.File, id, prev.Seq), "choose a new backup id")
+	}
+	if _, err := os.Lstat(b.Media); err == nil {
+		return hint.With(fmt.Errorf("%s: backup.media: %s already exists", s.File, b.Media), "custos never writes over a file; choose a new path")
+	}
+	e.target = ks
+	e.backupID = id
+	p.KeyID, p.Label = ks.ID, ks.Label
+	n := len(b.Holders)
+	p.Steps = []string{
+		fmt.Sprintf("record the intent to back up %s key %q (id %s) as backup %s, %d-of-%d", ks.Type, ks.Label, ks.ID, id, b.Threshold, n),
+		"make a fresh 32-byte backup wrapping key; the security officer imports it as a trusted key",
+		"wrap the key under it (AES key wrap with padding, RFC 5649); remove the wrapping key from the token",
+		fmt.Sprintf("split the wrapping key %d-of-%d among %s; each share encrypted to its holder into %s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir),
+		fmt.Sprintf("read every share back and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
+		fmt.Sprintf("write the wrapped key to %s; record commitments (never shares), digest, mechanism, M and N", b.Media),
+		"witnesses co-sign the closing checkpoint",
+	}
+	return nil
+}
+
+// holderRoles are the roles a share holder must hold: "custodian", or the
+// roles of the policy entry "backup.holder" when the policy has one.
+func holderRoles(p *ledger.Policy) []string {
+	if r, ok := p.Approvals["backup.holder"]; ok && len(r.Roles) > 0 {
+		return r.Roles
+	}
+	return []string{"custodian"}
+}
+
+func ageRecipient(authorizedKey string) bool {
+	return strings.HasPrefix(authorizedKey, "ssh-ed25519 ") || strings.HasPrefix(authorizedKey, "ssh-rsa ")
+}
+
+// activeKey resolves a key named by label or id; it must be active.
+func (e *Engine) activeKey(ref, field string) (*ledger.KeyState, error) {
+	st := e.Ledger.State()
+	ks := st.Keys[ref]
+	if ks == nil {
+		ks = keyByLabel(st, ref, false)
+	}
+	if ks == nil {
+		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
+	}
+	if ks.State != ledger.KeyActive {
+		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, lastEvent(ks))
+	}
+	return ks, nil
+}
+
+func lastEvent(ks *ledger.KeyState) int64 {
+	if n := len(ks.History); n > 0 {
+		return ks.History[n-1].Seq
+	}
+	return 0
+}
+
+// draftBackup adds the facts of backup.intent or key.restore.intent.
+func (e *Engine) draftBackup(facts map[string]any) error {
+	p := e.plan
+	facts["key_id"] = p.KeyID
+	facts["label"] = p.Label
+	if e.Script.Kind == KindRestore {
+		return e.draftRestore(facts)
+	}
+	b := e.Script.Backup
+	facts["backup_id"] = e.backupID
+	facts["type"] = e.target.Type
+	facts["m"] = int64(b.Threshold)
+	facts["n"] = int64(len(b.Holders))
+	facts["holders"] = toAny(b.Holders)
+	facts["media"] = b.Media
+	facts["wrapping"] = "aes-256 backup wrapping key, RFC 5649 key wrap with padding"
+	return nil
+}
+
+// wrappingKeyID is the CKA_ID of a backup's wrapping key on the token, so
+// resume can find and remove one left behind by an interrupted backup.
+func wrappingKeyID(backupID string) []byte {
+	h := sha256.Sum256([]byte("custos-backup-wrapping-key\x00" + backupID))
+	return h[:16]
+}
+
+func wrappingKeyLabel(backupID string) string {
+	return "custos-backup-" + hex.EncodeToString(wrappingKeyID(backupID)[:4])
+}
+
+// backup performs the HSM part of a backup and everything that must happen
+// before anyone leaves the room; it returns backup.split.
+func (e *Engine) backup(res *Result) (*ledger.Record, error) {
+	b := e.Script.Backup
+	st := e.Ledger.State()
+	m, n := b.Threshold, len(b.Holders)
+	id, _ := hex.DecodeString(e.plan.KeyID)
+
+	secret := make([]byte, 32)
+	defer clear(secret)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("backup wrapping key: %w", err)
+	}
+	kcv, err := cmacKCV(secret)
+	if err != nil {
+		return nil, err
+	}
+	wid := wrappingKeyID(e.backupID)
+	wrapper, err := e.asSO(func() (*hsm.Key, error) {
+		return e.token.ImportTrustedAES(wrappingKeyLabel(e.backupID), wid, secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import the backup wrapping key: %w", err)
+	}
+	removeWrapper := func() (hsm.DestroyProof, error) { return e.token.Destroy(wrapper) }
+	// The token's own check value of the imported key must equal the one
+	// computed here, or the key the shares rebuild is not the one that wraps.
+	if wf, err := wrapper.Facts(); err != nil || wf.KCVAESCMAC != kcv {
+		removeWrapper()
+		if err != nil {
+			return nil, fmt.Errorf("check value of the backup wrapping key: %w", err)
+		}
+		return nil, fmt.Errorf("backup wrapping key: the token's check value %s differs from %s", wf.KCVAESCMAC, kcv)
+	}
+	target, err := e.token.FindKey(id, "")
+	if err != nil {
+		removeWrapper()
+		return nil, err
+	}
+	w, err := e.token.Wrap(wrapper, target)
+	if err != nil {
+		removeWrapper()
+		return nil, err
+	}
+	crashPoint("backup-after-wrap")
+	proof, err := removeWrapper()
+	if err != nil {
+		return nil, fmt.Errorf("remove the backup wrapping key: %w", err)
+	}
+	e.say("wrapped key %q with %s; the wrapping key is gone from the token", e.plan.Label, w.Mechanism)
+
+	shares, err := shamir.Split(secret, m, n, shamir.Meta{LedgerID: st.LedgerID, BackupID: e.backupID})
+	if err != nil {
+		return nil, fmt.Errorf("split the backup wrapping key: %w", err)
+	}
+	defer shamir.ZeroAll(shares)
+	commits, err := shamir.CommitAll(shares)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(b.ShareDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: backup.share_dir: %w", e.Script.File, err)
+	}
+	holders := make([]any, n)
+	for i, sh := range shares {
+		h, err := e.deliverShare(sh, commits[i], b.Holders[i])
+		if err != nil {
+			return nil, err
+		}
+		holders[i] = h
+	}
+	crashPoint("backup-after-shares")
+	total, checked, err := checkCombinations(shares, m, secret)
+	if err != nil {
+		return nil, err
+	}
+	e.say("recombined %d of %d combinations of %d shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
+	if err := writeExclusive(b.Media, w.Blob); err != nil {
+		return nil, fmt.Errorf("%s: backup.media: %w", e.Script.File, err)
+	}
+	sum := sha256.Sum256(w.Blob)
+	res.Output = b.Media
+	e.say("wrote the wrapped key to %s (sha256 %s)", b.Media, hex.EncodeToString(sum[:]))
+	pf, err := ledger.FactsOf(proof)
+	if err != nil {
+		return nil, err
+	}
+	facts := map[string]any{
+		"key_id": e.plan.KeyID, "backup_id": e.backupID, "type": string(w.KeyType),
+		"m": int64(m), "n": int64(n), "holders": holders,
+		"mechanism": w.Mechanism, "media": b.Media,
+		"blob_sha256": hex.EncodeToString(sum[:]), "blob_bytes": int64(len(w.Blob)),
+		"wrapping_key_kcv_cmac":        kcv,
+		"wrapping_key_removed":         pf,
+		"combinations_checked":         int64(checked),
+		"combinations_total":           int64(total),
+		"hsm":                          hsmFacts(e.token),
+		"trusted_wrapping_key_removed": true,
+	}
+	if len(w.PublicKey) > 0 {
+		facts["public_key_spki"] = base64.StdEncoding.EncodeToString(w.PublicKey)
+	}
+	if a, ok := e.target.Facts["attributes"]; ok {
+		facts["attributes"] = a
+	}
+	return e.Ledger.Draft("backup.split", e.plan.Ceremony, e.actor(), facts, e.now()), nil
+}
+
+// deliverShare writes one share encrypted to its holder (and as a card),
+// reads it back and checks it against its commitment; it returns the
+// holder's entry of backup.split.
+func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder string) (map[string]any, error) {
+	b := e.Script.Backup
+	m := e.Ledger.State().Roster.Member(holder)
+	base := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s", e.backupID, sh.Index, holder))
+	text, err := sh.Text()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(text)
+	enc, err := shamir.EncryptToSSH(m.Key, text)
+	if err != nil {
+		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
+	}
+	file := base + ".age"
+	if err := shamir.WriteFile(file, enc); err != nil {
+		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
+	}
+	fsum := sha256.Sum256(enc)
+	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(),
+		"file": file, "file_sha256": hex.EncodeToString(fsum[:])}
+	// Read back: by the holder's own key when present, else from the text.
+	readBack := "text form parsed"
+	var back *shamir.Share
+	if keyFile := b.ReadBack[holder]; keyFile != "" {
+		back, err = loadShareFile(file, keyFile, e.Prompt)
+		readBack = "decrypted with the holder's key"
+	} else {
+		back, err = shamir.ParseText(text)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+	}
+	err = checkReadBack(back, sh, c)
+	back.Zero()
+	if err != nil {
+		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+	}
+	entry["read_back"] = readBack
+	if b.Cards {
+		card, err := sh.Card()
+		if err != nil {
+			return nil, err
+		}
+		cf := base + ".card"
+		err = shamir.WriteFile(cf, card)
+		clear(card)
+		if err != nil {
+			return nil, fmt.Errorf("card of share %d for %s: %w", sh.Index, holder, err)
+		}
+		back, err := loadShareFile(cf, "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("read back card %d of %s: %w", sh.Index, holder, err)
+		}
+		err = checkReadBack(back, sh, c)
+		back.Zero()
+		if err != nil {
+			return nil, fmt.Errorf("read back card %d of %s: %w", sh.Index, holder, err)
+		}
+		entry["card"] = cf
+	}
+	e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
+	return entry, nil
+}
+
+func checkReadBack(back, orig *shamir.Share, c shamir.Commitment) error {
+	if err := shamir.Check(back, c); err != nil {
+		return err
+	}
+	if !back.Equal(orig) {
+		return errors.New("the share read back differs from the share made")
+	}
+	return nil
+}
+
+// maxCombinations bounds the recombination check; beyond it a cover is
+// checked in which every share takes part.
+const maxCombinations = 256
+
+// checkCombinations recombines M-subsets of shares and compares each result
+// with secret: all of them when there are at most maxCombinations, else
+// N windows of M consecutive shares (each share in M of them).
+func checkCombinations(shares []*shamir.Share, m int, secret []byte) (total, checked int, err error) {
+	n := len(shares)
+	total = binomial(n, m)
+	var sets [][]int
+	if total <= maxCombinations {
+		sets = combinations(n, m)
+	} else {
+		for i := range n {
+			set := make([]int, m)
+			for j := range m {
+				set[j] = (i + j) % n
+			}
+			sets = append(sets, set)
+		}
+	}
+	for _, set := range sets {
+		sub := make([]*shamir.Share, m)
+		for j, i := range set {
+			sub[j] = shares[i]
+		}
+		got, err := shamir.Combine(sub)
+		if err != nil {
+			return total, checked, fmt.Errorf("recombine shares %s: %w", setNames(sub), err)
+		}
+		ok := subtle.ConstantTimeCompare(got, secret) == 1
+		clear(got)
+		if !ok {
+			return total, checked, fmt.Errorf("recombine shares %s: the result is not the wrapping key", setNames(sub))
+		}
+		checked++
+	}
+	return total, checked, nil
+}
+
+func setNames(sub []*shamir.Share) string {
+	var s []string
+	for _, sh := range sub {
+		s = append(s, fmt.Sprint(sh.Index))
+	}
+	return strings.Join(s, "+")
+}
+
+func binomial(n, k int) int {
+	r := 1
+	for i := 1; i <= k; i++ {
+		r = r * (n - k + i) / i
+		if r > 1<<30 {
+			return 1 << 30
+		}
+	}
+	return r
+}
+
+// combinations lists every k-subset of 0..n-1 in lexicographic order.
+func combinations(n, k int) [][]int {
+	var out [][]int
+	set := make([]int, k)
+	var rec func(start, depth int)
+	rec = func(start, depth int) {
+		if depth == k {
+			out = append(out, slices.Clone(set))
+			return
+		}
+		for i := start; i <= n-(k-depth); i++ {
+			set[depth] = i
+			rec(i+1, depth+1)
+		}
+	}
+	rec(0, 0)
+	return out
+}
+
+// cmacKCV is the AES-CMAC check value (ANSI X9.24-1): the first 3 bytes of
+// AES-CMAC(key, 0^16), hex — the same value the token computes for the key,
+// so the wrapping key can be identified without revealing it.
+func cmacKCV(key []byte) (string, error) {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return "", fmt.Errorf("check value: %w", err)
+	}
+	// One complete block: CMAC = E(K, M xor K1), K1 from L = E(K, 0).
+	var l, k1, out [16]byte
+	blk.Encrypt(l[:], l[:])
+	shiftLeft(k1[:], l[:])
+	if l[0]&0x80 != 0 {
+		k1[15] ^= 0x87
+	}
+	blk.Encrypt(out[:], k1[:]) // M is zero, so M xor K1 = K1
+	kcv := hex.EncodeToString(out[:3])
+	clear(l[:])
+	clear(k1[:])
+	clear(out[:])
+	return kcv, nil
+}
+
+func shiftLeft(dst, src []byte) {
+	var carry byte
+	for i := len(src) - 1; i >= 0; i-- {
+		dst[i] = src[i]<<1 | carry
+		carry = src[i] >> 7
+	}
+}
+
+// findSplit returns the backup.split record of a backup, or nil.
+func findSplit(l *ledger.Ledger, backupID string) *ledger.Record {
+	for rec, err := range l.Records() {
+		if err != nil {
+			return nil
+		}
+		if rec.Kind == "backup.split" && rec.Facts["backup_id"] == backupID {
+			return rec
+		}
+	}
+	return nil
+}
+
+// factInt reads an integer fact, whether drafted (int64) or read back
+// from the ledger (json.Number).
+func factInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int64:
+		return int(x), true
+	case int:
+		return x, true
+	case json.Number:
+		i, err := x.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
+}
+
+// resumeBackup settles an interrupted backup: no share of it was recorded,
+// so none will ever be accepted; a wrapping key left on the token is
+// removed. It returns the reason for ceremony.aborted.
+func resumeBackup(t *hsm.Token, oi *ledger.Record) string {
+	id, _ := oi.Facts["backup_id"].(string)
+	reason := fmt.Sprintf("interrupted during backup %q: its shares were never recorded and will be refused by any restore", id)
+	if media, _ := oi.Facts["media"].(string); media != "" {
+		if _, err := os.Lstat(media); err == nil {
+			reason += fmt.Sprintf("; %s exists and must be destroyed by the custodians", media)
+		}
+	}
+	k, err := t.FindKey(wrappingKeyID(id), "")
+	switch {
+	case err == nil:
+		if _, derr := t.Destroy(k); derr != nil {
+			return reason + fmt.Sprintf("; the backup wrapping key %q is still on the token and could not be removed: %v", k.Label, derr)
+		}
+		return reason + "; the backup wrapping key left on the token was removed"
+	case errors.Is(err, hsm.ErrKeyNotFound):
+		return reason + "; no backup wrapping key is left on the token"
+	}
+	return reason + fmt.Sprintf("; could not look for the backup wrapping key: %v", err)
+}

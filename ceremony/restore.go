@@ -1,0 +1,361 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"custos/hint"
+	"custos/hsm"
+	"custos/ledger"
+	"custos/shamir"
+)
+
+// Backup is what the ledger recorded about one backup (backup.split):
+// everything a restore or a share check needs, nothing secret.
+type Backup struct {
+	ID        string
+	KeyID     string
+	KeyType   hsm.KeyType
+	M, N      int
+	Holders   []string            // holder of share i+1
+	Commits   []shamir.Commitment // commitment of share i+1
+	Mechanism string
+	BlobSHA   string
+	KCV       string // wrapping key's AES-CMAC check value
+	PublicKey []byte // SPKI of a key pair's public half
+	Attrs     map[string]any
+	Seq       int64 // the backup.split record
+}
+
+// LoadBackup reads backup id from the ledger's backup.split records.
+func LoadBackup(l *ledger.Ledger, id string) (*Backup, error) {
+	rec := findSplit(l, id)
+	if rec == nil {
+		return nil, hint.With(fmt.Errorf("ledger %s: no backup %q is recorded (no backup.split)", l.Dir(), id),
+			"custos log LEDGER lists the backups; shares of a backup that was never recorded are worthless")
+	}
+	f := rec.Facts
+	b := &Backup{ID: id, Seq: rec.Seq}
+	b.KeyID, _ = f["key_id"].(string)
+	t, _ := f["type"].(string)
+	b.KeyType = hsm.KeyType(t)
+	b.Mechanism, _ = f["mechanism"].(string)
+	b.BlobSHA, _ = f["blob_sha256"].(string)
+	b.KCV, _ = f["wrapping_key_kcv_cmac"].(string)
+	b.Attrs, _ = f["attributes"].(map[string]any)
+	var ok1, ok2 bool
+	b.M, ok1 = factInt(f["m"])
+	b.N, ok2 = factInt(f["n"])
+	bad := func(what string) error {
+		return fmt.Errorf("ledger %s: backup.split record %d: %s", l.Dir(), rec.Seq, what)
+	}
+	if !ok1 || !ok2 || b.M < 2 || b.M > b.N {
+		return nil, bad("m and n are missing or wrong")
+	}
+	if pk, _ := f["public_key_spki"].(string); pk != "" {
+		der, err := base64.StdEncoding.DecodeString(pk)
+		if err != nil {
+			return nil, bad("public_key_spki is not base64")
+		}
+		b.PublicKey = der
+	}
+	hs, _ := f["holders"].([]any)
+	if len(hs) != b.N {
+		return nil, bad(fmt.Sprintf("%d holders for n=%d", len(hs), b.N))
+	}
+	b.Holders = make([]string, b.N)
+	b.Commits = make([]shamir.Commitment, b.N)
+	for i, h := range hs {
+		hm, _ := h.(map[string]any)
+		idx, ok := factInt(hm["index"])
+		if !ok || idx != i+1 {
+			return nil, bad(fmt.Sprintf("holders[%d]: index is not %d", i, i+1))
+		}
+		b.Holders[i], _ = hm["member"].(string)
+		cs, _ := hm["commitment"].(string)
+		c, err := shamir.ParseCommitment(cs)
+		if err != nil {
+			return nil, bad(fmt.Sprintf("holders[%d].commitment: %v", i, err))
+		}
+		b.Commits[i] = c
+	}
+	return b, nil
+}
+
+// Holder names share index's holder for messages.
+func (b *Backup) Holder(index int) string {
+	if index >= 1 && index <= len(b.Holders) {
+		return b.Holders[index-1]
+	}
+	return "nobody"
+}
+
+// CheckShare checks one share against the backup as it is entered: that
+// it belongs to this backup (ledger, id, M, N, index in range), then its
+// own checksum and the ledger's commitment for its index. The error names
+// the share by index and holder, never its value.
+func (b *Backup) CheckShare(ledgerID string, sh *shamir.Share) error {
+	switch {
+	case sh.LedgerID != ledgerID:
+		return fmt.Errorf("it belongs to ledger %q, not %q", sh.LedgerID, ledgerID)
+	case sh.BackupID != b.ID:
+		return hint.With(fmt.Errorf("it is a share of backup %q, not of %q", sh.BackupID, b.ID), "the holder brought the share of another backup")
+	case sh.M != b.M || sh.N != b.N:
+		return fmt.Errorf("it is a %d-of-%d share, backup %q is %d-of-%d", sh.M, sh.N, b.ID, b.M, b.N)
+	case sh.Index < 1 || sh.Index > b.N:
+		return fmt.Errorf("index %d is not 1 to %d", sh.Index, b.N)
+	}
+	if err := shamir.Check(sh, b.Commits[sh.Index-1]); err != nil {
+		return err
+	}
+	return nil
+}
+
+// maxShareFile bounds what is read as a share file or card.
+const maxShareFile = 64 << 10
+
+// loadShareFile reads a share as a holder brings it: an age file (opened
+// with the holder's OpenSSH key file), a text-form line or a word card.
+func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxShareFile+1))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer clear(data)
+	if len(data) > maxShareFile {
+		return nil, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
+	}
+	plain := data
+	if isAge(data) {
+		if identity == "" {
+			return nil, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", path),
+				"name the holder's OpenSSH private key (identity:) for this share")
+		}
+		var ask func() ([]byte, error)
+		if p != nil {
+			ask = func() ([]byte, error) { return p.Secret("passphrase of " + identity) }
+		}
+		plain, err = shamir.DecryptWithSSHKey(identity, ask, data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer clear(plain)
+	}
+	var sh *shamir.Share
+	if bytes.HasPrefix(bytes.TrimSpace(plain), []byte("custos-share-")) {
+		sh, err = shamir.ParseText(plain)
+	} else {
+		sh, err = shamir.ParseWords(plain)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return sh, nil
+}
+
+func isAge(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return bytes.HasPrefix(t, []byte("-----BEGIN AGE ENCRYPTED FILE-----")) || bytes.HasPrefix(t, []byte("age-encryption.org/"))
+}
+
+func (e *Engine) planRestore(p *Plan) error {
+	s := e.Script
+	r := s.Restore
+	b, err := LoadBackup(e.Ledger, r.Backup)
+	if err != nil {
+		return fmt.Errorf("%s: restore.backup: %w", s.File, err)
+	}
+	ks, err := e.activeKey(b.KeyID, "restore.backup")
+	if err != nil {
+		return err
+	}
+	if len(r.Shares) < b.M {
+		return hint.With(fmt.Errorf("%s: restore.shares: %d listed, backup %q needs %d", s.File, len(r.Shares), b.ID, b.M),
+			fmt.Sprintf("bring at least %d of the holders %s", b.M, strings.Join(b.Holders, ", ")))
+	}
+	if _, err := os.Stat(r.Media); err != nil {
+		return fmt.Errorf("%s: restore.media: %w", s.File, err)
+	}
+	e.target, e.backupID, e.restoreFrom = ks, b.ID, b
+	p.KeyID, p.Label = ks.ID, ks.Label
+	p.Steps = []string{
+		fmt.Sprintf("record the intent to restore %s key %q (id %s) from backup %s (%d-of-%d)", ks.Type, ks.Label, ks.ID, b.ID, b.M, b.N),
+		fmt.Sprintf("check %s against the digest the ledger recorded", r.Media),
+		"enter the shares one at a time, each checked against its commitment; a wrong one is named and skipped",
+		fmt.Sprintf("once %d are in: rebuild the wrapping key, compare its check value, load it into the token for this session only", b.M),
+		"unwrap the key with the attributes it was generated with; compare its check value or public key with the ledger",
+		"record key.restored; witnesses co-sign the closing checkpoint",
+	}
+	return nil
+}
+
+func (e *Engine) draftRestore(facts map[string]any) error {
+	b := e.restoreFrom
+	facts["backup_id"] = b.ID
+	facts["backup_record"] = b.Seq
+	facts["type"] = string(b.KeyType)
+	facts["media"] = e.Script.Restore.Media
+	facts["m"] = int64(b.M)
+	return nil
+}
+
+// restore collects the shares, rebuilds the wrapping key and unwraps the
+// key into the token; it returns key.restored.
+func (e *Engine) restore(res *Result) (*ledger.Record, error) {
+	r, b := e.Script.Restore, e.restoreFrom
+	st := e.Ledger.State()
+	blob, err := os.ReadFile(r.Media)
+	if err != nil {
+		return nil, fmt.Errorf("%s: restore.media: %w", e.Script.File, err)
+	}
+	if sum := sha256.Sum256(blob); hex.EncodeToString(sum[:]) != b.BlobSHA {
+		return nil, fmt.Errorf("%s: restore.media: %s has sha256 %s, backup %q recorded %s: it is not that backup's wrapped key, or it is damaged",
+			e.Script.File, r.Media, hex.EncodeToString(sum[:]), b.ID, b.BlobSHA)
+	}
+	var accepted []*shamir.Share
+	defer func() { shamir.ZeroAll(accepted) }()
+	var used, refused []any
+	have := map[int]bool{}
+	for i, src := range r.Shares {
+		if len(accepted) == b.M {
+			break
+		}
+		at := fmt.Sprintf("restore.shares[%d] (%s)", i, src.File)
+		sh, err := loadShareFile(src.File, src.Identity, e.Prompt)
+		if err == nil && have[sh.Index] {
+			err = fmt.Errorf("share %d (holder %s) was already entered", sh.Index, b.Holder(sh.Index))
+		}
+		if err == nil {
+			if cerr := b.CheckShare(st.LedgerID, sh); cerr != nil {
+				err = fmt.Errorf("share %d (holder %s) refused: %w", sh.Index, b.Holder(sh.Index), cerr)
+			}
+		}
+		if err != nil {
+			if sh != nil {
+				sh.Zero()
+			}
+			e.say("refused %s: %v", at, err)
+			refused = append(refused, map[string]any{"file": src.File, "reason": err.Error()})
+			continue
+		}
+		have[sh.Index] = true
+		accepted = append(accepted, sh)
+		used = append(used, map[string]any{"index": int64(sh.Index), "holder": b.Holder(sh.Index)})
+		e.say("share %d (holder %s) accepted: %d of %d", sh.Index, b.Holder(sh.Index), len(accepted), b.M)
+	}
+	if len(accepted) < b.M {
+		return nil, hint.With(fmt.Errorf("restore of backup %q: %d good shares of the %d needed; %d refused", b.ID, len(accepted), b.M, len(refused)),
+			"the refusals above name each share and why; bring the right share of another holder")
+	}
+	secret, err := shamir.Combine(accepted)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	kcv, err := cmacKCV(secret)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(kcv), []byte(b.KCV)) != 1 {
+		return nil, fmt.Errorf("restore of backup %q: the rebuilt wrapping key has check value %s, the ledger recorded %s", b.ID, kcv, b.KCV)
+	}
+	e.say("rebuilt the wrapping key from shares %s: check value %s matches", setNames(accepted), kcv)
+	// The transport key lives in this session only: if the process dies,
+	// the token forgets it.
+	tid := wrappingKeyID(b.ID)
+	tid[0] ^= 0xff
+	transport, err := e.token.ImportAES(hsm.KeySpec{Label: "custos-restore-" + hex.EncodeToString(tid[:4]), ID: tid,
+		Usage: hsm.Usage{Unwrap: true, Sign: true}, Ephemeral: true}, secret)
+	clear(secret)
+	if err != nil {
+		return nil, fmt.Errorf("load the rebuilt wrapping key: %w", err)
+	}
+	id, _ := hex.DecodeString(b.KeyID)
+	spec := hsm.KeySpec{Label: e.plan.Label, ID: id, Extractable: attrBool(b.Attrs, "extractable"),
+		WrapWithTrusted: attrBool(b.Attrs, "wrap_with_trusted"), Usage: usageOf(b.Attrs, b.KeyType)}
+	key, uerr := e.token.Unwrap(transport, &hsm.Wrapped{Mechanism: b.Mechanism, KeyType: b.KeyType, Blob: blob, PublicKey: b.PublicKey}, spec)
+	if _, derr := e.token.Destroy(transport); derr != nil && uerr == nil {
+		uerr = fmt.Errorf("remove the transport key: %w", derr)
+	}
+	if uerr != nil {
+		if key != nil {
+			e.token.Destroy(key)
+		}
+		return nil, uerr
+	}
+	kf, err := key.Facts()
+	if err != nil {
+		e.token.Destroy(key)
+		return nil, err
+	}
+	matched, err := compareKeyFacts(e.target.Facts, kf)
+	if err != nil {
+		e.token.Destroy(key)
+		return nil, fmt.Errorf("restore of key %q: %w; the restored key was destroyed", e.plan.Label, err)
+	}
+	e.say("restored key %q on token %s: %s matches the ledger", e.plan.Label, e.token.Info().Label, strings.Join(matched, ", "))
+	facts, err := ledger.FactsOf(kf)
+	if err != nil {
+		return nil, err
+	}
+	facts["key_id"] = b.KeyID
+	facts["backup_id"] = b.ID
+	facts["shares_used"] = used
+	if len(refused) > 0 {
+		facts["shares_refused"] = refused
+	}
+	facts["matched"] = toAny(matched)
+	facts["wrapping_key_kcv_cmac"] = kcv
+	facts["hsm"] = hsmFacts(e.token)
+	return e.Ledger.Draft("key.restored", e.plan.Ceremony, e.actor(), facts, e.now()), nil
+}
+
+func attrBool(a map[string]any, k string) bool { v, _ := a[k].(bool); return v }
+
+// usageOf rebuilds the usage the key was generated with from its recorded
+// attributes; the policy's usage for the type when none were recorded.
+func usageOf(a map[string]any, kt hsm.KeyType) hsm.Usage {
+	if len(a) == 0 {
+		return usageFor(kt)
+	}
+	u := hsm.Usage{Sign: attrBool(a, "sign"), Verify: attrBool(a, "verify"), Encrypt: attrBool(a, "encrypt"),
+		Decrypt: attrBool(a, "decrypt"), Wrap: attrBool(a, "wrap"), Unwrap: attrBool(a, "unwrap"), Derive: attrBool(a, "derive")}
+	return u
+}
+
+// compareKeyFacts compares the restored key's check values and public key
+// fingerprints with those the ledger recorded at generation; every value
+// recorded must match, and at least one must be there.
+func compareKeyFacts(recorded map[string]any, got hsm.KeyFacts) ([]string, error) {
+	var matched []string
+	for _, c := range []struct{ name, got string }{
+		{"kcv_aes_cmac", got.KCVAESCMAC}, {"kcv_aes_ecb", got.KCVAESECB},
+		{"spki_sha256", got.SPKISHA256}, {"ssh_fingerprint", got.SSHFingerprint},
+	} {
+		want, _ := recorded[c.name].(string)
+		if want == "" {
+			continue
+		}
+		if c.got != want {
+			return nil, fmt.Errorf("its %s is %q, the ledger recorded %q", c.name, c.got, want)
+		}
+		matched = append(matched, c.name)
+	}
+	if len(matched) == 0 {
+		return nil, errors.New("the ledger recorded no check value or fingerprint to compare with")
+	}
+	return matched, nil
+}
