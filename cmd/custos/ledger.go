@@ -97,7 +97,7 @@ func newVerifyCmd() *cobra.Command {
 				}
 				opts.Genesis = g
 			}
-			res := ledger.Verify(args[0], opts)
+			res := ledger.VerifyPath(args[0], opts) // a directory or a git bundle
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -145,11 +145,16 @@ type logEntry struct {
 
 func newLogCmd() *cobra.Command {
 	var asJSON bool
+	var since, until string
 	cmd := &cobra.Command{
-		Use:   "log LEDGER [--json]",
+		Use:   "log LEDGER [--json] [--since DATE] [--until DATE]",
 		Short: "the ledger's timeline: seq, time, ceremony, kind, actor, approvers, key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePeriod(since, until)
+			if err != nil {
+				return fmt.Errorf("log: %w", err)
+			}
 			l, err := ledger.Open(args[0])
 			if err != nil {
 				return err
@@ -163,6 +168,9 @@ func newLogCmd() *cobra.Command {
 			for rec, err := range l.Records() {
 				if err != nil {
 					return fmt.Errorf("log: %w", err)
+				}
+				if !p.contains(rec.Time) {
+					continue
 				}
 				d, _ := rec.Digest()
 				e := logEntry{Seq: rec.Seq, Time: rec.Time.Format(ledger.TimeLayout), Ceremony: rec.Ceremony, Kind: rec.Kind,
@@ -191,5 +199,7 @@ func newLogCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per record (JSON lines)")
+	cmd.Flags().StringVar(&since, "since", "", "only records from this date (or RFC 3339 time) on")
+	cmd.Flags().StringVar(&until, "until", "", "only records up to this date (the whole day) or time")
 	return cmd
 }

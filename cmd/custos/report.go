@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"custos/hint"
+	"custos/ledger"
+	"custos/report"
+)
+
+func init() {
+	subcommands = append(subcommands, newInventoryCmd, newReportCmd, newBundleCmd)
+}
+
+// period is the --since/--until window of log and report.
+type period struct{ since, until time.Time }
+
+func parsePeriod(since, until string) (period, error) {
+	var p period
+	var err error
+	if p.since, err = report.ParseBound(since, false); err != nil {
+		return p, hint.With(fmt.Errorf("--since: %w", err), "give a date like 2026-01-01 or a time like 2026-01-01T00:00:00Z (UTC)")
+	}
+	if p.until, err = report.ParseBound(until, true); err != nil {
+		return p, hint.With(fmt.Errorf("--until: %w", err), "give a date like 2026-12-31 (the whole day counts) or a time like 2026-12-31T23:59:59Z")
+	}
+	if !p.since.IsZero() && !p.until.IsZero() && p.until.Before(p.since) {
+		return p, fmt.Errorf("--until %s is before --since %s", until, since)
+	}
+	return p, nil
+}
+
+func (p period) contains(t time.Time) bool {
+	return (p.since.IsZero() || !t.Before(p.since)) && (p.until.IsZero() || !t.After(p.until))
+}
+
+// openLedgerPath opens a ledger directory or a git bundle (cloned to a
+// temporary directory); done removes the clone.
+func openLedgerPath(path string) (l *ledger.Ledger, dir string, done func(), err error) {
+	dir, done = path, func() {}
+	if ledger.IsBundle(path) {
+		if dir, done, err = ledger.Unbundle(path); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	if l, err = ledger.Open(dir); err != nil {
+		done()
+		return nil, "", nil, err
+	}
+	return l, dir, done, nil
+}
+
+func newInventoryCmd() *cobra.Command {
+	var asJSON bool
+	var until string
+	cmd := &cobra.Command{
+		Use:   "inventory LEDGER [--json] [--until DATE]",
+		Short: "every key in the ledger: type, HSM, owner, purpose, creation and approvals, exports, rotation, state",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePeriod("", until)
+			if err != nil {
+				return fmt.Errorf("inventory: %w", err)
+			}
+			l, _, done, err := openLedgerPath(args[0])
+			if err != nil {
+				return fmt.Errorf("inventory: %w", err)
+			}
+			defer done()
+			r, err := report.Build(l, report.Options{Until: p.until})
+			if err != nil {
+				return fmt.Errorf("inventory: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(r.Inventory)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tLABEL\tTYPE\tHSM\tOWNER\tCREATED\tBY\tAPPROVED\tEXPORTS\tROTATION DUE\tSTATE")
+			for _, k := range r.Inventory {
+				created, creator, approved := "-", "-", "-"
+				if k.Created != nil {
+					created, creator = k.Created.Time, k.Created.By
+					if len(k.Created.ApprovedBy) > 0 {
+						approved = strings.Join(k.Created.ApprovedBy, ",")
+					}
+				}
+				due := "-"
+				if k.RotationDue != "" {
+					due = k.RotationDue[:10]
+					if k.Overdue {
+						due += " OVERDUE"
+					}
+				}
+				state := k.State
+				if d := k.Destroyed; d != nil {
+					state += fmt.Sprintf(" %s by %s", d.Time, d.By)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, dash(k.Label), dash(k.Type),
+					dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner), created, creator, approved,
+					len(k.Exports), due, state)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the inventory as JSON (the inventory of docs/report-schema.json)")
+	cmd.Flags().StringVar(&until, "until", "", "the inventory as it stood at this date or time")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newReportCmd() *cobra.Command {
+	var out, format, since, until string
+	var opts ledger.Options
+	cmd := &cobra.Command{
+		Use:   "report LEDGER -o FILE [--format html|md|json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head DIGEST]",
+		Short: "write the evidence package for auditors: verify result, inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return hint.With(errors.New("report: -o FILE is required"), "for example: custos report L -o report.html")
+			}
+			if format == "" {
+				switch strings.ToLower(filepath.Ext(out)) {
+				case ".json":
+					format = "json"
+				case ".md":
+					format = "md"
+				default:
+					format = "html"
+				}
+			}
+			if format != "html" && format != "md" && format != "json" {
+				return fmt.Errorf("report: --format %q is not one of html, md, json", format)
+			}
+			if _, err := os.Lstat(out); err == nil {
+				return hint.With(fmt.Errorf("report: %s exists", out), "custos never writes over a file: choose a new name")
+			}
+			p, err := parsePeriod(since, until)
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			if opts.Genesis != "" {
+				g := ledger.NormalizeDigest(opts.Genesis)
+				if g == "" {
+					return fmt.Errorf("report: --genesis %q is not a sha256 digest", opts.Genesis)
+				}
+				opts.Genesis = g
+			}
+			l, dir, done, err := openLedgerPath(args[0])
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			defer done()
+			res := ledger.Verify(dir, opts)
+			r, err := report.Build(l, report.Options{Since: p.since, Until: p.until, Verify: &res})
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			var buf bytes.Buffer
+			if err := report.Render(&buf, r, format); err != nil {
+				return err
+			}
+			if err := report.WriteNew(out, buf.Bytes()); err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "report written to %s (%s): %d keys, %d ceremonies, %d records in the period\n",
+				out, format, len(r.Inventory), len(r.Ceremonies), r.Period.Records)
+			if err := res.Err(); err != nil {
+				return hint.With(fmt.Errorf("report: %w", err), "the report says FAIL; do not rely on the ledger past the named record")
+			}
+			if !res.OriginChecked {
+				fmt.Fprintf(w, "note: %s\n", res.Note)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the report file to write (never over an existing one)")
+	cmd.Flags().StringVar(&format, "format", "", "html, md or json (default: from the file name, else html)")
+	cmd.Flags().StringVar(&since, "since", "", "first day (or RFC 3339 time) of the period")
+	cmd.Flags().StringVar(&until, "until", "", "last day (or RFC 3339 time) of the period")
+	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
+	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	return cmd
+}
+
+func newBundleCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "bundle LEDGER -o FILE",
+		Short: "write the ledger as a git bundle to carry across an air gap; custos verify reads it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return hint.With(errors.New("bundle: -o FILE is required"), "for example: custos bundle L -o /media/usb/ledger.bundle")
+			}
+			if _, err := os.Lstat(out); err == nil {
+				return hint.With(fmt.Errorf("bundle: %s exists", out), "custos never writes over a file: choose a new name")
+			}
+			head, commit, err := ledger.WriteBundle(args[0], out)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "bundle written to %s\n", out)
+			fmt.Fprintf(w, "head: %s (commit %s)\n", head, commit)
+			fmt.Fprintf(w, "head words: %s\n", strings.Join(ledger.Words(head), " "))
+			fmt.Fprintln(w, "check it at the other end with: custos verify BUNDLE --trusted-head <this head>")
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the bundle file to write (never over an existing one)")
+	return cmd
+}

@@ -1,0 +1,132 @@
+package ledger
+
+// Git bundles carry a ledger across an air gap on removable media. go-git
+// cannot write or read bundles, so this file shells out to stock git
+// (`git bundle create`, `git bundle verify`, `git clone`): the one place
+// the ledger package runs an external program. A bundle is only a
+// transport: whatever comes out of it is verified like any clone.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// IsBundle reports whether path is a regular file that starts like a git
+// bundle ("# v2 git bundle" or "# v3 git bundle").
+func IsBundle(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	return line == "# v2 git bundle\n" || line == "# v3 git bundle\n"
+}
+
+// stockGit runs stock git with no system or user configuration, so a
+// workstation's settings (hooks, signing, aliases) cannot change a bundle.
+func stockGit(args ...string) ([]byte, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, fmt.Errorf("git is not installed: %w", err)
+		}
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+	}
+	return out, nil
+}
+
+// WriteBundle writes the ledger in dir (its main branch and HEAD, every
+// record) as a git bundle at out. It opens the ledger first, so a damaged
+// ledger is refused, and it writes atomically and never over an existing
+// file. It returns the head record digest and commit the bundle carries.
+func WriteBundle(dir, out string) (head, commit string, err error) {
+	l, err := Open(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
+	}
+	head, commit = l.Head()
+	if _, err := os.Lstat(out); err == nil {
+		return "", "", fmt.Errorf("bundle: %s: %w", out, os.ErrExist)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".custos-bundle-*")
+	if err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	// git bundle create refuses an existing file on some versions: give it
+	// a fresh name inside the temporary one's directory.
+	os.Remove(name)
+	if _, err := stockGit("-C", dir, "bundle", "create", "--quiet", name, "HEAD", "main"); err != nil {
+		return "", "", fmt.Errorf("bundle: ledger %s: %w", dir, err)
+	}
+	if _, err := stockGit("-C", dir, "bundle", "verify", "--quiet", name); err != nil {
+		return "", "", fmt.Errorf("bundle: check of the new bundle: %w", err)
+	}
+	f, err := os.Open(name)
+	if err == nil {
+		err = f.Sync()
+		f.Close()
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
+	}
+	if err := os.Link(name, out); err != nil {
+		return "", "", fmt.Errorf("bundle: %s: %w", out, err)
+	}
+	return head, commit, nil
+}
+
+// Unbundle clones the bundle at path into a new temporary directory and
+// returns the clone's directory and a function that removes it.
+func Unbundle(path string) (dir string, cleanup func(), err error) {
+	if !IsBundle(path) {
+		return "", nil, fmt.Errorf("unbundle: %s is not a git bundle", path)
+	}
+	tmp, err := os.MkdirTemp("", "custos-unbundle-")
+	if err != nil {
+		return "", nil, fmt.Errorf("unbundle: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	dir = filepath.Join(tmp, "ledger")
+	if _, err := stockGit("clone", "--quiet", "--no-hardlinks", "--branch", "main", path, dir); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("unbundle %s: %w", path, err)
+	}
+	return dir, cleanup, nil
+}
+
+// VerifyPath verifies a ledger given as a directory or as a git bundle
+// file (cloned to a temporary directory first, then verified like any
+// clone).
+func VerifyPath(path string, opts Options) Result {
+	if !IsBundle(path) {
+		return Verify(path, opts)
+	}
+	dir, cleanup, err := Unbundle(path)
+	if err != nil {
+		return Result{Failure: &Failure{Check: "bundle", Reason: err.Error()}}
+	}
+	defer cleanup()
+	return Verify(dir, opts)
+}

@@ -1,0 +1,254 @@
+package report
+
+// The report's data model. Its JSON form is specified by
+// docs/report-schema.json; change both together and bump SchemaVersion on
+// an incompatible change.
+
+// SchemaVersion names the JSON form of a Report.
+const SchemaVersion = "custos-report/1"
+
+// Report is the evidence package for one ledger and one period.
+type Report struct {
+	Schema     string          `json:"schema"`
+	Generated  string          `json:"generated"` // when the report was made (UTC)
+	AsOf       string          `json:"as_of"`     // the date overdue rotations are judged against
+	Ledger     string          `json:"ledger"`
+	Genesis    string          `json:"genesis"`
+	Head       string          `json:"head"` // digest of the last record read
+	Records    int64           `json:"records"`
+	Period     Period          `json:"period"`
+	Verify     VerifySection   `json:"verify"`
+	Inventory  []Key           `json:"inventory"`
+	HSMs       []HSM           `json:"hsms"`
+	Calendar   []RotationEntry `json:"rotation_calendar"`
+	Ceremonies []Ceremony      `json:"ceremonies"`
+	Roster     []RosterVersion `json:"roster_history"`
+	Reviews    []Review        `json:"access_reviews"`
+	Policy     PolicySection   `json:"policy"`
+	Controls   []Control       `json:"controls"`
+}
+
+// Period is the time window the report covers; empty bounds are open.
+type Period struct {
+	Since     string `json:"since,omitempty"`
+	Until     string `json:"until,omitempty"`
+	Records   int64  `json:"records"` // records inside the window
+	FirstSeq  int64  `json:"first_seq,omitempty"`
+	LastSeq   int64  `json:"last_seq,omitempty"`
+	FirstTime string `json:"first_time,omitempty"`
+	LastTime  string `json:"last_time,omitempty"`
+}
+
+// VerifySection is the outcome of ledger.Verify and what it did not check.
+type VerifySection struct {
+	Ran                bool     `json:"ran"`
+	OK                 bool     `json:"ok"`
+	Records            int64    `json:"records"`
+	Genesis            string   `json:"genesis,omitempty"`
+	GenesisWords       string   `json:"genesis_words,omitempty"`
+	Head               string   `json:"head,omitempty"`
+	HeadCommit         string   `json:"head_commit,omitempty"`
+	HeadWords          string   `json:"head_words,omitempty"`
+	OriginChecked      bool     `json:"origin_checked"`
+	TrustedHeadChecked bool     `json:"trusted_head_checked"`
+	Failure            string   `json:"failure,omitempty"`
+	OpenIntent         string   `json:"open_intent,omitempty"`
+	Checked            []string `json:"checked"`
+	NotChecked         []string `json:"not_checked"`
+}
+
+// Event is one recorded step that happened to a key: when, who, approvals.
+type Event struct {
+	Seq        int64    `json:"seq"`
+	Time       string   `json:"time"`
+	Ceremony   string   `json:"ceremony"`
+	By         string   `json:"by"`
+	ApprovedBy []string `json:"approved_by"`
+	IntentSeq  int64    `json:"intent_seq,omitempty"`
+	Witnesses  []string `json:"witnesses,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+}
+
+// HSMRef names the HSM a key lives on.
+type HSMRef struct {
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+	Label        string `json:"label,omitempty"`
+}
+
+// Export is one export of a key: the intent's approvals and the outcome.
+type Export struct {
+	Event
+	Recipient    string `json:"recipient,omitempty"`
+	Purpose      string `json:"purpose,omitempty"`
+	Expires      string `json:"expires,omitempty"`
+	Mechanism    string `json:"mechanism,omitempty"`
+	OutputSHA256 string `json:"output_sha256,omitempty"`
+}
+
+// Backup is one backup split of a key.
+type Backup struct {
+	Event
+	Threshold int64    `json:"threshold,omitempty"`
+	Shares    int64    `json:"shares,omitempty"`
+	Holders   []string `json:"holders,omitempty"`
+}
+
+// Key is one inventory entry.
+type Key struct {
+	ID             string          `json:"id"`
+	Label          string          `json:"label"`
+	Type           string          `json:"type"`
+	Bits           int             `json:"bits,omitempty"`
+	Class          string          `json:"class,omitempty"`
+	HSM            HSMRef          `json:"hsm"`
+	Owner          string          `json:"owner,omitempty"`
+	Purpose        string          `json:"purpose,omitempty"`
+	State          string          `json:"state"`
+	CheckValue     string          `json:"check_value,omitempty"`
+	Attributes     map[string]bool `json:"attributes,omitempty"`
+	Created        *Event          `json:"created,omitempty"` // nil while generating or when aborted
+	Requested      Event           `json:"requested"`         // the generate intent
+	Exports        []Export        `json:"exports"`
+	Backups        []Backup        `json:"backups"`
+	LastShareCheck string          `json:"last_share_check,omitempty"`
+	RotationDays   int64           `json:"rotation_days,omitempty"`
+	RotationSource string          `json:"rotation_source,omitempty"` // "ceremony" or "policy"
+	RotationDue    string          `json:"rotation_due,omitempty"`
+	Overdue        bool            `json:"overdue"`
+	Destroyed      *Event          `json:"destroyed,omitempty"`
+	Aborted        *Event          `json:"aborted,omitempty"`
+	History        []KeyEvent      `json:"history"`
+}
+
+// KeyEvent is one record that named a key.
+type KeyEvent struct {
+	Seq      int64  `json:"seq"`
+	Time     string `json:"time"`
+	Ceremony string `json:"ceremony"`
+	Kind     string `json:"kind"`
+	Actor    string `json:"actor"`
+}
+
+// HSM is one enrolled HSM.
+type HSM struct {
+	HSMRef
+	Firmware string `json:"firmware,omitempty"`
+	Enrolled Event  `json:"enrolled"`
+}
+
+// RotationEntry is one line of the rotation calendar.
+type RotationEntry struct {
+	KeyID        string `json:"key_id"`
+	Label        string `json:"label"`
+	Type         string `json:"type"`
+	Owner        string `json:"owner,omitempty"`
+	Created      string `json:"created"`
+	RotationDays int64  `json:"rotation_days"`
+	Due          string `json:"due"`
+	DaysLeft     int64  `json:"days_left"`
+	Overdue      bool   `json:"overdue"`
+}
+
+// Ceremony is one ceremony with its steps.
+type Ceremony struct {
+	ID         string   `json:"id"`
+	Kind       string   `json:"kind"`
+	Status     string   `json:"status"` // closed, aborted, open, unclosed
+	Start      string   `json:"start"`
+	End        string   `json:"end"`
+	Operators  []string `json:"operators"`
+	Approvers  []string `json:"approvers"`
+	Witnesses  []string `json:"witnesses"`
+	Keys       []string `json:"keys"`
+	HSMs       []HSMRef `json:"hsms"`
+	Checkpoint string   `json:"checkpoint,omitempty"` // head digest co-signed at close
+	Steps      []Step   `json:"steps"`
+}
+
+// Step is one record.
+type Step struct {
+	Seq        int64    `json:"seq"`
+	Time       string   `json:"time"`
+	Ceremony   string   `json:"ceremony"`
+	Kind       string   `json:"kind"`
+	Actor      string   `json:"actor"`
+	ApprovedBy []string `json:"approved_by"`
+	KeyID      string   `json:"key_id,omitempty"`
+	Digest     string   `json:"digest"`
+	Facts      []Fact   `json:"facts"`
+}
+
+// Fact is one fact of a record, flattened to a dotted path.
+type Fact struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Member is one member of a roster version.
+type Member struct {
+	Name        string   `json:"name"`
+	Email       string   `json:"email,omitempty"`
+	Roles       []string `json:"roles"`
+	Fingerprint string   `json:"fingerprint"`
+}
+
+// RosterVersion is the roster set by one record (the genesis or a roster change).
+type RosterVersion struct {
+	Event
+	Members       []Member `json:"members"`
+	Added         []string `json:"added"`
+	Removed       []string `json:"removed"`
+	Changed       []string `json:"changed"`
+	PolicyChanged bool     `json:"policy_changed"`
+}
+
+// Review is one signed access review.
+type Review struct {
+	Event
+	Facts []Fact `json:"facts"`
+}
+
+// Quorum is what one record kind needs, as the ledger enforces it, and
+// what was seen in the period.
+type Quorum struct {
+	Kind         string   `json:"kind"`
+	Rule         string   `json:"rule"` // the policy entry that applies: the kind, "prefix.*", "*", or "none"
+	Roles        []string `json:"roles"`
+	Count        int      `json:"count"`
+	SelfApproval bool     `json:"self_approval"`
+	Observed     int64    `json:"observed"`      // records of this kind in the period
+	MinApprovals int64    `json:"min_approvals"` // fewest approvals seen on one of them
+}
+
+// RoleHolders lists the members holding one role.
+type RoleHolders struct {
+	Role    string   `json:"role"`
+	Members []string `json:"members"`
+}
+
+// RotationRule is one rotation period of the policy.
+type RotationRule struct {
+	Type   string `json:"type"`
+	Period string `json:"period"`
+}
+
+// PolicySection is the key-management policy as the ledger enforces it.
+type PolicySection struct {
+	SinceSeq   int64          `json:"since_seq"` // record that set the policy in force
+	Roles      []RoleHolders  `json:"roles"`
+	Quorum     []Quorum       `json:"quorum"`
+	Algorithms []string       `json:"algorithms"`
+	Rotation   []RotationRule `json:"rotation"`
+	Changes    []int64        `json:"changes"` // records that changed the policy
+}
+
+// Control maps report sections to a control they evidence.
+type Control struct {
+	Framework string   `json:"framework"`
+	Control   string   `json:"control"`
+	Title     string   `json:"title"`
+	Sections  []string `json:"sections"`
+	Evidence  string   `json:"evidence"`
+}

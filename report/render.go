@@ -1,0 +1,353 @@
+package report
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Formats are the output formats of a report.
+var Formats = []string{"html", "md", "json"}
+
+// Render writes r in format ("html", "md" or "json") to w.
+func Render(w io.Writer, r *Report, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(r)
+	case "md":
+		_, err := io.WriteString(w, Markdown(r))
+		return err
+	case "html":
+		return htmlTmpl.Execute(w, r)
+	}
+	return fmt.Errorf("report: format %q is not one of html, md, json", format)
+}
+
+// WriteNew writes data to path atomically and never over an existing file:
+// the bytes go to a temporary file in the same directory, are synced, and
+// are then linked to path, which fails if path exists. A crash leaves
+// either no file or the whole file at path.
+func WriteNew(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("write %s: %w", path, os.ErrExist)
+	}
+	tmp, err := os.CreateTemp(dir, ".custos-report-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	if err := os.Link(name, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("write %s: %w", path, os.ErrExist)
+		}
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // make the new name durable; best effort
+		d.Close()
+	}
+	return nil
+}
+
+// --- Markdown ---
+
+// mdCell makes s safe inside a Markdown table cell.
+func mdCell(s string) string {
+	if s == "" {
+		return "–"
+	}
+	s = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "'").Replace(s)
+	return s
+}
+
+func mdList(s []string) string { return mdCell(strings.Join(s, ", ")) }
+
+func mdTable(b *strings.Builder, head []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
+	for range head {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = mdCell(c)
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+}
+
+func yesno(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func by(e *Event) string {
+	if e == nil {
+		return ""
+	}
+	s := e.Time + " by " + e.By
+	if len(e.ApprovedBy) > 0 {
+		s += ", approved by " + strings.Join(e.ApprovedBy, ", ")
+	}
+	return s
+}
+
+// Markdown renders r as one Markdown document.
+func Markdown(r *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Key management evidence: ledger %s\n\n", mdCell(r.Ledger))
+	fmt.Fprintf(&b, "Generated %s from %d records (head %s). Period: %s. Overdue rotations judged at %s.\n\n",
+		r.Generated, r.Records, r.Head, periodText(r.Period), r.AsOf)
+
+	b.WriteString("## 1. Verify result\n\n")
+	v := r.Verify
+	switch {
+	case !v.Ran:
+		b.WriteString("**NOT VERIFIED.**\n\n")
+	case v.OK:
+		fmt.Fprintf(&b, "**PASS**: %d records verified.\n\n", v.Records)
+	default:
+		fmt.Fprintf(&b, "**FAIL**: %s\n\n", mdCell(v.Failure))
+	}
+	mdTable(&b, []string{"item", "value"}, [][]string{
+		{"genesis digest", v.Genesis}, {"genesis words", v.GenesisWords},
+		{"head digest", v.Head}, {"head commit", v.HeadCommit}, {"head words", v.HeadWords},
+		{"origin checked (--genesis)", yesno(v.OriginChecked)}, {"trusted head checked", yesno(v.TrustedHeadChecked)},
+		{"open intent", v.OpenIntent},
+	})
+	b.WriteString("Checked:\n\n")
+	for _, c := range v.Checked {
+		fmt.Fprintf(&b, "- %s\n", c)
+	}
+	b.WriteString("\n**Not checked:**\n\n")
+	for _, c := range v.NotChecked {
+		fmt.Fprintf(&b, "- %s\n", c)
+	}
+
+	b.WriteString("\n## 2. Key inventory\n\n")
+	var rows [][]string
+	for _, k := range r.Inventory {
+		state := k.State
+		if k.Destroyed != nil {
+			state += " " + by(k.Destroyed)
+		}
+		rows = append(rows, []string{k.ID, k.Label, fmt.Sprintf("%s (%d bits)", k.Type, k.Bits),
+			k.HSM.Model + " " + k.HSM.Serial, k.Owner, k.Purpose, by(k.Created), k.CheckValue,
+			fmt.Sprint(len(k.Exports)), rotationText(k), state})
+	}
+	mdTable(&b, []string{"id", "label", "type", "HSM (model serial)", "owner", "purpose", "created", "check value", "exports", "rotation", "state"}, rows)
+	for _, k := range r.Inventory {
+		for _, x := range k.Exports {
+			fmt.Fprintf(&b, "- export of %s to %s (record %d): %s; mechanism %s; output sha256 %s\n",
+				mdCell(k.Label), mdCell(x.Recipient), x.Seq, by(&x.Event), mdCell(x.Mechanism), mdCell(x.OutputSHA256))
+		}
+		for _, bk := range k.Backups {
+			fmt.Fprintf(&b, "- backup of %s (record %d): %d of %d, holders %s\n", mdCell(k.Label), bk.Seq, bk.Threshold, bk.Shares, mdList(bk.Holders))
+		}
+	}
+
+	b.WriteString("\n### HSMs\n\n")
+	rows = nil
+	for _, h := range r.HSMs {
+		rows = append(rows, []string{h.Manufacturer, h.Model, h.Serial, h.Label, h.Firmware, by(&h.Enrolled)})
+	}
+	mdTable(&b, []string{"manufacturer", "model", "serial", "token label", "firmware", "enrolled"}, rows)
+
+	b.WriteString("## 3. Rotation calendar\n\n")
+	rows = nil
+	for _, c := range r.Calendar {
+		od := ""
+		if c.Overdue {
+			od = "**OVERDUE**"
+		}
+		rows = append(rows, []string{c.Due, c.Label, c.Type, c.Owner, c.Created, fmt.Sprintf("%dd", c.RotationDays), fmt.Sprint(c.DaysLeft), od})
+	}
+	mdTable(&b, []string{"due", "key", "type", "owner", "created", "period", "days left", ""}, rows)
+
+	b.WriteString("## 4. Ceremonies\n\n")
+	for _, c := range r.Ceremonies {
+		fmt.Fprintf(&b, "### %s (%s, %s)\n\n", mdCell(c.ID), c.Kind, c.Status)
+		fmt.Fprintf(&b, "%s – %s. Operators: %s. Approvers: %s. Witnesses: %s. Keys: %s.",
+			c.Start, c.End, mdList(c.Operators), mdList(c.Approvers), mdList(c.Witnesses), mdList(c.Keys))
+		for _, h := range c.HSMs {
+			fmt.Fprintf(&b, " HSM: %s %s serial %s (token %s).", mdCell(h.Manufacturer), mdCell(h.Model), mdCell(h.Serial), mdCell(h.Label))
+		}
+		if c.Checkpoint != "" {
+			fmt.Fprintf(&b, " Checkpoint: %s.", c.Checkpoint)
+		}
+		b.WriteString("\n\n")
+		rows = nil
+		for _, s := range c.Steps {
+			rows = append(rows, []string{fmt.Sprint(s.Seq), s.Time, s.Kind, s.Actor, strings.Join(s.ApprovedBy, ", "), factsText(s.Facts), s.Digest})
+		}
+		mdTable(&b, []string{"seq", "time", "kind", "actor", "approved by", "facts", "digest"}, rows)
+	}
+
+	b.WriteString("## 5. Roster history\n\n")
+	for _, v := range r.Roster {
+		fmt.Fprintf(&b, "### Record %d, ceremony %s, %s\n\n", v.Seq, mdCell(v.Ceremony), by(&v.Event))
+		fmt.Fprintf(&b, "Added: %s. Removed: %s. Changed: %s. Policy changed: %s.\n\n", mdList(v.Added), mdList(v.Removed), mdList(v.Changed), yesno(v.PolicyChanged))
+		rows = nil
+		for _, m := range v.Members {
+			rows = append(rows, []string{m.Name, m.Email, strings.Join(m.Roles, ", "), m.Fingerprint})
+		}
+		mdTable(&b, []string{"member", "e-mail", "roles", "key fingerprint"}, rows)
+	}
+
+	b.WriteString("## 6. Access reviews\n\n")
+	if len(r.Reviews) == 0 {
+		b.WriteString("No access review was signed in this period.\n\n")
+	}
+	for _, rv := range r.Reviews {
+		fmt.Fprintf(&b, "- record %d, ceremony %s: %s; %s\n", rv.Seq, mdCell(rv.Ceremony), by(&rv.Event), mdCell(factsText(rv.Facts)))
+	}
+
+	b.WriteString("\n## 7. Policy as enforced\n\n")
+	p := r.Policy
+	fmt.Fprintf(&b, "In force since record %d; changed by records %s. Approved algorithms: %s.\n\n", p.SinceSeq, mdCell(joinInts(p.Changes)), mdList(p.Algorithms))
+	rows = nil
+	for _, h := range p.Roles {
+		rows = append(rows, []string{h.Role, strings.Join(h.Members, ", ")})
+	}
+	mdTable(&b, []string{"role", "members"}, rows)
+	rows = nil
+	for _, q := range p.Quorum {
+		rows = append(rows, []string{q.Kind, q.Rule, fmt.Sprint(q.Count), strings.Join(q.Roles, ", "), yesno(q.SelfApproval), fmt.Sprint(q.Observed), minText(q)})
+	}
+	mdTable(&b, []string{"record kind", "policy rule", "approvals", "roles", "self-approval", "seen in period", "fewest approvals seen"}, rows)
+	rows = nil
+	for _, rr := range p.Rotation {
+		rows = append(rows, []string{rr.Type, rr.Period})
+	}
+	if len(rows) > 0 {
+		mdTable(&b, []string{"key type", "rotation period"}, rows)
+	}
+
+	b.WriteString("## 8. Controls\n\n")
+	rows = nil
+	for _, c := range r.Controls {
+		rows = append(rows, []string{c.Framework + " " + c.Control, c.Title, strings.Join(c.Sections, ", "), c.Evidence})
+	}
+	mdTable(&b, []string{"control", "about", "sections", "evidence"}, rows)
+	return b.String()
+}
+
+func periodText(p Period) string {
+	if p.Since == "" && p.Until == "" {
+		return fmt.Sprintf("the whole ledger (%d records)", p.Records)
+	}
+	s, u := p.Since, p.Until
+	if s == "" {
+		s = "the genesis"
+	}
+	if u == "" {
+		u = "the head"
+	}
+	return fmt.Sprintf("%s to %s (%d records)", s, u, p.Records)
+}
+
+func rotationText(k Key) string {
+	if k.RotationDays == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("every %dd (%s)", k.RotationDays, k.RotationSource)
+	if k.RotationDue != "" {
+		s += ", due " + k.RotationDue
+	}
+	if k.Overdue {
+		s += " OVERDUE"
+	}
+	return s
+}
+
+func factsText(fs []Fact) string {
+	parts := make([]string, 0, len(fs))
+	for _, f := range fs {
+		parts = append(parts, f.Name+"="+f.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func joinInts(a []int64) string {
+	s := make([]string, len(a))
+	for i, n := range a {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+func minText(q Quorum) string {
+	if q.Observed == 0 {
+		return ""
+	}
+	return fmt.Sprint(q.MinApprovals)
+}
+
+// --- HTML ---
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"join":     func(s []string) string { return strings.Join(s, ", ") },
+	"by":       by,
+	"period":   periodText,
+	"rotation": rotationText,
+	"ints":     joinInts,
+	"min":      minText,
+	"yesno":    yesno,
+	"short":    func(s string) string { return shortDigest(s) },
+	"count": func(r *Report, state string) int {
+		n := 0
+		for _, k := range r.Inventory {
+			if k.State == state {
+				n++
+			}
+		}
+		return n
+	},
+	"overdue": func(r *Report) int {
+		n := 0
+		for _, c := range r.Calendar {
+			if c.Overdue {
+				n++
+			}
+		}
+		return n
+	},
+}).Parse(htmlSource))
+
+func shortDigest(s string) string {
+	if len(s) > 7+16 && strings.HasPrefix(s, "sha256:") {
+		return s[:7+16] + "…"
+	}
+	return s
+}
