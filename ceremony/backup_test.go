@@ -598,3 +598,87 @@ func signAndVerify(t *testing.T, key *hsm.Key, ks *ledger.KeyState) {
 		t.Fatalf("public key %T", pub)
 	}
 }
+
+// TestShareCheck: a holder proves their share intact and theirs; the check
+// is recorded and signed by the holder. Someone else's share, a damaged
+// share and a share of an unknown backup are refused and nothing recorded.
+func TestShareCheck(t *testing.T) {
+	b := newBackupEnv(t)
+	uri, so, _ := b.token("bk-src")
+	b.generate(uri, "kek", "aes-256")
+	b.backup(uri, so, "kek", "kek.bk1", 2, "carol", "dave", "erin")
+	var out bytes.Buffer
+	src := b.shareFile("kek.bk1", 2, "dave")
+	res, err := CheckShareHeld(b.l, ShareCheckOptions{Backup: "kek.bk1", Holder: "dave", Share: src.File, Identity: src.Identity,
+		Signers: map[string]sign.Signer{"dave": b.signers["dave"]}, Progress: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := lastRecord(t, b.l, "share.verified")
+	if rec.Actor != "dave" || rec.Seq != res.Seq || fmt.Sprint(rec.Facts["index"]) != "2" || rec.Facts["backup_id"] != "kek.bk1" {
+		t.Fatalf("share.verified: %+v", rec)
+	}
+	if !strings.Contains(out.String(), "share 2 of backup kek.bk1, held by dave, is intact") {
+		t.Errorf("output: %s", out.String())
+	}
+	seq := b.l.State().Seq
+	garbled := filepath.Join(b.dir, "garbled.card")
+	card := mustRead(t, b.card("kek.bk1", 3, "erin").File)
+	writeFile(t, garbled, bytes.Replace(card, []byte("01  "), []byte("01  zzzz "), 1))
+	for _, c := range []struct {
+		o    ShareCheckOptions
+		want string
+	}{
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "carol", Share: b.card("kek.bk1", 2, "dave").File}, "is share 2 of backup \"kek.bk1\", which was given to dave, not carol"},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: garbled}, "is not in the word list"},
+		{ShareCheckOptions{Backup: "kek.bk9", Holder: "erin", Share: b.card("kek.bk1", 3, "erin").File}, `no backup "kek.bk9" is recorded`},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: b.shareFile("kek.bk1", 3, "erin").File}, "no identity is given"},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "mallory", Share: b.card("kek.bk1", 3, "erin").File}, "not a member"},
+	} {
+		c.o.Signers = b.signers
+		if _, err := CheckShareHeld(b.l, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.o, err, c.want)
+		}
+	}
+	if b.l.State().Seq != seq {
+		t.Errorf("refused checks were recorded")
+	}
+	verifyLedger(t, b.l)
+}
+
+// FuzzLoadShareFile: whatever a share file holds, loading it never panics
+// and an error never echoes the file's content.
+func FuzzLoadShareFile(f *testing.F) {
+	sh, err := shamir.Split(bytes.Repeat([]byte{1}, 32), 2, 3, shamir.Meta{LedgerID: "l", BackupID: "b"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	txt, _ := sh[0].Text()
+	card, _ := sh[1].Card()
+	f.Add(txt)
+	f.Add(card)
+	f.Add([]byte("-----BEGIN AGE ENCRYPTED FILE-----\nxx\n-----END AGE ENCRYPTED FILE-----\n"))
+	f.Add([]byte("custos-share-1:l:b:2-of-3:1:zz:zz"))
+	f.Add([]byte("abandon ability able about above absent\n"))
+	dir := f.TempDir()
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("s%d", n))
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(p)
+		s, err := loadShareFile(p, "", nil)
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), p)
+			if len(data) >= 12 && strings.Contains(msg, string(data)) {
+				t.Fatalf("error echoes the input: %v", err)
+			}
+			return
+		}
+		if s.Validate() != nil {
+			t.Fatal("loaded share does not validate")
+		}
+	})
+}
