@@ -517,6 +517,7 @@ func (s *State) clone() *State {
 		kc := *k
 		kc.Facts = maps.Clone(k.Facts)
 		kc.History = slices.Clip(k.History)
+		kc.histJSON = slices.Clip(k.histJSON)
 		n.Keys[id] = &kc
 	}
 	n.signers = slices.Clone(s.signers)

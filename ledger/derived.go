@@ -69,17 +69,14 @@ func keyFile(k *KeyState) []byte {
 		b.WriteString("{}")
 	}
 	b.WriteString(`,"history":[`)
-	for i, h := range k.History {
-		if i > 0 {
-			b.WriteByte(',')
+	if len(k.histJSON) > 0 || len(k.History) == 0 {
+		b.Write(k.histJSON)
+	} else {
+		var h []byte
+		for i, e := range k.History {
+			h = appendEvent(h, i > 0, e)
 		}
-		b.WriteString(`{"kind":`)
-		writeString(&b, h.Kind)
-		b.WriteString(`,"seq":`)
-		b.WriteString(strconv.FormatInt(h.Seq, 10))
-		b.WriteString(`,"time":`)
-		writeString(&b, h.Time)
-		b.WriteByte('}')
+		b.Write(h)
 	}
 	b.WriteString(`],"id":`)
 	writeString(&b, k.ID)
@@ -126,3 +123,19 @@ const ledgerTemplate = "# Custos ledger {ID}\n\n" +
 	"- derived files equal to the replay, no unknown files;\n" +
 	"- lifecycle: no use of a destroyed key, every intent has an outcome;\n" +
 	"- origin (--genesis) and no rollback, truncation or rewrite (--trusted-head).\n"
+
+// appendEvent appends the canonical encoding of e to a history array's body.
+func appendEvent(dst []byte, comma bool, e KeyEvent) []byte {
+	var b bytes.Buffer
+	if comma {
+		b.WriteByte(',')
+	}
+	b.WriteString(`{"kind":`)
+	writeString(&b, e.Kind)
+	b.WriteString(`,"seq":`)
+	b.WriteString(strconv.FormatInt(e.Seq, 10))
+	b.WriteString(`,"time":`)
+	writeString(&b, e.Time)
+	b.WriteByte('}')
+	return append(dst, b.Bytes()...)
+}

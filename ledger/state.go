@@ -36,6 +36,8 @@ type KeyState struct {
 	CreatedTime string         `json:"created_time"`
 	Facts       map[string]any `json:"facts"`
 	History     []KeyEvent     `json:"history"`
+
+	histJSON []byte // canonical encoding of History's elements, kept as it grows
 }
 
 // State is the replay of a ledger up to Seq.
@@ -295,7 +297,9 @@ func lastSeq(k *KeyState, _ string) int64 {
 }
 
 func (s *State) touch(k *KeyState, rec *Record, ts string) {
-	k.History = append(k.History, KeyEvent{Seq: rec.Seq, Kind: rec.Kind, Time: ts})
+	ev := KeyEvent{Seq: rec.Seq, Kind: rec.Kind, Time: ts}
+	k.History = append(k.History, ev)
+	k.histJSON = appendEvent(k.histJSON, len(k.History) > 1, ev)
 	if s.dirty.keys == nil {
 		s.dirty.keys = map[string]bool{}
 	}
