@@ -159,7 +159,7 @@ func (b *builder) add(rec *ledger.Record) error {
 		if keyID != "" && b.keys[keyID] == nil {
 			k := &Key{ID: keyID, Label: str(f, "label"), Type: str(f, "type"), Owner: str(f, "owner"),
 				Purpose: str(f, "purpose"), HSM: hsmRef(f), State: ledger.KeyGenerating, Requested: ev,
-				Exports: []Export{}, Backups: []Backup{}, History: []KeyEvent{}}
+				Exports: []Export{}, Backups: []Backup{}, Restores: []Event{}, History: []KeyEvent{}}
 			k.Bits = bitsOf(k.Type)
 			if n, ok := num(f, "rotation_days"); ok && n > 0 {
 				k.RotationDays, k.RotationSource = n, "ceremony"
@@ -234,14 +234,23 @@ func (b *builder) add(rec *ledger.Record) error {
 		}
 	case "backup.split":
 		e, _ := intentEvent()
-		bk := Backup{Event: e, Holders: strs(f, "holders")}
-		bk.Threshold, _ = num(f, "threshold")
-		if bk.Shares, _ = num(f, "shares"); bk.Shares == 0 {
-			bk.Shares, _ = num(f, "count")
-		}
+		bk := Backup{Event: e, BackupID: str(f, "backup_id"), Holders: holders(f), Media: str(f, "media"),
+			BlobSHA256: str(f, "blob_sha256"), ShareChecks: []ShareCheck{}}
+		bk.Threshold, _ = num(f, "m")
+		bk.Shares, _ = num(f, "n")
 		k.Backups = append(k.Backups, bk)
+		k.LastShareCheck = t // the split reads every share back before it is recorded
 	case "share.verified":
 		k.LastShareCheck = t
+		for i := range k.Backups {
+			if bk := &k.Backups[i]; bk.BackupID == str(f, "backup_id") {
+				idx, _ := num(f, "index")
+				bk.ShareChecks = append(bk.ShareChecks, ShareCheck{Seq: rec.Seq, Time: t, Index: idx, Holder: str(f, "holder")})
+			}
+		}
+	case "key.restored":
+		e, _ := intentEvent()
+		k.Restores = append(k.Restores, e)
 	case "key.destroyed":
 		e, _ := intentEvent()
 		if e.Reason == "" {
@@ -637,6 +646,24 @@ func strs(f map[string]any, path string) []string {
 	for _, v := range a {
 		if s, ok := v.(string); ok {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// holders are the share holders of a backup.split: objects with a member
+// (the outcome) or plain names (the intent).
+func holders(f map[string]any) []string {
+	out := []string{}
+	a, _ := f["holders"].([]any)
+	for _, h := range a {
+		switch x := h.(type) {
+		case string:
+			out = append(out, x)
+		case map[string]any:
+			if m, ok := x["member"].(string); ok {
+				out = append(out, m)
+			}
 		}
 	}
 	return out

@@ -87,12 +87,24 @@ type Export struct {
 	OutputSHA256 string `json:"output_sha256,omitempty"`
 }
 
-// Backup is one backup split of a key.
+// Backup is one backup split of a key: M of N shares of the wrapping key.
 type Backup struct {
 	Event
-	Threshold int64    `json:"threshold,omitempty"`
-	Shares    int64    `json:"shares,omitempty"`
-	Holders   []string `json:"holders,omitempty"`
+	BackupID    string       `json:"backup_id,omitempty"`
+	Threshold   int64        `json:"threshold"`
+	Shares      int64        `json:"shares"`
+	Holders     []string     `json:"holders"`
+	Media       string       `json:"media,omitempty"`
+	BlobSHA256  string       `json:"blob_sha256,omitempty"`
+	ShareChecks []ShareCheck `json:"share_checks"`
+}
+
+// ShareCheck is one holder's check of their share (share.verified).
+type ShareCheck struct {
+	Seq    int64  `json:"seq"`
+	Time   string `json:"time"`
+	Index  int64  `json:"index"`
+	Holder string `json:"holder"`
 }
 
 // Key is one inventory entry.
@@ -112,6 +124,7 @@ type Key struct {
 	Requested      Event           `json:"requested"`         // the generate intent
 	Exports        []Export        `json:"exports"`
 	Backups        []Backup        `json:"backups"`
+	Restores       []Event         `json:"restores"`
 	LastShareCheck string          `json:"last_share_check,omitempty"`
 	RotationDays   int64           `json:"rotation_days,omitempty"`
 	RotationSource string          `json:"rotation_source,omitempty"` // "ceremony" or "policy"
