@@ -104,12 +104,16 @@ func (e *Engine) say(format string, args ...any) {
 
 // intentKinds maps a ceremony kind to the record kind that opens it.
 var intentKinds = map[string]string{
-	KindEnroll:   "hsm.enrolled",
-	KindGenerate: "key.generate.intent",
-	KindExport:   "key.export.intent",
-	KindDestroy:  "key.destroy.intent",
-	KindBackup:   "backup.intent",
-	KindRestore:  "key.restore.intent",
+	KindEnroll:     "hsm.enrolled",
+	KindGenerate:   "key.generate.intent",
+	KindExport:     "key.export.intent",
+	KindDestroy:    "key.destroy.intent",
+	KindBackup:     "backup.intent",
+	KindRestore:    "key.restore.intent",
+	KindRotate:     "key.generate.intent",
+	KindCompromise: "key.compromised",
+	KindRoster:     "roster.changed",
+	KindReview:     "review.signed",
 }
 
 // Plan validates the script against the ledger (members, roles, policy,
@@ -127,8 +131,12 @@ func (e *Engine) Plan() (*Plan, error) {
 		return nil, hint.With(fmt.Errorf("%s: operator: %q is not a member of the ledger's roster", s.File, s.Operator),
 			"members: "+memberNames(st))
 	}
-	if !op.HasRole("custodian") {
-		return nil, fmt.Errorf("%s: operator: %s is not a custodian (roles: %s)", s.File, s.Operator, strings.Join(op.Roles, ", "))
+	roles := operatorRoles[s.Kind]
+	if roles == nil {
+		roles = []string{"custodian"}
+	}
+	if !op.HasRole(roles...) {
+		return nil, fmt.Errorf("%s: operator: %s holds none of the roles %s a %s ceremony needs (roles: %s)", s.File, s.Operator, strings.Join(roles, "/"), s.Kind, strings.Join(op.Roles, ", "))
 	}
 	for i, w := range s.Witnesses {
 		if st.Roster.Member(w) == nil {
@@ -152,7 +160,7 @@ func (e *Engine) Plan() (*Plan, error) {
 			"witnesses compare the serial with the label on the device",
 			"record hsm.enrolled with the approvals the policy asks for",
 		}
-	case KindGenerate:
+	case KindGenerate, KindRotate:
 		k := s.Key
 		if !st.Policy.AlgorithmApproved(k.Type) {
 			return nil, hint.With(fmt.Errorf("%s: key.type: %s is not on the policy's approved algorithms (policy.algorithms: %s)",
@@ -224,6 +232,11 @@ func (e *Engine) Plan() (*Plan, error) {
 			return nil, err
 		}
 	}
+	if s.Kind == KindRotate || noHSM[s.Kind] {
+		if err := e.planLifecycle(p); err != nil {
+			return nil, err
+		}
+	}
 	e.plan = p
 	return p, nil
 }
@@ -257,6 +270,10 @@ func (e *Engine) findKey(ref string) (*ledger.KeyState, error) {
 			at = ks.History[n-1].Seq
 		}
 		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, at)
+	}
+	if seq := compromisedAt(ks); seq > 0 && e.Script.Kind == KindExport {
+		return nil, hint.With(fmt.Errorf("%s: %s: key %q (%s) was reported compromised (record %d) and cannot be exported", e.Script.File, field, ks.Label, ks.ID, seq),
+			"rotate it, then destroy it")
 	}
 	return ks, nil
 }
@@ -367,11 +384,14 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 			return nil, err
 		}
 	}
-	if err := e.OpenHSM(); err != nil {
-		return nil, err
-	}
 	s, p := e.Script, e.plan
-	facts := map[string]any{"hsm": hsmFacts(e.token)}
+	facts := map[string]any{}
+	if !noHSM[s.Kind] {
+		if err := e.OpenHSM(); err != nil {
+			return nil, err
+		}
+		facts["hsm"] = hsmFacts(e.token)
+	}
 	if s.Notes != "" {
 		facts["notes"] = s.Notes
 	}
@@ -384,7 +404,7 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 			facts["module"] = map[string]any{"manufacturer": mi.Manufacturer, "description": mi.Description,
 				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion}
 		}
-	case KindGenerate:
+	case KindGenerate, KindRotate:
 		k := s.Key
 		if _, err := e.token.FindKey(nil, k.Label); err == nil {
 			return nil, hint.With(fmt.Errorf("%s: key.label: token %q already holds a key labelled %q", s.File, e.token.Info().Label, k.Label),
@@ -428,6 +448,11 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		facts["reason"] = s.Destroy.Reason
 	case KindBackup, KindRestore:
 		if err := e.draftBackup(facts); err != nil {
+			return nil, err
+		}
+	}
+	if s.Kind == KindRotate || noHSM[s.Kind] {
+		if err := e.draftLifecycle(facts); err != nil {
 			return nil, err
 		}
 	}
@@ -637,7 +662,7 @@ func (e *Engine) Run() (*Result, error) {
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
 	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
-	if e.Script.Kind != KindEnroll {
+	if e.Script.Kind != KindEnroll && !noHSM[e.Script.Kind] {
 		crashPoint("before-hsm")
 		started := time.Now()
 		outcome, err := e.operate(res)
@@ -655,6 +680,11 @@ func (e *Engine) Run() (*Result, error) {
 			return nil, err
 		}
 		crashPoint("after-outcome")
+		if e.Script.Kind == KindRotate {
+			if err := e.append(e.retirementRecord(e.plan.KeyID), op); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := e.closeCeremony(op); err != nil {
 		return nil, err

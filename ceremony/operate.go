@@ -22,7 +22,7 @@ import (
 // outcome record to append.
 func (e *Engine) operate(res *Result) (*ledger.Record, error) {
 	switch e.Script.Kind {
-	case KindGenerate:
+	case KindGenerate, KindRotate:
 		return e.generate(res)
 	case KindExport:
 		return e.export(res)

@@ -28,7 +28,7 @@ type Script struct {
 
 	Kind     string `yaml:"kind,required"`
 	Ceremony string `yaml:"ceremony"`
-	HSM      string `yaml:"hsm,required"`
+	HSM      string `yaml:"hsm"` // required unless the kind touches no HSM
 	// SOPINSource is where the token's security officer PIN is read (an
 	// export needs the SO); asked at the terminal when empty.
 	SOPINSource string   `yaml:"so_pin_source"`
@@ -41,6 +41,11 @@ type Script struct {
 	Destroy *DestroyPlan `yaml:"destroy"`
 	Backup  *BackupPlan  `yaml:"backup"`
 	Restore *RestorePlan `yaml:"restore"`
+
+	Rotate     *RotatePlan     `yaml:"rotate"`
+	Compromise *CompromisePlan `yaml:"compromise"`
+	Roster     *RosterPlan     `yaml:"roster"`
+	Review     *ReviewPlan     `yaml:"review"`
 }
 
 // KeyPlan describes a key to generate.
@@ -147,19 +152,30 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	want := map[string]string{KindGenerate: "key", KindExport: "export", KindDestroy: "destroy", KindEnroll: ""}
 	sections["backup"], sections["restore"] = s.Backup != nil, s.Restore != nil
 	want[KindBackup], want[KindRestore] = "backup", "restore"
+	sections["rotate"], sections["compromise"], sections["roster"], sections["review"] = s.Rotate != nil, s.Compromise != nil, s.Roster != nil, s.Review != nil
+	want[KindRotate], want[KindCompromise], want[KindRoster], want[KindReview] = "rotate", "compromise", "roster", "review"
 	sec, ok := want[s.Kind]
 	if !ok {
-		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy")
+		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, backup, restore, rotate, compromise, roster, review")
 	}
 	for name, present := range sections {
-		if present && name != sec {
+		if present && name != sec && !(s.Kind == KindRotate && name == "key") {
 			return nil, bad(name, fmt.Sprintf("not allowed in a %s script", s.Kind), "remove it, or write a separate script for that ceremony")
 		}
+	}
+	if s.Kind == KindRotate && s.Key == nil {
+		return nil, bad("key", "required field is missing", "a rotate script describes the new version under \"key\"")
 	}
 	if sec != "" && !sections[sec] {
 		return nil, bad(sec, "required field is missing", fmt.Sprintf("a %s script says what to do under %q", s.Kind, sec))
 	}
-	if !strings.HasPrefix(s.HSM, "pkcs11:") {
+	if noHSM[s.Kind] && s.HSM != "" {
+		return nil, bad("hsm", fmt.Sprintf("a %s ceremony touches no HSM", s.Kind), "remove the hsm line")
+	}
+	if !noHSM[s.Kind] && s.HSM == "" {
+		return nil, bad("hsm", "required field is missing", "name the token, e.g. pkcs11:token=custos-demo?module-path=…&pin-source=file:…")
+	}
+	if !noHSM[s.Kind] && !strings.HasPrefix(s.HSM, "pkcs11:") {
 		return nil, bad("hsm", "want a PKCS#11 URI (pkcs11:token=…)", "name the token by label or serial, e.g. pkcs11:token=custos-demo?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:user.pin")
 	}
 	if strings.Contains(s.HSM, "pin-value=") {
@@ -173,7 +189,7 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		seen[w] = true
 	}
 	switch s.Kind {
-	case KindGenerate:
+	case KindGenerate, KindRotate:
 		k := s.Key
 		if !labelRE.MatchString(k.Label) {
 			return nil, bad("key.label", fmt.Sprintf("%q is not a valid label", k.Label), "use letters, digits, '.', '_' or '-', at most 64")

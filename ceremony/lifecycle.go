@@ -1,0 +1,332 @@
+package ceremony
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"custos/hint"
+	"custos/ledger"
+	"custos/sign"
+)
+
+// Kinds of the rest of a key's life and of the people around it.
+const (
+	KindRotate     = "rotate"
+	KindCompromise = "compromise"
+	KindRoster     = "roster"
+	KindReview     = "review"
+)
+
+// RotatePlan names the key a rotation replaces; the new version is
+// described by the script's key section.
+type RotatePlan struct {
+	Key      string `yaml:"key,required"`
+	RetireOn Date   `yaml:"retire_on,required"`
+}
+
+// CompromisePlan reports a key compromised.
+type CompromisePlan struct {
+	Key        string `yaml:"key,required"`
+	Reason     string `yaml:"reason,required"`
+	ReportedBy string `yaml:"reported_by,required"`
+}
+
+// RosterPlan changes the roster or the policy; it is approved under the
+// roster and policy in force before it.
+type RosterPlan struct {
+	Add    []NewMember         `yaml:"add"`
+	Remove []string            `yaml:"remove"`
+	Roles  map[string][]string `yaml:"roles"`
+	// Approvals replaces the policy's requirement for each kind named.
+	Approvals map[string]Requirement `yaml:"approvals"`
+	// Algorithms replaces the policy's approved algorithms when given.
+	Algorithms []string `yaml:"algorithms"`
+	Reason     string   `yaml:"reason,required"`
+}
+
+// NewMember is a member joining the roster.
+type NewMember struct {
+	Name  string   `yaml:"name,required"`
+	Roles []string `yaml:"roles,required"`
+	Key   string   `yaml:"key,required"`
+}
+
+// Requirement is a policy line in a roster script.
+type Requirement struct {
+	Roles        []string `yaml:"roles,required"`
+	Count        int      `yaml:"count,required"`
+	SelfApproval bool     `yaml:"self_approval"`
+}
+
+// ReviewPlan is a periodic access review signed by a security officer.
+type ReviewPlan struct {
+	Period   string `yaml:"period,required"`
+	Findings string `yaml:"findings,required"`
+}
+
+// noHSM lists the kinds that record people's decisions only.
+var noHSM = map[string]bool{KindCompromise: true, KindRoster: true, KindReview: true}
+
+// operatorRoles is the role the operator of each kind must hold; kinds not
+// listed need a custodian.
+var operatorRoles = map[string][]string{
+	KindReview:     {"officer"},
+	KindRoster:     {"custodian", "officer"},
+	KindCompromise: {"custodian", "officer", "auditor"},
+}
+
+// planLifecycle validates and plans rotate, compromise, roster and review.
+func (e *Engine) planLifecycle(p *Plan) error {
+	s, st := e.Script, e.Ledger.State()
+	switch s.Kind {
+	case KindRotate:
+		old, err := e.lookupKey(s.Rotate.Key, "rotate.key", true)
+		if err != nil {
+			return err
+		}
+		e.target = old
+		if s.Key.Type != old.Type {
+			// Allowed, but said: a rotation may also change the algorithm.
+			p.Steps = append(p.Steps, fmt.Sprintf("note: the new version is %s, the old one %s", s.Key.Type, old.Type))
+		}
+		p.Steps = append(p.Steps, fmt.Sprintf("schedule the retirement of %q (%s) on %s", old.Label, old.ID, s.Rotate.RetireOn))
+	case KindCompromise:
+		ks, err := e.lookupKey(s.Compromise.Key, "compromise.key", true)
+		if err != nil {
+			return err
+		}
+		if st.Roster.Member(s.Compromise.ReportedBy) == nil {
+			return hint.With(fmt.Errorf("%s: compromise.reported_by: %q is not a member of the roster", s.File, s.Compromise.ReportedBy), "members: "+memberNames(st))
+		}
+		e.target = ks
+		p.KeyID, p.Label = ks.ID, ks.Label
+		p.Steps = []string{
+			fmt.Sprintf("record key %q (%s) as compromised: %s", ks.Label, ks.ID, s.Compromise.Reason),
+			"list its exports and backups for follow-up; refuse its use by later ceremonies",
+			"start a rotation: run a rotate script naming this key",
+		}
+	case KindRoster:
+		r, pol, err := e.newRoster()
+		if err != nil {
+			return err
+		}
+		p.Steps = []string{
+			fmt.Sprintf("change the roster: %d members after the change (%s)", len(r.Members), rosterNames(r)),
+			fmt.Sprintf("policy after the change: %d approval rules, algorithms %s", len(pol.Approvals), strings.Join(pol.Algorithms, ", ")),
+			"approved under the roster and policy in force now",
+		}
+		for _, name := range s.Roster.Remove {
+			if ids := e.sharesHeldBy(name); len(ids) > 0 {
+				p.Steps = append(p.Steps, fmt.Sprintf("%s holds shares of backups %s: re-split them (run a new backup; the old shares are recorded as revoked)", name, strings.Join(ids, ", ")))
+			}
+		}
+	case KindReview:
+		p.Steps = []string{
+			fmt.Sprintf("review of %s: %d members, %d keys, ledger head %s", s.Review.Period, len(st.Roster.Members), len(st.Keys), short(st.Head)),
+			"the security officer signs the review with the findings",
+		}
+	}
+	return nil
+}
+
+// lookupKey is findKey for the lifecycle kinds: the key must be active;
+// with allowCompromised a compromised key is accepted (to rotate it away).
+func (e *Engine) lookupKey(ref, field string, allowCompromised bool) (*ledger.KeyState, error) {
+	st := e.Ledger.State()
+	ks := st.Keys[ref]
+	if ks == nil {
+		ks = keyByLabel(st, ref, false)
+	}
+	if ks == nil {
+		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
+	}
+	if ks.State != ledger.KeyActive {
+		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State)
+	}
+	if seq := compromisedAt(ks); seq > 0 && !allowCompromised {
+		return nil, hint.With(fmt.Errorf("%s: %s: key %q (%s) was reported compromised (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, seq),
+			"rotate it, then destroy it")
+	}
+	return ks, nil
+}
+
+// compromisedAt is the record that reported the key compromised, or 0.
+func compromisedAt(ks *ledger.KeyState) int64 {
+	for _, ev := range ks.History {
+		if ev.Kind == "key.compromised" {
+			return ev.Seq
+		}
+	}
+	return 0
+}
+
+// draftLifecycle adds the facts of rotate, compromise, roster and review.
+func (e *Engine) draftLifecycle(facts map[string]any) error {
+	s, st := e.Script, e.Ledger.State()
+	switch s.Kind {
+	case KindRotate:
+		facts["rotates"] = e.target.ID
+		facts["rotates_label"] = e.target.Label
+		facts["retire_on"] = s.Rotate.RetireOn.String()
+	case KindCompromise:
+		c := s.Compromise
+		facts["key_id"] = e.target.ID
+		facts["label"] = e.target.Label
+		facts["reason"] = c.Reason
+		facts["reported_by"] = c.ReportedBy
+		var follow []any
+		for _, ev := range e.target.History {
+			if ev.Kind == "key.exported" || ev.Kind == "backup.split" {
+				follow = append(follow, map[string]any{"seq": ev.Seq, "kind": ev.Kind, "time": ev.Time})
+			}
+		}
+		if follow == nil {
+			follow = []any{}
+		}
+		facts["follow_up"] = follow
+	case KindRoster:
+		r, pol, err := e.newRoster()
+		if err != nil {
+			return err
+		}
+		rf, err := ledger.FactsOf(map[string]any{"roster": r, "policy": pol})
+		if err != nil {
+			return err
+		}
+		facts["roster"], facts["policy"] = rf["roster"], rf["policy"]
+		facts["reason"] = s.Roster.Reason
+		var revoked []any
+		for _, name := range s.Roster.Remove {
+			for _, id := range e.sharesHeldBy(name) {
+				revoked = append(revoked, map[string]any{"backup": id, "holder": name})
+			}
+		}
+		if revoked != nil {
+			facts["shares_to_resplit"] = revoked
+		}
+	case KindReview:
+		facts["period"] = s.Review.Period
+		facts["findings"] = s.Review.Findings
+		facts["reviewed_head"] = st.Head
+		var members []any
+		for _, m := range st.Roster.Members {
+			fp := ""
+			if pub, err := m.PublicKey(); err == nil {
+				fp = sign.Fingerprint(pub)
+			}
+			members = append(members, map[string]any{"name": m.Name, "roles": toAny(m.Roles), "key": fp})
+		}
+		facts["roster"] = members
+		ids := make([]string, 0, len(st.Keys))
+		for id := range st.Keys {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		var inv []any
+		for _, id := range ids {
+			k := st.Keys[id]
+			inv = append(inv, map[string]any{"key_id": id, "label": k.Label, "type": k.Type, "state": k.State})
+		}
+		if inv == nil {
+			inv = []any{}
+		}
+		facts["inventory"] = inv
+	}
+	return nil
+}
+
+// retirementRecord schedules the old key's retirement after a rotation.
+func (e *Engine) retirementRecord(successor string) *ledger.Record {
+	facts := map[string]any{"key_id": e.target.ID, "label": e.target.Label, "retire_on": e.Script.Rotate.RetireOn.String(), "successor": successor}
+	return e.Ledger.Draft("key.retirement.scheduled", e.plan.Ceremony, e.Script.Operator, facts, e.now())
+}
+
+// newRoster applies the roster script to the roster and policy in force.
+func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
+	s, st := e.Script, e.Ledger.State()
+	rp := s.Roster
+	r := &ledger.Roster{Members: slices.Clone(st.Roster.Members)}
+	for i, name := range rp.Remove {
+		j := slices.IndexFunc(r.Members, func(m ledger.Member) bool { return m.Name == name })
+		if j < 0 {
+			return nil, nil, fmt.Errorf("%s: roster.remove[%d]: %q is not a member", s.File, i, name)
+		}
+		if name == s.Operator {
+			return nil, nil, fmt.Errorf("%s: roster.remove[%d]: the operator cannot remove themself", s.File, i)
+		}
+		r.Members = slices.Delete(r.Members, j, j+1)
+	}
+	for i, nm := range rp.Add {
+		if r.Member(nm.Name) != nil {
+			return nil, nil, fmt.Errorf("%s: roster.add[%d].name: %q is already a member", s.File, i, nm.Name)
+		}
+		pub, err := sign.ParsePublicKey(nm.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: roster.add[%d].key: %w", s.File, i, err)
+		}
+		key := strings.Join(strings.Fields(sign.AuthorizedKey(pub))[:2], " ")
+		r.Members = append(r.Members, ledger.Member{Name: nm.Name, Roles: slices.Clone(nm.Roles), Key: key})
+	}
+	names := make([]string, 0, len(rp.Roles))
+	for n := range rp.Roles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		j := slices.IndexFunc(r.Members, func(m ledger.Member) bool { return m.Name == n })
+		if j < 0 {
+			return nil, nil, fmt.Errorf("%s: roster.roles.%s: not a member", s.File, n)
+		}
+		r.Members[j].Roles = slices.Clone(rp.Roles[n])
+	}
+	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation}
+	for k, v := range st.Policy.Approvals {
+		pol.Approvals[k] = v
+	}
+	for k, v := range rp.Approvals {
+		pol.Approvals[k] = ledger.Requirement{Roles: v.Roles, Count: v.Count, SelfApproval: v.SelfApproval}
+	}
+	if rp.Algorithms != nil {
+		pol.Algorithms = slices.Clone(rp.Algorithms)
+	}
+	if err := ledger.Validate(r, pol); err != nil {
+		return nil, nil, hint.With(fmt.Errorf("%s: roster: the roster after the change is not valid: %w", s.File, err),
+			"every policy rule must remain satisfiable by the members left")
+	}
+	return r, pol, nil
+}
+
+func rosterNames(r *ledger.Roster) string {
+	var n []string
+	for _, m := range r.Members {
+		n = append(n, m.Name+" ("+strings.Join(m.Roles, ", ")+")")
+	}
+	return strings.Join(n, ", ")
+}
+
+// sharesHeldBy lists the backups (by backup id, or by record) in which
+// name holds a share, from the backup.split records.
+func (e *Engine) sharesHeldBy(name string) []string {
+	var out []string
+	for rec, err := range e.Ledger.Records() {
+		if err != nil {
+			break
+		}
+		if rec.Kind != "backup.split" {
+			continue
+		}
+		hs, _ := rec.Facts["holders"].([]any)
+		for _, h := range hs {
+			if h == name {
+				id, _ := rec.Facts["backup_id"].(string)
+				if id == "" {
+					id = fmt.Sprintf("record %d", rec.Seq)
+				}
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
