@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -170,7 +171,7 @@ func (m *Model) homeBody() ([]string, string) {
 		}
 		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
 	}
-	return out, hints(Keys.Run, Keys.Ledger, Keys.Verify, Keys.Quit)
+	return out, "r: run a ceremony · l: ledger · v: verify · q: quit"
 }
 
 func sortedKeys(st *ledger.State) []*ledger.KeyState {
@@ -234,8 +235,10 @@ func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
 	switch d := k.Facts["rotation_days"].(type) {
 	case int64:
 		days = int(d)
-	case float64:
-		days = int(d)
+	case json.Number:
+		if n, err := d.Int64(); err == nil {
+			days = int(n)
+		}
 	}
 	if days == 0 {
 		if p, ok := st.Policy.Rotation[k.Type]; ok {
@@ -254,6 +257,7 @@ func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
 type ceremonySummary struct {
 	id, kind, outcome string
 	time              time.Time
+	last              int64
 }
 
 // lastCeremonies are the n most recent ceremonies, newest first.
@@ -279,14 +283,14 @@ func lastCeremonies(rows []recordRow, st *ledger.State, n int) []ceremonySummary
 		case "ledger.genesis", "hsm.enrolled":
 			out[i].outcome = "closed"
 		}
-		out[i].time = rec.Time
+		out[i].time, out[i].last = rec.Time, rec.Seq
 	}
 	if st.OpenIntent != nil {
 		if i, ok := idx[st.OpenIntent.Ceremony]; ok {
 			out[i].outcome = "open"
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].time.After(out[j].time) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].last > out[j].last })
 	if len(out) > n {
 		out = out[:n]
 	}

@@ -119,8 +119,11 @@ func (m *Model) ledgerBody() ([]string, string) {
 	for i := m.lv.top; i < min(len(m.rows), m.lv.top+h); i++ {
 		r := m.rows[i].rec
 		mark := "  "
-		if r.Seq == failSeq {
+		switch {
+		case r.Seq == failSeq:
 			mark = "✗ "
+		case i == c:
+			mark = "› "
 		}
 		line := fmt.Sprintf("%s%-6d %-16s %-20s %-8s %s", mark, r.Seq, r.Time.Format("2006-01-02 15:04"), r.Kind, r.Actor, r.Ceremony)
 		switch {
@@ -156,7 +159,7 @@ func (m *Model) recordBody() ([]string, string) {
 	}
 	if d, err := r.Digest(); err == nil {
 		field("digest", d)
-		field("words", strings.Join(ledger.Words(d)[:8], " ")+" …")
+		field("words", wordsOf(d, 8))
 	}
 	out = append(out, "", s.Heading.Render("Facts"))
 	out = append(out, factLines(r.Facts, "  ")...)

@@ -272,7 +272,7 @@ func (m *Model) scrollKeys(msg tea.KeyPressMsg) bool {
 }
 
 func (m *Model) bodyHeight() int {
-	return max(3, m.height-4-strings.Count(m.statusText(), "\n"))
+	return max(3, m.height-3-len(m.statusLines()))
 }
 
 func (m *Model) statusText() string {
@@ -280,6 +280,20 @@ func (m *Model) statusText() string {
 		return "… " + m.busy
 	}
 	return m.status
+}
+
+// statusLines is the status wrapped to the terminal's width, at most four
+// lines, so a long error is read in full and the body still fits.
+func (m *Model) statusLines() []string {
+	s := m.statusText()
+	if s == "" {
+		return []string{""}
+	}
+	lines := strings.Split(ansi.Wrap(s, max(20, m.width), " /"), "\n")
+	if len(lines) > 4 {
+		lines = append(lines[:3], lines[3]+" …")
+	}
+	return lines
 }
 
 // View draws the current screen in the terminal's size: a title line, the
@@ -334,16 +348,12 @@ func (m *Model) render() string {
 	for len(lines) < h+2 {
 		lines = append(lines, "")
 	}
-	if s := m.statusText(); s != "" {
-		st := m.st.OK
-		if m.bad {
-			st = m.st.Bad
-		}
-		for _, l := range strings.Split(s, "\n") {
-			lines = append(lines, st.Render(l))
-		}
-	} else {
-		lines = append(lines, "")
+	st := m.st.OK
+	if m.bad {
+		st = m.st.Bad
+	}
+	for _, l := range m.statusLines() {
+		lines = append(lines, st.Render(l))
 	}
 	lines = append(lines, m.st.Footer.Render(footer+" · ?: help"))
 	w := max(20, m.width)

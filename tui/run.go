@@ -171,7 +171,7 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 			m.say("ceremony %s done", msg.res.Ceremony)
 		}
 		m.goTo(scrDone)
-		return openLedgerCmd(m.dir), true
+		return tea.Batch(openLedgerCmd(m.dir), m.br.listen()), true
 	default:
 		return nil, false
 	}
@@ -280,10 +280,12 @@ func (m *Model) startRun() tea.Cmd {
 	r := m.run
 	r.before = m.led.State().Seq
 	m.goTo(scrRunning)
-	e := r.eng
+	e, br := r.eng, m.br
 	return func() tea.Msg {
 		res, err := e.Run()
-		return runMsg{res: res, err: err}
+		// Through the bridge, after every progress line of the run.
+		br.events <- runMsg{res: res, err: err}
+		return nil
 	}
 }
 
@@ -638,7 +640,7 @@ func (m *Model) peopleBody() ([]string, string) {
 	} else {
 		out = append(out, "", s.OK.Render("  Everyone needed is present: c to continue."))
 	}
-	f := hints(Keys.Enter, Keys.Attach, Keys.Continue, Keys.Back)
+	f := "enter: select key · a: attach file · c: continue · esc: abandon"
 	if r.retry != nil {
 		f = "t: try again · " + f
 	}
@@ -650,21 +652,19 @@ func (m *Model) signBody() ([]string, string) {
 	rec := r.draft
 	out := []string{s.Heading.Render(fmt.Sprintf("What is signed: record %d, %s", rec.Seq, rec.Kind)), ""}
 	if r.confirmed < len(r.signers2) {
-		who := r.signers2[r.confirmed]
-		role := "approves"
+		who, role := r.signers2[r.confirmed], "approver"
 		if r.confirmed == 0 {
-			role = "signs the record as operator"
+			role = "operator"
 		}
-		out = append(out, s.Actor.Render(fmt.Sprintf("  → %s, now: read the digest and press enter if it is what you %s", who, strings.TrimSuffix(role, "s"))), "")
+		out = append(out, s.Actor.Render(fmt.Sprintf("  → now %s (%s): check what you sign, then press enter", who, role)), "")
 	}
-	out = append(out, fmt.Sprintf("  ceremony %s by %s, follows %s", rec.Ceremony, rec.Actor, short(rec.Prev, 23)))
-	out = append(out, factLines(rec.Facts, "    ")...)
-	out = append(out, "", "  digest (hex):", "    "+r.req.Digest, "  digest (words, read aloud):")
+	out = append(out, "  digest (hex):", "    "+r.req.Digest, "  digest (words, read aloud):")
 	w := ledger.Words(r.req.Digest)
 	for i := 0; i < len(w); i += 8 {
 		out = append(out, "    "+strings.Join(w[i:min(len(w), i+8)], " "))
 	}
-	out = append(out, "", "  Signers:")
+	signers := out[:0:0]
+	signers = append(signers, "", "  Signers:")
 	for i, n := range r.signers2 {
 		mark := "[ ]"
 		if i < r.confirmed {
@@ -674,11 +674,14 @@ func (m *Model) signBody() ([]string, string) {
 		if i == 0 {
 			role = "operator"
 		}
-		out = append(out, fmt.Sprintf("    %s %s (%s)", mark, n, role))
+		signers = append(signers, fmt.Sprintf("    %s %s (%s)", mark, n, role))
 	}
 	for _, af := range r.eng.Approvals {
-		out = append(out, fmt.Sprintf("    [x] %s (approval file %s)", af.Member, af.File))
+		signers = append(signers, fmt.Sprintf("    [x] %s (approval file %s)", af.Member, af.File))
 	}
+	out = append(out, signers...)
+	out = append(out, "", fmt.Sprintf("  The record: ceremony %s by %s, after %s", rec.Ceremony, rec.Actor, short(rec.Prev, 23)))
+	out = append(out, factLines(rec.Facts, "    ")...)
 	return out, "enter: I have read it, sign · ↑/↓: scroll · esc: abandon"
 }
 

@@ -1,0 +1,321 @@
+package tui
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"custos/ledger"
+)
+
+func TestHomeAndResize(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v := h.waitFor("Members")
+	for _, want := range []string{"alice", "custodian", "bob", "officer", "carol", "Keys", "none yet", "Last ceremonies", "genesis", "r: run a ceremony"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("home lacks %q:\n%s", want, v)
+		}
+	}
+	fits(t, v, 80, 24)
+	for _, size := range [][2]int{{120, 40}, {60, 16}, {80, 24}} {
+		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		fits(t, h.view(), size[0], size[1])
+	}
+	h.key("?")
+	if v := h.view(); !strings.Contains(v, "verify the ledger") || !strings.Contains(v, "quit") {
+		t.Errorf("help lacks the keymap:\n%s", v)
+	}
+	fits(t, h.view(), 80, 24)
+	h.key("x")
+	if strings.Contains(h.view(), "verify the ledger") && !strings.Contains(h.view(), "Members") {
+		t.Error("any key does not leave help")
+	}
+}
+
+func TestNoColor(t *testing.T) {
+	f := newFixture(t)
+	for _, noColor := range []bool{true, false} {
+		m := New(Options{Ledger: f.ledger, NoColor: noColor})
+		h := newHarness(t, m)
+		h.waitFor("Members")
+		raw := m.View().Content
+		colour := strings.Contains(raw, "\x1b[3") || strings.Contains(raw, "\x1b[9") || strings.Contains(raw, "38;5")
+		if colour == noColor {
+			t.Errorf("NoColor=%v: colour escapes present=%v", noColor, colour)
+		}
+	}
+}
+
+func TestLedgerTimelineRecordVerify(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	h.waitFor("Members")
+	h.key("l")
+	v := h.waitFor("ledger.genesis")
+	if !strings.Contains(v, "› 1") {
+		t.Errorf("cursor not on record 1:\n%s", v)
+	}
+	h.key("enter")
+	v = h.view()
+	for _, want := range []string{"Record 1 · ledger.genesis", "digest:", "Facts", "policy:"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("record view lacks %q:\n%s", want, v)
+		}
+	}
+	fits(t, v, 80, 24)
+	h.key("pgdown")
+	h.key("pgdown")
+	if v := h.view(); !strings.Contains(v, "Approvals") || !strings.Contains(v, "carol (SSH signature") {
+		t.Errorf("record view, scrolled, lacks the approvals:\n%s", v)
+	}
+	h.key("esc")
+	h.key("v")
+	v = h.waitFor("verify: ok")
+	if !strings.Contains(v, "✓ verify: ok, 1 records") {
+		t.Errorf("verify result:\n%s", v)
+	}
+
+	// A commit made behind the ledger's back: verify names it and the
+	// timeline marks the failing record.
+	git := func(args ...string) {
+		out, err := exec.Command("git", append([]string{"-C", f.ledger, "-c", "user.name=x", "-c", "user.email=x@x", "-c", "commit.gpgsign=false"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("checkout", "-q", "-f")
+	rec := f.ledger + "/records/000001.json"
+	b := mustRead(t, rec)
+	writeFile(t, rec, strings.Replace(b, `"alice"`, `"mallory"`, 1))
+	git("commit", "-q", "-am", "edit")
+	res := ledger.Verify(f.ledger, ledger.Options{})
+	if res.OK || res.Failure == nil {
+		t.Fatalf("tampered ledger verified: %+v", res)
+	}
+	h.key("v")
+	v = h.waitFor("FAILED")
+	if !strings.Contains(v, "✗ verify FAILED at record") || !strings.Contains(v, res.Failure.Reason[:20]) {
+		t.Errorf("failure not shown:\n%s", v)
+	}
+	fits(t, v, 80, 24)
+}
+
+// TestGenerateAndDestroy drives whole ceremonies in-process with a real
+// token: the wrong PIN first (message, retry, no record), then the right
+// one; destroy asks for the label in full. No screen ever shows a PIN.
+func TestGenerateAndDestroy(t *testing.T) {
+	f := newFixture(t)
+	gen := f.script(t, "gen.yaml", generateScript)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Now: func() time.Time { return time.Now().AddDate(0, 11, 20) }}))
+	h.waitFor("Members")
+	h.key("r")
+	h.waitFor("Which ceremony?")
+	h.typ(gen)
+	h.key("enter")
+	v := h.waitFor("What will happen")
+	for _, want := range []string{"ceremony kek-tui (generate)", "operator:  alice", "approvals: 1 by officer", "1. record the intent"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("plan lacks %q:\n%s", want, v)
+		}
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.key("c")
+	if v := h.view(); !strings.Contains(v, "still needed: alice (operator), bob (witness)") {
+		t.Errorf("continue without people:\n%s", v)
+	}
+	h.key("enter")
+	h.typ(f.keys["alice"])
+	h.key("enter")
+	h.waitFor("alice is present")
+	h.key("down")
+	h.key("enter")
+	h.typ(f.keys["carol"]) // the wrong key for bob
+	h.key("enter")
+	v = h.waitFor("is not bob's")
+	h.key("t")
+	for range len(f.keys["carol"]) {
+		h.key("backspace")
+	}
+	h.typ(f.keys["bob"])
+	h.key("enter")
+	v = h.waitFor("Everyone needed is present")
+	fits(t, v, 80, 24)
+
+	before := f.seq(t)
+	h.key("c")
+	v = h.waitFor("The engine asks for a secret")
+	if !strings.Contains(v, `user PIN of token "`+f.tok.Label+`"`) {
+		t.Errorf("prompt does not say what it asks:\n%s", v)
+	}
+	wrong := "0000999900009999"
+	h.typ(wrong)
+	if v := h.view(); !strings.Contains(v, strings.Repeat("•", len(wrong))) {
+		t.Errorf("masked field:\n%s", v)
+	}
+	h.key("enter")
+	v = h.waitFor("nothing was recorded")
+	if !strings.Contains(v, "error:") || !strings.Contains(v, "t: try again") {
+		t.Errorf("error view:\n%s", v)
+	}
+	fits(t, v, 80, 24)
+	if got := f.seq(t); got != before {
+		t.Fatalf("wrong PIN recorded something: seq %d → %d", before, got)
+	}
+	h.key("t")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	v = h.waitFor("What is signed")
+	if !strings.Contains(v, "→ now alice (operator)") || !strings.Contains(v, "digest (hex):") {
+		t.Errorf("sign screen:\n%s", v)
+	}
+	h.key("enter")
+	v = h.waitFor("→ now bob (approver)")
+	h.key("enter")
+	v = h.waitFor("Step 1:")
+	h.key("enter")
+	if v := h.view(); !strings.Contains(v, "must first confirm") {
+		t.Errorf("unticked step went on:\n%s", v)
+	}
+	for step := 0; step < 4; step++ {
+		h.waitFor("Step " + string(rune('1'+step)))
+		for range h.m.run.checks[step] {
+			h.key("space")
+		}
+		h.key("enter")
+	}
+	v = h.waitFor("Ceremony kek-tui is closed")
+	for _, want := range []string{"recorded key.generate.intent", "generated aes-256 key", "recorded key.generated", "closed ceremony kek-tui"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("done screen lacks %q:\n%s", want, v)
+		}
+	}
+	h.key("enter")
+	v = h.waitFor("key.generate")
+	if !strings.Contains(v, "rotation due") {
+		t.Errorf("rotation in 11 months and 20 days not shown as due:\n%s", v)
+	}
+
+	// destroy: the label typed in full, a wrong one refused
+	des := f.script(t, "destroy.yaml", destroyScript)
+	h.key("r")
+	h.typ(des)
+	h.key("enter")
+	h.waitFor("cannot be undone")
+	h.key("enter")
+	h.typ("kek-tu")
+	h.key("enter")
+	v = h.waitFor("is not the label of the key to destroy")
+	h.typ("kek-tui")
+	h.key("enter")
+	h.waitFor("Who is present")
+	for _, n := range []string{"alice", "bob"} {
+		if n == "bob" {
+			h.key("down")
+		}
+		h.key("enter")
+		h.typ(f.keys[n])
+		h.key("enter")
+		h.waitFor(n + " is present")
+	}
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	h.key("enter")
+	h.key("enter")
+	for step := range h.m.run.checks {
+		for range h.m.run.checks[step] {
+			h.key("space")
+		}
+		h.key("enter")
+	}
+	v = h.waitFor("Ceremony kek-tui-destroy is closed")
+	if !strings.Contains(v, "destroyed key \"kek-tui\"") {
+		t.Errorf("done:\n%s", v)
+	}
+
+	res := ledger.Verify(f.ledger, ledger.Options{})
+	if !res.OK {
+		t.Fatalf("verify: %v", res.Err())
+	}
+	l, _ := ledger.Open(f.ledger)
+	var kinds []string
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, r.Kind)
+	}
+	want := []string{"ledger.genesis", "key.generate.intent", "key.generated", "ceremony.closed", "key.destroy.intent", "key.destroyed", "ceremony.closed"}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("kinds %v, want %v", kinds, want)
+	}
+	for i, s := range h.shown {
+		if strings.Contains(s, string(f.tok.UserPIN)) || strings.Contains(s, wrong) {
+			t.Fatalf("screen %d shows a PIN:\n%s", i, s)
+		}
+	}
+}
+
+// TestMaskedWipes: the secret field hands over a copy and zeroes its own
+// buffer; cancelling zeroes it too and tells the engine.
+func TestMaskedWipes(t *testing.T) {
+	reply := make(chan secretReply, 1)
+	f := &masked{what: "PIN", reply: reply}
+	for _, r := range "s3cret-pass" {
+		f.key(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	f.key(tea.KeyPressMsg{Code: tea.KeyBackspace})
+	if f.dots() != strings.Repeat("•", 10) {
+		t.Fatalf("dots %q", f.dots())
+	}
+	buf := f.buf[:cap(f.buf)]
+	if !f.key(tea.KeyPressMsg{Code: tea.KeyEnter}) {
+		t.Fatal("enter did not answer")
+	}
+	got := <-reply
+	if string(got.secret) != "s3cret-pas" || got.err != nil {
+		t.Fatalf("got %q %v", got.secret, got.err)
+	}
+	for _, b := range buf {
+		if b != 0 {
+			t.Fatalf("buffer not wiped: %q", buf)
+		}
+	}
+	f = &masked{what: "PIN", reply: reply}
+	f.key(tea.KeyPressMsg{Code: 'x', Text: "x"})
+	f.key(tea.KeyPressMsg{Code: tea.KeyEscape})
+	if got := <-reply; got.err == nil || got.secret != nil {
+		t.Fatalf("cancel: %+v", got)
+	}
+}
+
+func TestPickerWithoutLedger(t *testing.T) {
+	f := newFixture(t)
+	var opened string
+	h := newHarness(t, New(Options{NoColor: true, Recent: []string{"/nonexistent/ledger", f.ledger}, Opened: func(d string) { opened = d }}))
+	v := h.view()
+	if !strings.Contains(v, "Which ledger?") || !strings.Contains(v, "custos init LEDGER --roster") {
+		t.Errorf("picker:\n%s", v)
+	}
+	fits(t, v, 80, 24)
+	h.key("enter")
+	v = h.waitFor("error:")
+	if !strings.Contains(v, "Which ledger?") {
+		t.Errorf("a missing ledger leaves the picker:\n%s", v)
+	}
+	h.key("down")
+	h.key("enter")
+	h.waitFor("Members")
+	if opened != f.ledger {
+		t.Errorf("opened %q", opened)
+	}
+}

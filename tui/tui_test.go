@@ -1,0 +1,217 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"custos/hsm/hsmtest"
+	"custos/ledger"
+	"custos/sign"
+)
+
+// harness drives a Model the way bubbletea does: Update, then every
+// returned command in its own goroutine, its message fed back in. Every
+// rendered screen is kept so tests can check what was ever shown.
+type harness struct {
+	t     *testing.T
+	m     *Model
+	msgs  chan tea.Msg
+	shown []string
+}
+
+func newHarness(t *testing.T, m *Model) *harness {
+	h := &harness{t: t, m: m, msgs: make(chan tea.Msg, 64)}
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.exec(m.Init())
+	return h
+}
+
+func (h *harness) exec(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		if b, ok := msg.(tea.BatchMsg); ok {
+			for _, c := range b {
+				h.exec(c)
+			}
+			return
+		}
+		if msg != nil {
+			h.msgs <- msg
+		}
+	}()
+}
+
+func (h *harness) send(msg tea.Msg) {
+	_, cmd := h.m.Update(msg)
+	h.exec(cmd)
+	h.shown = append(h.shown, h.view())
+}
+
+func (h *harness) view() string { return ansi.Strip(h.m.View().Content) }
+
+// waitFor feeds messages until the screen shows want.
+func (h *harness) waitFor(want string) string {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if v := h.view(); strings.Contains(v, want) {
+			return v
+		}
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("screen never showed %q; it shows:\n%s", want, h.view())
+		}
+	}
+}
+
+func (h *harness) key(k string) {
+	var msg tea.KeyPressMsg
+	switch k {
+	case "enter":
+		msg = tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		msg = tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "down":
+		msg = tea.KeyPressMsg{Code: tea.KeyDown}
+	case "up":
+		msg = tea.KeyPressMsg{Code: tea.KeyUp}
+	case "space":
+		msg = tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	case "pgdown":
+		msg = tea.KeyPressMsg{Code: tea.KeyPgDown}
+	case "backspace":
+		msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
+	default:
+		r := []rune(k)[0]
+		msg = tea.KeyPressMsg{Code: r, Text: k}
+	}
+	h.send(msg)
+}
+
+func (h *harness) typ(s string) {
+	for _, r := range s {
+		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+}
+
+// fits checks a screen is exactly the terminal's size, no line too wide.
+func fits(t *testing.T, v string, w, hgt int) {
+	t.Helper()
+	lines := strings.Split(v, "\n")
+	if len(lines) != hgt {
+		t.Errorf("screen has %d lines, terminal %d:\n%s", len(lines), hgt, v)
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > w {
+			t.Errorf("line %d is %d cells wide, terminal %d: %q", i, ansi.StringWidth(l), w, l)
+		}
+	}
+}
+
+// fixture is a real ledger (alice custodian, bob and carol officers, keys
+// made by stock ssh-keygen) and a real SoftHSM token.
+type fixture struct {
+	dir, ledger string
+	keys        map[string]string // member → key file
+	tok         *hsmtest.Token
+	uri         string // token URI without pin-source: the PIN is asked
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), keys: map[string]string{}}
+	signers := map[string]sign.Signer{}
+	var roster ledger.Roster
+	roles := map[string]string{"alice": "custodian", "bob": "officer", "carol": "officer"}
+	for _, n := range []string{"alice", "bob", "carol"} {
+		p := filepath.Join(f.dir, n)
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", n, "-f", p).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		s, err := sign.LoadFile(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.keys[n], signers[n] = p, s
+		roster.Members = append(roster.Members, ledger.Member{Name: n, Roles: []string{roles[n]}, Key: sign.AuthorizedKey(s.PublicKey())})
+	}
+	policy := &ledger.Policy{Approvals: map[string]ledger.Requirement{
+		"key.generate.intent": {Roles: []string{"officer"}, Count: 1},
+		"key.destroy.intent":  {Roles: []string{"officer"}, Count: 1},
+	}, Algorithms: ledger.DefaultAlgorithms}
+	f.ledger = filepath.Join(f.dir, "L")
+	if _, err := ledger.Create(f.ledger, &roster, policy, signers, time.Now().UTC().Truncate(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f.tok = hsmtest.NewToken(t, "tui")
+	f.uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s", f.tok.Label, hsmtest.ModulePath())
+	return f
+}
+
+func (f *fixture) script(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(body, "$HSM", f.uri)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (f *fixture) seq(t *testing.T) int64 {
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.State().Seq
+}
+
+const generateScript = `kind: generate
+ceremony: kek-tui
+hsm: "$HSM"
+operator: alice
+witnesses: [bob]
+key:
+  label: kek-tui
+  type: aes-256
+  owner: payments
+  purpose: wraps data keys
+  rotation: 1y
+`
+
+const destroyScript = `kind: destroy
+ceremony: kek-tui-destroy
+hsm: "$HSM"
+operator: alice
+destroy:
+  key: kek-tui
+  reason: superseded
+`
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
