@@ -12,7 +12,6 @@ import (
 
 	"custos/hint"
 	"custos/ledger"
-	"custos/sign"
 )
 
 func init() {
@@ -42,22 +41,11 @@ func newInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			signers := map[string]sign.Signer{}
-			for _, kv := range keys {
-				name, ref, ok := strings.Cut(kv, "=")
-				if !ok || name == "" || ref == "" {
-					return hint.With(fmt.Errorf("init: --key %q is not NAME=REF", kv), "for example --key alice=keys/alice")
-				}
-				if _, dup := signers[name]; dup {
-					return fmt.Errorf("init: --key %s given twice", name)
-				}
-				s, done, err := openSigner(ref)
-				if err != nil {
-					return fmt.Errorf("init: key of %s: %w", name, err)
-				}
-				defer done()
-				signers[name] = s
+			signers, done, err := openSigners("init", keys)
+			if err != nil {
+				return err
 			}
+			defer done()
 			var opts []ledger.CreateOption
 			if rf.Ledger != "" {
 				opts = append(opts, ledger.WithLedgerID(rf.Ledger))
