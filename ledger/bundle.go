@@ -67,16 +67,18 @@ func WriteBundle(dir, out string) (head, commit string, err error) {
 	if _, err := os.Lstat(out); err == nil {
 		return "", "", fmt.Errorf("bundle: %s: %w", out, os.ErrExist)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".custos-bundle-*")
+	abs, err := filepath.Abs(out)
 	if err != nil {
 		return "", "", fmt.Errorf("bundle: %w", err)
 	}
-	name := tmp.Name()
-	tmp.Close()
-	defer os.Remove(name)
-	// git bundle create refuses an existing file on some versions: give it
-	// a fresh name inside the temporary one's directory.
-	os.Remove(name)
+	// git writes into a fresh directory next to out (same file system), and
+	// the finished bundle is linked to out, which fails if out exists.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(abs), ".custos-bundle-")
+	if err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	name := filepath.Join(tmpDir, "ledger.bundle")
 	if _, err := stockGit("-C", dir, "bundle", "create", "--quiet", name, "HEAD", "main"); err != nil {
 		return "", "", fmt.Errorf("bundle: ledger %s: %w", dir, err)
 	}
@@ -91,7 +93,7 @@ func WriteBundle(dir, out string) (head, commit string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("bundle: %w", err)
 	}
-	if err := os.Link(name, out); err != nil {
+	if err := os.Link(name, abs); err != nil {
 		return "", "", fmt.Errorf("bundle: %s: %w", out, err)
 	}
 	return head, commit, nil

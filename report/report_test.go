@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"custos/ledger"
-	"custos/report/internal/jsonschema"
+	"custos/report/jsonschema"
 	"custos/sign"
 )
 

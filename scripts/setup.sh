@@ -13,6 +13,7 @@ have ssh-keygen    || need+=(openssh-client)
 have tmux          || need+=(tmux)
 have gcc           || need+=(gcc)
 have make          || need+=(make)
+have chromium      || need+=(chromium)  # renders the HTML report in tests
 if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   echo "custos: error: go is not installed" >&2
   echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2
