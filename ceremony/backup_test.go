@@ -27,7 +27,7 @@ import (
 // ssh-keygen (so age can encrypt shares to them and they can open them),
 // and SoftHSM tokens to back up from and restore into.
 type bkEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	l       *ledger.Ledger
 	signers map[string]sign.Signer
@@ -40,7 +40,9 @@ var bkMembers = []struct{ name, role string }{
 	{"dave", "custodian"}, {"erin", "custodian"}, {"frank", "custodian"}, {"olga", "auditor"},
 }
 
-func newBackupEnv(t *testing.T) *bkEnv {
+func newBackupEnv(t *testing.T) *bkEnv { return newBackupEnvTB(t) }
+
+func newBackupEnvTB(t testing.TB) *bkEnv {
 	t.Helper()
 	b := &bkEnv{t: t, dir: t.TempDir(), signers: map[string]sign.Signer{}, keyFile: map[string]string{}}
 	roster := &ledger.Roster{}
@@ -681,4 +683,41 @@ func FuzzLoadShareFile(f *testing.F) {
 			t.Fatal("loaded share does not validate")
 		}
 	})
+}
+
+// BenchmarkBackupCeremony: whole backup ceremonies of an AES-256 key,
+// 3-of-5 (SO login, import, wrap, destroy-and-verify, split, five age
+// files and cards read back, ten recombinations, four records).
+func BenchmarkBackupCeremony(b *testing.B) {
+	env := newBackupEnvTB(b)
+	uri, so, _ := env.token("bench")
+	env.generate(uri, "kek", "aes-256")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := env.backupScript(uri, so, "kek", fmt.Sprintf("kek.b%d", i), 3, "alice", "carol", "dave", "erin", "frank")
+		if _, out, err := env.run(s); err != nil {
+			b.Fatal(err, out)
+		}
+	}
+}
+
+// BenchmarkRestoreCeremony: restores of a 3-of-5 backup from age files,
+// each into a fresh token (token initialisation excluded).
+func BenchmarkRestoreCeremony(b *testing.B) {
+	env := newBackupEnvTB(b)
+	uri, so, _ := env.token("bench")
+	env.generate(uri, "kek", "aes-256")
+	holders := []string{"alice", "carol", "dave", "erin", "frank"}
+	s := env.backupScript(uri, so, "kek", "kek.b", 3, holders...)
+	if _, out, err := env.run(s); err != nil {
+		b.Fatal(err, out)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dr, _, _ := env.token("dr")
+		b.StartTimer()
+		if _, out, err := env.run(env.restoreScript(dr, "kek.b", env.shareFile("kek.b", 1, "alice"), env.shareFile("kek.b", 3, "dave"), env.shareFile("kek.b", 5, "frank"))); err != nil {
+			b.Fatal(err, out)
+		}
+	}
 }
