@@ -9,6 +9,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"custos/ceremony"
 	"custos/ledger"
@@ -688,8 +689,8 @@ func (m *Model) signBody() ([]string, string) {
 func (m *Model) stepBody() ([]string, string) {
 	s, r := m.st, m.run
 	p := r.plan
-	out := []string{s.Heading.Render(fmt.Sprintf("Step %d: %s", r.step+1, p.Steps[r.step])), "",
-		"  " + m.bar(r.step), ""}
+	out := m.wrap(s.Heading.Render(fmt.Sprintf("Step %d: %s", r.step+1, p.Steps[r.step])), "  ")
+	out = append(out, "", "  "+m.bar(r.step), "")
 	list := r.checks[r.step]
 	for i, c := range list {
 		if !c.done {
@@ -706,13 +707,15 @@ func (m *Model) stepBody() ([]string, string) {
 		if c.done {
 			mark = "[x]"
 		}
-		line := fmt.Sprintf("%s %s: %s", mark, c.who, c.what)
-		if i == r.item {
-			line = s.Selected.Render("› " + line)
-		} else {
-			line = "  " + line
+		lines := m.wrap(fmt.Sprintf("%s %s: %s", mark, c.who, c.what), "      ")
+		for j, l := range lines {
+			if i == r.item && j == 0 {
+				l = s.Selected.Render("› " + l)
+			} else if j == 0 {
+				l = "  " + l
+			}
+			out = append(out, l)
 		}
-		out = append(out, line)
 	}
 	next := "enter: next step"
 	if r.step == len(p.Steps)-1 {
@@ -751,4 +754,14 @@ func (m *Model) doneBody() ([]string, string) {
 		out = append(out, "    "+strings.Join(w[i:min(len(w), i+8)], " "))
 	}
 	return out, "enter: home · ↑/↓: scroll"
+}
+
+// wrap breaks a line to the terminal's width, continuing with indent.
+func (m *Model) wrap(line, indent string) []string {
+	w := max(20, m.width) - 2
+	lines := strings.Split(ansi.Wrap(line, w, " "), "\n")
+	for i := 1; i < len(lines); i++ {
+		lines[i] = indent + lines[i]
+	}
+	return lines
 }

@@ -125,7 +125,10 @@ func TestTUIInTmux(t *testing.T) {
 			t.Fatalf("ssh-keygen: %v\n%s", err, out)
 		}
 	}
-	pub := func(n string) string { b, _ := os.ReadFile(filepath.Join(dir, n+".pub")); return strings.TrimSpace(string(b)) }
+	pub := func(n string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, n+".pub"))
+		return strings.TrimSpace(string(b))
+	}
 	roster := fmt.Sprintf(`members:
   - name: alice
     roles: [custodian]
