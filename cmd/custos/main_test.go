@@ -182,8 +182,9 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 			continue
 		}
 		b, _ := os.ReadFile(k)
+		pub, _ := os.ReadFile(k + ".pub")
 		for _, line := range strings.Split(string(b), "\n") {
-			if len(line) > 40 && !strings.HasPrefix(line, "-----") {
+			if len(line) > 40 && !strings.HasPrefix(line, "-----") && !sharesPublic(line, string(pub)) {
 				secrets = append(secrets, line)
 			}
 		}
@@ -240,4 +241,16 @@ func cmdP11List(ts *testscript.TestScript, neg bool, args []string) {
 	if (err != nil) != neg {
 		ts.Fatalf("pkcs11-tool: %v", err)
 	}
+}
+
+// sharesPublic reports whether a line of a private key file carries part of
+// the public key (an OpenSSH private key file embeds it: for ECDSA the
+// base64 can line up with the public key's), which is no secret.
+func sharesPublic(line, pub string) bool {
+	for i := 0; i+16 <= len(line); i += 4 {
+		if strings.Contains(pub, line[i:i+16]) {
+			return true
+		}
+	}
+	return false
 }
