@@ -734,3 +734,18 @@ func BenchmarkRestoreCeremony(b *testing.B) {
 		}
 	}
 }
+
+// TestBackupExamples: the documented example scripts parse.
+func TestBackupExamples(t *testing.T) {
+	files, _ := filepath.Glob("../docs/examples/backup-*.yaml")
+	more, _ := filepath.Glob("../docs/examples/restore-*.yaml")
+	files = append(files, more...)
+	if len(files) < 2 {
+		t.Fatalf("examples: %v", files)
+	}
+	for _, f := range files {
+		if _, err := LoadScript(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
