@@ -124,7 +124,7 @@ func (e *Engine) planBackup(p *Plan) error {
 		return e.planRestore(p)
 	}
 	b := s.Backup
-	ks, err := e.activeKey(b.Key, "backup.key")
+	ks, err := e.lookupKey(b.Key, "backup.key", keyUse{})
 	if err != nil {
 		return err
 	}
@@ -191,22 +191,6 @@ func holderRoles(p *ledger.Policy) []string {
 
 func ageRecipient(authorizedKey string) bool {
 	return strings.HasPrefix(authorizedKey, "ssh-ed25519 ") || strings.HasPrefix(authorizedKey, "ssh-rsa ")
-}
-
-// activeKey resolves a key named by label or id; it must be active.
-func (e *Engine) activeKey(ref, field string) (*ledger.KeyState, error) {
-	st := e.Ledger.State()
-	ks := st.Keys[ref]
-	if ks == nil {
-		ks = keyByLabel(st, ref, false)
-	}
-	if ks == nil {
-		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
-	}
-	if ks.State != ledger.KeyActive {
-		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, lastEvent(ks))
-	}
-	return ks, nil
 }
 
 func lastEvent(ks *ledger.KeyState) int64 {

@@ -249,33 +249,14 @@ func (e *Engine) requestKeyID() string {
 	return id
 }
 
-// findKey resolves a key named by label or id among the ledger's keys; it
-// must be active.
+// findKey resolves the key an export or destroy names: it must be active;
+// a compromised key may be destroyed but not exported.
 func (e *Engine) findKey(ref string) (*ledger.KeyState, error) {
-	st := e.Ledger.State()
 	field := "export.key"
 	if e.Script.Kind == KindDestroy {
 		field = "destroy.key"
 	}
-	ks := st.Keys[ref]
-	if ks == nil {
-		ks = keyByLabel(st, ref, false)
-	}
-	if ks == nil {
-		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
-	}
-	if ks.State != ledger.KeyActive {
-		at := int64(0)
-		if n := len(ks.History); n > 0 {
-			at = ks.History[n-1].Seq
-		}
-		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, at)
-	}
-	if seq := compromisedAt(ks); seq > 0 && e.Script.Kind == KindExport {
-		return nil, hint.With(fmt.Errorf("%s: %s: key %q (%s) was reported compromised (record %d) and cannot be exported", e.Script.File, field, ks.Label, ks.ID, seq),
-			"rotate it, then destroy it")
-	}
-	return ks, nil
+	return e.lookupKey(ref, field, keyUse{compromised: e.Script.Kind == KindDestroy})
 }
 
 // keyByLabel returns the key with that label; with liveOnly, only one that

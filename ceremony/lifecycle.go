@@ -82,7 +82,7 @@ func (e *Engine) planLifecycle(p *Plan) error {
 	s, st := e.Script, e.Ledger.State()
 	switch s.Kind {
 	case KindRotate:
-		old, err := e.lookupKey(s.Rotate.Key, "rotate.key", true)
+		old, err := e.lookupKey(s.Rotate.Key, "rotate.key", keyUse{compromised: true})
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func (e *Engine) planLifecycle(p *Plan) error {
 		}
 		p.Steps = append(p.Steps, fmt.Sprintf("schedule the retirement of %q (%s) on %s", old.Label, old.ID, s.Rotate.RetireOn))
 	case KindCompromise:
-		ks, err := e.lookupKey(s.Compromise.Key, "compromise.key", true)
+		ks, err := e.lookupKey(s.Compromise.Key, "compromise.key", keyUse{compromised: true})
 		if err != nil {
 			return err
 		}
@@ -131,9 +131,16 @@ func (e *Engine) planLifecycle(p *Plan) error {
 	return nil
 }
 
-// lookupKey is findKey for the lifecycle kinds: the key must be active;
-// with allowCompromised a compromised key is accepted (to rotate it away).
-func (e *Engine) lookupKey(ref, field string, allowCompromised bool) (*ledger.KeyState, error) {
+// keyUse says which keys besides active, uncompromised ones a ceremony
+// may name.
+type keyUse struct {
+	compromised bool // rotate and destroy a compromised key away
+	destroyed   bool // restore a destroyed key from its backup
+}
+
+// lookupKey resolves a key named by label or id in the ledger and checks
+// that the ceremony may use it.
+func (e *Engine) lookupKey(ref, field string, use keyUse) (*ledger.KeyState, error) {
 	st := e.Ledger.State()
 	ks := st.Keys[ref]
 	if ks == nil {
@@ -142,10 +149,11 @@ func (e *Engine) lookupKey(ref, field string, allowCompromised bool) (*ledger.Ke
 	if ks == nil {
 		return nil, hint.With(fmt.Errorf("%s: %s: no key %q in the ledger", e.Script.File, field, ref), "custos inventory LEDGER lists the keys")
 	}
-	if ks.State != ledger.KeyActive {
-		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State)
+	ok := ks.State == ledger.KeyActive || (use.destroyed && ks.State == ledger.KeyDestroyed)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s: key %q (%s) is %s (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, ks.State, lastEvent(ks))
 	}
-	if seq := compromisedAt(ks); seq > 0 && !allowCompromised {
+	if seq := compromisedAt(ks); seq > 0 && !use.compromised {
 		return nil, hint.With(fmt.Errorf("%s: %s: key %q (%s) was reported compromised (record %d) and cannot be used", e.Script.File, field, ks.Label, ks.ID, seq),
 			"rotate it, then destroy it")
 	}

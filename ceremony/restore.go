@@ -178,7 +178,7 @@ func (e *Engine) planRestore(p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("%s: restore.backup: %w", s.File, err)
 	}
-	ks, err := e.activeKey(b.KeyID, "restore.backup")
+	ks, err := e.lookupKey(b.KeyID, "restore.backup", keyUse{destroyed: true, compromised: true})
 	if err != nil {
 		return err
 	}

@@ -89,8 +89,8 @@ var kindRules = map[string]keyRule{
 	"export.approved":     {need: KeyActive},
 	"key.destroy.intent":  {need: KeyActive, intent: true},
 	"key.destroyed":       {need: KeyActive, set: KeyDestroyed, closes: "key.destroy.intent"},
-	"key.restore.intent":  {need: KeyActive, intent: true},
-	"key.restored":        {need: KeyActive, closes: "key.restore.intent"},
+	"key.restore.intent":  {need: restorable, intent: true},
+	"key.restored":        {need: restorable, set: KeyActive, closes: "key.restore.intent"},
 	"backup.intent":       {need: KeyActive, intent: true},
 	"backup.split":        {need: KeyActive, closes: "backup.intent"},
 	"share.verified":      {need: KeyActive},
@@ -261,6 +261,15 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		s.Keys[keyID] = k
 	case k == nil:
 		return fmt.Errorf("key %s does not exist", keyID)
+	case rule.need == restorable:
+		// A key comes back from its backup: it must have one, and be
+		// active (a second copy) or destroyed (disaster recovery).
+		if !hasEvent(k, "backup.split") {
+			return fmt.Errorf("%s: key %s has no backup.split to restore from", rec.Kind, keyID)
+		}
+		if k.State != KeyActive && k.State != KeyDestroyed {
+			return fmt.Errorf("%s needs key %s to be active or destroyed, it is %s", rec.Kind, keyID, k.State)
+		}
 	case k.State == KeyDestroyed:
 		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastSeq(k, KeyDestroyed))
 	case rule.need != "" && k.State != rule.need:
@@ -287,6 +296,19 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		s.OpenIntent = rec
 	}
 	return nil
+}
+
+// restorable is the need of the restore kinds: active or destroyed, with
+// a backup.
+const restorable = "restorable"
+
+func hasEvent(k *KeyState, kind string) bool {
+	for _, ev := range k.History {
+		if ev.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func lastSeq(k *KeyState, _ string) int64 {

@@ -25,6 +25,7 @@ func TestBackupScripts(t *testing.T) {
 		return setup(env)
 	}
 	p.Cmds["noshare"] = cmdNoShare
+	p.Cmds["agree"] = cmdAgree
 	testscript.Run(t, p)
 }
 
