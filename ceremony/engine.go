@@ -73,7 +73,9 @@ func (p *Plan) String() string {
 	if len(p.Witnesses) > 0 {
 		fmt.Fprintf(&b, "  witnesses: %s\n", strings.Join(p.Witnesses, ", "))
 	}
-	fmt.Fprintf(&b, "  hsm:       %s\n", p.HSM)
+	if p.HSM != "" {
+		fmt.Fprintf(&b, "  hsm:       %s\n", p.HSM)
+	}
 	if p.Required.Count > 0 {
 		self := "the operator may not approve"
 		if p.Required.SelfApproval {

@@ -91,7 +91,8 @@ func (e *Engine) planLifecycle(p *Plan) error {
 			// Allowed, but said: a rotation may also change the algorithm.
 			p.Steps = append(p.Steps, fmt.Sprintf("note: the new version is %s, the old one %s", s.Key.Type, old.Type))
 		}
-		p.Steps = append(p.Steps, fmt.Sprintf("schedule the retirement of %q (%s) on %s", old.Label, old.ID, s.Rotate.RetireOn))
+		last := len(p.Steps) - 1 // keep the closing checkpoint last
+		p.Steps = append(p.Steps[:last:last], fmt.Sprintf("schedule the retirement of %q (%s) on %s", old.Label, old.ID, s.Rotate.RetireOn), p.Steps[last])
 	case KindCompromise:
 		ks, err := e.lookupKey(s.Compromise.Key, "compromise.key", keyUse{compromised: true})
 		if err != nil {

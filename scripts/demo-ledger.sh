@@ -1,11 +1,14 @@
 # demo-ledger.sh is sourced by demo.sh once the token exists: the ledger
-# story. Three members — alice (custodian), bob and carol (security
-# officers) — found a ledger, enrol the demo HSM, generate a KEK and a root
-# key, export the KEK to a partner with a 2-of-2 quorum (carol approves from
-# "another workstation" through a request file), destroy the root, and the
-# ledger is verified with custos and with stock git + OpenSSH.
+# story, a key's whole life. Three members — alice (custodian), bob and
+# carol (security officers, who also hold backup shares) — found a ledger,
+# enrol the demo HSM, generate a KEK and a root key, export the KEK to a
+# partner with a 2-of-2 quorum (carol approves from "another workstation"
+# through a request file), back the KEK up 2-of-3, check a share, destroy
+# the root and the KEK, restore the KEK into a fresh token from two shares,
+# rotate it, add a member (dave), sign an access review, and verify the
+# ledger with custos and with stock git + OpenSSH.
 
-for m in alice bob carol; do
+for m in alice bob carol dave; do
   ssh-keygen -q -t ed25519 -N "" -C "$m" -f "$DEMO/keys/$m"
 done
 # the partner's RSA-3072 recipient key, as a PEM PUBLIC KEY
@@ -21,10 +24,10 @@ members:
     roles: [custodian]
     key: $(cat "$DEMO/keys/alice.pub")
   - name: bob
-    roles: [officer]
+    roles: [officer, custodian]
     key: $(cat "$DEMO/keys/bob.pub")
   - name: carol
-    roles: [officer]
+    roles: [officer, custodian]
     key: $(cat "$DEMO/keys/carol.pub")
 policy:
   approvals:
@@ -32,7 +35,9 @@ policy:
     key.generate.intent: {roles: [officer], count: 1}
     key.export.intent: {roles: [officer], count: 2}
     key.destroy.intent: {roles: [officer], count: 1}
-    roster.changed: {roles: [officer], count: 2}
+    backup.intent: {roles: [officer], count: 1}
+    key.restore.intent: {roles: [officer], count: 1}
+    roster.changed: {roles: [officer], count: 2, self_approval: true}
   algorithms: [aes-256, rsa-3072, rsa-4096, ec-p256, ec-p384, ed25519]
 YAML
 cat > "$DEMO/scripts/enroll.yaml" <<YAML
@@ -55,6 +60,7 @@ key:
   purpose: wraps the payment data keys
   rotation: 1y
   exportable: true
+  backup: true
 YAML
 cat > "$DEMO/scripts/generate-root.yaml" <<YAML
 kind: generate
@@ -115,6 +121,121 @@ step "export the KEK to partner-bank: 2-of-2 officers; carol approves from elsew
 
 step "destroy the root key, verifying its absence"
 "$CUSTOS" run "$DEMO/scripts/destroy-root.yaml" --ledger "$DEMO/ledger" $K
+
+cat > "$DEMO/scripts/backup-kek.yaml" <<YAML
+kind: backup
+ceremony: kek-2026-backup
+hsm: "$URI"
+so_pin_source: "file:$DEMO/pins/so"
+operator: alice
+witnesses: [bob]
+backup:
+  key: kek-2026
+  id: kek-2026.bk1
+  threshold: 2
+  holders: [alice, bob, carol]
+  media: $DEMO/media/kek-2026.bk1.wrapped
+  share_dir: $DEMO/shares
+  cards: true
+YAML
+mkdir -p "$DEMO/media"
+step "back the KEK up: wrapping key split 2-of-3 among alice, bob and carol; every share checked"
+"$CUSTOS" run "$DEMO/scripts/backup-kek.yaml" --ledger "$DEMO/ledger" $K
+
+step "carol checks her share (the periodic share check auditors ask for)"
+"$CUSTOS" share-check "$DEMO/shares/kek-2026.bk1-share3-carol.age" --ledger "$DEMO/ledger" --backup kek-2026.bk1 \
+  --holder carol --identity "$DEMO/keys/carol" --key carol="$DEMO/keys/carol"
+
+cat > "$DEMO/scripts/destroy-kek.yaml" <<YAML
+kind: destroy
+ceremony: kek-2026-destroy
+hsm: "$URI"
+operator: alice
+witnesses: [bob]
+destroy:
+  key: kek-2026
+  reason: demo — the HSM is decommissioned
+  confirm: kek-2026
+YAML
+step "destroy the KEK on the demo HSM"
+"$CUSTOS" run "$DEMO/scripts/destroy-kek.yaml" --ledger "$DEMO/ledger" $K
+
+step "a fresh token, custos-dr, is initialised and enrolled"
+head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-user"
+head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-so"
+"$CUSTOS" hsm init-token --module "$MODULE" --label custos-dr \
+  --so-pin-source "file:$DEMO/pins/dr-so" --pin-source "file:$DEMO/pins/dr-user"
+DR="pkcs11:token=custos-dr?module-path=$MODULE&pin-source=file:$DEMO/pins/dr-user"
+cat > "$DEMO/scripts/enroll-dr.yaml" <<YAML
+kind: enroll
+ceremony: enroll-dr-hsm
+hsm: "$DR"
+operator: alice
+witnesses: [bob]
+YAML
+"$CUSTOS" run "$DEMO/scripts/enroll-dr.yaml" --ledger "$DEMO/ledger" $K
+
+cat > "$DEMO/scripts/restore-kek.yaml" <<YAML
+kind: restore
+ceremony: kek-2026-restore
+hsm: "$DR"
+operator: alice
+witnesses: [bob]
+restore:
+  backup: kek-2026.bk1
+  media: $DEMO/media/kek-2026.bk1.wrapped
+  shares:
+    - file: $DEMO/shares/kek-2026.bk1-share2-bob.age
+      identity: $DEMO/keys/bob
+    - file: $DEMO/shares/kek-2026.bk1-share3-carol.card
+YAML
+step "restore the KEK into custos-dr from bob's and carol's shares; its check value must match"
+"$CUSTOS" run "$DEMO/scripts/restore-kek.yaml" --ledger "$DEMO/ledger" $K
+
+cat > "$DEMO/scripts/rotate-kek.yaml" <<YAML
+kind: rotate
+ceremony: kek-2027-rotation
+hsm: "$DR"
+operator: alice
+witnesses: [bob]
+rotate:
+  key: kek-2026
+  retire_on: 2027-03-01
+key:
+  label: kek-2027
+  type: aes-256
+  owner: payments
+  purpose: wraps the payment data keys
+  rotation: 1y
+  backup: true
+YAML
+step "rotate the KEK: kek-2027 is generated, kek-2026 scheduled for retirement"
+"$CUSTOS" run "$DEMO/scripts/rotate-kek.yaml" --ledger "$DEMO/ledger" $K
+
+cat > "$DEMO/scripts/roster-add-dave.yaml" <<YAML
+kind: roster
+ceremony: roster-2026-12
+operator: bob
+roster:
+  add:
+    - name: dave
+      roles: [officer]
+      key: "$(cat "$DEMO/keys/dave.pub")"
+  reason: dave joins the security team
+YAML
+step "roster change: dave joins, approved by both officers under the old roster"
+"$CUSTOS" run "$DEMO/scripts/roster-add-dave.yaml" --ledger "$DEMO/ledger" --key bob="$DEMO/keys/bob" --key carol="$DEMO/keys/carol"
+
+cat > "$DEMO/scripts/review.yaml" <<YAML
+kind: review
+ceremony: review-2026-q4
+operator: dave
+review:
+  period: 2026-Q4
+  findings: roster matches the HR records; kek-2026 retires on 2027-03-01
+YAML
+step "access review signed by dave, the new security officer"
+"$CUSTOS" run "$DEMO/scripts/review.yaml" --ledger "$DEMO/ledger" --key dave="$DEMO/keys/dave"
 
 step "custos log demo/ledger"
 "$CUSTOS" log "$DEMO/ledger"
