@@ -161,6 +161,7 @@ func (b *builder) add(rec *ledger.Record) error {
 				Purpose: str(f, "purpose"), HSM: hsmRef(f), State: ledger.KeyGenerating, Requested: ev,
 				Exports: []Export{}, Backups: []Backup{}, Restores: []Event{}, History: []KeyEvent{}}
 			k.Bits = bitsOf(k.Type)
+			k.Predecessor = str(f, "rotates")
 			if n, ok := num(f, "rotation_days"); ok && n > 0 {
 				k.RotationDays, k.RotationSource = n, "ceremony"
 			} else if p, ok := b.policy.Rotation[k.Type]; ok {
@@ -251,6 +252,13 @@ func (b *builder) add(rec *ledger.Record) error {
 	case "key.restored":
 		e, _ := intentEvent()
 		k.Restores = append(k.Restores, e)
+		k.State = ledger.KeyActive // a restore after a destruction brings the key back
+	case "key.compromised":
+		e := ev
+		e.Reason = str(f, "reason")
+		k.Compromised = &e
+	case "key.retirement.scheduled":
+		k.Retirement = &Retirement{Event: ev, RetireOn: str(f, "retire_on"), Successor: str(f, "successor")}
 	case "key.destroyed":
 		e, _ := intentEvent()
 		if e.Reason == "" {
@@ -432,10 +440,21 @@ func (b *builder) finish() {
 			ct, _ := time.Parse(ledger.TimeLayout, k.Created.Time)
 			due := ct.AddDate(0, 0, int(k.RotationDays))
 			k.RotationDue = fmtTime(due)
-			k.Overdue = b.asOf.After(due)
-			r.Calendar = append(r.Calendar, RotationEntry{KeyID: k.ID, Label: k.Label, Type: k.Type, Owner: k.Owner,
-				Created: k.Created.Time, RotationDays: k.RotationDays, Due: k.RotationDue,
-				DaysLeft: int64(due.Sub(b.asOf).Hours() / 24), Overdue: k.Overdue})
+			k.Overdue = b.asOf.After(due) && k.Retirement == nil // a rotated key is due for retirement instead
+			if k.Retirement == nil {
+				r.Calendar = append(r.Calendar, RotationEntry{Action: "rotate", KeyID: k.ID, Label: k.Label, Type: k.Type, Owner: k.Owner,
+					Created: k.Created.Time, RotationDays: k.RotationDays, Due: k.RotationDue,
+					DaysLeft: int64(due.Sub(b.asOf).Hours() / 24), Overdue: k.Overdue})
+			}
+		}
+		if rt := k.Retirement; rt != nil && k.State == ledger.KeyActive && k.Created != nil {
+			if day, err := time.Parse(time.DateOnly, rt.RetireOn); err == nil {
+				end := day.Add(24*time.Hour - time.Second)
+				k.RetireOverdue = b.asOf.After(end)
+				r.Calendar = append(r.Calendar, RotationEntry{Action: "retire", KeyID: k.ID, Label: k.Label, Type: k.Type, Owner: k.Owner,
+					Created: k.Created.Time, RotationDays: k.RotationDays, Due: fmtTime(end),
+					DaysLeft: int64(end.Sub(b.asOf).Hours() / 24), Overdue: k.RetireOverdue})
+			}
 		}
 		r.Inventory = append(r.Inventory, *k)
 	}

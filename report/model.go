@@ -132,6 +132,10 @@ type Key struct {
 	Overdue        bool            `json:"overdue"`
 	Destroyed      *Event          `json:"destroyed,omitempty"`
 	Aborted        *Event          `json:"aborted,omitempty"`
+	Compromised    *Event          `json:"compromised,omitempty"` // reported compromised (key.compromised)
+	Predecessor    string          `json:"predecessor,omitempty"` // the key this one rotates
+	Retirement     *Retirement     `json:"retirement,omitempty"`  // scheduled by a rotation
+	RetireOverdue  bool            `json:"retire_overdue"`        // still active after its retirement date
 	History        []KeyEvent      `json:"history"`
 }
 
@@ -144,6 +148,13 @@ type KeyEvent struct {
 	Actor    string `json:"actor"`
 }
 
+// Retirement is a key's retirement scheduled when it was rotated.
+type Retirement struct {
+	Event
+	RetireOn  string `json:"retire_on"`
+	Successor string `json:"successor,omitempty"`
+}
+
 // HSM is one enrolled HSM.
 type HSM struct {
 	HSMRef
@@ -153,12 +164,13 @@ type HSM struct {
 
 // RotationEntry is one line of the rotation calendar.
 type RotationEntry struct {
+	Action       string `json:"action"` // "rotate" (period ends) or "retire" (rotated, retirement scheduled)
 	KeyID        string `json:"key_id"`
 	Label        string `json:"label"`
 	Type         string `json:"type"`
 	Owner        string `json:"owner,omitempty"`
 	Created      string `json:"created"`
-	RotationDays int64  `json:"rotation_days"`
+	RotationDays int64  `json:"rotation_days,omitempty"`
 	Due          string `json:"due"`
 	DaysLeft     int64  `json:"days_left"`
 	Overdue      bool   `json:"overdue"`

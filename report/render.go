@@ -159,6 +159,15 @@ func Markdown(r *Report) string {
 		if k.Destroyed != nil {
 			state += " " + by(k.Destroyed)
 		}
+		if k.Compromised != nil {
+			state += "; COMPROMISED " + by(k.Compromised) + ": " + k.Compromised.Reason
+		}
+		if rt := k.Retirement; rt != nil {
+			state += "; rotated to " + rt.Successor + ", retire on " + rt.RetireOn
+		}
+		if k.RetireOverdue {
+			state += " RETIREMENT OVERDUE"
+		}
 		rows = append(rows, []string{k.ID, k.Label, fmt.Sprintf("%s (%d bits)", k.Type, k.Bits),
 			k.HSM.Model + " " + k.HSM.Serial, k.Owner, k.Purpose, by(k.Created), k.CheckValue,
 			fmt.Sprint(len(k.Exports)), rotationText(k), state})
@@ -188,9 +197,9 @@ func Markdown(r *Report) string {
 		if c.Overdue {
 			od = "**OVERDUE**"
 		}
-		rows = append(rows, []string{c.Due, c.Label, c.Type, c.Owner, c.Created, fmt.Sprintf("%dd", c.RotationDays), fmt.Sprint(c.DaysLeft), od})
+		rows = append(rows, []string{c.Due, c.Action, c.Label, c.Type, c.Owner, c.Created, fmt.Sprintf("%dd", c.RotationDays), fmt.Sprint(c.DaysLeft), od})
 	}
-	mdTable(&b, []string{"due", "key", "type", "owner", "created", "period", "days left", ""}, rows)
+	mdTable(&b, []string{"due", "action", "key", "type", "owner", "created", "period", "days left", ""}, rows)
 
 	b.WriteString("## 4. Ceremonies\n\n")
 	for _, c := range r.Ceremonies {

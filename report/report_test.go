@@ -519,3 +519,61 @@ func TestNotVerified(t *testing.T) {
 	}
 	fmt.Fprint(&h) // keep fmt for the benchmarks' helpers
 }
+
+// TestKeyLife follows a key through backup, share check, destruction,
+// restore, rotation and compromise: the inventory and calendar follow the
+// ledger's state.
+func TestKeyLife(t *testing.T) {
+	f := newFixture(t)
+	f.add("key.generate.intent", "gen-a", "alice", map[string]any{"key_id": "a", "label": "a", "type": "aes-256", "owner": "o", "purpose": "p", "rotation_days": 30, "hsm": hsmFacts}, "bob")
+	f.add("key.generated", "gen-a", "alice", map[string]any{"key_id": "a", "kcv_aes_cmac": "0a0b0c", "hsm": hsmFacts})
+	f.add("backup.intent", "bk-a", "alice", map[string]any{"key_id": "a", "m": 2, "n": 2, "holders": []string{"alice", "dave"}})
+	f.add("backup.split", "bk-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "m": 2, "n": 2, "media": "a.wrapped", "blob_sha256": "cafe",
+		"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "dave"}}})
+	f.add("share.verified", "check-2", "dave", map[string]any{"key_id": "a", "backup_id": "bk-a", "index": 2, "holder": "dave"})
+	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test"}, "bob")
+	f.add("key.destroyed", "des-a", "alice", map[string]any{"key_id": "a"})
+	f.reopen()
+	if k := keyOf(build(t, f, Options{}), "a"); k.State != ledger.KeyDestroyed || len(k.Backups) != 1 {
+		t.Fatalf("after destruction: %+v", k)
+	}
+	f.add("key.restore.intent", "res-a", "alice", map[string]any{"key_id": "a", "backup": "bk-a"}, "bob")
+	f.add("key.restored", "res-a", "alice", map[string]any{"key_id": "a", "kcv_aes_cmac": "0a0b0c"})
+	f.add("key.generate.intent", "rot-a", "alice", map[string]any{"key_id": "b", "label": "b", "type": "aes-256", "owner": "o", "purpose": "p", "rotates": "a", "hsm": hsmFacts}, "bob")
+	f.add("key.generated", "rot-a", "alice", map[string]any{"key_id": "b", "kcv_aes_cmac": "0d0e0f", "hsm": hsmFacts})
+	f.add("key.retirement.scheduled", "rot-a", "alice", map[string]any{"key_id": "a", "retire_on": "2024-02-01", "successor": "b"})
+	f.add("key.compromised", "comp-a", "bob", map[string]any{"key_id": "a", "reason": "copy exposed", "reported_by": "carol"})
+	f.reopen()
+	r := build(t, f, Options{Now: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)})
+	a, b := keyOf(r, "a"), keyOf(r, "b")
+	if a.State != f.l.State().Keys["a"].State || a.State != ledger.KeyActive || len(a.Restores) != 1 || a.Restores[0].IntentSeq == 0 {
+		t.Fatalf("restored key: state %s, restores %+v", a.State, a.Restores)
+	}
+	bk := a.Backups[0]
+	if bk.Threshold != 2 || bk.Shares != 2 || !slices.Equal(bk.Holders, []string{"alice", "dave"}) || len(bk.ShareChecks) != 1 ||
+		bk.ShareChecks[0].Holder != "dave" || a.LastShareCheck != bk.ShareChecks[0].Time || bk.BlobSHA256 != "cafe" {
+		t.Errorf("backup %+v, last check %s", bk, a.LastShareCheck)
+	}
+	if a.Compromised == nil || a.Compromised.Reason != "copy exposed" || a.Compromised.By != "bob" {
+		t.Errorf("compromise %+v", a.Compromised)
+	}
+	if a.Retirement == nil || a.Retirement.Successor != "b" || !a.RetireOverdue || a.Overdue || b.Predecessor != "a" {
+		t.Errorf("rotation: a %+v overdue %v/%v, b predecessor %q", a.Retirement, a.Overdue, a.RetireOverdue, b.Predecessor)
+	}
+	if len(r.Calendar) != 1 || r.Calendar[0].Action != "retire" || r.Calendar[0].KeyID != "a" || !r.Calendar[0].Overdue ||
+		r.Calendar[0].Due != "2024-02-01T23:59:59Z" {
+		t.Errorf("calendar %+v", r.Calendar)
+	}
+	var buf bytes.Buffer
+	Render(&buf, r, "json")
+	if errs := loadSchema(t).Validate(buf.Bytes()); len(errs) > 0 {
+		t.Fatalf("schema: %s", strings.Join(errs, "\n"))
+	}
+	buf.Reset()
+	Render(&buf, r, "html")
+	for _, want := range []string{"COMPROMISED", "RETIREMENT OVERDUE", "retire on 2024-02-01"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+}

@@ -109,6 +109,15 @@ func newInventoryCmd() *cobra.Command {
 				if d := k.Destroyed; d != nil {
 					state += fmt.Sprintf(" %s by %s", d.Time, d.By)
 				}
+				if k.Compromised != nil {
+					state += " COMPROMISED"
+				}
+				if rt := k.Retirement; rt != nil {
+					state += " retire-on " + rt.RetireOn
+					if k.RetireOverdue {
+						state += " OVERDUE"
+					}
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, dash(k.Label), dash(k.Type),
 					dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner), created, creator, approved,
 					len(k.Exports), due, state)
