@@ -16,17 +16,7 @@ import (
 // another token, bad shares, share checks and a backup killed half-way,
 // through the real custos command line on real SoftHSM tokens.
 func TestBackupScripts(t *testing.T) {
-	p := scriptParams("testdata/backup")
-	setup := p.Setup
-	p.Setup = func(env *testscript.Env) error {
-		root, _ := filepath.Abs("../..")
-		env.Setenv("STOCK_VERIFY", filepath.Join(root, "scripts", "stock-verify"))
-		env.Setenv("EXAMPLES", filepath.Join(root, "docs", "examples"))
-		return setup(env)
-	}
-	p.Cmds["noshare"] = cmdNoShare
-	p.Cmds["agree"] = cmdAgree
-	testscript.Run(t, p)
+	testscript.Run(t, scriptParams("testdata/backup"))
 }
 
 // cmdNoShare: noshare PATH… — fails if any share made in $WORK/shares

@@ -18,16 +18,7 @@ import (
 // afterwards with custos verify, stock git (scripts/stock-verify) and
 // pkcs11-tool.
 func TestCeremonyScripts(t *testing.T) {
-	p := scriptParams("testdata/ceremony")
-	p.Cmds["agree"] = cmdAgree
-	setup := p.Setup
-	p.Setup = func(env *testscript.Env) error {
-		root, _ := filepath.Abs("../..")
-		env.Setenv("STOCK_VERIFY", filepath.Join(root, "scripts", "stock-verify"))
-		env.Setenv("EXAMPLES", filepath.Join(root, "docs", "examples"))
-		return setup(env)
-	}
-	testscript.Run(t, p)
+	testscript.Run(t, scriptParams("testdata/ceremony"))
 }
 
 // cmdAgree: agree LEDGER NAME LABEL — the ledger and the token agree: every

@@ -14,15 +14,7 @@ import (
 // log on real ledgers with keys made by stock ssh-keygen, checked by stock
 // git through scripts/stock-verify.
 func TestLedgerScripts(t *testing.T) {
-	p := scriptParams("testdata/ledger")
-	p.Cmds["mkroster"] = cmdMkroster
-	setup := p.Setup
-	p.Setup = func(env *testscript.Env) error {
-		root, _ := filepath.Abs("../..")
-		env.Setenv("STOCK_VERIFY", filepath.Join(root, "scripts", "stock-verify"))
-		return setup(env)
-	}
-	testscript.Run(t, p)
+	testscript.Run(t, scriptParams("testdata/ledger"))
 }
 
 // cmdMkroster: mkroster FILE NAME:ROLE[,ROLE]… — a roster file whose

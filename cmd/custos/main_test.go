@@ -36,6 +36,9 @@ func scriptParams(dir string) testscript.Params {
 		Dir:                 dir,
 		RequireExplicitExec: false,
 		Setup: func(env *testscript.Env) error {
+			root, _ := filepath.Abs("../..")
+			env.Setenv("STOCK_VERIFY", filepath.Join(root, "scripts", "stock-verify"))
+			env.Setenv("EXAMPLES", filepath.Join(root, "docs", "examples"))
 			env.Setenv("SOFTHSM_MODULE", softhsmModule())
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("NO_COLOR", "1")
@@ -48,6 +51,9 @@ func scriptParams(dir string) testscript.Params {
 			"nosecret": cmdNoSecret,
 			"subst":    cmdSubst,
 			"p11list":  cmdP11List,
+			"agree":    cmdAgree,
+			"mkroster": cmdMkroster,
+			"noshare":  cmdNoShare,
 			"rsapub":   cmdRSAPub,
 		},
 	}
