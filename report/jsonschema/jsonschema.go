@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"sort"
@@ -79,6 +80,9 @@ func (s *Schema) Validate(doc []byte) []string {
 	d.UseNumber()
 	if err := d.Decode(&v); err != nil {
 		return []string{"document: " + err.Error()}
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return []string{"document: data after the JSON value"}
 	}
 	var errs []string
 	s.validate(s.root, v, "$", &errs)
