@@ -280,7 +280,7 @@ func cmdGuide(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdGenesis: genesis LEDGER — sets $GENESIS to the ledger's genesis
-// digest: what the signed minutes carry.
+// digest and $HEAD to its head digest: what the signed minutes carry.
 func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: genesis LEDGER")
@@ -288,4 +288,5 @@ func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	l, err := ledger.Open(ts.MkAbs(args[0]))
 	ts.Check(err)
 	ts.Setenv("GENESIS", l.State().Genesis)
+	ts.Setenv("HEAD", l.State().Head)
 }
