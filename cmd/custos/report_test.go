@@ -109,6 +109,30 @@ func cmdReportCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if steps != len(logs) {
 		ts.Fatalf("report has %d steps, log %d records", steps, len(logs))
 	}
+	// roster history and access reviews: every genesis, roster change and
+	// review of the log, in order
+	var rosters, reviews []int64
+	for seq := int64(1); seq <= int64(len(logs)); seq++ {
+		switch logs[seq].Kind {
+		case "ledger.genesis", "roster.changed":
+			rosters = append(rosters, seq)
+		case "review.signed":
+			reviews = append(reviews, seq)
+		}
+	}
+	var gotRosters, gotReviews []int64
+	for _, v := range r.Roster {
+		gotRosters = append(gotRosters, v.Seq)
+		if l := logs[v.Seq]; v.By != l.Actor || !slices.Equal(v.ApprovedBy, l.Approvers) {
+			ts.Fatalf("roster version %d: by %s approved %v, log %s %v", v.Seq, v.By, v.ApprovedBy, l.Actor, l.Approvers)
+		}
+	}
+	for _, v := range r.Reviews {
+		gotReviews = append(gotReviews, v.Seq)
+	}
+	if !slices.Equal(rosters, gotRosters) || !slices.Equal(reviews, gotReviews) {
+		ts.Fatalf("roster versions %v (log %v), reviews %v (log %v)", gotRosters, rosters, gotReviews, reviews)
+	}
 	// inventory: every key file of the ledger
 	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*.json"))
 	if len(files) != len(r.Inventory) {
@@ -157,6 +181,14 @@ func cmdReportCheck(ts *testscript.TestScript, neg bool, args []string) {
 				}
 				if intent := logs[k.Destroyed.IntentSeq]; intent.Kind != "key.destroy.intent" || !slices.Equal(intent.Approvers, k.Destroyed.ApprovedBy) {
 					ts.Fatalf("key %s destruction approvals %v, intent %+v", ks.ID, k.Destroyed.ApprovedBy, intent)
+				}
+			case "key.retirement.scheduled":
+				if k.Retirement == nil || k.Retirement.Seq != h.Seq || k.Retirement.RetireOn != fmt.Sprint(rawRecord(h.Seq)["retire_on"]) {
+					ts.Fatalf("key %s retirement %+v, record %d", ks.ID, k.Retirement, h.Seq)
+				}
+			case "key.compromised":
+				if k.Compromised == nil || k.Compromised.Seq != h.Seq {
+					ts.Fatalf("key %s compromise %+v, record %d", ks.ID, k.Compromised, h.Seq)
 				}
 			case "key.export.intent":
 				// checked through the export that follows
