@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -209,6 +210,9 @@ func (s *State) apply(rec *Record, digest string) error {
 }
 
 func (s *State) lifecycle(rec *Record, ts string) error {
+	if err := s.checkpoint(rec); err != nil {
+		return err
+	}
 	rule, known := kindRules[rec.Kind]
 	if s.OpenIntent != nil {
 		oi := s.OpenIntent
@@ -388,4 +392,31 @@ func (s *State) pub(m *Member) (ssh.PublicKey, error) {
 	}
 	s.keys[m.Key] = k
 	return k, nil
+}
+
+// checkpoint checks the checkpoint a ceremony.closed record carries: it
+// must name this ledger, the record before it and its size, so witnesses
+// co-sign exactly the history they saw.
+func (s *State) checkpoint(rec *Record) error {
+	if rec.Kind != "ceremony.closed" {
+		return nil
+	}
+	cp, ok := rec.Facts["checkpoint"].(map[string]any)
+	if !ok {
+		if _, has := rec.Facts["checkpoint"]; has {
+			return errors.New("facts.checkpoint is not an object")
+		}
+		return nil
+	}
+	if l, _ := cp["ledger"].(string); l != s.LedgerID {
+		return fmt.Errorf("checkpoint names ledger %.40q, this ledger is %s", l, s.LedgerID)
+	}
+	if h, _ := cp["head"].(string); h != rec.Prev {
+		return fmt.Errorf("checkpoint head %s is not the digest of record %d (%s)", short(h), rec.Seq-1, short(rec.Prev))
+	}
+	n, _ := cp["size"].(json.Number)
+	if size, err := n.Int64(); err != nil || size != rec.Seq-1 {
+		return fmt.Errorf("checkpoint size %s is not %d, the records before it", n, rec.Seq-1)
+	}
+	return nil
 }
