@@ -246,5 +246,12 @@ step "custos verify demo/ledger --genesis $GENESIS"
 step "stock git + OpenSSH: scripts/stock-verify demo/ledger"
 "$ROOT/scripts/stock-verify" "$DEMO/ledger"
 
+step "custos inventory demo/ledger"
+"$CUSTOS" inventory "$DEMO/ledger"
+
+step "the evidence report for auditors: demo/report.html"
+"$CUSTOS" report "$DEMO/ledger" -o "$DEMO/report.html" --format html
+
 echo
-echo "the ledger is in demo/ledger; the scripts that made it are in demo/scripts/"
+echo "the ledger is in demo/ledger; the scripts that made it are in demo/scripts/;"
+echo "the evidence report is demo/report.html"
