@@ -102,7 +102,10 @@ func newVerifyCmd() *cobra.Command {
 				}
 				if res.TrustedHeadChecked {
 					fmt.Fprintln(out, "trusted head: still in the history")
+				} else {
+					fmt.Fprintln(out, "note: freshness not checked: give --trusted-head with the last head you know (minutes, an earlier audit) to detect a rollback or truncation")
 				}
+				fmt.Fprintln(out, "not checked: what the HSMs hold now, real-world time (records carry the workstation clock), custody of shares and exported copies")
 				if oi := res.OpenIntent; oi != nil {
 					fmt.Fprintf(out, "open intent: record %d %s (ceremony %s) — run custos resume\n", oi.Seq, oi.Kind, oi.Ceremony)
 				}
