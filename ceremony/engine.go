@@ -37,6 +37,10 @@ type Engine struct {
 	Now func() time.Time
 	// Progress receives one line per step, for the person at the screen.
 	Progress io.Writer
+	// OnStep, when set, is called as Run reaches each step (see StepKind),
+	// so a front end can show what really happened; it runs on Run's
+	// goroutine and should return quickly.
+	OnStep func(Step)
 
 	plan   *Plan
 	token  *hsm.Token
@@ -644,9 +648,11 @@ func (e *Engine) Run() (*Result, error) {
 		return nil, err
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
+	e.step(StepIntent, rec)
 	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
 	if e.Script.Kind != KindEnroll && !noHSM[e.Script.Kind] {
 		crashPoint("before-hsm")
+		e.step(StepHSMStarted, nil)
 		started := time.Now()
 		outcome, err := e.operate(res)
 		e.hsmTime += time.Since(started)
@@ -659,9 +665,11 @@ func (e *Engine) Run() (*Result, error) {
 			return nil, err
 		}
 		crashPoint("after-hsm")
+		e.step(StepHSMDone, nil)
 		if err := e.append(outcome, op); err != nil {
 			return nil, err
 		}
+		e.step(StepOutcome, outcome)
 		crashPoint("after-outcome")
 		if e.Script.Kind == KindRotate {
 			if err := e.append(e.retirementRecord(e.plan.KeyID), op); err != nil {
@@ -673,7 +681,41 @@ func (e *Engine) Run() (*Result, error) {
 		return nil, err
 	}
 	res.Head, _ = e.Ledger.Head()
+	e.step(StepClosed, nil)
 	return res, nil
+}
+
+// StepKind names a point Run has reached.
+type StepKind int
+
+// The steps of Run, in order; a ceremony without an HSM operation goes
+// from StepIntent to StepClosed.
+const (
+	StepIntent     StepKind = iota + 1 // the opening record is committed
+	StepHSMStarted                     // the HSM operation begins
+	StepHSMDone                        // the HSM operation succeeded
+	StepOutcome                        // its outcome record is committed
+	StepClosed                         // ceremony.closed is committed
+)
+
+// Step is what OnStep receives.
+type Step struct {
+	Kind StepKind
+	// Seq and Record are the record just committed (intent, outcome),
+	// zero and empty otherwise.
+	Seq    int64
+	Record string
+}
+
+func (e *Engine) step(k StepKind, rec *ledger.Record) {
+	if e.OnStep == nil {
+		return
+	}
+	s := Step{Kind: k}
+	if rec != nil {
+		s.Seq, s.Record = rec.Seq, rec.Kind
+	}
+	e.OnStep(s)
 }
 
 // Result is what a finished ceremony reports.
