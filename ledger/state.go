@@ -283,6 +283,9 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		k.State = rule.set
 	}
 	for fk, fv := range rec.Facts {
+		if !describesKey[rec.Kind] {
+			break // e.g. an export's purpose is not the key's purpose
+		}
 		switch fk {
 		case "key_id":
 		case "label":
@@ -300,6 +303,16 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		s.OpenIntent = rec
 	}
 	return nil
+}
+
+// describesKey lists the kinds whose facts describe the key itself and so
+// are merged into keys/<id>.json; the facts of other kinds (an export's
+// recipient and purpose, a share check) stay in their records.
+var describesKey = map[string]bool{
+	"key.generate.intent": true, "key.generated": true,
+	"key.restore.intent": true, "key.restored": true,
+	"backup.split": true, "key.destroyed": true, "key.retirement.scheduled": true,
+	"key.compromised": true,
 }
 
 // restorable is the need of the restore kinds: active or destroyed, with

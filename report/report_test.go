@@ -102,7 +102,9 @@ func (f *fixture) add(kind, cer, actor string, facts map[string]any, approvers .
 // the other, a roster change and an access review.
 func (f *fixture) story() {
 	f.add("hsm.enrolled", "enroll", "alice", map[string]any{"hsm": hsmFacts, "witnesses": []string{"bob"}}, "bob")
-	f.add("ceremony.closed", "enroll", "alice", map[string]any{"checkpoint": map[string]any{"head": "sha256:" + strings.Repeat("ab", 32)}}, "bob")
+	head, commit := f.l.Head()
+	st := f.l.State()
+	f.add("ceremony.closed", "enroll", "alice", map[string]any{"checkpoint": map[string]any{"ledger": st.LedgerID, "size": st.Seq, "head": head, "commit": commit}}, "bob")
 	f.add("key.generate.intent", "gen-kek", "alice", map[string]any{"key_id": "k1", "label": "kek", "type": "aes-256", "owner": "payments",
 		"purpose": "wraps data keys", "rotation_days": 30, "hsm": hsmFacts}, "bob")
 	f.add("key.generated", "gen-kek", "alice", map[string]any{"key_id": "k1", "label": "kek", "type": "aes-256", "kcv_aes_cmac": "a1b2c3",
@@ -118,7 +120,7 @@ func (f *fixture) story() {
 	f.add("key.destroy.intent", "destroy-root", "alice", map[string]any{"key_id": "k2", "reason": "superseded", "hsm": hsmFacts}, "bob")
 	f.add("key.destroyed", "destroy-root", "alice", map[string]any{"key_id": "k2", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
 	f.add("ceremony.closed", "destroy-root", "alice", map[string]any{})
-	st := f.l.State()
+	st = f.l.State()
 	newRoster := append([]ledger.Member{}, st.Roster.Members...)
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sp, _ := ssh.NewPublicKey(pub)
