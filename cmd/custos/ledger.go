@@ -111,6 +111,9 @@ func newVerifyCmd() *cobra.Command {
 				}
 			}
 			if err := res.Err(); err != nil {
+				if res.Failure != nil && res.Failure.Seq == 0 {
+					return hint.With(err, "give the path of a ledger (a clone made with git clone) or of a bundle made with custos bundle")
+				}
 				return hint.With(err, "the ledger cannot be trusted past the named record; compare with a copy you trust")
 			}
 			return nil
