@@ -165,6 +165,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.run.progress = append(m.run.progress, msg.line)
 		}
 		return m, m.br.listen()
+	case stepMsg:
+		if m.run != nil {
+			m.run.steps = append(m.run.steps, msg.step)
+		}
+		return m, m.br.listen()
 	case tea.PasteMsg:
 		if m.prompt != nil {
 			m.prompt.paste(msg.Content)
@@ -309,6 +314,9 @@ func (m *Model) render() string {
 	title := " custos · " + screenTitles[m.screen]
 	if m.screen == scrStep && m.run != nil {
 		title = fmt.Sprintf(" custos · step %d of %d", m.run.step+1, len(m.run.plan.Steps))
+	}
+	if m.screen == scrRunning && m.run != nil {
+		title = fmt.Sprintf(" custos · running step %d of %d", min(m.stepsDone()+1, len(m.run.plan.Steps)), len(m.run.plan.Steps))
 	}
 	if m.dir != "" {
 		title += " · " + m.dir

@@ -37,7 +37,8 @@ type runState struct {
 	item   int // cursor in the step's checklist
 
 	progress []string
-	retry    func() tea.Cmd // what t (try again) does after an error
+	steps    []ceremony.Step // what Run reached, from the engine's OnStep
+	retry    func() tea.Cmd  // what t (try again) does after an error
 	result   *ceremony.Result
 	failed   error
 	before   int64 // ledger size before the run
@@ -282,6 +283,8 @@ func (m *Model) startRun() tea.Cmd {
 	r.before = m.led.State().Seq
 	m.goTo(scrRunning)
 	e, br := r.eng, m.br
+	r.steps = nil
+	e.OnStep = func(s ceremony.Step) { br.events <- stepMsg{s} }
 	return func() tea.Msg {
 		res, err := e.Run()
 		// Through the bridge, after every progress line of the run.
@@ -583,11 +586,7 @@ func (m *Model) runBody() ([]string, string) {
 	case scrStep:
 		return m.stepBody()
 	case scrRunning:
-		out := []string{s.Heading.Render("The ceremony runs"), "", "  " + m.bar(len(r.progress)), ""}
-		for _, l := range r.progress {
-			out = append(out, "  ✓ "+l)
-		}
-		return out, "please wait"
+		return m.runningBody(), "please wait: do not pull the token"
 	case scrDone:
 		return m.doneBody()
 	}
@@ -597,9 +596,6 @@ func (m *Model) runBody() ([]string, string) {
 func (m *Model) bar(done int) string {
 	total := max(1, len(m.run.plan.Steps))
 	done = min(done, total)
-	if m.screen == scrDone {
-		done = total
-	}
 	const w = 30
 	n := done * w / total
 	return "[" + strings.Repeat("█", n) + strings.Repeat("░", w-n) + fmt.Sprintf("] %d/%d", done, total)
@@ -727,7 +723,7 @@ func (m *Model) stepBody() ([]string, string) {
 func (m *Model) doneBody() ([]string, string) {
 	s, r := m.st, m.run
 	if r.failed != nil {
-		out := []string{s.Bad.Render("The ceremony did not complete"), ""}
+		out := []string{s.Bad.Render("The ceremony did not complete"), "", "  " + m.bar(m.stepsDone()), ""}
 		for _, l := range r.progress {
 			out = append(out, "  ✓ "+l)
 		}
@@ -740,7 +736,7 @@ func (m *Model) doneBody() ([]string, string) {
 		return out, "enter: home"
 	}
 	res := r.result
-	out := []string{s.OK.Render("✓ Ceremony " + res.Ceremony + " is closed"), "", "  " + m.bar(len(r.progress)), ""}
+	out := []string{s.OK.Render("✓ Ceremony " + res.Ceremony + " is closed"), "", "  " + m.bar(m.stepsDone()), ""}
 	for _, l := range r.progress {
 		out = append(out, "  ✓ "+l)
 	}

@@ -9,6 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"custos/ceremony"
 	"custos/ledger"
 )
 
@@ -195,6 +196,26 @@ func TestGenerateAndDestroy(t *testing.T) {
 		if !strings.Contains(v, want) {
 			t.Errorf("done screen lacks %q:\n%s", want, v)
 		}
+	}
+	// The bar and the marker follow the engine's steps, in order.
+	var reached []ceremony.StepKind
+	for _, st := range h.m.run.steps {
+		reached = append(reached, st.Kind)
+	}
+	if want := []ceremony.StepKind{ceremony.StepIntent, ceremony.StepHSMStarted, ceremony.StepHSMDone, ceremony.StepOutcome, ceremony.StepClosed}; !slices.Equal(reached, want) {
+		t.Errorf("engine steps %v, want %v", reached, want)
+	}
+	if !strings.Contains(v, "4/4") {
+		t.Errorf("done screen bar not full:\n%s", v)
+	}
+	sawHSM := false
+	for _, s := range h.shown {
+		if strings.Contains(s, "running step 2 of 4") && strings.Contains(s, "→ now: alice (operator): the HSM works") {
+			sawHSM = true
+		}
+	}
+	if !sawHSM {
+		t.Errorf("no running screen showed the HSM step with the operator to act")
 	}
 	h.key("enter")
 	v = h.waitFor("key.generate")
