@@ -290,6 +290,9 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 // the branch if another writer moved it meanwhile (ErrHeadMoved). It
 // returns the commit id.
 func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
+	if err := l.checkShared(); err != nil { // the ledger never forks (sync.go)
+		return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
+	}
 	r := *rec
 	r.Approvals = slices.Clone(approvals)
 	if r.Facts == nil {
