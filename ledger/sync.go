@@ -319,8 +319,13 @@ func (l *Ledger) checkShared() error {
 	}
 	here := fmt.Sprintf("shared copy at %s, this ledger at record %d %s", tip, l.state.Seq, l.state.Head)
 	if tip.Seq > l.state.Seq || l.head.IsZero() {
-		return hint.With(fmt.Errorf("%w (%s): run custos sync first", ErrBehind, here),
-			"custos sync LEDGER SHARED-COPY fetches the records this ledger lacks; append after it")
+		// Behind, unless the shared history does not pass through the head.
+		if b, err := back(st, shared, tip.Seq-l.state.Seq); l.head.IsZero() || (err == nil && b == l.head) {
+			return hint.With(fmt.Errorf("%w (%s): run custos sync first", ErrBehind, here),
+				"custos sync LEDGER SHARED-COPY fetches the records this ledger lacks; append after it")
+		}
+		return hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
+			"the ledger never forks: nothing can be appended until one history is chosen")
 	}
 	known, _ := confirmed.Load(shared)
 	h := l.head
@@ -422,6 +427,13 @@ func Push(dir, to string) (*PushResult, error) {
 		out.Pushed = out.Local.Seq
 		if out.Shared != nil {
 			out.Pushed -= out.Shared.Seq
+		}
+		if out.Relation == Empty { // a new copy: clones of it check out main
+			if head, err := dst.Storer.Reference(plumbing.HEAD); err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != branchRef {
+				if err := dst.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branchRef)); err != nil {
+					return out, fmt.Errorf("push: %s: point HEAD at main: %w", to, err)
+				}
+			}
 		}
 	}
 	if err := l.repo.Storer.SetReference(plumbing.NewHashReference(SharedRef, l.head)); err != nil {
