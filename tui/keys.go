@@ -9,6 +9,7 @@ type KeyMap struct {
 	Enter, Back, Toggle        key.Binding
 	Ledger, Run, Verify, Home  key.Binding
 	Attach, Continue, Retry    key.Binding
+	File, Words, Write, Resume key.Binding
 	Help, Quit                 key.Binding
 }
 
@@ -28,6 +29,10 @@ var Keys = KeyMap{
 	Attach:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "attach an approval file")),
 	Continue: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "continue")),
 	Retry:    key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "try again")),
+	File:     key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "enter a share from a file")),
+	Words:    key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "type a share card (masked)")),
+	Write:    key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "write a request file for approvers elsewhere")),
+	Resume:   key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "resume an interrupted ceremony")),
 	Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 	Quit:     key.NewBinding(key.WithKeys("ctrl+c", "q"), key.WithHelp("q", "quit")),
 }
@@ -35,5 +40,5 @@ var Keys = KeyMap{
 // All lists the bindings for the help screen, in reading order.
 func (k KeyMap) All() []key.Binding {
 	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Enter, k.Back, k.Toggle,
-		k.Home, k.Ledger, k.Run, k.Verify, k.Attach, k.Continue, k.Retry, k.Help, k.Quit}
+		k.Home, k.Ledger, k.Run, k.Verify, k.Attach, k.Continue, k.Retry, k.File, k.Words, k.Write, k.Resume, k.Help, k.Quit}
 }

@@ -29,12 +29,15 @@ const (
 	scrStep
 	scrRunning
 	scrDone
+	scrHolder // backup: one share holder at a time
+	scrShares // restore: shares entered one by one
 )
 
 var screenTitles = map[screen]string{
 	scrPick: "choose a ledger", scrHome: "home", scrLedger: "ledger timeline", scrRecord: "record",
 	scrScript: "run a ceremony", scrPlan: "the plan", scrPeople: "people present", scrSign: "what is signed",
 	scrStep: "step", scrRunning: "running", scrDone: "done",
+	scrHolder: "share holders", scrShares: "shares",
 }
 
 // Options configure a Model.
@@ -64,10 +67,13 @@ type Model struct {
 	screen screen
 	help   bool
 	prompt *masked
-	status string // last message, shown above the footer
-	bad    bool   // status is an error
-	busy   string // an engine call is running
-	scroll int    // top line of a scrolling body
+	// onSecret, when set, takes the answer of a prompt the TUI itself
+	// opened (a typed share card) instead of the engine.
+	onSecret func(secretReply) tea.Cmd
+	status   string // last message, shown above the footer
+	bad      bool   // status is an error
+	busy     string // an engine call is running
+	scroll   int    // top line of a scrolling body
 
 	input    textinput.Model
 	inputFor string // what the input is for, "" when no input is shown
@@ -177,8 +183,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case tea.KeyPressMsg:
 		if m.prompt != nil {
-			if m.prompt.key(msg) {
+			if p := m.prompt; p.key(msg) {
 				m.prompt = nil
+				if f := m.onSecret; f != nil {
+					m.onSecret = nil
+					return m, f(<-p.reply)
+				}
 			}
 			return m, nil
 		}
@@ -219,6 +229,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.keyScreen(msg)
 	case ledgerMsg:
 		return m, m.onLedger(msg)
+	case shareMsg:
+		m.onShare(msg)
+		return m, m.br.listen()
 	}
 	if cmd, ok := m.engineMsg(msg); ok {
 		return m, cmd
@@ -388,7 +401,7 @@ func (m *Model) screenBody() ([]string, string) {
 
 func (m *Model) promptBody() []string {
 	return []string{
-		m.st.Heading.Render("The engine asks for a secret"),
+		m.st.Heading.Render(m.prompt.heading()),
 		"",
 		"  " + m.prompt.what,
 		"",
@@ -401,9 +414,20 @@ func (m *Model) promptBody() []string {
 
 func (m *Model) helpBody() []string {
 	out := []string{m.st.Heading.Render("Keys"), ""}
-	for _, b := range Keys.All() {
+	// Two columns, so the whole keymap fits 80×24.
+	all := Keys.All()
+	half := (len(all) + 1) / 2
+	col := max(20, (m.width-2)/2)
+	cell := func(b key.Binding) string {
 		h := b.Help()
-		out = append(out, fmt.Sprintf("  %-8s %s", m.st.Key.Render(h.Key), h.Desc))
+		return ansi.Truncate(fmt.Sprintf("%-6s %s", h.Key, h.Desc), col-1, "…")
+	}
+	for i := range half {
+		l := "  " + cell(all[i])
+		if i+half < len(all) {
+			l += strings.Repeat(" ", max(1, col-ansi.StringWidth(l))) + cell(all[i+half])
+		}
+		out = append(out, l)
 	}
 	out = append(out, "", "  In a text field, q and letters are typed; ctrl+c always quits.",
 		"  The screen needs no mouse; it fits 80×24 and follows resizing.")

@@ -60,6 +60,7 @@ func (b *bridge) Write(p []byte) (int, error) {
 // zeroes as soon as the secret is handed over or abandoned; it renders one
 // bullet per character and never the characters themselves.
 type masked struct {
+	title string // heading; the engine's prompts leave it empty
 	what  string
 	buf   []byte
 	reply chan secretReply
@@ -125,4 +126,11 @@ func (f *masked) wipe() {
 // dots is what the screen shows of the secret.
 func (f *masked) dots() string {
 	return strings.Repeat("•", utf8.RuneCount(f.buf))
+}
+
+func (f *masked) heading() string {
+	if f.title != "" {
+		return f.title
+	}
+	return "The engine asks for a secret"
 }

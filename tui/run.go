@@ -38,7 +38,20 @@ type runState struct {
 
 	progress []string
 	steps    []ceremony.Step // what Run reached, from the engine's OnStep
-	retry    func() tea.Cmd  // what t (try again) does after an error
+
+	// backup: each holder in turn, alone at the screen
+	holders []holderShare
+	holder  int
+	alone   bool
+	// restore: the shares entered so far
+	backup   *ceremony.Backup
+	entries  []shareEntry
+	sources  []ceremony.ShareSource // the accepted ones, for the engine
+	tmp      []string               // temporary share files to wipe
+	shareDir string
+	words    []byte         // a card being typed
+	pending  string         // an age share file waiting for its identity
+	retry    func() tea.Cmd // what t (try again) does after an error
 	result   *ceremony.Result
 	failed   error
 	before   int64 // ledger size before the run
@@ -50,6 +63,7 @@ type check struct {
 }
 
 func (r *runState) release() {
+	r.wipeShares()
 	if r.eng != nil {
 		r.eng.Close()
 	}
@@ -173,6 +187,16 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 			m.say("ceremony %s done", msg.res.Ceremony)
 		}
 		m.goTo(scrDone)
+		if msg.err == nil && r.plan.Kind == ceremony.KindBackup {
+			hs, err := backupHolders(r.eng.Ledger, msg.res.Ceremony)
+			if err != nil {
+				m.fail(err)
+			} else if len(hs) > 0 {
+				r.holders, r.holder, r.alone = hs, 0, false
+				m.status = ""
+				m.goTo(scrHolder)
+			}
+		}
 		return tea.Batch(openLedgerCmd(m.dir), m.br.listen()), true
 	default:
 		return nil, false
@@ -199,6 +223,27 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 			p, err := e.Plan()
 			return planMsg{eng: e, plan: p, err: err}
 		}
+	case purpose == "share":
+		if v == "" {
+			return nil
+		}
+		if data, err := readLimited(v); err == nil && isAge(data) {
+			clear(data)
+			id := ""
+			for _, src := range r.eng.Script.Restore.Shares {
+				if src.File == v {
+					id = src.Identity
+				}
+			}
+			r.pending = v
+			return m.ask("identity", "the holder's OpenSSH private key file that opens "+v, id)
+		}
+		return m.checkShareFile(v, "")
+	case purpose == "identity":
+		if v == "" {
+			return nil
+		}
+		return m.checkShareFile(r.pending, v)
 	case purpose == "confirm":
 		if v != r.plan.Label {
 			m.fail(fmt.Errorf("%q is not the label of the key to destroy; nothing was done", v))
@@ -404,6 +449,9 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 			if r.plan.Kind == ceremony.KindDestroy {
 				return m.ask("confirm", "type the label of the key to destroy, in full", "")
 			}
+			if r.plan.Kind == ceremony.KindRestore {
+				return m.startShares()
+			}
 			m.goTo(scrPeople)
 		case key.Matches(msg, Keys.Back):
 			m.abandon()
@@ -485,6 +533,10 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 				m.abandon()
 			}
 		}
+	case scrHolder:
+		return m.keyHolder(msg)
+	case scrShares:
+		return m.keyShares(msg)
 	case scrDone:
 		if key.Matches(msg, Keys.Enter) || key.Matches(msg, Keys.Back) || key.Matches(msg, Keys.Home) {
 			m.run = nil
@@ -585,6 +637,10 @@ func (m *Model) runBody() ([]string, string) {
 		return m.signBody()
 	case scrStep:
 		return m.stepBody()
+	case scrHolder:
+		return m.holderBody()
+	case scrShares:
+		return m.sharesBody()
 	case scrRunning:
 		return m.runningBody(), "please wait: do not pull the token"
 	case scrDone:
