@@ -121,6 +121,11 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 		m.status = ""
 		m.goTo(scrScript)
 		return m.ask("script", "path of a ceremony script, e.g. docs/examples/generate-kek.yaml", "")
+	case key.Matches(msg, Keys.Resume):
+		if oi := m.led.State().OpenIntent; oi != nil {
+			m.status = ""
+			return m.ask("resume", "key of "+oi.Actor+" (operator of "+oi.Ceremony+"): a key file path or a pkcs11: URI", "")
+		}
 	case m.scrollKeys(msg):
 	}
 	return nil
@@ -138,7 +143,7 @@ func (m *Model) homeBody() ([]string, string) {
 	}
 	if oi := st.OpenIntent; oi != nil {
 		out = append(out, "", s.Bad.Render(fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", oi.Ceremony, oi.Kind, oi.Seq)),
-			s.Bad.Render("  It waits for: custos resume --ledger "+m.dir+" --key NAME=REF"))
+			s.Bad.Render("  u: resume it here with the key of "+oi.Actor+" (or: custos resume --ledger "+m.dir+")"))
 	}
 	out = append(out, "", s.Heading.Render("Members"))
 	for _, mem := range st.Roster.Members {
@@ -170,6 +175,9 @@ func (m *Model) homeBody() ([]string, string) {
 			word = s.Bad.Render(strings.ToUpper(c.outcome))
 		}
 		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
+	}
+	if st.OpenIntent != nil {
+		return out, "u: resume · r: run · l: ledger · v: verify · q: quit"
 	}
 	return out, "r: run a ceremony · l: ledger · v: verify · q: quit"
 }

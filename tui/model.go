@@ -232,6 +232,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case shareMsg:
 		m.onShare(msg)
 		return m, m.br.listen()
+	case resumeMsg:
+		return m, m.onResume(msg)
+	case requestMsg:
+		m.onRequest(msg)
+		return m, nil
 	}
 	if cmd, ok := m.engineMsg(msg); ok {
 		return m, cmd
@@ -261,6 +266,8 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 // submit acts on a finished input.
 func (m *Model) submit(purpose, v string) tea.Cmd {
 	switch {
+	case purpose == "resume":
+		return m.startResume(v)
 	case purpose == "ledger":
 		if v == "" {
 			return nil

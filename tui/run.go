@@ -244,6 +244,11 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 			return nil
 		}
 		return m.checkShareFile(r.pending, v)
+	case purpose == "request":
+		if v == "" {
+			return nil
+		}
+		return m.writeRequest(v)
 	case purpose == "confirm":
 		if v != r.plan.Label {
 			m.fail(fmt.Errorf("%q is not the label of the key to destroy; nothing was done", v))
@@ -470,6 +475,8 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 			return m.ask("key:"+name, "key of "+name+": a key file path or a pkcs11: URI", r.refs[name])
 		case key.Matches(msg, Keys.Attach):
 			return m.ask("attach", "path of a request or approval file", "")
+		case key.Matches(msg, Keys.Write):
+			return m.ask("request", "where to write the request for approvers elsewhere (never over a file)", "")
 		case key.Matches(msg, Keys.Continue):
 			if err := m.missing(); err != nil {
 				m.fail(err)
@@ -693,7 +700,7 @@ func (m *Model) peopleBody() ([]string, string) {
 	} else {
 		out = append(out, "", s.OK.Render("  Everyone needed is present: c to continue."))
 	}
-	f := "enter: select key · a: attach file · c: continue · esc: abandon"
+	f := "enter: select key · a: attach · o: write request · c: continue · esc: abandon"
 	if r.retry != nil {
 		f = "t: try again · " + f
 	}

@@ -1,0 +1,159 @@
+package tui
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/ceremony"
+	"custos/hsm/hsmtest"
+	"custos/ledger"
+	"custos/sign"
+)
+
+// TestResumeFromHome: an intent without outcome shows on Home; u with the
+// operator's key and the PIN in the masked field settles it.
+func TestResumeFromHome(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := filepath.Join(f.dir, "user.pin")
+	writeFile(t, pin, string(f.tok.UserPIN))
+	s, err := ceremony.ParseScript("gen.yaml", []byte(strings.ReplaceAll(generateScript, "$HSM", f.uri+"&pin-source=file:"+pin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]sign.Signer{}
+	for _, n := range []string{"alice", "bob"} {
+		if signers[n], err = sign.LoadFile(f.keys[n], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers}
+	rec, err := e.Draft()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appr, err := e.Approve(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(rec, signers["alice"], appr); err != nil {
+		t.Fatal(err)
+	}
+	e.Close() // the process "dies" here: the intent has no outcome
+
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v := h.waitFor("INTERRUPTED")
+	if !strings.Contains(v, "u: resume") {
+		t.Errorf("home does not offer resume:\n%s", v)
+	}
+	h.key("u")
+	h.typ(f.keys["alice"])
+	h.key("enter")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	v = h.waitFor("resumed: recorded ceremony.aborted")
+	fits(t, v, 80, 24)
+	if l2, err := ledger.Open(f.ledger); err != nil || l2.State().OpenIntent != nil {
+		t.Errorf("still interrupted after resume (%v)", err)
+	}
+	if res := ledger.Verify(f.ledger, ledger.Options{}); !res.OK {
+		t.Fatalf("verify: %v", res.Err())
+	}
+	for i, s := range h.shown {
+		if strings.Contains(s, string(f.tok.UserPIN)) {
+			t.Fatalf("screen %d shows the PIN", i)
+		}
+	}
+}
+
+// TestRequestForRemoteApprover: o on the people screen writes a request;
+// carol signs it elsewhere; her approval is attached and the ceremony
+// commits exactly the record she approved.
+func TestRequestForRemoteApprover(t *testing.T) {
+	f := newFixture(t)
+	gen := f.script(t, "gen.yaml", generateScript)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Now: func() time.Time { return time.Now() }}))
+	h.waitFor("Members")
+	h.key("r")
+	h.typ(gen)
+	h.key("enter")
+	h.waitFor("What will happen")
+	h.key("enter")
+	h.waitFor("Who is present")
+	reqFile := filepath.Join(f.dir, "req.json")
+	h.key("o")
+	h.typ(reqFile)
+	h.key("enter")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("request written to")
+
+	req, err := ceremony.ReadRequest(reqFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := sign.LoadFile(f.keys["carol"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	af, err := ceremony.SignRequest(req, "carol", cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apf := filepath.Join(f.dir, "carol.approval")
+	if err := ceremony.WriteApproval(apf, af); err != nil {
+		t.Fatal(err)
+	}
+	h.key("a")
+	h.typ(apf)
+	h.key("enter")
+	h.waitFor("approval of carol attached")
+	for i, n := range []string{"alice", "bob"} {
+		if i > 0 {
+			h.key("down")
+		}
+		h.key("enter")
+		h.typ(f.keys[n])
+		h.key("enter")
+		h.waitFor(n + " is present")
+	}
+	h.key("c")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	for step := range h.m.run.checks {
+		for range h.m.run.checks[step] {
+			h.key("space")
+		}
+		h.key("enter")
+	}
+	h.waitFor("Ceremony kek-tui is closed")
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var intent *ledger.Record
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == "key.generate.intent" {
+			intent = r
+		}
+	}
+	if intent == nil || len(intent.Approvals) != 1 || intent.Approvals[0].Member != "carol" {
+		t.Fatalf("intent approvals: %+v", intent)
+	}
+	if d, _ := intent.SigningDigest(); d != req.Digest {
+		t.Errorf("committed %s, carol approved %s", d, req.Digest)
+	}
+}
