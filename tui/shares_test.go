@@ -129,8 +129,14 @@ backup:
 			t.Errorf("hand-over screen for %s shows a file or no warning:\n%s", n, v)
 		}
 		fits(t, v, 80, 24)
+		if i == 0 {
+			h.capture("backup-handover")
+		}
 		h.key("enter")
 		v = h.waitFor(n + ": your share")
+		if i == 0 {
+			h.capture("backup-holder")
+		}
 		own := fmt.Sprintf("root-tui.bk1-share%d-%s.age", i+1, n)
 		if !strings.Contains(v, own) || !strings.Contains(v, "read back and checked") {
 			t.Errorf("%s's screen lacks their file %s or the check:\n%s", n, own, v)
@@ -176,6 +182,7 @@ restore:
 	h.key("enter")
 	v = h.waitFor("0 of the 2 needed")
 	fits(t, v, 80, 24)
+	h.capture("restore-shares-empty")
 	h.key("c")
 	h.waitFor("enter 2 more")
 	h.key("f") // the first listed: carol's age file, opened with her key
@@ -183,6 +190,7 @@ restore:
 	h.waitFor("is encrypted: type the holder's key file")
 	h.key("enter")
 	v = h.waitFor("share 1 of carol accepted")
+	h.capture("restore-share-accepted")
 	h.key("f") // the same share again is refused
 	h.typ("")
 	h.m.input.SetValue(carolAge)

@@ -60,6 +60,16 @@ func (h *harness) send(msg tea.Msg) {
 
 func (h *harness) view() string { return ansi.Strip(h.m.View().Content) }
 
+// capture writes the screen to $CUSTOS_SCREENS_DIR/name.txt when that is
+// set, so docs/screens can be refreshed from the in-process tests.
+func (h *harness) capture(name string) {
+	if d := os.Getenv("CUSTOS_SCREENS_DIR"); d != "" {
+		if err := os.WriteFile(filepath.Join(d, name+".txt"), []byte(h.view()+"\n"), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
 // waitFor feeds messages until the screen shows want.
 func (h *harness) waitFor(want string) string {
 	h.t.Helper()
