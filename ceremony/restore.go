@@ -125,23 +125,32 @@ const maxShareFile = 64 << 10
 // loadShareFile reads a share as a holder brings it: an age file (opened
 // with the holder's OpenSSH key file), a text-form line or a word card.
 func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
+	sh, _, err := LoadShare(path, identity, p)
+	return sh, err
+}
+
+// LoadShare reads a share as a holder brings it — an age file opened with
+// the holder's OpenSSH key file (a passphrase asked through p), a text-form
+// line or a word card — and says whether it was encrypted. The caller
+// zeroes the share (Share.Zero) after use.
+func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxShareFile+1))
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
 	defer clear(data)
 	if len(data) > maxShareFile {
-		return nil, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
+		return nil, false, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
 	}
 	plain := data
 	if isAge(data) {
 		if identity == "" {
-			return nil, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", path),
+			return nil, false, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", path),
 				"name the holder's OpenSSH private key (identity:) for this share")
 		}
 		var ask func() ([]byte, error)
@@ -150,7 +159,7 @@ func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
 		}
 		plain, err = shamir.DecryptWithSSHKey(identity, ask, data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, false, fmt.Errorf("%s: %w", path, err)
 		}
 		defer clear(plain)
 	}
@@ -161,9 +170,22 @@ func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
 		sh, err = shamir.ParseWords(plain)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return sh, nil
+	return sh, isAge(data), nil
+}
+
+// IsEncryptedShare reports whether the file at path is an age-encrypted
+// share (so its holder's key file must be asked for first).
+func IsEncryptedShare(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(f, head)
+	return isAge(head[:n])
 }
 
 func isAge(b []byte) bool {

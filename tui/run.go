@@ -227,8 +227,7 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 		if v == "" {
 			return nil
 		}
-		if data, err := readLimited(v); err == nil && isAge(data) {
-			clear(data)
+		if ceremony.IsEncryptedShare(v) {
 			id := ""
 			for _, src := range r.eng.Script.Restore.Shares {
 				if src.File == v {

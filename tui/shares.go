@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,9 +127,6 @@ type shareEntry struct {
 	holder string
 	err    error
 }
-
-// maxShareFile bounds what is read as a share file (as the engine does).
-const maxShareFile = 64 << 10
 
 type shareMsg struct {
 	e   shareEntry
@@ -297,33 +293,9 @@ func (m *Model) checkShareFile(path, identity string) tea.Cmd {
 	return func() tea.Msg {
 		e := shareEntry{what: path}
 		msg := func() tea.Msg {
-			data, err := readLimited(path)
+			sh, age, err := ceremony.LoadShare(path, identity, br)
 			if err != nil {
 				e.err = err
-				return shareMsg{e: e}
-			}
-			defer clear(data)
-			plain, age := data, isAge(data)
-			if age {
-				if identity == "" {
-					e.err = fmt.Errorf("%s is encrypted (age): name the holder's key file to open it", path)
-					return shareMsg{e: e}
-				}
-				plain, err = shamir.DecryptWithSSHKey(identity, func() ([]byte, error) { return br.Secret("passphrase of " + identity) }, data)
-				if err != nil {
-					e.err = fmt.Errorf("%s: %w", path, err)
-					return shareMsg{e: e}
-				}
-				defer clear(plain)
-			}
-			var sh *shamir.Share
-			if bytes.HasPrefix(bytes.TrimSpace(plain), []byte("custos-share-")) {
-				sh, err = shamir.ParseText(plain)
-			} else {
-				sh, err = shamir.ParseWords(plain)
-			}
-			if err != nil {
-				e.err = fmt.Errorf("%s: %w", path, err)
 				return shareMsg{e: e}
 			}
 			defer sh.Zero()
@@ -350,28 +322,6 @@ func (m *Model) checkShareFile(path, identity string) tea.Cmd {
 		br.events <- msg
 		return nil
 	}
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxShareFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxShareFile {
-		clear(data)
-		return nil, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
-	}
-	return data, nil
-}
-
-func isAge(b []byte) bool {
-	t := bytes.TrimSpace(b)
-	return bytes.HasPrefix(t, []byte("-----BEGIN AGE ENCRYPTED FILE-----")) || bytes.HasPrefix(t, []byte("age-encryption.org/"))
 }
 
 // onShare takes a checked share: refused ones are named and skipped, a
