@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	git "github.com/go-git/go-git/v5"
@@ -318,14 +320,15 @@ func (l *Ledger) checkShared() error {
 		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, SharedRef, err)
 	}
 	here := fmt.Sprintf("shared copy at %s, this ledger at record %d %s", tip, l.state.Seq, l.state.Head)
+	diverged := hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
+		"the ledger never forks: nothing can be appended until one history is chosen")
 	if tip.Seq > l.state.Seq || l.head.IsZero() {
 		// Behind, unless the shared history does not pass through the head.
 		if b, err := back(st, shared, tip.Seq-l.state.Seq); l.head.IsZero() || (err == nil && b == l.head) {
 			return hint.With(fmt.Errorf("%w (%s): run custos sync first", ErrBehind, here),
 				"custos sync LEDGER SHARED-COPY fetches the records this ledger lacks; append after it")
 		}
-		return hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
-			"the ledger never forks: nothing can be appended until one history is chosen")
+		return diverged
 	}
 	known, _ := confirmed.Load(shared)
 	h := l.head
@@ -344,11 +347,34 @@ func (l *Ledger) checkShared() error {
 		h = c.parents[0]
 	}
 	if h != shared && h != known {
-		return hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
-			"the ledger never forks: nothing can be appended until one history is chosen")
+		return diverged
 	}
 	confirmed.Store(shared, l.head)
 	return nil
+}
+
+// pushGit runs stock git push like stockGit, but its error keeps git's
+// reasons (a rejected ref and why, errors), not the first line ("To …").
+func pushGit(args ...string) error {
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("git is not installed: %w", err)
+	}
+	var why []string
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "!") || strings.HasPrefix(line, "error:") || strings.HasPrefix(line, "fatal:") {
+			why = append(why, line)
+		}
+	}
+	return fmt.Errorf("git push: %w: %s", err, strings.Join(why, "; "))
 }
 
 // PushResult says what Push found and did.
@@ -420,7 +446,7 @@ func Push(dir, to string) (*PushResult, error) {
 		// The copy's own hooks do not run; a checked-out main is updated
 		// with its work tree (refused by git if that work tree was edited).
 		recv := "git -c core.hooksPath=/dev/null -c receive.denyCurrentBranch=updateInstead receive-pack"
-		if _, err := stockGit("-C", l.dir, "-c", "core.hooksPath=/dev/null", "push", "--quiet", "--no-verify", "--receive-pack="+recv,
+		if err := pushGit("-C", l.dir, "-c", "core.hooksPath=/dev/null", "push", "--quiet", "--no-verify", "--porcelain", "--receive-pack="+recv,
 			abs, branchRef.String()+":"+branchRef.String()); err != nil {
 			return out, hint.With(fmt.Errorf("push to %s: %w", to, err), "run custos sync "+dir+" "+to+" and try again; a copy with edited files must be restored first (git -C "+to+" status)")
 		}

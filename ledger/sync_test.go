@@ -321,6 +321,21 @@ func TestPush(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(site.dir, "records", recordName(f.l.State().Seq))); err != nil {
 		t.Fatal(err)
 	}
+	// a copy whose work tree was edited: git refuses, the copy keeps its head
+	dirty := cloneFixture(t, f, "dirty")
+	os.WriteFile(filepath.Join(dirty.dir, "LEDGER.md"), []byte("edited\n"), 0o644)
+	f.review(t, "q3b")
+	dirtyHead := gitCmd(t, dirty.dir, "rev-parse", "main")
+	if _, err := Push(f.dir, dirty.dir); err == nil || !strings.Contains(err.Error(), "Working directory has unstaged changes") || !strings.Contains(hint.Of(err), "git -C "+dirty.dir+" status") {
+		t.Fatalf("push to an edited work tree: %v", err)
+	}
+	if gitCmd(t, dirty.dir, "rev-parse", "main") != dirtyHead {
+		t.Fatal("refused push moved main")
+	}
+	if _, err := Push(f.dir, site.dir); err != nil {
+		t.Fatal(err)
+	}
+	site.open(t)
 	// the copy is ahead: refused, the copy unchanged
 	site.review(t, "site")
 	before := snapshot(t, site.dir)
