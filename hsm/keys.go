@@ -143,18 +143,29 @@ func (k *Key) Token() *Token { return k.tok }
 
 func attr(t uint, v any) *pkcs11.Attribute { return pkcs11.NewAttribute(t, v) }
 
-// secretTemplate is the full template for an AES key; nothing left to defaults.
-func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
-	u := spec.Usage
-	t := []*pkcs11.Attribute{
-		attr(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+// secretHalf is the security attributes every secret or private key
+// object gets, each set explicitly: on the token unless ephemeral, private,
+// sensitive, extractable only as the spec says (and then only under a
+// trusted key when it says so), never modifiable.
+func secretHalf(spec KeySpec) []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
 		attr(pkcs11.CKA_TOKEN, !spec.Ephemeral),
 		attr(pkcs11.CKA_PRIVATE, true),
 		attr(pkcs11.CKA_SENSITIVE, true),
 		attr(pkcs11.CKA_EXTRACTABLE, spec.Extractable),
 		attr(pkcs11.CKA_WRAP_WITH_TRUSTED, spec.WrapWithTrusted),
 		attr(pkcs11.CKA_MODIFIABLE, false),
+	}
+}
+
+// secretTemplate is the full template for an AES key; nothing left to defaults.
+func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
+	u := spec.Usage
+	t := append([]*pkcs11.Attribute{
+		attr(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+	}, secretHalf(spec)...)
+	t = append(t,
 		attr(pkcs11.CKA_SIGN, u.Sign),
 		attr(pkcs11.CKA_VERIFY, u.Verify),
 		attr(pkcs11.CKA_ENCRYPT, u.Encrypt),
@@ -164,7 +175,7 @@ func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
 		attr(pkcs11.CKA_DERIVE, u.Derive),
 		attr(pkcs11.CKA_LABEL, spec.Label),
 		attr(pkcs11.CKA_ID, spec.ID),
-	}
+	)
 	if withLen {
 		t = append(t, attr(pkcs11.CKA_VALUE_LEN, 32))
 	}
@@ -196,22 +207,18 @@ func pairTemplates(spec KeySpec, ecParams []byte) (pub, priv []*pkcs11.Attribute
 		attr(pkcs11.CKA_LABEL, spec.Label),
 		attr(pkcs11.CKA_ID, spec.ID),
 	}
-	priv = []*pkcs11.Attribute{
+	priv = append([]*pkcs11.Attribute{
 		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 		attr(pkcs11.CKA_KEY_TYPE, kt),
-		attr(pkcs11.CKA_TOKEN, !spec.Ephemeral),
-		attr(pkcs11.CKA_PRIVATE, true),
-		attr(pkcs11.CKA_SENSITIVE, true),
-		attr(pkcs11.CKA_EXTRACTABLE, spec.Extractable),
-		attr(pkcs11.CKA_WRAP_WITH_TRUSTED, spec.WrapWithTrusted),
-		attr(pkcs11.CKA_MODIFIABLE, false),
+	}, secretHalf(spec)...)
+	priv = append(priv,
 		attr(pkcs11.CKA_SIGN, u.Sign),
 		attr(pkcs11.CKA_DECRYPT, u.Decrypt),
 		attr(pkcs11.CKA_UNWRAP, u.Unwrap),
 		attr(pkcs11.CKA_DERIVE, u.Derive),
 		attr(pkcs11.CKA_LABEL, spec.Label),
 		attr(pkcs11.CKA_ID, spec.ID),
-	}
+	)
 	switch spec.Type {
 	case RSA3072, RSA4096:
 		pub = append(pub,
