@@ -203,6 +203,8 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 			states, seen["exported"] = append(states, "exported"), true
 		case strings.HasPrefix(ev.Kind, "backup.") && !seen["backed up"]:
 			states, seen["backed up"] = append(states, "backed up"), true
+		case ev.Kind == "key.compromised" && !seen["compromised"]:
+			states, seen["compromised"] = append(states, "COMPROMISED"), true
 		}
 	}
 	state := strings.Join(states, ", ")
@@ -214,7 +216,14 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 	default:
 		state = s.Warn.Render(state)
 	}
+	if seen["compromised"] {
+		state = s.Bad.Render(strings.Join(states, ", "))
+	}
 	line := fmt.Sprintf("%-14s %-8s %s", k.Label, k.Type, state)
+	if retire, _ := k.Facts["retire_on"].(string); retire != "" && k.State == ledger.KeyActive {
+		// rotated: the retirement date replaces the rotation date
+		return line + "  " + s.Warn.Render("retires "+retire)
+	}
 	if k.State == ledger.KeyActive {
 		if due, ok := rotationDue(st, k); ok {
 			now := m.opts.Now().UTC()

@@ -11,6 +11,7 @@ import (
 
 	"custos/ceremony"
 	"custos/ledger"
+	"custos/sign"
 )
 
 func TestHomeAndResize(t *testing.T) {
@@ -338,5 +339,55 @@ func TestPickerWithoutLedger(t *testing.T) {
 	h.waitFor("Members")
 	if opened != f.ledger {
 		t.Errorf("opened %q", opened)
+	}
+}
+
+// TestHomeShowsRetirementAndCompromise: a rotated key shows its retirement
+// date instead of a rotation date; a key reported compromised says so.
+func TestHomeShowsRetirementAndCompromise(t *testing.T) {
+	f := newFixture(t)
+	signers := map[string]sign.Signer{}
+	for n, p := range f.keys {
+		s, err := sign.LoadFile(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers[n] = s
+	}
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	add := func(kind, cer string, facts map[string]any, approvers ...string) {
+		t.Helper()
+		rec := l.Draft(kind, cer, "alice", facts, now)
+		var apps []ledger.Approval
+		for _, a := range approvers {
+			ap, err := ledger.Approve(rec, a, signers[a])
+			if err != nil {
+				t.Fatal(err)
+			}
+			apps = append(apps, ap)
+		}
+		if _, err := l.Append(rec, signers["alice"], apps); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	for _, k := range []struct{ id, label string }{{"0a0a", "old-kek"}, {"0b0b", "leaky-kek"}} {
+		add("key.generate.intent", "gen-"+k.label, map[string]any{"key_id": k.id, "label": k.label, "type": "aes-256", "rotation_days": 365}, "bob")
+		add("key.generated", "gen-"+k.label, map[string]any{"key_id": k.id})
+	}
+	add("key.retirement.scheduled", "rot", map[string]any{"key_id": "0a0a", "retire_on": "2027-03-01", "successor": "0c0c"})
+	add("key.compromised", "cmp", map[string]any{"key_id": "0b0b", "reason": "test", "reported_by": "bob"})
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v := h.waitFor("Members")
+	for _, want := range []string{"old-kek", "retires 2027-03-01", "leaky-kek", "COMPROMISED"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("home lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(strings.Split(v[strings.Index(v, "old-kek"):], "\n")[0], "rotate by") {
+		t.Errorf("a rotated key still shows a rotation date:\n%s", v)
 	}
 }
