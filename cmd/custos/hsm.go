@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"custos/ceremony"
 	"custos/hint"
 	"custos/hsm"
 )
@@ -46,10 +47,7 @@ func newHSMInfoCmd() *cobra.Command {
 		Short: "list slots, tokens and the mechanisms Custos needs (no PIN needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if module == "" {
-				module = os.Getenv("CUSTOS_PKCS11_MODULE")
-			}
-			m, err := hsm.OpenModule(module)
+			m, err := openModuleFlag(module)
 			if err != nil {
 				return err
 			}
@@ -83,6 +81,15 @@ func newHSMInfoCmd() *cobra.Command {
 	c.Flags().StringVar(&module, "module", "", "path of the PKCS#11 module (default $CUSTOS_PKCS11_MODULE)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// openModuleFlag opens the module named by --module, else by
+// $CUSTOS_PKCS11_MODULE (as a PKCS#11 URI without module-path does).
+func openModuleFlag(module string) (*hsm.Module, error) {
+	if module == "" {
+		module = os.Getenv(ceremony.ModuleFromEnv)
+	}
+	return hsm.OpenModule(module)
 }
 
 func yesNo(b bool) string {
@@ -139,9 +146,6 @@ func newHSMInitTokenCmd() *cobra.Command {
 		Short: "initialise a free token slot (SoftHSM) with PINs read from files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if module == "" {
-				module = os.Getenv("CUSTOS_PKCS11_MODULE")
-			}
 			if label == "" || soSource == "" || userSource == "" {
 				return hint.With(errors.New("hsm init-token: --label, --so-pin-source and --pin-source are required"),
 					"PINs are read from files (mode 0600), never given on the command line")
@@ -156,7 +160,7 @@ func newHSMInitTokenCmd() *cobra.Command {
 				return err
 			}
 			defer clear(user)
-			m, err := hsm.OpenModule(module)
+			m, err := openModuleFlag(module)
 			if err != nil {
 				return err
 			}
