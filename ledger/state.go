@@ -275,7 +275,7 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 			return fmt.Errorf("%s needs key %s to be active or destroyed, it is %s", rec.Kind, keyID, k.State)
 		}
 	case k.State == KeyDestroyed:
-		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastSeq(k, KeyDestroyed))
+		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastEvent(k, "key.destroyed"))
 	case rule.need != "" && k.State != rule.need:
 		return fmt.Errorf("%s needs key %s to be %s, it is %s", rec.Kind, keyID, rule.need, k.State)
 	}
@@ -328,11 +328,15 @@ func hasEvent(k *KeyState, kind string) bool {
 	return false
 }
 
-func lastSeq(k *KeyState, _ string) int64 {
-	if len(k.History) == 0 {
-		return 0
+// lastEvent is the seq of the last record of kind that touched k, or 0.
+// Not simply the last event: an aborted restore may follow a destruction.
+func lastEvent(k *KeyState, kind string) int64 {
+	for i := len(k.History) - 1; i >= 0; i-- {
+		if k.History[i].Kind == kind {
+			return k.History[i].Seq
+		}
 	}
-	return k.History[len(k.History)-1].Seq
+	return 0
 }
 
 func (s *State) touch(k *KeyState, rec *Record, ts string) {
