@@ -158,24 +158,31 @@ func secretHalf(spec KeySpec) []*pkcs11.Attribute {
 	}
 }
 
+// secretObject is the template of a secret or private key object: class,
+// key type, the security attributes of secretHalf, the usage flags named
+// (each true or false as spec.Usage says), label and id.
+func secretObject(spec KeySpec, class, keyType uint, usage ...uint) []*pkcs11.Attribute {
+	u := spec.Usage
+	flag := map[uint]bool{
+		pkcs11.CKA_SIGN: u.Sign, pkcs11.CKA_VERIFY: u.Verify,
+		pkcs11.CKA_ENCRYPT: u.Encrypt, pkcs11.CKA_DECRYPT: u.Decrypt,
+		pkcs11.CKA_WRAP: u.Wrap, pkcs11.CKA_UNWRAP: u.Unwrap, pkcs11.CKA_DERIVE: u.Derive,
+	}
+	t := append([]*pkcs11.Attribute{
+		attr(pkcs11.CKA_CLASS, class),
+		attr(pkcs11.CKA_KEY_TYPE, keyType),
+	}, secretHalf(spec)...)
+	for _, ty := range usage {
+		t = append(t, attr(ty, flag[ty]))
+	}
+	return append(t, attr(pkcs11.CKA_LABEL, spec.Label), attr(pkcs11.CKA_ID, spec.ID))
+}
+
 // secretTemplate is the full template for an AES key; nothing left to defaults.
 func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
-	u := spec.Usage
-	t := append([]*pkcs11.Attribute{
-		attr(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-	}, secretHalf(spec)...)
-	t = append(t,
-		attr(pkcs11.CKA_SIGN, u.Sign),
-		attr(pkcs11.CKA_VERIFY, u.Verify),
-		attr(pkcs11.CKA_ENCRYPT, u.Encrypt),
-		attr(pkcs11.CKA_DECRYPT, u.Decrypt),
-		attr(pkcs11.CKA_WRAP, u.Wrap),
-		attr(pkcs11.CKA_UNWRAP, u.Unwrap),
-		attr(pkcs11.CKA_DERIVE, u.Derive),
-		attr(pkcs11.CKA_LABEL, spec.Label),
-		attr(pkcs11.CKA_ID, spec.ID),
-	)
+	t := secretObject(spec, pkcs11.CKO_SECRET_KEY, pkcs11.CKK_AES,
+		pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY, pkcs11.CKA_ENCRYPT, pkcs11.CKA_DECRYPT,
+		pkcs11.CKA_WRAP, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE)
 	if withLen {
 		t = append(t, attr(pkcs11.CKA_VALUE_LEN, 32))
 	}
@@ -207,18 +214,8 @@ func pairTemplates(spec KeySpec, ecParams []byte) (pub, priv []*pkcs11.Attribute
 		attr(pkcs11.CKA_LABEL, spec.Label),
 		attr(pkcs11.CKA_ID, spec.ID),
 	}
-	priv = append([]*pkcs11.Attribute{
-		attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
-		attr(pkcs11.CKA_KEY_TYPE, kt),
-	}, secretHalf(spec)...)
-	priv = append(priv,
-		attr(pkcs11.CKA_SIGN, u.Sign),
-		attr(pkcs11.CKA_DECRYPT, u.Decrypt),
-		attr(pkcs11.CKA_UNWRAP, u.Unwrap),
-		attr(pkcs11.CKA_DERIVE, u.Derive),
-		attr(pkcs11.CKA_LABEL, spec.Label),
-		attr(pkcs11.CKA_ID, spec.ID),
-	)
+	priv = secretObject(spec, pkcs11.CKO_PRIVATE_KEY, kt,
+		pkcs11.CKA_SIGN, pkcs11.CKA_DECRYPT, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE)
 	switch spec.Type {
 	case RSA3072, RSA4096:
 		pub = append(pub,
