@@ -65,15 +65,7 @@ func openToken(u *hsm.URI, p Prompter) (*hsm.Token, error) {
 		m.Close()
 		return nil, err
 	}
-	var pin []byte
-	if u.PINSource != "" {
-		pin, err = hsm.ReadPINSource(u.PINSource)
-	} else {
-		if p == nil {
-			p = NoPrompt{}
-		}
-		pin, err = p.Secret(fmt.Sprintf("user PIN of token %q", t.Info().Label))
-	}
+	pin, err := readPIN(u.PINSource, fmt.Sprintf("user PIN of token %q", t.Info().Label), p)
 	if err != nil {
 		t.Close()
 		m.Close()

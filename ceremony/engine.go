@@ -2,10 +2,12 @@ package ceremony
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -45,7 +47,11 @@ type Engine struct {
 	plan   *Plan
 	token  *hsm.Token
 	target *ledger.KeyState // the existing key export and destroy act on
-	draft  *ledger.Record
+	// recipient is the export recipient's key as read (and recorded) at
+	// Draft: the same key is then made trusted, never a re-read of the file.
+	recipient *rsa.PublicKey
+	// resplit: the backups whose shares leaving members hold (roster).
+	resplit map[string][]string
 	// backup and restore (backup.go, restore.go)
 	backupID    string
 	restoreFrom *Backup
@@ -150,7 +156,7 @@ func (e *Engine) Plan() (*Plan, error) {
 		}
 	}
 	intent := intentKinds[s.Kind]
-	p := &Plan{Kind: s.Kind, Operator: s.Operator, Witnesses: s.Witnesses, HSM: redactURI(s.HSM),
+	p := &Plan{Kind: s.Kind, Operator: s.Operator, Witnesses: s.Witnesses, HSM: RedactURI(s.HSM),
 		IntentKind: intent, Required: st.Policy.Required(intent)}
 	p.Ceremony = s.Ceremony
 	if e.Request != nil {
@@ -293,9 +299,9 @@ func memberNames(st *ledger.State) string {
 	return strings.Join(n, ", ")
 }
 
-// redactURI drops query attributes other than module-path from a URI for
-// display (a pin-source path is not secret, but it is noise).
-func redactURI(u string) string {
+// RedactURI drops a PKCS#11 URI's query (module path, pin-source) for
+// display and messages: a pin file's path is not secret, but it is noise.
+func RedactURI(u string) string {
 	base, _, _ := strings.Cut(u, "?")
 	return base
 }
@@ -426,6 +432,7 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		facts["recipient"] = x.Recipient
 		facts["recipient_key_spki_sha256"] = spki
 		facts["recipient_key_bits"] = int64(pub.N.BitLen())
+		e.recipient = pub
 		facts["purpose"] = x.Purpose
 		facts["expires"] = x.Expires.String()
 		facts["output"] = x.Output
@@ -449,10 +456,7 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 	}
 	rec := e.Ledger.Draft(p.IntentKind, p.Ceremony, s.Operator, facts, t)
 	if e.Request != nil {
-		want, err := e.Request.Record.SigningDigest()
-		if err != nil {
-			return nil, err
-		}
+		want := e.Request.Digest // checked against its record when read
 		got, err := rec.SigningDigest()
 		if err != nil {
 			return nil, err
@@ -462,7 +466,6 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 				e.Request.File, short(want), short(got)), "write a new request with --request-out and have it approved again")
 		}
 	}
-	e.draft = rec
 	return rec, nil
 }
 
@@ -541,18 +544,7 @@ func (e *Engine) Approve(rec *ledger.Record) ([]ledger.Approval, error) {
 		counts++
 	}
 	if counts < req.Count {
-		var present []string
-		for n := range have {
-			present = append(present, n)
-		}
-		slices.Sort(present)
-		got := "none"
-		if len(present) > 0 {
-			got = strings.Join(present, ", ")
-		}
-		return nil, hint.With(fmt.Errorf("too few approvals for %s: the policy asks %d by %s, have %d (%s)",
-			rec.Kind, req.Count, strings.Join(req.Roles, "/"), counts, got),
-			"add --key NAME=REF for an approver present, or --approval FILE signed with custos approve")
+		return nil, tooFewApprovals(rec.Kind, req, have)
 	}
 	return out, nil
 }
@@ -589,20 +581,21 @@ func (e *Engine) quorumPossible() error {
 			who[n] = true
 		}
 	}
-	var ok []string
-	for n := range who {
-		ok = append(ok, n)
-	}
-	if len(ok) >= req.Count {
+	if len(who) >= req.Count {
 		return nil
 	}
-	slices.Sort(ok)
+	return tooFewApprovals(e.plan.IntentKind, req, who)
+}
+
+// tooFewApprovals says the quorum is not met, naming who can approve.
+func tooFewApprovals(kind string, req ledger.Requirement, approvers map[string]bool) error {
+	names := slices.Sorted(maps.Keys(approvers))
 	got := "none"
-	if len(ok) > 0 {
-		got = strings.Join(ok, ", ")
+	if len(names) > 0 {
+		got = strings.Join(names, ", ")
 	}
 	return hint.With(fmt.Errorf("too few approvals for %s: the policy asks %d by %s, have %d (%s)",
-		e.plan.IntentKind, req.Count, strings.Join(req.Roles, "/"), len(ok), got),
+		kind, req.Count, strings.Join(req.Roles, "/"), len(names), got),
 		"add --key NAME=REF for an approver present, or --approval FILE signed with custos approve")
 }
 
@@ -722,9 +715,8 @@ func (e *Engine) step(k StepKind, rec *ledger.Record) {
 type Result struct {
 	Ceremony string
 	KeyID    string
-	Facts    map[string]any // the outcome's facts
-	Output   string         // file written (export)
-	Head     string         // ledger head digest after closing
+	Output   string // file written (export)
+	Head     string // ledger head digest after closing
 }
 
 func (e *Engine) append(rec *ledger.Record, op sign.Signer) error {

@@ -118,8 +118,13 @@ func (e *Engine) planLifecycle(p *Plan) error {
 			fmt.Sprintf("policy after the change: %d approval rules, algorithms %s", len(pol.Approvals), strings.Join(pol.Algorithms, ", ")),
 			"approved under the roster and policy in force now",
 		}
+		held, err := e.sharesHeldBy(s.Roster.Remove)
+		if err != nil {
+			return err
+		}
+		e.resplit = held
 		for _, name := range s.Roster.Remove {
-			if ids := e.sharesHeldBy(name); len(ids) > 0 {
+			if ids := held[name]; len(ids) > 0 {
 				p.Steps = append(p.Steps, fmt.Sprintf("%s holds shares of backups %s: re-split them (run a new backup; the old shares are recorded as revoked)", name, strings.Join(ids, ", ")))
 			}
 		}
@@ -208,7 +213,7 @@ func (e *Engine) draftLifecycle(facts map[string]any) error {
 		facts["reason"] = s.Roster.Reason
 		var revoked []any
 		for _, name := range s.Roster.Remove {
-			for _, id := range e.sharesHeldBy(name) {
+			for _, id := range e.resplit[name] {
 				revoked = append(revoked, map[string]any{"backup": id, "holder": name})
 			}
 		}
@@ -315,27 +320,31 @@ func rosterNames(r *ledger.Roster) string {
 	return strings.Join(n, ", ")
 }
 
-// sharesHeldBy lists the backups (by backup id, or by record) in which
-// name holds a share, from the backup.split records.
-func (e *Engine) sharesHeldBy(name string) []string {
-	var out []string
+// sharesHeldBy lists, for each of names, the backups (by backup id, or by
+// record) in which they hold a share, from the backup.split records: one
+// pass over the history for all of them.
+func (e *Engine) sharesHeldBy(names []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
 	for rec, err := range e.Ledger.Records() {
 		if err != nil {
-			break
+			return nil, fmt.Errorf("backups held by leaving members: %w", err)
 		}
 		if rec.Kind != "backup.split" {
 			continue
 		}
 		hs, _ := rec.Facts["holders"].([]any)
 		for _, h := range hs {
-			if h == name {
+			if name, _ := h.(string); slices.Contains(names, name) {
 				id, _ := rec.Facts["backup_id"].(string)
 				if id == "" {
 					id = fmt.Sprintf("record %d", rec.Seq)
 				}
-				out = append(out, id)
+				out[name] = append(out[name], id)
 			}
 		}
 	}
-	return out
+	return out, nil
 }

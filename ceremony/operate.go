@@ -84,11 +84,7 @@ func (e *Engine) generatedRecord(key *hsm.Key) (*ledger.Record, error) {
 func (e *Engine) actor() string { return e.Script.Operator }
 
 func (e *Engine) export(res *Result) (*ledger.Record, error) {
-	x := e.Script.Export
-	pub, err := loadRecipientKey(x.RecipientKey)
-	if err != nil {
-		return nil, fmt.Errorf("%s: export.recipient_key: %w", e.Script.File, err)
-	}
+	x, pub := e.Script.Export, e.recipient
 	if _, err := os.Lstat(x.Output); err == nil {
 		return nil, hint.With(fmt.Errorf("%s: export.output: %s already exists", e.Script.File, x.Output), "custos never writes over a file; choose a new output path")
 	}
@@ -168,11 +164,14 @@ func (e *Engine) asSO(f func() (*hsm.Key, error)) (*hsm.Key, error) {
 	return k, ferr
 }
 
-func (e *Engine) readPIN(source, what string) ([]byte, error) {
+func (e *Engine) readPIN(source, what string) ([]byte, error) { return readPIN(source, what, e.Prompt) }
+
+// readPIN reads a PIN from its pin-source, or asks it through p (an error
+// when p is nil). The caller zeroes it.
+func readPIN(source, what string, p Prompter) ([]byte, error) {
 	if source != "" {
 		return hsm.ReadPINSource(source)
 	}
-	p := e.Prompt
 	if p == nil {
 		p = NoPrompt{}
 	}

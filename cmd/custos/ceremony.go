@@ -37,7 +37,7 @@ func openSigners(cmdName string, keys []string) (map[string]sign.Signer, func(),
 		name, ref, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || ref == "" {
 			done()
-			return nil, nil, hint.With(fmt.Errorf("%s: --key %q is not NAME=REF", cmdName, redactURI(kv)), "for example --key alice=keys/alice or --key carol='pkcs11:token=…;object=…'")
+			return nil, nil, hint.With(fmt.Errorf("%s: --key %q is not NAME=REF", cmdName, ceremony.RedactURI(kv)), "for example --key alice=keys/alice or --key carol='pkcs11:token=…;object=…'")
 		}
 		if _, dup := signers[name]; dup {
 			done()

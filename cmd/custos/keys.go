@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"strings"
 
 	"custos/ceremony"
 	"custos/hint"
@@ -23,12 +22,4 @@ func openSigner(ref string) (sign.Signer, func(), error) {
 		return nil, nil, err
 	}
 	return s, done, nil
-}
-
-// redactURI drops a URI's query (it may name a pin file) from messages.
-func redactURI(ref string) string {
-	if i := strings.IndexByte(ref, '?'); i >= 0 {
-		return ref[:i] + "?…"
-	}
-	return ref
 }
