@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -519,7 +518,6 @@ func TestNotVerified(t *testing.T) {
 	if !strings.Contains(h.String(), "NOT VERIFIED") {
 		t.Error("html does not say NOT VERIFIED")
 	}
-	fmt.Fprint(&h) // keep fmt for the benchmarks' helpers
 }
 
 // TestKeyLife follows a key through backup, share check, destruction,
