@@ -301,16 +301,23 @@ func (t *Token) checkUnwrapped(k *Key, spec KeySpec, pub crypto.PublicKey) error
 	return nil
 }
 
-// createPublic makes the public half of an unwrapped pair; caller holds t.mu.
-func (t *Token) createPublic(spec KeySpec, pub crypto.PublicKey) (pkcs11.ObjectHandle, error) {
+// publicObject is the public half of pairTemplates for a key created from
+// its material: the generation-only attributes dropped; the caller adds
+// the key material.
+func publicObject(spec KeySpec) []*pkcs11.Attribute {
 	pubT, _ := pairTemplates(spec, spec.Type.ecParams())
-	// Drop the generation-only attributes, add the key material.
 	var tmpl []*pkcs11.Attribute
 	for _, a := range pubT {
 		if a.Type != pkcs11.CKA_MODULUS_BITS && a.Type != pkcs11.CKA_PUBLIC_EXPONENT {
 			tmpl = append(tmpl, a)
 		}
 	}
+	return tmpl
+}
+
+// createPublic makes the public half of an unwrapped pair; caller holds t.mu.
+func (t *Token) createPublic(spec KeySpec, pub crypto.PublicKey) (pkcs11.ObjectHandle, error) {
+	tmpl := publicObject(spec)
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
 		if spec.Type != RSA3072 && spec.Type != RSA4096 || p.N.BitLen() != spec.Type.rsaBits() {
@@ -387,14 +394,7 @@ func (t *Token) ImportTrustedRSAPublic(label string, id []byte, pub *rsa.PublicK
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
 	}
-	pubT, _ := pairTemplates(spec, nil)
-	var tmpl []*pkcs11.Attribute
-	for _, a := range pubT {
-		if a.Type != pkcs11.CKA_MODULUS_BITS && a.Type != pkcs11.CKA_PUBLIC_EXPONENT {
-			tmpl = append(tmpl, a)
-		}
-	}
-	tmpl = append(tmpl, attr(pkcs11.CKA_TRUSTED, true),
+	tmpl := append(publicObject(spec), attr(pkcs11.CKA_TRUSTED, true),
 		attr(pkcs11.CKA_MODULUS, pub.N.Bytes()), attr(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(pub.E)).Bytes()))
 	return t.importKey(spec, tmpl, "public", true)
 }
