@@ -33,11 +33,18 @@ func IsBundle(path string) bool {
 	return line == "# v2 git bundle\n" || line == "# v3 git bundle\n"
 }
 
-// stockGit runs stock git with no system or user configuration, so a
-// workstation's settings (hooks, signing, aliases) cannot change a bundle.
-func stockGit(args ...string) ([]byte, error) {
+// stockGitCmd is stock git with no system or user configuration, so a
+// workstation's settings (hooks, signing, aliases) cannot change a bundle,
+// a fetch or a push.
+func stockGitCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command("git", args...)
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+	return cmd
+}
+
+// stockGit runs stockGitCmd; its error keeps the first line of git's stderr.
+func stockGit(args ...string) ([]byte, error) {
+	cmd := stockGitCmd(args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -356,8 +356,7 @@ func (l *Ledger) checkShared() error {
 // pushGit runs stock git push like stockGit, but its error keeps git's
 // reasons (a rejected ref and why, errors), not the first line ("To …").
 func pushGit(args ...string) error {
-	cmd := exec.Command("git", args...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+	cmd := stockGitCmd(args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
