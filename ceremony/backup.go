@@ -69,13 +69,7 @@ var backupIDRE = labelRE
 
 // checkBackupScript checks the backup and restore sections on their own.
 func checkBackupScript(s *Script) error {
-	bad := func(path, msg, fix string) error {
-		err := fmt.Errorf("%s: %s: %s", s.File, path, msg)
-		if fix != "" {
-			return hint.With(err, fix)
-		}
-		return err
-	}
+	bad := func(path, msg, fix string) error { return scriptErr(s.File, path, msg, fix) }
 	switch s.Kind {
 	case KindBackup:
 		b := s.Backup

@@ -141,13 +141,7 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		return nil, err
 	}
 	s.File = name
-	bad := func(path, msg, fix string) error {
-		err := fmt.Errorf("%s: %s: %s", name, path, msg)
-		if fix != "" {
-			return hint.With(err, fix)
-		}
-		return err
-	}
+	bad := func(path, msg, fix string) error { return scriptErr(name, path, msg, fix) }
 	sections := map[string]bool{"key": s.Key != nil, "export": s.Export != nil, "destroy": s.Destroy != nil}
 	want := map[string]string{KindGenerate: "key", KindExport: "export", KindDestroy: "destroy", KindEnroll: ""}
 	sections["backup"], sections["restore"] = s.Backup != nil, s.Restore != nil
@@ -221,4 +215,14 @@ var keyTypes = map[string]bool{
 
 func keyTypeNames() []string {
 	return []string{"aes-256", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519"}
+}
+
+// scriptErr is an error at a YAML path of a script, with a hint when a fix
+// is likely.
+func scriptErr(file, path, msg, fix string) error {
+	err := fmt.Errorf("%s: %s: %s", file, path, msg)
+	if fix != "" {
+		return hint.With(err, fix)
+	}
+	return err
 }
