@@ -126,8 +126,7 @@ func (e *Engine) planBackup(p *Plan) error {
 		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) is ed25519: its private key cannot be wrapped on this kind of HSM", s.File, ks.Label, ks.ID),
 			"nothing was generated or split; back up only aes-256, rsa or ec keys")
 	}
-	attrs, _ := ks.Facts["attributes"].(map[string]any)
-	if attrs == nil || attrs["extractable"] != true || attrs["wrap_with_trusted"] != true {
+	if !wrapsOnlyUnderTrusted(ks) {
 		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) was not generated for backup: it must be extractable only under a trusted wrapping key", s.File, ks.Label, ks.ID),
 			"generate keys that need a backup with backup: true")
 	}

@@ -215,8 +215,7 @@ func (e *Engine) Plan() (*Plan, error) {
 		e.target = ks
 		p.KeyID, p.Label = ks.ID, ks.Label
 		if s.Kind == KindExport {
-			attrs, _ := ks.Facts["attributes"].(map[string]any)
-			if attrs == nil || attrs["extractable"] != true || attrs["wrap_with_trusted"] != true {
+			if !wrapsOnlyUnderTrusted(ks) {
 				return nil, hint.With(fmt.Errorf("%s: export.key: key %q (%s) was generated non-extractable and can never be exported", s.File, ks.Label, ks.ID),
 					"only keys generated with exportable: true can be exported")
 			}
@@ -269,6 +268,14 @@ func (e *Engine) findKey(ref string) (*ledger.KeyState, error) {
 		field = "destroy.key"
 	}
 	return e.lookupKey(ref, field, keyUse{compromised: e.Script.Kind == KindDestroy})
+}
+
+// wrapsOnlyUnderTrusted reports whether the ledger recorded the key as
+// generated extractable only under a trusted wrapping key: the condition
+// for any export or backup of it.
+func wrapsOnlyUnderTrusted(ks *ledger.KeyState) bool {
+	attrs, _ := ks.Facts["attributes"].(map[string]any)
+	return attrs != nil && attrs["extractable"] == true && attrs["wrap_with_trusted"] == true
 }
 
 // keyByLabel returns the key with that label; with liveOnly, only one that
