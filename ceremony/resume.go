@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"custos/hint"
@@ -55,7 +57,7 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	}
 	actor := oi.Actor
 	if o.Signers[actor] == nil {
-		for name := range o.Signers {
+		for _, name := range slices.Sorted(maps.Keys(o.Signers)) { // the same custodian every time
 			if m := l.State().Roster.Member(name); m != nil && m.HasRole("custodian") {
 				actor = name
 				break
