@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"custos/sign"
+	"custos/strictyaml"
 )
 
 // Roles a member can hold.
@@ -233,15 +234,14 @@ type RosterFile struct {
 // wrong types and anchors are errors, and every error names the file and
 // the YAML path ("roster.yaml: members[1].key: not an ssh public key").
 func ParseRoster(file string, data []byte) (*RosterFile, error) {
+	// The walk below keeps its own messages, but its errors are the
+	// strictyaml errors of every other YAML file custos reads.
 	fail := func(path string, n *yaml.Node, format string, args ...any) error {
-		where := path
-		if where == "" {
-			where = "document"
+		e := &strictyaml.Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)}
+		if n != nil {
+			e.Line = n.Line
 		}
-		if n != nil && n.Line > 0 {
-			where += fmt.Sprintf(" (line %d)", n.Line)
-		}
-		return fmt.Errorf("%s: %s: %s", file, where, fmt.Sprintf(format, args...))
+		return e
 	}
 	// KnownFields is set for completeness; the walk below does the
 	// strict checking so that errors can name their path.

@@ -1,8 +1,11 @@
 package ledger
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"custos/strictyaml"
 )
 
 const edKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
@@ -86,6 +89,16 @@ func TestParseRosterErrors(t *testing.T) {
 		if _, err := ParseRoster("r.yaml", []byte(in)); err == nil || !strings.HasPrefix(err.Error(), "r.yaml: ") {
 			t.Errorf("%q: %v", in, err)
 		}
+	}
+}
+
+// Roster errors are strictyaml errors, like those of ceremony scripts, so
+// callers can read the path and line.
+func TestParseRosterErrorType(t *testing.T) {
+	_, err := ParseRoster("roster.yaml", []byte(strings.Replace(goodRoster, "ledger: acme-root", "ledgr: acme-root", 1)))
+	var se *strictyaml.Error
+	if !errors.As(err, &se) || se.File != "roster.yaml" || se.Path != "ledgr" || se.Line != 1 {
+		t.Fatalf("err = %#v, want a *strictyaml.Error at ledgr, line 1", err)
 	}
 }
 
