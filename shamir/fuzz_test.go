@@ -31,33 +31,13 @@ func fuzzSeeds(f *testing.F, pick func(v vectorShare) string) {
 func FuzzParseText(f *testing.F) {
 	fuzzSeeds(f, func(v vectorShare) string { return v.Text })
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, err := ParseText(in)
-		if err != nil {
-			if s != nil {
-				t.Fatal("share and error both returned")
-			}
+		s := accepted(t, ParseText, in)
+		if s == nil {
 			return
 		}
-		if err := s.Validate(); err != nil {
-			t.Fatalf("accepted an invalid share: %v", err)
-		}
-		text, err := s.Text()
-		if err != nil {
-			t.Fatal(err)
-		}
+		text, _ := bothForms(t, s)
 		if !bytes.EqualFold(text, bytes.TrimSpace(in)) {
 			t.Fatalf("accepted %q, canonical form %q", in, text)
-		}
-		back, err := ParseText(text)
-		if err != nil || !back.Equal(s) {
-			t.Fatalf("round trip: %v", err)
-		}
-		words, err := s.Words()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w, err := ParseWords([]byte(strings.Join(words, " "))); err != nil || !w.Equal(s) {
-			t.Fatalf("word form round trip: %v", err)
 		}
 	})
 }
@@ -75,39 +55,57 @@ func FuzzParseWords(f *testing.F) {
 		f.Add(card)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, err := ParseWords(in)
-		if err != nil {
-			if s != nil {
-				t.Fatal("share and error both returned")
-			}
+		s := accepted(t, ParseWords, in)
+		if s == nil {
 			return
 		}
-		if err := s.Validate(); err != nil {
-			t.Fatalf("accepted an invalid share: %v", err)
-		}
-		words, err := s.Words()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := tokens(in); len(got) != len(words) {
+		_, words := bothForms(t, s)
+		got := tokens(in)
+		if len(got) != len(words) {
 			t.Fatalf("accepted %d words, canonical form has %d", len(got), len(words))
-		} else {
-			for i := range got {
-				if !strings.EqualFold(string(got[i]), words[i]) {
-					t.Fatalf("word %d differs from the canonical form", i+1)
-				}
+		}
+		for i := range got {
+			if !strings.EqualFold(string(got[i]), words[i]) {
+				t.Fatalf("word %d differs from the canonical form", i+1)
 			}
 		}
-		back, err := ParseWords([]byte(strings.Join(words, " ")))
-		if err != nil || !back.Equal(s) {
-			t.Fatalf("round trip: %v", err)
-		}
-		text, err := s.Text()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tx, err := ParseText(text); err != nil || !tx.Equal(s) {
-			t.Fatalf("text form round trip: %v", err)
-		}
 	})
+}
+
+// accepted parses in; on refusal it checks no share came with the error
+// and returns nil, else it returns the share after checking it is valid.
+func accepted(t *testing.T, parse func([]byte) (*Share, error), in []byte) *Share {
+	t.Helper()
+	s, err := parse(in)
+	if err != nil {
+		if s != nil {
+			t.Fatal("share and error both returned")
+		}
+		return nil
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("accepted an invalid share: %v", err)
+	}
+	return s
+}
+
+// bothForms checks s round-trips through its text form and its word form,
+// and returns both forms.
+func bothForms(t *testing.T, s *Share) ([]byte, []string) {
+	t.Helper()
+	text, err := s.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := ParseText(text); err != nil || !back.Equal(s) {
+		t.Fatalf("text form round trip: %v", err)
+	}
+	words, err := s.Words()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := ParseWords([]byte(strings.Join(words, " "))); err != nil || !back.Equal(s) {
+		t.Fatalf("word form round trip: %v", err)
+	}
+	return text, words
 }
