@@ -108,13 +108,7 @@ func (f *masked) paste(s string) {
 // append grows the buffer without leaving copies of the secret behind in
 // an abandoned backing array.
 func (f *masked) append(b []byte) {
-	if len(f.buf)+len(b) > cap(f.buf) {
-		nb := make([]byte, len(f.buf), 2*cap(f.buf)+len(b))
-		copy(nb, f.buf)
-		clear(f.buf)
-		f.buf = nb
-	}
-	f.buf = append(f.buf, b...)
+	f.buf = appendSecret(f.buf, b)
 	clear(b)
 }
 

@@ -320,6 +320,22 @@ func TestMaskedWipes(t *testing.T) {
 	}
 }
 
+// TestAppendSecretLeavesNoCopy: when the buffer grows, the array it
+// leaves behind is zeroed.
+func TestAppendSecretLeavesNoCopy(t *testing.T) {
+	buf := appendSecret(nil, []byte("abc"))
+	old := buf[:cap(buf)]
+	buf = appendSecret(buf, make([]byte, cap(buf)))
+	if string(buf[:3]) != "abc" {
+		t.Fatalf("grown buffer starts %q", buf[:3])
+	}
+	for _, b := range old {
+		if b != 0 {
+			t.Fatalf("abandoned array not wiped: %q", old)
+		}
+	}
+}
+
 func TestPickerWithoutLedger(t *testing.T) {
 	f := newFixture(t)
 	var opened string
