@@ -181,7 +181,7 @@ func Open(dir string) (*Ledger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
 		}
-		if _, _, err := l.state.authorize(rec, d); err != nil {
+		if _, _, err := l.state.authorize(rec); err != nil {
 			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
 		}
 		if err := l.state.apply(rec, d); err != nil {
@@ -309,7 +309,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	}
 	digest := digestOf(canon)
 	signing, _ := dec.SigningDigest()
-	actorKey, checks, err := l.state.authorize(dec, digest)
+	actorKey, checks, err := l.state.authorize(dec)
 	if err != nil {
 		return "", fmt.Errorf("append record %d (%s): %w", r.Seq, r.Kind, err)
 	}

@@ -108,7 +108,7 @@ type approvalCheck struct {
 // actor and approvals against the roster and policy in force (the OLD
 // roster for roster.changed). It returns the actor's key and the approval
 // signatures still to be verified cryptographically.
-func (s *State) authorize(rec *Record, digest string) (ssh.PublicKey, []approvalCheck, error) {
+func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if rec.Seq != s.Seq+1 {
 		return nil, nil, fmt.Errorf("seq is %d, want %d (a record is missing, repeated or out of order)", rec.Seq, s.Seq+1)
 	}

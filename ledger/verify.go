@@ -358,7 +358,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	if rec.Seq != seq {
 		return fail("chain", "records/%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", newEntry.name, rec.Seq, seq)
 	}
-	actorKey, approvals, err := v.state.authorize(rec, digest)
+	actorKey, approvals, err := v.state.authorize(rec)
 	if err != nil {
 		check := "policy"
 		if strings.Contains(err.Error(), "prev ") || strings.Contains(err.Error(), "seq ") || strings.Contains(err.Error(), "ledger id") {
