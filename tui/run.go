@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -789,7 +788,7 @@ func (m *Model) doneBody() ([]string, string) {
 		for _, l := range r.progress {
 			out = append(out, "  ✓ "+l)
 		}
-		out = append(out, "", "  "+errors.Unwrap(fmt.Errorf("%w", r.failed)).Error())
+		out = append(out, "", "  "+r.failed.Error())
 		if st := m.led.State(); st.Seq == r.before {
 			out = append(out, "", fmt.Sprintf("  Nothing was recorded: the ledger is still at record %d.", st.Seq))
 		} else {
