@@ -2,7 +2,6 @@ package tui
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -434,7 +433,5 @@ func wipeFile(path string) {
 			f.Close()
 		}
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return
-	}
+	os.Remove(path) // best effort, like the overwrite: there is no one to tell
 }
