@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
@@ -11,11 +12,16 @@ func BenchmarkVerify(b *testing.B) {
 	dir := os.Getenv("CUSTOS_BENCH_LEDGER")
 	if dir == "" {
 		f := newFixture(b)
-		for range 20 {
-			f.story(b)
-			f.l.state.Keys = map[string]*KeyState{} // reuse the key id
+		for i := range 20 {
+			id := map[string]any{"key_id": fmt.Sprintf("k-%d", i)}
+			f.add(b, "key.generate.intent", fmt.Sprintf("gen-%d", i), "alice", map[string]any{"key_id": id["key_id"], "type": "ec-p384"}, "carol")
+			f.add(b, "key.generated", fmt.Sprintf("gen-%d", i), "alice", id)
+			f.add(b, "ceremony.closed", fmt.Sprintf("gen-%d", i), "alice", map[string]any{})
+			f.add(b, "key.destroy.intent", fmt.Sprintf("des-%d", i), "alice", id, "carol", "dave")
+			f.add(b, "key.destroyed", fmt.Sprintf("des-%d", i), "alice", id)
+			f.add(b, "ceremony.closed", fmt.Sprintf("des-%d", i), "alice", map[string]any{})
 		}
-		b.Skip("set CUSTOS_BENCH_LEDGER to a ledger made by scripts/bench-ledger")
+		dir = f.dir
 	}
 	var n int64
 	for b.Loop() {
