@@ -116,26 +116,13 @@ func TestRequestForRemoteApprover(t *testing.T) {
 	h.typ(apf)
 	h.key("enter")
 	h.waitFor("approval of carol attached")
-	for i, n := range []string{"alice", "bob"} {
-		if i > 0 {
-			h.key("down")
-		}
-		h.key("enter")
-		h.typ(f.keys[n])
-		h.key("enter")
-		h.waitFor(n + " is present")
-	}
+	h.present(f.keys, "alice", "bob")
 	h.key("c")
 	h.waitFor("What is signed")
 	for h.m.screen == scrSign {
 		h.key("enter")
 	}
-	for step := range h.m.run.checks {
-		for range h.m.run.checks[step] {
-			h.key("space")
-		}
-		h.key("enter")
-	}
+	h.tickSteps()
 	h.waitFor("Ceremony kek-tui is closed")
 	l, err := ledger.Open(f.ledger)
 	if err != nil {

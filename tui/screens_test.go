@@ -237,15 +237,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 	h.typ("kek-tui")
 	h.key("enter")
 	h.waitFor("Who is present")
-	for _, n := range []string{"alice", "bob"} {
-		if n == "bob" {
-			h.key("down")
-		}
-		h.key("enter")
-		h.typ(f.keys[n])
-		h.key("enter")
-		h.waitFor(n + " is present")
-	}
+	h.present(f.keys, "alice", "bob")
 	h.key("c")
 	h.waitFor("The engine asks for a secret")
 	h.typ(string(f.tok.UserPIN))
@@ -253,12 +245,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 	h.waitFor("What is signed")
 	h.key("enter")
 	h.key("enter")
-	for step := range h.m.run.checks {
-		for range h.m.run.checks[step] {
-			h.key("space")
-		}
-		h.key("enter")
-	}
+	h.tickSteps()
 	v = h.waitFor("Ceremony kek-tui-destroy is closed")
 	if !strings.Contains(v, "destroyed key \"kek-tui\"") {
 		t.Errorf("done:\n%s", v)

@@ -68,25 +68,12 @@ func (f *bkFixture) engine(t *testing.T, s *ceremony.Script) {
 // the people screen and goes on to what is signed, then through the steps.
 func (h *harness) presentAndRun(f *bkFixture) {
 	h.waitFor("Who is present")
-	for i, n := range []string{"alice", "bob"} {
-		if i > 0 {
-			h.key("down")
-		}
-		h.key("enter")
-		h.typ(f.keys[n])
-		h.key("enter")
-		h.waitFor(n + " is present")
-	}
+	h.present(f.keys, "alice", "bob")
 	h.key("c")
 	h.waitFor("What is signed")
 	h.key("enter")
 	h.key("enter")
-	for step := range h.m.run.checks {
-		for range h.m.run.checks[step] {
-			h.key("space")
-		}
-		h.key("enter")
-	}
+	h.tickSteps()
 }
 
 // TestBackupHoldersAndRestoreShares: a backup 2-of-3 from the TUI, each

@@ -117,6 +117,32 @@ func (h *harness) typ(s string) {
 	}
 }
 
+// present brings members forward on the people screen, in roster order
+// from the cursor: each selects their key file and is shown present.
+func (h *harness) present(keys map[string]string, names ...string) {
+	h.t.Helper()
+	for i, n := range names {
+		if i > 0 {
+			h.key("down")
+		}
+		h.key("enter")
+		h.typ(keys[n])
+		h.key("enter")
+		h.waitFor(n + " is present")
+	}
+}
+
+// tickSteps ticks every item of every step and goes on; the last enter
+// runs the ceremony.
+func (h *harness) tickSteps() {
+	for step := range h.m.run.checks {
+		for range h.m.run.checks[step] {
+			h.key("space")
+		}
+		h.key("enter")
+	}
+}
+
 // fits checks a screen is exactly the terminal's size, no line too wide.
 func fits(t *testing.T, v string, w, hgt int) {
 	t.Helper()
