@@ -83,6 +83,22 @@ func (tm *tmuxTerm) waitFor(shot string, want ...string) string {
 	}
 }
 
+// present brings alice (key file alice) and bob (bob) to the keyboard on
+// the people screen until everyone needed is present; shot names the
+// capture of the last screen.
+func (tm *tmuxTerm) present(shot string) {
+	tm.t.Helper()
+	tm.waitFor("", "Who is present")
+	tm.keys("Enter")
+	tm.text("alice")
+	tm.keys("Enter")
+	tm.waitFor("", "alice is present")
+	tm.keys("Down", "Enter")
+	tm.text("bob")
+	tm.keys("Enter")
+	tm.waitFor(shot, "bob is present", "Everyone needed is present")
+}
+
 // tickAll ticks the checklist of the current step, then goes on.
 func (tm *tmuxTerm) tickAll() {
 	tm.t.Helper()
@@ -194,15 +210,7 @@ policy:
 	tm.keys("Enter")
 	tm.waitFor("plan", "What will happen", "ceremony kek-2026 (generate)", "approvals: 1 by officer")
 	tm.keys("Enter")
-	tm.waitFor("", "Who is present")
-	tm.keys("Enter")
-	tm.text("alice")
-	tm.keys("Enter")
-	tm.waitFor("", "alice is present")
-	tm.keys("Down", "Enter")
-	tm.text("bob")
-	tm.keys("Enter")
-	tm.waitFor("people", "bob is present", "Everyone needed is present")
+	tm.present("people")
 	tm.keys("c")
 	tm.waitFor("", "The engine asks for a secret", `user PIN of token "tui-token"`)
 	tm.text(pin)
@@ -233,15 +241,7 @@ policy:
 	tm.waitFor("destroy-confirm", "is not the label of the key to destroy")
 	tm.text("kek-2026")
 	tm.keys("Enter")
-	tm.waitFor("", "Who is present")
-	tm.keys("Enter")
-	tm.text("alice")
-	tm.keys("Enter")
-	tm.waitFor("", "alice is present")
-	tm.keys("Down", "Enter")
-	tm.text("bob")
-	tm.keys("Enter")
-	tm.waitFor("", "Everyone needed is present")
+	tm.present("")
 	tm.keys("c")
 	tm.waitFor("", "The engine asks for a secret")
 	tm.text(pin)
