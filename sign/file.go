@@ -44,15 +44,5 @@ func LoadFile(path string, passphrase Passphrase) (Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key file %s is not an openssh private key: %w", path, err)
 	}
-	if s.PublicKey().Type() == ssh.KeyAlgoRSA {
-		as, ok := s.(ssh.AlgorithmSigner)
-		if !ok {
-			return nil, errors.New("rsa signer cannot choose its algorithm")
-		}
-		s, err = ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512})
-		if err != nil {
-			return nil, fmt.Errorf("rsa signer: %w", err)
-		}
-	}
 	return FromSSH(s), nil
 }

@@ -7,7 +7,8 @@
 // signature is verified right after it is made, so a faulty token or a
 // mismatched key is caught before the signature is used.
 //
-// Signatures use SHA-512, as ssh-keygen -Y sign does by default, and are
+// Signatures use SHA-512, as ssh-keygen -Y sign does by default (RSA keys
+// sign with rsa-sha2-512, which sshsig.Sign chooses itself), and are
 // returned armored ("-----BEGIN SSH SIGNATURE-----"), the form git and
 // ssh-keygen -Y verify read.
 package sign
@@ -42,17 +43,6 @@ func FromCrypto(s crypto.Signer) (Signer, error) {
 	ss, err := ssh.NewSignerFromSigner(s)
 	if err != nil {
 		return nil, fmt.Errorf("unsupported signing key: %w", err)
-	}
-	if ss.PublicKey().Type() == ssh.KeyAlgoRSA {
-		// ssh-rsa means SHA-1 to OpenSSH; SSHSIG signers must use rsa-sha2-512.
-		as, ok := ss.(ssh.AlgorithmSigner)
-		if !ok {
-			return nil, errors.New("rsa signer cannot choose its algorithm")
-		}
-		ss, err = ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512})
-		if err != nil {
-			return nil, fmt.Errorf("rsa signer: %w", err)
-		}
 	}
 	return &sshSigner{s: ss}, nil
 }

@@ -4,11 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hiddeco/sshsig"
 )
 
 // keygen makes an OpenSSH key with stock ssh-keygen, so the parser is tested
@@ -138,6 +141,40 @@ func TestCryptoSignerECDSA(t *testing.T) {
 	}
 	if err := sshVerify(t, AuthorizedKey(s.PublicKey()), "git", msg, sig); err != nil {
 		t.Fatalf("ssh-keygen rejects: %v", err)
+	}
+}
+
+// TestRSASignsSHA512 checks both ways in (a crypto.Signer and a key file)
+// give RSA signatures of rsa-sha2-512, never ssh-rsa (SHA-1).
+func TestRSASignsSHA512(t *testing.T) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromCrypto, err := FromCrypto(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := LoadFile(keygen(t, "rsa", ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Signer{"crypto": fromCrypto, "file": fromFile} {
+		msg := []byte("hello " + name)
+		armored, err := s.Sign("git", msg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sig, err := sshsig.Unarmor(armored)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if sig.Signature.Format != "rsa-sha2-512" {
+			t.Errorf("%s: signature format %q, want rsa-sha2-512", name, sig.Signature.Format)
+		}
+		if err := sshVerify(t, AuthorizedKey(s.PublicKey()), "git", msg, armored); err != nil {
+			t.Errorf("%s: ssh-keygen rejects: %v", name, err)
+		}
 	}
 }
 
