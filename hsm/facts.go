@@ -192,30 +192,29 @@ var zeroBlock = make([]byte, 16)
 
 // kcvECB computes AES-ECB(key, 0^16)[:3] inside the token; caller holds t.mu.
 func (t *Token) kcvECB(h pkcs11.ObjectHandle) (string, error) {
-	if err := t.ctx.EncryptInit(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_ECB, nil)}, h); err != nil {
-		return "", p11err("check value (CKM_AES_ECB)", err)
-	}
-	out, err := t.ctx.Encrypt(t.sh, zeroBlock)
-	if err != nil {
-		return "", p11err("check value (CKM_AES_ECB)", err)
-	}
-	if len(out) < 3 {
-		return "", fmt.Errorf("check value (CKM_AES_ECB): %w: %d bytes", ErrMismatch, len(out))
-	}
-	return hex.EncodeToString(out[:3]), nil
+	return t.kcv(h, pkcs11.CKM_AES_ECB, "CKM_AES_ECB", t.ctx.EncryptInit, t.ctx.Encrypt)
 }
 
 // kcvCMAC computes AES-CMAC(key, 0^16)[:3] inside the token; caller holds t.mu.
 func (t *Token) kcvCMAC(h pkcs11.ObjectHandle) (string, error) {
-	if err := t.ctx.SignInit(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_CMAC, nil)}, h); err != nil {
-		return "", p11err("check value (CKM_AES_CMAC)", err)
+	return t.kcv(h, pkcs11.CKM_AES_CMAC, "CKM_AES_CMAC", t.ctx.SignInit, t.ctx.Sign)
+}
+
+// kcv runs mech (through init and run: encrypt or sign) over 0^16 with
+// key h and returns the first 3 bytes in hex; caller holds t.mu.
+func (t *Token) kcv(h pkcs11.ObjectHandle, mech uint, name string,
+	init func(pkcs11.SessionHandle, []*pkcs11.Mechanism, pkcs11.ObjectHandle) error,
+	run func(pkcs11.SessionHandle, []byte) ([]byte, error)) (string, error) {
+	op := "check value (" + name + ")"
+	if err := init(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, h); err != nil {
+		return "", p11err(op, err)
 	}
-	out, err := t.ctx.Sign(t.sh, zeroBlock)
+	out, err := run(t.sh, zeroBlock)
 	if err != nil {
-		return "", p11err("check value (CKM_AES_CMAC)", err)
+		return "", p11err(op, err)
 	}
 	if len(out) < 3 {
-		return "", fmt.Errorf("check value (CKM_AES_CMAC): %w: %d bytes", ErrMismatch, len(out))
+		return "", fmt.Errorf("%s: %w: %d bytes", op, ErrMismatch, len(out))
 	}
 	return hex.EncodeToString(out[:3]), nil
 }
