@@ -40,8 +40,11 @@ func parsePeriod(since, until string) (period, error) {
 	return p, nil
 }
 
+// contains is report.Options.Contains, so log and report agree on the
+// bounds (both inclusive).
 func (p period) contains(t time.Time) bool {
-	return (p.since.IsZero() || !t.Before(p.since)) && (p.until.IsZero() || !t.After(p.until))
+	o := report.Options{Since: p.since, Until: p.until}
+	return o.Contains(t)
 }
 
 // openLedgerPath opens a ledger directory or a git bundle (cloned to a
