@@ -509,7 +509,7 @@ func (t *Token) findKey(id []byte, label string) (*Key, error) {
 
 // keyType works out the KeyType of an object; caller holds t.mu.
 func (t *Token) keyType(h pkcs11.ObjectHandle) (KeyType, error) {
-	a, err := t.objAttrs(h, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_CLASS)
+	a, err := t.objAttrs(h, pkcs11.CKA_KEY_TYPE)
 	if err != nil {
 		return "", err
 	}
@@ -535,13 +535,14 @@ func (t *Token) keyType(h pkcs11.ObjectHandle) (KeyType, error) {
 		if err != nil {
 			return "", err
 		}
-		switch new(big.Int).SetBytes(m[0].Value).BitLen() {
+		switch n := new(big.Int).SetBytes(m[0].Value).BitLen(); n {
 		case 3072:
 			return RSA3072, nil
 		case 4096:
 			return RSA4096, nil
+		default:
+			return "", fmt.Errorf("rsa key of %d bits is not a supported type", n)
 		}
-		return "", fmt.Errorf("rsa key of %d bits is not a supported type", new(big.Int).SetBytes(m[0].Value).BitLen())
 	case pkcs11.CKK_EC, ckkECEdwards:
 		p, err := t.objAttrs(h, pkcs11.CKA_EC_PARAMS)
 		if err != nil {
