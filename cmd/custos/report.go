@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,7 +162,7 @@ func newReportCmd() *cobra.Command {
 					format = "html"
 				}
 			}
-			if format != "html" && format != "md" && format != "json" {
+			if !slices.Contains(report.Formats, format) {
 				return fmt.Errorf("report: --format %q is not one of html, md, json", format)
 			}
 			if _, err := os.Lstat(out); err == nil {
