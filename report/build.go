@@ -165,7 +165,7 @@ func (b *builder) add(rec *ledger.Record) error {
 			if n, ok := num(f, "rotation_days"); ok && n > 0 {
 				k.RotationDays, k.RotationSource = n, "ceremony"
 			} else if p, ok := b.policy.Rotation[k.Type]; ok {
-				if days := periodDays(p); days > 0 {
+				if days := PeriodDays(p); days > 0 {
 					k.RotationDays, k.RotationSource = days, "policy"
 				}
 			}
@@ -818,9 +818,10 @@ func bitsOf(typ string) int {
 
 var periodRE = regexp.MustCompile(`^([1-9][0-9]{0,4})([dwmy])$`)
 
-// periodDays reads a policy rotation period ("90d", "2w", "12m", "5y") the
-// way ceremony scripts do: a month is 30 days, a year 365.
-func periodDays(p string) int64 {
+// PeriodDays reads a policy rotation period ("90d", "2w", "12m", "5y"), any
+// form ledger.Validate accepts, in days: a month is 30 days, a year 365
+// (as in ceremony scripts). It is 0 for anything else.
+func PeriodDays(p string) int64 {
 	m := periodRE.FindStringSubmatch(p)
 	if m == nil {
 		return 0

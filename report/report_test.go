@@ -492,8 +492,8 @@ func FuzzParseBound(f *testing.F) {
 
 func TestPeriodDays(t *testing.T) {
 	for in, want := range map[string]int64{"90d": 90, "2w": 14, "12m": 360, "5y": 1825, "0d": 0, "d": 0, "1x": 0} {
-		if got := periodDays(in); got != want {
-			t.Errorf("periodDays(%q) = %d, want %d", in, got, want)
+		if got := PeriodDays(in); got != want {
+			t.Errorf("PeriodDays(%q) = %d, want %d", in, got, want)
 		}
 	}
 	for in, want := range map[string]int{"aes-256": 256, "rsa-3072": 3072, "ec-p384": 384, "ed25519": 256, "blob": 0} {

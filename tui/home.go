@@ -10,8 +10,8 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"custos/ceremony"
 	"custos/ledger"
+	"custos/report"
 	"custos/sign"
 )
 
@@ -259,10 +259,7 @@ func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
 	}
 	if days == 0 {
 		if p, ok := st.Policy.Rotation[k.Type]; ok {
-			var d ceremony.Duration
-			if d.UnmarshalText([]byte(p)) == nil {
-				days = d.Days
-			}
+			days = int(report.PeriodDays(p))
 		}
 	}
 	if days <= 0 {
