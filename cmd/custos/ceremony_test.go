@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,12 +28,7 @@ func cmdAgree(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	l, err := ledger.Open(ts.MkAbs(args[0]))
 	ts.Check(err)
-	dir := ts.MkAbs(args[1])
-	pin, err := os.ReadFile(filepath.Join(dir, "user.pin"))
-	ts.Check(err)
-	cmd := exec.Command("pkcs11-tool", "--module", softhsmModule(), "--token-label", args[2], "--login", "--pin", strings.TrimSpace(string(pin)), "--list-objects")
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "softhsm2.conf"))
-	out, err := cmd.CombinedOutput()
+	out, err := listObjects(ts, args[1], args[2])
 	if err != nil {
 		ts.Fatalf("pkcs11-tool: %v\n%s", err, out)
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"custos/hsm/hsmtest"
 )
 
 // TestMain lets testscript run the real custos command line in-process as
@@ -61,19 +62,10 @@ func scriptParams(dir string) testscript.Params {
 
 // softhsmModule finds the SoftHSM2 module; tests fail (not skip) without it.
 func softhsmModule() string {
-	if p := os.Getenv("CUSTOS_TEST_MODULE"); p != "" {
+	if p := hsmtest.ModulePath(); p != "" {
 		return p
 	}
-	for _, p := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return "/usr/lib/softhsm/libsofthsm2.so"
+	return hsmtest.Candidates[0]
 }
 
 // cmdMktoken: mktoken NAME LABEL — a hermetic SoftHSM token store in
@@ -87,9 +79,9 @@ func cmdMktoken(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	name, label := args[0], args[1]
 	dir := ts.MkAbs(name)
-	conf, err := makeTokenStore(dir)
+	conf, err := hsmtest.WriteConf(dir)
 	ts.Check(err)
-	user, so := randomPIN(), randomPIN()
+	user, so := string(hsmtest.RandomPIN()), string(hsmtest.RandomPIN())
 	ts.Check(os.WriteFile(filepath.Join(dir, "user.pin"), []byte(user+"\n"), 0o600))
 	ts.Check(os.WriteFile(filepath.Join(dir, "so.pin"), []byte(so+"\n"), 0o600))
 	// PINs on argv are acceptable here only: a test tool initialising a
@@ -103,22 +95,6 @@ func cmdMktoken(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(strings.ToUpper(name)+"_URI", fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file:%s",
 		label, softhsmModule(), filepath.Join(dir, "user.pin")))
 	ts.Setenv(strings.ToUpper(name)+"_CONF", conf)
-}
-
-func makeTokenStore(dir string) (string, error) {
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.MkdirAll(tokens, 0o700); err != nil {
-		return "", err
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	body := fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
-	return conf, os.WriteFile(conf, []byte(body), 0o600)
-}
-
-func randomPIN() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // cmdSSHKey: sshkey NAME [ed25519|ecdsa] — an unencrypted member key made by
@@ -236,17 +212,23 @@ func cmdP11List(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: p11list NAME LABEL")
 	}
-	dir := ts.MkAbs(args[0])
-	pin, err := os.ReadFile(filepath.Join(dir, "user.pin"))
-	ts.Check(err)
-	// The PIN on pkcs11-tool's argv is a test-only concession of the tool.
-	cmd := exec.Command("pkcs11-tool", "--module", softhsmModule(), "--token-label", args[1], "--login", "--pin", strings.TrimSpace(string(pin)), "--list-objects")
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "softhsm2.conf"))
-	out, err := cmd.CombinedOutput()
+	out, err := listObjects(ts, args[0], args[1])
 	ts.Stdout().Write(out)
 	if (err != nil) != neg {
 		ts.Fatalf("pkcs11-tool: %v", err)
 	}
+}
+
+// listObjects runs pkcs11-tool --list-objects on token label of the token
+// store $WORK/name, logged in with its user PIN.
+func listObjects(ts *testscript.TestScript, name, label string) ([]byte, error) {
+	dir := ts.MkAbs(name)
+	pin, err := os.ReadFile(filepath.Join(dir, "user.pin"))
+	ts.Check(err)
+	// The PIN on pkcs11-tool's argv is a test-only concession of the tool.
+	cmd := exec.Command("pkcs11-tool", "--module", softhsmModule(), "--token-label", label, "--login", "--pin", strings.TrimSpace(string(pin)), "--list-objects")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "softhsm2.conf"))
+	return cmd.CombinedOutput()
 }
 
 // sharesPublic reports whether a line of a private key file carries part of
