@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -239,6 +240,31 @@ func (l *Ledger) Records() iter.Seq2[*Record, error] {
 			}
 		}
 	}
+}
+
+// Record reads record seq at the head (1 ≤ seq ≤ State().Seq).
+func (l *Ledger) Record(seq int64) (*Record, error) {
+	if seq < 1 || seq > l.state.Seq {
+		return nil, fmt.Errorf("ledger %s has no record %d", l.dir, seq)
+	}
+	recs, err := l.recordEntries(l.head)
+	if err != nil {
+		return nil, err
+	}
+	name := recordName(seq)
+	i, ok := slices.BinarySearchFunc(recs, name, func(e treeEntry, n string) int { return strings.Compare(e.name, n) })
+	if !ok {
+		return nil, fmt.Errorf("records/%s: missing", name)
+	}
+	b, err := readObject(l.repo.Storer, recs[i].hash, plumbing.BlobObject)
+	if err != nil {
+		return nil, fmt.Errorf("records/%s: %w", name, err)
+	}
+	rec, err := DecodeRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("records/%s: %w", name, err)
+	}
+	return rec, nil
 }
 
 func (l *Ledger) rootTree(commit plumbing.Hash) ([]treeEntry, error) {

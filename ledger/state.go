@@ -53,6 +53,12 @@ type State struct {
 	Seq        int64
 	Time       time.Time
 	OpenIntent *Record
+	// HSMs maps the serial of every enrolled HSM (hsm.enrolled) to the
+	// record that enrolled it; Backups maps every backup id (backup.split)
+	// to its record. The replay keeps them so that no ceremony has to read
+	// the whole history again to find them.
+	HSMs    map[string]int64
+	Backups map[string]int64
 
 	signers []signerKey              // every key the roster ever held, for allowed_signers
 	keys    map[string]ssh.PublicKey // parsed member keys, by authorized-key line
@@ -205,6 +211,7 @@ func (s *State) apply(rec *Record, digest string) error {
 	if err := s.lifecycle(rec, ts); err != nil {
 		return err
 	}
+	s.index(rec)
 	s.Seq, s.Head, s.Time = rec.Seq, digest, rec.Time
 	return nil
 }
@@ -378,7 +385,25 @@ func (s *State) setRoster(r *Roster, p *Policy, rec *Record) {
 	s.dirty.roster = true
 }
 
-func newState() *State { return &State{Keys: map[string]*KeyState{}} }
+func newState() *State {
+	return &State{Keys: map[string]*KeyState{}, HSMs: map[string]int64{}, Backups: map[string]int64{}}
+}
+
+// index notes the records later ceremonies look up by name.
+func (s *State) index(rec *Record) {
+	switch rec.Kind {
+	case "hsm.enrolled":
+		if h, ok := rec.Facts["hsm"].(map[string]any); ok {
+			if serial, _ := h["serial"].(string); serial != "" {
+				s.HSMs[serial] = rec.Seq
+			}
+		}
+	case "backup.split":
+		if id := factString(rec.Facts, "backup_id"); id != "" {
+			s.Backups[id] = rec.Seq
+		}
+	}
+}
 
 func short(d string) string {
 	if len(d) > 19 {
