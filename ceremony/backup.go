@@ -151,8 +151,8 @@ func (e *Engine) planBackup(p *Plan) error {
 	if !backupIDRE.MatchString(id) {
 		return fmt.Errorf("%s: backup.id: %q (the ceremony id) is not a valid backup id; set backup.id", s.File, id)
 	}
-	if prev := findSplit(e.Ledger, id); prev != nil {
-		return hint.With(fmt.Errorf("%s: backup.id: backup %q already exists (record %d)", s.File, id, prev.Seq), "choose a new backup id")
+	if seq, ok := st.Backups[id]; ok {
+		return hint.With(fmt.Errorf("%s: backup.id: backup %q already exists (record %d)", s.File, id, seq), "choose a new backup id")
 	}
 	if _, err := os.Lstat(b.Media); err == nil {
 		return hint.With(fmt.Errorf("%s: backup.media: %s already exists", s.File, b.Media), "custos never writes over a file; choose a new path")
@@ -516,19 +516,6 @@ func shiftLeft(dst, src []byte) {
 		dst[i] = src[i]<<1 | carry
 		carry = src[i] >> 7
 	}
-}
-
-// findSplit returns the backup.split record of a backup, or nil.
-func findSplit(l *ledger.Ledger, backupID string) *ledger.Record {
-	for rec, err := range l.Records() {
-		if err != nil {
-			return nil
-		}
-		if rec.Kind == "backup.split" && rec.Facts["backup_id"] == backupID {
-			return rec
-		}
-	}
-	return nil
 }
 
 // factInt reads an integer fact, whether drafted (int64) or read back

@@ -323,14 +323,9 @@ func (e *Engine) OpenHSM() error {
 	if err != nil {
 		return err
 	}
-	if e.Script.Kind != KindEnroll {
-		enrolled, err := enrolledHSMs(e.Ledger)
-		if err != nil {
-			closeToken(t)
-			return err
-		}
+	if enrolled := e.Ledger.State().HSMs; e.Script.Kind != KindEnroll && len(enrolled) > 0 {
 		info := t.Info()
-		if len(enrolled) > 0 && !enrolled[info.Serial] {
+		if _, ok := enrolled[info.Serial]; !ok {
 			closeToken(t)
 			return hint.With(fmt.Errorf("%s: hsm: token %q (serial %s) is not enrolled in this ledger", e.Script.File, info.Label, info.Serial),
 				"enrol it first with an enroll ceremony, or name an enrolled token")
@@ -351,23 +346,6 @@ func (e *Engine) Close() {
 func closeToken(t *hsm.Token) {
 	t.Close()
 	t.Module().Close()
-}
-
-func enrolledHSMs(l *ledger.Ledger) (map[string]bool, error) {
-	out := map[string]bool{}
-	for rec, err := range l.Records() {
-		if err != nil {
-			return nil, err
-		}
-		if rec.Kind == "hsm.enrolled" {
-			if h, ok := rec.Facts["hsm"].(map[string]any); ok {
-				if s, ok := h["serial"].(string); ok {
-					out[s] = true
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 // hsmFacts is how every record names the HSM it acted on.

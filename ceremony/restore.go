@@ -37,10 +37,14 @@ type Backup struct {
 
 // LoadBackup reads backup id from the ledger's backup.split records.
 func LoadBackup(l *ledger.Ledger, id string) (*Backup, error) {
-	rec := findSplit(l, id)
-	if rec == nil {
+	seq, ok := l.State().Backups[id]
+	if !ok {
 		return nil, hint.With(fmt.Errorf("ledger %s: no backup %q is recorded (no backup.split)", l.Dir(), id),
 			"custos log LEDGER lists the backups; shares of a backup that was never recorded are worthless")
+	}
+	rec, err := l.Record(seq)
+	if err != nil {
+		return nil, fmt.Errorf("backup %q: %w", id, err)
 	}
 	f := rec.Facts
 	b := &Backup{ID: id, Seq: rec.Seq}
