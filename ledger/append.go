@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"custos/hint"
 	"custos/sign"
@@ -215,30 +215,60 @@ func (l *Ledger) Records() iter.Seq2[*Record, error] {
 		if l.head.IsZero() {
 			return
 		}
-		recs, err := l.recordEntries(l.head)
+		top, err := l.recordsDir(l.head)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		for i, e := range recs {
-			if e.name != recordName(int64(i+1)) {
-				yield(nil, fmt.Errorf("records/%s: unexpected file, want records/%s", e.name, recordName(int64(i+1))))
-				return
+		seq := int64(0)
+		for e, err := range walkRecords(l.repo.Storer, top) {
+			if err == nil {
+				seq++
+				if e.name != recordFile(seq) {
+					err = fmt.Errorf("%s: unexpected file, want %s", e.name, recordFile(seq))
+				}
 			}
-			b, err := readObject(l.repo.Storer, e.hash, plumbing.BlobObject)
-			if err != nil {
-				yield(nil, fmt.Errorf("records/%s: %w", e.name, err))
-				return
+			var rec *Record
+			if err == nil {
+				rec, err = l.readRecord(e)
 			}
-			rec, err := DecodeRecord(b)
-			if err != nil {
-				yield(nil, fmt.Errorf("records/%s: %w", e.name, err))
-				return
-			}
-			if !yield(rec, nil) {
+			if !yield(rec, err) || err != nil {
 				return
 			}
 		}
+	}
+}
+
+// walkRecords yields the files under records/ (top: its entries) in tree
+// order, each named by its path in the ledger.
+func walkRecords(st storer.EncodedObjectStorer, top []treeEntry) iter.Seq2[treeEntry, error] {
+	return func(yield func(treeEntry, error) bool) {
+		var walk func(dir string, es []treeEntry, depth int) bool
+		walk = func(dir string, es []treeEntry, depth int) bool {
+			for _, e := range es {
+				p := dir + "/" + e.name
+				if depth == 2 || e.mode != filemode.Dir {
+					if !yield(treeEntry{name: p, mode: e.mode, hash: e.hash}, nil) {
+						return false
+					}
+					continue
+				}
+				b, err := readObject(st, e.hash, plumbing.TreeObject)
+				var sub []treeEntry
+				if err == nil {
+					sub, err = parseTree(b)
+				}
+				if err != nil {
+					yield(treeEntry{}, fmt.Errorf("%s/: %w", p, err))
+					return false
+				}
+				if !walk(p, sub, depth+1) {
+					return false
+				}
+			}
+			return true
+		}
+		walk(dirRecords, top, 0)
 	}
 }
 
@@ -247,22 +277,33 @@ func (l *Ledger) Record(seq int64) (*Record, error) {
 	if seq < 1 || seq > l.state.Seq {
 		return nil, fmt.Errorf("ledger %s has no record %d", l.dir, seq)
 	}
-	recs, err := l.recordEntries(l.head)
+	es, err := l.recordsDir(l.head)
 	if err != nil {
 		return nil, err
 	}
-	name := recordName(seq)
-	i, ok := slices.BinarySearchFunc(recs, name, func(e treeEntry, n string) int { return strings.Compare(e.name, n) })
-	if !ok {
-		return nil, fmt.Errorf("records/%s: missing", name)
+	d1, d2, name := recordPath(seq)
+	for _, part := range []string{d1, d2} {
+		if es, err = subdir(l.repo.Storer, es, part); err != nil {
+			return nil, err
+		}
 	}
-	b, err := readObject(l.repo.Storer, recs[i].hash, plumbing.BlobObject)
+	for _, e := range es {
+		if e.name == name {
+			return l.readRecord(treeEntry{name: recordFile(seq), hash: e.hash})
+		}
+	}
+	return nil, fmt.Errorf("%s: missing", recordFile(seq))
+}
+
+// readRecord reads and decodes the record file e (named by its path).
+func (l *Ledger) readRecord(e treeEntry) (*Record, error) {
+	b, err := readObject(l.repo.Storer, e.hash, plumbing.BlobObject)
 	if err != nil {
-		return nil, fmt.Errorf("records/%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", e.name, err)
 	}
 	rec, err := DecodeRecord(b)
 	if err != nil {
-		return nil, fmt.Errorf("records/%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", e.name, err)
 	}
 	return rec, nil
 }
@@ -283,21 +324,36 @@ func (l *Ledger) rootTree(commit plumbing.Hash) ([]treeEntry, error) {
 	return parseTree(tb)
 }
 
-func (l *Ledger) recordEntries(commit plumbing.Hash) ([]treeEntry, error) {
+// recordsDir returns the entries of records/ at commit.
+func (l *Ledger) recordsDir(commit plumbing.Hash) ([]treeEntry, error) {
 	root, err := l.rootTree(commit)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range root {
 		if e.name == dirRecords && e.mode == filemode.Dir {
-			b, err := readObject(l.repo.Storer, e.hash, plumbing.TreeObject)
-			if err != nil {
-				return nil, err
-			}
-			return parseTree(b)
+			return subdir(l.repo.Storer, root, dirRecords)
 		}
 	}
 	return nil, fmt.Errorf("commit %s has no records/ directory", commit)
+}
+
+// subdir returns the entries of folder name in es, none when it is absent.
+func subdir(st storer.EncodedObjectStorer, es []treeEntry, name string) ([]treeEntry, error) {
+	for _, e := range es {
+		if e.name != name {
+			continue
+		}
+		if e.mode != filemode.Dir {
+			return nil, fmt.Errorf("%s is not a folder", name)
+		}
+		b, err := readObject(st, e.hash, plumbing.TreeObject)
+		if err != nil {
+			return nil, err
+		}
+		return parseTree(b)
+	}
+	return nil, nil
 }
 
 // Draft returns the next record for the current head: seq, prev, ledger id
@@ -316,6 +372,9 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 // the branch if another writer moved it meanwhile (ErrHeadMoved). It
 // returns the commit id.
 func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
+	if rec.Seq > MaxRecords {
+		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, MaxRecords), "start a new ledger whose genesis minutes name this one's head")
+	}
 	if err := l.checkShared(); err != nil { // the ledger never forks (sync.go)
 		return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
 	}
@@ -420,23 +479,16 @@ func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]b
 		return nil, plumbing.ZeroHash, err
 	}
 	files := map[string][]byte{
-		fileLedgerMD:                       s.ledgerMD(),
-		fileSigners:                        s.signersFile(),
-		fileRoster:                         roster,
-		dirRecords + "/" + recordName(seq): recBytes,
-	}
-	var recs []treeEntry
-	if !l.head.IsZero() {
-		if recs, err = l.recordEntries(l.head); err != nil {
-			return nil, plumbing.ZeroHash, err
-		}
+		fileLedgerMD:    s.ledgerMD(),
+		fileSigners:     s.signersFile(),
+		fileRoster:      roster,
+		recordFile(seq): recBytes,
 	}
 	rh, err := writeObject(st, plumbing.BlobObject, recBytes)
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}
-	recs = append(recs, treeEntry{name: recordName(seq), mode: filemode.Regular, hash: rh})
-	recTree, err := writeObject(st, plumbing.TreeObject, encodeTree(recs))
+	recTree, err := l.addRecord(seq, rh)
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}
@@ -470,6 +522,45 @@ func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]b
 	s.dirty = dirtySet{}
 	th, err := writeObject(st, plumbing.TreeObject, encodeTree(root))
 	return files, th, err
+}
+
+// addRecord writes the records/ tree of the head plus record seq (blob)
+// and returns its id: only the folders on the new record's path change.
+func (l *Ledger) addRecord(seq int64, blob plumbing.Hash) (plumbing.Hash, error) {
+	st := l.repo.Storer
+	d1, d2, name := recordPath(seq)
+	var top, mid, leaf []treeEntry
+	if !l.head.IsZero() {
+		var err error
+		if top, err = l.recordsDir(l.head); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if mid, err = subdir(st, top, d1); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if leaf, err = subdir(st, mid, d2); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	h, err := writeObject(st, plumbing.TreeObject, encodeTree(setEntry(leaf, treeEntry{name: name, mode: filemode.Regular, hash: blob})))
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if h, err = writeObject(st, plumbing.TreeObject, encodeTree(setEntry(mid, treeEntry{name: d2, mode: filemode.Dir, hash: h}))); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return writeObject(st, plumbing.TreeObject, encodeTree(setEntry(top, treeEntry{name: d1, mode: filemode.Dir, hash: h})))
+}
+
+// setEntry replaces the entry named e.name in es, or adds it.
+func setEntry(es []treeEntry, e treeEntry) []treeEntry {
+	for i := range es {
+		if es[i].name == e.name {
+			es[i] = e
+			return es
+		}
+	}
+	return append(es, e)
 }
 
 // syncWorktree writes files into the work tree (each through a temporary
@@ -520,7 +611,7 @@ func (l *Ledger) syncWorktree(files map[string][]byte) error {
 func (l *Ledger) syncWorktreeIfStale() error {
 	idx, err := l.repo.Storer.Index()
 	if err == nil {
-		want := dirRecords + "/" + recordName(l.state.Seq)
+		want := recordFile(l.state.Seq)
 		for _, e := range idx.Entries {
 			if e.Name == want {
 				if _, err := os.Stat(filepath.Join(l.dir, want)); err == nil {

@@ -17,8 +17,26 @@ const (
 	dirRecords   = "records"
 )
 
-// recordName is the file name of record seq inside records/.
-func recordName(seq int64) string { return fmt.Sprintf("%06d.json", seq) }
+// MaxRecords is the most records a ledger holds: record numbers have six
+// digits.
+const MaxRecords = 999999
+
+// recordPath names the folders and file of record seq inside records/:
+// records/12/34/123456.json. The folders are the first two pairs of the
+// six digits, so none holds more than 100 entries; a flat records/ would
+// make every commit store a tree listing every record, and the ledger's
+// size and the cost of checking it would grow with the square of its
+// length.
+func recordPath(seq int64) (d1, d2, name string) {
+	name = fmt.Sprintf("%06d.json", seq)
+	return name[0:2], name[2:4], name
+}
+
+// recordFile is the path of record seq in the ledger's tree.
+func recordFile(seq int64) string {
+	d1, d2, name := recordPath(seq)
+	return dirRecords + "/" + d1 + "/" + d2 + "/" + name
+}
 
 // rosterFile is roster.json: the roster and policy in force.
 func (s *State) rosterFile() ([]byte, error) {
@@ -101,7 +119,8 @@ func (s *State) ledgerMD() []byte {
 
 const ledgerTemplate = "# Custos ledger {ID}\n\n" +
 	"This repository is a Custos ledger: one signed commit per record of a key\n" +
-	"ceremony. `records/NNNNNN.json` are the records (canonical JSON); `roster.json`,\n" +
+	"ceremony. `records/12/34/123456.json` is record 123456 (canonical JSON; the\n" +
+	"folders are the first four digits of its number); `roster.json`,\n" +
 	"`allowed_signers`, `keys/*.json` and this file are derived from them and are\n" +
 	"checked by `custos verify`.\n\n" +
 	"Genesis record digest (compare with the signed minutes, never with this file):\n\n" +

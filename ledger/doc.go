@@ -4,7 +4,7 @@
 // A record is canonical JSON (see Canonical) naming its place in history
 // (seq, prev), its ledger, ceremony, kind, actor and facts, plus approvals:
 // SSH signatures (namespace "custos-approval") over the digest of the record
-// without its approvals. Each record is committed as records/NNNNNN.json
+// without its approvals. Each record is committed as records/12/34/123456.json
 // together with files derived from the replay of all records (roster.json,
 // allowed_signers, keys/<id>.json, LEDGER.md); the commit is signed by the
 // actor in namespace "git" so stock git and OpenSSH can check it.

@@ -55,7 +55,7 @@ var (
 )
 
 // Canonical returns the record's canonical JSON bytes (without a trailing
-// newline; the file records/NNNNNN.json holds these bytes and "\n").
+// newline; the record's file under records/ holds these bytes and "\n").
 func (r *Record) Canonical() ([]byte, error) { return r.encode(true) }
 
 // Digest is "sha256:<hex>" of the canonical bytes, approvals included; the

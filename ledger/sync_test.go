@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func TestSyncBehind(t *testing.T) {
 	if h, c := site.l.Head(); h != head || c != commit || site.l.State().Seq != f.l.State().Seq {
 		t.Fatalf("site head %s %s", h, c)
 	}
-	if got, err := os.ReadFile(filepath.Join(site.dir, "records", recordName(f.l.State().Seq))); err != nil || len(got) == 0 {
+	if got, err := os.ReadFile(filepath.Join(site.dir, recordFile(f.l.State().Seq))); err != nil || len(got) == 0 {
 		t.Fatalf("work tree has no last record: %v", err)
 	}
 	cleanTree(t, site.dir)
@@ -318,7 +319,7 @@ func TestPush(t *testing.T) {
 	if h, _ := site.l.Head(); h != f.l.State().Head {
 		t.Fatal("site not at the pushed head")
 	}
-	if _, err := os.Stat(filepath.Join(site.dir, "records", recordName(f.l.State().Seq))); err != nil {
+	if _, err := os.Stat(filepath.Join(site.dir, recordFile(f.l.State().Seq))); err != nil {
 		t.Fatal(err)
 	}
 	// a copy whose work tree was edited: git refuses, the copy keeps its head
@@ -399,7 +400,7 @@ func TestSyncRefused(t *testing.T) {
 	f.review(t, "q1")
 	// tamper the shared copy: rewrite the last record's findings and commit it
 	evil := cloneFixture(t, f, "evil")
-	p := filepath.Join(evil.dir, "records", recordName(f.l.State().Seq))
+	p := filepath.Join(evil.dir, recordFile(f.l.State().Seq))
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, []byte(strings.Replace(string(b), `"ok"`, `"ko"`, 1)), 0o644)
 	gitCmd(t, evil.dir, "-c", "user.name=carol", "-c", "user.email=carol@example.org", "commit", "-q", "-a", "-m", "fix")
@@ -442,7 +443,7 @@ func BenchmarkCheckShared(b *testing.B) {
 	f := newFixture(b)
 	gitCmd(b, f.dir, "update-ref", SharedRef.String(), "main")
 	for i := range 200 {
-		f.review(b, "p"+recordName(int64(i)))
+		f.review(b, fmt.Sprintf("p%06d", i))
 	}
 	b.Run("walk-200", func(b *testing.B) {
 		for b.Loop() {

@@ -1,10 +1,12 @@
 package ledger
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -145,11 +147,11 @@ func TestTamper(t *testing.T) {
 
 	t.Run("edited record", func(t *testing.T) {
 		f := clone(t)
-		p := filepath.Join(f.dir, "records", "000003.json")
+		p := filepath.Join(f.dir, "records", "00", "00", "000003.json")
 		b, _ := os.ReadFile(p)
 		os.WriteFile(p, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)), 0o644)
 		gitCmd(t, f.dir, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger", "commit", "-qam", "fix type")
-		expectFailure(t, f.dir, Options{}, 11, "tree", "records/000003.json was changed")
+		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/000003.json was changed")
 	})
 	t.Run("edited record in place", func(t *testing.T) {
 		f := clone(t)
@@ -158,19 +160,11 @@ func TestTamper(t *testing.T) {
 		cs := f.commits(t)
 		var blob plumbing.Hash
 		f.rechain(t, cs[1], cs[2:], func(i int, es []treeEntry) []treeEntry {
-			for j := range es {
-				if es[j].name == dirRecords {
-					rb, _ := readObject(f.l.repo.Storer, es[j].hash, plumbing.TreeObject)
-					rs, _ := parseTree(rb)
-					if blob.IsZero() {
-						b, _ := readObject(f.l.repo.Storer, rs[2].hash, plumbing.BlobObject)
-						blob, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)))
-					}
-					rs[2].hash = blob
-					es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(rs))
-				}
+			if blob.IsZero() {
+				b, _ := readObject(f.l.repo.Storer, f.recordBlobs(t, cs[2])[2], plumbing.BlobObject)
+				blob, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)))
 			}
-			return es
+			return f.withFile(t, es, recordFile(3), blob)
 		})
 		expectFailure(t, f.dir, Options{}, 3, "commit", "Custos-Record")
 	})
@@ -191,7 +185,8 @@ func TestTamper(t *testing.T) {
 		f := clone(t)
 		cs := f.commits(t)
 		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
-			return f.withFile(t, es, dirKeys, "root-2026.json", `{"state":"active"}`)
+			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"state":"active"}`))
+			return f.withFile(t, es, dirKeys+"/root-2026.json", h)
 		})
 		expectFailure(t, f.dir, Options{}, 10, "derived", "keys/ differs")
 	})
@@ -323,10 +318,10 @@ func TestTamper(t *testing.T) {
 		f := clone(t)
 		cs := f.commits(t)
 		// Overwrite record 4's blob object file in place, keeping its name.
-		rb, _ := f.l.recordEntries(cs[3])
-		id := rb[3].hash.String()
+		rb := f.recordBlobs(t, cs[3])
+		id := rb[3].String()
 		p := filepath.Join(f.dir, ".git", "objects", id[:2], id[2:])
-		other := filepath.Join(f.dir, ".git", "objects", rb[2].hash.String()[:2], rb[2].hash.String()[2:])
+		other := filepath.Join(f.dir, ".git", "objects", rb[2].String()[:2], rb[2].String()[2:])
 		data, err := os.ReadFile(other)
 		if err != nil {
 			t.Fatal(err)
@@ -342,22 +337,40 @@ func TestTamper(t *testing.T) {
 
 const time38 = 38 * 60 * 1e9 // after the story's last record
 
-// withFile sets dir/name to content in a root tree.
-func (f *fixture) withFile(t *testing.T, es []treeEntry, dir, name, content string) []treeEntry {
-	for j := range es {
-		if es[j].name == dir {
-			b, _ := readObject(f.l.repo.Storer, es[j].hash, plumbing.TreeObject)
-			sub, _ := parseTree(b)
-			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(content))
-			for k := range sub {
-				if sub[k].name == name {
-					sub[k].hash = h
-				}
-			}
-			es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(sub))
-		}
+// withFile sets the file at path (under a folder) to blob in a root tree,
+// writing the folders on its path anew.
+func (f *fixture) withFile(t *testing.T, es []treeEntry, path string, blob plumbing.Hash) []treeEntry {
+	t.Helper()
+	dir, rest, nested := strings.Cut(path, "/")
+	if !nested {
+		return setEntry(es, treeEntry{name: path, mode: filemode.Regular, hash: blob})
 	}
-	return es
+	sub, err := subdir(f.l.repo.Storer, es, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(f.withFile(t, sub, rest, blob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return setEntry(es, treeEntry{name: dir, mode: filemode.Dir, hash: h})
+}
+
+// recordBlobs returns the blob ids of the records at commit, oldest first.
+func (f *fixture) recordBlobs(t *testing.T, commit plumbing.Hash) []plumbing.Hash {
+	t.Helper()
+	top, err := f.l.recordsDir(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []plumbing.Hash
+	for e, err := range walkRecords(f.l.repo.Storer, top) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e.hash)
+	}
+	return out
 }
 
 func TestMalformedLedgers(t *testing.T) {
@@ -379,4 +392,71 @@ func TestMalformedLedgers(t *testing.T) {
 	if _, err := Open(dir); err == nil {
 		t.Fatal("opened a plain repo as a ledger")
 	}
+}
+
+// TestLayoutAcrossFolders checks the records/12/34/123456.json layout on a
+// ledger spanning three folders: stock git sees no folder over 100
+// entries, Records and Record read across folders, and tampering is named
+// by its path when it crosses a folder boundary.
+func TestLayoutAcrossFolders(t *testing.T) {
+	base := newFixture(t)
+	for i := 2; i <= 230; i++ {
+		base.review(t, fmt.Sprintf("p%d", i))
+	}
+	mustVerify(t, base.dir, Options{})
+	if _, err := os.Stat(filepath.Join(base.dir, "records", "00", "02", "000230.json")); err != nil {
+		t.Fatalf("work tree: %v", err)
+	}
+	// Stock git's view of the head: every folder, and how many entries each holds.
+	perDir := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(gitCmd(t, base.dir, "ls-tree", "-r", "-t", "--name-only", "HEAD", "records")), "\n") {
+		perDir[filepath.Dir(line)]++
+	}
+	if perDir["records"] != 1 || perDir["records/00"] != 3 || perDir["records/00/00"] != 99 || perDir["records/00/01"] != 100 || perDir["records/00/02"] != 31 {
+		t.Fatalf("records/ layout: %v", perDir)
+	}
+	seq := int64(0)
+	for rec, err := range base.l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq++; rec.Seq != seq {
+			t.Fatalf("Records yields seq %d at position %d", rec.Seq, seq)
+		}
+	}
+	if rec, err := base.l.Record(150); err != nil || rec.Seq != 150 {
+		t.Fatalf("Record(150) = %v, %v", rec, err)
+	}
+	clone := func(t *testing.T) *fixture {
+		f := *base
+		f.dir = filepath.Join(t.TempDir(), "ledger")
+		if err := os.CopyFS(f.dir, os.DirFS(base.dir)); err != nil {
+			t.Fatal(err)
+		}
+		f.open(t)
+		return &f
+	}
+	t.Run("record in an older folder edited", func(t *testing.T) {
+		f := clone(t)
+		p := filepath.Join(f.dir, "records", "00", "01", "000150.json")
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, []byte(strings.Replace(string(b), `"ok"`, `"ko"`, 1)), 0o644)
+		gitCmd(t, f.dir, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger", "commit", "-qam", "fix")
+		expectFailure(t, f.dir, Options{}, 231, "tree", "records/00/01/000150.json was changed")
+	})
+	t.Run("commit deleted at a folder boundary", func(t *testing.T) {
+		f := clone(t)
+		cs := f.commits(t)
+		f.rechain(t, cs[198], cs[200:], nil) // drops commit 200, the first of records/00/02/
+		expectFailure(t, f.dir, Options{}, 200, "tree", "commit adds 2 files to records/00/02/")
+	})
+	t.Run("file added to an older folder", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, f.now.Add(time.Hour))
+		f.forge(t, rec, f.signers["alice"], func(es []treeEntry) []treeEntry {
+			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
+			return f.withFile(t, es, "records/00/00/notes.txt", h)
+		})
+		expectFailure(t, f.dir, Options{}, 231, "tree", "records/00/00/notes.txt was added")
+	})
 }

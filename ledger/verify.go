@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -29,7 +30,7 @@ type Options struct {
 	// Workers verifying signatures; default: the number of CPUs.
 	Workers int
 
-	exactFrom int64 // from this seq on, read every records/ tree in full
+	exactFrom int64 // from this seq on, read every commit's tree
 }
 
 // Failure names the first record that fails, the check and why.
@@ -93,9 +94,10 @@ func Verify(dir string, opts Options) Result {
 	res := verify(dir, opts)
 	if f := res.Failure; f != nil && f.Seq > 0 {
 		// The fast path reads each commit's new record through the head's
-		// records/ tree and checks that tree by its hash. Everything before
-		// the failure is proven; from the failure on, re-check reading every
-		// tree so that a tampered head cannot shift the blame.
+		// records/ tree and checks each commit's tree by its hash, without
+		// reading it. Everything before the failure is proven; from the
+		// failure on, re-check reading every tree so that a tampered head
+		// cannot shift the blame and the reason names what differs.
 		opts.exactFrom = f.Seq
 		res = verify(dir, opts)
 	}
@@ -108,16 +110,19 @@ type verifier struct {
 	opts  Options
 	state *State
 
-	mu       sync.Mutex
-	fail     *Failure
-	failSeq  atomic.Int64
-	jobs     chan job
-	wg       sync.WaitGroup
-	recTree  []byte // encoding of records/ as it must be at this commit
-	hint     []treeEntry
-	derived  map[string]plumbing.Hash // expected blob ids of derived files
-	keyBlobs map[string]plumbing.Hash
-	keysTree plumbing.Hash
+	mu      sync.Mutex
+	fail    *Failure
+	failSeq atomic.Int64
+	jobs    chan job
+	wg      sync.WaitGroup
+	hint    []plumbing.Hash // blob id of each record at the head, by seq-1
+	// records/ after the last commit checked: its entries and those of the
+	// two folders on the last record's path.
+	top, mid, leaf []treeEntry
+	d1, d2         string
+	derived        map[string]plumbing.Hash // expected blob ids of derived files
+	keyBlobs       map[string]plumbing.Hash
+	keysTree       plumbing.Hash
 }
 
 type job struct {
@@ -226,16 +231,16 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		}
 		h = c.parents[0]
 	}
-	// The head's records/ entries hint at each commit's new record; every
-	// commit's records/ tree is still checked against the hint's prefix.
-	{
-		if root, err := v.rootOf(head); err == nil {
-			for _, e := range root {
-				if e.name == dirRecords {
-					if b, err := v.obj.read(e.hash, plumbing.TreeObject); err == nil {
-						v.hint, _ = parseTree(b)
-					}
+	// The head's records/ tree names each commit's new record; every
+	// commit's tree is still checked by its hash.
+	if root, err := v.rootOf(head); err == nil {
+		if top, err := subdir(v.st, root, dirRecords); err == nil {
+			seq := int64(0)
+			for e, err := range walkRecords(v.st, top) {
+				if seq++; err != nil || e.name != recordFile(seq) || e.mode != filemode.Regular {
+					break
 				}
+				v.hint = append(v.hint, e.hash)
 			}
 		}
 	}
@@ -309,54 +314,61 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	case len(c.extra) > 0:
 		return fail("commit", "unexpected commit header %q", c.extra[0])
 	}
-	tb, err := v.obj.read(c.tree, plumbing.TreeObject)
-	if err != nil {
-		return fail("tree", "%v", err)
-	}
-	root, err := parseTree(tb)
-	if err != nil {
-		return fail("tree", "root tree: %v", err)
-	}
-	entries := map[string]treeEntry{}
-	for _, e := range root {
-		switch e.name {
-		case fileLedgerMD, fileSigners, fileRoster:
-			if e.mode != filemode.Regular {
-				return fail("tree", "%s is not a regular file", e.name)
-			}
-		case dirKeys, dirRecords:
-			if e.mode != filemode.Dir {
-				return fail("tree", "%s is not a directory", e.name)
-			}
-		default:
-			return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
+	path := recordFile(seq)
+	exact := (v.opts.exactFrom != 0 && seq >= v.opts.exactFrom) || seq > int64(len(v.hint))
+	var entries map[string]treeEntry
+	var recHash plumbing.Hash
+	if exact {
+		tb, err := v.obj.read(c.tree, plumbing.TreeObject)
+		if err != nil {
+			return fail("tree", "%v", err)
 		}
-		entries[e.name] = e
+		root, err := parseTree(tb)
+		if err != nil {
+			return fail("tree", "root tree: %v", err)
+		}
+		entries = map[string]treeEntry{}
+		for _, e := range root {
+			switch e.name {
+			case fileLedgerMD, fileSigners, fileRoster:
+				if e.mode != filemode.Regular {
+					return fail("tree", "%s is not a regular file", e.name)
+				}
+			case dirKeys, dirRecords:
+				if e.mode != filemode.Dir {
+					return fail("tree", "%s is not a directory", e.name)
+				}
+			default:
+				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
+			}
+			entries[e.name] = e
+		}
+		recDir, ok := entries[dirRecords]
+		if !ok {
+			return fail("tree", "no records/ directory")
+		}
+		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
+			return fail("tree", "%v", err)
+		}
+	} else {
+		recHash = v.hint[seq-1]
 	}
-	recDir, ok := entries[dirRecords]
-	if !ok {
-		return fail("tree", "no records/ directory")
-	}
-	newEntry, ok := v.checkRecordsTree(seq, cid, recDir.hash)
-	if !ok {
-		return "", false
-	}
-	blob, err := v.obj.read(newEntry.hash, plumbing.BlobObject)
+	blob, err := v.obj.read(recHash, plumbing.BlobObject)
 	if err != nil {
-		return fail("record", "records/%s: %v", newEntry.name, err)
+		return fail("record", "%s: %v", path, err)
 	}
 	rec, err := DecodeRecord(blob)
 	if err != nil {
-		return fail("record", "records/%s: %v", newEntry.name, err)
+		return fail("record", "%s: %v", path, err)
 	}
 	canon, err := rec.Canonical()
 	if err != nil || !bytes.Equal(append(canon, '\n'), blob) {
-		return fail("record", "records/%s is not in canonical form (edited by hand?)", newEntry.name)
+		return fail("record", "%s is not in canonical form (edited by hand?)", path)
 	}
 	digest := digestOf(canon)
 	signing, _ := rec.SigningDigest()
 	if rec.Seq != seq {
-		return fail("chain", "records/%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", newEntry.name, rec.Seq, seq)
+		return fail("chain", "%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", path, rec.Seq, seq)
 	}
 	actorKey, approvals, err := v.state.authorize(rec)
 	if err != nil {
@@ -413,76 +425,157 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	if err := v.state.apply(rec, digest); err != nil {
 		return fail("lifecycle", "%v", err)
 	}
-	if err := v.checkDerived(entries); err != nil {
+	if err := v.replayDerived(); err != nil {
 		return fail("derived", "%v", err)
+	}
+	if exact {
+		if err := v.checkDerived(entries); err != nil {
+			return fail("derived", "%v", err)
+		}
+	} else if v.expectTree(seq, recHash) != c.tree {
+		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
 	}
 	return digest, true
 }
 
-// checkRecordsTree checks that records/ at commit seq holds exactly the
-// records of the previous commit plus records/<seq>.json, and returns that
-// new entry. The fast path hashes the expected tree from the head's
-// entries; the exact path reads the tree.
-func (v *verifier) checkRecordsTree(seq int64, cid string, got plumbing.Hash) (treeEntry, bool) {
-	name := recordName(seq)
-	if (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && int(seq) <= len(v.hint) && v.hint[seq-1].name == name && v.hint[seq-1].mode == filemode.Regular {
-		e := v.hint[seq-1]
-		var b bytes.Buffer
-		appendTreeEntry(&b, e)
-		v.recTree = append(v.recTree, b.Bytes()...)
-		content := v.recTree[:len(v.recTree):len(v.recTree)]
-		v.submit(job{seq: seq, commit: cid, check: "tree", fn: func() error {
-			if hashObject(plumbing.TreeObject, content) != got {
-				return fmt.Errorf("records/ is not the previous records plus records/%s", name)
-			}
-			return nil
-		}})
-		return e, true
+// expectTree adds record seq (blob) to records/ as the last commit left
+// it and returns the id of the tree the commit must have: those records
+// and the derived files of the replay.
+func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
+	d1, d2, name := recordPath(seq)
+	if d1 != v.d1 {
+		v.mid, v.leaf = nil, nil
+	} else if d2 != v.d2 {
+		v.leaf = nil
 	}
-	b, err := v.obj.read(got, plumbing.TreeObject)
-	if err != nil {
-		v.failAt(seq, cid, "tree", "records/: %v", err)
-		return treeEntry{}, false
+	v.d1, v.d2 = d1, d2
+	v.leaf = append(v.leaf, treeEntry{name: name, mode: filemode.Regular, hash: blob})
+	v.mid = setEntry(v.mid, treeEntry{name: d2, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.leaf))})
+	v.top = setEntry(v.top, treeEntry{name: d1, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.mid))})
+	root := []treeEntry{
+		{name: dirRecords, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.top))},
+		{name: fileLedgerMD, mode: filemode.Regular, hash: v.derived[fileLedgerMD]},
+		{name: fileSigners, mode: filemode.Regular, hash: v.derived[fileSigners]},
+		{name: fileRoster, mode: filemode.Regular, hash: v.derived[fileRoster]},
 	}
-	es, err := parseTree(b)
-	if err != nil {
-		v.failAt(seq, cid, "tree", "records/: %v", err)
-		return treeEntry{}, false
+	if !v.keysTree.IsZero() {
+		root = append(root, treeEntry{name: dirKeys, mode: filemode.Dir, hash: v.keysTree})
 	}
-	prev, _ := parseTree(v.recTree)
-	for i, p := range prev {
-		if i >= len(es) {
-			v.failAt(seq, cid, "tree", "records/%s was deleted", p.name)
-			return treeEntry{}, false
-		}
-		if es[i] != p {
-			if es[i].name == p.name {
-				v.failAt(seq, cid, "tree", "records/%s was changed: a committed record is never changed", p.name)
-			} else {
-				v.failAt(seq, cid, "tree", "records/%s was deleted or replaced by records/%s", p.name, es[i].name)
-			}
-			return treeEntry{}, false
-		}
-	}
-	switch {
-	case len(es) == len(prev):
-		v.failAt(seq, cid, "tree", "commit adds no record (one record per commit)")
-		return treeEntry{}, false
-	case len(es) > len(prev)+1:
-		v.failAt(seq, cid, "tree", "commit adds %d files to records/ (one record per commit)", len(es)-len(prev))
-		return treeEntry{}, false
-	}
-	e := es[len(prev)]
-	if e.name != name || e.mode != filemode.Regular {
-		v.failAt(seq, cid, "tree", "commit adds records/%s, want records/%s (records deleted, repeated or reordered)", e.name, name)
-		return treeEntry{}, false
-	}
-	v.recTree = b
-	return e, true
+	return hashObject(plumbing.TreeObject, encodeTree(root))
 }
 
-// checkDerived compares the derived files of a commit with the replay.
-func (v *verifier) checkDerived(entries map[string]treeEntry) error {
+// checkRecordsExact reads records/ (tree top) of commit seq and checks
+// that it is records/ of the previous commit plus record seq, naming what
+// differs; it returns the new record's blob id.
+func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Hash, error) {
+	d1, d2, name := recordPath(seq)
+	prevMid, prevLeaf := v.mid, v.leaf
+	if d1 != v.d1 {
+		prevMid, prevLeaf = nil, nil
+	} else if d2 != v.d2 {
+		prevLeaf = nil
+	}
+	want := recordFile(seq)
+	var levels [3][]treeEntry
+	dir, h := dirRecords+"/", top
+	for i, prev := range [][]treeEntry{v.top, prevMid, prevLeaf} {
+		b, err := v.obj.read(h, plumbing.TreeObject)
+		if err != nil {
+			return h, fmt.Errorf("%s: %w", dir, err)
+		}
+		cur, err := parseTree(b)
+		if err != nil {
+			return h, fmt.Errorf("%s: %w", dir, err)
+		}
+		open := []string{d1, d2, ""}[i]
+		added, err := v.keeps(dir, prev, cur, open)
+		if err != nil {
+			return h, err
+		}
+		levels[i] = cur
+		if i == 2 { // the record's folder: exactly one new file
+			switch {
+			case len(added) == 0:
+				return h, fmt.Errorf("commit adds no record (one record per commit)")
+			case len(added) > 1:
+				return h, fmt.Errorf("commit adds %d files to %s (one record per commit)", len(added), dir)
+			case added[0].name != name || added[0].mode != filemode.Regular:
+				return h, fmt.Errorf("commit adds %s%s, want %s (records deleted, repeated or reordered)", dir, added[0].name, want)
+			}
+			h = added[0].hash
+			continue
+		}
+		for _, a := range added {
+			if a.name != open {
+				return h, fmt.Errorf("commit adds %s%s, want %s (one record per commit; records deleted, repeated or reordered)", dir, a.name, want)
+			}
+		}
+		next, ok := findEntry(cur, open)
+		if !ok || next.mode != filemode.Dir {
+			return h, fmt.Errorf("commit does not add %s (records deleted, repeated or reordered)", want)
+		}
+		dir, h = dir+open+"/", next.hash
+	}
+	v.top, v.mid, v.leaf, v.d1, v.d2 = levels[0], levels[1], levels[2], d1, d2
+	return h, nil
+}
+
+// keeps checks that tree cur (folder dir) holds every entry of prev
+// unchanged, except that folder open may change, and returns the entries
+// cur adds. A changed folder is searched for the record that changed.
+func (v *verifier) keeps(dir string, prev, cur []treeEntry, open string) ([]treeEntry, error) {
+	rest := map[string]treeEntry{}
+	for _, e := range cur {
+		rest[e.name] = e
+	}
+	for _, p := range prev {
+		c, ok := rest[p.name]
+		delete(rest, p.name)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%s%s was deleted", dir, treeKey(p))
+		case c == p || (p.name == open && c.mode == p.mode):
+		case c.mode == filemode.Dir && p.mode == filemode.Dir:
+			pb, err1 := v.obj.read(p.hash, plumbing.TreeObject)
+			cb, err2 := v.obj.read(c.hash, plumbing.TreeObject)
+			ps, err3 := parseTree(pb)
+			cs, err4 := parseTree(cb)
+			if err := errors.Join(err1, err2, err3, err4); err != nil {
+				return nil, fmt.Errorf("%s%s/: %w", dir, p.name, err)
+			}
+			added, err := v.keeps(dir+p.name+"/", ps, cs, "")
+			if err == nil && len(added) > 0 {
+				err = fmt.Errorf("%s%s was added to a folder of earlier records", dir+p.name+"/", treeKey(added[0]))
+			}
+			if err == nil {
+				err = fmt.Errorf("%s%s/ was changed", dir, p.name)
+			}
+			return nil, err
+		default:
+			return nil, fmt.Errorf("%s%s was changed: a committed record is never changed", dir, p.name)
+		}
+	}
+	var added []treeEntry
+	for _, e := range cur {
+		if _, ok := rest[e.name]; ok {
+			added = append(added, e)
+		}
+	}
+	return added, nil
+}
+
+func findEntry(es []treeEntry, name string) (treeEntry, bool) {
+	for _, e := range es {
+		if e.name == name {
+			return e, true
+		}
+	}
+	return treeEntry{}, false
+}
+
+// replayDerived brings the expected blob ids of the derived files up to
+// the replay.
+func (v *verifier) replayDerived() error {
 	s := v.state
 	if v.derived[fileLedgerMD].IsZero() {
 		v.derived[fileLedgerMD] = hashObject(plumbing.BlobObject, s.ledgerMD())
@@ -506,6 +599,11 @@ func (v *verifier) checkDerived(entries map[string]treeEntry) error {
 		v.keysTree = hashObject(plumbing.TreeObject, encodeTree(es))
 	}
 	s.dirty = dirtySet{}
+	return nil
+}
+
+// checkDerived compares the derived files of a commit with the replay.
+func (v *verifier) checkDerived(entries map[string]treeEntry) error {
 	for _, name := range []string{fileLedgerMD, fileRoster, fileSigners} {
 		e, ok := entries[name]
 		if !ok {

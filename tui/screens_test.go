@@ -91,7 +91,7 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 		}
 	}
 	git("checkout", "-q", "-f")
-	rec := f.ledger + "/records/000001.json"
+	rec := f.ledger + "/records/00/00/000001.json"
 	b := mustRead(t, rec)
 	writeFile(t, rec, strings.Replace(b, `"alice"`, `"mallory"`, 1))
 	git("commit", "-q", "-am", "edit")
