@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -471,7 +472,9 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 }
 
 // writeTree writes the blobs and trees of the commit for record seq and
-// returns the files (path → content) and the root tree id.
+// returns the files it changes (path → content) and the root tree id. It
+// starts from the head's tree and rewrites only the folders on the paths
+// of the record and of the key files the record changed.
 func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]byte, plumbing.Hash, error) {
 	st := l.repo.Storer
 	roster, err := s.rosterFile()
@@ -484,72 +487,48 @@ func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]b
 		fileRoster:      roster,
 		recordFile(seq): recBytes,
 	}
-	rh, err := writeObject(st, plumbing.BlobObject, recBytes)
-	if err != nil {
-		return nil, plumbing.ZeroHash, err
-	}
-	recTree, err := l.addRecord(seq, rh)
-	if err != nil {
-		return nil, plumbing.ZeroHash, err
-	}
-	root := []treeEntry{{name: dirRecords, mode: filemode.Dir, hash: recTree}}
-	for _, name := range []string{fileLedgerMD, fileSigners, fileRoster} {
-		h, err := writeObject(st, plumbing.BlobObject, files[name])
-		if err != nil {
-			return nil, plumbing.ZeroHash, err
-		}
-		root = append(root, treeEntry{name: name, mode: filemode.Regular, hash: h})
-	}
-	if len(s.Keys) > 0 {
-		var keys []treeEntry
-		for _, id := range sortedKeys(s.Keys) {
-			b := keyFile(s.Keys[id])
-			h, err := writeObject(st, plumbing.BlobObject, b)
-			if err != nil {
-				return nil, plumbing.ZeroHash, err
-			}
-			keys = append(keys, treeEntry{name: id + ".json", mode: filemode.Regular, hash: h})
-			if s.dirty.keys[id] || l.head.IsZero() {
-				files[dirKeys+"/"+id+".json"] = b
-			}
-		}
-		kh, err := writeObject(st, plumbing.TreeObject, encodeTree(keys))
-		if err != nil {
-			return nil, plumbing.ZeroHash, err
-		}
-		root = append(root, treeEntry{name: dirKeys, mode: filemode.Dir, hash: kh})
+	for id := range s.dirty.keys {
+		files[keyPath(s.Keys[id])] = keyFile(s.Keys[id])
 	}
 	s.dirty = dirtySet{}
+	var root []treeEntry
+	if !l.head.IsZero() {
+		if root, err = l.rootTree(l.head); err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		h, err := writeObject(st, plumbing.BlobObject, files[p])
+		if err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+		if root, err = putFile(st, root, p, h); err != nil {
+			return nil, plumbing.ZeroHash, err
+		}
+	}
 	th, err := writeObject(st, plumbing.TreeObject, encodeTree(root))
 	return files, th, err
 }
 
-// addRecord writes the records/ tree of the head plus record seq (blob)
-// and returns its id: only the folders on the new record's path change.
-func (l *Ledger) addRecord(seq int64, blob plumbing.Hash) (plumbing.Hash, error) {
-	st := l.repo.Storer
-	d1, d2, name := recordPath(seq)
-	var top, mid, leaf []treeEntry
-	if !l.head.IsZero() {
-		var err error
-		if top, err = l.recordsDir(l.head); err != nil {
-			return plumbing.ZeroHash, err
-		}
-		if mid, err = subdir(st, top, d1); err != nil {
-			return plumbing.ZeroHash, err
-		}
-		if leaf, err = subdir(st, mid, d2); err != nil {
-			return plumbing.ZeroHash, err
-		}
+// putFile returns es, the entries of a folder, with the file at path below
+// it set to blob, writing the folders on the path anew.
+func putFile(st storer.EncodedObjectStorer, es []treeEntry, path string, blob plumbing.Hash) ([]treeEntry, error) {
+	dir, rest, nested := strings.Cut(path, "/")
+	if !nested {
+		return setEntry(es, treeEntry{name: path, mode: filemode.Regular, hash: blob}), nil
 	}
-	h, err := writeObject(st, plumbing.TreeObject, encodeTree(setEntry(leaf, treeEntry{name: name, mode: filemode.Regular, hash: blob})))
+	sub, err := subdir(st, es, dir)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return nil, err
 	}
-	if h, err = writeObject(st, plumbing.TreeObject, encodeTree(setEntry(mid, treeEntry{name: d2, mode: filemode.Dir, hash: h}))); err != nil {
-		return plumbing.ZeroHash, err
+	if sub, err = putFile(st, sub, rest, blob); err != nil {
+		return nil, err
 	}
-	return writeObject(st, plumbing.TreeObject, encodeTree(setEntry(top, treeEntry{name: d1, mode: filemode.Dir, hash: h})))
+	h, err := writeObject(st, plumbing.TreeObject, encodeTree(sub))
+	if err != nil {
+		return nil, err
+	}
+	return setEntry(es, treeEntry{name: dir, mode: filemode.Dir, hash: h}), nil
 }
 
 // setEntry replaces the entry named e.name in es, or adds it.

@@ -38,6 +38,13 @@ func recordFile(seq int64) string {
 	return dirRecords + "/" + d1 + "/" + d2 + "/" + name
 }
 
+// keyPath is the path of key k's file: keys/12/34/<id>.json, in the
+// folders of the record that created it, for the same reason as records.
+func keyPath(k *KeyState) string {
+	d1, d2, _ := recordPath(k.CreatedSeq)
+	return dirKeys + "/" + d1 + "/" + d2 + "/" + k.ID + ".json"
+}
+
 // rosterFile is roster.json: the roster and policy in force.
 func (s *State) rosterFile() ([]byte, error) {
 	b, err := Canonical(map[string]any{
@@ -121,8 +128,8 @@ const ledgerTemplate = "# Custos ledger {ID}\n\n" +
 	"This repository is a Custos ledger: one signed commit per record of a key\n" +
 	"ceremony. `records/12/34/123456.json` is record 123456 (canonical JSON; the\n" +
 	"folders are the first four digits of its number); `roster.json`,\n" +
-	"`allowed_signers`, `keys/*.json` and this file are derived from them and are\n" +
-	"checked by `custos verify`.\n\n" +
+	"`allowed_signers`, the key files under `keys/` and this file are derived from\n" +
+	"them and are checked by `custos verify`.\n\n" +
 	"Genesis record digest (compare with the signed minutes, never with this file):\n\n" +
 	"    {GENESIS}\n\n" +
 	"## Verify with custos\n\n" +

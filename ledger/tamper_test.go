@@ -186,7 +186,7 @@ func TestTamper(t *testing.T) {
 		cs := f.commits(t)
 		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
 			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"state":"active"}`))
-			return f.withFile(t, es, dirKeys+"/root-2026.json", h)
+			return f.withFile(t, es, keyPath(f.l.State().Keys["root-2026"]), h)
 		})
 		expectFailure(t, f.dir, Options{}, 10, "derived", "keys/ differs")
 	})
@@ -337,23 +337,14 @@ func TestTamper(t *testing.T) {
 
 const time38 = 38 * 60 * 1e9 // after the story's last record
 
-// withFile sets the file at path (under a folder) to blob in a root tree,
-// writing the folders on its path anew.
+// withFile sets the file at path to blob in a root tree.
 func (f *fixture) withFile(t *testing.T, es []treeEntry, path string, blob plumbing.Hash) []treeEntry {
 	t.Helper()
-	dir, rest, nested := strings.Cut(path, "/")
-	if !nested {
-		return setEntry(es, treeEntry{name: path, mode: filemode.Regular, hash: blob})
-	}
-	sub, err := subdir(f.l.repo.Storer, es, dir)
+	es, err := putFile(f.l.repo.Storer, es, path, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(f.withFile(t, sub, rest, blob)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return setEntry(es, treeEntry{name: dir, mode: filemode.Dir, hash: h})
+	return es
 }
 
 // recordBlobs returns the blob ids of the records at commit, oldest first.

@@ -121,7 +121,7 @@ type verifier struct {
 	top, mid, leaf []treeEntry
 	d1, d2         string
 	derived        map[string]plumbing.Hash // expected blob ids of derived files
-	keyBlobs       map[string]plumbing.Hash
+	keys           memTree                  // keys/ as the replay writes it
 	keysTree       plumbing.Hash
 }
 
@@ -174,7 +174,7 @@ func verify(dir string, opts Options) (res Result) {
 		return res
 	}
 	v := &verifier{st: repo.Storer, obj: &objectReader{objects: filepath.Join(dir, ".git", "objects"), st: repo.Storer}, opts: opts, state: newState(), jobs: make(chan job, 512),
-		derived: map[string]plumbing.Hash{}, keyBlobs: map[string]plumbing.Hash{}}
+		derived: map[string]plumbing.Hash{}}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -590,16 +590,56 @@ func (v *verifier) replayDerived() error {
 	}
 	if len(s.dirty.keys) > 0 {
 		for id := range s.dirty.keys {
-			v.keyBlobs[id] = hashObject(plumbing.BlobObject, keyFile(s.Keys[id]))
+			k := s.Keys[id]
+			v.keys.put(strings.TrimPrefix(keyPath(k), dirKeys+"/"), hashObject(plumbing.BlobObject, keyFile(k)))
 		}
-		var es []treeEntry
-		for _, id := range sortedKeys(v.keyBlobs) {
-			es = append(es, treeEntry{name: id + ".json", mode: filemode.Regular, hash: v.keyBlobs[id]})
-		}
-		v.keysTree = hashObject(plumbing.TreeObject, encodeTree(es))
+		v.keysTree = v.keys.id()
 	}
 	s.dirty = dirtySet{}
 	return nil
+}
+
+// memTree is a folder of blob ids whose tree id is recomputed only along
+// the paths that changed.
+type memTree struct {
+	files map[string]plumbing.Hash
+	dirs  map[string]*memTree
+	hash  plumbing.Hash // zero when a file below changed
+}
+
+func (t *memTree) put(path string, blob plumbing.Hash) {
+	t.hash = plumbing.ZeroHash
+	dir, rest, nested := strings.Cut(path, "/")
+	if !nested {
+		if t.files == nil {
+			t.files = map[string]plumbing.Hash{}
+		}
+		t.files[path] = blob
+		return
+	}
+	if t.dirs == nil {
+		t.dirs = map[string]*memTree{}
+	}
+	sub := t.dirs[dir]
+	if sub == nil {
+		sub = &memTree{}
+		t.dirs[dir] = sub
+	}
+	sub.put(rest, blob)
+}
+
+func (t *memTree) id() plumbing.Hash {
+	if t.hash.IsZero() {
+		es := make([]treeEntry, 0, len(t.files)+len(t.dirs))
+		for name, h := range t.files {
+			es = append(es, treeEntry{name: name, mode: filemode.Regular, hash: h})
+		}
+		for name, d := range t.dirs {
+			es = append(es, treeEntry{name: name, mode: filemode.Dir, hash: d.id()})
+		}
+		t.hash = hashObject(plumbing.TreeObject, encodeTree(es))
+	}
+	return t.hash
 }
 
 // checkDerived compares the derived files of a commit with the replay.

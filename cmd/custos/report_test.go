@@ -79,7 +79,8 @@ func cmdReportCheck(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dir := ts.MkAbs(args[2])
 	rawRecord := func(seq int64) map[string]any {
-		b, err := os.ReadFile(filepath.Join(dir, "records", fmt.Sprintf("%06d.json", seq)))
+		name := fmt.Sprintf("%06d.json", seq) // records/12/34/123456.json (docs/ledger-format.md)
+		b, err := os.ReadFile(filepath.Join(dir, "records", name[0:2], name[2:4], name))
 		ts.Check(err)
 		var m map[string]any
 		ts.Check(json.Unmarshal(b, &m))
@@ -134,7 +135,7 @@ func cmdReportCheck(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("roster versions %v (log %v), reviews %v (log %v)", gotRosters, rosters, gotReviews, reviews)
 	}
 	// inventory: every key file of the ledger
-	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(dir, "keys", "*", "*", "*.json"))
 	if len(files) != len(r.Inventory) {
 		ts.Fatalf("inventory has %d keys, ledger %d key files", len(r.Inventory), len(files))
 	}

@@ -4,7 +4,9 @@
 //
 // Members' private keys are written to DIR.keys/ (OpenSSH format, mode
 // 0600). Every record after the genesis has one commit signature and two
-// approvals, cycling through a pool of keys: generate, then export.
+// approvals. Keys live ten records each, one after the other: generate
+// (intent, outcome), three exports, destroy; so a ledger of N records
+// holds about N/10 keys, each with a short history, as a real one would.
 package main
 
 import (
@@ -88,27 +90,26 @@ func run(n int, dir string) error {
 	if err != nil {
 		return err
 	}
-	const pool = 16
 	for seq := 2; seq <= n; seq++ {
 		t = t.Add(time.Minute)
 		i := seq - 2
-		actor := []string{"alice", "bob"}[i%2]
-		var kind, ceremony string
-		facts := map[string]any{}
-		if i < 2*pool { // generate the pool of keys
-			id := fmt.Sprintf("key-%02d", i/2)
-			kind, ceremony = []string{"key.generate.intent", "key.generated"}[i%2], "gen-"+id
-			facts["key_id"] = id
-			facts["type"] = "ec-p256"
-			facts["label"] = id
-			actor = "alice"
-		} else { // then export them in turn
-			j := (i - 2*pool) / 2
-			id := fmt.Sprintf("key-%02d", j%pool)
-			kind, ceremony = []string{"key.export.intent", "key.exported"}[i%2], fmt.Sprintf("exp-%d", j)
-			facts["key_id"] = id
-			facts["recipient"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-			actor = "bob"
+		id := fmt.Sprintf("key-%06d", i/10)
+		facts := map[string]any{"key_id": id}
+		actor, ceremony := "alice", fmt.Sprintf("c-%d", i/2)
+		var kind string
+		switch step := i % 10; {
+		case step < 2:
+			kind = []string{"key.generate.intent", "key.generated"}[step]
+			if step == 0 {
+				facts["type"], facts["label"] = "ec-p256", id
+			}
+		case step < 8:
+			kind, actor = []string{"key.export.intent", "key.exported"}[step%2], "bob"
+			if step%2 == 0 {
+				facts["recipient"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+			}
+		default:
+			kind = []string{"key.destroy.intent", "key.destroyed"}[step%2]
 		}
 		rec := l.Draft(kind, ceremony, actor, facts, t)
 		var apps []ledger.Approval
