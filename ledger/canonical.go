@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -243,3 +244,184 @@ func parseValue(dec *json.Decoder, depth int) (any, error) {
 	}
 	return nil, fmt.Errorf("invalid json token %T", tok)
 }
+
+// errNotCanonical is the error of parseCanonical for input that is JSON,
+// but not in canonical form.
+var errNotCanonical = errors.New("not in canonical form (edited by hand?)")
+
+// parseCanonical decodes data only if it is exactly the canonical encoding
+// of what it decodes to (Canonical(v) == data), into the values parseJSON
+// gives. It is a single pass with no re-encoding: verify reads every
+// record through it.
+func parseCanonical(data []byte) (any, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not valid utf-8")
+	}
+	p := canonParser{data: data}
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if p.i != len(data) {
+		return nil, errNotCanonical
+	}
+	return v, nil
+}
+
+type canonParser struct {
+	data []byte
+	i    int
+}
+
+func (p *canonParser) value(depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("json nested too deeply")
+	}
+	if p.i >= len(p.data) {
+		return nil, errNotCanonical
+	}
+	switch c := p.data[p.i]; {
+	case c == '{':
+		p.i++
+		m := map[string]any{}
+		if p.eat('}') {
+			return m, nil
+		}
+		last := ""
+		for first := true; ; first = false {
+			k, err := p.str()
+			if err != nil {
+				return nil, err
+			}
+			if !first && k <= last { // sorted by bytes, no duplicates
+				return nil, errNotCanonical
+			}
+			last = k
+			if !p.eat(':') {
+				return nil, errNotCanonical
+			}
+			if m[k], err = p.value(depth + 1); err != nil {
+				return nil, err
+			}
+			if p.eat('}') {
+				return m, nil
+			}
+			if !p.eat(',') {
+				return nil, errNotCanonical
+			}
+		}
+	case c == '[':
+		p.i++
+		a := []any{}
+		if p.eat(']') {
+			return a, nil
+		}
+		for {
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+			if p.eat(']') {
+				return a, nil
+			}
+			if !p.eat(',') {
+				return nil, errNotCanonical
+			}
+		}
+	case c == '"':
+		return p.str()
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.i
+		p.i++
+		for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+			p.i++
+		}
+		s := string(p.data[start:p.i])
+		if n, err := canonicalInt(s); err != nil || n != s {
+			return nil, errNotCanonical
+		}
+		return json.Number(s), nil
+	}
+	for _, lit := range []struct {
+		s string
+		v any
+	}{{"null", nil}, {"true", true}, {"false", false}} {
+		if bytes.HasPrefix(p.data[p.i:], []byte(lit.s)) {
+			p.i += len(lit.s)
+			return lit.v, nil
+		}
+	}
+	return nil, errNotCanonical
+}
+
+func (p *canonParser) eat(c byte) bool {
+	if p.i < len(p.data) && p.data[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string escaped exactly as writeString escapes it.
+func (p *canonParser) str() (string, error) {
+	if !p.eat('"') {
+		return "", errNotCanonical
+	}
+	start := p.i
+	var b []byte // nil until the first escape
+	for p.i < len(p.data) {
+		c := p.data[p.i]
+		switch {
+		case c == '"':
+			s := p.data[start:p.i]
+			p.i++
+			if b != nil {
+				return string(append(b, s...)), nil
+			}
+			return string(s), nil
+		case c < 0x20:
+			return "", errNotCanonical
+		case c != '\\':
+			p.i++
+			continue
+		}
+		b = append(b, p.data[start:p.i]...)
+		if p.i+1 >= len(p.data) {
+			return "", errNotCanonical
+		}
+		e := p.data[p.i+1]
+		p.i += 2
+		switch e {
+		case '"', '\\':
+			b = append(b, e)
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'u': // \u00xx, lower-case hex, only for the other control characters
+			h := p.data[p.i:min(p.i+4, len(p.data))]
+			if len(h) != 4 || h[0] != '0' || h[1] != '0' || !isLowerHex(h[2]) || !isLowerHex(h[3]) {
+				return "", errNotCanonical
+			}
+			v, _ := strconv.ParseUint(string(h), 16, 8)
+			if v >= 0x20 || strings.IndexByte("\n\r\t\b\f", byte(v)) >= 0 {
+				return "", errNotCanonical
+			}
+			b = append(b, byte(v))
+			p.i += 4
+		default:
+			return "", errNotCanonical
+		}
+		start = p.i
+	}
+	return "", errNotCanonical
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

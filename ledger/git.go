@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +24,13 @@ const branchRef = plumbing.ReferenceName("refs/heads/main")
 // hashObject is git's object id of content of type typ.
 func hashObject(typ plumbing.ObjectType, content []byte) plumbing.Hash {
 	h := sha1.New()
-	fmt.Fprintf(h, "%s %d\x00", typ, len(content))
+	var hdr [32]byte
+	b := append(append(hdr[:0], typ.String()...), ' ')
+	b = append(strconv.AppendInt(b, int64(len(content)), 10), 0)
+	h.Write(b)
 	h.Write(content)
 	var out plumbing.Hash
-	copy(out[:], h.Sum(nil))
+	h.Sum(out[:0])
 	return out
 }
 
@@ -56,7 +59,13 @@ func readObject(st storer.EncodedObjectStorer, h plumbing.Hash, typ plumbing.Obj
 	return b, nil
 }
 
+// writeObject stores content as an object of type typ unless an object
+// with its id is already there (as git does: the derived files rarely
+// change).
 func writeObject(st storer.EncodedObjectStorer, typ plumbing.ObjectType, content []byte) (plumbing.Hash, error) {
+	if h := hashObject(typ, content); st.HasEncodedObject(h) == nil {
+		return h, nil
+	}
 	o := st.NewEncodedObject()
 	o.SetType(typ)
 	o.SetSize(int64(len(content)))
@@ -82,16 +91,48 @@ type treeEntry struct {
 
 // encodeTree encodes entries (sorted as git sorts them) into tree content.
 func encodeTree(es []treeEntry) []byte {
-	sort.Slice(es, func(i, j int) bool { return treeKey(es[i]) < treeKey(es[j]) })
-	var b bytes.Buffer
+	if !slices.IsSortedFunc(es, compareEntries) {
+		slices.SortFunc(es, compareEntries)
+	}
+	n := 0
 	for _, e := range es {
-		appendTreeEntry(&b, e)
+		n += len(e.name) + 28
+	}
+	b := bytes.NewBuffer(make([]byte, 0, n))
+	for _, e := range es {
+		appendTreeEntry(b, e)
 	}
 	return b.Bytes()
 }
 
+// compareEntries orders tree entries as git does: by name, a folder's
+// name compared as if it ended in "/".
+func compareEntries(a, b treeEntry) int {
+	n := min(len(a.name), len(b.name))
+	if c := strings.Compare(a.name[:n], b.name[:n]); c != 0 {
+		return c
+	}
+	next := func(e treeEntry) int {
+		switch {
+		case len(e.name) > n:
+			return int(e.name[n])
+		case e.mode == filemode.Dir:
+			return '/'
+		}
+		return 0
+	}
+	return next(a) - next(b)
+}
+
 func appendTreeEntry(b *bytes.Buffer, e treeEntry) {
-	b.WriteString(strings.TrimPrefix(e.mode.String(), "0"))
+	switch e.mode {
+	case filemode.Regular:
+		b.WriteString("100644")
+	case filemode.Dir:
+		b.WriteString("40000")
+	default:
+		b.WriteString(strconv.FormatUint(uint64(e.mode), 8))
+	}
 	b.WriteByte(' ')
 	b.WriteString(e.name)
 	b.WriteByte(0)

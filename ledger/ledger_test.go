@@ -1,6 +1,12 @@
 package ledger
 
 import (
+	"slices"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +211,52 @@ func TestPackedLedger(t *testing.T) {
 	f.add(t, "hsm.enrolled", "e9", "alice", nil)
 	if res := mustVerify(t, f.dir, Options{}); res.Records != 11 {
 		t.Fatalf("%d records", res.Records)
+	}
+}
+
+// TestTreeOrder checks compareEntries against git's rule (a folder sorts
+// as its name plus "/") and against stock git's own trees.
+func TestTreeOrder(t *testing.T) {
+	names := []string{"a", "a.b", "a-b", "a/", "ab", "a0", "b", "LEDGER.md", "keys", "records", "roster.json", "00", "000001.json", "0"}
+	var es []treeEntry
+	for i, n := range names {
+		if strings.HasSuffix(n, "/") {
+			continue
+		}
+		mode := filemode.Regular
+		if i%2 == 0 {
+			mode = filemode.Dir
+		}
+		es = append(es, treeEntry{name: n, mode: mode}, treeEntry{name: n + "x", mode: filemode.Regular})
+	}
+	got := slices.Clone(es)
+	slices.SortFunc(got, compareEntries)
+	want := slices.Clone(es)
+	sort.Slice(want, func(i, j int) bool { return treeKey(want[i]) < treeKey(want[j]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	// stock git agrees: a tree custos encodes is the one git writes for
+	// the same files
+	dir := t.TempDir()
+	gitCmd(t, dir, "init", "-q")
+	for _, p := range []string{"a.b", "a/x", "a-b", "ab", "a0/y"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(p), 0o644)
+	}
+	gitCmd(t, dir, "add", ".")
+	tree := strings.TrimSpace(gitCmd(t, dir, "write-tree"))
+	var mine []treeEntry
+	for _, line := range strings.Split(strings.TrimSpace(gitCmd(t, dir, "ls-tree", tree)), "\n") {
+		meta, name, _ := strings.Cut(line, "\t")
+		f := strings.Fields(meta)
+		mode := filemode.Regular
+		if f[1] == "tree" {
+			mode = filemode.Dir
+		}
+		mine = append([]treeEntry{{name: name, mode: mode, hash: plumbing.NewHash(f[2])}}, mine...) // reversed
+	}
+	if got := hashObject(plumbing.TreeObject, encodeTree(mine)).String(); got != tree {
+		t.Fatalf("encodeTree gives %s, git %s", got, tree)
 	}
 }

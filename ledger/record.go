@@ -184,6 +184,31 @@ func DecodeRecord(data []byte) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	return recordOf(v)
+}
+
+// decodeStored decodes a record file as it must be stored: canonical JSON
+// and one "\n", nothing else; it returns the record and its canonical
+// bytes. Verify uses it: accepting only the canonical form, it needs no
+// re-encoding to prove the file was not edited by hand.
+func decodeStored(file []byte) (*Record, []byte, error) {
+	canon, ok := bytes.CutSuffix(file, []byte("\n"))
+	if !ok {
+		return nil, nil, errNotCanonical
+	}
+	v, err := parseCanonical(canon)
+	if err != nil {
+		if _, err2 := parseJSON(canon); err2 != nil {
+			err = err2 // say what is wrong with it as JSON
+		}
+		return nil, nil, fmt.Errorf("record: %w", err)
+	}
+	r, err := recordOf(v)
+	return r, canon, err
+}
+
+// recordOf builds a record from its decoded JSON.
+func recordOf(v any) (*Record, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, errors.New("record: not a json object")

@@ -204,3 +204,41 @@ func TestKeyFileIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCanonical checks that parseCanonical accepts exactly the
+// canonical encodings: what it accepts re-encodes to the same bytes, and
+// whatever parses as JSON and re-encodes to itself, it accepts, with the
+// same value.
+func FuzzParseCanonical(f *testing.F) {
+	for _, in := range vectorInputs {
+		f.Add([]byte(in))
+		if v, err := parseJSON([]byte(in)); err == nil {
+			c, _ := Canonical(v)
+			f.Add(c)
+		}
+	}
+	for _, s := range []string{`{"a":"\u001f\n\"\\","b":[-1,0,true,false,null,{}]}`, `"\u0041"`, `"\/"`, `-0`, `01`, `{"b":1,"a":2}`, `{"a":1,"a":2}`, `"\u000a"`, `[1,]`, `{"a":1}x`, " 1", "\"\x01\"", `"é"`, `"\u001F"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := parseCanonical(data)
+		if err == nil {
+			c, err := Canonical(v)
+			if err != nil || !bytes.Equal(c, data) {
+				t.Fatalf("accepted %q, which encodes as %q (%v)", data, c, err)
+			}
+		}
+		w, err2 := parseJSON(data)
+		if err2 != nil {
+			return
+		}
+		if c, _ := Canonical(w); bytes.Equal(c, data) {
+			if err != nil {
+				t.Fatalf("refused canonical %q: %v", data, err)
+			}
+			if !reflect.DeepEqual(v, w) {
+				t.Fatalf("%q: parseCanonical gives %#v, parseJSON %#v", data, v, w)
+			}
+		}
+	})
+}

@@ -302,6 +302,16 @@ func TestTamper(t *testing.T) {
 		})
 		expectFailure(t, f.dir, Options{}, 11, "tree", `unknown file "notes.txt"`)
 	})
+	t.Run("record not in canonical form", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		canon, _ := rec.Canonical()
+		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
+			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, append([]byte("{ "), append(canon[1:], '\n')...))
+			return f.withFile(t, es, recordFile(11), h)
+		})
+		expectFailure(t, f.dir, Options{}, 11, "record", "records/00/00/000011.json: record: not in canonical form")
+	})
 	t.Run("forged genesis", func(t *testing.T) {
 		// The same members make a second ledger: consistent, but not the
 		// one the minutes describe.

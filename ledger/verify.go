@@ -357,13 +357,9 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 	if err != nil {
 		return fail("record", "%s: %v", path, err)
 	}
-	rec, err := DecodeRecord(blob)
+	rec, canon, err := decodeStored(blob)
 	if err != nil {
 		return fail("record", "%s: %v", path, err)
-	}
-	canon, err := rec.Canonical()
-	if err != nil || !bytes.Equal(append(canon, '\n'), blob) {
-		return fail("record", "%s is not in canonical form (edited by hand?)", path)
 	}
 	digest := digestOf(canon)
 	signing, _ := rec.SigningDigest()

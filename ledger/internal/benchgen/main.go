@@ -90,6 +90,7 @@ func run(n int, dir string) error {
 	if err != nil {
 		return err
 	}
+	l.SkipWorktree()
 	for seq := 2; seq <= n; seq++ {
 		t = t.Add(time.Minute)
 		i := seq - 2
@@ -126,6 +127,9 @@ func run(n int, dir string) error {
 		if seq%1000 == 0 {
 			fmt.Fprintf(os.Stderr, "benchgen: %d records (%s)\n", seq, time.Since(start).Round(time.Second))
 		}
+	}
+	if _, err := ledger.Open(dir); err != nil { // checks out the work tree
+		return err
 	}
 	fmt.Printf("benchgen: %d records in %s, keys in %s\ngenesis %s\n", n, dir, keyDir, genesis)
 	return nil
