@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -405,6 +406,11 @@ func TestLayoutAcrossFolders(t *testing.T) {
 		base.review(t, fmt.Sprintf("p%d", i))
 	}
 	mustVerify(t, base.dir, Options{})
+	// stock git finds nothing to warn about (trees once had zero-padded
+	// folder modes, which transfer.fsckObjects refuses)
+	if out, err := exec.Command("git", "-C", base.dir, "fsck", "--strict", "--no-progress", "--no-dangling").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("git fsck --strict: %v\n%s", err, out)
+	}
 	if _, err := os.Stat(filepath.Join(base.dir, "records", "00", "02", "000230.json")); err != nil {
 		t.Fatalf("work tree: %v", err)
 	}
