@@ -62,3 +62,75 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 	}
 	return content, nil
 }
+
+// parents returns a commit's parents, to walk the history before checking
+// it: for a loose object it inflates only the header lines, which is all
+// the walk needs; the full object, checked against its id, is read again
+// when the commit itself is checked.
+func (o *objectReader) parents(h plumbing.Hash) ([]plumbing.Hash, error) {
+	hex := h.String()
+	f, err := os.Open(filepath.Join(o.objects, hex[:2], hex[2:]))
+	if err == nil {
+		defer f.Close()
+		if o.zr == nil {
+			o.zr, err = zlib.NewReader(f)
+		} else {
+			err = o.zr.(zlib.Resetter).Reset(f, nil)
+		}
+		var head [512]byte
+		n := 0
+		if err == nil {
+			n, err = io.ReadFull(o.zr, head[:])
+			if err == io.ErrUnexpectedEOF {
+				err = nil
+			}
+		}
+		if err == nil {
+			if ps, ok := headerParents(head[:n]); ok {
+				return ps, nil
+			}
+		}
+	}
+	raw, err := o.read(h, plumbing.CommitObject)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseCommit(raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.parents, nil
+}
+
+// headerParents reads the parent lines of a loose commit's first bytes
+// ("commit N\0tree …\nparent …\n…"); false when they are not all there.
+func headerParents(b []byte) ([]plumbing.Hash, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte("commit "))
+	if !ok {
+		return nil, false
+	}
+	if i := bytes.IndexByte(rest, 0); i >= 0 {
+		rest = rest[i+1:]
+	} else {
+		return nil, false
+	}
+	var ps []plumbing.Hash
+	for {
+		line, after, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok {
+			return nil, false // the header goes on past what was read
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("tree ")):
+		case bytes.HasPrefix(line, []byte("parent ")):
+			p, ok := parseHash(line[len("parent "):])
+			if !ok {
+				return nil, false
+			}
+			ps = append(ps, p)
+		default:
+			return ps, true
+		}
+		rest = after
+	}
+}

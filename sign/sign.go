@@ -88,6 +88,16 @@ func VerifyParsed(pub ssh.PublicKey, namespace string, msg []byte, sig *sshsig.S
 // SignerKey returns the public key embedded in an armored signature, so a
 // verifier can look up who claims to have signed.
 func SignerKey(armored []byte) (ssh.PublicKey, error) {
+	sig, err := Parse(armored)
+	if err != nil {
+		return nil, err
+	}
+	return sig.PublicKey, nil
+}
+
+// Parse unarmors a signature carrying a public key, for a verifier that
+// looks up the signer first and checks the signature later (VerifyParsed).
+func Parse(armored []byte) (*sshsig.Signature, error) {
 	sig, err := sshsig.Unarmor(armored)
 	if err != nil {
 		return nil, fmt.Errorf("malformed ssh signature: %w", err)
@@ -95,7 +105,7 @@ func SignerKey(armored []byte) (ssh.PublicKey, error) {
 	if sig.PublicKey == nil {
 		return nil, errors.New("ssh signature carries no public key")
 	}
-	return sig.PublicKey, nil
+	return sig, nil
 }
 
 // Fingerprint is the OpenSSH SHA256 fingerprint ("SHA256:…") of pub.
