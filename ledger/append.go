@@ -621,17 +621,30 @@ func (l *Ledger) syncWorktreeIfStale() error {
 	return nil
 }
 
+// clone returns a copy of s for an append to work on. Key states are
+// copied only when the append changes them (ownKey): copying every key for
+// every append would make appends cost in proportion to the ledger.
 func (s *State) clone() *State {
 	n := *s
-	n.Keys = make(map[string]*KeyState, len(s.Keys))
-	for id, k := range s.Keys {
-		kc := *k
-		kc.Facts = maps.Clone(k.Facts)
-		kc.History = slices.Clip(k.History)
-		kc.histJSON = slices.Clip(k.histJSON)
-		n.Keys[id] = &kc
-	}
+	n.Keys = maps.Clone(s.Keys)
+	n.owned = map[string]bool{}
 	n.signers = slices.Clone(s.signers)
 	n.dirty = dirtySet{}
 	return &n
+}
+
+// ownKey returns key id for changing: in a clone, a copy of the shared
+// original, made once.
+func (s *State) ownKey(id string) *KeyState {
+	k := s.Keys[id]
+	if k == nil || s.owned == nil || s.owned[id] {
+		return k
+	}
+	kc := *k
+	kc.Facts = maps.Clone(k.Facts)
+	kc.History = slices.Clip(k.History)
+	kc.histJSON = slices.Clip(k.histJSON)
+	s.Keys[id] = &kc
+	s.owned[id] = true
+	return &kc
 }

@@ -63,6 +63,7 @@ type State struct {
 	signers []signerKey              // every key the roster ever held, for allowed_signers
 	keys    map[string]ssh.PublicKey // parsed member keys, by authorized-key line
 	dirty   dirtySet
+	owned   map[string]bool // keys copied by ownKey in a clone
 }
 
 // signerKey is a member key with its validity window (record times).
@@ -228,7 +229,7 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 			return fmt.Errorf("intent %s (record %d, ceremony %s) has no outcome before ceremony %s", oi.Kind, oi.Seq, oi.Ceremony, rec.Ceremony)
 		case rec.Kind == "ceremony.aborted":
 			if id := factString(oi.Facts, "key_id"); id != "" && oi.Kind == "key.generate.intent" {
-				if k := s.Keys[id]; k != nil {
+				if k := s.ownKey(id); k != nil {
 					k.State = KeyAborted
 					s.touch(k, rec, ts)
 				}
@@ -262,7 +263,7 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 	if !ok || !idRe.MatchString(keyID) {
 		return fmt.Errorf("facts.key_id %v is not a valid key id", id)
 	}
-	k := s.Keys[keyID]
+	k := s.ownKey(keyID)
 	switch {
 	case rule.need == "new":
 		if k != nil {
