@@ -79,7 +79,7 @@ func VerifyParsed(pub ssh.PublicKey, namespace string, msg []byte, sig *sshsig.S
 	if sig.Namespace != namespace {
 		return fmt.Errorf("signature namespace is %q, want %q", sig.Namespace, namespace)
 	}
-	if err := sshsig.Verify(bytes.NewReader(msg), sig, pub, sig.HashAlgorithm, namespace); err != nil {
+	if err := sshsig.Verify(bytes.NewReader(msg), sig, fast(pub), sig.HashAlgorithm, namespace); err != nil {
 		return fmt.Errorf("bad signature: %w", err)
 	}
 	return nil

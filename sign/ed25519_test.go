@@ -1,0 +1,65 @@
+package sign
+
+import (
+	"crypto/ed25519"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// FuzzFastEd25519 checks that the curve25519-voi path accepts exactly the
+// signatures x/crypto/ssh (crypto/ed25519) accepts: valid ones, altered
+// ones, and arbitrary bytes, including non-canonical encodings.
+func FuzzFastEd25519(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		f.Fatal(err)
+	}
+	msg := []byte("custos")
+	good := ed25519.Sign(priv, msg)
+	f.Add(msg, good, uint8(0), uint8(0))
+	f.Add(msg, good, uint8(63), uint8(0x80)) // s ≥ L
+	f.Add(msg, good, uint8(31), uint8(0x80)) // R's sign bit
+	f.Add([]byte("other"), good, uint8(0), uint8(0))
+	f.Add(msg, make([]byte, 64), uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, m, sig []byte, at, flip uint8) {
+		if len(sig) > 0 {
+			sig = append([]byte(nil), sig...)
+			sig[int(at)%len(sig)] ^= flip
+		}
+		s := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: sig}
+		want := pub.Verify(m, s) == nil
+		if got := fast(pub).Verify(m, s) == nil; got != want {
+			t.Fatalf("curve25519-voi says %v, crypto/ed25519 %v, for %x over %q", got, want, sig, m)
+		}
+	})
+}
+
+// TestFastEd25519Keys: any key, including one given as bytes that are not
+// a valid point, is judged as x/crypto/ssh judges it.
+func TestFastEd25519Keys(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	msg := []byte("m")
+	sig := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: ed25519.Sign(priv, msg)}
+	for _, k := range [][]byte{priv.Public().(ed25519.PublicKey), make([]byte, 32), append(make([]byte, 31), 0xff)} {
+		pub, err := ssh.NewPublicKey(ed25519.PublicKey(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := pub.Verify(msg, sig) == nil, fast(pub).Verify(msg, sig) == nil; got != want {
+			t.Fatalf("key %x: curve25519-voi %v, crypto/ed25519 %v", k, got, want)
+		}
+	}
+	if _, ok := fast(pubOf(t, priv)).(fastEd25519); !ok {
+		t.Fatal("an ed25519 key does not take the fast path")
+	}
+}
+
+func pubOf(t *testing.T, priv ed25519.PrivateKey) ssh.PublicKey {
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
