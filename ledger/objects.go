@@ -134,3 +134,21 @@ func headerParents(b []byte) ([]plumbing.Hash, bool) {
 		rest = after
 	}
 }
+
+// commit reads and parses commit h.
+func (o *objectReader) commit(h plumbing.Hash) (*rawCommit, error) {
+	raw, err := o.read(h, plumbing.CommitObject)
+	if err != nil {
+		return nil, err
+	}
+	return parseCommit(raw)
+}
+
+// record reads and decodes the record file h (decodeStored).
+func (o *objectReader) record(h plumbing.Hash) (*Record, []byte, error) {
+	blob, err := o.read(h, plumbing.BlobObject)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeStored(blob)
+}

@@ -248,6 +248,32 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	if genesis != "" && !strings.HasPrefix(genesis, "sha256:") {
 		genesis = "sha256:" + genesis
 	}
+	// A second reader fetches and decodes the commits and records of the
+	// fast path ahead of the checks, on the other core; the checks read
+	// nothing themselves until the fast path ends, so the two never read
+	// at the same time.
+	pre := make(chan *fetched, 256)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(pre)
+		o := &objectReader{objects: v.obj.objects, st: v.st}
+		for i := len(ids) - 1; i >= 0; i-- {
+			seq := int64(len(ids) - i)
+			if !v.fast(seq) {
+				return
+			}
+			f := &fetched{}
+			if f.c, f.cErr = o.commit(ids[i]); f.cErr == nil {
+				f.rec, f.canon, f.recErr = o.record(v.hint[seq-1])
+			}
+			select {
+			case pre <- f:
+			case <-stop:
+				return
+			}
+		}
+	}()
 	found := false
 	for i := len(ids) - 1; i >= 0; i-- {
 		seq := int64(len(ids) - i)
@@ -258,7 +284,11 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		if i+1 < len(ids) {
 			parent = ids[i+1]
 		}
-		digest, ok := v.commit(seq, ids[i], parent)
+		var f *fetched
+		if v.fast(seq) {
+			f = <-pre
+		}
+		digest, ok := v.commit(seq, ids[i], parent, f)
 		if !ok {
 			break
 		}
@@ -291,20 +321,20 @@ func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
 
 // commit checks one commit and its record; it returns the record digest
 // and false when verification cannot go on.
-func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
+func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (string, bool) {
 	cid := id.String()
 	fail := func(check, format string, args ...any) (string, bool) {
 		v.failAt(seq, cid, check, format, args...)
 		return "", false
 	}
-	raw, err := v.obj.read(id, plumbing.CommitObject)
-	if err != nil {
-		return fail("history", "%v", err)
+	if f == nil {
+		f = &fetched{}
+		f.c, f.cErr = v.obj.commit(id)
 	}
-	c, err := parseCommit(raw)
-	if err != nil {
-		return fail("history", "%v", err)
+	if f.cErr != nil {
+		return fail("history", "%v", f.cErr)
 	}
+	c := f.c
 	switch {
 	case len(c.parents) > 1:
 		return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
@@ -314,7 +344,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 		return fail("commit", "unexpected commit header %q", c.extra[0])
 	}
 	path := recordFile(seq)
-	exact := (v.opts.exactFrom != 0 && seq >= v.opts.exactFrom) || seq > int64(len(v.hint))
+	exact := !v.fast(seq)
 	var entries map[string]treeEntry
 	var recHash plumbing.Hash
 	if exact {
@@ -349,17 +379,14 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
 			return fail("tree", "%v", err)
 		}
+		f.rec, f.canon, f.recErr = v.obj.record(recHash)
 	} else {
 		recHash = v.hint[seq-1]
 	}
-	blob, err := v.obj.read(recHash, plumbing.BlobObject)
-	if err != nil {
-		return fail("record", "%s: %v", path, err)
+	if f.recErr != nil {
+		return fail("record", "%s: %v", path, f.recErr)
 	}
-	rec, canon, err := decodeStored(blob)
-	if err != nil {
-		return fail("record", "%s: %v", path, err)
-	}
+	rec, canon := f.rec, f.canon
 	digest := digestOf(canon)
 	signing, _ := rec.SigningDigest()
 	if rec.Seq != seq {
@@ -433,6 +460,22 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash) (string, bool) {
 		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
 	}
 	return digest, true
+}
+
+// fast reports whether commit seq is checked by its tree's hash, with its
+// record found through the head's records/ tree, rather than by reading
+// its tree.
+func (v *verifier) fast(seq int64) bool {
+	return (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && seq <= int64(len(v.hint))
+}
+
+// fetched is a commit and its record, read and decoded.
+type fetched struct {
+	c      *rawCommit
+	cErr   error
+	rec    *Record
+	canon  []byte
+	recErr error
 }
 
 // expectTree adds record seq (blob) to records/ as the last commit left
