@@ -22,19 +22,37 @@ type objectReader struct {
 	st      storer.EncodedObjectStorer
 	zr      io.ReadCloser
 	buf     bytes.Buffer
+	file    bytes.Buffer // a loose object's compressed bytes
+	src     bytes.Reader // over file: a ByteReader, so zlib adds no buffer
 }
 
-func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+// open reads loose object h's file and points the inflater at it; false
+// when there is no such file (the object is packed, or missing).
+func (o *objectReader) open(h plumbing.Hash) (bool, error) {
 	hex := h.String()
 	f, err := os.Open(filepath.Join(o.objects, hex[:2], hex[2:]))
 	if err != nil {
-		return readObject(o.st, h, typ)
+		return false, nil
 	}
-	defer f.Close()
+	o.file.Reset()
+	_, err = o.file.ReadFrom(f)
+	f.Close()
+	if err != nil {
+		return true, err
+	}
+	o.src.Reset(o.file.Bytes())
 	if o.zr == nil {
-		o.zr, err = zlib.NewReader(f)
+		o.zr, err = zlib.NewReader(&o.src)
 	} else {
-		err = o.zr.(zlib.Resetter).Reset(f, nil)
+		err = o.zr.(zlib.Resetter).Reset(&o.src, nil)
+	}
+	return true, err
+}
+
+func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+	loose, err := o.open(h)
+	if !loose {
+		return readObject(o.st, h, typ)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("git object %s is corrupt: %w", h, err)
@@ -68,24 +86,10 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 // the walk needs; the full object, checked against its id, is read again
 // when the commit itself is checked.
 func (o *objectReader) parents(h plumbing.Hash) ([]plumbing.Hash, error) {
-	hex := h.String()
-	f, err := os.Open(filepath.Join(o.objects, hex[:2], hex[2:]))
-	if err == nil {
-		defer f.Close()
-		if o.zr == nil {
-			o.zr, err = zlib.NewReader(f)
-		} else {
-			err = o.zr.(zlib.Resetter).Reset(f, nil)
-		}
+	if loose, err := o.open(h); loose && err == nil {
 		var head [512]byte
-		n := 0
-		if err == nil {
-			n, err = io.ReadFull(o.zr, head[:])
-			if err == io.ErrUnexpectedEOF {
-				err = nil
-			}
-		}
-		if err == nil {
+		n, err := io.ReadFull(o.zr, head[:])
+		if err == nil || err == io.ErrUnexpectedEOF {
 			if ps, ok := headerParents(head[:n]); ok {
 				return ps, nil
 			}
