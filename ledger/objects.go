@@ -87,7 +87,7 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 // when the commit itself is checked.
 func (o *objectReader) parents(h plumbing.Hash) ([]plumbing.Hash, error) {
 	if loose, err := o.open(h); loose && err == nil {
-		var head [512]byte
+		var head [160]byte // "commit N\0", the tree line, a parent line, the author line's start
 		n, err := io.ReadFull(o.zr, head[:])
 		if err == nil || err == io.ErrUnexpectedEOF {
 			if ps, ok := headerParents(head[:n]); ok {
@@ -121,7 +121,7 @@ func headerParents(b []byte) ([]plumbing.Hash, bool) {
 	var ps []plumbing.Hash
 	for {
 		line, after, ok := bytes.Cut(rest, []byte("\n"))
-		if !ok {
+		if !ok && (len(line) < len("parent ") || bytes.HasPrefix(line, []byte("parent ")) || bytes.HasPrefix(line, []byte("tree "))) {
 			return nil, false // the header goes on past what was read
 		}
 		switch {

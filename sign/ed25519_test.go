@@ -1,9 +1,11 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"testing"
 
+	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -62,4 +64,36 @@ func pubOf(t *testing.T, priv ed25519.PrivateKey) ssh.PublicKey {
 		t.Fatal(err)
 	}
 	return pub
+}
+
+// FuzzVerifyParsedAgrees: the ed25519 path of VerifyParsed judges every
+// signature as sshsig.Verify does, for any message and namespace.
+func FuzzVerifyParsedAgrees(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	s, err := FromCrypto(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	armored, err := s.Sign("git", []byte("custos"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("custos"), "git", uint16(0), uint8(0))
+	f.Add([]byte("custos"), "custos-approval", uint16(0), uint8(0))
+	f.Add([]byte("custos!"), "git", uint16(0), uint8(0))
+	f.Add([]byte("custos"), "git", uint16(300), uint8(1))
+	f.Fuzz(func(t *testing.T, msg []byte, ns string, at uint16, flip uint8) {
+		sig, err := sshsig.Unarmor(armored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob := append([]byte(nil), sig.Signature.Blob...)
+		blob[int(at)%len(blob)] ^= flip
+		sig.Signature = &ssh.Signature{Format: sig.Signature.Format, Blob: blob}
+		got := VerifyParsed(s.PublicKey(), ns, msg, sig) == nil
+		want := sig.Namespace == ns && sshsig.Verify(bytes.NewReader(msg), sig, s.PublicKey(), sig.HashAlgorithm, ns) == nil
+		if got != want {
+			t.Fatalf("VerifyParsed %v, sshsig.Verify %v (ns %q, msg %q)", got, want, ns, msg)
+		}
+	})
 }
