@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,9 +91,6 @@ const NoteConsistencyOnly = "consistency only, origin not checked: give --genesi
 // history oldest first, with signatures checked by a pool of workers. The
 // Result names the first failing record.
 func Verify(dir string, opts Options) Result {
-	// Each record leaves a few KB of short-lived garbage and the live heap
-	// is small: a higher GC target spends a few MB to save CPU.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	res := verify(dir, opts)
 	if f := res.Failure; f != nil && f.Seq > 0 {
 		// The fast path reads each commit's new record through the head's
