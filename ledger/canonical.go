@@ -258,11 +258,15 @@ func parseCanonical(data []byte) (any, error) {
 		return nil, errors.New("not valid utf-8")
 	}
 	p := canonParser{data: data}
+	return p.parse()
+}
+
+func (p *canonParser) parse() (any, error) {
 	v, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if p.i != len(data) {
+	if p.i != len(p.data) {
 		return nil, errNotCanonical
 	}
 	return v, nil
@@ -271,6 +275,9 @@ func parseCanonical(data []byte) (any, error) {
 type canonParser struct {
 	data []byte
 	i    int
+	// where the top-level "approvals" member is, from the comma before it
+	// to the end of its value (a record's signing bytes are the rest)
+	apStart, apEnd int
 }
 
 func (p *canonParser) value(depth int) (any, error) {
@@ -289,6 +296,7 @@ func (p *canonParser) value(depth int) (any, error) {
 		}
 		last := ""
 		for first := true; ; first = false {
+			keyStart := p.i
 			k, err := p.str()
 			if err != nil {
 				return nil, err
@@ -302,6 +310,9 @@ func (p *canonParser) value(depth int) (any, error) {
 			}
 			if m[k], err = p.value(depth + 1); err != nil {
 				return nil, err
+			}
+			if depth == 0 && k == "approvals" && !first {
+				p.apStart, p.apEnd = keyStart-1, p.i
 			}
 			if p.eat('}') {
 				return m, nil

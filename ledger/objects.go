@@ -149,10 +149,10 @@ func (o *objectReader) commit(h plumbing.Hash) (*rawCommit, error) {
 }
 
 // record reads and decodes the record file h (decodeStored).
-func (o *objectReader) record(h plumbing.Hash) (*Record, []byte, error) {
+func (o *objectReader) record(h plumbing.Hash) (*Record, []byte, string, error) {
 	blob, err := o.read(h, plumbing.BlobObject)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	return decodeStored(blob)
 }

@@ -188,23 +188,35 @@ func DecodeRecord(data []byte) (*Record, error) {
 }
 
 // decodeStored decodes a record file as it must be stored: canonical JSON
-// and one "\n", nothing else; it returns the record and its canonical
-// bytes. Verify uses it: accepting only the canonical form, it needs no
-// re-encoding to prove the file was not edited by hand.
-func decodeStored(file []byte) (*Record, []byte, error) {
+// and one "\n", nothing else; it returns the record, its canonical bytes
+// and the digest its approvals sign. Verify uses it: accepting only the
+// canonical form, it needs no re-encoding to prove the file was not edited
+// by hand, and the signing bytes are the canonical bytes without the
+// approvals member.
+func decodeStored(file []byte) (*Record, []byte, string, error) {
 	canon, ok := bytes.CutSuffix(file, []byte("\n"))
 	if !ok {
-		return nil, nil, errNotCanonical
+		return nil, nil, "", fmt.Errorf("record: %w", errNotCanonical)
 	}
-	v, err := parseCanonical(canon)
+	p := canonParser{data: canon}
+	v, err := p.parse()
 	if err != nil {
 		if _, err2 := parseJSON(canon); err2 != nil {
 			err = err2 // say what is wrong with it as JSON
 		}
-		return nil, nil, fmt.Errorf("record: %w", err)
+		return nil, nil, "", fmt.Errorf("record: %w", err)
 	}
 	r, err := recordOf(v)
-	return r, canon, err
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if p.apEnd == 0 { // recordOf requires approvals, after actor
+		return nil, nil, "", fmt.Errorf("record: %w", errNotCanonical)
+	}
+	h := sha256.New()
+	h.Write(canon[:p.apStart])
+	h.Write(canon[p.apEnd:])
+	return r, canon, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // recordOf builds a record from its decoded JSON.

@@ -164,6 +164,21 @@ func FuzzDecodeRecord(f *testing.F) {
 		if !bytes.Equal(c, c2) || !reflect.DeepEqual(r, r2) {
 			t.Fatalf("decode∘encode is not the identity:\n%s\n%s", c, c2)
 		}
+		// verify's decoder: the stored form only, with the same record,
+		// canonical bytes and signing digest as the encoder gives
+		r3, canon, signing, err := decodeStored(append(c, '\n'))
+		if err != nil {
+			t.Fatalf("stored form refused: %v\n%s", err, c)
+		}
+		want, _ := r.SigningDigest()
+		if !bytes.Equal(canon, c) || signing != want || !reflect.DeepEqual(r, r3) {
+			t.Fatalf("decodeStored: signing %s, want %s\n%s", signing, want, c)
+		}
+		if !bytes.Equal(data, c) && !bytes.Equal(data, append(c, '\n')) {
+			if _, _, _, err := decodeStored(append(bytes.TrimSuffix(data, []byte("\n")), '\n')); err == nil {
+				t.Fatalf("decodeStored accepted a non-canonical form:\n%s", data)
+			}
+		}
 	})
 }
 

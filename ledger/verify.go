@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,7 +262,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			}
 			f := &fetched{}
 			if f.c, f.cErr = o.commit(ids[i]); f.cErr == nil {
-				f.rec, f.canon, f.recErr = o.record(v.hint[seq-1])
+				f.rec, f.canon, f.signing, f.recErr = o.record(v.hint[seq-1])
 			}
 			select {
 			case pre <- f:
@@ -375,7 +376,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
 			return fail("tree", "%v", err)
 		}
-		f.rec, f.canon, f.recErr = v.obj.record(recHash)
+		f.rec, f.canon, f.signing, f.recErr = v.obj.record(recHash)
 	} else {
 		recHash = v.hint[seq-1]
 	}
@@ -384,7 +385,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 	}
 	rec, canon := f.rec, f.canon
 	digest := digestOf(canon)
-	signing, _ := rec.SigningDigest()
+	signing := f.signing
 	if rec.Seq != seq {
 		return fail("chain", "%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", path, rec.Seq, seq)
 	}
@@ -467,11 +468,12 @@ func (v *verifier) fast(seq int64) bool {
 
 // fetched is a commit and its record, read and decoded.
 type fetched struct {
-	c      *rawCommit
-	cErr   error
-	rec    *Record
-	canon  []byte
-	recErr error
+	c       *rawCommit
+	cErr    error
+	rec     *Record
+	canon   []byte
+	signing string // the digest approvals sign
+	recErr  error
 }
 
 // expectTree adds record seq (blob) to records/ as the last commit left
@@ -636,21 +638,26 @@ func (v *verifier) replayDerived() error {
 }
 
 // memTree is a folder of blob ids whose tree id is recomputed only along
-// the paths that changed.
+// the paths that changed. Its entries are kept in git's order.
 type memTree struct {
-	files map[string]plumbing.Hash
-	dirs  map[string]*memTree
-	hash  plumbing.Hash // zero when a file below changed
+	es   []treeEntry         // files and folders, sorted as git sorts them
+	dirs map[string]*memTree // the folders' contents
+	hash plumbing.Hash       // zero when something below changed
 }
 
 func (t *memTree) put(path string, blob plumbing.Hash) {
 	t.hash = plumbing.ZeroHash
 	dir, rest, nested := strings.Cut(path, "/")
+	e := treeEntry{name: path, mode: filemode.Regular, hash: blob}
+	if nested {
+		e = treeEntry{name: dir, mode: filemode.Dir}
+	}
+	i, found := slices.BinarySearchFunc(t.es, e, compareEntries)
+	if !found {
+		t.es = slices.Insert(t.es, i, e)
+	}
 	if !nested {
-		if t.files == nil {
-			t.files = map[string]plumbing.Hash{}
-		}
-		t.files[path] = blob
+		t.es[i] = e
 		return
 	}
 	if t.dirs == nil {
@@ -666,14 +673,12 @@ func (t *memTree) put(path string, blob plumbing.Hash) {
 
 func (t *memTree) id() plumbing.Hash {
 	if t.hash.IsZero() {
-		es := make([]treeEntry, 0, len(t.files)+len(t.dirs))
-		for name, h := range t.files {
-			es = append(es, treeEntry{name: name, mode: filemode.Regular, hash: h})
+		for i, e := range t.es {
+			if e.mode == filemode.Dir {
+				t.es[i].hash = t.dirs[e.name].id()
+			}
 		}
-		for name, d := range t.dirs {
-			es = append(es, treeEntry{name: name, mode: filemode.Dir, hash: d.id()})
-		}
-		t.hash = hashObject(plumbing.TreeObject, encodeTree(es))
+		t.hash = hashObject(plumbing.TreeObject, encodeTree(t.es))
 	}
 	return t.hash
 }
