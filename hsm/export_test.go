@@ -30,3 +30,23 @@ func GenerateClearAESForTest(t *Token, label string) (*Key, []byte, error) {
 	}
 	return &Key{tok: t, ID: spec.ID, Label: label, Type: AES256, priv: h, Class: "secret"}, a[0].Value, nil
 }
+
+// RawInitTokenForTest initialises the first free token with label without
+// any of InitToken's checks: how another tool could leave two tokens with
+// one label.
+func RawInitTokenForTest(m *Module, label string, soPIN []byte) error {
+	ctx, err := m.ctx()
+	if err != nil {
+		return err
+	}
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		return err
+	}
+	for _, id := range slots {
+		if ti, err := ctx.GetTokenInfo(id); err == nil && ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
+			return ctx.InitToken(id, string(soPIN), label)
+		}
+	}
+	return fmt.Errorf("no free token")
+}

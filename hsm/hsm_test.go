@@ -115,6 +115,20 @@ func TestTokenSelection(t *testing.T) {
 	if _, err := m.InitToken(tk.Label, []byte("1234"), []byte("5678")); !errors.Is(err, hsm.ErrLabelExists) {
 		t.Errorf("init twice: %v", err)
 	}
+	// Two tokens already share a label (made by another tool): a third
+	// init with it is refused too, and selecting by it alone is ambiguous.
+	dup := hsmtest.Label("dup")
+	for range 2 {
+		if err := hsm.RawInitTokenForTest(m, dup, []byte("1234")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.InitToken(dup, []byte("1234"), []byte("5678")); !errors.Is(err, hsm.ErrLabelExists) {
+		t.Errorf("init over two tokens with the label: %v", err)
+	}
+	if _, err := m.OpenToken(hsm.Selector{Label: dup}); !errors.Is(err, hsm.ErrTokenNotFound) || !strings.Contains(err.Error(), "2 tokens") {
+		t.Errorf("open by a shared label: %v", err)
+	}
 }
 
 func TestLoginErrors(t *testing.T) {

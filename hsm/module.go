@@ -323,8 +323,16 @@ func (m *Module) InitToken(label string, soPIN, userPIN []byte) (TokenInfo, erro
 	if len(soPIN) == 0 || len(userPIN) == 0 {
 		return TokenInfo{}, fmt.Errorf("init token %q: empty pin", label)
 	}
-	if _, _, err := m.findSlot(Selector{Label: label}); err == nil {
-		return TokenInfo{}, fmt.Errorf("init token %q: %w: a token with this label exists", label, ErrLabelExists)
+	// Any token already holding the label refuses the init, one or several
+	// (findSlot fails on several: that must not read as "none").
+	all, err := m.Slots()
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	for _, s := range all {
+		if s.Token != nil && s.Token.Initialized && s.Token.Label == label {
+			return TokenInfo{}, fmt.Errorf("init token %q: %w: a token with this label exists", label, ErrLabelExists)
+		}
 	}
 	slots, err := ctx.GetSlotList(true)
 	if err != nil {
