@@ -111,19 +111,25 @@ type approvalCheck struct {
 	sig    []byte
 }
 
+// chainError marks a record that does not follow the one before it (seq,
+// ledger id, prev): verify reports it under the check "chain".
+type chainError struct{ error }
+
+func (e chainError) Unwrap() error { return e.error }
+
 // authorize checks that rec may follow the state: place in the chain,
 // actor and approvals against the roster and policy in force (the OLD
 // roster for roster.changed). It returns the actor's key and the approval
 // signatures still to be verified cryptographically.
 func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if rec.Seq != s.Seq+1 {
-		return nil, nil, fmt.Errorf("seq is %d, want %d (a record is missing, repeated or out of order)", rec.Seq, s.Seq+1)
+		return nil, nil, chainError{fmt.Errorf("seq is %d, want %d (a record is missing, repeated or out of order)", rec.Seq, s.Seq+1)}
 	}
 	if rec.Seq > 1 && rec.Ledger != s.LedgerID {
-		return nil, nil, fmt.Errorf("ledger id is %q, this ledger is %q (record from another ledger)", rec.Ledger, s.LedgerID)
+		return nil, nil, chainError{fmt.Errorf("ledger id is %q, this ledger is %q (record from another ledger)", rec.Ledger, s.LedgerID)}
 	}
 	if rec.Prev != s.Head {
-		return nil, nil, fmt.Errorf("prev is %s, want %s (digest of record %d)", short(rec.Prev), short(s.Head), s.Seq)
+		return nil, nil, chainError{fmt.Errorf("prev is %s, want %s (digest of record %d)", short(rec.Prev), short(s.Head), s.Seq)}
 	}
 	if rec.Seq > 1 && rec.Time.Before(s.Time) {
 		return nil, nil, fmt.Errorf("time %s is before the previous record's %s", rec.Time.Format(TimeLayout), s.Time.Format(TimeLayout))

@@ -392,7 +392,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 	actorKey, approvals, err := v.state.authorize(rec)
 	if err != nil {
 		check := "policy"
-		if strings.Contains(err.Error(), "prev ") || strings.Contains(err.Error(), "seq ") || strings.Contains(err.Error(), "ledger id") {
+		if errors.As(err, new(chainError)) {
 			check = "chain"
 		}
 		return fail(check, "%v", err)
