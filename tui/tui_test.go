@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,24 +22,46 @@ import (
 // returned command in its own goroutine, its message fed back in. Every
 // rendered screen is kept so tests can check what was ever shown.
 type harness struct {
-	t     *testing.T
-	m     *Model
-	msgs  chan tea.Msg
-	shown []string
+	t       *testing.T
+	m       *Model
+	msgs    chan tea.Msg
+	shown   []string
+	running atomic.Int64  // commands not yet returned
+	done    chan struct{} // closed when the test ends
 }
 
 func newHarness(t *testing.T, m *Model) *harness {
-	h := &harness{t: t, m: m, msgs: make(chan tea.Msg, 64)}
+	h := &harness{t: t, m: m, msgs: make(chan tea.Msg, 64), done: make(chan struct{})}
+	// Before the test's temporary directories go (cleanups run last
+	// first), let the commands in flight finish: one may still be
+	// reopening or writing the ledger when the test has seen what it
+	// wanted. Listeners on the engine's bridge are woken with an empty
+	// event; an engine left waiting for a prompt is given up on.
+	t.Cleanup(func() {
+		close(h.done)
+		for deadline := time.Now().Add(5 * time.Second); h.running.Load() > 0 && time.Now().Before(deadline); {
+			select {
+			case m.br.events <- settleMsg{}:
+			default:
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	})
 	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
 	h.exec(m.Init())
 	return h
 }
 
+// settleMsg wakes a listener on the bridge when a test ends.
+type settleMsg struct{}
+
 func (h *harness) exec(cmd tea.Cmd) {
 	if cmd == nil {
 		return
 	}
+	h.running.Add(1)
 	go func() {
+		defer h.running.Add(-1)
 		msg := cmd()
 		if b, ok := msg.(tea.BatchMsg); ok {
 			for _, c := range b {
@@ -47,7 +70,10 @@ func (h *harness) exec(cmd tea.Cmd) {
 			return
 		}
 		if msg != nil {
-			h.msgs <- msg
+			select {
+			case h.msgs <- msg:
+			case <-h.done:
+			}
 		}
 	}()
 }
