@@ -45,3 +45,21 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParse is the cost of unarmoring one signature.
+func BenchmarkParse(b *testing.B) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, err := FromCrypto(priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sig, err := s.Sign("git", make([]byte, 900))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Parse(sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
