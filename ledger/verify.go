@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -12,10 +13,13 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"custos/sign"
 )
@@ -174,7 +178,18 @@ func verify(dir string, opts Options) (res Result) {
 		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s has no branch %s: %v", dir, branchRef.Short(), err)}
 		return res
 	}
-	v := &verifier{st: repo.Storer, obj: &objectReader{objects: filepath.Join(dir, ".git", "objects"), st: repo.Storer}, opts: opts, state: newState(), jobs: make(chan job, 512),
+	// Objects are read through a storage that keeps pack files open: by
+	// default go-git opens the pack again for every object, which in an
+	// auditor's clone (all packed) cost a sixth of verify's time. Each
+	// object is read once, so a small cache serves the delta bases as well
+	// as go-git's default 96 MB does.
+	gitDir := filepath.Join(dir, ".git")
+	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+		gitDir = dir // a bare repository
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
+	defer st.Close()
+	v := &verifier{st: st, obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st}, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}}
 	workers := opts.Workers
 	if workers <= 0 {
