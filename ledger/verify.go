@@ -265,9 +265,13 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	// nothing themselves until the fast path ends, so the two never read
 	// at the same time.
 	pre := make(chan *fetched, 256)
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { // the reader is done before the storage closes
+		close(stop)
+		<-stopped
+	}()
 	go func() {
+		defer close(stopped)
 		defer close(pre)
 		o := &objectReader{objects: v.obj.objects, st: v.st}
 		for i := len(ids) - 1; i >= 0; i-- {
