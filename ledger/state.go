@@ -37,6 +37,10 @@ type KeyState struct {
 	CreatedTime string         `json:"created_time"`
 	Facts       map[string]any `json:"facts"`
 	History     []KeyEvent     `json:"history"`
+	// PolicyRotation is the rotation period the policy gave the key's type
+	// when the key was created ("" when none): a later policy change does
+	// not move a key's due date. Not part of the key file.
+	PolicyRotation string `json:"-"`
 
 	histJSON []byte // canonical encoding of History's elements, kept as it grows
 }
@@ -311,6 +315,9 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 	}
 	if rule.need == "new" && k.Type != "" && !s.Policy.AlgorithmApproved(k.Type) {
 		return fmt.Errorf("key type %s is not on the policy's approved list", k.Type)
+	}
+	if rule.need == "new" {
+		k.PolicyRotation = s.Policy.Rotation[k.Type]
 	}
 	s.touch(k, rec, ts)
 	if rule.intent || strings.HasSuffix(rec.Kind, ".intent") {

@@ -27,3 +27,30 @@ func TestDestroyedKeyNamesItsDestruction(t *testing.T) {
 		t.Fatalf("export of a destroyed key: err = %v, want %q", err, want)
 	}
 }
+
+// TestPolicyRotationAtCreation: a key keeps the rotation period the policy
+// gave its type when it was made; a later policy change applies to keys
+// made after it (the report reads periods the same way).
+func TestPolicyRotationAtCreation(t *testing.T) {
+	f := newFixture(t)
+	f.add(t, "key.generate.intent", "g1", "alice", map[string]any{"key_id": "k1", "type": "ec-p384"}, "carol")
+	f.add(t, "key.generated", "g1", "alice", map[string]any{"key_id": "k1"})
+	st := f.l.State()
+	p := st.Policy
+	p.Rotation = map[string]string{"ec-p384": "1y"}
+	facts, err := rosterFacts(&st.Roster, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.add(t, "roster.changed", "r1", "alice", facts, "carol")
+	f.add(t, "key.generate.intent", "g2", "alice", map[string]any{"key_id": "k2", "type": "ec-p384"}, "carol")
+	f.add(t, "key.generated", "g2", "alice", map[string]any{"key_id": "k2"})
+	f.open(t) // a fresh replay, as the TUI reads it
+	keys := f.l.State().Keys
+	if got := keys["k1"].PolicyRotation; got != "5y" {
+		t.Errorf("k1, made under the 5y policy: %q", got)
+	}
+	if got := keys["k2"].PolicyRotation; got != "1y" {
+		t.Errorf("k2, made under the 1y policy: %q", got)
+	}
+}

@@ -225,7 +225,7 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 		return line + "  " + s.Warn.Render("retires "+retire)
 	}
 	if k.State == ledger.KeyActive {
-		if due, ok := rotationDue(st, k); ok {
+		if due, ok := rotationDue(k); ok {
 			now := m.opts.Now().UTC()
 			days := int(due.Sub(now).Hours() / 24)
 			switch {
@@ -242,8 +242,8 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 }
 
 // rotationDue is when a key must be rotated: its own rotation period, or
-// the policy's for its type, from its creation.
-func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
+// the policy's for its type when it was created, from its creation.
+func rotationDue(k *ledger.KeyState) (time.Time, bool) {
 	created, err := time.Parse(ledger.TimeLayout, k.CreatedTime)
 	if err != nil {
 		return time.Time{}, false
@@ -257,10 +257,9 @@ func rotationDue(st *ledger.State, k *ledger.KeyState) (time.Time, bool) {
 			days = int(n)
 		}
 	}
-	if days == 0 {
-		if p, ok := st.Policy.Rotation[k.Type]; ok {
-			days = int(report.PeriodDays(p))
-		}
+	if days == 0 && k.PolicyRotation != "" {
+		// the policy in force when the key was made, as the report reads it
+		days = int(report.PeriodDays(k.PolicyRotation))
 	}
 	if days <= 0 {
 		return time.Time{}, false

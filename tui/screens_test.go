@@ -396,23 +396,22 @@ func TestHomeShowsRetirementAndCompromise(t *testing.T) {
 }
 
 // TestRotationDueFromPolicy: a key without a rotation period of its own is
-// due after its type's policy period, in every unit the policy accepts
-// (ledger.Validate), as the report computes it; its own period wins.
+// due after its type's policy period when it was created, in every unit
+// the policy accepts (ledger.Validate), as the report computes it; its own
+// period wins.
 func TestRotationDueFromPolicy(t *testing.T) {
 	created := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	for period, days := range map[string]int{"90d": 90, "2w": 14, "12m": 360, "1y": 365} {
-		st := &ledger.State{Policy: ledger.Policy{Rotation: map[string]string{"aes-256": period}}}
-		k := &ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout), Facts: map[string]any{}}
-		if due, ok := rotationDue(st, k); !ok || !due.Equal(created.AddDate(0, 0, days)) {
+		k := &ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout), Facts: map[string]any{}, PolicyRotation: period}
+		if due, ok := rotationDue(k); !ok || !due.Equal(created.AddDate(0, 0, days)) {
 			t.Errorf("policy %s: due %v %v, want %d days after creation", period, due, ok, days)
 		}
 		k.Facts["rotation_days"] = int64(30)
-		if due, ok := rotationDue(st, k); !ok || !due.Equal(created.AddDate(0, 0, 30)) {
+		if due, ok := rotationDue(k); !ok || !due.Equal(created.AddDate(0, 0, 30)) {
 			t.Errorf("policy %s, own period 30 days: due %v %v", period, due, ok)
 		}
 	}
-	st := &ledger.State{}
-	if _, ok := rotationDue(st, &ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout)}); ok {
+	if _, ok := rotationDue(&ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout)}); ok {
 		t.Error("a key with no rotation period is due")
 	}
 }
