@@ -130,20 +130,24 @@ func expectFailure(t *testing.T, dir string, opts Options, seq int64, check, rea
 	}
 }
 
+// copyFixture copies base's ledger byte for byte (objects as they are, so
+// a case can edit them in place) for one case to tamper with.
+func copyFixture(t *testing.T, base *fixture) *fixture {
+	t.Helper()
+	f := *base
+	f.dir = filepath.Join(t.TempDir(), "ledger")
+	if err := os.CopyFS(f.dir, os.DirFS(base.dir)); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return &f
+}
+
 func TestTamper(t *testing.T) {
 	base := newFixture(t)
 	base.story(t) // 10 records
 	head := mustVerify(t, base.dir, Options{})
-	// clone copies the story ledger so each case starts from it.
-	clone := func(t *testing.T) *fixture {
-		f := *base
-		f.dir = filepath.Join(t.TempDir(), "ledger")
-		if err := os.CopyFS(f.dir, os.DirFS(base.dir)); err != nil {
-			t.Fatal(err)
-		}
-		f.open(t)
-		return &f
-	}
+	clone := func(t *testing.T) *fixture { return copyFixture(t, base) }
 	alice := func(f *fixture) sign.Signer { return f.signers["alice"] }
 
 	t.Run("edited record", func(t *testing.T) {
@@ -434,15 +438,7 @@ func TestLayoutAcrossFolders(t *testing.T) {
 	if rec, err := base.l.Record(150); err != nil || rec.Seq != 150 {
 		t.Fatalf("Record(150) = %v, %v", rec, err)
 	}
-	clone := func(t *testing.T) *fixture {
-		f := *base
-		f.dir = filepath.Join(t.TempDir(), "ledger")
-		if err := os.CopyFS(f.dir, os.DirFS(base.dir)); err != nil {
-			t.Fatal(err)
-		}
-		f.open(t)
-		return &f
-	}
+	clone := func(t *testing.T) *fixture { return copyFixture(t, base) }
 	t.Run("record in an older folder edited", func(t *testing.T) {
 		f := clone(t)
 		p := filepath.Join(f.dir, "records", "00", "01", "000150.json")
