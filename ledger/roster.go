@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -174,7 +174,7 @@ func Validate(r *Roster, p *Policy) error {
 			return fmt.Errorf("policy.algorithms[%d]: unknown algorithm %q (known: %s)", i, a, strings.Join(DefaultAlgorithms, ", "))
 		}
 	}
-	for _, kind := range sortedKeys(p.Approvals) {
+	for _, kind := range slices.Sorted(maps.Keys(p.Approvals)) {
 		req := p.Approvals[kind]
 		at := "policy.approvals." + kind
 		if !patternRe.MatchString(kind) {
@@ -202,7 +202,7 @@ func Validate(r *Roster, p *Policy) error {
 			return fmt.Errorf("%s.count: %d approvals by %s cannot be met by this roster", at, req.Count, strings.Join(req.Roles, "/"))
 		}
 	}
-	for _, t := range sortedKeys(p.Rotation) {
+	for _, t := range slices.Sorted(maps.Keys(p.Rotation)) {
 		if !slices.Contains(DefaultAlgorithms, t) {
 			return fmt.Errorf("policy.rotation.%s: unknown key type", t)
 		}
@@ -211,15 +211,6 @@ func Validate(r *Roster, p *Policy) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // RosterFile is a parsed roster file for `custos init`.
@@ -380,7 +371,7 @@ func (w *walker) mapping(n *yaml.Node, path string, fields map[string]func(*yaml
 		seen[k.Value] = true
 		f, ok := fields[k.Value]
 		if !ok {
-			known := sortedKeys(fields)
+			known := slices.Sorted(maps.Keys(fields))
 			return w.fail(p, k, "unknown field (known: %s)", strings.Join(known, ", "))
 		}
 		if v.Kind == yaml.AliasNode || v.Anchor != "" {

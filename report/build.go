@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -527,7 +528,7 @@ func (b *builder) policySection() {
 	}
 	p.Algorithms = append([]string{}, b.policy.Algorithms...)
 	p.Rotation = []RotationRule{}
-	for _, t := range sortedKeys(b.policy.Rotation) {
+	for _, t := range slices.Sorted(maps.Keys(b.policy.Rotation)) {
 		p.Rotation = append(p.Rotation, RotationRule{Type: t, Period: b.policy.Rotation[t]})
 	}
 }
@@ -721,7 +722,7 @@ func flatten(f map[string]any) []Fact {
 	walk = func(prefix string, v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(x) {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
 				if prefix == "" && (k == "roster" || k == "policy") {
 					continue
 				}
@@ -777,15 +778,6 @@ func remarshal(v any, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func addOnce(s []string, v string) []string {
