@@ -340,12 +340,14 @@ func (l *Ledger) recordsDir(commit plumbing.Hash) ([]treeEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range root {
-		if e.name == dirRecords && e.mode == filemode.Dir {
-			return subdir(l.repo.Storer, root, dirRecords)
-		}
+	es, err := subdir(l.repo.Storer, root, dirRecords)
+	if err == nil && es == nil {
+		err = errors.New("no records/ directory")
 	}
-	return nil, fmt.Errorf("commit %s has no records/ directory", commit)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	return es, nil
 }
 
 // subdir returns the entries of folder name in es, none when it is absent.

@@ -495,16 +495,24 @@ type fetched struct {
 	recErr  error
 }
 
+// before returns the entries folders d1 and d1/d2 of records/ held after
+// the last commit checked: none for a folder that record starts.
+func (v *verifier) before(d1, d2 string) (mid, leaf []treeEntry) {
+	switch {
+	case d1 != v.d1:
+		return nil, nil
+	case d2 != v.d2:
+		return v.mid, nil
+	}
+	return v.mid, v.leaf
+}
+
 // expectTree adds record seq (blob) to records/ as the last commit left
 // it and returns the id of the tree the commit must have: those records
 // and the derived files of the replay.
 func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
 	d1, d2, name := recordPath(seq)
-	if d1 != v.d1 {
-		v.mid, v.leaf = nil, nil
-	} else if d2 != v.d2 {
-		v.leaf = nil
-	}
+	v.mid, v.leaf = v.before(d1, d2)
 	v.d1, v.d2 = d1, d2
 	v.leaf = append(v.leaf, treeEntry{name: name, mode: filemode.Regular, hash: blob})
 	v.mid = setEntry(v.mid, treeEntry{name: d2, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.leaf))})
@@ -526,12 +534,7 @@ func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
 // differs; it returns the new record's blob id.
 func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Hash, error) {
 	d1, d2, name := recordPath(seq)
-	prevMid, prevLeaf := v.mid, v.leaf
-	if d1 != v.d1 {
-		prevMid, prevLeaf = nil, nil
-	} else if d2 != v.d2 {
-		prevLeaf = nil
-	}
+	prevMid, prevLeaf := v.before(d1, d2)
 	want := recordFile(seq)
 	var levels [3][]treeEntry
 	dir, h := dirRecords+"/", top
