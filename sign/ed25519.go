@@ -1,31 +1,36 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"sync"
 
-	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
 	"golang.org/x/crypto/ssh"
 )
 
 // Ed25519 checks are the bulk of custos verify's work: three per record,
-// by the same few members' keys. curve25519-voi verifies with the same
-// equation and the same acceptance rules as crypto/ed25519 (and OpenSSH:
-// cofactorless, canonical s) about twice as fast, and faster again with a
-// key's tables computed once. Batch verification would be faster still,
-// but it checks the cofactored equation, which accepts signatures OpenSSH
-// rejects: a member could then make a signature that custos accepts and
-// stock git refuses, and later disown it.
+// by the same few members' keys. A check computes R' = [s]B - [k]A and
+// accepts when R' encodes to the signature's R, exactly as crypto/ed25519
+// and OpenSSH do (cofactorless, s < L, A decoded as crypto/ed25519 does).
+// Both products are taken from tables (curve25519-voi's fixed-base
+// combs): B's is built in, -A's is built once per member key. That skips
+// the 253 doublings of a double-scalar multiplication; the result is the
+// same point, so the same signatures are accepted. Batch verification
+// would be faster still, but it checks the cofactored equation, which
+// accepts signatures OpenSSH rejects: a member could then make a
+// signature that custos accepts and stock git refuses, and later disown
+// it.
 
-var voiStdLib = &voi.Options{Verify: voi.VerifyOptionsStdLib}
-
-// expanded caches each ed25519 key's tables (a handful of members).
-var expanded sync.Map // [32]byte → *voi.ExpandedPublicKey
+// tables caches each ed25519 key's table (a handful of members).
+var tables sync.Map // [32]byte → *curve.EdwardsBasepointTable
 
 // fast returns pub, or for an ed25519 key the same key verifying through
-// curve25519-voi.
+// its table.
 func fast(pub ssh.PublicKey) ssh.PublicKey {
 	cp, ok := pub.(ssh.CryptoPublicKey)
 	if !ok || pub.Type() != ssh.KeyAlgoED25519 {
@@ -35,31 +40,62 @@ func fast(pub ssh.PublicKey) ssh.PublicKey {
 	if !ok || len(k) != ed25519.PublicKeySize {
 		return pub
 	}
-	var id [32]byte
-	copy(id[:], k)
-	if x, ok := expanded.Load(id); ok {
-		return fastEd25519{pub, x.(*voi.ExpandedPublicKey)}
+	var a [32]byte
+	copy(a[:], k)
+	if t, ok := tables.Load(a); ok {
+		return fastEd25519{pub, a, t.(*curve.EdwardsBasepointTable)}
 	}
-	x, err := voi.NewExpandedPublicKey(voi.PublicKey(k))
-	if err != nil {
-		return pub // let the standard path refuse it
+	var c curve.CompressedEdwardsY
+	var p curve.EdwardsPoint
+	if _, err := c.SetBytes(k); err != nil {
+		return pub
 	}
-	expanded.Store(id, x)
-	return fastEd25519{pub, x}
+	if _, err := p.SetCompressedY(&c); err != nil {
+		return pub // not a point: let the standard path refuse it
+	}
+	t := curve.NewEdwardsBasepointTable(p.Neg(&p))
+	tables.Store(a, t)
+	return fastEd25519{pub, a, t}
 }
 
 type fastEd25519 struct {
 	ssh.PublicKey
-	x *voi.ExpandedPublicKey
+	a    [32]byte                     // A as encoded in the key
+	negA *curve.EdwardsBasepointTable // multiples of -A
 }
 
-// Verify is x/crypto/ssh's ed25519 Verify with the curve25519-voi check.
+// Verify is x/crypto/ssh's ed25519 Verify, computed from the tables.
 func (k fastEd25519) Verify(data []byte, sig *ssh.Signature) error {
 	if sig.Format != k.Type() {
 		return fmt.Errorf("ssh: signature type %s for key type %s", sig.Format, k.Type())
 	}
-	if !voi.VerifyExpandedWithOptions(k.x, data, sig.Blob, voiStdLib) {
+	if !k.check(data, sig.Blob) {
 		return errors.New("ssh: signature did not verify")
 	}
 	return nil
+}
+
+func (k fastEd25519) check(msg, sig []byte) bool {
+	if len(sig) != ed25519.SignatureSize || !scalar.ScMinimalVartime(sig[32:]) {
+		return false
+	}
+	var s, h scalar.Scalar
+	if _, err := s.SetBytesModOrder(sig[32:]); err != nil {
+		return false
+	}
+	d := sha512.New()
+	d.Write(sig[:32])
+	d.Write(k.a[:])
+	d.Write(msg)
+	var sum [64]byte
+	if _, err := h.SetBytesModOrderWide(d.Sum(sum[:0])); err != nil {
+		return false
+	}
+	var r, sb curve.EdwardsPoint
+	r.MulBasepoint(k.negA, &h)
+	sb.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, &s)
+	r.Add(&r, &sb)
+	var enc curve.CompressedEdwardsY
+	enc.SetEdwardsPoint(&r)
+	return bytes.Equal(enc[:], sig[:32])
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"testing"
 
+	"filippo.io/edwards25519"
+
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 )
@@ -44,14 +46,34 @@ func TestFastEd25519Keys(t *testing.T) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	msg := []byte("m")
 	sig := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: ed25519.Sign(priv, msg)}
-	for _, k := range [][]byte{priv.Public().(ed25519.PublicKey), make([]byte, 32), append(make([]byte, 31), 0xff)} {
+	// The identity point, canonical (y = 1) and not (y = p + 1): for it
+	// R = [s]B verifies any message, so both encodings must be accepted
+	// and hashed as given, as crypto/ed25519 does.
+	one := append([]byte{1}, make([]byte, 31)...)
+	pPlus1 := append([]byte{0xee}, bytes.Repeat([]byte{0xff}, 31)...)
+	pPlus1[31] = 0x7f
+	s := make([]byte, 32)
+	s[0] = 7
+	sb := new(edwards25519.Point).ScalarBaseMult(must(edwards25519.NewScalar().SetCanonicalBytes(s)))
+	forIdentity := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: append(sb.Bytes(), s...)}
+	accepted := 0
+	for _, k := range [][]byte{priv.Public().(ed25519.PublicKey), make([]byte, 32), append(make([]byte, 31), 0xff), one, pPlus1} {
 		pub, err := ssh.NewPublicKey(ed25519.PublicKey(k))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want, got := pub.Verify(msg, sig) == nil, fast(pub).Verify(msg, sig) == nil; got != want {
-			t.Fatalf("key %x: curve25519-voi %v, crypto/ed25519 %v", k, got, want)
+		for _, sig := range []*ssh.Signature{sig, forIdentity} {
+			want, got := pub.Verify(msg, sig) == nil, fast(pub).Verify(msg, sig) == nil
+			if got != want {
+				t.Fatalf("key %x, signature %x: tables %v, crypto/ed25519 %v", k, sig.Blob, got, want)
+			}
+			if got {
+				accepted++
+			}
 		}
+	}
+	if accepted != 3 { // the real key's signature, and forIdentity under both encodings
+		t.Fatalf("%d signatures accepted, want 3", accepted)
 	}
 	if _, ok := fast(pubOf(t, priv)).(fastEd25519); !ok {
 		t.Fatal("an ed25519 key does not take the fast path")
@@ -96,4 +118,11 @@ func FuzzVerifyParsedAgrees(f *testing.F) {
 			t.Fatalf("VerifyParsed %v, sshsig.Verify %v (ns %q, msg %q)", got, want, ns, msg)
 		}
 	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
