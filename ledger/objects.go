@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -22,7 +21,7 @@ type objectReader struct {
 	st      storer.EncodedObjectStorer
 	zr      io.ReadCloser
 	buf     bytes.Buffer
-	file    bytes.Buffer // a loose object's compressed bytes
+	file    []byte       // a loose object's compressed bytes
 	src     bytes.Reader // over file: a ByteReader, so zlib adds no buffer
 }
 
@@ -30,17 +29,13 @@ type objectReader struct {
 // when there is no such file (the object is packed, or missing).
 func (o *objectReader) open(h plumbing.Hash) (bool, error) {
 	hex := h.String()
-	f, err := os.Open(filepath.Join(o.objects, hex[:2], hex[2:]))
-	if err != nil {
-		return false, nil
+	var loose bool
+	var err error
+	o.file, loose, err = readLoose(o.objects+string(filepath.Separator)+hex[:2]+string(filepath.Separator)+hex[2:], o.file)
+	if !loose || err != nil {
+		return loose, err
 	}
-	o.file.Reset()
-	_, err = o.file.ReadFrom(f)
-	f.Close()
-	if err != nil {
-		return true, err
-	}
-	o.src.Reset(o.file.Bytes())
+	o.src.Reset(o.file)
 	if o.zr == nil {
 		o.zr, err = zlib.NewReader(&o.src)
 	} else {
@@ -79,64 +74,6 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 		return nil, fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
 	}
 	return content, nil
-}
-
-// parents returns a commit's parents, to walk the history before checking
-// it: for a loose object it inflates only the header lines, which is all
-// the walk needs; the full object, checked against its id, is read again
-// when the commit itself is checked.
-func (o *objectReader) parents(h plumbing.Hash) ([]plumbing.Hash, error) {
-	if loose, err := o.open(h); loose && err == nil {
-		var head [160]byte // "commit N\0", the tree line, a parent line, the author line's start
-		n, err := io.ReadFull(o.zr, head[:])
-		if err == nil || err == io.ErrUnexpectedEOF {
-			if ps, ok := headerParents(head[:n]); ok {
-				return ps, nil
-			}
-		}
-	}
-	raw, err := o.read(h, plumbing.CommitObject)
-	if err != nil {
-		return nil, err
-	}
-	c, err := parseCommit(raw)
-	if err != nil {
-		return nil, err
-	}
-	return c.parents, nil
-}
-
-// headerParents reads the parent lines of a loose commit's first bytes
-// ("commit N\0tree …\nparent …\n…"); false when they are not all there.
-func headerParents(b []byte) ([]plumbing.Hash, bool) {
-	rest, ok := bytes.CutPrefix(b, []byte("commit "))
-	if !ok {
-		return nil, false
-	}
-	if i := bytes.IndexByte(rest, 0); i >= 0 {
-		rest = rest[i+1:]
-	} else {
-		return nil, false
-	}
-	var ps []plumbing.Hash
-	for {
-		line, after, ok := bytes.Cut(rest, []byte("\n"))
-		if !ok && (len(line) < len("parent ") || bytes.HasPrefix(line, []byte("parent ")) || bytes.HasPrefix(line, []byte("tree "))) {
-			return nil, false // the header goes on past what was read
-		}
-		switch {
-		case bytes.HasPrefix(line, []byte("tree ")):
-		case bytes.HasPrefix(line, []byte("parent ")):
-			p, ok := parseHash(line[len("parent "):])
-			if !ok {
-				return nil, false
-			}
-			ps = append(ps, p)
-		default:
-			return ps, true
-		}
-		rest = after
-	}
 }
 
 // commit reads and parses commit h.

@@ -1,13 +1,11 @@
 package ledger
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -460,25 +458,6 @@ func BenchmarkCheckShared(b *testing.B) {
 			if err := f.l.checkShared(); err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-}
-
-// FuzzHeaderParents: the walk's quick read of a commit's first bytes never
-// panics and agrees with the full parser whenever it answers.
-func FuzzHeaderParents(f *testing.F) {
-	p := strings.Repeat("ab", 20)
-	f.Add([]byte("commit 200\x00tree " + p + "\nparent " + p + "\nauthor a <a> 1 +0000\n"))
-	f.Add([]byte("commit 9\x00tree " + p + "\nparent " + p))
-	f.Add([]byte("commit 9\x00parent xyz\n\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ps, ok := headerParents(b)
-		if !ok {
-			return
-		}
-		_, body, _ := bytes.Cut(b, []byte{0})
-		if c, err := parseCommit(body); err == nil && !slices.Equal(c.parents, ps) {
-			t.Fatalf("headerParents %v, parseCommit %v", ps, c.parents)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
 
 	"custos/sign"
 )
@@ -128,6 +132,8 @@ type verifier struct {
 	derived        map[string]plumbing.Hash // expected blob ids of derived files
 	keys           memTree                  // keys/ as the replay writes it
 	keysTree       plumbing.Hash
+	badSig         map[plumbing.Hash]error  // commits whose signature the walk refused
+	walkKeys       map[string]ssh.PublicKey // signature keys the walk met, by blob
 }
 
 type job struct {
@@ -190,7 +196,7 @@ func verify(dir string, opts Options) (res Result) {
 	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
 	defer st.Close()
 	v := &verifier{st: st, obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st}, opts: opts, state: newState(), jobs: make(chan job, 512),
-		derived: map[string]plumbing.Hash{}}
+		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -224,23 +230,28 @@ func verify(dir string, opts Options) (res Result) {
 // walk streams the first-parent history oldest first. It returns whether
 // the trusted head was seen.
 func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
-	// Collect commit ids only (20 bytes each), newest first.
+	// Read the history newest first. Each commit's signature is checked
+	// by the workers as it is read, and a summary is kept (commitSum) so
+	// that the checks, which go oldest first, need not read it again.
 	var ids []plumbing.Hash
+	var sums []commitSum
+	var signed sync.WaitGroup
 	for h := head; ; {
-		parents, err := v.obj.parents(h)
+		c, err := v.obj.commit(h)
 		if err != nil {
 			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
 			return false
 		}
 		ids = append(ids, h)
+		sums = append(sums, v.summarize(h, c, &signed))
 		if len(ids) > 999999 {
 			v.failAt(0, h.String(), "history", "more than 999999 commits")
 			return false
 		}
-		if len(parents) == 0 {
+		if len(c.parents) == 0 {
 			break
 		}
-		h = parents[0]
+		h = c.parents[0]
 	}
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
@@ -264,6 +275,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	// fast path ahead of the checks, on the other core; the checks read
 	// nothing themselves until the fast path ends, so the two never read
 	// at the same time.
+	signed.Wait() // the oldest commits' checks are the last to finish
 	pre := make(chan *fetched, 256)
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	defer func() { // the reader is done before the storage closes
@@ -280,7 +292,10 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 				return
 			}
 			f := &fetched{}
-			if f.c, f.cErr = o.commit(ids[i]); f.cErr == nil {
+			if !sums[i].clean {
+				f.c, f.cErr = o.commit(ids[i])
+			}
+			if f.cErr == nil {
 				f.rec, f.canon, f.signing, f.recErr = o.record(v.hint[seq-1])
 			}
 			select {
@@ -301,10 +316,13 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			parent = ids[i+1]
 		}
 		var f *fetched
+		var sum *commitSum
 		if v.fast(seq) {
-			f = <-pre
+			if f = <-pre; sums[i].clean {
+				sum = &sums[i]
+			}
 		}
-		digest, ok := v.commit(seq, ids[i], parent, f)
+		digest, ok := v.commit(seq, ids[i], parent, f, sum)
 		if !ok {
 			break
 		}
@@ -336,8 +354,10 @@ func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
 }
 
 // commit checks one commit and its record; it returns the record digest
-// and false when verification cannot go on.
-func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (string, bool) {
+// and false when verification cannot go on. With sum (the fast path), the
+// commit itself is not read again: the walk checked its signature and
+// kept its tree and a hash of its payload.
+func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *commitSum) (string, bool) {
 	cid := id.String()
 	fail := func(check, format string, args ...any) (string, bool) {
 		v.failAt(seq, cid, check, format, args...)
@@ -347,24 +367,33 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 		f = &fetched{}
 		f.c, f.cErr = v.obj.commit(id)
 	}
-	if f.cErr != nil {
-		return fail("history", "%v", f.cErr)
-	}
-	c := f.c
-	switch {
-	case len(c.parents) > 1:
-		return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
-	case parent.IsZero() && len(c.parents) != 0:
-		return fail("history", "first commit has a parent")
-	case len(c.extra) > 0:
-		return fail("commit", "unexpected commit header %q", c.extra[0])
+	var tree plumbing.Hash
+	if sum != nil {
+		tree = sum.tree
+		if parent.IsZero() != sum.root {
+			return fail("history", "first commit has a parent")
+		}
+	} else {
+		if f.cErr != nil {
+			return fail("history", "%v", f.cErr)
+		}
+		c := f.c
+		switch {
+		case len(c.parents) > 1:
+			return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
+		case parent.IsZero() && len(c.parents) != 0:
+			return fail("history", "first commit has a parent")
+		case len(c.extra) > 0:
+			return fail("commit", "unexpected commit header %q", c.extra[0])
+		}
+		tree = c.tree
 	}
 	path := recordFile(seq)
 	exact := !v.fast(seq)
 	var entries map[string]treeEntry
 	var recHash plumbing.Hash
 	if exact {
-		tb, err := v.obj.read(c.tree, plumbing.TreeObject)
+		tb, err := v.obj.read(tree, plumbing.TreeObject)
 		if err != nil {
 			return fail("tree", "%v", err)
 		}
@@ -424,21 +453,32 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 		r, _, _ := parseRosterFacts(rec.Facts)
 		member = r.Member(rec.Actor)
 	}
-	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), c.tree, parent))
+	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), tree, parent))
 	if err != nil {
 		return fail("commit", "%v", err)
 	}
-	if !bytes.Equal(want, c.payload) {
-		return fail("commit", "%s", diffCommit(want, c.payload))
+	var signer ssh.PublicKey
+	var parsed *sshsig.Signature
+	if sum != nil {
+		if sha256.Sum256(want) != sum.payload {
+			// Verify re-reads from here and names the difference.
+			return fail("commit", "commit differs from the one custos writes for the record")
+		}
+		signer = sum.key
+	} else {
+		c := f.c
+		if !bytes.Equal(want, c.payload) {
+			return fail("commit", "%s", diffCommit(want, c.payload))
+		}
+		if len(c.sig) == 0 {
+			return fail("signature", "commit is not signed")
+		}
+		if parsed, err = sign.Parse(c.sig); err != nil {
+			return fail("signature", "commit signature: %v", err)
+		}
+		signer = parsed.PublicKey
 	}
-	if len(c.sig) == 0 {
-		return fail("signature", "commit is not signed")
-	}
-	parsed, err := sign.Parse(c.sig)
-	if err != nil {
-		return fail("signature", "commit signature: %v", err)
-	}
-	if k := parsed.PublicKey; !bytes.Equal(k.Marshal(), actorKey.Marshal()) {
+	if k := signer; !bytes.Equal(k.Marshal(), actorKey.Marshal()) {
 		who := "someone who is not a member"
 		for _, m := range v.state.Roster.Members {
 			if m.Key == sign.AuthorizedKey(k) {
@@ -447,13 +487,19 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 		}
 		return fail("signature", "commit is signed by %s (%s), but the record's actor and committer is %s: the signature's principal must be the committer", who, sign.Fingerprint(k), rec.Actor)
 	}
-	payload := c.payload
-	v.submit(job{seq: seq, commit: cid, check: "signature", fn: func() error {
-		if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
-			return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
+	if sum != nil {
+		if err := v.badSig[id]; err != nil {
+			return fail("signature", "commit signature by %s does not verify: %v", rec.Actor, err)
 		}
-		return nil
-	}})
+	} else {
+		payload := f.c.payload
+		v.submit(job{seq: seq, commit: cid, check: "signature", fn: func() error {
+			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
+				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
+			}
+			return nil
+		}})
+	}
 	for _, a := range approvals {
 		v.submit(job{seq: seq, commit: cid, check: "approval", fn: func() error {
 			if err := verifyApproval(a.pub, signing, a.sig); err != nil {
@@ -472,7 +518,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 		if err := v.checkDerived(entries); err != nil {
 			return fail("derived", "%v", err)
 		}
-	} else if v.expectTree(seq, recHash) != c.tree {
+	} else if v.expectTree(seq, recHash) != tree {
 		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
 	}
 	return digest, true
@@ -483,6 +529,51 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched) (stri
 // its tree.
 func (v *verifier) fast(seq int64) bool {
 	return (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && seq <= int64(len(v.hint))
+}
+
+// commitSum is what the walk keeps of a commit it found well formed
+// (signed, no merge, no unknown header) and whose signature it checked
+// by the key the signature names. The checks then need only compare:
+// the key with the actor's, the payload with the one custos writes for
+// the record, the tree with the replay's.
+type commitSum struct {
+	clean   bool
+	root    bool          // no parent
+	tree    plumbing.Hash // the commit's tree
+	payload [32]byte      // SHA-256 of the signed payload
+	key     ssh.PublicKey // the signature's key, shared by all its commits
+}
+
+// summarize keeps commit id's summary and has the workers check its
+// signature; a commit it cannot summarize is read again and checked in
+// full in its turn.
+func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGroup) commitSum {
+	if len(c.parents) > 1 || len(c.extra) > 0 || len(c.sig) == 0 {
+		return commitSum{}
+	}
+	parsed, err := sign.Parse(c.sig)
+	if err != nil || parsed.PublicKey == nil {
+		return commitSum{}
+	}
+	blob := string(parsed.PublicKey.Marshal())
+	key, ok := v.walkKeys[blob]
+	if !ok {
+		key = parsed.PublicKey
+		v.walkKeys[blob] = key
+	}
+	signed.Add(1)
+	payload := c.payload
+	// seq 0: a job the workers never skip
+	v.submit(job{fn: func() error {
+		defer signed.Done()
+		if err := sign.VerifyParsed(key, NamespaceGit, payload, parsed); err != nil {
+			v.mu.Lock()
+			v.badSig[id] = err
+			v.mu.Unlock()
+		}
+		return nil
+	}})
+	return commitSum{clean: true, root: len(c.parents) == 0, tree: c.tree, payload: sha256.Sum256(c.payload), key: key}
 }
 
 // fetched is a commit and its record, read and decoded.
