@@ -98,11 +98,55 @@ func encodeTree(es []treeEntry) []byte {
 	for _, e := range es {
 		n += len(e.name) + 28
 	}
-	b := bytes.NewBuffer(make([]byte, 0, n))
+	b := make([]byte, 0, n)
 	for _, e := range es {
-		appendTreeEntry(b, e)
+		b = appendTreeEntry(b, e)
 	}
-	return b.Bytes()
+	return b
+}
+
+// encTree is a tree kept with its encoding, so that a changed id, or an
+// entry that sorts last (a ledger grows at its end), patches the encoding
+// instead of redoing it. A name must keep its mode.
+type encTree struct {
+	es  []treeEntry // sorted as git sorts them
+	enc []byte      // nil when it must be redone
+	at  []int       // where each entry's id starts in enc
+}
+
+// reset makes the tree es (sorted).
+func (t *encTree) reset(es []treeEntry) {
+	t.es, t.enc, t.at = es, nil, t.at[:0]
+}
+
+// set adds e, or changes the id of the entry named e.name.
+func (t *encTree) set(e treeEntry) {
+	i, found := slices.BinarySearchFunc(t.es, e, compareEntries)
+	switch {
+	case found:
+		t.es[i] = e
+		if t.enc != nil {
+			copy(t.enc[t.at[i]:], e.hash[:])
+		}
+	case i == len(t.es) && t.enc != nil:
+		t.es = append(t.es, e)
+		t.enc = appendTreeEntry(t.enc, e)
+		t.at = append(t.at, len(t.enc)-len(e.hash))
+	default:
+		t.es = slices.Insert(t.es, i, e)
+		t.enc = nil
+	}
+}
+
+func (t *encTree) id() plumbing.Hash {
+	if t.enc == nil {
+		t.at = t.at[:0]
+		for _, e := range t.es {
+			t.enc = appendTreeEntry(t.enc, e)
+			t.at = append(t.at, len(t.enc)-len(e.hash))
+		}
+	}
+	return hashObject(plumbing.TreeObject, t.enc)
 }
 
 // compareEntries orders tree entries as git does: by name, a folder's
@@ -124,19 +168,19 @@ func compareEntries(a, b treeEntry) int {
 	return next(a) - next(b)
 }
 
-func appendTreeEntry(b *bytes.Buffer, e treeEntry) {
+func appendTreeEntry(b []byte, e treeEntry) []byte {
 	switch e.mode {
 	case filemode.Regular:
-		b.WriteString("100644")
+		b = append(b, "100644"...)
 	case filemode.Dir:
-		b.WriteString("40000")
+		b = append(b, "40000"...)
 	default:
-		b.WriteString(strconv.FormatUint(uint64(e.mode), 8))
+		b = strconv.AppendUint(b, uint64(e.mode), 8)
 	}
-	b.WriteByte(' ')
-	b.WriteString(e.name)
-	b.WriteByte(0)
-	b.Write(e.hash[:])
+	b = append(b, ' ')
+	b = append(b, e.name...)
+	b = append(b, 0)
+	return append(b, e.hash[:]...)
 }
 
 func treeKey(e treeEntry) string {

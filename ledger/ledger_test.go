@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"sort"
 
@@ -258,5 +261,40 @@ func TestTreeOrder(t *testing.T) {
 	}
 	if got := hashObject(plumbing.TreeObject, encodeTree(mine)).String(); got != tree {
 		t.Fatalf("encodeTree gives %s, git %s", got, tree)
+	}
+}
+
+// TestEncTree: however entries are added or changed (at the end, in the
+// middle, a folder or a file), the kept encoding hashes as encoding the
+// tree afresh does.
+func TestEncTree(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var et encTree
+		byName := map[string]treeEntry{}
+		for range 1 + r.IntN(40) {
+			name := fmt.Sprintf("%02d", r.IntN(30))
+			mode := filemode.Regular
+			if name[0] < '1' { // a name keeps its mode
+				mode = filemode.Dir
+			}
+			var h plumbing.Hash
+			h[r.IntN(20)] = byte(1 + r.IntN(255))
+			e := treeEntry{name: name, mode: mode, hash: h}
+			if r.IntN(4) == 0 && len(et.es) > 0 { // change the last one, as a ledger does
+				e.name, e.mode = et.es[len(et.es)-1].name, et.es[len(et.es)-1].mode
+			}
+			et.set(e)
+			byName[e.name] = e
+			if r.IntN(3) == 0 {
+				fresh := slices.Collect(maps.Values(byName))
+				if got, want := et.id(), hashObject(plumbing.TreeObject, encodeTree(fresh)); got != want {
+					t.Fatalf("round %d: kept encoding hashes to %s, afresh %s", round, got, want)
+				}
+			}
+		}
+		if len(et.es) != len(byName) {
+			t.Fatalf("round %d: %d entries, want %d", round, len(et.es), len(byName))
+		}
 	}
 }

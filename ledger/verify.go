@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,7 +126,7 @@ type verifier struct {
 	hint    []plumbing.Hash // blob id of each record at the head, by seq-1
 	// records/ after the last commit checked: its entries and those of the
 	// two folders on the last record's path.
-	top, mid, leaf []treeEntry
+	top, mid, leaf encTree
 	d1, d2         string
 	derived        map[string]plumbing.Hash // expected blob ids of derived files
 	keys           memTree                  // keys/ as the replay writes it
@@ -593,9 +592,9 @@ func (v *verifier) before(d1, d2 string) (mid, leaf []treeEntry) {
 	case d1 != v.d1:
 		return nil, nil
 	case d2 != v.d2:
-		return v.mid, nil
+		return v.mid.es, nil
 	}
-	return v.mid, v.leaf
+	return v.mid.es, v.leaf.es
 }
 
 // expectTree adds record seq (blob) to records/ as the last commit left
@@ -603,13 +602,18 @@ func (v *verifier) before(d1, d2 string) (mid, leaf []treeEntry) {
 // and the derived files of the replay.
 func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
 	d1, d2, name := recordPath(seq)
-	v.mid, v.leaf = v.before(d1, d2)
+	if d1 != v.d1 {
+		v.mid.reset(nil)
+	}
+	if d1 != v.d1 || d2 != v.d2 {
+		v.leaf.reset(nil)
+	}
 	v.d1, v.d2 = d1, d2
-	v.leaf = append(v.leaf, treeEntry{name: name, mode: filemode.Regular, hash: blob})
-	v.mid = setEntry(v.mid, treeEntry{name: d2, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.leaf))})
-	v.top = setEntry(v.top, treeEntry{name: d1, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.mid))})
+	v.leaf.set(treeEntry{name: name, mode: filemode.Regular, hash: blob})
+	v.mid.set(treeEntry{name: d2, mode: filemode.Dir, hash: v.leaf.id()})
+	v.top.set(treeEntry{name: d1, mode: filemode.Dir, hash: v.mid.id()})
 	root := []treeEntry{
-		{name: dirRecords, mode: filemode.Dir, hash: hashObject(plumbing.TreeObject, encodeTree(v.top))},
+		{name: dirRecords, mode: filemode.Dir, hash: v.top.id()},
 		{name: fileLedgerMD, mode: filemode.Regular, hash: v.derived[fileLedgerMD]},
 		{name: fileSigners, mode: filemode.Regular, hash: v.derived[fileSigners]},
 		{name: fileRoster, mode: filemode.Regular, hash: v.derived[fileRoster]},
@@ -629,7 +633,7 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 	want := recordFile(seq)
 	var levels [3][]treeEntry
 	dir, h := dirRecords+"/", top
-	for i, prev := range [][]treeEntry{v.top, prevMid, prevLeaf} {
+	for i, prev := range [][]treeEntry{v.top.es, prevMid, prevLeaf} {
 		b, err := v.obj.read(h, plumbing.TreeObject)
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", dir, err)
@@ -667,7 +671,10 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 		}
 		dir, h = dir+open+"/", next.hash
 	}
-	v.top, v.mid, v.leaf, v.d1, v.d2 = levels[0], levels[1], levels[2], d1, d2
+	v.top.reset(levels[0])
+	v.mid.reset(levels[1])
+	v.leaf.reset(levels[2])
+	v.d1, v.d2 = d1, d2
 	return h, nil
 }
 
@@ -751,47 +758,43 @@ func (v *verifier) replayDerived() error {
 }
 
 // memTree is a folder of blob ids whose tree id is recomputed only along
-// the paths that changed. Its entries are kept in git's order.
+// the paths that changed.
 type memTree struct {
-	es   []treeEntry         // files and folders, sorted as git sorts them
-	dirs map[string]*memTree // the folders' contents
-	hash plumbing.Hash       // zero when something below changed
+	t     encTree
+	dirs  map[string]*memTree // the folders' contents
+	dirty []string            // folders changed since the last id
+	hash  plumbing.Hash       // zero when something below changed
 }
 
 func (t *memTree) put(path string, blob plumbing.Hash) {
 	t.hash = plumbing.ZeroHash
 	dir, rest, nested := strings.Cut(path, "/")
-	e := treeEntry{name: path, mode: filemode.Regular, hash: blob}
-	if nested {
-		e = treeEntry{name: dir, mode: filemode.Dir}
-	}
-	i, found := slices.BinarySearchFunc(t.es, e, compareEntries)
-	if !found {
-		t.es = slices.Insert(t.es, i, e)
-	}
 	if !nested {
-		t.es[i] = e
+		t.t.set(treeEntry{name: path, mode: filemode.Regular, hash: blob})
 		return
 	}
 	if t.dirs == nil {
 		t.dirs = map[string]*memTree{}
 	}
 	sub := t.dirs[dir]
-	if sub == nil {
+	switch {
+	case sub == nil:
 		sub = &memTree{}
 		t.dirs[dir] = sub
+		t.dirty = append(t.dirty, dir)
+	case !sub.hash.IsZero(): // not yet listed as changed
+		t.dirty = append(t.dirty, dir)
 	}
 	sub.put(rest, blob)
 }
 
 func (t *memTree) id() plumbing.Hash {
 	if t.hash.IsZero() {
-		for i, e := range t.es {
-			if e.mode == filemode.Dir {
-				t.es[i].hash = t.dirs[e.name].id()
-			}
+		for _, d := range t.dirty {
+			t.t.set(treeEntry{name: d, mode: filemode.Dir, hash: t.dirs[d].id()})
 		}
-		t.hash = hashObject(plumbing.TreeObject, encodeTree(t.es))
+		t.dirty = t.dirty[:0]
+		t.hash = t.t.id()
 	}
 	return t.hash
 }
