@@ -310,7 +310,7 @@ func (g gitSigner) Sign(message io.Reader) ([]byte, error) {
 func commitMessage(rec *Record, digest string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s by %s, ceremony %s", rec.Kind, rec.Actor, rec.Ceremony)
-	if id := factString(rec.Facts, "key_id"); id != "" && idRe.MatchString(id) {
+	if id := factString(rec.Facts, "key_id"); id != "" && validID(id) {
 		fmt.Fprintf(&b, ", key %s", id)
 	}
 	fmt.Fprintf(&b, "\n\nCustos-Seq: %d\nCustos-Record: %s\n", rec.Seq, digest)

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,12 +47,73 @@ type Approval struct {
 	Signature string `json:"signature"`
 }
 
-var (
-	kindRe   = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$`)
-	nameRe   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-)
+// The forms of a record's names, as regular expressions; the functions
+// below check them by hand (they run several times per record of a
+// ledger), and FuzzForms holds them to these expressions:
+//
+//	kind    ^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$   (and at most 64 bytes)
+//	name    ^[a-z][a-z0-9_-]{0,31}$               (a member)
+//	id      ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$     (a ledger, ceremony, key)
+//	digest  ^sha256:[0-9a-f]{64}$
+
+func validKind(s string) bool {
+	if s == "" || len(s) > 64 || !isLower(s[0]) {
+		return false
+	}
+	sep := false // the byte before was a separator
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case isLower(c) || isDigit(c):
+			sep = false
+		case (c == '.' || c == '_' || c == '-') && !sep:
+			sep = true
+		default:
+			return false
+		}
+	}
+	return !sep
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 32 || !isLower(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLower(c) && !isDigit(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func validID(s string) bool {
+	if s == "" || len(s) > 64 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func validDigest(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for i := range len(hex) {
+		if c := hex[i]; !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlnum(c byte) bool { return isLower(c) || isDigit(c) || 'A' <= c && c <= 'Z' }
 
 // Canonical returns the record's canonical JSON bytes (without a trailing
 // newline; the record's file under records/ holds these bytes and "\n").
@@ -146,21 +207,21 @@ func (r *Record) check() error {
 		return fmt.Errorf("record seq %d is out of range 1..999999", r.Seq)
 	case r.Seq == 1 && r.Prev != "":
 		return errors.New("record 1 must not have prev")
-	case r.Seq > 1 && !digestRe.MatchString(r.Prev):
+	case r.Seq > 1 && !validDigest(r.Prev):
 		return fmt.Errorf("record %d: prev %.80q is not a sha256:<hex> digest", r.Seq, r.Prev)
-	case !idRe.MatchString(r.Ledger):
+	case !validID(r.Ledger):
 		return fmt.Errorf("record %d: ledger id %.80q is not valid", r.Seq, r.Ledger)
-	case !idRe.MatchString(r.Ceremony):
+	case !validID(r.Ceremony):
 		return fmt.Errorf("record %d: ceremony id %.80q is not valid", r.Seq, r.Ceremony)
-	case !kindRe.MatchString(r.Kind) || len(r.Kind) > 64:
+	case !validKind(r.Kind):
 		return fmt.Errorf("record %d: kind %.80q is not valid", r.Seq, r.Kind)
-	case !nameRe.MatchString(r.Actor):
+	case !validName(r.Actor):
 		return fmt.Errorf("record %d: actor %.80q is not a valid member name", r.Seq, r.Actor)
 	case r.Time.IsZero() || r.Time.Year() < 2000 || r.Time.Year() > 9999 || r.Time.Nanosecond() != 0:
 		return fmt.Errorf("record %d: time must be a whole second between 2000 and 9999", r.Seq)
 	}
 	for i, a := range r.Approvals {
-		if !nameRe.MatchString(a.Member) {
+		if !validName(a.Member) {
 			return fmt.Errorf("record %d: approvals[%d].member %.80q is not a valid member name", r.Seq, i, a.Member)
 		}
 		if a.Signature == "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -253,6 +254,33 @@ func FuzzParseCanonical(f *testing.F) {
 			}
 			if !reflect.DeepEqual(v, w) {
 				t.Fatalf("%q: parseCanonical gives %#v, parseJSON %#v", data, v, w)
+			}
+		}
+	})
+}
+
+// FuzzForms holds the hand-written checks of names to the regular
+// expressions that define them (record.go).
+func FuzzForms(f *testing.F) {
+	forms := []struct {
+		name string
+		re   *regexp.Regexp
+		fn   func(string) bool
+	}{
+		{"kind", regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$`), validKind},
+		{"name", regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`), validName},
+		{"id", regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`), validID},
+		{"digest", regexp.MustCompile(`^sha256:[0-9a-f]{64}$`), validDigest},
+	}
+	for _, s := range []string{"", "a", "key.generate.intent", "a..b", "a.", "-a", "A", "alice", "bob-2", "a_b_", "gen-1.x", "Key_07",
+		"sha256:" + strings.Repeat("ab", 32), "sha256:" + strings.Repeat("AB", 32), strings.Repeat("a", 33), strings.Repeat("a", 65), "é", "a\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, fm := range forms {
+			want := fm.re.MatchString(s) && (fm.name != "kind" || len(s) <= 64)
+			if got := fm.fn(s); got != want {
+				t.Fatalf("%s %q: check says %v, the expression %v", fm.name, s, got, want)
 			}
 		}
 	})

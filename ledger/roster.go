@@ -133,7 +133,7 @@ func Validate(r *Roster, p *Policy) error {
 	for i := range r.Members {
 		m := &r.Members[i]
 		at := fmt.Sprintf("members[%d]", i)
-		if !nameRe.MatchString(m.Name) {
+		if !validName(m.Name) {
 			return fmt.Errorf("%s.name: %q is not a valid member name (lower-case letters, digits, - and _, starting with a letter)", at, m.Name)
 		}
 		if names[m.Name] {
@@ -255,7 +255,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	err := w.mapping(root, "", map[string]func(*yaml.Node, string) error{
 		"ledger": func(n *yaml.Node, p string) error {
 			s, err := w.str(n, p)
-			if err == nil && !idRe.MatchString(s) {
+			if err == nil && !validID(s) {
 				return fail(p, n, "%q is not a valid ledger id", s)
 			}
 			out.Ledger = s
@@ -263,7 +263,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 		},
 		"ceremony": func(n *yaml.Node, p string) error {
 			s, err := w.str(n, p)
-			if err == nil && !idRe.MatchString(s) {
+			if err == nil && !validID(s) {
 				return fail(p, n, "%q is not a valid ceremony id", s)
 			}
 			out.Ceremony = s

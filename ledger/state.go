@@ -270,7 +270,7 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		return nil
 	}
 	keyID, ok := id.(string)
-	if !ok || !idRe.MatchString(keyID) {
+	if !ok || !validID(keyID) {
 		return fmt.Errorf("facts.key_id %v is not a valid key id", id)
 	}
 	k := s.ownKey(keyID)
