@@ -1,7 +1,9 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -187,4 +189,54 @@ func TestNotAKeyFile(t *testing.T) {
 	if _, err := LoadFile(p+".missing", nil); err == nil {
 		t.Fatal("missing file accepted")
 	}
+}
+
+// FuzzUnarmor: whatever the quick path of unarmor accepts, it reads as
+// sshsig.Unarmor (encoding/pem) does; and it takes the usual forms.
+func FuzzUnarmor(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	s, err := FromCrypto(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	armored, err := s.Sign("git", []byte("custos"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(armored)
+	f.Add(rewrap(armored, 70)) // as ssh-keygen writes it
+	f.Add(rewrap(armored, 4))
+	f.Add(bytes.TrimSuffix(armored, []byte("\n")))
+	f.Add(bytes.ReplaceAll(armored, []byte("\n"), []byte("\r\n")))
+	f.Add([]byte("-----BEGIN SSH SIGNATURE-----\nQQ==\nQQ==\n-----END SSH SIGNATURE-----\n"))
+	f.Add([]byte("-----BEGIN SSH SIGNATURE-----\n-----END SSH SIGNATURE-----"))
+	for _, b := range [][]byte{armored, rewrap(armored, 70), rewrap(armored, 4)} {
+		if _, ok := quickUnarmor(b); !ok {
+			f.Fatalf("the quick path refuses\n%s", b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := quickUnarmor(b)
+		want, err := sshsig.Unarmor(b)
+		if ok && err != nil {
+			t.Fatalf("the quick path reads what sshsig.Unarmor refuses: %v", err)
+		}
+		if ok && !bytes.Equal(got.Marshal(), want.Marshal()) {
+			t.Fatalf("the quick path read %x, sshsig.Unarmor %x", got.Marshal(), want.Marshal())
+		}
+	})
+}
+
+// rewrap re-cuts an armored signature's base64 into lines of n.
+func rewrap(armored []byte, n int) []byte {
+	lines := strings.Split(strings.TrimSpace(string(armored)), "\n")
+	body := strings.Join(lines[1:len(lines)-1], "")
+	var b strings.Builder
+	b.WriteString(lines[0] + "\n")
+	for len(body) > n {
+		b.WriteString(body[:n] + "\n")
+		body = body[n:]
+	}
+	b.WriteString(body + "\n" + lines[len(lines)-1] + "\n")
+	return []byte(b.String())
 }
