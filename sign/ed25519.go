@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
@@ -26,8 +27,16 @@ import (
 // signature that custos accepts and stock git refuses, and later disown
 // it.
 
-// tables caches each ed25519 key's table (a handful of members).
-var tables sync.Map // [32]byte → *curve.EdwardsBasepointTable
+// tables caches each ed25519 key's table (a handful of members). A table
+// is about 40 KB, and verify checks each commit by the key its signature
+// names, so a hostile ledger could name a new key per commit: past
+// maxTables, keys are checked the standard way.
+var (
+	tables  sync.Map // [32]byte → *curve.EdwardsBasepointTable
+	ntables atomic.Int32
+)
+
+const maxTables = 256
 
 // fast returns pub, or for an ed25519 key the same key verifying through
 // its table.
@@ -45,6 +54,9 @@ func fast(pub ssh.PublicKey) ssh.PublicKey {
 	if t, ok := tables.Load(a); ok {
 		return fastEd25519{pub, a, t.(*curve.EdwardsBasepointTable)}
 	}
+	if ntables.Load() >= maxTables {
+		return pub
+	}
 	var c curve.CompressedEdwardsY
 	var p curve.EdwardsPoint
 	if _, err := c.SetBytes(k); err != nil {
@@ -54,7 +66,9 @@ func fast(pub ssh.PublicKey) ssh.PublicKey {
 		return pub // not a point: let the standard path refuse it
 	}
 	t := curve.NewEdwardsBasepointTable(p.Neg(&p))
-	tables.Store(a, t)
+	if _, loaded := tables.LoadOrStore(a, t); !loaded {
+		ntables.Add(1)
+	}
 	return fastEd25519{pub, a, t}
 }
 

@@ -126,3 +126,35 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestTablesBounded: past maxTables keys, a key is checked the standard
+// way (and still judged right), so no ledger can make verify keep a table
+// per key it names.
+func TestTablesBounded(t *testing.T) {
+	t.Cleanup(func() { // leave the other tests an empty cache
+		tables.Clear()
+		ntables.Store(0)
+	})
+	msg := []byte("m")
+	var last ssh.PublicKey
+	var lastSig *ssh.Signature
+	for i := range maxTables + 2 {
+		seed := make([]byte, 32)
+		seed[0], seed[1], seed[2] = byte(i), byte(i>>8), 0xb0
+		priv := ed25519.NewKeyFromSeed(seed)
+		last, lastSig = pubOf(t, priv), &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: ed25519.Sign(priv, msg)}
+		if err := fast(last).Verify(msg, lastSig); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	if n := ntables.Load(); n > maxTables {
+		t.Fatalf("%d tables kept, at most %d allowed", n, maxTables)
+	}
+	if _, ok := fast(last).(fastEd25519); ok {
+		t.Fatal("a key past the bound was given a table")
+	}
+	lastSig.Blob[40] ^= 1
+	if fast(last).Verify(msg, lastSig) == nil {
+		t.Fatal("an altered signature verified on the standard path")
+	}
+}
