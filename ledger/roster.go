@@ -87,8 +87,8 @@ type Policy struct {
 	Rotation map[string]string `json:"rotation,omitempty"`
 }
 
-// DefaultApprovals apply when a roster file's policy has no approvals
-// section: every intent touching key material and every roster change
+// DefaultApprovals apply to the kinds a roster file's policy leaves
+// uncovered: every intent touching key material and every roster change
 // needs one officer other than the operator.
 func DefaultApprovals() map[string]Requirement {
 	one := Requirement{Roles: []string{"officer"}, Count: 1}
@@ -101,8 +101,19 @@ func DefaultApprovals() map[string]Requirement {
 // Required returns the requirement for kind: the exact kind, else the
 // longest matching "prefix.*" pattern, else "*", else no approvals.
 func (p *Policy) Required(kind string) Requirement {
+	r, _ := p.rule(kind)
+	return r
+}
+
+// covers reports whether a rule of the policy applies to kind.
+func (p *Policy) covers(kind string) bool {
+	_, ok := p.rule(kind)
+	return ok
+}
+
+func (p *Policy) rule(kind string) (Requirement, bool) {
 	if r, ok := p.Approvals[kind]; ok {
-		return r
+		return r, true
 	}
 	best, bestLen := Requirement{}, -1
 	for pat, r := range p.Approvals {
@@ -110,7 +121,7 @@ func (p *Policy) Required(kind string) Requirement {
 			best, bestLen = r, len(pre)
 		}
 	}
-	return best
+	return best, bestLen >= 0
 }
 
 // AlgorithmApproved reports whether the key type is on the approved list.
@@ -219,6 +230,9 @@ type RosterFile struct {
 	Ceremony string // ceremony id of the genesis; "genesis" when empty
 	Roster   Roster
 	Policy   Policy
+	// Defaulted lists the kinds no rule of the file covered, given the
+	// default requirement (DefaultApprovals), sorted.
+	Defaulted []string
 }
 
 // ParseRoster reads a roster file strictly: unknown or duplicate fields,
@@ -323,14 +337,20 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 		return nil, err
 	}
 	if out.Policy.Approvals == nil {
-		out.Policy.Approvals = DefaultApprovals()
-		// Defaults never lock a small roster: drop what it cannot meet.
-		for k, r := range out.Policy.Approvals {
-			if Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}}) != nil {
-				delete(out.Policy.Approvals, k)
-			}
-		}
+		out.Policy.Approvals = map[string]Requirement{}
 	}
+	// A kind with a default requirement keeps it unless a rule of the file
+	// covers it: leaving a kind out must not waive its approvals ("count:
+	// 0" waives them, in so many words). Defaults never lock a small
+	// roster: one it cannot meet is left out.
+	for k, r := range DefaultApprovals() {
+		if out.Policy.covers(k) || Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}}) != nil {
+			continue
+		}
+		out.Policy.Approvals[k] = r
+		out.Defaulted = append(out.Defaulted, k)
+	}
+	slices.Sort(out.Defaulted)
 	if out.Policy.Algorithms == nil {
 		out.Policy.Algorithms = slices.Clone(DefaultAlgorithms)
 	}

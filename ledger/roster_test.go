@@ -10,6 +10,7 @@ import (
 
 const edKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 const edKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILM+rvN+ot98qgEN796jTiQfZfG1KaT0PtFDJ/XFSqti"
+const edKey3 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSHbc+NisS932lRxogvvqy1OsNuU4WZpAULY11jBqc1"
 
 var goodRoster = `ledger: acme-root
 ceremony: genesis-2026
@@ -130,4 +131,38 @@ func mustFacts(t *testing.T, r *Roster, p *Policy) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestPolicyDefaultsFillGaps: a kind with a default requirement that no
+// rule of the roster file covers keeps the default; a rule that covers it
+// (exact, pattern or "*"), even "count: 0", is the file's word.
+func TestPolicyDefaultsFillGaps(t *testing.T) {
+	members := "members:\n  - {name: a, roles: [custodian], key: " + edKey + "}\n  - {name: b, roles: [officer], key: " + edKey2 + "}\n  - {name: c, roles: [officer], key: " + edKey3 + "}\npolicy:\n  approvals:\n"
+	for _, c := range []struct {
+		rules     string
+		want      map[string]int
+		defaulted int
+	}{
+		{"    key.generate.intent: {roles: [officer], count: 2}\n",
+			map[string]int{"key.generate.intent": 2, "key.export.intent": 1, "key.destroy.intent": 1, "roster.changed": 1, "backup.intent": 1, "hsm.enrolled": 0}, 5},
+		{"    \"key.*\": {roles: [officer], count: 2}\n",
+			map[string]int{"key.generate.intent": 2, "key.export.intent": 2, "key.restore.intent": 2, "roster.changed": 1, "backup.intent": 1}, 2},
+		{"    key.export.intent: {count: 0}\n",
+			map[string]int{"key.export.intent": 0, "key.generate.intent": 1, "roster.changed": 1}, 5},
+		{"    \"*\": {count: 0}\n",
+			map[string]int{"key.export.intent": 0, "key.generate.intent": 0, "roster.changed": 0}, 0},
+	} {
+		rf, err := ParseRoster("r.yaml", []byte(members+c.rules))
+		if err != nil {
+			t.Fatalf("%s: %v", c.rules, err)
+		}
+		for kind, n := range c.want {
+			if got := rf.Policy.Required(kind).Count; got != n {
+				t.Errorf("rules %q: %s needs %d approvals, want %d", c.rules, kind, got, n)
+			}
+		}
+		if len(rf.Defaulted) != c.defaulted {
+			t.Errorf("rules %q: defaulted %v, want %d kinds", c.rules, rf.Defaulted, c.defaulted)
+		}
+	}
 }

@@ -59,6 +59,9 @@ func newInitCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ledger created in %s\n", dir)
+			if len(rf.Defaulted) > 0 {
+				fmt.Fprintf(out, "policy: no rule of the roster covers %s: each needs one officer's approval (the default; write count: 0 to waive one)\n", strings.Join(rf.Defaulted, ", "))
+			}
 			fmt.Fprintf(out, "genesis digest: %s\n", digest)
 			fmt.Fprintf(out, "genesis words:  %s\n", strings.Join(ledger.Words(digest), " "))
 			fmt.Fprintln(out, "write the digest into the signed minutes; auditors check it with custos verify --genesis")
