@@ -14,11 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"custos/hint"
 	"custos/sign"
@@ -175,7 +178,7 @@ func Approve(rec *Record, member string, s sign.Signer) (Approval, error) {
 // Open opens the ledger in dir and replays it. It checks the chain and
 // the rules but not signatures: use Verify for that.
 func Open(dir string) (*Ledger, error) {
-	repo, err := git.PlainOpen(dir)
+	repo, err := openRepo(dir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
 	}
@@ -206,6 +209,18 @@ func Open(dir string) (*Ledger, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// openRepo opens the repository in dir as git.PlainOpen does, with a
+// small object cache: a replay reads each object once, so go-git's
+// default 96 MB cache only held memory (inventory and report of a long
+// ledger).
+func openRepo(dir string) (*git.Repository, error) {
+	gitDir := filepath.Join(dir, ".git")
+	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+		return git.PlainOpen(dir) // bare, or .git is a file: go-git's own handling
+	}
+	return git.Open(filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(4*cache.MiByte)), osfs.New(dir))
 }
 
 // Dir is the ledger's directory.

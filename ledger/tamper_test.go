@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/hiddeco/sshsig"
 
 	"custos/sign"
 )
@@ -157,6 +158,30 @@ func TestTamper(t *testing.T) {
 		os.WriteFile(p, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)), 0o644)
 		gitCmd(t, f.dir, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger", "commit", "-qam", "fix type")
 		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/000003.json was changed")
+	})
+	t.Run("commit signature altered", func(t *testing.T) {
+		// Record 5's commit as written, but one byte of its signature
+		// changed; the later commits re-signed on top of it.
+		f := clone(t)
+		cs := f.commits(t)
+		c, err := object.GetCommit(f.l.repo.Storer, cs[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := sshsig.Unarmor([]byte(c.PGPSignature))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig.Signature.Blob[7] ^= 1
+		n := &object.Commit{Author: c.Author, Committer: c.Committer, Message: c.Message, TreeHash: c.TreeHash,
+			ParentHashes: c.ParentHashes, PGPSignature: string(sshsig.Armor(sig))}
+		raw, _ := encodeCommit(n)
+		h, err := writeObject(f.l.repo.Storer, plumbing.CommitObject, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.rechain(t, h, cs[5:], nil)
+		expectFailure(t, f.dir, Options{}, 5, "signature", "commit signature by "+c.Author.Name+" does not verify")
 	})
 	t.Run("edited record in place", func(t *testing.T) {
 		f := clone(t)

@@ -369,7 +369,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	var tree plumbing.Hash
 	if sum != nil {
 		tree = sum.tree
-		if parent.IsZero() != sum.root {
+		if parent.IsZero() && !sum.root {
 			return fail("history", "first commit has a parent")
 		}
 	} else {
