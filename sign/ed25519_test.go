@@ -91,15 +91,7 @@ func pubOf(t *testing.T, priv ed25519.PrivateKey) ssh.PublicKey {
 // FuzzVerifyParsedAgrees: the ed25519 path of VerifyParsed judges every
 // signature as sshsig.Verify does, for any message and namespace.
 func FuzzVerifyParsedAgrees(f *testing.F) {
-	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
-	s, err := FromCrypto(priv)
-	if err != nil {
-		f.Fatal(err)
-	}
-	armored, err := s.Sign("git", []byte("custos"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, armored := zeroSigner(f)
 	f.Add([]byte("custos"), "git", uint16(0), uint8(0))
 	f.Add([]byte("custos"), "custos-approval", uint16(0), uint8(0))
 	f.Add([]byte("custos!"), "git", uint16(0), uint8(0))
@@ -157,4 +149,18 @@ func TestTablesBounded(t *testing.T) {
 	if fast(last).Verify(msg, lastSig) == nil {
 		t.Fatal("an altered signature verified on the standard path")
 	}
+}
+
+// zeroSigner is a signer with the all-zero seed and its signature of
+// "custos" in namespace git.
+func zeroSigner(tb testing.TB) (Signer, []byte) {
+	s, err := FromCrypto(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	armored, err := s.Sign("git", []byte("custos"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, armored
 }
