@@ -177,7 +177,12 @@ func Approve(rec *Record, member string, s sign.Signer) (Approval, error) {
 
 // Open opens the ledger in dir and replays it. It checks the chain and
 // the rules but not signatures: use Verify for that.
-func Open(dir string) (*Ledger, error) {
+func Open(dir string) (*Ledger, error) { return OpenEach(dir, nil) }
+
+// OpenEach is Open that also hands each record, once checked and
+// replayed, to each (when not nil), so that a reader of every record
+// (inventory, report) reads the ledger once.
+func OpenEach(dir string, each func(*Record) error) (*Ledger, error) {
 	repo, err := openRepo(dir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
@@ -200,6 +205,11 @@ func Open(dir string) (*Ledger, error) {
 		}
 		if err := l.state.apply(rec, d); err != nil {
 			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
+		}
+		if each != nil {
+			if err := each(rec); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if l.state.Seq == 0 {

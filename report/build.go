@@ -81,6 +81,24 @@ type builder struct {
 // checked by ledger.Open, signatures only by ledger.Verify: pass its result
 // in opts.Verify).
 func Build(l *ledger.Ledger, opts Options) (*Report, error) {
+	b := NewBuilder(opts)
+	for rec, err := range l.Records() {
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		if err := b.Add(rec); err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish(nil), nil
+}
+
+// Builder makes a report from records given oldest first: by Build, or
+// during ledger.OpenEach so that the ledger is read once.
+type Builder struct{ b *builder }
+
+// NewBuilder starts a report.
+func NewBuilder(opts Options) *Builder {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -93,27 +111,43 @@ func Build(l *ledger.Ledger, opts Options) (*Report, error) {
 	if !opts.Until.IsZero() && opts.Until.Before(b.asOf) {
 		b.asOf = opts.Until
 	}
-	st := l.State()
 	b.r = &Report{
 		Schema: SchemaVersion, Generated: fmtTime(opts.Now), AsOf: fmtTime(b.asOf),
-		Ledger: st.LedgerID, Genesis: st.Genesis,
 		Period:    Period{Since: fmtTime(opts.Since), Until: fmtTime(opts.Until)},
 		Inventory: []Key{}, HSMs: []HSM{}, Calendar: []RotationEntry{}, Ceremonies: []Ceremony{},
 		Roster: []RosterVersion{}, Reviews: []Review{},
 	}
-	for rec, err := range l.Records() {
+	return &Builder{b}
+}
+
+// Add takes the next record; records after the period's end are skipped
+// (record times never go backwards).
+func (bb *Builder) Add(rec *ledger.Record) error {
+	b := bb.b
+	if rec.Seq == 1 {
+		d, err := rec.Digest()
 		if err != nil {
-			return nil, fmt.Errorf("report: %w", err)
+			return fmt.Errorf("report: record 1: %w", err)
 		}
-		if !opts.Until.IsZero() && rec.Time.After(opts.Until) {
-			break // record times never go backwards
-		}
-		if err := b.add(rec); err != nil {
-			return nil, fmt.Errorf("report: record %d: %w", rec.Seq, err)
-		}
+		b.r.Ledger, b.r.Genesis = rec.Ledger, d
 	}
-	b.finish()
-	return b.r, nil
+	if !b.opts.Until.IsZero() && rec.Time.After(b.opts.Until) {
+		return nil
+	}
+	if err := b.add(rec); err != nil {
+		return fmt.Errorf("report: record %d: %w", rec.Seq, err)
+	}
+	return nil
+}
+
+// Finish completes the report after the last record; verified, when not
+// nil, replaces Options.Verify.
+func (bb *Builder) Finish(verified *ledger.Result) *Report {
+	if verified != nil {
+		bb.b.opts.Verify = verified
+	}
+	bb.b.finish()
+	return bb.b.r
 }
 
 func (b *builder) add(rec *ledger.Record) error {

@@ -49,15 +49,16 @@ func (p period) contains(t time.Time) bool {
 }
 
 // openLedgerPath opens a ledger directory or a git bundle (cloned to a
-// temporary directory); done removes the clone.
-func openLedgerPath(path string) (l *ledger.Ledger, dir string, done func(), err error) {
+// temporary directory), handing each record to each (ledger.OpenEach);
+// done removes the clone.
+func openLedgerPath(path string, each func(*ledger.Record) error) (l *ledger.Ledger, dir string, done func(), err error) {
 	dir, done = path, func() {}
 	if ledger.IsBundle(path) {
 		if dir, done, err = ledger.Unbundle(path); err != nil {
 			return nil, "", nil, err
 		}
 	}
-	if l, err = ledger.Open(dir); err != nil {
+	if l, err = ledger.OpenEach(dir, each); err != nil {
 		done()
 		return nil, "", nil, err
 	}
@@ -76,15 +77,13 @@ func newInventoryCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("inventory: %w", err)
 			}
-			l, _, done, err := openLedgerPath(args[0])
+			b := report.NewBuilder(report.Options{Until: p.until})
+			_, _, done, err := openLedgerPath(args[0], b.Add)
 			if err != nil {
 				return fmt.Errorf("inventory: %w", err)
 			}
 			defer done()
-			r, err := report.Build(l, report.Options{Until: p.until})
-			if err != nil {
-				return fmt.Errorf("inventory: %w", err)
-			}
+			r := b.Finish(nil)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -179,16 +178,14 @@ func newReportCmd() *cobra.Command {
 				}
 				opts.Genesis = g
 			}
-			l, dir, done, err := openLedgerPath(args[0])
+			b := report.NewBuilder(report.Options{Since: p.since, Until: p.until})
+			_, dir, done, err := openLedgerPath(args[0], b.Add)
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			defer done()
 			res := ledger.Verify(dir, opts)
-			r, err := report.Build(l, report.Options{Since: p.since, Until: p.until, Verify: &res})
-			if err != nil {
-				return fmt.Errorf("report: %w", err)
-			}
+			r := b.Finish(&res)
 			var buf bytes.Buffer
 			if err := report.Render(&buf, r, format); err != nil {
 				return err
