@@ -332,28 +332,27 @@ func commitObject(rec *Record, digest string, email string, tree plumbing.Hash, 
 
 // payloadOf is the encoding of c without signature: what the actor signs.
 func payloadOf(c *object.Commit) ([]byte, error) {
-	o := &plumbing.MemoryObject{}
-	if err := c.EncodeWithoutSignature(o); err != nil {
-		return nil, err
-	}
-	r, err := o.Reader()
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
+	var o bufObject
+	err := c.EncodeWithoutSignature(&o)
+	return o.buf.Bytes(), err
 }
 
 // encodeCommit is the full encoding of c, signature included.
 func encodeCommit(c *object.Commit) ([]byte, error) {
-	o := &plumbing.MemoryObject{}
-	if err := c.Encode(o); err != nil {
-		return nil, err
-	}
-	r, err := o.Reader()
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
+	var o bufObject
+	err := c.Encode(&o)
+	return o.buf.Bytes(), err
 }
+
+// bufObject is an object that go-git encodes into a buffer, read without
+// a copy (verify encodes the commit it expects for every record).
+type bufObject struct {
+	plumbing.MemoryObject
+	buf bytes.Buffer
+}
+
+func (o *bufObject) Writer() (io.WriteCloser, error) { return o, nil }
+func (o *bufObject) Write(p []byte) (int, error)     { return o.buf.Write(p) }
+func (o *bufObject) Close() error                    { return nil }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

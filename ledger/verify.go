@@ -137,7 +137,7 @@ type verifier struct {
 
 type job struct {
 	seq    int64
-	commit string
+	commit plumbing.Hash
 	check  string
 	fn     func() error
 }
@@ -164,7 +164,7 @@ func (v *verifier) worker() {
 			continue
 		}
 		if err := j.fn(); err != nil {
-			v.failf(&Failure{Seq: j.seq, Commit: j.commit, Check: j.check, Reason: err.Error()})
+			v.failf(&Failure{Seq: j.seq, Commit: j.commit.String(), Check: j.check, Reason: err.Error()})
 		}
 	}
 }
@@ -357,9 +357,8 @@ func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
 // commit itself is not read again: the walk checked its signature and
 // kept its tree and a hash of its payload.
 func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *commitSum) (string, bool) {
-	cid := id.String()
 	fail := func(check, format string, args ...any) (string, bool) {
-		v.failAt(seq, cid, check, format, args...)
+		v.failAt(seq, id.String(), check, format, args...)
 		return "", false
 	}
 	if f == nil {
@@ -477,7 +476,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}
 		signer = parsed.PublicKey
 	}
-	if k := signer; !bytes.Equal(k.Marshal(), actorKey.Marshal()) {
+	if k := signer; !sign.SameKey(k, actorKey) {
 		who := "someone who is not a member"
 		for _, m := range v.state.Roster.Members {
 			if m.Key == sign.AuthorizedKey(k) {
@@ -492,7 +491,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}
 	} else {
 		payload := f.c.payload
-		v.submit(job{seq: seq, commit: cid, check: "signature", fn: func() error {
+		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
 			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
 				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
 			}
@@ -500,7 +499,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}})
 	}
 	for _, a := range approvals {
-		v.submit(job{seq: seq, commit: cid, check: "approval", fn: func() error {
+		v.submit(job{seq: seq, commit: id, check: "approval", fn: func() error {
 			if err := verifyApproval(a.pub, signing, a.sig); err != nil {
 				return fmt.Errorf("approval by %s does not verify over this record (made for another record or altered): %w", a.member, err)
 			}

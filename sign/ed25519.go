@@ -41,12 +41,8 @@ const maxTables = 256
 // fast returns pub, or for an ed25519 key the same key verifying through
 // its table.
 func fast(pub ssh.PublicKey) ssh.PublicKey {
-	cp, ok := pub.(ssh.CryptoPublicKey)
-	if !ok || pub.Type() != ssh.KeyAlgoED25519 {
-		return pub
-	}
-	k, ok := cp.CryptoPublicKey().(ed25519.PublicKey)
-	if !ok || len(k) != ed25519.PublicKeySize {
+	k, ok := ed25519Of(pub)
+	if !ok {
 		return pub
 	}
 	var a [32]byte
@@ -97,12 +93,9 @@ func (k fastEd25519) check(msg, sig []byte) bool {
 	if _, err := s.SetBytesModOrder(sig[32:]); err != nil {
 		return false
 	}
-	d := sha512.New()
-	d.Write(sig[:32])
-	d.Write(k.a[:])
-	d.Write(msg)
-	var sum [64]byte
-	if _, err := h.SetBytesModOrderWide(d.Sum(sum[:0])); err != nil {
+	var buf [256]byte // R, A and an SSHSIG's signed data fit: no allocation
+	sum := sha512.Sum512(append(append(append(buf[:0], sig[:32]...), k.a[:]...), msg...))
+	if _, err := h.SetBytesModOrderWide(sum[:]); err != nil {
 		return false
 	}
 	var r, sb curve.EdwardsPoint

@@ -16,6 +16,7 @@ package sign
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -75,7 +76,7 @@ func Verify(pub ssh.PublicKey, namespace string, msg, armored []byte) error {
 
 // VerifyParsed is Verify for a signature already unarmored.
 func VerifyParsed(pub ssh.PublicKey, namespace string, msg []byte, sig *sshsig.Signature) error {
-	if sig.PublicKey == nil || !bytes.Equal(sig.PublicKey.Marshal(), pub.Marshal()) {
+	if sig.PublicKey == nil || !SameKey(sig.PublicKey, pub) {
 		return errors.New("signature was made by a different key")
 	}
 	if sig.Namespace != namespace {
@@ -137,6 +138,27 @@ func quickUnarmor(b []byte) (*sshsig.Signature, bool) {
 	}
 	sig, err := sshsig.ParseSignature(blob[:n])
 	return sig, err == nil
+}
+
+// SameKey reports whether a and b are the same public key (their wire
+// forms are equal). Two ed25519 keys are compared without marshalling:
+// verify compares keys for every signature of a ledger.
+func SameKey(a, b ssh.PublicKey) bool {
+	if x, ok := ed25519Of(a); ok {
+		y, ok := ed25519Of(b)
+		return ok && bytes.Equal(x, y)
+	}
+	return bytes.Equal(a.Marshal(), b.Marshal())
+}
+
+// ed25519Of is the raw key of an ed25519 SSH key.
+func ed25519Of(k ssh.PublicKey) (ed25519.PublicKey, bool) {
+	cp, ok := k.(ssh.CryptoPublicKey)
+	if !ok || k.Type() != ssh.KeyAlgoED25519 {
+		return nil, false
+	}
+	raw, ok := cp.CryptoPublicKey().(ed25519.PublicKey)
+	return raw, ok && len(raw) == ed25519.PublicKeySize
 }
 
 // signedData is what an SSHSIG signature signs (PROTOCOL.sshsig): the
