@@ -159,6 +159,47 @@ func TestTamper(t *testing.T) {
 		gitCmd(t, f.dir, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger", "commit", "-qam", "fix type")
 		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/000003.json was changed")
 	})
+	// Record 5's commit made again, edited; the later commits re-signed on
+	// top of it. These commits are ones the walk cannot summarize: they
+	// are read again and checked in full in their turn.
+	remake := func(t *testing.T, edit func(f *fixture, c *object.Commit) (signer sign.Signer)) *fixture {
+		f := clone(t)
+		cs := f.commits(t)
+		c, err := object.GetCommit(f.l.repo.Storer, cs[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &object.Commit{Author: c.Author, Committer: c.Committer, Message: c.Message, TreeHash: c.TreeHash, ParentHashes: c.ParentHashes}
+		var h plumbing.Hash
+		if signer := edit(f, n); signer != nil {
+			h = f.commitSigned(t, n, signer)
+		} else {
+			raw, _ := encodeCommit(n)
+			if h, err = writeObject(f.l.repo.Storer, plumbing.CommitObject, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.rechain(t, h, cs[5:], nil)
+		return f
+	}
+	t.Run("unsigned commit", func(t *testing.T) {
+		f := remake(t, func(*fixture, *object.Commit) sign.Signer { return nil })
+		expectFailure(t, f.dir, Options{}, 5, "signature", "commit is not signed")
+	})
+	t.Run("signature not a signature", func(t *testing.T) {
+		f := remake(t, func(_ *fixture, c *object.Commit) sign.Signer {
+			c.PGPSignature = "-----BEGIN SSH SIGNATURE-----\nbm90IGEgc2lnbmF0dXJl\n-----END SSH SIGNATURE-----\n"
+			return nil
+		})
+		expectFailure(t, f.dir, Options{}, 5, "signature", "malformed ssh signature")
+	})
+	t.Run("extra commit header", func(t *testing.T) {
+		f := remake(t, func(f *fixture, c *object.Commit) sign.Signer {
+			c.Encoding = "ISO-8859-1"
+			return f.signers[c.Author.Name]
+		})
+		expectFailure(t, f.dir, Options{}, 5, "commit", `unexpected commit header "encoding"`)
+	})
 	t.Run("commit signature altered", func(t *testing.T) {
 		// Record 5's commit as written, but one byte of its signature
 		// changed; the later commits re-signed on top of it.
