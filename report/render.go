@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,15 @@ func Render(w io.Writer, r *Report, format string) error {
 // are then linked to path, which fails if path exists. A crash leaves
 // either no file or the whole file at path.
 func WriteNew(path string, data []byte) error {
+	return WriteNewWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteNewWith is WriteNew for content written by write (a report
+// rendered straight to the file, not held in memory first).
+func WriteNewWith(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("write %s: %w", path, os.ErrExist)
@@ -47,7 +57,11 @@ func WriteNew(path string, data []byte) error {
 	}
 	name := tmp.Name()
 	defer os.Remove(name)
-	_, werr := tmp.Write(data)
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	werr := write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
 	if werr == nil {
 		werr = tmp.Chmod(0o644)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -448,6 +449,19 @@ func TestWriteNew(t *testing.T) {
 	}
 	if err := WriteNew(filepath.Join(dir, "no", "such", "dir.html"), nil); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+	// A render that fails half way (after more than a buffer's worth)
+	// leaves no file and no temporary file.
+	half := filepath.Join(dir, "half.html")
+	err = WriteNewWith(half, func(w io.Writer) error {
+		w.Write(bytes.Repeat([]byte("x"), 200<<10))
+		return errors.New("render failed")
+	})
+	if err == nil || !strings.Contains(err.Error(), "render failed") {
+		t.Fatalf("failed render: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("a failed render left files: %v", entries)
 	}
 }
 

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,11 +186,7 @@ func newReportCmd() *cobra.Command {
 			defer done()
 			res := ledger.Verify(dir, opts)
 			r := b.Finish(&res)
-			var buf bytes.Buffer
-			if err := report.Render(&buf, r, format); err != nil {
-				return err
-			}
-			if err := report.WriteNew(out, buf.Bytes()); err != nil {
+			if err := report.WriteNewWith(out, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			w := cmd.OutOrStdout()
