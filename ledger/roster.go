@@ -231,8 +231,9 @@ type RosterFile struct {
 	Roster   Roster
 	Policy   Policy
 	// Defaulted lists the kinds no rule of the file covered, given the
-	// default requirement (DefaultApprovals), sorted.
-	Defaulted []string
+	// default requirement (DefaultApprovals), sorted; Unmet, those left
+	// without any because the roster cannot meet the default (no officer).
+	Defaulted, Unmet []string
 }
 
 // ParseRoster reads a roster file strictly: unknown or duplicate fields,
@@ -344,13 +345,17 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	// 0" waives them, in so many words). Defaults never lock a small
 	// roster: one it cannot meet is left out.
 	for k, r := range DefaultApprovals() {
-		if out.Policy.covers(k) || Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}}) != nil {
-			continue
+		switch {
+		case out.Policy.covers(k):
+		case Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}}) != nil:
+			out.Unmet = append(out.Unmet, k)
+		default:
+			out.Policy.Approvals[k] = r
+			out.Defaulted = append(out.Defaulted, k)
 		}
-		out.Policy.Approvals[k] = r
-		out.Defaulted = append(out.Defaulted, k)
 	}
 	slices.Sort(out.Defaulted)
+	slices.Sort(out.Unmet)
 	if out.Policy.Algorithms == nil {
 		out.Policy.Algorithms = slices.Clone(DefaultAlgorithms)
 	}

@@ -57,6 +57,14 @@ func TestParseRoster(t *testing.T) {
 	if len(rf.Policy.Algorithms) != 6 || rf.Policy.Required("key.destroy.intent").Count != 1 || rf.Policy.Required("roster.changed").Count != 1 {
 		t.Fatalf("defaults %+v", rf.Policy)
 	}
+	// Without an officer the defaults cannot be met: left out, and named.
+	rf, err = ParseRoster("r.yaml", []byte("members:\n  - {name: a, roles: [custodian], key: "+edKey+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Unmet) != 6 || len(rf.Defaulted) != 0 || rf.Policy.Required("key.export.intent").Count != 0 {
+		t.Fatalf("no officer: unmet %v, defaulted %v, policy %+v", rf.Unmet, rf.Defaulted, rf.Policy)
+	}
 }
 
 func TestParseRosterErrors(t *testing.T) {

@@ -62,6 +62,9 @@ func newInitCmd() *cobra.Command {
 			if len(rf.Defaulted) > 0 {
 				fmt.Fprintf(out, "policy: no rule of the roster covers %s: each needs one officer's approval (the default; write count: 0 to waive one)\n", strings.Join(rf.Defaulted, ", "))
 			}
+			if len(rf.Unmet) > 0 {
+				fmt.Fprintf(out, "policy: warning: the roster has no officer, so %s need no approval at all; add an officer and a rule with a roster change\n", strings.Join(rf.Unmet, ", "))
+			}
 			fmt.Fprintf(out, "genesis digest: %s\n", digest)
 			fmt.Fprintf(out, "genesis words:  %s\n", strings.Join(ledger.Words(digest), " "))
 			fmt.Fprintln(out, "write the digest into the signed minutes; auditors check it with custos verify --genesis")
