@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -155,22 +156,18 @@ func newLogCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("log: %w", err)
 			}
-			l, err := ledger.Open(args[0])
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			// The lines are made as the ledger is opened (one read) and
+			// printed only once it opened: a ledger that fails half way
+			// prints an error, not half a log.
+			var buf bytes.Buffer
+			tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
-			enc := json.NewEncoder(out)
-			for rec, err := range l.Records() {
-				if err != nil {
-					return fmt.Errorf("log: %w", err)
-				}
+			enc := json.NewEncoder(&buf)
+			_, err = ledger.OpenEach(args[0], func(rec *ledger.Record) error {
 				if !p.contains(rec.Time) {
-					continue
+					return nil
 				}
 				d, _ := rec.Digest()
 				e := logEntry{Seq: rec.Seq, Time: rec.Time.Format(ledger.TimeLayout), Ceremony: rec.Ceremony, Kind: rec.Kind,
@@ -180,10 +177,7 @@ func newLogCmd() *cobra.Command {
 				}
 				e.KeyID, _ = rec.Facts["key_id"].(string)
 				if asJSON {
-					if err := enc.Encode(e); err != nil {
-						return err
-					}
-					continue
+					return enc.Encode(e)
 				}
 				app := strings.Join(e.Approvers, ",")
 				if app == "" {
@@ -194,8 +188,16 @@ func newLogCmd() *cobra.Command {
 					key = "-"
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time, e.Ceremony, e.Kind, e.Actor, app, key)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return tw.Flush()
+			if !asJSON {
+				tw.Flush()
+			}
+			_, err = buf.WriteTo(cmd.OutOrStdout())
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per record (JSON lines)")
