@@ -276,7 +276,7 @@ func (l *Ledger) Records() iter.Seq2[*Record, error] {
 
 // walkRecords yields the files under records/ (top: its entries) in tree
 // order, each named by its path in the ledger.
-func walkRecords(st storer.EncodedObjectStorer, top []treeEntry) iter.Seq2[treeEntry, error] {
+func walkRecords(st objectSource, top []treeEntry) iter.Seq2[treeEntry, error] {
 	return func(yield func(treeEntry, error) bool) {
 		var walk func(dir string, es []treeEntry, depth int) bool
 		walk = func(dir string, es []treeEntry, depth int) bool {
@@ -376,7 +376,7 @@ func (l *Ledger) recordsDir(commit plumbing.Hash) ([]treeEntry, error) {
 }
 
 // subdir returns the entries of folder name in es, none when it is absent.
-func subdir(st storer.EncodedObjectStorer, es []treeEntry, name string) ([]treeEntry, error) {
+func subdir(st objectSource, es []treeEntry, name string) ([]treeEntry, error) {
 	for _, e := range es {
 		if e.name != name {
 			continue

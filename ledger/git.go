@@ -36,11 +36,23 @@ func hashObject(typ plumbing.ObjectType, content []byte) plumbing.Hash {
 
 // readObject reads an object and checks that its content hashes to its
 // id: a ledger whose object files were edited in place is caught here.
-func readObject(st storer.EncodedObjectStorer, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+func readObject(st objectSource, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
 	o, err := st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
+	return objectContent(o, h, typ)
+}
+
+// objectSource is where objects are read from: go-git's storage, or
+// verify's objectReader.
+type objectSource interface {
+	EncodedObject(plumbing.ObjectType, plumbing.Hash) (plumbing.EncodedObject, error)
+}
+
+// objectContent is o's content, checked to be of type typ and to hash to
+// its id h.
+func objectContent(o plumbing.EncodedObject, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
 	if o.Type() != typ {
 		return nil, fmt.Errorf("git object %s is a %s, want a %s", h, o.Type(), typ)
 	}

@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
@@ -297,4 +299,67 @@ func TestEncTree(t *testing.T) {
 			t.Fatalf("round %d: %d entries, want %d", round, len(et.es), len(byName))
 		}
 	}
+}
+
+// TestPackSet: in a ledger packed by stock git (deltas included), every
+// object reads through packSet as through go-git, without falling back
+// to go-git's storage, and the compact index maps each entry's offset to
+// its id.
+func TestPackSet(t *testing.T) {
+	f := newFixture(t)
+	f.story(t)
+	gitCmd(t, f.dir, "gc", "-q", "--aggressive", "--prune=now")
+	ps := &packSet{dir: filepath.Join(f.dir, ".git", "objects", "pack")}
+	defer ps.close()
+	o := &objectReader{objects: filepath.Join(f.dir, ".git", "objects"), st: failSource{t}, packs: ps}
+	repo, err := git.PlainOpen(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(gitCmd(t, f.dir, "cat-file", "--batch-all-objects", "--batch-check=%(objectname):%(objecttype):%(deltabase)"))
+	deltas := 0
+	for _, l := range lines {
+		parts := strings.Split(l, ":")
+		h, typ := plumbing.NewHash(parts[0]), parts[1]
+		if parts[2] != strings.Repeat("0", 40) {
+			deltas++
+		}
+		ot, _ := plumbing.ParseObjectType(typ)
+		got, err := o.read(h, ot)
+		if err != nil {
+			t.Fatalf("%s: %v", h, err)
+		}
+		// o.read checked the content against its id; go-git agrees.
+		if want, err := readObject(repo.Storer, h, ot); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s reads differently through packSet (go-git: %v)", h, err)
+		}
+	}
+	if deltas == 0 {
+		t.Fatal("the pack has no deltas: the test checks nothing about them")
+	}
+	idx := ps.idx[0]
+	it, _ := idx.MemoryIndex.Entries()
+	for n := 0; ; n++ {
+		e, err := it.Next()
+		if err != nil {
+			if n != len(lines) {
+				t.Fatalf("%d index entries, %d objects", n, len(lines))
+			}
+			break
+		}
+		if h, err := idx.FindHash(int64(e.Offset)); err != nil || h != e.Hash {
+			t.Fatalf("offset %d: %s, %v; want %s", e.Offset, h, err, e.Hash)
+		}
+		if _, err := idx.FindHash(int64(e.Offset) + 1); err == nil {
+			t.Fatalf("offset %d, inside an object, found an id", e.Offset+1)
+		}
+	}
+}
+
+// failSource fails a test that reads through it.
+type failSource struct{ t *testing.T }
+
+func (s failSource) EncodedObject(_ plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	s.t.Fatalf("%s read through go-git's storage, not the packs", h)
+	return nil, nil
 }

@@ -3,13 +3,13 @@ package ledger
 import (
 	"bytes"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // objectReader reads git objects for verify: loose objects straight from
@@ -18,7 +18,8 @@ import (
 // through go-git. Every object is checked against its id either way.
 type objectReader struct {
 	objects string // .git/objects
-	st      storer.EncodedObjectStorer
+	st      objectSource
+	packs   *packSet // shared by the readers of one verify, which never read at once
 	zr      io.ReadCloser
 	buf     bytes.Buffer
 	file    []byte       // a loose object's compressed bytes
@@ -47,7 +48,7 @@ func (o *objectReader) open(h plumbing.Hash) (bool, error) {
 func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
 	loose, err := o.open(h)
 	if !loose {
-		return readObject(o.st, h, typ)
+		return o.packed(h, typ)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("git object %s is corrupt: %w", h, err)
@@ -74,6 +75,34 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 		return nil, fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
 	}
 	return content, nil
+}
+
+// packed reads object h from the packs, or failing that through go-git's
+// storage (which also knows alternate object stores).
+func (o *objectReader) packed(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+	if o.packs != nil {
+		obj, err := o.packs.get(h)
+		if err == nil {
+			return objectContent(obj, h, typ)
+		}
+		if !errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil, fmt.Errorf("git object %s: %w", h, err)
+		}
+	}
+	return readObject(o.st, h, typ)
+}
+
+// EncodedObject reads tree h (the only type asked for this way: verify's
+// walks of records/) through the objectReader.
+func (o *objectReader) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	b, err := o.read(h, plumbing.TreeObject)
+	if err != nil {
+		return nil, err
+	}
+	obj := &plumbing.MemoryObject{}
+	obj.SetType(plumbing.TreeObject)
+	obj.Write(b)
+	return obj, nil
 }
 
 // commit reads and parses commit h.

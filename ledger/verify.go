@@ -194,7 +194,9 @@ func verify(dir string, opts Options) (res Result) {
 	}
 	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
 	defer st.Close()
-	v := &verifier{st: st, obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st}, opts: opts, state: newState(), jobs: make(chan job, 512),
+	packs := &packSet{dir: filepath.Join(gitDir, "objects", "pack")}
+	defer packs.close()
+	v := &verifier{st: st, obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st, packs: packs}, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -255,9 +257,9 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
 	if root, err := v.rootOf(head); err == nil {
-		if top, err := subdir(v.st, root, dirRecords); err == nil {
+		if top, err := subdir(v.obj, root, dirRecords); err == nil {
 			seq := int64(0)
-			for e, err := range walkRecords(v.st, top) {
+			for e, err := range walkRecords(v.obj, top) {
 				if seq++; err != nil || e.name != recordFile(seq) || e.mode != filemode.Regular {
 					break
 				}
@@ -284,7 +286,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	go func() {
 		defer close(stopped)
 		defer close(pre)
-		o := &objectReader{objects: v.obj.objects, st: v.st}
+		o := &objectReader{objects: v.obj.objects, st: v.st, packs: v.obj.packs}
 		for i := len(ids) - 1; i >= 0; i-- {
 			seq := int64(len(ids) - i)
 			if !v.fast(seq) {
