@@ -440,12 +440,3 @@ func (m *Model) helpBody() []string {
 		"  The screen needs no mouse; it fits 80×24 and follows resizing.")
 	return out
 }
-
-// hints renders "key: what" pairs for a footer.
-func hints(bs ...key.Binding) string {
-	var out []string
-	for _, b := range bs {
-		out = append(out, b.Help().Key+": "+b.Help().Desc)
-	}
-	return strings.Join(out, " · ")
-}

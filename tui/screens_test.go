@@ -139,7 +139,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 	h.key("enter")
 	h.typ(f.keys["carol"]) // the wrong key for bob
 	h.key("enter")
-	v = h.waitFor("is not bob's")
+	h.waitFor("is not bob's")
 	h.key("t")
 	for range len(f.keys["carol"]) {
 		h.key("backspace")
@@ -178,9 +178,9 @@ func TestGenerateAndDestroy(t *testing.T) {
 		t.Errorf("sign screen:\n%s", v)
 	}
 	h.key("enter")
-	v = h.waitFor("→ now bob (approver)")
+	h.waitFor("→ now bob (approver)")
 	h.key("enter")
-	v = h.waitFor("Step 1:")
+	h.waitFor("Step 1:")
 	h.key("enter")
 	if v := h.view(); !strings.Contains(v, "must first confirm") {
 		t.Errorf("unticked step went on:\n%s", v)
@@ -233,7 +233,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 	h.key("enter")
 	h.typ("kek-tu")
 	h.key("enter")
-	v = h.waitFor("is not the label of the key to destroy")
+	h.waitFor("is not the label of the key to destroy")
 	h.typ("kek-tui")
 	h.key("enter")
 	h.waitFor("Who is present")

@@ -176,7 +176,7 @@ restore:
 	h.key("enter")
 	h.waitFor("is encrypted: type the holder's key file")
 	h.key("enter")
-	v = h.waitFor("share 1 of carol accepted")
+	h.waitFor("share 1 of carol accepted")
 	h.capture("restore-share-accepted")
 	h.key("f") // the same share again is refused
 	h.typ("")
