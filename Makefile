@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all setup build demo test test-go test-e2e fuzz bench clean
+.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean
 
 all: build
 
@@ -18,10 +18,16 @@ build: setup
 demo: build
 	scripts/demo.sh
 
-test: setup
-	go vet ./...
+test: setup lint
 	go test -race -count=1 -timeout 60m ./...
 	scripts/e2e.sh
+
+# gofmt, go vet and staticcheck (a pinned version, fetched by go run).
+lint: setup
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench: build
 	go test -run '^$$' -bench . -benchmem ./hsm/ ./ledger/...
