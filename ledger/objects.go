@@ -79,7 +79,15 @@ func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, e
 
 // packed reads object h from the packs, or failing that through go-git's
 // storage (which also knows alternate object stores).
-func (o *objectReader) packed(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+func (o *objectReader) packed(h plumbing.Hash, typ plumbing.ObjectType) (b []byte, err error) {
+	// A pack is a file anyone could have altered, read by go-git's pack
+	// reader: whatever it meets, verify reports a corrupt object and
+	// never panics.
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("git object %s: the pack holding it is corrupt (%v)", h, r)
+		}
+	}()
 	if o.packs != nil {
 		obj, err := o.packs.get(h)
 		if err == nil {
