@@ -382,7 +382,7 @@ func FuzzPackSet(f *testing.F) {
 	for _, s := range strings.Fields(gitCmd(f, fx.dir, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")) {
 		ids = append(ids, plumbing.NewHash(s))
 	}
-	f.Add(false, uint32(12), byte(1))   // the first object's header
+	f.Add(false, uint32(12), byte(1)) // the first object's header
 	f.Add(false, uint32(200), byte(0x80))
 	f.Add(true, uint32(8+4*255), byte(3)) // the fan-out's total
 	f.Add(true, uint32(1100), byte(0xff))
