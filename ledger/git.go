@@ -227,6 +227,26 @@ func parseTree(b []byte) ([]treeEntry, error) {
 	return out, nil
 }
 
+// parseTreeExact is parseTree for verify's exact checks: the tree must be
+// encoded as git writes it, entries in git's order, none repeated, modes
+// without zero padding. Otherwise two tools could show different files
+// for the same tree (git takes one of two entries of the same name).
+func parseTreeExact(b []byte) ([]treeEntry, error) {
+	es, err := parseTree(b)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(es); i++ {
+		if es[i-1].name == es[i].name || compareEntries(es[i-1], es[i]) > 0 {
+			return nil, fmt.Errorf("not in git's canonical form: %q is out of order or repeated", es[i].name)
+		}
+	}
+	if !bytes.Equal(encodeTree(es), b) {
+		return nil, errors.New("not in git's canonical form: a mode is not written as git writes it")
+	}
+	return es, nil
+}
+
 // rawCommit is a commit as stored: the signed payload is the raw commit
 // without its gpgsig header, exactly as git computes it.
 type rawCommit struct {

@@ -414,3 +414,50 @@ type emptySource struct{}
 func (emptySource) EncodedObject(plumbing.ObjectType, plumbing.Hash) (plumbing.EncodedObject, error) {
 	return nil, plumbing.ErrObjectNotFound
 }
+
+// FuzzParseTree: any bytes give entries or an error, never a panic; a tree
+// the exact parser accepts is exactly what git would write for its
+// entries.
+func FuzzParseTree(f *testing.F) {
+	var h plumbing.Hash
+	h[0] = 1
+	f.Add(encodeTree([]treeEntry{{name: "00", mode: filemode.Dir, hash: h}, {name: "a.json", mode: filemode.Regular, hash: h}}))
+	f.Add([]byte("040000 00\x00" + string(h[:])))
+	f.Add([]byte("100644 a\x00" + string(h[:]) + "100644 a\x00" + string(h[:])))
+	f.Add([]byte("100644 a\x00short"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := parseTree(b)
+		exact, xerr := parseTreeExact(b)
+		if err != nil {
+			if xerr == nil {
+				t.Fatal("the exact parser accepts what parseTree refuses")
+			}
+			return
+		}
+		if xerr == nil && (!bytes.Equal(encodeTree(exact), b) || len(exact) != len(es)) {
+			t.Fatalf("accepted %q, which git would write as %q", b, encodeTree(exact))
+		}
+	})
+}
+
+// FuzzParseCommit: any bytes give a commit or an error, never a panic;
+// an unsigned commit's payload is the whole commit.
+func FuzzParseCommit(f *testing.F) {
+	fx := newFixture(f)
+	raw, err := readObject(fx.l.repo.Storer, fx.l.head, plumbing.CommitObject)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add([]byte("tree " + strings.Repeat("0", 40) + "\nparent x\n\nmsg"))
+	f.Add([]byte("tree " + strings.Repeat("0", 40) + "\ngpgsig a\n b\n c\nencoding x\n\nm"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseCommit(b)
+		if err != nil {
+			return
+		}
+		if len(c.sig) == 0 && !bytes.Contains(b, []byte("\ngpgsig")) && !bytes.HasPrefix(b, []byte("gpgsig")) && !bytes.Equal(c.payload, b) {
+			t.Fatalf("unsigned commit %q has payload %q", b, c.payload)
+		}
+	})
+}

@@ -1,10 +1,12 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -373,6 +375,31 @@ func TestTamper(t *testing.T) {
 		})
 		expectFailure(t, f.dir, Options{}, 11, "tree", `unknown file "notes.txt"`)
 	})
+	t.Run("repeated entry in an old folder", func(t *testing.T) {
+		// A second records/00/00/000003.json, with other content, just
+		// before the real one: every entry the last commit had is still
+		// there, but git would show either copy.
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
+			return f.editDir(t, es, []string{dirRecords, "00", "00"}, func(leaf []treeEntry) []treeEntry {
+				h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("{}\n"))
+				i := slices.IndexFunc(leaf, func(e treeEntry) bool { return e.name == "000003.json" })
+				return slices.Insert(leaf, i, treeEntry{name: "000003.json", mode: filemode.Regular, hash: h})
+			})
+		})
+		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/: not in git's canonical form")
+	})
+	t.Run("folder mode zero-padded", func(t *testing.T) {
+		f := clone(t)
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
+		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
+			return f.editDir(t, es, []string{dirRecords}, func(top []treeEntry) []treeEntry {
+				return top // re-encoded below with "040000" modes
+			})
+		})
+		expectFailure(t, f.dir, Options{}, 11, "tree", "not in git's canonical form")
+	})
 	t.Run("record not in canonical form", func(t *testing.T) {
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", nil, t0.Add(time38))
@@ -426,6 +453,35 @@ func (f *fixture) withFile(t *testing.T, es []treeEntry, path string, blob plumb
 		t.Fatal(err)
 	}
 	return es
+}
+
+// editDir rewrites the folder at path (its names, from the root tree es)
+// with edit and returns the new root entries. A folder edited to keep its
+// entries is written with zero-padded folder modes ("040000"), as some
+// tools do and git does not.
+func (f *fixture) editDir(t *testing.T, es []treeEntry, path []string, edit func([]treeEntry) []treeEntry) []treeEntry {
+	t.Helper()
+	i := slices.IndexFunc(es, func(e treeEntry) bool { return e.name == path[0] })
+	b, err := readObject(f.l.repo.Storer, es[i].hash, plumbing.TreeObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := parseTree(b)
+	var raw []byte
+	if len(path) > 1 {
+		raw = encodeTree(f.editDir(t, sub, path[1:], edit))
+	} else if n := edit(slices.Clone(sub)); len(n) == len(sub) {
+		raw = bytes.ReplaceAll(encodeTree(n), []byte("40000 "), []byte("040000 "))
+	} else {
+		raw = encodeTree(n)
+	}
+	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := slices.Clone(es)
+	out[i].hash = h
+	return out
 }
 
 // recordBlobs returns the blob ids of the records at commit, oldest first.

@@ -397,7 +397,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		if err != nil {
 			return fail("tree", "%v", err)
 		}
-		root, err := parseTree(tb)
+		root, err := parseTreeExact(tb)
 		if err != nil {
 			return fail("tree", "root tree: %v", err)
 		}
@@ -639,7 +639,7 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", dir, err)
 		}
-		cur, err := parseTree(b)
+		cur, err := parseTreeExact(b)
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", dir, err)
 		}
