@@ -389,6 +389,11 @@ func TestTamper(t *testing.T) {
 			})
 		})
 		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/: not in git's canonical form")
+		// the stock path of the auditor guide refuses it too
+		out, err := exec.Command("git", "-C", f.dir, "fsck", "--strict", "--no-dangling", "--no-progress").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "duplicateEntries") {
+			t.Fatalf("git fsck --strict: %v\n%s", err, out)
+		}
 	})
 	t.Run("folder mode zero-padded", func(t *testing.T) {
 		f := clone(t)
