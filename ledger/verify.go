@@ -37,6 +37,12 @@ type Options struct {
 	TrustedHead string
 	// Workers verifying signatures; default: the number of CPUs.
 	Workers int
+	// Each, when set, is handed every record as the replay reaches it,
+	// oldest first, so that a reader of every record (the report) reads
+	// the ledger once. It may see a record whose signatures are still
+	// being checked, and after a failure it may see records again: use
+	// what it saw only when the Result is OK.
+	Each func(*Record)
 
 	exactFrom int64 // from this seq on, read every commit's tree
 }
@@ -520,6 +526,9 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}
 	} else if v.expectTree(seq, recHash) != tree {
 		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
+	}
+	if v.opts.Each != nil {
+		v.opts.Each(rec)
 	}
 	return digest, true
 }

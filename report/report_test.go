@@ -591,3 +591,31 @@ func TestKeyLife(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildDuringVerify: a report built from the records as verify
+// replays them (ledger.Options.Each, one read) is the report built from
+// the ledger as opened, for the whole history and for a period.
+func TestBuildDuringVerify(t *testing.T) {
+	f := newFixture(t)
+	f.story()
+	for _, o := range []Options{{Now: f.now}, {Now: f.now, Since: t0.Add(5 * time.Minute), Until: t0.Add(12 * time.Minute)}} {
+		want := build(t, f, o)
+		b := NewBuilder(o)
+		var seen int64
+		res := ledger.Verify(f.dir, ledger.Options{Each: func(rec *ledger.Record) {
+			seen++
+			if err := b.Add(rec); err != nil {
+				t.Fatal(err)
+			}
+		}})
+		if !res.OK || seen != res.Records || seen < 17 {
+			t.Fatalf("verify: %v, %d records seen of %d", res.Err(), seen, res.Records)
+		}
+		got := b.Finish(&res)
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(got)
+		if !bytes.Equal(wj, gj) {
+			t.Fatalf("built during verify:\n%s\nbuilt from the opened ledger:\n%s", gj, wj)
+		}
+	}
+}

@@ -48,15 +48,47 @@ func (p period) contains(t time.Time) bool {
 	return o.Contains(t)
 }
 
+// ledgerDir is the directory of a ledger given as a directory or a git
+// bundle (cloned to a temporary directory); done removes the clone.
+func ledgerDir(path string) (dir string, done func(), err error) {
+	if !ledger.IsBundle(path) {
+		return path, func() {}, nil
+	}
+	return ledger.Unbundle(path)
+}
+
+// seenOnce checks that a record visitor saw records 1..N once each, in
+// order, and keeps the visitor's first error.
+type seenOnce struct {
+	next int64
+	ok   bool
+	err  error
+}
+
+func once() *seenOnce { return &seenOnce{next: 1, ok: true} }
+
+func (s *seenOnce) wrap(add func(*ledger.Record) error) func(*ledger.Record) {
+	return func(rec *ledger.Record) {
+		if rec.Seq != s.next {
+			s.ok = false
+			return
+		}
+		s.next++
+		if s.err == nil {
+			s.err = add(rec)
+		}
+	}
+}
+
+// complete reports whether records 1..n were each seen once, without error.
+func (s *seenOnce) complete(n int64) bool { return s.ok && s.err == nil && s.next-1 == n }
+
 // openLedgerPath opens a ledger directory or a git bundle (cloned to a
 // temporary directory), handing each record to each (ledger.OpenEach);
 // done removes the clone.
 func openLedgerPath(path string, each func(*ledger.Record) error) (l *ledger.Ledger, dir string, done func(), err error) {
-	dir, done = path, func() {}
-	if ledger.IsBundle(path) {
-		if dir, done, err = ledger.Unbundle(path); err != nil {
-			return nil, "", nil, err
-		}
+	if dir, done, err = ledgerDir(path); err != nil {
+		return nil, "", nil, err
 	}
 	if l, err = ledger.OpenEach(dir, each); err != nil {
 		done()
@@ -178,13 +210,25 @@ func newReportCmd() *cobra.Command {
 				}
 				opts.Genesis = g
 			}
-			b := report.NewBuilder(report.Options{Since: p.since, Until: p.until})
-			_, dir, done, err := openLedgerPath(args[0], b.Add)
+			dir, done, err := ledgerDir(args[0])
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			defer done()
+			// The report is built from the records as verify replays them
+			// (one read of the ledger). When verify fails, it is built
+			// again from the ledger as opened: a report is written for any
+			// ledger whose records still read, and says FAIL first.
+			ropts := report.Options{Since: p.since, Until: p.until}
+			b, seen := report.NewBuilder(ropts), once()
+			opts.Each = seen.wrap(b.Add)
 			res := ledger.Verify(dir, opts)
+			if !res.OK || !seen.complete(res.Records) {
+				b = report.NewBuilder(ropts)
+				if _, err := ledger.OpenEach(dir, b.Add); err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+			}
 			r := b.Finish(&res)
 			if err := report.WriteNewWith(out, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
 				return fmt.Errorf("report: %w", err)
