@@ -101,9 +101,9 @@ func (r *Result) Err() error {
 // NoteConsistencyOnly is the note of a Result made without Options.Genesis.
 const NoteConsistencyOnly = "consistency only, origin not checked: give --genesis with the digest from the signed minutes"
 
-// Verify checks the ledger in dir: every commit and record, streaming the
-// history oldest first, with signatures checked by a pool of workers. The
-// Result names the first failing record.
+// Verify checks the ledger in dir: every commit and record, oldest first,
+// with signatures checked by a pool of workers (docs/performance.md says
+// how). The Result names the first failing record.
 func Verify(dir string, opts Options) Result {
 	res := verify(dir, opts)
 	if f := res.Failure; f != nil && f.Seq > 0 {
@@ -278,10 +278,10 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	if genesis != "" && !strings.HasPrefix(genesis, "sha256:") {
 		genesis = "sha256:" + genesis
 	}
-	// A second reader fetches and decodes the commits and records of the
-	// fast path ahead of the checks, on the other core; the checks read
-	// nothing themselves until the fast path ends, so the two never read
-	// at the same time.
+	// A second reader fetches and decodes the records of the fast path
+	// (and any commit the walk could not summarize) ahead of the checks,
+	// on the other core; the checks read nothing themselves until the
+	// fast path ends, so the two never read at the same time.
 	signed.Wait() // the oldest commits' checks are the last to finish
 	pre := make(chan *fetched, 256)
 	stop, stopped := make(chan struct{}), make(chan struct{})
