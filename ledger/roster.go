@@ -15,6 +15,7 @@ import (
 
 	"custos/sign"
 	"custos/strictyaml"
+	"custos/termtext"
 )
 
 // Roles a member can hold.
@@ -458,6 +459,9 @@ func (w *walker) seq(n *yaml.Node, path string, each func(*yaml.Node, string) er
 func (w *walker) str(n *yaml.Node, path string) (string, error) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "") {
 		return "", w.fail(path, n, "must be a string")
+	}
+	if r, ok := termtext.Control(n.Value); ok {
+		return "", w.fail(path, n, "holds the control character %U: text here is recorded and shown to others, and must be plain", r)
 	}
 	return n.Value, nil
 }

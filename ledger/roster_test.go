@@ -84,6 +84,7 @@ func TestParseRosterErrors(t *testing.T) {
 		{"ceremony: genesis-2026", "ceremony: genesis-2026\nceremony: x", `roster.yaml: ceremony (line 3): field is given twice`},
 		{"  - name: alice", "  - &a\n    name: alice", `anchors and aliases are not allowed`},
 		{"    roles: [custodian]\n", "", `roster.yaml: members[0].roles (line 4): missing`},
+		{"    email: alice@example.org", "    email: \"alice\\e[2K@example.org\"", `roster.yaml: members[0].email (line 5): holds the control character U+001B`},
 	} {
 		in := strings.Replace(base, c.from, c.to, 1)
 		if in == base {

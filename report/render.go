@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"custos/termtext"
 )
 
 // Formats are the output formats of a report.
@@ -89,13 +91,14 @@ func WriteNewWith(path string, write func(io.Writer) error) error {
 
 // --- Markdown ---
 
-// mdCell makes s safe inside a Markdown table cell.
+// mdCell makes s safe inside a Markdown table cell, and on a terminal
+// that shows the file (control characters escaped, termtext).
 func mdCell(s string) string {
 	if s == "" {
 		return "–"
 	}
 	s = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "'").Replace(s)
-	return s
+	return termtext.Printable(s)
 }
 
 func mdList(s []string) string { return mdCell(strings.Join(s, ", ")) }

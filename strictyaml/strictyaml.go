@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"custos/termtext"
 )
 
 // Error is a decoding error at one place of a document.
@@ -143,6 +145,9 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) error {
 	case reflect.String:
 		if n.Tag != "!!str" {
 			return d.errf(n, path, "want a string, got %s %q (quote it)", strings.TrimPrefix(n.Tag, "!!"), n.Value)
+		}
+		if r, ok := termtext.Control(n.Value); ok {
+			return d.errf(n, path, "holds the control character %U: text here is recorded and shown to others, and must be plain", r)
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:

@@ -38,6 +38,8 @@ func TestDecodeErrorsNamePath(t *testing.T) {
 		{"kind: g\nkey:\n  lable: x\n", `s.yaml: key.lable (line 3): unknown field; did you mean "label"?`},
 		{"kind: g\nmembers:\n  - label: a\n  - label: b\n    bits: many\n", `s.yaml: members[1].bits (line 5): want a whole number, got "many"`},
 		{"kind: g\nkey:\n  type: aes\n", `s.yaml: key.label (line 3): required field is missing`},
+		{"kind: g\nkey:\n  label: \"kek\\e[2K\"\n", `s.yaml: key.label (line 3): holds the control character U+001B: text here is recorded and shown to others, and must be plain`},
+		{"kind: g\nextra: {x: \"a\\u202eb\"}\n", `s.yaml: extra.x (line 2): holds the control character U+202E: text here is recorded and shown to others, and must be plain`},
 		{"key:\n  label: a\n", `s.yaml: kind (line 1): required field is missing`},
 		{"kind: g\nkind: h\n", `s.yaml: kind (line 2): duplicate key`},
 		{"kind: 12\n", `s.yaml: kind (line 1): want a string, got int "12" (quote it)`},

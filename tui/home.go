@@ -13,6 +13,7 @@ import (
 	"custos/ledger"
 	"custos/report"
 	"custos/sign"
+	"custos/termtext"
 )
 
 // recordRow is one line of the timeline.
@@ -219,10 +220,12 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 	if seen["compromised"] {
 		state = s.Bad.Render(strings.Join(states, ", "))
 	}
-	line := fmt.Sprintf("%-14s %-8s %s", k.Label, k.Type, state)
+	// label and type come from the ledger: shown with control characters
+	// escaped (a ledger synced from elsewhere could carry any text)
+	line := fmt.Sprintf("%-14s %-8s %s", termtext.Printable(k.Label), termtext.Printable(k.Type), state)
 	if retire, _ := k.Facts["retire_on"].(string); retire != "" && k.State == ledger.KeyActive {
 		// rotated: the retirement date replaces the rotation date
-		return line + "  " + s.Warn.Render("retires "+retire)
+		return line + "  " + s.Warn.Render("retires "+termtext.Printable(retire))
 	}
 	if k.State == ledger.KeyActive {
 		if due, ok := rotationDue(k); ok {

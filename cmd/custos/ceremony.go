@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"custos/hint"
 	"custos/ledger"
 	"custos/sign"
+	"custos/termtext"
 )
 
 func init() {
@@ -202,17 +204,19 @@ func newApproveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Everything shown comes from the file, written by someone
+			// else: it is printed with control characters escaped, so it
+			// cannot redraw the screen, and the summary is marked as not
+			// part of what is signed.
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "request %s\n%s", args[0], req.Summary)
-			r := req.Record
-			fmt.Fprintf(out, "record %d (%s) of ledger %s, ceremony %s, by %s at %s\n", r.Seq, r.Kind, r.Ledger, r.Ceremony, r.Actor, r.Time.Format("2006-01-02 15:04:05Z"))
-			var fk []string
-			for k := range r.Facts {
-				fk = append(fk, k)
+			fmt.Fprintf(out, "request %s\nthe requester's summary (not signed):\n%s", termtext.Printable(args[0]), termtext.Lines(req.Summary))
+			if !strings.HasSuffix(req.Summary, "\n") {
+				fmt.Fprintln(out)
 			}
-			sort.Strings(fk)
-			for _, k := range fk {
-				fmt.Fprintf(out, "  %s: %v\n", k, r.Facts[k])
+			r := req.Record
+			fmt.Fprintf(out, "what you sign: record %d (%s) of ledger %s, ceremony %s, by %s at %s\n", r.Seq, r.Kind, r.Ledger, r.Ceremony, r.Actor, r.Time.Format("2006-01-02 15:04:05Z"))
+			for _, k := range slices.Sorted(maps.Keys(r.Facts)) {
+				fmt.Fprintf(out, "  %s: %s\n", termtext.Printable(k), termtext.Printable(fmt.Sprint(r.Facts[k])))
 			}
 			fmt.Fprintf(out, "digest: %s\nwords:  %s\n", req.Digest, strings.Join(ledger.Words(req.Digest), " "))
 			signers, done, err := openSigners("approve", keys)

@@ -187,7 +187,7 @@ func newLogCmd() *cobra.Command {
 				if key == "" {
 					key = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time, e.Ceremony, e.Kind, e.Actor, app, key)
+				row(tw, fmt.Sprint(e.Seq), e.Time, e.Ceremony, e.Kind, e.Actor, app, key)
 				return nil
 			})
 			if err != nil {

@@ -4,11 +4,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,15 +49,16 @@ func scriptParams(dir string) testscript.Params {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mktoken":  cmdMktoken,
-			"sshkey":   cmdSSHKey,
-			"nosecret": cmdNoSecret,
-			"subst":    cmdSubst,
-			"p11list":  cmdP11List,
-			"agree":    cmdAgree,
-			"mkroster": cmdMkroster,
-			"noshare":  cmdNoShare,
-			"rsapub":   cmdRSAPub,
+			"mktoken":    cmdMktoken,
+			"sshkey":     cmdSSHKey,
+			"nosecret":   cmdNoSecret,
+			"subst":      cmdSubst,
+			"p11list":    cmdP11List,
+			"agree":      cmdAgree,
+			"mkroster":   cmdMkroster,
+			"noshare":    cmdNoShare,
+			"rsapub":     cmdRSAPub,
+			"setsummary": cmdSetSummary,
 		},
 	}
 }
@@ -241,4 +244,23 @@ func sharesPublic(line, pub string) bool {
 		}
 	}
 	return false
+}
+
+// cmdSetSummary: setsummary REQUEST OUT TEXT — writes REQUEST with its
+// summary (which no signature covers) set to TEXT, a Go string literal's
+// body ("\x1b[2K" is an escape character): a request doctored by its
+// sender.
+func cmdSetSummary(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: setsummary REQUEST OUT TEXT")
+	}
+	var req map[string]json.RawMessage
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &req))
+	text, err := strconv.Unquote(`"` + args[2] + `"`)
+	ts.Check(err)
+	req["summary"], err = json.Marshal(text)
+	ts.Check(err)
+	b, err := json.Marshal(req)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
 }

@@ -17,6 +17,7 @@ import (
 	"custos/hint"
 	"custos/ledger"
 	"custos/report"
+	"custos/termtext"
 )
 
 func init() {
@@ -46,6 +47,19 @@ func parsePeriod(since, until string) (period, error) {
 func (p period) contains(t time.Time) bool {
 	o := report.Options{Since: p.since, Until: p.until}
 	return o.Contains(t)
+}
+
+// row writes one line of a table of text from a ledger, each cell with
+// its control characters escaped (termtext): a cell cannot redraw the
+// terminal or break the table with a tab or a line break.
+func row(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		if i > 0 {
+			io.WriteString(w, "\t")
+		}
+		io.WriteString(w, termtext.Printable(c))
+	}
+	io.WriteString(w, "\n")
 }
 
 // ledgerDir is the directory of a ledger given as a directory or a git
@@ -153,9 +167,8 @@ func newInventoryCmd() *cobra.Command {
 						state += " OVERDUE"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, dash(k.Label), dash(k.Type),
-					dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner), created, creator, approved,
-					len(k.Exports), due, state)
+				row(tw, k.ID, dash(k.Label), dash(k.Type), dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner),
+					created, creator, approved, fmt.Sprint(len(k.Exports)), due, state)
 			}
 			return tw.Flush()
 		},

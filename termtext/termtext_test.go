@@ -1,0 +1,67 @@
+package termtext
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"kek-2026":                 "kek-2026",
+		"payments ünd Zahlungen":   "payments ünd Zahlungen",
+		`C:\keys`:                  `C:\keys`,
+		"ok\x1b[1A\x1b[2Kroot":     `ok\x1b[1A\x1b[2Kroot`,
+		"a\rb\tc\x00":              `a\x0db\x09c\x00`,
+		"key-\u202egnp.exe":        `key-\u202egnp.exe`,
+		"bad \xff byte":            `bad \xff byte`,
+		"c1 \u009b31m":             `c1 \x9b31m`,
+		"isolate \u2066x\u2069 ok": `isolate \u2066x\u2069 ok`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := Lines("plan:\n  step \x1b[2K1\n"); got != "plan:\n  step \\x1b[2K1\n" {
+		t.Errorf("Lines: %q", got)
+	}
+}
+
+// FuzzPrintable: the output is valid UTF-8 with no control, DEL, C1 or
+// bidirectional character, and clean text is returned unchanged.
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"", "kek", "\x1b[2K", "\u202e", "\xff\xfe", "a\\x1b", "\u0085"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Printable(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("Printable(%q) = %q is not valid UTF-8", s, out)
+		}
+		if strings.ContainsFunc(out, unsafe) {
+			t.Fatalf("Printable(%q) = %q keeps an unsafe character", s, out)
+		}
+		if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafe) && out != s {
+			t.Fatalf("clean %q changed to %q", s, out)
+		}
+	})
+}
+
+func TestControl(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		r  rune
+		ok bool
+	}{
+		{"plain", 0, false},
+		{"two\nlines\tand a tab", 0, false},
+		{"esc\x1b[2K", 0x1b, true},
+		{"nul\x00", 0, true},
+		{"bidi \u202e", 0x202e, true},
+		{"bad \xff", utf8.RuneError, true},
+	} {
+		if r, ok := Control(c.in); r != c.r || ok != c.ok {
+			t.Errorf("Control(%q) = %U, %v; want %U, %v", c.in, r, ok, c.r, c.ok)
+		}
+	}
+}
