@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -119,29 +120,13 @@ func readCompactIndex(name string) (*compactIndex, error) {
 		}
 		idx.byOffset = append(idx.byOffset, offsetEntry{e.Offset, pos})
 	}
-	slices.SortFunc(idx.byOffset, func(a, b offsetEntry) int {
-		switch {
-		case a.offset < b.offset:
-			return -1
-		case a.offset > b.offset:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(idx.byOffset, func(a, b offsetEntry) int { return cmp.Compare(a.offset, b.offset) })
 	return idx, nil
 }
 
 // FindHash is the id of the object at offset o.
 func (idx *compactIndex) FindHash(o int64) (plumbing.Hash, error) {
-	i, ok := slices.BinarySearchFunc(idx.byOffset, uint64(o), func(e offsetEntry, o uint64) int {
-		switch {
-		case e.offset < o:
-			return -1
-		case e.offset > o:
-			return 1
-		}
-		return 0
-	})
+	i, ok := slices.BinarySearchFunc(idx.byOffset, uint64(o), func(e offsetEntry, o uint64) int { return cmp.Compare(e.offset, o) })
 	if !ok {
 		return plumbing.ZeroHash, plumbing.ErrObjectNotFound
 	}
