@@ -179,10 +179,10 @@ func Approve(rec *Record, member string, s sign.Signer) (Approval, error) {
 // the rules but not signatures: use Verify for that.
 func Open(dir string) (*Ledger, error) { return OpenEach(dir, nil) }
 
-// OpenEach is Open that also hands each record, once checked and
-// replayed, to each (when not nil), so that a reader of every record
-// (inventory, report) reads the ledger once.
-func OpenEach(dir string, each func(*Record) error) (*Ledger, error) {
+// OpenEach is Open that also hands each record and its digest, once
+// checked and replayed, to each (when not nil), so that a reader of every
+// record (inventory, report, log) reads the ledger once.
+func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger, error) {
 	repo, err := openRepo(dir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
@@ -207,7 +207,7 @@ func OpenEach(dir string, each func(*Record) error) (*Ledger, error) {
 			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
 		}
 		if each != nil {
-			if err := each(rec); err != nil {
+			if err := each(rec, d); err != nil {
 				return nil, err
 			}
 		}

@@ -37,12 +37,12 @@ type Options struct {
 	TrustedHead string
 	// Workers verifying signatures; default: the number of CPUs.
 	Workers int
-	// Each, when set, is handed every record as the replay reaches it,
-	// oldest first, so that a reader of every record (the report) reads
-	// the ledger once. It may see a record whose signatures are still
-	// being checked, and after a failure it may see records again: use
-	// what it saw only when the Result is OK.
-	Each func(*Record)
+	// Each, when set, is handed every record and its digest as the
+	// replay reaches it, oldest first, so that a reader of every record
+	// (the report) reads the ledger once. It may see a record whose
+	// signatures are still being checked, and after a failure it may see
+	// records again: use what it saw only when the Result is OK.
+	Each func(rec *Record, digest string)
 
 	exactFrom int64 // from this seq on, read every commit's tree
 }
@@ -528,7 +528,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
 	}
 	if v.opts.Each != nil {
-		v.opts.Each(rec)
+		v.opts.Each(rec, digest)
 	}
 	return digest, true
 }

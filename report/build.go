@@ -86,7 +86,11 @@ func Build(l *ledger.Ledger, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		if err := b.Add(rec); err != nil {
+		d, err := rec.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("report: record %d: %w", rec.Seq, err)
+		}
+		if err := b.Add(rec, d); err != nil {
 			return nil, err
 		}
 	}
@@ -120,21 +124,18 @@ func NewBuilder(opts Options) *Builder {
 	return &Builder{b}
 }
 
-// Add takes the next record; records after the period's end are skipped
-// (record times never go backwards).
-func (bb *Builder) Add(rec *ledger.Record) error {
+// Add takes the next record and its digest, as the replay computed it;
+// records after the period's end are skipped (record times never go
+// backwards).
+func (bb *Builder) Add(rec *ledger.Record, digest string) error {
 	b := bb.b
 	if rec.Seq == 1 {
-		d, err := rec.Digest()
-		if err != nil {
-			return fmt.Errorf("report: record 1: %w", err)
-		}
-		b.r.Ledger, b.r.Genesis = rec.Ledger, d
+		b.r.Ledger, b.r.Genesis = rec.Ledger, digest
 	}
 	if !b.opts.Until.IsZero() && rec.Time.After(b.opts.Until) {
 		return nil
 	}
-	if err := b.add(rec); err != nil {
+	if err := b.add(rec, digest); err != nil {
 		return fmt.Errorf("report: record %d: %w", rec.Seq, err)
 	}
 	return nil
@@ -150,11 +151,7 @@ func (bb *Builder) Finish(verified *ledger.Result) *Report {
 	return bb.b.r
 }
 
-func (b *builder) add(rec *ledger.Record) error {
-	d, err := rec.Digest()
-	if err != nil {
-		return err
-	}
+func (b *builder) add(rec *ledger.Record, d string) error {
 	b.r.Head, b.r.Records = d, rec.Seq
 	in := b.opts.Contains(rec.Time)
 	t := fmtTime(rec.Time)

@@ -602,9 +602,9 @@ func TestBuildDuringVerify(t *testing.T) {
 		want := build(t, f, o)
 		b := NewBuilder(o)
 		var seen int64
-		res := ledger.Verify(f.dir, ledger.Options{Each: func(rec *ledger.Record) {
+		res := ledger.Verify(f.dir, ledger.Options{Each: func(rec *ledger.Record, digest string) {
 			seen++
-			if err := b.Add(rec); err != nil {
+			if err := b.Add(rec, digest); err != nil {
 				t.Fatal(err)
 			}
 		}})

@@ -165,11 +165,10 @@ func newLogCmd() *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
 			enc := json.NewEncoder(&buf)
-			_, err = ledger.OpenEach(args[0], func(rec *ledger.Record) error {
+			_, err = ledger.OpenEach(args[0], func(rec *ledger.Record, d string) error {
 				if !p.contains(rec.Time) {
 					return nil
 				}
-				d, _ := rec.Digest()
 				e := logEntry{Seq: rec.Seq, Time: rec.Time.Format(ledger.TimeLayout), Ceremony: rec.Ceremony, Kind: rec.Kind,
 					Actor: rec.Actor, Approvers: []string{}, Digest: d}
 				for _, a := range rec.Approvals {

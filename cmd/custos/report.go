@@ -81,15 +81,15 @@ type seenOnce struct {
 
 func once() *seenOnce { return &seenOnce{next: 1, ok: true} }
 
-func (s *seenOnce) wrap(add func(*ledger.Record) error) func(*ledger.Record) {
-	return func(rec *ledger.Record) {
+func (s *seenOnce) wrap(add func(*ledger.Record, string) error) func(*ledger.Record, string) {
+	return func(rec *ledger.Record, digest string) {
 		if rec.Seq != s.next {
 			s.ok = false
 			return
 		}
 		s.next++
 		if s.err == nil {
-			s.err = add(rec)
+			s.err = add(rec, digest)
 		}
 	}
 }
@@ -100,7 +100,7 @@ func (s *seenOnce) complete(n int64) bool { return s.ok && s.err == nil && s.nex
 // openLedgerPath opens a ledger directory or a git bundle (cloned to a
 // temporary directory), handing each record to each (ledger.OpenEach);
 // done removes the clone.
-func openLedgerPath(path string, each func(*ledger.Record) error) (l *ledger.Ledger, dir string, done func(), err error) {
+func openLedgerPath(path string, each func(*ledger.Record, string) error) (l *ledger.Ledger, dir string, done func(), err error) {
 	if dir, done, err = ledgerDir(path); err != nil {
 		return nil, "", nil, err
 	}
