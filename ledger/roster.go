@@ -460,8 +460,8 @@ func (w *walker) str(n *yaml.Node, path string) (string, error) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "") {
 		return "", w.fail(path, n, "must be a string")
 	}
-	if r, ok := termtext.Control(n.Value); ok {
-		return "", w.fail(path, n, "holds the control character %U: text here is recorded and shown to others, and must be plain", r)
+	if err := termtext.Plain(n.Value); err != nil {
+		return "", w.fail(path, n, "%v", err)
 	}
 	return n.Value, nil
 }

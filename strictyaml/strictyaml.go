@@ -146,8 +146,8 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) error {
 		if n.Tag != "!!str" {
 			return d.errf(n, path, "want a string, got %s %q (quote it)", strings.TrimPrefix(n.Tag, "!!"), n.Value)
 		}
-		if r, ok := termtext.Control(n.Value); ok {
-			return d.errf(n, path, "holds the control character %U: text here is recorded and shown to others, and must be plain", r)
+		if err := termtext.Plain(n.Value); err != nil {
+			return d.errf(n, path, "%v", err)
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:

@@ -63,10 +63,20 @@ func unsafe(r rune) bool {
 	return false
 }
 
-// Control returns the first character of s that Printable would escape,
-// other than a line break or a tab (utf8.RuneError for invalid UTF-8):
-// text typed into a script or a roster should hold none.
-func Control(s string) (rune, bool) {
+// Plain is nil for text fit to record and show to others: none of the
+// characters Printable would escape, other than line breaks and tabs.
+// Otherwise it names the first one. Scripts and rosters hold their text
+// to it as they are read.
+func Plain(s string) error {
+	if r, ok := control(s); ok {
+		return fmt.Errorf("holds the control character %U: text here is recorded and shown to others, and must be plain", r)
+	}
+	return nil
+}
+
+// control returns the first character of s that Plain refuses
+// (utf8.RuneError for invalid UTF-8).
+func control(s string) (rune, bool) {
 	if !utf8.ValidString(s) {
 		return utf8.RuneError, true
 	}

@@ -1,6 +1,7 @@
 package termtext
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -60,8 +61,11 @@ func TestControl(t *testing.T) {
 		{"bidi \u202e", 0x202e, true},
 		{"bad \xff", utf8.RuneError, true},
 	} {
-		if r, ok := Control(c.in); r != c.r || ok != c.ok {
-			t.Errorf("Control(%q) = %U, %v; want %U, %v", c.in, r, ok, c.r, c.ok)
+		if r, ok := control(c.in); r != c.r || ok != c.ok {
+			t.Errorf("control(%q) = %U, %v; want %U, %v", c.in, r, ok, c.r, c.ok)
+		}
+		if err := Plain(c.in); (err != nil) != c.ok || (c.ok && !strings.Contains(err.Error(), fmt.Sprintf("%U", c.r))) {
+			t.Errorf("Plain(%q) = %v", c.in, err)
 		}
 	}
 }
