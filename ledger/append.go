@@ -226,11 +226,21 @@ func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger,
 // default 96 MB cache only held memory (inventory and report of a long
 // ledger).
 func openRepo(dir string) (*git.Repository, error) {
-	gitDir := filepath.Join(dir, ".git")
-	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+	gitDir, worktree := gitDirOf(dir)
+	if !worktree {
 		return git.PlainOpen(dir) // bare, or .git is a file: go-git's own handling
 	}
 	return git.Open(filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(4*cache.MiByte)), osfs.New(dir))
+}
+
+// gitDirOf is the git directory of the repository in dir: dir/.git when
+// that is a directory (a work tree), else dir itself (a bare repository).
+func gitDirOf(dir string) (gitDir string, worktree bool) {
+	gitDir = filepath.Join(dir, ".git")
+	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+		return dir, false
+	}
+	return gitDir, true
 }
 
 // Dir is the ledger's directory.
@@ -288,11 +298,7 @@ func walkRecords(st objectSource, top []treeEntry) iter.Seq2[treeEntry, error] {
 					}
 					continue
 				}
-				b, err := readObject(st, e.hash, plumbing.TreeObject)
-				var sub []treeEntry
-				if err == nil {
-					sub, err = parseTree(b)
-				}
+				sub, err := readTree(st, e.hash)
 				if err != nil {
 					yield(treeEntry{}, fmt.Errorf("%s/: %w", p, err))
 					return false
@@ -352,11 +358,7 @@ func (l *Ledger) rootTree(commit plumbing.Hash) ([]treeEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
 	}
-	tb, err := readObject(l.repo.Storer, c.tree, plumbing.TreeObject)
-	if err != nil {
-		return nil, err
-	}
-	return parseTree(tb)
+	return readTree(l.repo.Storer, c.tree)
 }
 
 // recordsDir returns the entries of records/ at commit.
@@ -384,11 +386,7 @@ func subdir(st objectSource, es []treeEntry, name string) ([]treeEntry, error) {
 		if e.mode != filemode.Dir {
 			return nil, fmt.Errorf("%s is not a folder", name)
 		}
-		b, err := readObject(st, e.hash, plumbing.TreeObject)
-		if err != nil {
-			return nil, err
-		}
-		return parseTree(b)
+		return readTree(st, e.hash)
 	}
 	return nil, nil
 }

@@ -44,6 +44,15 @@ func readObject(st objectSource, h plumbing.Hash, typ plumbing.ObjectType) ([]by
 	return objectContent(o, h, typ)
 }
 
+// readTree reads and parses tree h.
+func readTree(st objectSource, h plumbing.Hash) ([]treeEntry, error) {
+	b, err := readObject(st, h, plumbing.TreeObject)
+	if err != nil {
+		return nil, err
+	}
+	return parseTree(b)
+}
+
 // objectSource is where objects are read from: go-git's storage, or
 // verify's objectReader.
 type objectSource interface {

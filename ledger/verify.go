@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/hiddeco/sshsig"
@@ -119,7 +117,6 @@ func Verify(dir string, opts Options) Result {
 }
 
 type verifier struct {
-	st    storer.EncodedObjectStorer
 	obj   *objectReader // for the sequential stage only
 	opts  Options
 	state *State
@@ -194,15 +191,12 @@ func verify(dir string, opts Options) (res Result) {
 	// auditor's clone (all packed) cost a sixth of verify's time. Each
 	// object is read once, so a small cache serves the delta bases as well
 	// as go-git's default 96 MB does.
-	gitDir := filepath.Join(dir, ".git")
-	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
-		gitDir = dir // a bare repository
-	}
+	gitDir, _ := gitDirOf(dir)
 	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
 	defer st.Close()
 	packs := &packSet{dir: filepath.Join(gitDir, "objects", "pack")}
 	defer packs.close()
-	v := &verifier{st: st, obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st, packs: packs}, opts: opts, state: newState(), jobs: make(chan job, 512),
+	v := &verifier{obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st, packs: packs}, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -243,11 +237,15 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	var ids []plumbing.Hash
 	var sums []commitSum
 	var signed sync.WaitGroup
+	var headTree plumbing.Hash
 	for h := head; ; {
 		c, err := v.obj.commit(h)
 		if err != nil {
 			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
 			return false
+		}
+		if h == head {
+			headTree = c.tree
 		}
 		ids = append(ids, h)
 		sums = append(sums, v.summarize(h, c, &signed))
@@ -262,7 +260,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	}
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
-	if root, err := v.rootOf(head); err == nil {
+	if root, err := readTree(v.obj, headTree); err == nil {
 		if top, err := subdir(v.obj, root, dirRecords); err == nil {
 			seq := int64(0)
 			for e, err := range walkRecords(v.obj, top) {
@@ -292,7 +290,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	go func() {
 		defer close(stopped)
 		defer close(pre)
-		o := &objectReader{objects: v.obj.objects, st: v.st, packs: v.obj.packs}
+		o := &objectReader{objects: v.obj.objects, st: v.obj.st, packs: v.obj.packs}
 		for i := len(ids) - 1; i >= 0; i-- {
 			seq := int64(len(ids) - i)
 			if !v.fast(seq) {
@@ -342,22 +340,6 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		}
 	}
 	return found
-}
-
-func (v *verifier) rootOf(commit plumbing.Hash) ([]treeEntry, error) {
-	raw, err := v.obj.read(commit, plumbing.CommitObject)
-	if err != nil {
-		return nil, err
-	}
-	c, err := parseCommit(raw)
-	if err != nil {
-		return nil, err
-	}
-	b, err := v.obj.read(c.tree, plumbing.TreeObject)
-	if err != nil {
-		return nil, err
-	}
-	return parseTree(b)
 }
 
 // commit checks one commit and its record; it returns the record digest
@@ -704,11 +686,9 @@ func (v *verifier) keeps(dir string, prev, cur []treeEntry, open string) ([]tree
 			return nil, fmt.Errorf("%s%s was deleted", dir, treeKey(p))
 		case c == p || (p.name == open && c.mode == p.mode):
 		case c.mode == filemode.Dir && p.mode == filemode.Dir:
-			pb, err1 := v.obj.read(p.hash, plumbing.TreeObject)
-			cb, err2 := v.obj.read(c.hash, plumbing.TreeObject)
-			ps, err3 := parseTree(pb)
-			cs, err4 := parseTree(cb)
-			if err := errors.Join(err1, err2, err3, err4); err != nil {
+			ps, err1 := readTree(v.obj, p.hash)
+			cs, err2 := readTree(v.obj, c.hash)
+			if err := errors.Join(err1, err2); err != nil {
 				return nil, fmt.Errorf("%s%s/: %w", dir, p.name, err)
 			}
 			added, err := v.keeps(dir+p.name+"/", ps, cs, "")
