@@ -314,7 +314,8 @@ func RedactURI(u string) string {
 }
 
 // OpenHSM opens and logs in to the token the script names, and checks it
-// is enrolled in the ledger when the ledger enrols HSMs.
+// is enrolled in the ledger: the ledger refuses records naming an HSM it
+// never enrolled, so say so before anything is recorded.
 func (e *Engine) OpenHSM() error {
 	if e.token != nil {
 		return nil
@@ -323,7 +324,7 @@ func (e *Engine) OpenHSM() error {
 	if err != nil {
 		return err
 	}
-	if enrolled := e.Ledger.State().HSMs; e.Script.Kind != KindEnroll && len(enrolled) > 0 {
+	if enrolled := e.Ledger.State().HSMs; e.Script.Kind != KindEnroll {
 		info := t.Info()
 		if _, ok := enrolled[info.Serial]; !ok {
 			closeToken(t)
@@ -725,25 +726,21 @@ func (e *Engine) abort(op sign.Signer, cause error) error {
 // closeCeremony appends ceremony.closed carrying a checkpoint of the head,
 // co-signed by the witnesses present.
 func (e *Engine) closeCeremony(op sign.Signer) error {
-	digest, commit := e.Ledger.Head()
-	st := e.Ledger.State()
-	facts := map[string]any{"checkpoint": map[string]any{
-		"ledger": st.LedgerID, "size": st.Seq, "head": digest, "commit": commit,
-	}}
-	rec := e.Ledger.Draft("ceremony.closed", e.plan.Ceremony, e.Script.Operator, facts, e.now())
-	var approvals []ledger.Approval
+	digest, _ := e.Ledger.Head()
+	signers := map[string]sign.Signer{}
 	for _, w := range e.Script.Witnesses {
 		s, err := e.signer(w, "the closing checkpoint as witness")
 		if err != nil {
 			return err
 		}
-		a, err := ledger.Approve(rec, w, s)
-		if err != nil {
-			return err
-		}
-		approvals = append(approvals, a)
+		signers[w] = s
 	}
-	if _, err := e.Ledger.Append(rec, op, approvals); err != nil {
+	facts, err := e.Ledger.CloseFacts(e.Script.Witnesses, signers)
+	if err != nil {
+		return err
+	}
+	rec := e.Ledger.Draft("ceremony.closed", e.plan.Ceremony, e.Script.Operator, facts, e.now())
+	if _, err := e.Ledger.Append(rec, op, nil); err != nil {
 		return err
 	}
 	e.say("closed ceremony %s at record %d; checkpoint %s", e.plan.Ceremony, rec.Seq, digest)

@@ -429,6 +429,14 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	}
 	digest := digestOf(canon)
 	signing, _ := dec.SigningDigest()
+	// The writer's clock bounds the record's time (one member must not
+	// date a record so far ahead that every honest append after it is
+	// refused), and a checkpoint must name the head commit.
+	l.state.notAfter = time.Now().Add(WriterClockMargin)
+	l.state.parentCommit = ""
+	if !l.head.IsZero() {
+		l.state.parentCommit = l.head.String()
+	}
 	actorKey, checks, err := l.state.authorize(dec)
 	if err != nil {
 		return "", fmt.Errorf("append record %d (%s): %w", r.Seq, r.Kind, err)
@@ -440,7 +448,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 		return "", fmt.Errorf("append record %d: the signer's key %s is not %s's key in the roster", r.Seq, sign.Fingerprint(actor.PublicKey()), r.Actor)
 	}
 	for _, c := range checks {
-		if err := verifyApproval(c.pub, signing, c.sig); err != nil {
+		if err := c.verify(signing); err != nil {
 			return "", fmt.Errorf("append record %d: approval by %s: %w", r.Seq, c.member, err)
 		}
 	}
@@ -655,6 +663,7 @@ func (s *State) clone() *State {
 	n.owned = map[string]bool{}
 	n.signers = slices.Clone(s.signers)
 	n.dirty = dirtySet{}
+	n.ceremonies, n.backups = s.ceremonies.fork(), s.backups.fork()
 	return &n
 }
 

@@ -33,7 +33,7 @@ func TestCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := l.Draft("hsm.enrolled", "crash", "alice", map[string]any{"serial": "1"}, t0.Add(3600e9))
+	rec := l.Draft("hsm.enrolled", "crash", "alice", map[string]any{"hsm": map[string]any{"serial": "1"}}, t0.Add(3600e9))
 	if _, err := l.Append(rec, s, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +55,7 @@ type fixture struct {
 
 // members of the test roster and their roles.
 var testRoles = map[string][]string{
-	"alice": {"custodian"}, "bob": {"custodian"}, "carol": {"officer"}, "dave": {"officer", "auditor"},
+	"alice": {"custodian"}, "bob": {"custodian"}, "carol": {"custodian", "officer"}, "dave": {"officer", "auditor"},
 }
 
 func testPolicy() *Policy {
@@ -115,6 +116,10 @@ func (f *fixture) add(t testing.TB, kind, ceremony, actor string, facts map[stri
 
 func (f *fixture) try(kind, ceremony, actor string, facts map[string]any, approvers ...string) (*Record, error) {
 	f.now = f.now.Add(time.Minute)
+	facts, err := f.complete(kind, ceremony, facts)
+	if err != nil {
+		return nil, err
+	}
 	rec := f.l.Draft(kind, ceremony, actor, facts, f.now)
 	var apps []Approval
 	for _, a := range approvers {
@@ -131,18 +136,129 @@ func (f *fixture) try(kind, ceremony, actor string, facts map[string]any, approv
 	return rec, nil
 }
 
+// testHSM is the HSM of the test ledgers; complete enrols it when a
+// record names it first.
+var testHSM = map[string]any{"serial": "1234", "model": "SoftHSM v2", "label": "test"}
+
+// complete fills in the facts a test leaves out with what the engine
+// would write (a test names only the facts it is about): the HSM, the
+// facts an outcome carries from its intent, a checkpoint. A fact the test
+// gives is never changed; "-" as a value removes a fact.
+func (f *fixture) complete(kind, ceremony string, in map[string]any) (map[string]any, error) {
+	facts := map[string]any{}
+	for k, v := range in {
+		facts[k] = v
+	}
+	def := func(k string, v any) {
+		if _, has := facts[k]; !has {
+			facts[k] = v
+		}
+	}
+	st := f.l.State()
+	var intent map[string]any
+	if oi := st.OpenIntent; oi != nil && oi.Ceremony == ceremony {
+		intent = oi.Facts
+	}
+	fromIntent := func(ks ...string) {
+		for _, k := range ks {
+			if v, ok := intent[k]; ok {
+				def(k, v)
+			}
+		}
+	}
+	keyFact := func(k string) any {
+		if ks := st.Keys[factString(facts, "key_id")]; ks != nil {
+			return ks.Facts[k]
+		}
+		return nil
+	}
+	spec, known := kinds[kind]
+	if known && spec.facts["hsm"].req {
+		if _, ok := st.HSMs["1234"]; !ok && kind != "hsm.enrolled" {
+			f.now = f.now.Add(-30 * time.Second)
+			if _, err := f.try("hsm.enrolled", "enrol-test-hsm-"+ceremony, "alice", map[string]any{"hsm": testHSM}, "carol"); err != nil {
+				return nil, fmt.Errorf("enrol the test hsm: %w", err)
+			}
+			st = f.l.State()
+		}
+		def("hsm", testHSM)
+	}
+	switch kind {
+	case "key.generate.intent":
+		def("label", facts["key_id"])
+		def("type", "aes-256")
+	case "key.generated":
+		fromIntent("key_id", "label", "type")
+	case "key.export.intent":
+		def("recipient", "partner")
+		def("recipient_key_spki_sha256", "00")
+	case "key.exported":
+		fromIntent("key_id", "recipient", "output")
+		def("mechanism", "CKM_RSA_PKCS_OAEP")
+		def("output_sha256", "00")
+	case "key.destroy.intent":
+		def("reason", "test")
+	case "key.destroyed":
+		fromIntent("key_id")
+		def("verification", map[string]any{"found_by_id": 0})
+	case "backup.intent":
+		def("backup_id", fmt.Sprint(facts["key_id"], ".bk1"))
+		def("m", 2)
+		def("n", 2)
+		def("media", "media.wrapped")
+	case "backup.split":
+		fromIntent("key_id", "backup_id", "m", "n", "media")
+		def("holders", []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "bob"}})
+		def("mechanism", "CKM_AES_KEY_WRAP_PAD")
+		def("blob_sha256", "00")
+	case "key.restore.intent":
+		for id, seq := range st.Backups {
+			if b, _ := st.backups.get(id); b != nil && b.keyID == factString(facts, "key_id") {
+				def("backup_id", id)
+				def("backup_record", seq)
+			}
+		}
+	case "key.restored":
+		fromIntent("key_id", "backup_id")
+		for _, k := range []string{"label", "type", "kcv_aes_cmac", "spki_sha256"} {
+			if v := keyFact(k); v != nil {
+				def(k, v)
+			}
+		}
+	case "ceremony.aborted":
+		def("reason", "test")
+	case "ceremony.closed":
+		if _, has := facts["checkpoint"]; !has {
+			cf, err := f.l.CloseFacts(nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			facts["checkpoint"] = cf["checkpoint"]
+		}
+	case "review.signed":
+		def("period", "2026-Q1")
+		def("reviewed_head", st.Head)
+	}
+	for k, v := range facts {
+		if v == "-" {
+			delete(facts, k)
+		}
+	}
+	return FactsOf(facts)
+}
+
 // story appends a full key lifecycle: generate, export, destroy, close.
 func (f *fixture) story(t testing.TB) {
 	t.Helper()
 	k := map[string]any{"key_id": "root-2026", "label": "root-2026", "type": "ec-p384"}
 	f.add(t, "hsm.enrolled", "enrol-1", "alice", map[string]any{"hsm": map[string]any{"serial": "1234", "model": "SoftHSM v2"}})
 	f.add(t, "key.generate.intent", "gen-1", "alice", k, "carol")
-	f.add(t, "key.generated", "gen-1", "alice", map[string]any{"key_id": "root-2026", "check_value": "SHA256:abc", "extractable": false, "size": 384})
+	f.add(t, "key.generated", "gen-1", "alice", map[string]any{"key_id": "root-2026", "spki_sha256": "abc", "attributes": map[string]any{"extractable": false}})
 	f.add(t, "ceremony.closed", "gen-1", "alice", map[string]any{})
 	f.add(t, "key.export.intent", "exp-1", "bob", map[string]any{"key_id": "root-2026", "recipient": "ssh-ed25519 AAAA"}, "dave")
-	f.add(t, "key.exported", "exp-1", "bob", map[string]any{"key_id": "root-2026", "output_digest": "sha256:00"})
+	f.add(t, "key.exported", "exp-1", "bob", map[string]any{"key_id": "root-2026", "output_sha256": "00"})
 	f.add(t, "key.destroy.intent", "des-1", "alice", map[string]any{"key_id": "root-2026"}, "carol", "dave")
-	f.add(t, "key.destroyed", "des-1", "alice", map[string]any{"key_id": "root-2026", "absent": true})
+	f.add(t, "key.destroyed", "des-1", "alice", map[string]any{"key_id": "root-2026", "verification": map[string]any{"found_by_id": 0}})
 	f.add(t, "ceremony.closed", "des-1", "alice", map[string]any{})
 }
 

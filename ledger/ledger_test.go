@@ -96,7 +96,7 @@ func TestAppendRefusals(t *testing.T) {
 		{"wrong role", "key.generate.intent", "alice", k, []string{"bob"}, "holds none of the roles"},
 		{"not a member", "key.generate.intent", "mallory", k, []string{"carol"}, "not a member"},
 		{"unapproved algorithm", "key.generate.intent", "alice", map[string]any{"key_id": "k2", "type": "rsa-1024"}, []string{"carol"}, "not on the policy"},
-		{"outcome without intent", "key.generated", "alice", map[string]any{"key_id": "k1"}, nil, "without its intent"},
+		{"outcome without intent", "key.generated", "alice", map[string]any{"key_id": "k1"}, nil, "cannot begin ceremony"},
 		{"float fact", "hsm.enrolled", "alice", map[string]any{"x": 1.5}, nil, "floating-point"},
 	}
 	for _, c := range cases[1:] {
@@ -116,7 +116,7 @@ func TestAppendRefusals(t *testing.T) {
 		t.Fatalf("too few approvals: %v", err)
 	}
 	// An approval signed for another place in history is refused.
-	rec := f.l.Draft("key.export.intent", "c3", "alice", map[string]any{"key_id": "k1"}, f.now)
+	rec := f.l.Draft("key.export.intent", "c3", "alice", map[string]any{"key_id": "k1", "recipient": "p", "recipient_key_spki_sha256": "00", "hsm": testHSM}, f.now)
 	other := *rec
 	other.Seq++
 	ap, _ := Approve(&other, "carol", f.signers["carol"])
@@ -137,7 +137,7 @@ func TestHeadMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.add(t, "hsm.enrolled", "e1", "alice", nil)
-	rec := other.Draft("hsm.enrolled", "e2", "alice", nil, f.now)
+	rec := other.Draft("hsm.enrolled", "e2", "alice", map[string]any{"hsm": testHSM}, f.now)
 	if _, err := other.Append(rec, f.signers["alice"], nil); err == nil || !strings.Contains(err.Error(), "head moved") {
 		t.Fatalf("append on a stale head: %v", err)
 	}
@@ -160,7 +160,7 @@ func TestOpenIntentIsReportedNotFailed(t *testing.T) {
 	f := newFixture(t)
 	f.add(t, "key.generate.intent", "g", "alice", map[string]any{"key_id": "k9", "type": "ed25519"}, "carol")
 	res := mustVerify(t, f.dir, Options{})
-	if res.OpenIntent == nil || res.OpenIntent.Seq != 2 || res.OpenIntent.KeyID != "k9" {
+	if res.OpenIntent == nil || res.OpenIntent.Seq != f.l.State().Seq || res.OpenIntent.KeyID != "k9" {
 		t.Fatalf("open intent: %+v", res.OpenIntent)
 	}
 	if f.l.State().OpenIntent == nil {

@@ -84,8 +84,14 @@ type Policy struct {
 	// pattern ("key.*") or "*" to its requirement.
 	Approvals  map[string]Requirement `json:"approvals"`
 	Algorithms []string               `json:"algorithms"`
-	// Rotation maps a key type to its rotation period ("90d", "1y", "5y").
+	// Rotation maps a key type to its rotation period ("90d", "1y", "5y"):
+	// the longest a key of that type may live before it is rotated.
 	Rotation map[string]string `json:"rotation,omitempty"`
+	// GeneratorMayApproveDestruction lifts the default separation of
+	// duties: unless set, the member who generated a key may not approve
+	// its destruction ("no individual both generates and approves
+	// deletion").
+	GeneratorMayApproveDestruction bool `json:"generator_may_approve_destruction,omitempty"`
 }
 
 // DefaultApprovals apply to the kinds a roster file's policy leaves
@@ -325,6 +331,10 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 					})
 				},
 				"algorithms": func(n *yaml.Node, p string) (err error) { out.Policy.Algorithms, err = w.strs(n, p); return },
+				"generator_may_approve_destruction": func(n *yaml.Node, p string) (err error) {
+					out.Policy.GeneratorMayApproveDestruction, err = w.boolean(n, p)
+					return
+				},
 				"rotation": func(n *yaml.Node, p string) error {
 					out.Policy.Rotation = map[string]string{}
 					return w.anyMapping(n, p, func(k string, v *yaml.Node, kp string) (err error) {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,6 +42,10 @@ type KeyState struct {
 	PolicyRotation string `json:"-"`
 
 	histJSON []byte // canonical encoding of History's elements, kept as it grows
+	// generatedBy is the member who operated the generation; on holds
+	// the serials of the HSMs that hold the key. Not part of the key file.
+	generatedBy string
+	on          []string
 }
 
 // State is the replay of a ledger up to Seq.
@@ -64,6 +67,17 @@ type State struct {
 	HSMs    map[string]int64
 	Backups map[string]int64
 
+	// cer is the ceremony of the last record; ceremonies maps every
+	// ceremony id used to its first record: ids are never reused.
+	cer        *ceremonyState
+	ceremonies cowMap[int64]
+	backups    cowMap[*backupInfo]
+	// notAfter, when set, is the latest record time accepted (the
+	// writer's or the verifier's clock plus a margin); parentCommit, when
+	// set, is the commit of record Seq, which a checkpoint must name.
+	notAfter     time.Time
+	parentCommit string
+
 	signers []signerKey              // every key the roster ever held, for allowed_signers
 	keys    map[string]ssh.PublicKey // parsed member keys, by authorized-key line
 	dirty   dirtySet
@@ -81,38 +95,23 @@ type dirtySet struct {
 	keys   map[string]bool
 }
 
-// keyRule is the replay rule of one record kind: need is the key state the
-// record requires (""=any existing, "new"=must not exist), set the state
-// afterwards ("" unchanged), opens/closes an intent.
-type keyRule struct {
-	need, set string
-	intent    bool
-	closes    string // the intent kind this outcome settles
-}
-
-// kindRules is the rule table of the replay, keyed by record kind. Kinds
-// not listed are tolerated (documented in docs/ledger-format.md); if they
-// name a key_id, that key must exist and not be destroyed.
-var kindRules = map[string]keyRule{
-	"key.generate.intent": {need: "new", set: KeyGenerating, intent: true},
-	"key.generated":       {need: KeyGenerating, set: KeyActive, closes: "key.generate.intent"},
-	"key.export.intent":   {need: KeyActive, intent: true},
-	"key.exported":        {need: KeyActive, closes: "key.export.intent"},
-	"export.approved":     {need: KeyActive},
-	"key.destroy.intent":  {need: KeyActive, intent: true},
-	"key.destroyed":       {need: KeyActive, set: KeyDestroyed, closes: "key.destroy.intent"},
-	"key.restore.intent":  {need: restorable, intent: true},
-	"key.restored":        {need: restorable, set: KeyActive, closes: "key.restore.intent"},
-	"backup.intent":       {need: KeyActive, intent: true},
-	"backup.split":        {need: KeyActive, closes: "backup.intent"},
-	"share.verified":      {need: KeyActive},
-}
-
 // Approver is a checked approval: who, with which key.
 type approvalCheck struct {
 	member string
 	pub    ssh.PublicKey
 	sig    []byte
+	// msg, when set, is what a witness signed in namespace
+	// custos-checkpoint; otherwise sig is an approval of the record.
+	msg []byte
+}
+
+// verify checks the signature: an approval over the record's signing
+// digest, or a witness's signature over its checkpoint.
+func (c approvalCheck) verify(signingDigest string) error {
+	if c.msg != nil {
+		return sign.Verify(c.pub, NamespaceCheckpoint, c.msg, c.sig)
+	}
+	return verifyApproval(c.pub, signingDigest, c.sig)
 }
 
 // chainError marks a record that does not follow the one before it (seq,
@@ -138,6 +137,13 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if rec.Seq > 1 && rec.Time.Before(s.Time) {
 		return nil, nil, fmt.Errorf("time %s is before the previous record's %s", rec.Time.Format(TimeLayout), s.Time.Format(TimeLayout))
 	}
+	if !s.notAfter.IsZero() && rec.Time.After(s.notAfter) {
+		return nil, nil, fmt.Errorf("time %s is in the future (later than %s): a record may not be dated ahead of the clock", rec.Time.Format(TimeLayout), s.notAfter.Format(TimeLayout))
+	}
+	spec, known := kinds[rec.Kind]
+	if !known {
+		return nil, nil, fmt.Errorf("unknown record kind %q: no row of the ledger's state machine (docs/ledger-format.md) allows it", rec.Kind)
+	}
 	if (rec.Seq == 1) != (rec.Kind == "ledger.genesis") {
 		return nil, nil, errors.New("ledger.genesis must be record 1 and only record 1")
 	}
@@ -152,6 +158,9 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	actor := roster.Member(rec.Actor)
 	if actor == nil {
 		return nil, nil, fmt.Errorf("actor %q is not a member of the roster", rec.Actor)
+	}
+	if roles := s.actorRoles(rec, spec); !actor.HasRole(roles...) {
+		return nil, nil, fmt.Errorf("actor %s holds the roles %s; %s is written only by a member with one of the roles %s", rec.Actor, strings.Join(actor.Roles, "/"), rec.Kind, strings.Join(roles, "/"))
 	}
 	actorKey, err := s.pub(actor)
 	if err != nil {
@@ -202,7 +211,11 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if n < req.Count {
 		return nil, nil, fmt.Errorf("%d of %d required approvals by %s for %s", n, req.Count, strings.Join(req.Roles, "/"), rec.Kind)
 	}
-	return actorKey, checks, nil
+	wc, err := s.witnessChecks(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return actorKey, append(checks, wc...), nil
 }
 
 // apply replays rec (already authorized) into the state.
@@ -226,119 +239,6 @@ func (s *State) apply(rec *Record, digest string) error {
 	s.Seq, s.Head, s.Time = rec.Seq, digest, rec.Time
 	return nil
 }
-
-func (s *State) lifecycle(rec *Record, ts string) error {
-	if err := s.checkpoint(rec); err != nil {
-		return err
-	}
-	rule, known := kindRules[rec.Kind]
-	if s.OpenIntent != nil {
-		oi := s.OpenIntent
-		switch {
-		case rec.Ceremony != oi.Ceremony:
-			return fmt.Errorf("intent %s (record %d, ceremony %s) has no outcome before ceremony %s", oi.Kind, oi.Seq, oi.Ceremony, rec.Ceremony)
-		case rec.Kind == "ceremony.aborted":
-			if id := factString(oi.Facts, "key_id"); id != "" && oi.Kind == "key.generate.intent" {
-				if k := s.ownKey(id); k != nil {
-					k.State = KeyAborted
-					s.touch(k, rec, ts)
-				}
-			}
-			s.OpenIntent = nil
-			return nil
-		case rule.intent || strings.HasSuffix(rec.Kind, ".intent"):
-			return fmt.Errorf("intent %s (record %d) has no outcome before the next intent %s", oi.Kind, oi.Seq, rec.Kind)
-		case rec.Kind == "ceremony.closed":
-			return fmt.Errorf("ceremony closed with intent %s (record %d) open", oi.Kind, oi.Seq)
-		case rule.closes == oi.Kind || (!known && kindRules[oi.Kind] == (keyRule{})):
-			if a, b := factString(oi.Facts, "key_id"), factString(rec.Facts, "key_id"); a != b {
-				return fmt.Errorf("outcome is for key %q but intent %d is for key %q", b, oi.Seq, a)
-			}
-			s.OpenIntent = nil
-		}
-	} else if rule.closes != "" {
-		return fmt.Errorf("%s without its intent %s", rec.Kind, rule.closes)
-	}
-	id, hasID := rec.Facts["key_id"]
-	if !hasID {
-		if known {
-			return fmt.Errorf("%s needs facts.key_id", rec.Kind)
-		}
-		if rule.intent || strings.HasSuffix(rec.Kind, ".intent") {
-			s.OpenIntent = rec
-		}
-		return nil
-	}
-	keyID, ok := id.(string)
-	if !ok || !validID(keyID) {
-		return fmt.Errorf("facts.key_id %v is not a valid key id", id)
-	}
-	k := s.ownKey(keyID)
-	switch {
-	case rule.need == "new":
-		if k != nil {
-			return fmt.Errorf("key %s already exists (record %d)", keyID, k.CreatedSeq)
-		}
-		k = &KeyState{ID: keyID, CreatedSeq: rec.Seq, CreatedTime: ts, Facts: map[string]any{}}
-		s.Keys[keyID] = k
-	case k == nil:
-		return fmt.Errorf("key %s does not exist", keyID)
-	case rule.need == restorable:
-		// A key comes back from its backup: it must have one, and be
-		// active (a second copy) or destroyed (disaster recovery).
-		if !hasEvent(k, "backup.split") {
-			return fmt.Errorf("%s: key %s has no backup.split to restore from", rec.Kind, keyID)
-		}
-		if k.State != KeyActive && k.State != KeyDestroyed {
-			return fmt.Errorf("%s needs key %s to be active or destroyed, it is %s", rec.Kind, keyID, k.State)
-		}
-	case k.State == KeyDestroyed:
-		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastEvent(k, "key.destroyed"))
-	case rule.need != "" && k.State != rule.need:
-		return fmt.Errorf("%s needs key %s to be %s, it is %s", rec.Kind, keyID, rule.need, k.State)
-	}
-	if rule.set != "" {
-		k.State = rule.set
-	}
-	for fk, fv := range rec.Facts {
-		if !describesKey[rec.Kind] {
-			break // e.g. an export's purpose is not the key's purpose
-		}
-		switch fk {
-		case "key_id":
-		case "label":
-			k.Label, _ = fv.(string)
-		case "type":
-			k.Type, _ = fv.(string)
-		}
-		k.Facts[fk] = fv
-	}
-	if rule.need == "new" && k.Type != "" && !s.Policy.AlgorithmApproved(k.Type) {
-		return fmt.Errorf("key type %s is not on the policy's approved list", k.Type)
-	}
-	if rule.need == "new" {
-		k.PolicyRotation = s.Policy.Rotation[k.Type]
-	}
-	s.touch(k, rec, ts)
-	if rule.intent || strings.HasSuffix(rec.Kind, ".intent") {
-		s.OpenIntent = rec
-	}
-	return nil
-}
-
-// describesKey lists the kinds whose facts describe the key itself and so
-// are merged into keys/<id>.json; the facts of other kinds (an export's
-// recipient and purpose, a share check) stay in their records.
-var describesKey = map[string]bool{
-	"key.generate.intent": true, "key.generated": true,
-	"key.restore.intent": true, "key.restored": true,
-	"backup.split": true, "key.destroyed": true, "key.retirement.scheduled": true,
-	"key.compromised": true,
-}
-
-// restorable is the need of the restore kinds: active or destroyed, with
-// a backup.
-const restorable = "restorable"
 
 func hasEvent(k *KeyState, kind string) bool {
 	for _, ev := range k.History {
@@ -448,31 +348,4 @@ func (s *State) pub(m *Member) (ssh.PublicKey, error) {
 	}
 	s.keys[m.Key] = k
 	return k, nil
-}
-
-// checkpoint checks the checkpoint a ceremony.closed record carries: it
-// must name this ledger, the record before it and its size, so witnesses
-// co-sign exactly the history they saw.
-func (s *State) checkpoint(rec *Record) error {
-	if rec.Kind != "ceremony.closed" {
-		return nil
-	}
-	cp, ok := rec.Facts["checkpoint"].(map[string]any)
-	if !ok {
-		if _, has := rec.Facts["checkpoint"]; has {
-			return errors.New("facts.checkpoint is not an object")
-		}
-		return nil
-	}
-	if l, _ := cp["ledger"].(string); l != s.LedgerID {
-		return fmt.Errorf("checkpoint names ledger %.40q, this ledger is %s", l, s.LedgerID)
-	}
-	if h, _ := cp["head"].(string); h != rec.Prev {
-		return fmt.Errorf("checkpoint head %s is not the digest of record %d (%s)", short(h), rec.Seq-1, short(rec.Prev))
-	}
-	n, _ := cp["size"].(json.Number)
-	if size, err := n.Int64(); err != nil || size != rec.Seq-1 {
-		return fmt.Errorf("checkpoint size %s is not %d, the records before it", n, rec.Seq-1)
-	}
-	return nil
 }

@@ -13,9 +13,10 @@ func TestDestroyedKeyNamesItsDestruction(t *testing.T) {
 	id := map[string]any{"key_id": "root-2026"}
 	f.add(t, "key.generate.intent", "gen-1", "alice", map[string]any{"key_id": "root-2026", "type": "ec-p384"}, "carol")
 	f.add(t, "key.generated", "gen-1", "alice", id)
-	f.add(t, "backup.intent", "gen-1", "alice", id)
-	f.add(t, "backup.split", "gen-1", "alice", id)
 	f.add(t, "ceremony.closed", "gen-1", "alice", map[string]any{})
+	f.add(t, "backup.intent", "bk-1", "alice", id, "carol")
+	f.add(t, "backup.split", "bk-1", "alice", id)
+	f.add(t, "ceremony.closed", "bk-1", "alice", map[string]any{})
 	f.add(t, "key.destroy.intent", "des-1", "alice", id, "carol", "dave")
 	destroyed := f.add(t, "key.destroyed", "des-1", "alice", id)
 	f.add(t, "ceremony.closed", "des-1", "alice", map[string]any{})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
@@ -41,6 +42,9 @@ type Options struct {
 	// signatures are still being checked, and after a failure it may see
 	// records again: use what it saw only when the Result is OK.
 	Each func(rec *Record, digest string)
+	// Now is the verifier's clock (default: time.Now): a record dated
+	// later than Now plus ClockMargin fails.
+	Now time.Time
 
 	exactFrom int64 // from this seq on, read every commit's tree
 }
@@ -198,6 +202,11 @@ func verify(dir string, opts Options) (res Result) {
 	defer packs.close()
 	v := &verifier{obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st, packs: packs}, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	v.state.notAfter = now.Add(ClockMargin)
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -425,6 +434,10 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	if rec.Seq != seq {
 		return fail("chain", "%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", path, rec.Seq, seq)
 	}
+	v.state.parentCommit = ""
+	if !parent.IsZero() {
+		v.state.parentCommit = parent.String()
+	}
 	actorKey, approvals, err := v.state.authorize(rec)
 	if err != nil {
 		check := "policy"
@@ -489,8 +502,17 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}})
 	}
 	for _, a := range approvals {
+		if a.msg != nil {
+			v.submit(job{seq: seq, commit: id, check: "witness", fn: func() error {
+				if err := a.verify(signing); err != nil {
+					return fmt.Errorf("checkpoint signature by witness %s does not verify over this checkpoint: %w", a.member, err)
+				}
+				return nil
+			}})
+			continue
+		}
 		v.submit(job{seq: seq, commit: id, check: "approval", fn: func() error {
-			if err := verifyApproval(a.pub, signing, a.sig); err != nil {
+			if err := a.verify(signing); err != nil {
 				return fmt.Errorf("approval by %s does not verify over this record (made for another record or altered): %w", a.member, err)
 			}
 			return nil

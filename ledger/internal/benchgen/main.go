@@ -91,26 +91,38 @@ func run(n int, dir string) error {
 		return err
 	}
 	l.SkipWorktree()
+	hsmFacts := map[string]any{"serial": "bench-0001", "model": "SoftHSM v2", "label": "bench"}
 	for seq := 2; seq <= n; seq++ {
 		t = t.Add(time.Minute)
-		i := seq - 2
+		i := seq - 3
 		id := fmt.Sprintf("key-%06d", i/10)
-		facts := map[string]any{"key_id": id}
+		facts := map[string]any{"key_id": id, "hsm": hsmFacts}
 		actor, ceremony := "alice", fmt.Sprintf("c-%d", i/2)
 		var kind string
 		switch step := i % 10; {
+		case i < 0:
+			kind, ceremony, facts = "hsm.enrolled", "enrol", map[string]any{"hsm": hsmFacts}
 		case step < 2:
 			kind = []string{"key.generate.intent", "key.generated"}[step]
-			if step == 0 {
-				facts["type"], facts["label"] = "ec-p256", id
+			facts["type"], facts["label"] = "ec-p256", id
+			if step == 1 {
+				facts["spki_sha256"] = fmt.Sprintf("%064x", i)
 			}
 		case step < 8:
 			kind, actor = []string{"key.export.intent", "key.exported"}[step%2], "bob"
+			facts["recipient"] = "partner-" + ceremony
 			if step%2 == 0 {
-				facts["recipient"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+				facts["recipient_key_spki_sha256"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+			} else {
+				facts["mechanism"], facts["output_sha256"] = "CKM_RSA_PKCS_OAEP", fmt.Sprintf("%064x", i)
 			}
 		default:
 			kind = []string{"key.destroy.intent", "key.destroyed"}[step%2]
+			if step%2 == 0 {
+				facts["reason"] = "bench"
+			} else {
+				facts["verification"] = map[string]any{"found_by_id": 0, "found_by_label": 0}
+			}
 		}
 		rec := l.Draft(kind, ceremony, actor, facts, t)
 		var apps []ledger.Approval

@@ -1,0 +1,288 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// This file is the ledger's state machine as a table: one kindSpec per
+// record kind, read by the writer (Append) and by verify through the same
+// replay (State.authorize and State.apply). docs/ledger-format.md prints
+// the same table; a kind not in it is refused by both.
+
+// factType is the JSON type a fact must have.
+type factType int
+
+const (
+	fString factType = iota + 1
+	fInt
+	fBool
+	fObject
+	fList
+	fNames // a list of member names
+)
+
+// fact is one fact a kind may carry: its type and whether it must be there.
+type fact struct {
+	t   factType
+	req bool
+}
+
+var (
+	aString, aStringReq   = fact{t: fString}, fact{t: fString, req: true}
+	anInt, anIntReq       = fact{t: fInt}, fact{t: fInt, req: true}
+	aBool                 = fact{t: fBool}
+	anObject, anObjectReq = fact{t: fObject}, fact{t: fObject, req: true}
+	aList, aListReq       = fact{t: fList}, fact{t: fList, req: true}
+	someNames             = fact{t: fNames}
+)
+
+// keyNeed is what a kind needs of the key its facts.key_id names.
+type keyNeed int
+
+const (
+	keyNone       keyNeed = iota // the kind names no key
+	keyNew                       // a new key id
+	keyGenerating                // the key's generation intent is open
+	keyActive                    // an active key
+	keyRestorable                // active or destroyed, with a backup of it
+	keyLive                      // any key that is not destroyed or aborted
+)
+
+// kindSpec is one row of the table.
+type kindSpec struct {
+	// opens: the first record of a ceremony. intent: it opens an intent
+	// that only its outcome (settledBy) or ceremony.aborted may follow.
+	opens, intent bool
+	settledBy     string
+	// roles the actor must hold one of (in the roster in force).
+	roles []string
+	key   keyNeed
+	// set is the key state afterwards ("" unchanged).
+	set string
+	// facts the kind may carry; any other fact is refused.
+	facts map[string]fact
+	// bind lists the facts an outcome must carry with the value its
+	// intent (the record its approvals covered) carried.
+	bind []string
+	// hsm: the record acts on an HSM and must name an enrolled one that,
+	// for a key already made, holds the key.
+	hsm bool
+}
+
+var (
+	operators = []string{"custodian"}
+	officers  = []string{"officer"}
+	anyone    = []string{"custodian", "officer"} // never an auditor or a witness alone
+	// witnessRoles may co-sign a checkpoint as a witness.
+	witnessRoles = []string{"custodian", "officer", "witness"}
+)
+
+// common facts every opening record may carry.
+var openingFacts = map[string]fact{"notes": aString, "witnesses": someNames}
+
+func with(base map[string]fact, more map[string]fact) map[string]fact {
+	out := maps.Clone(base)
+	maps.Copy(out, more)
+	return out
+}
+
+// keyFacts are the facts of the hsm package's description of a key.
+var keyFacts = map[string]fact{"key_id": aStringReq, "id": aString, "label": aStringReq, "type": aStringReq, "class": aString,
+	"attributes": anObject, "kcv_aes_cmac": aString, "kcv_aes_ecb": aString, "spki_sha256": aString, "ssh_fingerprint": aString,
+	"hsm": anObjectReq, "resumed": aBool}
+
+var kinds = map[string]kindSpec{
+	"ledger.genesis": {opens: true, roles: anyone,
+		facts: with(openingFacts, map[string]fact{"roster": anObjectReq, "policy": anObjectReq})},
+	"roster.changed": {opens: true, roles: anyone,
+		facts: with(openingFacts, map[string]fact{"roster": anObjectReq, "policy": anObjectReq, "reason": aString, "shares_to_resplit": aList})},
+	"hsm.enrolled": {opens: true, roles: operators,
+		facts: with(openingFacts, map[string]fact{"hsm": anObjectReq, "module": anObject})},
+	"review.signed": {opens: true, roles: officers,
+		facts: with(openingFacts, map[string]fact{"period": aStringReq, "findings": aString, "roster": aList, "inventory": aList, "reviewed_head": aStringReq})},
+	"key.compromised": {opens: true, roles: anyone, key: keyLive,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "reported_by": aString, "follow_up": aList})},
+	"share.verified": {opens: true, roles: anyone, key: keyActive,
+		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "backup_record": anIntReq, "holder": aStringReq, "index": anIntReq,
+			"commitment": aStringReq, "checked": aString, "notes": aString}},
+
+	"key.generate.intent": {opens: true, intent: true, settledBy: "key.generated", roles: operators, key: keyNew, set: KeyGenerating, hsm: true,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aStringReq, "type": aStringReq, "owner": aString, "purpose": aString,
+			"rotation_days": anInt, "exportable": aBool, "backup_planned": aBool, "planned_attributes": anObject, "hsm": anObjectReq,
+			"rotates": aString, "rotates_label": aString, "retire_on": aString})},
+	"key.generated": {roles: operators, key: keyGenerating, set: KeyActive, hsm: true, facts: keyFacts,
+		bind: []string{"key_id", "label", "type", "hsm"}},
+	"key.retirement.scheduled": {roles: operators, key: keyActive,
+		facts: map[string]fact{"key_id": aStringReq, "label": aString, "retire_on": aStringReq, "successor": aStringReq}},
+
+	"key.export.intent": {opens: true, intent: true, settledBy: "key.exported", roles: operators, key: keyActive, hsm: true,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "recipient": aStringReq, "recipient_key_spki_sha256": aStringReq,
+			"recipient_key_bits": anInt, "purpose": aString, "expires": aString, "output": aString, "hsm": anObjectReq})},
+	"key.exported": {roles: operators, key: keyActive, hsm: true,
+		facts: map[string]fact{"key_id": aStringReq, "hsm": anObjectReq, "recipient": aStringReq, "mechanism": aStringReq, "oaep_hash": aString, "output": aString,
+			"output_bytes": anInt, "output_sha256": aStringReq, "trusted_wrapping_key_removed": aBool, "resumed": aBool},
+		bind: []string{"key_id", "recipient", "output", "hsm"}},
+
+	"key.destroy.intent": {opens: true, intent: true, settledBy: "key.destroyed", roles: operators, key: keyActive, hsm: true,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "hsm": anObjectReq})},
+	"key.destroyed": {roles: operators, key: keyActive, set: KeyDestroyed, hsm: true,
+		facts: map[string]fact{"key_id": aStringReq, "hsm": anObjectReq, "verification": anObjectReq, "resumed": aBool},
+		bind:  []string{"key_id", "hsm"}},
+
+	"backup.intent": {opens: true, intent: true, settledBy: "backup.split", roles: operators, key: keyActive, hsm: true,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "type": aString, "backup_id": aStringReq, "m": anIntReq, "n": anIntReq,
+			"holders": someNames, "media": aStringReq, "wrapping": aString, "hsm": anObjectReq})},
+	"backup.split": {roles: operators, key: keyActive, hsm: true,
+		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "hsm": anObjectReq, "m": anIntReq, "n": anIntReq, "media": aStringReq, "type": aString,
+			"attributes": anObject, "blob_bytes": anInt, "blob_sha256": aStringReq, "combinations_checked": anInt, "combinations_total": anInt,
+			"holders": aListReq, "mechanism": aStringReq, "public_key_spki": aString, "trusted_wrapping_key_removed": aBool,
+			"wrapping_key_kcv_cmac": aString, "wrapping_key_removed": aBool, "resumed": aBool},
+		bind: []string{"key_id", "backup_id", "m", "n", "media", "hsm"}},
+
+	"key.restore.intent": {opens: true, intent: true, settledBy: "key.restored", roles: operators, key: keyRestorable, hsm: true,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "type": aString, "backup_id": aStringReq, "backup_record": anIntReq,
+			"m": anInt, "media": aString, "hsm": anObjectReq})},
+	"key.restored": {roles: operators, key: keyRestorable, set: KeyActive, hsm: true,
+		facts: with(keyFacts, map[string]fact{"backup_id": aStringReq, "shares_used": aList, "shares_refused": aList, "matched": aList,
+			"wrapping_key_kcv_cmac": aString}),
+		bind: []string{"key_id", "backup_id", "hsm"}},
+
+	"ceremony.aborted": {key: keyNone, facts: map[string]fact{"key_id": aString, "reason": aStringReq, "resumed": aBool, "hsm": anObject}},
+	"ceremony.closed":  {facts: map[string]fact{"checkpoint": anObjectReq, "witnessed": aList}},
+}
+
+// keyIdentity are the facts that describe a key itself. They are set by
+// its generation (intent and outcome) and never change: a later record
+// may repeat them, with the same value, or leave them out.
+var keyIdentity = []string{"label", "type", "class", "id", "kcv_aes_cmac", "kcv_aes_ecb", "spki_sha256", "ssh_fingerprint", "owner", "purpose", "rotation_days"}
+
+// checkValues are the facts that prove which key an HSM holds: a restore
+// must show every one the generation recorded.
+var checkValues = []string{"kcv_aes_cmac", "kcv_aes_ecb", "spki_sha256", "ssh_fingerprint"}
+
+// checkFacts checks rec's facts against its kind's row: no unknown fact,
+// every required one, each of its type.
+func checkFacts(spec kindSpec, rec *Record) error {
+	for _, k := range slices.Sorted(maps.Keys(rec.Facts)) {
+		f, ok := spec.facts[k]
+		if !ok {
+			return fmt.Errorf("facts.%s is not a fact of %s (its facts: %s)", k, rec.Kind, strings.Join(slices.Sorted(maps.Keys(spec.facts)), ", "))
+		}
+		if err := f.check(rec.Facts[k]); err != nil {
+			return fmt.Errorf("facts.%s: %w", k, err)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.facts)) {
+		if _, has := rec.Facts[k]; spec.facts[k].req && !has {
+			return fmt.Errorf("%s needs facts.%s", rec.Kind, k)
+		}
+	}
+	return nil
+}
+
+func (f fact) check(v any) error {
+	switch f.t {
+	case fString:
+		if _, ok := v.(string); !ok {
+			return fmt.Errorf("must be a string")
+		}
+	case fInt:
+		n, ok := v.(json.Number)
+		if !ok {
+			return fmt.Errorf("must be an integer")
+		}
+		if _, err := n.Int64(); err != nil {
+			return fmt.Errorf("must be an integer")
+		}
+	case fBool:
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("must be true or false")
+		}
+	case fObject:
+		if _, ok := v.(map[string]any); !ok {
+			return fmt.Errorf("must be an object")
+		}
+	case fList:
+		if _, ok := v.([]any); !ok {
+			return fmt.Errorf("must be a list")
+		}
+	case fNames:
+		l, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("must be a list of member names")
+		}
+		seen := map[string]bool{}
+		for i, e := range l {
+			s, ok := e.(string)
+			if !ok || !validName(s) {
+				return fmt.Errorf("[%d] is not a member name", i)
+			}
+			if seen[s] {
+				return fmt.Errorf("[%d]: %s is listed twice", i, s)
+			}
+			seen[s] = true
+		}
+	}
+	return nil
+}
+
+// sameFact reports whether two fact values are equal as canonical JSON.
+func sameFact(a, b any) bool {
+	ca, err1 := Canonical(a)
+	cb, err2 := Canonical(b)
+	return err1 == nil && err2 == nil && string(ca) == string(cb)
+}
+
+// hsmSerial is the serial of the HSM a record's facts.hsm names.
+func hsmSerial(facts map[string]any) string {
+	h, _ := facts["hsm"].(map[string]any)
+	s, _ := h["serial"].(string)
+	return s
+}
+
+// factNames reads a list of member names (checked by checkFacts).
+func factNames(facts map[string]any, k string) []string {
+	l, _ := facts[k].([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func factInt(facts map[string]any, k string) (int64, bool) {
+	n, ok := facts[k].(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := n.Int64()
+	return i, err == nil
+}
+
+// PeriodDays reads a policy rotation period ("90d", "2w", "12m", "5y"), any
+// form Validate accepts, in days: a month is 30 days, a year 365 (as in
+// ceremony scripts). It is 0 for anything else.
+func PeriodDays(p string) int64 {
+	if !periodRe.MatchString(p) {
+		return 0
+	}
+	var n int64
+	for _, c := range p[:len(p)-1] {
+		n = n*10 + int64(c-'0')
+	}
+	switch p[len(p)-1] {
+	case 'w':
+		n *= 7
+	case 'm':
+		n *= 30
+	case 'y':
+		n *= 365
+	}
+	return n
+}
