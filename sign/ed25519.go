@@ -39,7 +39,10 @@ var (
 const maxTables = 256
 
 // fast returns pub, or for an ed25519 key the same key verifying through
-// its table.
+// its table. An ed25519 key that CheckMemberKey refuses (small order,
+// non-canonical, not a point) comes back as a key that verifies nothing:
+// no table is built for it, and the standard path, which would accept
+// signatures anyone can make for it, is not taken either.
 func fast(pub ssh.PublicKey) ssh.PublicKey {
 	k, ok := ed25519Of(pub)
 	if !ok {
@@ -50,22 +53,35 @@ func fast(pub ssh.PublicKey) ssh.PublicKey {
 	if t, ok := tables.Load(a); ok {
 		return fastEd25519{pub, a, t.(*curve.EdwardsBasepointTable)}
 	}
+	if err := checkEd25519(k); err != nil {
+		return refusedKey{pub, err}
+	}
 	if ntables.Load() >= maxTables {
 		return pub
 	}
 	var c curve.CompressedEdwardsY
 	var p curve.EdwardsPoint
 	if _, err := c.SetBytes(k); err != nil {
-		return pub
+		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
 	}
 	if _, err := p.SetCompressedY(&c); err != nil {
-		return pub // not a point: let the standard path refuse it
+		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
 	}
 	t := curve.NewEdwardsBasepointTable(p.Neg(&p))
 	if _, loaded := tables.LoadOrStore(a, t); !loaded {
 		ntables.Add(1)
 	}
 	return fastEd25519{pub, a, t}
+}
+
+// refusedKey is an ed25519 key no signature of which is accepted.
+type refusedKey struct {
+	ssh.PublicKey
+	err error
+}
+
+func (k refusedKey) Verify([]byte, *ssh.Signature) error {
+	return fmt.Errorf("ssh: signature refused: %w", k.err)
 }
 
 type fastEd25519 struct {
