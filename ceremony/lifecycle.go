@@ -295,7 +295,8 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		}
 		r.Members[j].Roles = slices.Clone(rp.Roles[n])
 	}
-	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation}
+	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation,
+		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits}
 	for k, v := range st.Policy.Approvals {
 		pol.Approvals[k] = v
 	}
