@@ -16,8 +16,10 @@ import (
 
 // Ed25519 checks are the bulk of custos verify's work: three per record,
 // by the same few members' keys. A check computes R' = [s]B - [k]A and
-// accepts when R' encodes to the signature's R, exactly as crypto/ed25519
-// and OpenSSH do (cofactorless, s < L, A decoded as crypto/ed25519 does).
+// accepts when R' encodes to the signature's R, as crypto/ed25519 does
+// (cofactorless, s < L; OpenSSH also takes s < 2^253, so s + L), for the
+// keys CheckMemberKey accepts only: no table is built for any other key,
+// and its signatures are all refused (TestOpenSSHDisagreements).
 // Both products are taken from tables (curve25519-voi's fixed-base
 // combs): B's is built in, -A's is built once per member key. That skips
 // the 253 doublings of a double-scalar multiplication; the result is the
