@@ -385,7 +385,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	// RSA minimum (which may follow the members) has been read.
 	for _, k := range keys {
 		if err := sign.CheckMemberKey(k.pub, out.Policy.RSAMinBits()); err != nil {
-			return nil, fail(k.path, k.n, "%v", err)
+			return nil, &strictyaml.Error{File: file, Path: k.path, Line: k.n.Line, Msg: err.Error(), Err: err}
 		}
 	}
 	if out.Policy.Approvals == nil {
