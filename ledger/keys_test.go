@@ -6,6 +6,9 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +54,15 @@ func TestParseRosterRefusesForgeableKeys(t *testing.T) {
 	}
 	if _, _, err := parseRosterFacts(mustFacts(t, &rf.Roster, &rf.Policy)); err == nil || err.Error() != "facts: members[1].key: "+smallOrderRule {
 		t.Fatalf("parseRosterFacts: %v", err)
+	}
+	// Create (custos init past the roster file) refuses it too, and
+	// writes nothing.
+	dir := filepath.Join(t.TempDir(), "l")
+	if _, err := Create(dir, &rf.Roster, &rf.Policy, nil, t0); err == nil || err.Error() != "roster: members[1].key: "+smallOrderRule {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Create left %s: %v", dir, err)
 	}
 }
 
