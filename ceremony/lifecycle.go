@@ -280,6 +280,9 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: roster.add[%d].key: %w", s.File, i, err)
 		}
+		if err := sign.CheckMemberKey(pub, st.Policy.RSAMinBits()); err != nil {
+			return nil, nil, fmt.Errorf("%s: roster.add[%d].key: %w", s.File, i, err)
+		}
 		key := strings.Join(strings.Fields(sign.AuthorizedKey(pub))[:2], " ")
 		r.Members = append(r.Members, ledger.Member{Name: nm.Name, Roles: slices.Clone(nm.Roles), Key: key})
 	}
@@ -295,7 +298,8 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		}
 		r.Members[j].Roles = slices.Clone(rp.Roles[n])
 	}
-	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation}
+	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation,
+		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits}
 	for k, v := range st.Policy.Approvals {
 		pol.Approvals[k] = v
 	}

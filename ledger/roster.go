@@ -92,6 +92,18 @@ type Policy struct {
 	// its destruction ("no individual both generates and approves
 	// deletion").
 	GeneratorMayApproveDestruction bool `json:"generator_may_approve_destruction,omitempty"`
+	// MemberKeyRSAMinBits is the smallest RSA member key accepted, in
+	// bits; zero means sign.DefaultRSAMinBits. Left out of the encoding
+	// when zero, so ledgers written before it encode as they did.
+	MemberKeyRSAMinBits int `json:"member_rsa_min_bits,omitempty"`
+}
+
+// RSAMinBits is the smallest RSA member key the policy accepts.
+func (p *Policy) RSAMinBits() int {
+	if p.MemberKeyRSAMinBits == 0 {
+		return sign.DefaultRSAMinBits
+	}
+	return p.MemberKeyRSAMinBits
 }
 
 // DefaultApprovals apply to the kinds a roster file's policy leaves
@@ -141,10 +153,14 @@ var (
 )
 
 // Validate checks the roster and policy together; errors name the field
-// in roster-file terms ("members[1].key").
+// in roster-file terms ("members[1].key"). Every member key must pass
+// sign.CheckMemberKey under the policy's RSA minimum.
 func Validate(r *Roster, p *Policy) error {
 	if len(r.Members) == 0 {
 		return errors.New("members: the roster has no members")
+	}
+	if err := validRSAMinBits(p.MemberKeyRSAMinBits); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	keys := map[string]string{}
@@ -178,6 +194,9 @@ func Validate(r *Roster, p *Policy) error {
 		}
 		if m.Key != sign.AuthorizedKey(pub) {
 			return fmt.Errorf("%s.key: key must be written as %q without comment", at, sign.AuthorizedKey(pub))
+		}
+		if err := sign.CheckMemberKey(pub, p.RSAMinBits()); err != nil {
+			return fmt.Errorf("%s.key: %w", at, err)
 		}
 		if other, dup := keys[m.Key]; dup {
 			return fmt.Errorf("%s.key: the same key is already the key of %s", at, other)
@@ -231,6 +250,15 @@ func Validate(r *Roster, p *Policy) error {
 	return nil
 }
 
+// validRSAMinBits checks policy.member_rsa_min_bits: unset (zero), or at
+// least sign.MinRSAMinBits and at most 16384 (the largest key OpenSSH makes).
+func validRSAMinBits(n int) error {
+	if n != 0 && (n < sign.MinRSAMinBits || n > 16384) {
+		return fmt.Errorf("policy.member_rsa_min_bits: %d is out of range %d..16384", n, sign.MinRSAMinBits)
+	}
+	return nil
+}
+
 // RosterFile is a parsed roster file for `custos init`.
 type RosterFile struct {
 	Ledger   string // optional ledger id; random when empty
@@ -274,6 +302,12 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	}
 	w := &walker{fail: fail}
 	out := &RosterFile{Policy: Policy{}}
+	type keyAt struct {
+		pub  ssh.PublicKey
+		path string
+		n    *yaml.Node
+	}
+	var keys []keyAt
 	err := w.mapping(root, "", map[string]func(*yaml.Node, string) error{
 		"ledger": func(n *yaml.Node, p string) error {
 			s, err := w.str(n, p)
@@ -308,6 +342,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 							return fail(p, n, "not an ssh public key")
 						}
 						m.Key = sign.AuthorizedKey(pub) // drop the comment
+						keys = append(keys, keyAt{pub, p, n})
 						return nil
 					},
 				}, "name", "roles", "key")
@@ -335,6 +370,14 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 					out.Policy.GeneratorMayApproveDestruction, err = w.boolean(n, p)
 					return
 				},
+				"member_rsa_min_bits": func(n *yaml.Node, p string) error {
+					i, err := w.integer(n, p)
+					if err == nil && (i == 0 || validRSAMinBits(i) != nil) {
+						return fail(p, n, "%d is out of range %d..16384", i, sign.MinRSAMinBits)
+					}
+					out.Policy.MemberKeyRSAMinBits = i
+					return err
+				},
 				"rotation": func(n *yaml.Node, p string) error {
 					out.Policy.Rotation = map[string]string{}
 					return w.anyMapping(n, p, func(k string, v *yaml.Node, kp string) (err error) {
@@ -348,6 +391,13 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Keys are judged here, where their line is known, once the policy's
+	// RSA minimum (which may follow the members) has been read.
+	for _, k := range keys {
+		if err := sign.CheckMemberKey(k.pub, out.Policy.RSAMinBits()); err != nil {
+			return nil, &strictyaml.Error{File: file, Path: k.path, Line: k.n.Line, Msg: err.Error(), Err: err}
+		}
+	}
 	if out.Policy.Approvals == nil {
 		out.Policy.Approvals = map[string]Requirement{}
 	}
@@ -358,7 +408,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	for k, r := range DefaultApprovals() {
 		switch {
 		case out.Policy.covers(k):
-		case Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}}) != nil:
+		case Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}, MemberKeyRSAMinBits: out.Policy.MemberKeyRSAMinBits}) != nil:
 			out.Unmet = append(out.Unmet, k)
 		default:
 			out.Policy.Approvals[k] = r

@@ -155,6 +155,13 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 		}
 		roster, policy = r, p
 	}
+	if rec.Kind == "roster.changed" {
+		// The new roster must be valid (its keys among other things)
+		// before anything is approved under the old one.
+		if _, _, err := parseRosterFacts(rec.Facts); err != nil {
+			return nil, nil, fmt.Errorf("new roster: %w", err)
+		}
+	}
 	actor := roster.Member(rec.Actor)
 	if actor == nil {
 		return nil, nil, fmt.Errorf("actor %q is not a member of the roster", rec.Actor)

@@ -16,8 +16,10 @@ import (
 
 // Ed25519 checks are the bulk of custos verify's work: three per record,
 // by the same few members' keys. A check computes R' = [s]B - [k]A and
-// accepts when R' encodes to the signature's R, exactly as crypto/ed25519
-// and OpenSSH do (cofactorless, s < L, A decoded as crypto/ed25519 does).
+// accepts when R' encodes to the signature's R, as crypto/ed25519 does
+// (cofactorless, s < L; OpenSSH also takes s < 2^253, so s + L), for the
+// keys CheckMemberKey accepts only: no table is built for any other key,
+// and its signatures are all refused (TestOpenSSHDisagreements).
 // Both products are taken from tables (curve25519-voi's fixed-base
 // combs): B's is built in, -A's is built once per member key. That skips
 // the 253 doublings of a double-scalar multiplication; the result is the
@@ -39,7 +41,10 @@ var (
 const maxTables = 256
 
 // fast returns pub, or for an ed25519 key the same key verifying through
-// its table.
+// its table. An ed25519 key that CheckMemberKey refuses (small order,
+// non-canonical, not a point) comes back as a key that verifies nothing:
+// no table is built for it, and the standard path, which would accept
+// signatures anyone can make for it, is not taken either.
 func fast(pub ssh.PublicKey) ssh.PublicKey {
 	k, ok := ed25519Of(pub)
 	if !ok {
@@ -50,22 +55,35 @@ func fast(pub ssh.PublicKey) ssh.PublicKey {
 	if t, ok := tables.Load(a); ok {
 		return fastEd25519{pub, a, t.(*curve.EdwardsBasepointTable)}
 	}
+	if err := checkEd25519(k); err != nil {
+		return refusedKey{pub, err}
+	}
 	if ntables.Load() >= maxTables {
 		return pub
 	}
 	var c curve.CompressedEdwardsY
 	var p curve.EdwardsPoint
 	if _, err := c.SetBytes(k); err != nil {
-		return pub
+		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
 	}
 	if _, err := p.SetCompressedY(&c); err != nil {
-		return pub // not a point: let the standard path refuse it
+		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
 	}
 	t := curve.NewEdwardsBasepointTable(p.Neg(&p))
 	if _, loaded := tables.LoadOrStore(a, t); !loaded {
 		ntables.Add(1)
 	}
 	return fastEd25519{pub, a, t}
+}
+
+// refusedKey is an ed25519 key no signature of which is accepted.
+type refusedKey struct {
+	ssh.PublicKey
+	err error
+}
+
+func (k refusedKey) Verify([]byte, *ssh.Signature) error {
+	return fmt.Errorf("ssh: signature refused: %w", k.err)
 }
 
 type fastEd25519 struct {

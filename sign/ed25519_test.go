@@ -3,6 +3,7 @@ package sign
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -40,43 +41,56 @@ func FuzzFastEd25519(f *testing.F) {
 	})
 }
 
-// TestFastEd25519Keys: any key, including one given as bytes that are not
-// a valid point, is judged as x/crypto/ssh judges it.
+// TestFastEd25519Keys: an honest key is judged as x/crypto/ssh judges it;
+// a key CheckMemberKey refuses (small order, non-canonical, not a point)
+// gets no table and verifies nothing, not even the signatures
+// crypto/ed25519 accepts for it (anyone can make those).
 func TestFastEd25519Keys(t *testing.T) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	msg := []byte("m")
 	sig := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: ed25519.Sign(priv, msg)}
-	// The identity point, canonical (y = 1) and not (y = p + 1): for it
-	// R = [s]B verifies any message, so both encodings must be accepted
-	// and hashed as given, as crypto/ed25519 does.
-	one := append([]byte{1}, make([]byte, 31)...)
-	pPlus1 := append([]byte{0xee}, bytes.Repeat([]byte{0xff}, 31)...)
-	pPlus1[31] = 0x7f
+	// For the identity point, canonical (y = 1) or not (y = p + 1),
+	// R = [s]B verifies any message.
 	s := make([]byte, 32)
 	s[0] = 7
 	sb := new(edwards25519.Point).ScalarBaseMult(must(edwards25519.NewScalar().SetCanonicalBytes(s)))
 	forIdentity := &ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: append(sb.Bytes(), s...)}
-	accepted := 0
-	for _, k := range [][]byte{priv.Public().(ed25519.PublicKey), make([]byte, 32), append(make([]byte, 31), 0xff), one, pPlus1} {
-		pub, err := ssh.NewPublicKey(ed25519.PublicKey(k))
+	honest := pubOf(t, priv)
+	if fast(honest).Verify(msg, sig) != nil || fast(honest).Verify(msg, forIdentity) == nil {
+		t.Fatal("the honest key is misjudged")
+	}
+	if _, ok := fast(honest).(fastEd25519); !ok {
+		t.Fatal("an ed25519 key does not take the fast path")
+	}
+	stdAccepts := 0
+	for _, v := range ed25519Vectors(t) {
+		if v.want == nil {
+			continue
+		}
+		pub, err := ssh.NewPublicKey(ed25519.PublicKey(v.key))
 		if err != nil {
 			t.Fatal(err)
 		}
+		k := fast(pub)
+		if r, ok := k.(refusedKey); !ok || !errors.Is(r.err, v.want) {
+			t.Fatalf("%s: fast gives %T, want a refused key (%v)", v.name, k, v.want)
+		}
+		if _, ok := tables.Load([32]byte(v.key)); ok {
+			t.Fatalf("%s: a table was built", v.name)
+		}
 		for _, sig := range []*ssh.Signature{sig, forIdentity} {
-			want, got := pub.Verify(msg, sig) == nil, fast(pub).Verify(msg, sig) == nil
-			if got != want {
-				t.Fatalf("key %x, signature %x: tables %v, crypto/ed25519 %v", k, sig.Blob, got, want)
+			if pub.Verify(msg, sig) == nil {
+				stdAccepts++
 			}
-			if got {
-				accepted++
+			if k.Verify(msg, sig) == nil {
+				t.Fatalf("%s: signature %x verified", v.name, sig.Blob)
 			}
 		}
 	}
-	if accepted != 3 { // the real key's signature, and forIdentity under both encodings
-		t.Fatalf("%d signatures accepted, want 3", accepted)
-	}
-	if _, ok := fast(pubOf(t, priv)).(fastEd25519); !ok {
-		t.Fatal("an ed25519 key does not take the fast path")
+	// forIdentity, under the 4 encodings of the identity at least (and
+	// under a point of order 2 A when k = H(R, A, m) is even).
+	if stdAccepts < 4 {
+		t.Fatalf("crypto/ed25519 accepted %d signatures, want at least 4", stdAccepts)
 	}
 }
 
@@ -148,6 +162,12 @@ func TestTablesBounded(t *testing.T) {
 	lastSig.Blob[40] ^= 1
 	if fast(last).Verify(msg, lastSig) == nil {
 		t.Fatal("an altered signature verified on the standard path")
+	}
+	// Past the bound, a small-order key is still refused, not handed to
+	// the standard path (which would accept R = [s]B for the identity).
+	identity := append([]byte{1}, make([]byte, 31)...)
+	if _, ok := fast(must(ssh.NewPublicKey(ed25519.PublicKey(identity)))).(refusedKey); !ok {
+		t.Fatal("past the bound, the identity key is not refused")
 	}
 }
 

@@ -82,7 +82,10 @@ func VerifyParsed(pub ssh.PublicKey, namespace string, msg []byte, sig *sshsig.S
 	if sig.Namespace != namespace {
 		return fmt.Errorf("signature namespace is %q, want %q", sig.Namespace, namespace)
 	}
-	if k, ok := fast(pub).(fastEd25519); ok {
+	switch k := fast(pub).(type) {
+	case refusedKey:
+		return fmt.Errorf("bad signature: %w", k.err)
+	case fastEd25519:
 		// sshsig.Verify's steps, without its reflection and fingerprints
 		// (the keys were compared above): three per ledger record.
 		if err := sig.HashAlgorithm.Available(); err != nil {

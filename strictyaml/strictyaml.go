@@ -28,7 +28,11 @@ type Error struct {
 	Path string // e.g. "key.label" or "members[2].roles[0]"
 	Line int
 	Msg  string
+	Err  error // the cause Msg tells of, if any (Unwrap returns it)
 }
+
+// Unwrap returns the cause of the error, or nil.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	where := e.Path
