@@ -79,7 +79,12 @@ func (b *bkEnv) token(prefix string) (uri, so string, tk *hsmtest.Token) {
 	sop := filepath.Join(b.dir, fmt.Sprintf("so%d.pin", b.n))
 	writePIN(b.t, pin, tk.UserPIN)
 	writePIN(b.t, sop, tk.SOPIN)
-	return fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file:%s", tk.Label, hsmtest.ModulePath(), pin), "file:" + sop, tk
+	uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file:%s", tk.Label, hsmtest.ModulePath(), pin)
+	// The ledger names only enrolled HSMs: enrol each token made.
+	if _, out, err := b.run(&Script{Kind: KindEnroll, HSM: uri, Operator: "alice"}); err != nil {
+		b.t.Fatalf("enrol %s: %v\n%s", tk.Label, err, out)
+	}
+	return uri, "file:" + sop, tk
 }
 
 // run runs a script through the engine with every member present.

@@ -163,7 +163,19 @@ func (e *Engine) Plan() (*Plan, error) {
 		p.Ceremony = e.Request.Record.Ceremony
 	}
 	if p.Ceremony == "" {
-		p.Ceremony = fmt.Sprintf("%s-%s", s.Kind, e.now().Format("20060102T150405Z"))
+		// Ceremony ids are unique in a ledger: two ceremonies in one
+		// second get -2, -3 …
+		base := fmt.Sprintf("%s-%s", s.Kind, e.now().Format("20060102T150405Z"))
+		p.Ceremony = base
+		for i := 2; ; i++ {
+			if _, used := st.CeremonyUsed(p.Ceremony); !used {
+				break
+			}
+			p.Ceremony = fmt.Sprintf("%s-%d", base, i)
+		}
+	} else if seq, used := st.CeremonyUsed(p.Ceremony); used && e.Request == nil {
+		return nil, hint.With(fmt.Errorf("%s: ceremony: id %q is already used in this ledger (record %d)", s.File, p.Ceremony, seq),
+			"ceremony ids are unique: choose a new id, or leave ceremony out for one made from the time")
 	}
 	switch s.Kind {
 	case KindEnroll:

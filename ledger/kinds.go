@@ -140,7 +140,7 @@ var kinds = map[string]kindSpec{
 		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "hsm": anObjectReq, "m": anIntReq, "n": anIntReq, "media": aStringReq, "type": aString,
 			"attributes": anObject, "blob_bytes": anInt, "blob_sha256": aStringReq, "combinations_checked": anInt, "combinations_total": anInt,
 			"holders": aListReq, "mechanism": aStringReq, "public_key_spki": aString, "trusted_wrapping_key_removed": aBool,
-			"wrapping_key_kcv_cmac": aString, "wrapping_key_removed": aBool, "resumed": aBool},
+			"wrapping_key_kcv_cmac": aString, "wrapping_key_removed": anObject, "resumed": aBool},
 		bind: []string{"key_id", "backup_id", "m", "n", "media", "hsm"}},
 
 	"key.restore.intent": {opens: true, intent: true, settledBy: "key.restored", roles: operators, key: keyRestorable, hsm: true,

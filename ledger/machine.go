@@ -226,7 +226,11 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 	}
 	// A key's identity is set by its generation and never changes.
 	if rec.Kind != "key.generate.intent" {
-		for _, f := range keyIdentity {
+		identity := keyIdentity
+		if !describesKey[rec.Kind] {
+			identity = []string{"label", "type"} // an export's purpose is not the key's
+		}
+		for _, f := range identity {
 			v, has := rec.Facts[f]
 			if !has {
 				continue
@@ -412,6 +416,10 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 	}
 	return nil
 }
+
+// CeremonyUsed reports whether a record of the ledger already uses the
+// ceremony id, and the first such record.
+func (s *State) CeremonyUsed(id string) (int64, bool) { return s.ceremonies.get(id) }
 
 func (s *State) hasBackup(id string) bool {
 	_, ok := s.backups.get(id)

@@ -98,36 +98,46 @@ func (f *fixture) add(kind, cer, actor string, facts map[string]any, approvers .
 	}
 }
 
+// close appends the ceremony's ceremony.closed, its checkpoint signed by
+// the witnesses.
+func (f *fixture) close(cer, actor string, witnesses ...string) {
+	f.t.Helper()
+	facts, err := f.l.CloseFacts(witnesses, f.signers)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.add("ceremony.closed", cer, actor, facts)
+}
+
 // story writes a key life: enrol, generate two keys, export one, destroy
 // the other, a roster change and an access review.
 func (f *fixture) story() {
 	f.add("hsm.enrolled", "enroll", "alice", map[string]any{"hsm": hsmFacts, "witnesses": []string{"bob"}}, "bob")
-	head, commit := f.l.Head()
-	st := f.l.State()
-	f.add("ceremony.closed", "enroll", "alice", map[string]any{"checkpoint": map[string]any{"ledger": st.LedgerID, "size": st.Seq, "head": head, "commit": commit}}, "bob")
+	f.close("enroll", "alice", "bob")
 	f.add("key.generate.intent", "gen-kek", "alice", map[string]any{"key_id": "k1", "label": "kek", "type": "aes-256", "owner": "payments",
 		"purpose": "wraps data keys", "rotation_days": 30, "hsm": hsmFacts}, "bob")
 	f.add("key.generated", "gen-kek", "alice", map[string]any{"key_id": "k1", "label": "kek", "type": "aes-256", "kcv_aes_cmac": "a1b2c3",
 		"class": "secret", "attributes": map[string]any{"sensitive": true, "extractable": true}, "hsm": hsmFacts})
-	f.add("ceremony.closed", "gen-kek", "alice", map[string]any{}, "bob")
+	f.close("gen-kek", "alice")
 	f.add("key.generate.intent", "gen-root", "alice", map[string]any{"key_id": "k2", "label": "root", "type": "ec-p384", "owner": "pki",
 		"purpose": "signs CAs", "hsm": hsmFacts}, "carol")
 	f.add("key.generated", "gen-root", "alice", map[string]any{"key_id": "k2", "label": "root", "type": "ec-p384", "spki_sha256": "ff00", "hsm": hsmFacts})
-	f.add("ceremony.closed", "gen-root", "alice", map[string]any{})
-	f.add("key.export.intent", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "purpose": "link", "expires": "2030-01-01", "hsm": hsmFacts}, "bob", "carol")
+	f.close("gen-root", "alice")
+	f.add("key.export.intent", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "recipient_key_spki_sha256": "aa", "purpose": "link", "expires": "2030-01-01", "hsm": hsmFacts}, "bob", "carol")
 	f.add("key.exported", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "beef", "hsm": hsmFacts})
-	f.add("ceremony.closed", "exp-1", "alice", map[string]any{})
+	f.close("exp-1", "alice")
 	f.add("key.destroy.intent", "destroy-root", "alice", map[string]any{"key_id": "k2", "reason": "superseded", "hsm": hsmFacts}, "bob")
 	f.add("key.destroyed", "destroy-root", "alice", map[string]any{"key_id": "k2", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
-	f.add("ceremony.closed", "destroy-root", "alice", map[string]any{})
-	st = f.l.State()
+	f.close("destroy-root", "alice")
+	st := f.l.State()
 	newRoster := append([]ledger.Member{}, st.Roster.Members...)
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sp, _ := ssh.NewPublicKey(pub)
 	newRoster = append(newRoster, ledger.Member{Name: "erin", Roles: []string{"witness"}, Key: sign.AuthorizedKey(sp)})
 	pol := st.Policy
 	f.add("roster.changed", "roster-1", "bob", map[string]any{"roster": ledger.Roster{Members: newRoster}, "policy": pol}, "carol")
-	f.add("review.signed", "review-2024", "dave", map[string]any{"reviewed": "roster and inventory", "head_seq": 16})
+	head, _ := f.l.Head()
+	f.add("review.signed", "review-2024", "carol", map[string]any{"period": "2024", "findings": "roster and inventory", "reviewed_head": head})
 }
 
 func build(t testing.TB, f *fixture, o Options) *Report {
@@ -259,7 +269,7 @@ func TestBuild(t *testing.T) {
 	if len(r.Roster) != 2 || !slices.Equal(r.Roster[1].Added, []string{"erin"}) || r.Roster[1].PolicyChanged || len(r.Roster[1].Members) != 5 {
 		t.Errorf("roster history %+v", r.Roster)
 	}
-	if len(r.Reviews) != 1 || r.Reviews[0].By != "dave" {
+	if len(r.Reviews) != 1 || r.Reviews[0].By != "carol" {
 		t.Errorf("reviews %+v", r.Reviews)
 	}
 	// policy as enforced: the same requirement verify applies
@@ -413,6 +423,7 @@ func loadSchema(t testing.TB) *jsonschema.Schema {
 // tables intact.
 func TestEscaping(t *testing.T) {
 	f := newFixture(t)
+	f.add("hsm.enrolled", "enroll", "alice", map[string]any{"hsm": hsmFacts}, "bob")
 	f.add("key.generate.intent", "gen-x", "alice", map[string]any{"key_id": "kx", "label": "x<script>alert(1)</script>", "type": "aes-256",
 		"owner": "a|b", "purpose": "line\nbreak", "hsm": hsmFacts}, "bob")
 	f.reopen()
@@ -539,22 +550,24 @@ func TestNotVerified(t *testing.T) {
 // ledger's state.
 func TestKeyLife(t *testing.T) {
 	f := newFixture(t)
+	f.add("hsm.enrolled", "enroll", "alice", map[string]any{"hsm": hsmFacts}, "bob")
 	f.add("key.generate.intent", "gen-a", "alice", map[string]any{"key_id": "a", "label": "a", "type": "aes-256", "owner": "o", "purpose": "p", "rotation_days": 30, "hsm": hsmFacts}, "bob")
-	f.add("key.generated", "gen-a", "alice", map[string]any{"key_id": "a", "kcv_aes_cmac": "0a0b0c", "hsm": hsmFacts})
-	f.add("backup.intent", "bk-a", "alice", map[string]any{"key_id": "a", "m": 2, "n": 2, "holders": []string{"alice", "dave"}})
+	f.add("key.generated", "gen-a", "alice", map[string]any{"key_id": "a", "label": "a", "type": "aes-256", "kcv_aes_cmac": "0a0b0c", "hsm": hsmFacts})
+	f.add("backup.intent", "bk-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "m": 2, "n": 2, "media": "a.wrapped", "holders": []string{"alice", "carol"}, "hsm": hsmFacts})
 	f.add("backup.split", "bk-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "m": 2, "n": 2, "media": "a.wrapped", "blob_sha256": "cafe",
-		"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "dave"}}})
-	f.add("share.verified", "check-2", "dave", map[string]any{"key_id": "a", "backup_id": "bk-a", "index": 2, "holder": "dave"})
-	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test"}, "bob")
-	f.add("key.destroyed", "des-a", "alice", map[string]any{"key_id": "a"})
+		"mechanism": "CKM_AES_KEY_WRAP_PAD", "hsm": hsmFacts,
+		"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "carol"}}})
+	f.add("share.verified", "check-2", "carol", map[string]any{"key_id": "a", "backup_id": "bk-a", "backup_record": 6, "index": 2, "holder": "carol", "commitment": "sha256:00"})
+	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test", "hsm": hsmFacts}, "bob")
+	f.add("key.destroyed", "des-a", "alice", map[string]any{"key_id": "a", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
 	f.reopen()
 	if k := keyOf(build(t, f, Options{}), "a"); k.State != ledger.KeyDestroyed || len(k.Backups) != 1 {
 		t.Fatalf("after destruction: %+v", k)
 	}
-	f.add("key.restore.intent", "res-a", "alice", map[string]any{"key_id": "a", "backup": "bk-a"}, "bob")
-	f.add("key.restored", "res-a", "alice", map[string]any{"key_id": "a", "kcv_aes_cmac": "0a0b0c"})
-	f.add("key.generate.intent", "rot-a", "alice", map[string]any{"key_id": "b", "label": "b", "type": "aes-256", "owner": "o", "purpose": "p", "rotates": "a", "hsm": hsmFacts}, "bob")
-	f.add("key.generated", "rot-a", "alice", map[string]any{"key_id": "b", "kcv_aes_cmac": "0d0e0f", "hsm": hsmFacts})
+	f.add("key.restore.intent", "res-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "backup_record": 6, "hsm": hsmFacts}, "bob")
+	f.add("key.restored", "res-a", "alice", map[string]any{"key_id": "a", "label": "a", "type": "aes-256", "backup_id": "bk-a", "kcv_aes_cmac": "0a0b0c", "hsm": hsmFacts})
+	f.add("key.generate.intent", "rot-a", "alice", map[string]any{"key_id": "b", "label": "b", "type": "aes-256", "owner": "o", "purpose": "p", "rotates": "a", "retire_on": "2024-02-01", "hsm": hsmFacts}, "bob")
+	f.add("key.generated", "rot-a", "alice", map[string]any{"key_id": "b", "label": "b", "type": "aes-256", "kcv_aes_cmac": "0d0e0f", "hsm": hsmFacts})
 	f.add("key.retirement.scheduled", "rot-a", "alice", map[string]any{"key_id": "a", "retire_on": "2024-02-01", "successor": "b"})
 	f.add("key.compromised", "comp-a", "bob", map[string]any{"key_id": "a", "reason": "copy exposed", "reported_by": "carol"})
 	f.reopen()
@@ -564,8 +577,8 @@ func TestKeyLife(t *testing.T) {
 		t.Fatalf("restored key: state %s, restores %+v", a.State, a.Restores)
 	}
 	bk := a.Backups[0]
-	if bk.Threshold != 2 || bk.Shares != 2 || !slices.Equal(bk.Holders, []string{"alice", "dave"}) || len(bk.ShareChecks) != 1 ||
-		bk.ShareChecks[0].Holder != "dave" || a.LastShareCheck != bk.ShareChecks[0].Time || bk.BlobSHA256 != "cafe" {
+	if bk.Threshold != 2 || bk.Shares != 2 || !slices.Equal(bk.Holders, []string{"alice", "carol"}) || len(bk.ShareChecks) != 1 ||
+		bk.ShareChecks[0].Holder != "carol" || a.LastShareCheck != bk.ShareChecks[0].Time || bk.BlobSHA256 != "cafe" {
 		t.Errorf("backup %+v, last check %s", bk, a.LastShareCheck)
 	}
 	if a.Compromised == nil || a.Compromised.Reason != "copy exposed" || a.Compromised.By != "bob" {
