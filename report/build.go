@@ -167,8 +167,9 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 	keyID := str(f, "key_id")
 	step := Step{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor,
 		ApprovedBy: approvers(rec), KeyID: keyID, Digest: d, Facts: flatten(f)}
-	ev := Event{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, By: rec.Actor, ApprovedBy: step.ApprovedBy,
-		Witnesses: strs(f, "witnesses")}
+	// Witnesses are filled in by finish from the closing checkpoint's
+	// signatures: a name in the facts is a claim, not a witness.
+	ev := Event{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, By: rec.Actor, ApprovedBy: step.ApprovedBy}
 
 	b.ceremony(rec, step, in)
 	if in {
@@ -231,9 +232,6 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		delete(b.intents, rec.Ceremony+"\x00"+keyID)
 		e := ev
 		e.ApprovedBy, e.IntentSeq = approvers(ir), ir.Seq
-		if w := strs(ir.Facts, "witnesses"); len(w) > 0 {
-			e.Witnesses = w
-		}
 		if e.Reason == "" {
 			e.Reason = str(ir.Facts, "reason")
 		}
@@ -343,8 +341,15 @@ func (b *builder) ceremony(rec *ledger.Record, step Step, in bool) {
 	for _, a := range step.ApprovedBy {
 		c.Approvers = addOnce(c.Approvers, a)
 	}
-	for _, w := range strs(rec.Facts, "witnesses") {
-		c.Witnesses = addOnce(c.Witnesses, w)
+	if rec.Kind == "ceremony.closed" {
+		// Only those who signed the checkpoint (verify checked each
+		// signature) are the ceremony's witnesses.
+		ws, _ := rec.Facts["witnessed"].([]any)
+		for _, w := range ws {
+			if m, ok := w.(map[string]any); ok {
+				c.Witnesses = addOnce(c.Witnesses, str(m, "member"))
+			}
+		}
 	}
 	if step.KeyID != "" {
 		c.Keys = addOnce(c.Keys, step.KeyID)
@@ -466,8 +471,30 @@ func (b *builder) observe(rec *ledger.Record) {
 
 func (b *builder) finish() {
 	r := b.r
+	witness := func(e *Event) {
+		if c := b.cers[e.Ceremony]; c != nil && len(c.Witnesses) > 0 {
+			e.Witnesses = slices.Clone(c.Witnesses)
+		}
+	}
 	for _, id := range b.keyOrd {
 		k := b.keys[id]
+		for _, e := range []*Event{k.Created, &k.Requested, k.Destroyed, k.Aborted, k.Compromised} {
+			if e != nil {
+				witness(e)
+			}
+		}
+		for i := range k.Restores {
+			witness(&k.Restores[i])
+		}
+		for i := range k.Exports {
+			witness(&k.Exports[i].Event)
+		}
+		for i := range k.Backups {
+			witness(&k.Backups[i].Event)
+		}
+		if k.Retirement != nil {
+			witness(&k.Retirement.Event)
+		}
 		if k.State == ledger.KeyActive && k.RotationDays > 0 && k.Created != nil {
 			ct, _ := time.Parse(ledger.TimeLayout, k.Created.Time)
 			due := ct.AddDate(0, 0, int(k.RotationDays))
