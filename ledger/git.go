@@ -34,6 +34,14 @@ func hashObject(typ plumbing.ObjectType, content []byte) plumbing.Hash {
 	return out
 }
 
+// checkID checks that content, of type typ, is object h.
+func checkID(h plumbing.Hash, typ plumbing.ObjectType, content []byte) error {
+	if hashObject(typ, content) != h {
+		return fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
+	}
+	return nil
+}
+
 // readObject reads an object and checks that its content hashes to its
 // id: a ledger whose object files were edited in place is caught here.
 func readObject(st objectSource, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
@@ -65,17 +73,23 @@ func objectContent(o plumbing.EncodedObject, h plumbing.Hash, typ plumbing.Objec
 	if o.Type() != typ {
 		return nil, fmt.Errorf("git object %s is a %s, want a %s", h, o.Type(), typ)
 	}
+	if o.Size() < 0 || o.Size() > maxObjectSize {
+		return nil, fmt.Errorf("git object %s declares %d bytes, more than the %d a ledger object may take", h, o.Size(), maxObjectSize)
+	}
 	r, err := o.Reader()
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(io.LimitReader(r, o.Size()+1))
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
-	if hashObject(typ, b) != h {
-		return nil, fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
+	if int64(len(b)) != o.Size() {
+		return nil, fmt.Errorf("git object %s is corrupt: %d bytes, its header says %d", h, len(b), o.Size())
+	}
+	if err := checkID(h, typ, b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package ledger
+
+const openFlags = 0
