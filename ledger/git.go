@@ -53,6 +53,11 @@ func sha1Checked(parts ...[]byte) (sum plumbing.Hash, collided bool) {
 // checkID checks that content, of type typ, is object h.
 func checkID(h plumbing.Hash, typ plumbing.ObjectType, content []byte) error {
 	id, collided := objectID(typ, content)
+	return idError(h, id, collided)
+}
+
+// idError is the error, if any, of object h whose content hashes to id.
+func idError(h, id plumbing.Hash, collided bool) error {
 	switch {
 	case collided:
 		return fmt.Errorf("git object %s is a SHA-1 collision attack: its content is crafted so that another object has the same id", h)
