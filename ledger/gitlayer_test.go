@@ -3,8 +3,8 @@ package ledger
 import (
 	"bytes"
 	"compress/zlib"
-	"crypto/sha1"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"os"
 	"path/filepath"
