@@ -2,4 +2,7 @@
 
 package ledger
 
-const openFlags = 0
+const (
+	openFlags = 0
+	nonBlock  = 0
+)
