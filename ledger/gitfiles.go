@@ -44,9 +44,6 @@ func fileKind(m fs.FileMode) string {
 	return "special file"
 }
 
-// errNoFile is returned (wrapped) by readSmall when there is no file.
-var errNoFile = fs.ErrNotExist
-
 // readSmall reads the regular file at path, of at most limit bytes. A
 // file that is not regular (a symbolic link included) or too large is an
 // error naming it; a missing one wraps fs.ErrNotExist.
