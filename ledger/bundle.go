@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // IsBundle reports whether path is a regular file that starts like a git
@@ -132,10 +134,33 @@ func VerifyPath(path string, opts Options) Result {
 	if !IsBundle(path) {
 		return Verify(path, opts)
 	}
+	// The history checked is the one git clone checks out: the bundle's
+	// HEAD, which must be its main branch.
+	refs, err := readBundleHeader(path)
+	var main plumbing.Hash
+	var findings []string
+	if err == nil {
+		main, findings, err = checkBundleRefs(path, refs)
+	}
+	if err != nil {
+		var r *refusal
+		if !errors.As(err, &r) {
+			r = &refusal{"bundle", err.Error()}
+		}
+		return Result{Failure: &Failure{Check: r.check, Reason: r.reason}}
+	}
 	dir, cleanup, err := Unbundle(path)
 	if err != nil {
 		return Result{Failure: &Failure{Check: "bundle", Reason: err.Error()}}
 	}
 	defer cleanup()
-	return Verify(dir, opts)
+	res := Verify(dir, opts)
+	if res.HeadCommit != "" && res.HeadCommit != main.String() {
+		res.OK = false
+		res.Failure = &Failure{Check: "bundle", Reason: fmt.Sprintf("the clone of %s is at %s, its header says %s", path, res.HeadCommit, main)}
+	}
+	res.Checked = fmt.Sprintf("%s at %s, the HEAD of %s", branchRef, main, filepath.Base(path))
+	// the clone's own layout (its origin refs) is not the bundle's
+	res.Findings = findings
+	return res
 }

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/pjbgf/sha1cd"
 
 	"custos/sign"
 )
@@ -23,15 +23,48 @@ const branchRef = plumbing.ReferenceName("refs/heads/main")
 
 // hashObject is git's object id of content of type typ.
 func hashObject(typ plumbing.ObjectType, content []byte) plumbing.Hash {
-	h := sha1.New()
+	h, _ := objectID(typ, content)
+	return h
+}
+
+// objectID is git's object id of content of type typ, hashed with SHA-1
+// collision detection (as git itself does): collided reports that the
+// content is one half of a SHA-1 collision attack (SHAttered), whose
+// other half has the same id and could be shown by git in its place.
+func objectID(typ plumbing.ObjectType, content []byte) (id plumbing.Hash, collided bool) {
 	var hdr [32]byte
 	b := append(append(hdr[:0], typ.String()...), ' ')
 	b = append(strconv.AppendInt(b, int64(len(content)), 10), 0)
-	h.Write(b)
-	h.Write(content)
-	var out plumbing.Hash
-	h.Sum(out[:0])
-	return out
+	return sha1Checked(b, content)
+}
+
+// sha1Checked is the SHA-1 of the parts, in order, and whether collision
+// detection found them to be crafted for a collision.
+func sha1Checked(parts ...[]byte) (sum plumbing.Hash, collided bool) {
+	h := sha1cd.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	out, collided := h.(sha1cd.CollisionResistantHash).CollisionResistantSum(sum[:0])
+	copy(sum[:], out)
+	return sum, collided
+}
+
+// checkID checks that content, of type typ, is object h.
+func checkID(h plumbing.Hash, typ plumbing.ObjectType, content []byte) error {
+	id, collided := objectID(typ, content)
+	return idError(h, id, collided)
+}
+
+// idError is the error, if any, of object h whose content hashes to id.
+func idError(h, id plumbing.Hash, collided bool) error {
+	switch {
+	case collided:
+		return fmt.Errorf("git object %s is a SHA-1 collision attack: its content is crafted so that another object has the same id", h)
+	case id != h:
+		return fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
+	}
+	return nil
 }
 
 // readObject reads an object and checks that its content hashes to its
@@ -65,17 +98,23 @@ func objectContent(o plumbing.EncodedObject, h plumbing.Hash, typ plumbing.Objec
 	if o.Type() != typ {
 		return nil, fmt.Errorf("git object %s is a %s, want a %s", h, o.Type(), typ)
 	}
+	if o.Size() < 0 || o.Size() > maxObjectSize {
+		return nil, fmt.Errorf("git object %s declares %d bytes, more than the %d a ledger object may take", h, o.Size(), maxObjectSize)
+	}
 	r, err := o.Reader()
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(io.LimitReader(r, o.Size()+1))
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
-	if hashObject(typ, b) != h {
-		return nil, fmt.Errorf("git object %s is corrupt: its content does not match its id", h)
+	if int64(len(b)) != o.Size() {
+		return nil, fmt.Errorf("git object %s is corrupt: %d bytes, its header says %d", h, len(b), o.Size())
+	}
+	if err := checkID(h, typ, b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

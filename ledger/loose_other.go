@@ -3,19 +3,35 @@
 package ledger
 
 import (
-	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 )
 
-// readLoose reads the file at path into buf[:0]; false when it cannot be
-// opened.
-func readLoose(path string, buf []byte) ([]byte, bool, error) {
+// readLoose reads the loose object file at path into buf[:0]; false when
+// there is none. It must be a regular file of at most max bytes.
+func readLoose(path string, buf []byte, limit int64) ([]byte, bool, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return buf, false, nil
+	case err != nil:
+		return buf, true, err
+	case !fi.Mode().IsRegular():
+		return buf, true, fmt.Errorf("%s is a %s, not a regular file", path, fileKind(fi.Mode()))
+	case fi.Size() > limit:
+		return buf, true, fmt.Errorf("%s is %d bytes, more than the %d a ledger object may take", path, fi.Size(), limit)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return buf, false, nil
+		return buf, true, err
 	}
 	defer f.Close()
-	b := bytes.NewBuffer(buf[:0])
-	_, err = b.ReadFrom(f)
-	return b.Bytes(), true, err
+	b, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
+	if err == nil && int64(len(b)) > fi.Size() {
+		err = fmt.Errorf("%s changed while it was read", path)
+	}
+	return b, true, err
 }

@@ -60,6 +60,16 @@ func (s *packSet) open() error {
 	bases := cache.NewObjectLRU(16 * cache.MiByte)
 	fs := osfs.New(s.dir)
 	for _, name := range names {
+		pack := strings.TrimSuffix(name, ".idx") + ".pack"
+		for _, p := range []string{name, pack} {
+			// a FIFO or a device would block the reads below
+			if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+				if err == nil {
+					err = fmt.Errorf("%s is a %s, not a regular file", p, fileKind(fi.Mode()))
+				}
+				return err
+			}
+		}
 		idx, err := readCompactIndex(name)
 		if err != nil {
 			return err

@@ -6,19 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
@@ -90,12 +86,23 @@ type Result struct {
 	Note               string      `json:"note,omitempty"`
 	OpenIntent         *IntentInfo `json:"open_intent,omitempty"`
 	Failure            *Failure    `json:"failure,omitempty"`
+	// Checked is the history verify checked: "refs/heads/main at <commit>",
+	// the one git log and a clone show (a copy where git would show
+	// another is refused).
+	Checked string `json:"checked,omitempty"`
+	// Findings are what the copy holds beside that history and git could
+	// show (another branch, notes, a HEAD not on main at the same commit,
+	// an alternate object store): reported, not failures.
+	Findings []string `json:"findings,omitempty"`
 }
 
 // Err is nil when the ledger verified, else an error naming the failure.
 func (r *Result) Err() error {
 	if r.Failure == nil {
 		return nil
+	}
+	if r.Checked != "" {
+		return fmt.Errorf("ledger does not verify: %s (checked %s)", r.Failure, r.Checked)
 	}
 	return fmt.Errorf("ledger does not verify: %s", r.Failure)
 }
@@ -140,6 +147,12 @@ type verifier struct {
 	keysTree       plumbing.Hash
 	badSig         map[plumbing.Hash]error  // commits whose signature the walk refused
 	walkKeys       map[string]ssh.PublicKey // signature keys the walk met, by blob
+	history        []plumbing.Hash          // the commits of the history, newest first
+}
+
+// inHistory reports whether commit h is one of the history checked.
+func (v *verifier) inHistory(h plumbing.Hash) bool {
+	return !h.IsZero() && slices.Contains(v.history, h)
 }
 
 type job struct {
@@ -180,27 +193,23 @@ func verify(dir string, opts Options) (res Result) {
 	if opts.Genesis == "" {
 		res.Note = NoteConsistencyOnly
 	}
-	repo, err := git.PlainOpen(dir)
+	repo, err := openGitRepo(dir)
 	if err != nil {
-		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s is not a git repository: %v", dir, err)}
+		var r *refusal
+		if !errors.As(err, &r) {
+			r = &refusal{"repository", err.Error()}
+		}
+		res.Failure = &Failure{Check: r.check, Reason: r.reason}
 		return res
 	}
-	ref, err := repo.Storer.Reference(branchRef)
-	if err != nil {
-		res.Failure = &Failure{Check: "repository", Reason: fmt.Sprintf("%s has no branch %s: %v", dir, branchRef.Short(), err)}
-		return res
-	}
-	// Objects are read through a storage that keeps pack files open: by
-	// default go-git opens the pack again for every object, which in an
-	// auditor's clone (all packed) cost a sixth of verify's time. Each
-	// object is read once, so a small cache serves the delta bases as well
-	// as go-git's default 96 MB does.
-	gitDir, _ := gitDirOf(dir)
-	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{KeepDescriptors: true})
-	defer st.Close()
-	packs := &packSet{dir: filepath.Join(gitDir, "objects", "pack")}
-	defer packs.close()
-	v := &verifier{obj: &objectReader{objects: filepath.Join(gitDir, "objects"), st: st, packs: packs}, opts: opts, state: newState(), jobs: make(chan job, 512),
+	head := repo.main
+	res.Checked = repo.checked()
+	// Objects are read by verify's own readers, loose and packed, from the
+	// repository's object stores (its alternates included), each checked
+	// against its id.
+	obj := repo.objectReader()
+	defer obj.close()
+	v := &verifier{obj: obj, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	now := opts.Now
 	if now.IsZero() {
@@ -215,14 +224,15 @@ func verify(dir string, opts Options) (res Result) {
 	for range workers {
 		go v.worker()
 	}
-	found := v.walk(ref.Hash(), &res)
+	found := v.walk(head, &res)
 	close(v.jobs)
 	v.wg.Wait()
 	res.Records = v.state.Seq
 	res.Ledger, res.Genesis, res.Head = v.state.LedgerID, v.state.Genesis, v.state.Head
-	res.HeadCommit = ref.Hash().String()
+	res.HeadCommit = head.String()
+	res.Findings = append(repo.findings, repo.otherRefs(obj, v.inHistory)...)
 	if v.fail == nil && opts.TrustedHead != "" && !found {
-		v.failAt(v.state.Seq, ref.Hash().String(), "trusted-head",
+		v.failAt(v.state.Seq, head.String(), "trusted-head",
 			"the history of %d records does not contain the trusted head %s: the ledger was rolled back, truncated or rewritten", v.state.Seq, opts.TrustedHead)
 	}
 	res.Failure = v.fail
@@ -267,6 +277,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		}
 		h = c.parents[0]
 	}
+	v.history = ids
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
 	if root, err := readTree(v.obj, headTree); err == nil {
@@ -299,7 +310,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	go func() {
 		defer close(stopped)
 		defer close(pre)
-		o := &objectReader{objects: v.obj.objects, st: v.obj.st, packs: v.obj.packs}
+		o := v.obj.fork()
 		for i := len(ids) - 1; i >= 0; i-- {
 			seq := int64(len(ids) - i)
 			if !v.fast(seq) {

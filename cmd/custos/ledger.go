@@ -102,6 +102,7 @@ func newVerifyCmd() *cobra.Command {
 				fmt.Fprintf(out, "ok: %d records, ledger %s\n", res.Records, res.Ledger)
 				fmt.Fprintf(out, "head: %s (commit %s)\n", res.Head, res.HeadCommit)
 				fmt.Fprintf(out, "head words: %s\n", strings.Join(ledger.Words(res.Head), " "))
+				fmt.Fprintf(out, "checked: %s, the history git log and a clone show\n", res.Checked)
 				if res.OriginChecked {
 					fmt.Fprintln(out, "origin: the genesis digest matches")
 				} else {
@@ -113,6 +114,9 @@ func newVerifyCmd() *cobra.Command {
 					fmt.Fprintln(out, "note: freshness not checked: give --trusted-head with the last head you know (minutes, an earlier audit) to detect a rollback or truncation")
 				}
 				fmt.Fprintln(out, "not checked: what the HSMs hold now, real-world time (records carry the workstation clock), custody of shares and exported copies")
+				for _, f := range res.Findings {
+					fmt.Fprintf(out, "found: %s\n", f)
+				}
 				if oi := res.OpenIntent; oi != nil {
 					fmt.Fprintf(out, "open intent: record %d %s (ceremony %s) — run custos resume\n", oi.Seq, oi.Kind, oi.Ceremony)
 				}
