@@ -16,6 +16,7 @@ import (
 // operator's key and the PIN in the masked field settles it.
 func TestResumeFromHome(t *testing.T) {
 	f := newFixture(t)
+	f.enrol(t)
 	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
 	l, err := ledger.Open(f.ledger)
 	if err != nil {
@@ -78,6 +79,7 @@ func TestResumeFromHome(t *testing.T) {
 // commits exactly the record she approved.
 func TestRequestForRemoteApprover(t *testing.T) {
 	f := newFixture(t)
+	f.enrol(t)
 	gen := f.script(t, "gen.yaml", generateScript)
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Now: func() time.Time { return time.Now() }}))
 	h.waitFor("Members")

@@ -112,6 +112,7 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 // one; destroy asks for the label in full. No screen ever shows a PIN.
 func TestGenerateAndDestroy(t *testing.T) {
 	f := newFixture(t)
+	f.enrol(t)
 	gen := f.script(t, "gen.yaml", generateScript)
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Now: func() time.Time { return time.Now().AddDate(0, 11, 20) }}))
 	h.waitFor("Members")
@@ -263,7 +264,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 		}
 		kinds = append(kinds, r.Kind)
 	}
-	want := []string{"ledger.genesis", "key.generate.intent", "key.generated", "ceremony.closed", "key.destroy.intent", "key.destroyed", "ceremony.closed"}
+	want := []string{"ledger.genesis", "hsm.enrolled", "ceremony.closed", "key.generate.intent", "key.generated", "ceremony.closed", "key.destroy.intent", "key.destroyed", "ceremony.closed"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds %v, want %v", kinds, want)
 	}
@@ -377,12 +378,43 @@ func TestHomeShowsRetirementAndCompromise(t *testing.T) {
 			t.Fatalf("%s: %v", kind, err)
 		}
 	}
-	for _, k := range []struct{ id, label string }{{"0a0a", "old-kek"}, {"0b0b", "leaky-kek"}} {
-		add("key.generate.intent", "gen-"+k.label, map[string]any{"key_id": k.id, "label": k.label, "type": "aes-256", "rotation_days": 365}, "bob")
-		add("key.generated", "gen-"+k.label, map[string]any{"key_id": k.id})
+	// The records an engine writes: each ceremony closed with its
+	// checkpoint, every key on an enrolled HSM, the retirement inside the
+	// rotation that made the successor.
+	closeCer := func(cer string) {
+		t.Helper()
+		facts, err := l.CloseFacts(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("ceremony.closed", cer, facts)
 	}
-	add("key.retirement.scheduled", "rot", map[string]any{"key_id": "0a0a", "retire_on": "2027-03-01", "successor": "0c0c"})
-	add("key.compromised", "cmp", map[string]any{"key_id": "0b0b", "reason": "test", "reported_by": "bob"})
+	hsmF := func() map[string]any {
+		return map[string]any{"manufacturer": "SoftHSM project", "model": "SoftHSM v2", "serial": "a1b2c3d4e5f60718", "label": "tui-home", "firmware": "2.6"}
+	}
+	add("hsm.enrolled", "enrol", map[string]any{"hsm": hsmF()})
+	closeCer("enrol")
+	generate := func(cer, id, label string, more map[string]any) {
+		t.Helper()
+		intent := map[string]any{"key_id": id, "label": label, "type": "aes-256", "rotation_days": 365, "hsm": hsmF()}
+		for k, v := range more {
+			intent[k] = v
+		}
+		add("key.generate.intent", cer, intent, "bob")
+		add("key.generated", cer, map[string]any{"key_id": id, "label": label, "type": "aes-256", "class": "secret", "kcv_aes_cmac": "0a1b2c", "hsm": hsmF()})
+	}
+	for _, k := range []struct{ id, label string }{{"0a0a", "old-kek"}, {"0b0b", "leaky-kek"}} {
+		generate("gen-"+k.label, k.id, k.label, nil)
+		closeCer("gen-" + k.label)
+	}
+	generate("rot", "0c0c", "new-kek", map[string]any{"rotates": "0a0a", "rotates_label": "old-kek", "retire_on": "2027-03-01"})
+	add("key.retirement.scheduled", "rot", map[string]any{"key_id": "0a0a", "label": "old-kek", "retire_on": "2027-03-01", "successor": "0c0c"})
+	closeCer("rot")
+	add("key.compromised", "cmp", map[string]any{"key_id": "0b0b", "label": "leaky-kek", "reason": "test", "reported_by": "bob"})
+	closeCer("cmp")
+	if res := ledger.Verify(f.ledger, ledger.Options{}); !res.OK {
+		t.Fatalf("verify: %v", res.Err())
+	}
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
 	v := h.waitFor("Members")
 	for _, want := range []string{"old-kek", "retires 2027-03-01", "leaky-kek", "COMPROMISED"} {

@@ -48,6 +48,7 @@ func newBkFixture(t *testing.T) *bkFixture {
 	writeFile(t, so, string(tk.SOPIN))
 	f.uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file:%s", tk.Label, hsmtest.ModulePath(), pin)
 	f.so = "file:" + so
+	f.engine(t, &ceremony.Script{Kind: ceremony.KindEnroll, HSM: f.uri, Operator: "alice"}) // the ledger names only enrolled HSMs
 	return f
 }
 

@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"custos/ceremony"
 	"custos/hsm/hsmtest"
 	"custos/ledger"
 	"custos/sign"
@@ -221,6 +222,28 @@ func newFixture(t *testing.T) *fixture {
 	f.tok = hsmtest.NewToken(t, "tui")
 	f.uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s", f.tok.Label, hsmtest.ModulePath())
 	return f
+}
+
+// enrol records the fixture's token in the ledger the way an enroll
+// ceremony does (hsm.enrolled by alice, the custodian, then
+// ceremony.closed): the ledger names only HSMs it enrolled, and the engine
+// refuses any other ceremony on a token it has not.
+func (f *fixture) enrol(t *testing.T) {
+	t.Helper()
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := sign.LoadFile(f.keys["alice"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := filepath.Join(f.dir, "enrol.pin")
+	writeFile(t, pin, string(f.tok.UserPIN))
+	s := &ceremony.Script{File: "enroll.yaml", Kind: ceremony.KindEnroll, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice"}
+	if _, err := (&ceremony.Engine{Ledger: l, Script: s, Signers: map[string]sign.Signer{"alice": alice}}).Run(); err != nil {
+		t.Fatalf("enrol %s: %v", f.tok.Label, err)
+	}
 }
 
 func (f *fixture) script(t *testing.T, name, body string) string {

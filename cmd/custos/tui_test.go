@@ -168,6 +168,9 @@ policy:
 	gen := func(uri string) string {
 		return fmt.Sprintf("kind: generate\nceremony: kek-2026\nhsm: %q\noperator: alice\nwitnesses: [bob]\nkey:\n  label: kek-2026\n  type: aes-256\n  owner: payments\n  purpose: wraps the payment data keys\n  rotation: 1y\n", uri)
 	}
+	enroll := func(uri string) string {
+		return fmt.Sprintf("kind: enroll\nhsm: %q\noperator: alice\n", uri)
+	}
 	destroy := func(uri, confirm string) string {
 		return fmt.Sprintf("kind: destroy\nceremony: kek-destroy\nhsm: %q\noperator: alice\ndestroy:\n  key: kek-2026\n  reason: superseded\n%s", uri, confirm)
 	}
@@ -179,6 +182,9 @@ policy:
 	}
 	refEnv := []string{"SOFTHSM2_CONF=" + ref.Conf, "NO_COLOR=1", "HOME=" + dir}
 	custos(refEnv, "init", "REF", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob")
+	// The ledger names only enrolled HSMs: each token is enrolled first.
+	write("ref-enroll.yaml", enroll(ref.URI))
+	custos(refEnv, "run", "ref-enroll.yaml", "--ledger", "REF", "--key", "alice=alice")
 	write("ref-gen.yaml", gen(ref.URI))
 	write("ref-destroy.yaml", destroy(ref.URI, "  confirm: kek-2026\n"))
 	custos(refEnv, "run", "ref-gen.yaml", "--ledger", "REF", "--key", "alice=alice", "--key", "bob=bob")
@@ -195,6 +201,8 @@ policy:
 	uri, _, _ := strings.Cut(tok.URI, "&pin-source")
 	env := []string{"SOFTHSM2_CONF=" + tok.Conf, "NO_COLOR=1", "HOME=" + dir}
 	custos(env, "init", "L", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob")
+	write("enroll.yaml", enroll(tok.URI))
+	custos(env, "run", "enroll.yaml", "--ledger", "L", "--key", "alice=alice")
 	write("gen.yaml", gen(uri))
 	write("destroy.yaml", destroy(uri, ""))
 
@@ -260,11 +268,11 @@ policy:
 	tm.keys("Enter")
 	tm.waitFor("record", "Record 1 · ledger.genesis")
 	tm.keys("Escape", "v")
-	tm.waitFor("verify", "✓ verify: ok, 7 records")
+	tm.waitFor("verify", "✓ verify: ok, 9 records")
 	tm.keys("q")
 
 	out := custos(env, "verify", "L")
-	if !strings.HasPrefix(out, "ok: 7 records") {
+	if !strings.HasPrefix(out, "ok: 9 records") {
 		t.Errorf("custos verify L: %s", out)
 	}
 	got, want := shape(t, filepath.Join(dir, "L")), shape(t, filepath.Join(dir, "REF"))
