@@ -82,13 +82,13 @@ var attacks = []attack{
 		facts: facts(map[string]any{"key_id": "k1"}), want: "unknown record kind"},
 	{name: "export with no intent", kind: "key.exported", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
-		want: "cannot begin ceremony"},
+		want:  "cannot begin ceremony"},
 	{name: "export inside an approved backup intent", setup: backupIntent, kind: "key.exported", cer: "bk-k1b", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
-		want: "only backup.split or ceremony.aborted may follow"},
+		want:  "only backup.split or ceremony.aborted may follow"},
 	{name: "destruction inside an approved backup intent", setup: backupIntent, kind: "key.destroyed", cer: "bk-k1b", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "verification": map[string]any{}, "hsm": testHSM}),
-		want: "only backup.split or ceremony.aborted may follow"},
+		want:  "only backup.split or ceremony.aborted may follow"},
 	{name: "a closed ceremony reopened", setup: func(t *testing.T, f *fixture) { f.close(t, "roster-olga", "carol") },
 		kind: "key.export.intent", cer: "roster-olga", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "recipient": "p", "recipient_key_spki_sha256": "00", "hsm": testHSM}), approvers: []string{"carol"},
@@ -121,14 +121,14 @@ var attacks = []attack{
 		f.add(t, "key.export.intent", "exp-k1", "alice", map[string]any{"key_id": "k1", "recipient": "partner"}, "dave")
 	}, kind: "key.exported", cer: "exp-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
-		want: "facts.recipient of key.exported is not what intent"},
+		want:  "facts.recipient of key.exported is not what intent"},
 	{name: "export outcome for another key", setup: func(t *testing.T, f *fixture) {
 		f.add(t, "key.generate.intent", "gen-k3", "alice", map[string]any{"key_id": "k3", "label": "kek-3"}, "carol")
 		f.add(t, "key.generated", "gen-k3", "alice", map[string]any{})
 		f.add(t, "key.export.intent", "exp-k1", "alice", map[string]any{"key_id": "k1", "recipient": "partner"}, "dave")
 	}, kind: "key.exported", cer: "exp-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k3", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
-		want: "facts.key_id of key.exported is not what intent"},
+		want:  "facts.key_id of key.exported is not what intent"},
 	{name: "backup split other than approved", setup: backupIntent, kind: "backup.split", cer: "bk-k1b", actor: "alice",
 		facts: func(f *fixture) map[string]any {
 			return map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "m": 1, "n": 2, "media": "media.wrapped", "hsm": testHSM, "mechanism": "x", "blob_sha256": "00",
@@ -166,7 +166,7 @@ var attacks = []attack{
 	// Restores.
 	{name: "restore from a backup that does not exist", kind: "key.restore.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "backup_id": "k1.nothing", "backup_record": 1, "hsm": testHSM}),
-		want: "is not a backup of key k1"},
+		want:  "is not a backup of key k1"},
 	{name: "restore from another key's backup record", kind: "key.restore.intent", cer: "x1", actor: "alice",
 		facts: func(f *fixture) map[string]any {
 			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "backup_record": 3, "hsm": testHSM}
@@ -175,17 +175,17 @@ var attacks = []attack{
 		f.add(t, "key.restore.intent", "res-k1", "alice", map[string]any{"key_id": "k1"})
 	}, kind: "key.restored", cer: "res-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "label": "kek-1", "type": "aes-256", "backup_id": "k1.bk1", "kcv_aes_cmac": "ffffff", "hsm": testHSM}),
-		want: "the restored key is another key"},
+		want:  "the restored key is another key"},
 	{name: "restored key under another label", setup: func(t *testing.T, f *fixture) {
 		f.add(t, "key.restore.intent", "res-k1", "alice", map[string]any{"key_id": "k1"})
 	}, kind: "key.restored", cer: "res-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "label": "other", "type": "aes-256", "backup_id": "k1.bk1", "kcv_aes_cmac": "a1b2c3", "hsm": testHSM}),
-		want: "a key's facts are set once"},
+		want:  "a key's facts are set once"},
 	{name: "restored key without its check value", setup: func(t *testing.T, f *fixture) {
 		f.add(t, "key.restore.intent", "res-k1", "alice", map[string]any{"key_id": "k1"})
 	}, kind: "key.restored", cer: "res-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "label": "kek-1", "type": "aes-256", "backup_id": "k1.bk1", "hsm": testHSM}),
-		want: "the restored key is another key"},
+		want:  "the restored key is another key"},
 
 	// Roles and witnesses.
 	{name: "an auditor operates a generation", kind: "key.generate.intent", cer: "x1", actor: "olga",
@@ -199,7 +199,7 @@ var attacks = []attack{
 		}, want: "written only by a member with one of the roles officer"},
 	{name: "an auditor records a share check", kind: "share.verified", cer: "x1", actor: "olga",
 		facts: facts(map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "backup_record": 1, "holder": "olga", "index": 1, "commitment": "x"}),
-		want: "written only by a member with one of the roles"},
+		want:  "written only by a member with one of the roles"},
 	{name: "a share check by someone who does not hold the share", kind: "share.verified", cer: "x1", actor: "carol",
 		facts: func(f *fixture) map[string]any {
 			seq, _ := f.l.State().Backups["k1.bk1"]
