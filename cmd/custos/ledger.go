@@ -85,12 +85,8 @@ func newVerifyCmd() *cobra.Command {
 		Short: "verify every signature, the record chain, the policy and the lifecycle of a ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Genesis != "" {
-				g := ledger.NormalizeDigest(opts.Genesis)
-				if g == "" {
-					return fmt.Errorf("verify: --genesis %q is not a sha256 digest", opts.Genesis)
-				}
-				opts.Genesis = g
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
 			}
 			res := ledger.VerifyPath(args[0], opts) // a directory or a git bundle
 			out := cmd.OutOrStdout()
@@ -127,9 +123,32 @@ func newVerifyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
-	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: record digest (sha256:…) or full commit id")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// trustRoots checks and normalizes --genesis and --trusted-head, when
+// given: a value of neither form is a mistake on the command line (exit
+// 2), never a ledger that fails to verify.
+func trustRoots(cmd *cobra.Command, opts *ledger.Options) error {
+	if cmd.Flags().Changed("genesis") {
+		g := ledger.NormalizeDigest(opts.Genesis)
+		if g == "" {
+			return usage(hint.With(fmt.Errorf("--genesis: %q is not a record digest (sha256: and 64 hex)", opts.Genesis),
+				"give the genesis digest as the signed minutes carry it, with or without sha256:"))
+		}
+		opts.Genesis = g
+	}
+	if cmd.Flags().Changed("trusted-head") {
+		h, err := ledger.NormalizeHead(opts.TrustedHead)
+		if err != nil {
+			return usage(hint.With(fmt.Errorf("--trusted-head: %w", err),
+				"give the head digest (sha256:…) or the full commit id that custos verify, bundle or a checkpoint printed"))
+		}
+		opts.TrustedHead = h
+	}
+	return nil
 }
 
 // logEntry is one line of `custos log`.

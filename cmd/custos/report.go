@@ -216,12 +216,8 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
-			if opts.Genesis != "" {
-				g := ledger.NormalizeDigest(opts.Genesis)
-				if g == "" {
-					return fmt.Errorf("report: --genesis %q is not a sha256 digest", opts.Genesis)
-				}
-				opts.Genesis = g
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
 			}
 			dir, done, err := ledgerDir(args[0])
 			if err != nil {
@@ -263,7 +259,7 @@ func newReportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "first day (or RFC 3339 time) of the period")
 	cmd.Flags().StringVar(&until, "until", "", "last day (or RFC 3339 time) of the period")
 	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
-	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: record digest (sha256:…) or full commit id")
 	return cmd
 }
 

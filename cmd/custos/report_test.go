@@ -313,7 +313,8 @@ func cmdGuide(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdGenesis: genesis LEDGER — sets $GENESIS to the ledger's genesis
-// digest and $HEAD to its head digest: what the signed minutes carry.
+// digest and $HEAD to its head digest: what the signed minutes carry;
+// and $HEAD_COMMIT to the head's commit id (as stock git prints it).
 func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: genesis LEDGER")
@@ -322,4 +323,7 @@ func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv("GENESIS", l.State().Genesis)
 	ts.Setenv("HEAD", l.State().Head)
+	out, err := exec.Command("git", "-C", ts.MkAbs(args[0]), "rev-parse", "HEAD").Output()
+	ts.Check(err)
+	ts.Setenv("HEAD_COMMIT", strings.TrimSpace(string(out)))
 }
