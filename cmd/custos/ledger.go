@@ -81,7 +81,7 @@ func newVerifyCmd() *cobra.Command {
 	var opts ledger.Options
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify LEDGER [--genesis DIGEST] [--trusted-head DIGEST] [--json]",
+		Use:   "verify LEDGER [--genesis DIGEST] [--trusted-head HEAD] [--json]",
 		Short: "verify every signature, the record chain, the policy and the lifecycle of a ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -122,8 +122,7 @@ func newVerifyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
-	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: record digest (sha256:…) or full commit id")
+	trustFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -166,25 +165,29 @@ type logEntry struct {
 func newLogCmd() *cobra.Command {
 	var asJSON bool
 	var since, until string
+	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "log LEDGER [--json] [--since DATE] [--until DATE]",
-		Short: "the ledger's timeline: seq, time, ceremony, kind, actor, approvers, key",
+		Use:   "log LEDGER [--json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
+		Short: "the timeline of a ledger that verifies: seq, time, ceremony, kind, actor, approvers, key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parsePeriod(since, until)
 			if err != nil {
 				return fmt.Errorf("log: %w", err)
 			}
-			// The lines are made as the ledger is opened (one read) and
-			// printed only once it opened: a ledger that fails half way
-			// prints an error, not half a log.
+			// The lines are made as verify replays the ledger (one read)
+			// and printed only once it verified: a ledger that fails
+			// prints an error, not a log that looks clean.
 			var buf bytes.Buffer
 			tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
 			enc := json.NewEncoder(&buf)
-			_, err = ledger.OpenEach(args[0], func(rec *ledger.Record, d string) error {
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
+			}
+			err = readVerified("log", args[0], opts, func(rec *ledger.Record, d string) error {
 				if !p.contains(rec.Time) {
 					return nil
 				}
@@ -221,5 +224,6 @@ func newLogCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per record (JSON lines)")
 	cmd.Flags().StringVar(&since, "since", "", "only records from this date (or RFC 3339 time) on")
 	cmd.Flags().StringVar(&until, "until", "", "only records up to this date (the whole day) or time")
+	trustFlags(cmd, &opts)
 	return cmd
 }
