@@ -304,12 +304,21 @@ func cmdGuide(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	data, err := os.ReadFile(filepath.Join(ts.Getenv("DOCS"), "auditor-guide.md"))
 	ts.Check(err)
-	re := regexp.MustCompile("(?s)<!-- e2e:" + regexp.QuoteMeta(args[0]) + " -->\\s*```(?:sh|bash)\n(.*?)```")
-	m := re.FindSubmatch(data)
-	if m == nil {
+	block, ok := guideBlock(data, args[0])
+	if !ok {
 		ts.Fatalf("docs/auditor-guide.md has no block marked e2e:%s", args[0])
 	}
-	ts.Check(os.WriteFile(ts.MkAbs(args[1]), append([]byte("set -euo pipefail\n"), m[1]...), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte("set -euo pipefail\n"+block), 0o644))
+}
+
+// guideBlock is the shell block of the auditor guide marked e2e:name.
+func guideBlock(guide []byte, name string) (string, bool) {
+	re := regexp.MustCompile("(?s)<!-- e2e:" + regexp.QuoteMeta(name) + " -->\\s*```(?:sh|bash)\n(.*?)```")
+	m := re.FindSubmatch(guide)
+	if m == nil {
+		return "", false
+	}
+	return string(m[1]), true
 }
 
 // cmdGenesis: genesis LEDGER — sets $GENESIS to the ledger's genesis
