@@ -276,6 +276,23 @@ func TestTamper(t *testing.T) {
 		mustVerify(t, f.dir, Options{}) // stock consistency cannot tell
 		expectFailure(t, f.dir, Options{TrustedHead: head.HeadCommit}, 7, "trusted-head", "rolled back, truncated or rewritten")
 		expectFailure(t, f.dir, Options{TrustedHead: head.Head}, 7, "trusted-head", "does not contain")
+		// the same head in every form a person may copy it: bare hex, upper case
+		bare := strings.TrimPrefix(head.Head, "sha256:")
+		expectFailure(t, f.dir, Options{TrustedHead: bare}, 7, "trusted-head", "does not contain")
+		expectFailure(t, f.dir, Options{TrustedHead: strings.ToUpper(head.HeadCommit)}, 7, "trusted-head", "does not contain")
+		// and the ledger as it was passes with each of them
+		for _, th := range []string{head.Head, bare, strings.ToUpper(bare), head.HeadCommit, strings.ToUpper(head.HeadCommit), " " + head.HeadCommit + "\n"} {
+			if res := Verify(base.dir, Options{TrustedHead: th}); !res.OK || !res.TrustedHeadChecked {
+				t.Fatalf("--trusted-head %q: %v", th, res.Err())
+			}
+		}
+		// a value of neither form is not a rollback
+		for _, th := range []string{"abc", head.HeadCommit[:12], head.HeadCommit + "0", "sha256:" + head.HeadCommit, "g" + bare[1:]} {
+			res := Verify(base.dir, Options{TrustedHead: th})
+			if res.OK || res.Failure.Seq != 0 || res.Failure.Check != "trusted-head" || strings.Contains(res.Failure.Reason, "rolled back") {
+				t.Fatalf("--trusted-head %q: %+v", th, res.Failure)
+			}
+		}
 	})
 	t.Run("history rewritten and re-signed by a member", func(t *testing.T) {
 		f := clone(t)

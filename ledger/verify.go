@@ -27,8 +27,10 @@ type Options struct {
 	// Genesis is the genesis digest from the signed minutes ("sha256:<hex>"
 	// or bare hex). Without it only consistency is checked, not origin.
 	Genesis string
-	// TrustedHead is a head known earlier: a commit id (40 hex) or a record
-	// digest ("sha256:<hex>"). The history must still contain it.
+	// TrustedHead is a head known earlier: a commit id (40 hex, in full)
+	// or a record digest ("sha256:<hex>" or bare hex). The history must
+	// still contain it. A value of neither form fails verification as an
+	// argument (check "trusted-head", seq 0), never as a rollback.
 	TrustedHead string
 	// Workers verifying signatures; default: the number of CPUs.
 	Workers int
@@ -192,6 +194,17 @@ func (v *verifier) worker() {
 func verify(dir string, opts Options) (res Result) {
 	if opts.Genesis == "" {
 		res.Note = NoteConsistencyOnly
+	} else if opts.Genesis = NormalizeDigest(opts.Genesis); opts.Genesis == "" {
+		res.Failure = &Failure{Check: "genesis", Reason: "the genesis digest given is not a record digest (sha256: and 64 hex)"}
+		return res
+	}
+	if opts.TrustedHead != "" {
+		h, err := NormalizeHead(opts.TrustedHead)
+		if err != nil {
+			res.Failure = &Failure{Check: "trusted-head", Reason: err.Error()}
+			return res
+		}
+		opts.TrustedHead = h
 	}
 	repo, err := openGitRepo(dir)
 	if err != nil {
@@ -291,11 +304,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			}
 		}
 	}
-	trusted := strings.ToLower(strings.TrimSpace(v.opts.TrustedHead))
-	genesis := strings.ToLower(strings.TrimSpace(v.opts.Genesis))
-	if genesis != "" && !strings.HasPrefix(genesis, "sha256:") {
-		genesis = "sha256:" + genesis
-	}
+	trusted, genesis := v.opts.TrustedHead, v.opts.Genesis // normalized by verify
 	// A second reader fetches and decodes the records of the fast path
 	// (and any commit the walk could not summarize) ahead of the checks,
 	// on the other core; the checks read nothing themselves until the
@@ -868,6 +877,41 @@ func trimLine(s string) string {
 		return s[:100] + "…"
 	}
 	return s
+}
+
+// NormalizeHead turns a head given as a trust root into the form verify
+// compares: "sha256:<hex>" for a record digest (64 hex, with or without
+// "sha256:"), or a commit id (40 hex), lower case. A commit id must be
+// given in full: an abbreviation names a commit only as long as nobody
+// makes another with the same prefix, and a trust root must not be one a
+// forger can match. The error says what the value is not.
+func NormalizeHead(s string) (string, error) {
+	if d := NormalizeDigest(s); d != "" {
+		return d, nil
+	}
+	t := strings.ToLower(strings.TrimSpace(s))
+	if b, err := hex.DecodeString(t); err == nil && len(b) == 20 {
+		return t, nil
+	}
+	what := "is not a record digest (sha256: and 64 hex) or commit id (40 hex)"
+	switch {
+	case t == "":
+		return "", fmt.Errorf("an empty value %s", what)
+	case strings.HasPrefix(t, "sha256:"):
+		what = "is not a record digest: sha256: must be followed by 64 hex digits"
+	case isHex(t) && len(t) >= 7 && len(t) < 40: // what git log --oneline shows
+		what = "is not a record digest or commit id: a commit id must be given in full (40 hex), not abbreviated"
+	}
+	return "", fmt.Errorf("%q %s", trimLine(s), what)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // NormalizeDigest turns "sha256:<hex>" or bare hex into "sha256:<hex>";

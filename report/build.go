@@ -532,6 +532,7 @@ func (b *builder) finish() {
 	}
 	b.policySection()
 	r.Verify = verifySection(b.opts.Verify, r)
+	r.Verified, r.Failure = r.Verify.Ran && r.Verify.OK, r.Verify.Failure
 	r.Controls = controls()
 }
 

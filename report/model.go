@@ -5,10 +5,14 @@ package report
 // an incompatible change.
 
 // SchemaVersion names the JSON form of a Report.
-const SchemaVersion = "custos-report/1"
+const SchemaVersion = "custos-report/2"
 
 // Report is the evidence package for one ledger and one period.
 type Report struct {
+	// Verified and Failure come first, so that a report of a ledger that
+	// does not verify says so before anything else.
+	Verified   bool            `json:"verified"`          // verify ran and passed
+	Failure    string          `json:"failure,omitempty"` // verify's failure, when it failed
 	Schema     string          `json:"schema"`
 	Generated  string          `json:"generated"` // when the report was made (UTC)
 	AsOf       string          `json:"as_of"`     // the date overdue rotations are judged against

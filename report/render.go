@@ -137,9 +137,21 @@ func by(e *Event) string {
 	return s
 }
 
+// FailureBanner is the line that heads every form of the report of a
+// ledger that does not verify; "" when it verified or was not verified.
+func FailureBanner(r *Report) string {
+	if r.Failure == "" {
+		return ""
+	}
+	return "THIS LEDGER DOES NOT VERIFY: " + r.Failure + " — nothing in this report can be relied on at or after that record"
+}
+
 // Markdown renders r as one Markdown document.
 func Markdown(r *Report) string {
 	var b strings.Builder
+	if r.Failure != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", mdCell(FailureBanner(r)))
+	}
 	fmt.Fprintf(&b, "# Key management evidence: ledger %s\n\n", mdCell(r.Ledger))
 	fmt.Fprintf(&b, "Generated %s from %d records (head %s). Period: %s. Overdue rotations judged at %s.\n\n",
 		r.Generated, r.Records, r.Head, periodText(r.Period), r.AsOf)
@@ -343,6 +355,7 @@ func minText(q Quorum) string {
 var htmlSource string
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"banner":   FailureBanner,
 	"join":     func(s []string) string { return strings.Join(s, ", ") },
 	"by":       by,
 	"period":   periodText,

@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
+	"custos/hint"
 	"custos/ledger"
 	"custos/report"
 	"custos/sign"
@@ -21,28 +22,47 @@ type recordRow struct {
 	rec *ledger.Record
 }
 
-// ledgerMsg is an opened (or reopened) ledger and its records.
+// ledgerMsg is an opened (or reopened) ledger, its records, and the
+// result of verifying it.
 type ledgerMsg struct {
-	dir  string
-	led  *ledger.Ledger
-	rows []recordRow
-	err  error
+	dir    string
+	led    *ledger.Ledger
+	rows   []recordRow
+	verify *ledger.Result
+	err    error
 }
 
+// openLedgerCmd verifies the ledger, taking the timeline from the records
+// as verify replays them, and opens it. A ledger that does not verify is
+// still opened, for diagnosis, when its records read: the home screen
+// then shows the failure instead of its keys and ceremonies.
 func openLedgerCmd(dir string) tea.Cmd {
 	return func() tea.Msg {
+		var rows []recordRow
+		next := int64(1)
+		res := ledger.Verify(dir, ledger.Options{Each: func(rec *ledger.Record, _ string) {
+			if rec.Seq == next {
+				next++
+				rows = append(rows, recordRow{rec: rec})
+			}
+		}})
 		l, err := ledger.Open(dir)
 		if err != nil {
+			if f := res.Failure; f != nil && f.Seq > 0 {
+				err = hint.With(res.Err(), fmt.Sprintf("its records cannot be read past the failure (%v); compare with a copy you trust", err))
+			}
 			return ledgerMsg{dir: dir, err: err}
 		}
-		var rows []recordRow
-		for rec, err := range l.Records() {
-			if err != nil {
-				return ledgerMsg{dir: dir, err: err}
+		if !res.OK || next-1 != res.Records {
+			rows = nil
+			for rec, err := range l.Records() {
+				if err != nil {
+					return ledgerMsg{dir: dir, err: err}
+				}
+				rows = append(rows, recordRow{rec: rec})
 			}
-			rows = append(rows, recordRow{rec: rec})
 		}
-		return ledgerMsg{dir: dir, led: l, rows: rows}
+		return ledgerMsg{dir: dir, led: l, rows: rows, verify: &res}
 	}
 }
 
@@ -65,6 +85,18 @@ func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
 		if m.opts.Opened != nil {
 			m.opts.Opened(msg.dir)
 		}
+	}
+	m.lv.verify = msg.verify
+	return nil
+}
+
+// failed is the failure of the ledger's last verify, nil when it passed.
+func (m *Model) failed() *ledger.Failure {
+	if v := m.lv.verify; v != nil && !v.OK {
+		if v.Failure == nil {
+			return &ledger.Failure{Check: "verify", Reason: "failed"}
+		}
+		return v.Failure
 	}
 	return nil
 }
@@ -118,6 +150,8 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Verify):
 		m.goTo(scrLedger)
 		return m.startVerify()
+	case (key.Matches(msg, Keys.Run) || key.Matches(msg, Keys.Resume)) && m.failed() != nil:
+		m.fail(hint.With(fmt.Errorf("this ledger does not verify: no ceremony is run on it"), "compare it with a copy you trust; custos verify names the failure"))
 	case key.Matches(msg, Keys.Run):
 		m.status = ""
 		m.goTo(scrScript)
@@ -141,6 +175,23 @@ func (m *Model) homeBody() ([]string, string) {
 	}
 	out := []string{
 		fmt.Sprintf("Ledger %s · %d records · head %s", st.LedgerID, st.Seq, head),
+	}
+	if f := m.failed(); f != nil {
+		// Nothing the ledger says is shown as if it were so: no members,
+		// keys or ceremonies, only the failure.
+		bar := s.Bad.Render(strings.Repeat("!", max(10, min(m.width-2, 72))))
+		out = append(out, "", bar,
+			s.Bad.Render("!! THIS LEDGER DOES NOT VERIFY"),
+			s.Bad.Render("!! "+termtext.Printable(f.String())),
+			bar, "",
+			"  Nothing it holds can be relied on at or after that record, so its",
+			"  members, keys and ceremonies are not shown here. Compare it with a",
+			"  copy you trust (another site's, the last audit's bundle) and ask the",
+			"  custodians for the minutes of that ceremony.", "",
+			"  l: the timeline, for diagnosis (the failing record is marked)",
+			"  custos verify "+m.dir+" names the failure; custos report writes",
+			"  the evidence headed by it.")
+		return out, "l: ledger timeline · v: verify again · q: quit"
 	}
 	if oi := st.OpenIntent; oi != nil {
 		out = append(out, "", s.Bad.Render(fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", oi.Ceremony, oi.Kind, oi.Seq)),

@@ -77,6 +77,7 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 	}
 	h.key("esc")
 	h.key("v")
+	h.waitIdle()
 	v = h.waitFor("verify: ok")
 	if !strings.Contains(v, "✓ verify: ok, 1 records") {
 		t.Errorf("verify result:\n%s", v)
@@ -445,5 +446,44 @@ func TestRotationDueFromPolicy(t *testing.T) {
 	}
 	if _, ok := rotationDue(&ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout)}); ok {
 		t.Error("a key with no rotation period is due")
+	}
+}
+
+// TestHomeShowsFailure: a ledger whose records read but that does not
+// verify (its commit re-made without a signature) opens on a home screen
+// that shows the failure, not its members, keys and ceremonies, and runs
+// no ceremony; the timeline marks the failing record.
+func TestHomeShowsFailure(t *testing.T) {
+	f := newFixture(t)
+	out, err := exec.Command("git", "-C", f.ledger, "-c", "user.name=alice", "-c", "user.email=alice@custos.ledger",
+		"-c", "commit.gpgsign=false", "commit", "-q", "--amend", "--no-edit").CombinedOutput()
+	if err != nil {
+		t.Fatalf("git commit --amend: %v\n%s", err, out)
+	}
+	res := ledger.Verify(f.ledger, ledger.Options{})
+	if res.OK {
+		t.Fatal("tampered ledger verified")
+	}
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v := h.waitFor("THIS LEDGER DOES NOT VERIFY")
+	for _, want := range []string{"record 1 (commit " + res.Failure.Commit[:12] + "): " + res.Failure.Check, "l: ledger timeline"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("home lacks %q:\n%s", want, v)
+		}
+	}
+	for _, clean := range []string{"Members", "Keys", "Last ceremonies", "r: run"} {
+		if strings.Contains(v, clean) {
+			t.Errorf("home of a failing ledger shows %q:\n%s", clean, v)
+		}
+	}
+	fits(t, v, 80, 24)
+	h.key("r")
+	if v := h.view(); !strings.Contains(v, "does not verify: no ceremony is run on it") || h.m.inputFor != "" {
+		t.Errorf("r on a failing ledger:\n%s", v)
+	}
+	h.key("l")
+	v = h.waitFor("ledger.genesis")
+	if !strings.Contains(v, "✗ verify FAILED at record 1") || !strings.Contains(v, "✗ 1 ") {
+		t.Errorf("timeline of a failing ledger:\n%s", v)
 	}
 }

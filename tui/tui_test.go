@@ -114,6 +114,20 @@ func (h *harness) waitFor(want string) string {
 	}
 }
 
+// waitIdle feeds messages until no engine call or ledger read is running.
+func (h *harness) waitIdle() {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for h.m.busy != "" {
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("still busy (%s); the screen shows:\n%s", h.m.busy, h.view())
+		}
+	}
+}
+
 func (h *harness) key(k string) {
 	var msg tea.KeyPressMsg
 	switch k {

@@ -81,16 +81,12 @@ func newVerifyCmd() *cobra.Command {
 	var opts ledger.Options
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify LEDGER [--genesis DIGEST] [--trusted-head DIGEST] [--json]",
+		Use:   "verify LEDGER [--genesis DIGEST] [--trusted-head HEAD] [--json]",
 		Short: "verify every signature, the record chain, the policy and the lifecycle of a ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Genesis != "" {
-				g := ledger.NormalizeDigest(opts.Genesis)
-				if g == "" {
-					return fmt.Errorf("verify: --genesis %q is not a sha256 digest", opts.Genesis)
-				}
-				opts.Genesis = g
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
 			}
 			res := ledger.VerifyPath(args[0], opts) // a directory or a git bundle
 			out := cmd.OutOrStdout()
@@ -130,10 +126,32 @@ func newVerifyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
-	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	trustFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// trustRoots checks and normalizes --genesis and --trusted-head, when
+// given: a value of neither form is a mistake on the command line (exit
+// 2), never a ledger that fails to verify.
+func trustRoots(cmd *cobra.Command, opts *ledger.Options) error {
+	if cmd.Flags().Changed("genesis") {
+		g := ledger.NormalizeDigest(opts.Genesis)
+		if g == "" {
+			return usage(hint.With(fmt.Errorf("--genesis: %q is not a record digest (sha256: and 64 hex)", opts.Genesis),
+				"give the genesis digest as the signed minutes carry it, with or without sha256:"))
+		}
+		opts.Genesis = g
+	}
+	if cmd.Flags().Changed("trusted-head") {
+		h, err := ledger.NormalizeHead(opts.TrustedHead)
+		if err != nil {
+			return usage(hint.With(fmt.Errorf("--trusted-head: %w", err),
+				"give the head digest (sha256:…) or the full commit id that custos verify, bundle or a checkpoint printed"))
+		}
+		opts.TrustedHead = h
+	}
+	return nil
 }
 
 // logEntry is one line of `custos log`.
@@ -151,25 +169,29 @@ type logEntry struct {
 func newLogCmd() *cobra.Command {
 	var asJSON bool
 	var since, until string
+	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "log LEDGER [--json] [--since DATE] [--until DATE]",
-		Short: "the ledger's timeline: seq, time, ceremony, kind, actor, approvers, key",
+		Use:   "log LEDGER [--json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
+		Short: "the timeline of a ledger that verifies: seq, time, ceremony, kind, actor, approvers, key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parsePeriod(since, until)
 			if err != nil {
 				return fmt.Errorf("log: %w", err)
 			}
-			// The lines are made as the ledger is opened (one read) and
-			// printed only once it opened: a ledger that fails half way
-			// prints an error, not half a log.
+			// The lines are made as verify replays the ledger (one read)
+			// and printed only once it verified: a ledger that fails
+			// prints an error, not a log that looks clean.
 			var buf bytes.Buffer
 			tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
 			enc := json.NewEncoder(&buf)
-			_, err = ledger.OpenEach(args[0], func(rec *ledger.Record, d string) error {
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
+			}
+			err = readVerified("log", args[0], opts, func(rec *ledger.Record, d string) error {
 				if !p.contains(rec.Time) {
 					return nil
 				}
@@ -206,5 +228,6 @@ func newLogCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per record (JSON lines)")
 	cmd.Flags().StringVar(&since, "since", "", "only records from this date (or RFC 3339 time) on")
 	cmd.Flags().StringVar(&until, "until", "", "only records up to this date (the whole day) or time")
+	trustFlags(cmd, &opts)
 	return cmd
 }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -26,7 +27,25 @@ func run(args []string) int {
 		if h := hint.Of(err); h != "" {
 			fmt.Fprintf(os.Stderr, "custos: hint: %s\n", h)
 		}
+		if errors.As(err, new(usageError)) {
+			return 2
+		}
 		return 1
 	}
 	return 0
+}
+
+// usageError is a mistake on the command line (an unknown flag, a wrong
+// number of arguments, a flag value of the wrong form): exit status 2.
+// Anything else that fails exits 1.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
 }

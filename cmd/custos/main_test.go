@@ -59,6 +59,7 @@ func scriptParams(dir string) testscript.Params {
 			"noshare":    cmdNoShare,
 			"rsapub":     cmdRSAPub,
 			"setsummary": cmdSetSummary,
+			"genesis":    cmdGenesis,
 		},
 	}
 }

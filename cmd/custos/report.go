@@ -97,38 +97,57 @@ func (s *seenOnce) wrap(add func(*ledger.Record, string) error) func(*ledger.Rec
 // complete reports whether records 1..n were each seen once, without error.
 func (s *seenOnce) complete(n int64) bool { return s.ok && s.err == nil && s.next-1 == n }
 
-// openLedgerPath opens a ledger directory or a git bundle (cloned to a
-// temporary directory), handing each record to each (ledger.OpenEach);
-// done removes the clone.
-func openLedgerPath(path string, each func(*ledger.Record, string) error) (l *ledger.Ledger, dir string, done func(), err error) {
-	if dir, done, err = ledgerDir(path); err != nil {
-		return nil, "", nil, err
+// readVerified verifies the ledger at path (a directory or a git bundle)
+// and hands each record and its digest to add as verify replays it: one
+// read of the ledger. It returns an error, and add's work must be thrown
+// away, unless the ledger verified. Commands that list evidence on
+// standard output (inventory, log) print nothing from a ledger that does
+// not verify: a listing that looks clean would be taken for evidence.
+func readVerified(name, path string, opts ledger.Options, add func(*ledger.Record, string) error) error {
+	dir, done, err := ledgerDir(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	if l, err = ledger.OpenEach(dir, each); err != nil {
-		done()
-		return nil, "", nil, err
+	defer done()
+	seen := once()
+	opts.Each = seen.wrap(add)
+	res := ledger.Verify(dir, opts)
+	if err := res.Err(); err != nil {
+		if res.Failure.Seq == 0 && res.Failure.Check == "repository" {
+			return hint.With(fmt.Errorf("%s: %w", name, err), "give the path of a ledger (a clone made with git clone) or of a bundle made with custos bundle")
+		}
+		return hint.With(fmt.Errorf("%s: %w", name, err),
+			"nothing is listed from a ledger that does not verify; custos report LEDGER -o FILE writes its evidence headed by the failure, for diagnosis")
 	}
-	return l, dir, done, nil
+	if seen.err != nil {
+		return fmt.Errorf("%s: %w", name, seen.err)
+	}
+	if !seen.complete(res.Records) {
+		return fmt.Errorf("%s: verify did not hand over records 1 to %d once each", name, res.Records)
+	}
+	return nil
 }
 
 func newInventoryCmd() *cobra.Command {
 	var asJSON bool
 	var until string
+	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "inventory LEDGER [--json] [--until DATE]",
-		Short: "every key in the ledger: type, HSM, owner, purpose, creation and approvals, exports, rotation, state",
+		Use:   "inventory LEDGER [--json] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
+		Short: "every key in a ledger that verifies: type, HSM, owner, purpose, creation and approvals, exports, rotation, state",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parsePeriod("", until)
 			if err != nil {
 				return fmt.Errorf("inventory: %w", err)
 			}
-			b := report.NewBuilder(report.Options{Until: p.until})
-			_, _, done, err := openLedgerPath(args[0], b.Add)
-			if err != nil {
-				return fmt.Errorf("inventory: %w", err)
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
 			}
-			defer done()
+			b := report.NewBuilder(report.Options{Until: p.until})
+			if err := readVerified("inventory", args[0], opts, b.Add); err != nil {
+				return err
+			}
 			r := b.Finish(nil)
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -175,6 +194,7 @@ func newInventoryCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the inventory as JSON (the inventory of docs/report-schema.json)")
 	cmd.Flags().StringVar(&until, "until", "", "the inventory as it stood at this date or time")
+	trustFlags(cmd, &opts)
 	return cmd
 }
 
@@ -189,7 +209,7 @@ func newReportCmd() *cobra.Command {
 	var out, format, since, until string
 	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "report LEDGER -o FILE [--format html|md|json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head DIGEST]",
+		Use:   "report LEDGER -o FILE [--format html|md|json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
 		Short: "write the evidence package for auditors: verify result, inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -216,12 +236,8 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
-			if opts.Genesis != "" {
-				g := ledger.NormalizeDigest(opts.Genesis)
-				if g == "" {
-					return fmt.Errorf("report: --genesis %q is not a sha256 digest", opts.Genesis)
-				}
-				opts.Genesis = g
+			if err := trustRoots(cmd, &opts); err != nil {
+				return err
 			}
 			dir, done, err := ledgerDir(args[0])
 			if err != nil {
@@ -239,6 +255,9 @@ func newReportCmd() *cobra.Command {
 			if !res.OK || !seen.complete(res.Records) {
 				b = report.NewBuilder(ropts)
 				if _, err := ledger.OpenEach(dir, b.Add); err != nil {
+					if ferr := res.Err(); ferr != nil {
+						return hint.With(fmt.Errorf("report: %w", ferr), fmt.Sprintf("no report was written: its records cannot be read (%v)", err))
+					}
 					return fmt.Errorf("report: %w", err)
 				}
 			}
@@ -262,9 +281,14 @@ func newReportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "", "html, md or json (default: from the file name, else html)")
 	cmd.Flags().StringVar(&since, "since", "", "first day (or RFC 3339 time) of the period")
 	cmd.Flags().StringVar(&until, "until", "", "last day (or RFC 3339 time) of the period")
-	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
-	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: commit id or sha256: record digest")
+	trustFlags(cmd, &opts)
 	return cmd
+}
+
+// trustFlags adds --genesis and --trusted-head (see trustRoots).
+func trustFlags(cmd *cobra.Command, opts *ledger.Options) {
+	cmd.Flags().StringVar(&opts.Genesis, "genesis", "", "genesis digest from the signed minutes (checks origin)")
+	cmd.Flags().StringVar(&opts.TrustedHead, "trusted-head", "", "a head known earlier: record digest (sha256:…) or full commit id")
 }
 
 func newBundleCmd() *cobra.Command {

@@ -304,16 +304,26 @@ func cmdGuide(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	data, err := os.ReadFile(filepath.Join(ts.Getenv("DOCS"), "auditor-guide.md"))
 	ts.Check(err)
-	re := regexp.MustCompile("(?s)<!-- e2e:" + regexp.QuoteMeta(args[0]) + " -->\\s*```(?:sh|bash)\n(.*?)```")
-	m := re.FindSubmatch(data)
-	if m == nil {
+	block, ok := guideBlock(data, args[0])
+	if !ok {
 		ts.Fatalf("docs/auditor-guide.md has no block marked e2e:%s", args[0])
 	}
-	ts.Check(os.WriteFile(ts.MkAbs(args[1]), append([]byte("set -euo pipefail\n"), m[1]...), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte("set -euo pipefail\n"+block), 0o644))
+}
+
+// guideBlock is the shell block of the auditor guide marked e2e:name.
+func guideBlock(guide []byte, name string) (string, bool) {
+	re := regexp.MustCompile("(?s)<!-- e2e:" + regexp.QuoteMeta(name) + " -->\\s*```(?:sh|bash)\n(.*?)```")
+	m := re.FindSubmatch(guide)
+	if m == nil {
+		return "", false
+	}
+	return string(m[1]), true
 }
 
 // cmdGenesis: genesis LEDGER — sets $GENESIS to the ledger's genesis
-// digest and $HEAD to its head digest: what the signed minutes carry.
+// digest and $HEAD to its head digest: what the signed minutes carry;
+// and $HEAD_COMMIT to the head's commit id (as stock git prints it).
 func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: genesis LEDGER")
@@ -322,4 +332,7 @@ func cmdGenesis(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv("GENESIS", l.State().Genesis)
 	ts.Setenv("HEAD", l.State().Head)
+	out, err := exec.Command("git", "-C", ts.MkAbs(args[0]), "rev-parse", "HEAD").Output()
+	ts.Check(err)
+	ts.Setenv("HEAD_COMMIT", strings.TrimSpace(string(out)))
 }

@@ -33,5 +33,18 @@ func newRoot() *cobra.Command {
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes the argument checks of cmd and its subcommands return
+// usage errors (exit status 2).
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error { return usage(check(c, args)) }
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
 }
