@@ -29,6 +29,11 @@ lint: setup
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+# every fuzz test for FUZZTIME seconds each (long; not part of make test)
+FUZZTIME ?= 30
+fuzz: setup
+	scripts/fuzz $(FUZZTIME)
+
 bench: build
 	go test -run '^$$' -bench . -benchmem ./hsm/ ./ledger/...
 
