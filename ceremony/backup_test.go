@@ -754,3 +754,61 @@ func TestBackupExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestDestroyEveryCopy: a key destroyed on its HSM while its backup is
+// outstanding is "destroyed on the HSM; backup … outstanding" (the plan
+// and the record name the backup) and can still be restored; once the
+// backup is destroyed too — every holder attesting their share — the key
+// is destroyed, and a restore is refused by the engine and by the ledger.
+func TestDestroyEveryCopy(t *testing.T) {
+	b := newBackupEnv(t)
+	uri, so, _ := b.token("de-src")
+	ks := b.generate(uri, "kek", "aes-256")
+	b.backup(uri, so, "kek", "kek.bk1", 2, "carol", "dave", "erin")
+	destroy := &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "kek", Reason: "retired"}}
+	e := &Engine{Ledger: b.l, Script: destroy, Signers: b.signers}
+	p, err := e.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(p.Steps, "\n"), "backup kek.bk1 of this key is outstanding") {
+		t.Fatalf("the destroy plan does not name the outstanding backup:\n%s", strings.Join(p.Steps, "\n"))
+	}
+	if _, out, err := b.run(destroy); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	intent := lastRecord(t, b.l, "key.destroy.intent")
+	if got := fmt.Sprint(intent.Facts["backups"]); got != "[kek.bk1]" {
+		t.Fatalf("key.destroy.intent facts.backups = %s", got)
+	}
+	k := b.l.State().Keys[ks.ID]
+	if k.State != ledger.KeyDestroyed || k.Disposition() != "destroyed on the HSM; backup kek.bk1 outstanding" {
+		t.Fatalf("after the HSM destruction: %s / %s", k.State, k.Disposition())
+	}
+	// Everyone's key is needed: the holders attest their shares.
+	signers := b.signers
+	b.signers = map[string]sign.Signer{"alice": signers["alice"], "bob": signers["bob"], "carol": signers["carol"], "dave": signers["dave"]}
+	db := &Script{Kind: KindDestroyBackup, Operator: "alice", DestroyBackup: &DestroyBackupPlan{Backup: "kek.bk1", Media: "shredded"}}
+	if _, _, err := b.run(db); err == nil || !strings.Contains(err.Error(), "erin") {
+		t.Fatalf("destroy-backup without holder erin's key: %v", err)
+	}
+	b.signers = signers
+	if _, out, err := b.run(db); err != nil {
+		t.Fatalf("destroy-backup: %v\n%s", err, out)
+	}
+	rec := lastRecord(t, b.l, "backup.destroyed")
+	if at, _ := rec.Facts["attested"].([]any); len(at) != 3 {
+		t.Fatalf("backup.destroyed attests %d shares, want 3", len(at))
+	}
+	k = b.l.State().Keys[ks.ID]
+	if k.Disposition() != ledger.KeyDestroyed || len(k.BackupsOutstanding) != 0 {
+		t.Fatalf("after the backup's destruction: %s", k.Disposition())
+	}
+	dr, _, _ := b.token("de-dr")
+	_, _, err = b.run(b.restoreScript(dr, "kek.bk1", b.shareFile("kek.bk1", 1, "carol"), b.shareFile("kek.bk1", 2, "dave")))
+	if err == nil || !strings.Contains(err.Error(), "backup kek.bk1 was destroyed") {
+		t.Fatalf("restore after every copy was destroyed: %v", err)
+	}
+	t.Log(err)
+	verifyLedger(t, b.l)
+}

@@ -126,6 +126,8 @@ var intentKinds = map[string]string{
 	KindCompromise: "key.compromised",
 	KindRoster:     "roster.changed",
 	KindReview:     "review.signed",
+
+	KindDestroyBackup: "backup.destroyed",
 }
 
 // Plan validates the script against the ledger (members, roles, policy,
@@ -143,10 +145,7 @@ func (e *Engine) Plan() (*Plan, error) {
 		return nil, hint.With(fmt.Errorf("%s: operator: %q is not a member of the ledger's roster", s.File, s.Operator),
 			"members: "+memberNames(st))
 	}
-	roles := operatorRoles[s.Kind]
-	if roles == nil {
-		roles = []string{"custodian"}
-	}
+	roles := ledger.KindRoles(intentKinds[s.Kind]) // the ledger's table says who operates
 	if !op.HasRole(roles...) {
 		return nil, fmt.Errorf("%s: operator: %s holds none of the roles %s a %s ceremony needs (roles: %s)", s.File, s.Operator, strings.Join(roles, "/"), s.Kind, strings.Join(op.Roles, ", "))
 	}
@@ -248,6 +247,14 @@ func (e *Engine) Plan() (*Plan, error) {
 				"destroy it on the HSM",
 				"verify in a fresh session that nothing is found by id or by label",
 				"record the verification; witnesses co-sign the closing checkpoint",
+			}
+			// Every copy outside this HSM is named, so that nobody
+			// approves "cannot be undone" while a backup could undo it.
+			for _, id := range ks.BackupsOutstanding {
+				p.Steps = append(p.Steps, fmt.Sprintf("note: backup %s of this key is outstanding: the key can be restored from it until it is destroyed too (a destroy-backup ceremony); until then the key is destroyed on the HSM only", id))
+			}
+			if ex := ledger.ExportsOf(ks); len(ex) > 0 {
+				p.Steps = append(p.Steps, fmt.Sprintf("note: the key was exported (records %s): those copies are outside the HSM and are not destroyed by this ceremony", joinAny(ex)))
 			}
 		}
 	case KindBackup, KindRestore:
@@ -438,6 +445,14 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		facts["key_id"] = p.KeyID
 		facts["label"] = p.Label
 		facts["reason"] = s.Destroy.Reason
+		if ks := e.target; ks != nil {
+			if len(ks.BackupsOutstanding) > 0 {
+				facts["backups"] = toAny(ks.BackupsOutstanding)
+			}
+			if ex := ledger.ExportsOf(ks); len(ex) > 0 {
+				facts["exports"] = ex
+			}
+		}
 	case KindBackup, KindRestore:
 		if err := e.draftBackup(facts); err != nil {
 			return nil, err
@@ -465,6 +480,14 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+func joinAny(l []any) string {
+	var ss []string
+	for _, v := range l {
+		ss = append(ss, fmt.Sprint(v))
+	}
+	return strings.Join(ss, ", ")
 }
 
 func toAny(ss []string) []any {

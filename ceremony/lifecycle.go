@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -67,14 +68,18 @@ type ReviewPlan struct {
 }
 
 // noHSM lists the kinds that record people's decisions only.
-var noHSM = map[string]bool{KindCompromise: true, KindRoster: true, KindReview: true}
+var noHSM = map[string]bool{KindCompromise: true, KindRoster: true, KindReview: true, KindDestroyBackup: true}
 
-// operatorRoles is the role the operator of each kind must hold; kinds not
-// listed need a custodian.
-var operatorRoles = map[string][]string{
-	KindReview:     {"officer"},
-	KindRoster:     {"custodian", "officer"},
-	KindCompromise: {"custodian", "officer", "auditor"},
+// KindDestroyBackup records a backup destroyed: its media destroyed, and
+// each holder's share destroyed, attested by that holder's signature.
+const KindDestroyBackup = "destroy-backup"
+
+// DestroyBackupPlan names the backup whose every copy is gone.
+type DestroyBackupPlan struct {
+	Backup string `yaml:"backup,required"`
+	// Media says how the wrapped key's media were destroyed (for the
+	// minutes: "shredded by alice and bob").
+	Media string `yaml:"media_destroyed,required"`
 }
 
 // planLifecycle validates and plans rotate, compromise, roster and review.
@@ -126,6 +131,31 @@ func (e *Engine) planLifecycle(p *Plan) error {
 		for _, name := range s.Roster.Remove {
 			if ids := held[name]; len(ids) > 0 {
 				p.Steps = append(p.Steps, fmt.Sprintf("%s holds shares of backups %s: re-split them (run a new backup; the old shares are recorded as revoked)", name, strings.Join(ids, ", ")))
+			}
+		}
+	case KindDestroyBackup:
+		b, ok := st.Backup(s.DestroyBackup.Backup)
+		if !ok {
+			return hint.With(fmt.Errorf("%s: destroy_backup.backup: no backup %q in the ledger", s.File, s.DestroyBackup.Backup), "custos report lists each key's backups")
+		}
+		if b.Destroyed != 0 {
+			return fmt.Errorf("%s: destroy_backup.backup: backup %s was already destroyed (record %d)", s.File, s.DestroyBackup.Backup, b.Destroyed)
+		}
+		ks := st.Keys[b.KeyID]
+		e.target = ks
+		p.KeyID, p.Label = ks.ID, ks.Label
+		var holders []string
+		for _, idx := range slices.Sorted(maps.Keys(b.Holders)) {
+			holders = append(holders, fmt.Sprintf("share %d: %s", idx, b.Holders[idx]))
+		}
+		p.Steps = []string{
+			fmt.Sprintf("record backup %s of key %q (%s) destroyed: media %s", s.DestroyBackup.Backup, ks.Label, ks.ID, s.DestroyBackup.Media),
+			"each holder destroys their share and signs that they did: " + strings.Join(holders, ", "),
+			"after this no restore of the key from this backup is possible",
+		}
+		for _, name := range b.Holders {
+			if _, err := e.signer(name, "the attestation that their share is destroyed"); err != nil {
+				return err
 			}
 		}
 	case KindReview:
@@ -220,6 +250,26 @@ func (e *Engine) draftLifecycle(facts map[string]any) error {
 		if revoked != nil {
 			facts["shares_to_resplit"] = revoked
 		}
+	case KindDestroyBackup:
+		b, _ := st.Backup(s.DestroyBackup.Backup)
+		facts["key_id"] = e.target.ID
+		facts["label"] = e.target.Label
+		facts["backup_id"] = s.DestroyBackup.Backup
+		facts["media_destroyed"] = s.DestroyBackup.Media
+		var attested []any
+		for _, idx := range slices.Sorted(maps.Keys(b.Holders)) {
+			name := b.Holders[idx]
+			sg, err := e.signer(name, "the attestation that their share is destroyed")
+			if err != nil {
+				return err
+			}
+			sig, err := sg.Sign(ledger.NamespaceShareDestroyed, ledger.ShareDestroyedMessage(st.LedgerID, s.DestroyBackup.Backup, idx, name))
+			if err != nil {
+				return fmt.Errorf("attestation by %s: %w", name, err)
+			}
+			attested = append(attested, map[string]any{"index": idx, "member": name, "signature": string(sig)})
+		}
+		facts["attested"] = attested
 	case KindReview:
 		facts["period"] = s.Review.Period
 		facts["findings"] = s.Review.Findings

@@ -204,6 +204,9 @@ func (e *Engine) planRestore(p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("%s: restore.backup: %w", s.File, err)
 	}
+	if bs, _ := e.Ledger.State().Backup(r.Backup); bs.Destroyed != 0 {
+		return fmt.Errorf("%s: restore.backup: backup %s was destroyed (record %d): its shares and media are attested gone, nothing can be restored from it", s.File, r.Backup, bs.Destroyed)
+	}
 	ks, err := e.lookupKey(b.KeyID, "restore.backup", keyUse{destroyed: true, compromised: true})
 	if err != nil {
 		return err

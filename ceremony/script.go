@@ -46,6 +46,8 @@ type Script struct {
 	Compromise *CompromisePlan `yaml:"compromise"`
 	Roster     *RosterPlan     `yaml:"roster"`
 	Review     *ReviewPlan     `yaml:"review"`
+
+	DestroyBackup *DestroyBackupPlan `yaml:"destroy_backup"`
 }
 
 // KeyPlan describes a key to generate.
@@ -148,9 +150,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	want[KindBackup], want[KindRestore] = "backup", "restore"
 	sections["rotate"], sections["compromise"], sections["roster"], sections["review"] = s.Rotate != nil, s.Compromise != nil, s.Roster != nil, s.Review != nil
 	want[KindRotate], want[KindCompromise], want[KindRoster], want[KindReview] = "rotate", "compromise", "roster", "review"
+	sections["destroy_backup"], want[KindDestroyBackup] = s.DestroyBackup != nil, "destroy_backup"
 	sec, ok := want[s.Kind]
 	if !ok {
-		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, backup, restore, rotate, compromise, roster, review")
+		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, rotate, compromise, roster, review")
 	}
 	for name, present := range sections {
 		if present && name != sec && !(s.Kind == KindRotate && name == "key") {

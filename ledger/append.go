@@ -449,10 +449,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	}
 	for _, c := range checks {
 		if err := c.verify(signing); err != nil {
-			if c.msg != nil {
-				return "", fmt.Errorf("append record %d: checkpoint signature by witness %s does not verify: %w", r.Seq, c.member, err)
-			}
-			return "", fmt.Errorf("append record %d: approval by %s: %w", r.Seq, c.member, err)
+			return "", fmt.Errorf("append record %d: %s does not verify: %w", r.Seq, c.what(), err)
 		}
 	}
 	next := l.state.clone()

@@ -245,6 +245,35 @@ var attacks = []attack{
 			return cf
 		}, want: "checkpoint size"},
 
+	// Destruction of every copy.
+	{name: "a backup destroyed without every holder's attestation", kind: "backup.destroyed", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "media_destroyed": "shredded", "attested": []any{attestation(f, "k1.bk1", 1, "alice")}}
+		}, want: "share 2 of backup k1.bk1 (held by bob) is not attested destroyed"},
+	{name: "a share attested destroyed by someone who does not hold it", kind: "backup.destroyed", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "media_destroyed": "shredded",
+				"attested": []any{attestation(f, "k1.bk1", 1, "alice"), attestation(f, "k1.bk1", 2, "alice")}}
+		}, want: "share 2 of backup k1.bk1 is held by bob, not alice"},
+	{name: "a holder's attestation signed by someone else", kind: "backup.destroyed", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			forged := attestation(f, "k1.bk1", 2, "alice")
+			forged["member"] = "bob"
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "media_destroyed": "shredded",
+				"attested": []any{attestation(f, "k1.bk1", 1, "alice"), forged}}
+		}, want: "attestation by bob that their share is destroyed"},
+	{name: "a restore after every copy was destroyed", setup: func(t *testing.T, f *fixture) {
+		f.add(t, "backup.destroyed", "bkd-k1", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "media_destroyed": "shredded",
+			"attested": []any{attestation(f, "k1.bk1", 1, "alice"), attestation(f, "k1.bk1", 2, "bob")}})
+	}, kind: "key.restore.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			seq := f.l.State().Backups["k1.bk1"]
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "backup_record": seq, "hsm": testHSM}
+		}, want: "backup k1.bk1 was destroyed"},
+	{name: "a destruction that does not name the key's backup", kind: "key.destroy.intent", cer: "x1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k1", "reason": "x", "hsm": testHSM}), approvers: []string{"carol", "dave"},
+		want: "is not the key's outstanding backups"},
+
 	// Time.
 	{name: "a record dated 9999-12-31", kind: "hsm.enrolled", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"hsm": testHSM}), at: -1, want: "is in the future"},
@@ -319,6 +348,17 @@ func TestOneMemberAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attestation is holder's signature that their share index of backup is
+// destroyed (signed with holder's own key, the honest way).
+func attestation(f *fixture, backup string, index int64, holder string) map[string]any {
+	msg := ShareDestroyedMessage(f.l.State().LedgerID, backup, index, holder)
+	sig, err := f.signers[holder].Sign(NamespaceShareDestroyed, msg)
+	if err != nil {
+		panic(err)
+	}
+	return map[string]any{"index": index, "member": holder, "signature": string(sig)}
 }
 
 func attackFacts(t *testing.T, m map[string]any) map[string]any {

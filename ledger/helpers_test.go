@@ -198,6 +198,14 @@ func (f *fixture) complete(kind, ceremony string, in map[string]any) (map[string
 		def("output_sha256", "00")
 	case "key.destroy.intent":
 		def("reason", "test")
+		if k := st.Keys[factString(facts, "key_id")]; k != nil {
+			if len(k.BackupsOutstanding) > 0 {
+				def("backups", toList(k.BackupsOutstanding))
+			}
+			if ex := ExportsOf(k); len(ex) > 0 {
+				def("exports", ex)
+			}
+		}
 	case "key.destroyed":
 		fromIntent("key_id")
 		def("verification", map[string]any{"found_by_id": 0})

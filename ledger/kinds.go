@@ -50,6 +50,7 @@ const (
 	keyActive                    // an active key
 	keyRestorable                // active or destroyed, with a backup of it
 	keyLive                      // any key that is not destroyed or aborted
+	keyMade                      // any key that was made, destroyed or not
 )
 
 // kindSpec is one row of the table.
@@ -128,7 +129,11 @@ var kinds = map[string]kindSpec{
 		bind: []string{"key_id", "recipient", "output", "hsm"}},
 
 	"key.destroy.intent": {opens: true, intent: true, settledBy: "key.destroyed", roles: operators, key: keyActive, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "hsm": anObjectReq})},
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "hsm": anObjectReq,
+			"backups": aList, "exports": aList})},
+	"backup.destroyed": {opens: true, roles: operators, key: keyMade,
+		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "backup_id": aStringReq, "media_destroyed": aStringReq,
+			"attested": aListReq})},
 	"key.destroyed": {roles: operators, key: keyActive, set: KeyDestroyed, hsm: true,
 		facts: map[string]fact{"key_id": aStringReq, "hsm": anObjectReq, "verification": anObjectReq, "resumed": aBool},
 		bind:  []string{"key_id", "hsm"}},
@@ -154,6 +159,10 @@ var kinds = map[string]kindSpec{
 	"ceremony.aborted": {key: keyNone, facts: map[string]fact{"key_id": aString, "reason": aStringReq, "resumed": aBool, "hsm": anObject}},
 	"ceremony.closed":  {facts: map[string]fact{"checkpoint": anObjectReq, "witnessed": aList}},
 }
+
+// KindRoles are the roles one of which the operator of a record kind must
+// hold (nil for a kind not in the table).
+func KindRoles(kind string) []string { return slices.Clone(kinds[kind].roles) }
 
 // keyIdentity are the facts that describe a key itself. They are set by
 // its generation (intent and outcome) and never change: a later record

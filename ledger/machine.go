@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,9 +35,10 @@ type ceremonyState struct {
 
 // backupInfo is what the replay keeps of a backup.split.
 type backupInfo struct {
-	seq     int64
-	keyID   string
-	holders map[int64]string // share index → holder
+	seq       int64
+	keyID     string
+	holders   map[int64]string // share index → holder
+	destroyed int64            // the backup.destroyed record, or 0
 }
 
 // actorRoles are the roles that may write rec: its row's, or for the
@@ -217,11 +219,13 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 		if err := s.restoreRules(rec, k); err != nil {
 			return err
 		}
-	case k.State == KeyDestroyed:
+	case k.State == KeyDestroyed && spec.key != keyMade:
 		return fmt.Errorf("key %s was destroyed (record %d) and cannot be used", keyID, lastEvent(k, "key.destroyed"))
 	case spec.key == keyGenerating && k.State != KeyGenerating, spec.key == keyActive && k.State != KeyActive:
 		return fmt.Errorf("%s needs key %s to be %s, it is %s", rec.Kind, keyID, map[keyNeed]string{keyGenerating: KeyGenerating, keyActive: KeyActive}[spec.key], k.State)
-	case spec.key == keyLive && k.State == KeyAborted:
+	case spec.key == keyMade && k.State == KeyDestroyed:
+		// A backup of a destroyed key is destroyed after it.
+	case spec.key == keyLive && k.State == KeyAborted, spec.key == keyMade && k.State != KeyActive:
 		return fmt.Errorf("key %s was never made (its generation was aborted)", keyID)
 	}
 	// A key's identity is set by its generation and never changes.
@@ -353,6 +357,9 @@ func (s *State) restoreRules(rec *Record, k *KeyState) error {
 	if n, ok := factInt(rec.Facts, "backup_record"); ok && n != b.seq {
 		return fmt.Errorf("facts.backup_record %d is not record %d, the backup.split of %s", n, b.seq, id)
 	}
+	if b.destroyed != 0 {
+		return fmt.Errorf("backup %s was destroyed (record %d): nothing is left to restore key %s from", id, b.destroyed, k.ID)
+	}
 	if rec.Kind == "key.restored" {
 		for _, f := range checkValues {
 			if v, ok := k.Facts[f]; ok && !sameFact(v, rec.Facts[f]) {
@@ -400,6 +407,29 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 			return fmt.Errorf("facts.backup_id %s is already a backup", id)
 		}
 		s.backups.set(id, b)
+		k.BackupsOutstanding = append(slices.Clip(k.BackupsOutstanding), id)
+	case "backup.destroyed":
+		id := factString(rec.Facts, "backup_id")
+		b, _ := s.backups.get(id)
+		if b == nil || b.keyID != k.ID {
+			return fmt.Errorf("facts.backup_id %.70q is not a backup of key %s", id, k.ID)
+		}
+		if b.destroyed != 0 {
+			return fmt.Errorf("backup %s was already destroyed (record %d)", id, b.destroyed)
+		}
+		nb := *b
+		nb.destroyed = rec.Seq
+		s.backups.set(id, &nb)
+		k.BackupsOutstanding = slices.DeleteFunc(slices.Clone(k.BackupsOutstanding), func(x string) bool { return x == id })
+	case "key.destroy.intent":
+		// The approvers see every copy the key has: the plan and the
+		// record list its outstanding backups and its exports.
+		if want := k.BackupsOutstanding; len(want) > 0 && !sameFact(toList(want), rec.Facts["backups"]) {
+			return fmt.Errorf("facts.backups %s is not the key's outstanding backups %s: the destruction must name every copy", brief(rec.Facts["backups"]), brief(toList(want)))
+		}
+		if want := ExportsOf(k); len(want) > 0 && !sameFact(want, rec.Facts["exports"]) {
+			return fmt.Errorf("facts.exports %s is not the key's exports %s (their records): the destruction must name every copy", brief(rec.Facts["exports"]), brief(want))
+		}
 	case "share.verified":
 		id := factString(rec.Facts, "backup_id")
 		b, _ := s.backups.get(id)
@@ -420,6 +450,52 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 // CeremonyUsed reports whether a record of the ledger already uses the
 // ceremony id, and the first such record.
 func (s *State) CeremonyUsed(id string) (int64, bool) { return s.ceremonies.get(id) }
+
+// ExportsOf lists the records that exported k, oldest first.
+func ExportsOf(k *KeyState) []any {
+	var out []any
+	for _, ev := range k.History {
+		if ev.Kind == "key.exported" {
+			out = append(out, ev.Seq)
+		}
+	}
+	return out
+}
+
+// Disposition says where a key stands: its state, and for a key
+// destroyed on its HSM whose backups are not all destroyed, which are
+// outstanding — it is destroyed only when every copy is.
+func (k *KeyState) Disposition() string {
+	if k.State == KeyDestroyed && len(k.BackupsOutstanding) > 0 {
+		return "destroyed on the HSM; backup " + strings.Join(k.BackupsOutstanding, ", ") + " outstanding"
+	}
+	return k.State
+}
+
+func toList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// BackupState is what the ledger knows of one backup.
+type BackupState struct {
+	Seq       int64            // its backup.split record
+	KeyID     string           // the key it holds
+	Holders   map[int64]string // share index → holder
+	Destroyed int64            // its backup.destroyed record, or 0
+}
+
+// Backup returns the backup with id.
+func (s *State) Backup(id string) (BackupState, bool) {
+	b, ok := s.backups.get(id)
+	if !ok {
+		return BackupState{}, false
+	}
+	return BackupState{Seq: b.seq, KeyID: b.keyID, Holders: maps.Clone(b.holders), Destroyed: b.destroyed}, true
+}
 
 func (s *State) hasBackup(id string) bool {
 	_, ok := s.backups.get(id)
@@ -472,10 +548,65 @@ func (s *State) witnessChecks(rec *Record) ([]approvalCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("facts.witnessed[%d]: %w", i, err)
 		}
-		checks = append(checks, approvalCheck{member: name, pub: pub, sig: []byte(sig), msg: msg})
+		checks = append(checks, approvalCheck{member: name, pub: pub, sig: []byte(sig), ns: NamespaceCheckpoint, msg: msg})
 	}
 	// A named witness who did not sign (a resumed ceremony closes
 	// without them) is not a witness: readers show the signers only.
+	return checks, nil
+}
+
+// NamespaceShareDestroyed is the namespace of a holder's signature that
+// their share of a backup is destroyed.
+const NamespaceShareDestroyed = "custos-share-destroyed"
+
+// ShareDestroyedMessage is what a holder signs to attest that they
+// destroyed their share of a backup.
+func ShareDestroyedMessage(ledger, backup string, index int64, holder string) []byte {
+	return []byte("custos share destroyed v1\nledger " + ledger + "\nbackup " + backup + "\nshare " + strconv.FormatInt(index, 10) + "\nholder " + holder + "\n")
+}
+
+// attestChecks checks a backup.destroyed's attestations: one per share of
+// the backup, by the share's holder, each a signature only that holder
+// could make. It returns the signatures to verify.
+func (s *State) attestChecks(rec *Record) ([]approvalCheck, error) {
+	if rec.Kind != "backup.destroyed" {
+		return nil, nil
+	}
+	id := factString(rec.Facts, "backup_id")
+	b, _ := s.backups.get(id)
+	if b == nil {
+		return nil, fmt.Errorf("facts.backup_id %.70q is not a backup of this ledger", id)
+	}
+	l, _ := rec.Facts["attested"].([]any)
+	seen := map[int64]bool{}
+	var checks []approvalCheck
+	for i, e := range l {
+		a, _ := e.(map[string]any)
+		idx, ok := factInt(a, "index")
+		member, sig := factString(a, "member"), factString(a, "signature")
+		if len(a) != 3 || !ok || member == "" || sig == "" {
+			return nil, fmt.Errorf("facts.attested[%d] must be {index, member, signature}", i)
+		}
+		if b.holders[idx] != member || seen[idx] {
+			return nil, fmt.Errorf("facts.attested[%d]: share %d of backup %s is held by %s, not %s (or is attested twice)", i, idx, id, orNone(b.holders[idx]), member)
+		}
+		seen[idx] = true
+		m := s.Roster.Member(member)
+		if m == nil {
+			return nil, fmt.Errorf("facts.attested[%d]: %s is no longer a member: their share cannot be attested destroyed by them", i, member)
+		}
+		pub, err := s.pub(m)
+		if err != nil {
+			return nil, fmt.Errorf("facts.attested[%d]: %w", i, err)
+		}
+		checks = append(checks, approvalCheck{member: member, pub: pub, sig: []byte(sig), ns: NamespaceShareDestroyed,
+			msg: ShareDestroyedMessage(s.LedgerID, id, idx, member)})
+	}
+	for idx, h := range b.holders {
+		if !seen[idx] {
+			return nil, fmt.Errorf("share %d of backup %s (held by %s) is not attested destroyed: every holder signs for their share", idx, id, h)
+		}
+	}
 	return checks, nil
 }
 

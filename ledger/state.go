@@ -36,6 +36,10 @@ type KeyState struct {
 	CreatedTime string         `json:"created_time"`
 	Facts       map[string]any `json:"facts"`
 	History     []KeyEvent     `json:"history"`
+	// BackupsOutstanding lists the key's backups (backup.split) not yet
+	// destroyed (backup.destroyed): while one is, a key destroyed on its
+	// HSM can still be restored, and is not destroyed everywhere.
+	BackupsOutstanding []string `json:"backups_outstanding,omitempty"`
 	// PolicyRotation is the rotation period the policy gave the key's type
 	// when the key was created ("" when none): a later policy change does
 	// not move a key's due date. Not part of the key file.
@@ -100,16 +104,50 @@ type approvalCheck struct {
 	member string
 	pub    ssh.PublicKey
 	sig    []byte
-	// msg, when set, is what a witness signed in namespace
-	// custos-checkpoint; otherwise sig is an approval of the record.
+	// msg, when set, is what was signed in namespace ns (a witness's
+	// checkpoint, a holder's attestation); otherwise sig is an approval
+	// of the record.
+	ns  string
 	msg []byte
 }
 
+// what names the signature in messages; check and over name the check
+// verify reports it under and what it signs.
+func (c approvalCheck) what() string {
+	switch c.ns {
+	case NamespaceCheckpoint:
+		return "checkpoint signature by witness " + c.member
+	case NamespaceShareDestroyed:
+		return "attestation by " + c.member + " that their share is destroyed"
+	}
+	return "approval by " + c.member
+}
+
+func (c approvalCheck) check() string {
+	switch c.ns {
+	case NamespaceCheckpoint:
+		return "witness"
+	case NamespaceShareDestroyed:
+		return "attestation"
+	}
+	return "approval"
+}
+
+func (c approvalCheck) over() string {
+	switch c.ns {
+	case NamespaceCheckpoint:
+		return "checkpoint"
+	case NamespaceShareDestroyed:
+		return "share"
+	}
+	return "record"
+}
+
 // verify checks the signature: an approval over the record's signing
-// digest, or a witness's signature over its checkpoint.
+// digest, or a statement (checkpoint, attestation) in its namespace.
 func (c approvalCheck) verify(signingDigest string) error {
 	if c.msg != nil {
-		return sign.Verify(c.pub, NamespaceCheckpoint, c.msg, c.sig)
+		return sign.Verify(c.pub, c.ns, c.msg, c.sig)
 	}
 	return verifyApproval(c.pub, signingDigest, c.sig)
 }
@@ -222,7 +260,11 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return actorKey, append(checks, wc...), nil
+	ac, err := s.attestChecks(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return actorKey, append(append(checks, wc...), ac...), nil
 }
 
 // apply replays rec (already authorized) into the state.
@@ -245,15 +287,6 @@ func (s *State) apply(rec *Record, digest string) error {
 	s.index(rec)
 	s.Seq, s.Head, s.Time = rec.Seq, digest, rec.Time
 	return nil
-}
-
-func hasEvent(k *KeyState, kind string) bool {
-	for _, ev := range k.History {
-		if ev.Kind == kind {
-			return true
-		}
-	}
-	return false
 }
 
 // lastEvent is the seq of the last record of kind that touched k, or 0.

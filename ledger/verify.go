@@ -522,18 +522,9 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}})
 	}
 	for _, a := range approvals {
-		if a.msg != nil {
-			v.submit(job{seq: seq, commit: id, check: "witness", fn: func() error {
-				if err := a.verify(signing); err != nil {
-					return fmt.Errorf("checkpoint signature by witness %s does not verify over this checkpoint: %w", a.member, err)
-				}
-				return nil
-			}})
-			continue
-		}
-		v.submit(job{seq: seq, commit: id, check: "approval", fn: func() error {
+		v.submit(job{seq: seq, commit: id, check: a.check(), fn: func() error {
 			if err := a.verify(signing); err != nil {
-				return fmt.Errorf("approval by %s does not verify over this record (made for another record or altered): %w", a.member, err)
+				return fmt.Errorf("%s does not verify over this %s (made for another or altered): %w", a.what(), a.over(), err)
 			}
 			return nil
 		}})

@@ -241,6 +241,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 	case "key.generated":
 		e, _ := intentEvent()
 		k.Created, k.State = &e, ledger.KeyActive
+		k.on = []string{str(f, "hsm.serial")}
 		if c := str(f, "class"); c != "" {
 			k.Class = c
 		}
@@ -283,6 +284,16 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		e, _ := intentEvent()
 		k.Restores = append(k.Restores, e)
 		k.State = ledger.KeyActive // a restore after a destruction brings the key back
+		if serial := str(f, "hsm.serial"); !slices.Contains(k.on, serial) {
+			k.on = append(k.on, serial)
+		}
+	case "backup.destroyed":
+		for i := range k.Backups {
+			if bk := &k.Backups[i]; bk.BackupID == str(f, "backup_id") {
+				e := ev
+				bk.Destroyed, bk.MediaDestroyed = &e, str(f, "media_destroyed")
+			}
+		}
 	case "key.compromised":
 		e := ev
 		e.Reason = str(f, "reason")
@@ -294,7 +305,12 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		if e.Reason == "" {
 			e.Reason = str(f, "reason")
 		}
-		k.Destroyed, k.State = &e, ledger.KeyDestroyed
+		k.Destroyed = &e
+		// As the ledger: the key is gone when no HSM holds a copy.
+		k.on = slices.DeleteFunc(k.on, func(s string) bool { return s == str(f, "hsm.serial") })
+		if len(k.on) == 0 {
+			k.State = ledger.KeyDestroyed
+		}
 	case "ceremony.aborted":
 		e, _ := intentEvent()
 		e.Reason = str(f, "reason")
@@ -478,6 +494,18 @@ func (b *builder) finish() {
 	}
 	for _, id := range b.keyOrd {
 		k := b.keys[id]
+		k.Disposition = k.State
+		if k.State == ledger.KeyDestroyed {
+			var out []string
+			for _, bk := range k.Backups {
+				if bk.Destroyed == nil {
+					out = append(out, bk.BackupID)
+				}
+			}
+			if len(out) > 0 {
+				k.Disposition = "destroyed on the HSM; backup " + strings.Join(out, ", ") + " outstanding"
+			}
+		}
 		for _, e := range []*Event{k.Created, &k.Requested, k.Destroyed, k.Aborted, k.Compromised} {
 			if e != nil {
 				witness(e)
@@ -678,7 +706,7 @@ func controls() []Control {
 			"each export: quorum approval bound to the record, named recipient and recipient key digest, wrapping mechanism, digest of the output; keys not exported are marked non-extractable"},
 		{"SOC 2", "C1.2", "disposal of confidential information",
 			[]string{"inventory", "ceremonies"},
-			"each destruction: quorum approval, reason, the HSM's verification of absence in a fresh session, operator and time"},
+			"each destruction: quorum approval, reason, the HSM's verification of absence in a fresh session, operator and time; a key counts as disposed of only when every backup of it is destroyed too (media destroyed, each holder's signed attestation): until then it reads \"destroyed on the HSM; backup … outstanding\""},
 		{"ISO/IEC 27001:2022", "A.8.24", "use of cryptography, including key management over the whole key life",
 			[]string{"policy", "inventory", "rotation_calendar", "ceremonies", "verify"},
 			"approved algorithms and rotation periods as enforced; generation, export, destruction records; the rotation calendar with overdue keys; the ledger's integrity checked by verify"},
@@ -717,17 +745,6 @@ func num(f map[string]any, path string) (int64, bool) {
 		return int64(n), true
 	}
 	return 0, false
-}
-
-func strs(f map[string]any, path string) []string {
-	a, _ := lookup(f, path).([]any)
-	var out []string
-	for _, v := range a {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // holders are the share holders of a backup.split: objects with a member

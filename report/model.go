@@ -101,6 +101,10 @@ type Backup struct {
 	Media       string       `json:"media,omitempty"`
 	BlobSHA256  string       `json:"blob_sha256,omitempty"`
 	ShareChecks []ShareCheck `json:"share_checks"`
+	// Destroyed is the backup.destroyed record: media destroyed (how, in
+	// MediaDestroyed) and every holder's signed attestation.
+	Destroyed      *Event `json:"destroyed,omitempty"`
+	MediaDestroyed string `json:"media_destroyed,omitempty"`
 }
 
 // ShareCheck is one holder's check of their share (share.verified).
@@ -122,6 +126,10 @@ type Key struct {
 	Owner          string          `json:"owner,omitempty"`
 	Purpose        string          `json:"purpose,omitempty"`
 	State          string          `json:"state"`
+	// Disposition is State, except for a key destroyed on its HSM while
+	// a backup of it is outstanding: it is destroyed only when every copy
+	// is ("destroyed on the HSM; backup B outstanding").
+	Disposition string `json:"disposition"`
 	CheckValue     string          `json:"check_value,omitempty"`
 	Attributes     map[string]bool `json:"attributes,omitempty"`
 	Created        *Event          `json:"created,omitempty"` // nil while generating or when aborted
@@ -141,6 +149,8 @@ type Key struct {
 	Retirement     *Retirement     `json:"retirement,omitempty"`  // scheduled by a rotation
 	RetireOverdue  bool            `json:"retire_overdue"`        // still active after its retirement date
 	History        []KeyEvent      `json:"history"`
+
+	on []string // serials of the HSMs holding the key, as the ledger's replay keeps them
 }
 
 // KeyEvent is one record that named a key.

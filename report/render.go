@@ -184,7 +184,7 @@ func Markdown(r *Report) string {
 	b.WriteString("\n## 2. Key inventory\n\n")
 	var rows [][]string
 	for _, k := range r.Inventory {
-		state := k.State
+		state := k.Disposition
 		if k.Destroyed != nil {
 			state += " " + by(k.Destroyed)
 		}
@@ -367,7 +367,16 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"count": func(r *Report, state string) int {
 		n := 0
 		for _, k := range r.Inventory {
-			if k.State == state {
+			if k.Disposition == state {
+				n++
+			}
+		}
+		return n
+	},
+	"outstanding": func(r *Report) int {
+		n := 0
+		for _, k := range r.Inventory {
+			if k.State == "destroyed" && k.Disposition != k.State {
 				n++
 			}
 		}

@@ -558,11 +558,12 @@ func TestKeyLife(t *testing.T) {
 		"mechanism": "CKM_AES_KEY_WRAP_PAD", "hsm": hsmFacts,
 		"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "carol"}}})
 	f.add("share.verified", "check-2", "carol", map[string]any{"key_id": "a", "backup_id": "bk-a", "backup_record": 6, "index": 2, "holder": "carol", "commitment": "sha256:00"})
-	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test", "hsm": hsmFacts}, "bob")
+	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test", "hsm": hsmFacts, "backups": []string{"bk-a"}}, "bob")
 	f.add("key.destroyed", "des-a", "alice", map[string]any{"key_id": "a", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
 	f.reopen()
-	if k := keyOf(build(t, f, Options{}), "a"); k.State != ledger.KeyDestroyed || len(k.Backups) != 1 {
-		t.Fatalf("after destruction: %+v", k)
+	if k := keyOf(build(t, f, Options{}), "a"); k.State != ledger.KeyDestroyed || len(k.Backups) != 1 ||
+		k.Disposition != "destroyed on the HSM; backup bk-a outstanding" || k.Disposition != f.l.State().Keys["a"].Disposition() {
+		t.Fatalf("after destruction, backup outstanding: %+v", k)
 	}
 	f.add("key.restore.intent", "res-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "backup_record": 6, "hsm": hsmFacts}, "bob")
 	f.add("key.restored", "res-a", "alice", map[string]any{"key_id": "a", "label": "a", "type": "aes-256", "backup_id": "bk-a", "kcv_aes_cmac": "0a0b0c", "hsm": hsmFacts})

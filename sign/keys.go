@@ -55,7 +55,7 @@ func CheckMemberKey(pub ssh.PublicKey, rsaMinBits int) error {
 		return fmt.Errorf("%s is a certificate type: a member key must be a plain key", typ)
 	case strings.HasPrefix(typ, "sk-"):
 		return fmt.Errorf("%s is a security-key type, not accepted as a member key (use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa)", typ)
-	case typ == ssh.InsecureKeyAlgoDSA:
+	case typ == "ssh-dss": // ssh.InsecureKeyAlgoDSA, deprecated as a name
 		return fmt.Errorf("%s (DSA) keys are not accepted as member keys", typ)
 	}
 	cp, ok := pub.(ssh.CryptoPublicKey)

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 DSA keys and raw ECDSA coordinates build the keys these tests must see refused
+
 package sign
 
 import (

@@ -247,7 +247,7 @@ func sortedKeys(st *ledger.State) []*ledger.KeyState {
 // destroyed) and rotation date.
 func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 	s := m.st
-	states := []string{k.State}
+	states := []string{k.Disposition()} // "destroyed" only when every backup is too
 	seen := map[string]bool{}
 	for _, ev := range k.History {
 		switch {

@@ -173,7 +173,7 @@ func newInventoryCmd() *cobra.Command {
 						due += " OVERDUE"
 					}
 				}
-				state := k.State
+				state := k.Disposition
 				if d := k.Destroyed; d != nil {
 					state += fmt.Sprintf(" %s by %s", d.Time, d.By)
 				}
