@@ -117,19 +117,19 @@ type ShareCheck struct {
 
 // Key is one inventory entry.
 type Key struct {
-	ID             string          `json:"id"`
-	Label          string          `json:"label"`
-	Type           string          `json:"type"`
-	Bits           int             `json:"bits,omitempty"`
-	Class          string          `json:"class,omitempty"`
-	HSM            HSMRef          `json:"hsm"`
-	Owner          string          `json:"owner,omitempty"`
-	Purpose        string          `json:"purpose,omitempty"`
-	State          string          `json:"state"`
+	ID      string `json:"id"`
+	Label   string `json:"label"`
+	Type    string `json:"type"`
+	Bits    int    `json:"bits,omitempty"`
+	Class   string `json:"class,omitempty"`
+	HSM     HSMRef `json:"hsm"`
+	Owner   string `json:"owner,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+	State   string `json:"state"`
 	// Disposition is State, except for a key destroyed on its HSM while
 	// a backup of it is outstanding: it is destroyed only when every copy
 	// is ("destroyed on the HSM; backup B outstanding").
-	Disposition string `json:"disposition"`
+	Disposition    string          `json:"disposition"`
 	CheckValue     string          `json:"check_value,omitempty"`
 	Attributes     map[string]bool `json:"attributes,omitempty"`
 	Created        *Event          `json:"created,omitempty"` // nil while generating or when aborted
