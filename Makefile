@@ -18,8 +18,9 @@ build: setup
 demo: build
 	scripts/demo.sh
 
-test: setup lint
-	go test -race -count=1 -timeout 60m ./...
+# CUSTOS_BIN: tests that also check a ledger through the real binary.
+test: build lint
+	CUSTOS_BIN=$(CURDIR)/bin/custos go test -race -count=1 -timeout 60m ./...
 	scripts/e2e.sh
 
 # gofmt, go vet and staticcheck (a pinned version, fetched by go run).

@@ -663,7 +663,7 @@ func (s *State) clone() *State {
 	n.owned = map[string]bool{}
 	n.signers = slices.Clone(s.signers)
 	n.dirty = dirtySet{}
-	n.ceremonies, n.backups = s.ceremonies.fork(), s.backups.fork()
+	n.ceremonies, n.backups, n.labels = s.ceremonies.fork(), s.backups.fork(), s.labels.fork()
 	return &n
 }
 

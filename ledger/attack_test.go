@@ -3,6 +3,9 @@ package ledger
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -345,6 +348,15 @@ func TestOneMemberAlone(t *testing.T) {
 			res := Verify(f.dir, Options{})
 			if res.OK || res.Failure == nil || res.Failure.Seq != rec.Seq || !strings.Contains(res.Failure.Reason, a.want) {
 				t.Fatalf("verify: %v; want record %d failing with %q", res.Err(), rec.Seq, a.want)
+			}
+			// And through the real binary, as an auditor runs it (make
+			// test builds it and names it in CUSTOS_BIN).
+			if bin := os.Getenv("CUSTOS_BIN"); bin != "" {
+				out, err := exec.Command(bin, "verify", f.dir).CombinedOutput()
+				want := fmt.Sprintf("custos: error: ledger does not verify: record %d ", rec.Seq)
+				if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), a.want) {
+					t.Fatalf("custos verify: %v\n%s\nwant %q and %q", err, out, want, a.want)
+				}
 			}
 		})
 	}

@@ -210,6 +210,7 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 		}
 		k = &KeyState{ID: keyID, CreatedSeq: rec.Seq, CreatedTime: ts, Facts: map[string]any{}}
 		s.Keys[keyID] = k
+		s.labels.set(factString(rec.Facts, "label"), keyID)
 	case k == nil:
 		return fmt.Errorf("key %s does not exist", keyID)
 	case spec.key == keyRestorable:
@@ -315,8 +316,8 @@ func (s *State) newKeyRules(rec *Record) error {
 	if !s.Policy.AlgorithmApproved(typ) {
 		return fmt.Errorf("key type %.40q is not on the policy's approved list", typ)
 	}
-	for _, k := range s.Keys {
-		if k.Label == label && (k.State == KeyActive || k.State == KeyGenerating) {
+	if id, ok := s.labels.get(label); ok {
+		if k := s.Keys[id]; k != nil && (k.State == KeyActive || k.State == KeyGenerating) {
 			return fmt.Errorf("label %q is the label of key %s, which is %s: the label of a live key is unique", label, k.ID, k.State)
 		}
 	}

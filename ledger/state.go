@@ -76,6 +76,7 @@ type State struct {
 	cer        *ceremonyState
 	ceremonies cowMap[int64]
 	backups    cowMap[*backupInfo]
+	labels     cowMap[string] // a key's label → the last key given it
 	// notAfter, when set, is the latest record time accepted (the
 	// writer's or the verifier's clock plus a margin); parentCommit, when
 	// set, is the commit of record Seq, which a checkpoint must name.
