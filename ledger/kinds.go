@@ -263,8 +263,51 @@ func (f fact) check(v any) error {
 	return nil
 }
 
-// sameFact reports whether two fact values are equal as canonical JSON.
+// sameFact reports whether two fact values (as decoded from canonical
+// JSON: string, json.Number, bool, nil, []any, map[string]any) are equal,
+// as their canonical encodings would be; other values are compared by
+// their canonical encoding.
 func sameFact(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case nil:
+		return b == nil
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameFact(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, has := y[k]
+			if !has || !sameFact(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return canonEqual(a, b)
+}
+
+func canonEqual(a, b any) bool {
 	ca, err1 := Canonical(a)
 	cb, err2 := Canonical(b)
 	return err1 == nil && err2 == nil && string(ca) == string(cb)

@@ -120,6 +120,7 @@ func run(n int, dir string) error {
 			kind = []string{"key.destroy.intent", "key.destroyed"}[step%2]
 			if step%2 == 0 {
 				facts["reason"] = "bench"
+				facts["exports"] = ledger.ExportsOf(l.State().Keys[id])
 			} else {
 				facts["verification"] = map[string]any{"found_by_id": 0, "found_by_label": 0}
 			}
