@@ -150,13 +150,8 @@ func (e *Engine) planLifecycle(p *Plan) error {
 		}
 		p.Steps = []string{
 			fmt.Sprintf("record backup %s of key %q (%s) destroyed: media %s", s.DestroyBackup.Backup, ks.Label, ks.ID, s.DestroyBackup.Media),
-			"each holder destroys their share and signs that they did: " + strings.Join(holders, ", "),
+			"each holder destroys their share and signs that they did, with their own key (--key NAME=REF for each): " + strings.Join(holders, ", "),
 			"after this no restore of the key from this backup is possible",
-		}
-		for _, name := range b.Holders {
-			if _, err := e.signer(name, "the attestation that their share is destroyed"); err != nil {
-				return err
-			}
 		}
 	case KindReview:
 		p.Steps = []string{

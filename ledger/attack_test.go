@@ -232,6 +232,26 @@ var attacks = []attack{
 			return cf
 		}, want: "checkpoint signature by witness bob"},
 
+	{name: "a witness removed by the roster change they witness signs its close", setup: func(t *testing.T, f *fixture) {
+		st := f.l.State()
+		var members []Member
+		for _, m := range st.Roster.Members {
+			if m.Name != "bob" {
+				members = append(members, m)
+			}
+		}
+		facts, err := rosterFacts(&Roster{Members: members}, &st.Policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		facts["witnesses"] = []any{"bob"}
+		f.add(t, "roster.changed", "roster-rm", "carol", facts, "dave")
+	}, kind: "ceremony.closed", cer: "roster-rm", actor: "carol",
+		facts: func(f *fixture) map[string]any {
+			cf, _ := f.l.CloseFacts([]string{"bob"}, f.signers)
+			return cf
+		}, want: "bob is no longer a member"},
+
 	// Checkpoints.
 	{name: "a checkpoint naming a wrong commit", kind: "ceremony.closed", cer: "roster-olga", actor: "carol",
 		facts: func(f *fixture) map[string]any {

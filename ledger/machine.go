@@ -545,7 +545,11 @@ func (s *State) witnessChecks(rec *Record) ([]approvalCheck, error) {
 			return nil, fmt.Errorf("facts.witnessed[%d]: %s signs the checkpoint but is not a witness named when ceremony %s opened (witnesses: %s)", i, name, rec.Ceremony, orNone(strings.Join(want, ", ")))
 		}
 		seen[name] = true
-		pub, err := s.pub(s.Roster.Member(name))
+		m := s.Roster.Member(name)
+		if m == nil { // a roster change in this ceremony removed them
+			return nil, fmt.Errorf("facts.witnessed[%d]: %s is no longer a member of the roster", i, name)
+		}
+		pub, err := s.pub(m)
 		if err != nil {
 			return nil, fmt.Errorf("facts.witnessed[%d]: %w", i, err)
 		}
