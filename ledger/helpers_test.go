@@ -5,9 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +237,23 @@ func (f *fixture) complete(kind, ceremony string, in map[string]any) (map[string
 		}
 	case "ceremony.aborted":
 		def("reason", "test")
+	case "backup.destroyed":
+		if k := st.Keys[factString(facts, "key_id")]; k != nil && len(k.BackupsOutstanding) > 0 {
+			id := k.BackupsOutstanding[0]
+			def("backup_id", id)
+			def("media_destroyed", "shredded")
+			b, _ := st.Backup(id)
+			var att []any
+			for _, idx := range slices.Sorted(maps.Keys(b.Holders)) {
+				h := b.Holders[idx]
+				sig, err := f.signers[h].Sign(NamespaceShareDestroyed, ShareDestroyedMessage(st.LedgerID, id, idx, h))
+				if err != nil {
+					return nil, err
+				}
+				att = append(att, map[string]any{"index": idx, "member": h, "signature": string(sig)})
+			}
+			def("attested", att)
+		}
 	case "ceremony.closed":
 		if _, has := facts["checkpoint"]; !has {
 			cf, err := f.l.CloseFacts(nil, nil)
