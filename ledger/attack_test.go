@@ -108,7 +108,7 @@ var attacks = []attack{
 	}, kind: "key.generated", cer: "gen-k2", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k2", "label": "kek-2", "type": "aes-256", "hsm": testHSM}), want: "cannot follow key.generated"},
 	{name: "an unknown fact", kind: "hsm.enrolled", cer: "x1", actor: "alice",
-		facts: facts(map[string]any{"hsm": testHSM, "approved_by_board": true}), want: "facts.approved_by_board is not a fact of hsm.enrolled"},
+		facts: facts(map[string]any{"hsm": freshHSM(), "approved_by_board": true}), want: "facts.approved_by_board is not a fact of hsm.enrolled"},
 
 	// Outcomes bound to what their intent was approved for.
 	{name: "generated type differs from the approved one", setup: genIntentAES, kind: "key.generated", cer: "gen-k2", actor: "alice",
@@ -217,7 +217,7 @@ var attacks = []attack{
 	{name: "a stranger as witness", kind: "hsm.enrolled", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"hsm": testHSM, "witnesses": []any{"mallory"}}), want: "is not a member of the roster"},
 	{name: "a checkpoint signed by someone not named a witness", setup: func(t *testing.T, f *fixture) {
-		f.add(t, "hsm.enrolled", "enrol-w", "alice", map[string]any{"hsm": testHSM, "witnesses": []any{"bob"}})
+		f.add(t, "hsm.enrolled", "enrol-w", "alice", map[string]any{"hsm": freshHSM(), "witnesses": []any{"bob"}})
 	}, kind: "ceremony.closed", cer: "enrol-w", actor: "alice",
 		facts: func(f *fixture) map[string]any {
 			cf, _ := f.l.CloseFacts([]string{"carol"}, f.signers)
@@ -225,7 +225,7 @@ var attacks = []attack{
 		}, want: "is not a witness named when ceremony enrol-w opened"},
 
 	{name: "a witness's checkpoint signature made by someone else", setup: func(t *testing.T, f *fixture) {
-		f.add(t, "hsm.enrolled", "enrol-w", "alice", map[string]any{"hsm": testHSM, "witnesses": []any{"bob"}})
+		f.add(t, "hsm.enrolled", "enrol-w", "alice", map[string]any{"hsm": freshHSM(), "witnesses": []any{"bob"}})
 	}, kind: "ceremony.closed", cer: "enrol-w", actor: "alice",
 		facts: func(f *fixture) map[string]any {
 			cf, _ := f.l.CloseFacts([]string{"bob"}, map[string]sign.Signer{"bob": f.signers["carol"]})
@@ -296,6 +296,35 @@ var attacks = []attack{
 	{name: "a destruction that does not name the key's backup", kind: "key.destroy.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "reason": "x", "hsm": testHSM}), approvers: []string{"carol", "dave"},
 		want: "is not the key's outstanding backups"},
+
+	{name: "an HSM enrolled again, its facts rewritten", kind: "hsm.enrolled", cer: "x1", actor: "alice",
+		facts: facts(map[string]any{"hsm": map[string]any{"serial": "1234", "model": "a rogue token"}}), want: "already enrolled"},
+	{name: "a share check with another share's commitment", kind: "share.verified", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			seq := f.l.State().Backups["k1.bk1"]
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "backup_record": seq, "holder": "alice", "index": 1, "commitment": "sha256:other"}
+		}, want: "the share checked is another share"},
+	{name: "an export of a key reported compromised", setup: func(t *testing.T, f *fixture) {
+		f.add(t, "key.compromised", "comp-k1", "carol", map[string]any{"key_id": "k1", "reason": "seen outside"})
+	}, kind: "key.export.intent", cer: "x1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k1", "recipient": "p", "recipient_key_spki_sha256": "00", "hsm": testHSM}), approvers: []string{"carol"},
+		want: "was reported compromised"},
+	{name: "a backup split to other holders than approved", setup: func(t *testing.T, f *fixture) {
+		f.add(t, "backup.intent", "bk-k1c", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk3", "holders": []any{"alice", "bob"}}, "carol")
+	}, kind: "backup.split", cer: "bk-k1c", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk3", "m": 2, "n": 2, "media": "media.wrapped", "hsm": testHSM, "mechanism": "x", "blob_sha256": "00",
+				"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "alice"}}}
+		}, want: "share 2 is alice's, but the backup was approved for holders alice, bob"},
+	{name: "a backup split in another order of holders", setup: func(t *testing.T, f *fixture) {
+		f.add(t, "backup.intent", "bk-k1c", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk3", "holders": []any{"alice", "bob"}}, "carol")
+	}, kind: "backup.split", cer: "bk-k1c", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk3", "m": 2, "n": 2, "media": "media.wrapped", "hsm": testHSM, "mechanism": "x", "blob_sha256": "00",
+				"holders": []any{map[string]any{"index": 1, "member": "bob"}, map[string]any{"index": 2, "member": "alice"}}}
+		}, want: "but the backup was approved for holders alice, bob"},
+	{name: "a generated key whose HSM id is another key's", setup: genIntentAES, kind: "key.generated", cer: "gen-k2", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k2", "id": "k1", "label": "kek-2", "type": "aes-256", "hsm": testHSM}), want: "is not the key's id"},
 
 	// Time.
 	{name: "a record dated 9999-12-31", kind: "hsm.enrolled", cer: "x1", actor: "alice",

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,13 @@ func (f *fixture) try(kind, ceremony, actor string, facts map[string]any, approv
 // record names it first.
 var testHSM = map[string]any{"serial": "1234", "model": "SoftHSM v2", "label": "test"}
 
+var hsmCount atomic.Int64
+
+// freshHSM is another HSM, never enrolled yet (an HSM is enrolled once).
+func freshHSM() map[string]any {
+	return map[string]any{"serial": fmt.Sprintf("h-%d", hsmCount.Add(1)), "model": "SoftHSM v2", "label": "other"}
+}
+
 // complete fills in the facts a test leaves out with what the engine
 // would write (a test names only the facts it is about): the HSM, the
 // facts an outcome carries from its intent, a checkpoint. A fact the test
@@ -175,6 +183,11 @@ func (f *fixture) complete(kind, ceremony string, in map[string]any) (map[string
 		return nil
 	}
 	spec, known := kinds[kind]
+	if kind == "hsm.enrolled" {
+		if _, ok := st.HSMs["1234"]; ok {
+			def("hsm", freshHSM())
+		}
+	}
 	if known && spec.facts["hsm"].req {
 		if _, ok := st.HSMs["1234"]; !ok && kind != "hsm.enrolled" {
 			f.now = f.now.Add(-30 * time.Second)

@@ -120,7 +120,7 @@ var kinds = map[string]kindSpec{
 		facts: with(openingFacts, map[string]fact{"period": aStringReq, "findings": aString, "roster": aList, "inventory": aList, "reviewed_head": aStringReq})},
 	"key.compromised": {opens: true, roles: anyone, key: keyLive,
 		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "reported_by": aString, "follow_up": aList})},
-	"share.verified": {opens: true, roles: anyone, key: keyActive,
+	"share.verified": {opens: true, roles: anyone, key: keyMade,
 		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "backup_record": anIntReq, "holder": aStringReq, "index": anIntReq,
 			"commitment": aStringReq, "checked": aString, "notes": aString}},
 

@@ -37,8 +37,9 @@ type ceremonyState struct {
 type backupInfo struct {
 	seq       int64
 	keyID     string
-	holders   map[int64]string // share index → holder
-	destroyed int64            // the backup.destroyed record, or 0
+	holders     map[int64]string // share index → holder
+	commitments map[int64]string // share index → its commitment
+	destroyed   int64            // the backup.destroyed record, or 0
 }
 
 // actorRoles are the roles that may write rec: its row's, or for the
@@ -66,7 +67,11 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 		return err
 	}
 	if serial := hsmSerial(rec.Facts); spec.facts["hsm"].t != 0 && rec.Facts["hsm"] != nil {
-		if _, ok := s.HSMs[serial]; !ok && rec.Kind != "hsm.enrolled" {
+		seq, enrolled := s.HSMs[serial]
+		switch {
+		case rec.Kind == "hsm.enrolled" && (serial == "" || enrolled):
+			return fmt.Errorf("facts.hsm.serial %.40q is empty or already enrolled (record %d): an HSM is enrolled once", serial, seq)
+		case rec.Kind != "hsm.enrolled" && !enrolled:
 			return fmt.Errorf("facts.hsm names HSM serial %q, which no hsm.enrolled record enrolled", serial)
 		}
 	}
@@ -249,6 +254,9 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 			}
 		}
 	}
+	if id, has := rec.Facts["id"]; has && id != keyID {
+		return fmt.Errorf("facts.id %s is not the key's id %s", brief(id), keyID)
+	}
 	if err := s.hsmHolds(rec, spec, k); err != nil {
 		return err
 	}
@@ -376,6 +384,9 @@ func (s *State) restoreRules(rec *Record, k *KeyState) error {
 func (s *State) backupRules(rec *Record, k *KeyState) error {
 	switch rec.Kind {
 	case "backup.intent":
+		if seq := lastEvent(k, "key.compromised"); seq > 0 {
+			return fmt.Errorf("key %s was reported compromised (record %d): it may only be rotated away and destroyed", k.ID, seq)
+		}
 		if id := factString(rec.Facts, "backup_id"); !validID(id) || s.hasBackup(id) {
 			return fmt.Errorf("facts.backup_id %.70q is already a backup, or not a valid id", id)
 		}
@@ -389,7 +400,7 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 		}
 	case "backup.split":
 		id := factString(rec.Facts, "backup_id")
-		b := &backupInfo{seq: rec.Seq, keyID: k.ID, holders: map[int64]string{}}
+		b := &backupInfo{seq: rec.Seq, keyID: k.ID, holders: map[int64]string{}, commitments: map[int64]string{}}
 		hs, _ := rec.Facts["holders"].([]any)
 		n, _ := factInt(rec.Facts, "n")
 		if int64(len(hs)) != n {
@@ -403,6 +414,16 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 				return fmt.Errorf("facts.holders[%d]: needs a new share index 1..%d and a member of the roster", i, n)
 			}
 			b.holders[idx] = member
+			b.commitments[idx] = factString(e, "commitment")
+		}
+		if intent := s.cer.opening; intent != nil {
+			if want := factNames(intent.Facts, "holders"); len(want) > 0 {
+				for i, name := range want {
+					if b.holders[int64(i+1)] != name {
+						return fmt.Errorf("facts.holders: share %d is %s's, but the backup was approved for holders %s", i+1, orNone(b.holders[int64(i+1)]), strings.Join(want, ", "))
+					}
+				}
+			}
 		}
 		if s.hasBackup(id) {
 			return fmt.Errorf("facts.backup_id %s is already a backup", id)
@@ -443,6 +464,16 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 		}
 		if n, ok := factInt(rec.Facts, "backup_record"); ok && n != b.seq {
 			return fmt.Errorf("facts.backup_record %d is not record %d, the backup.split of %s", n, b.seq, id)
+		}
+		if c := factString(rec.Facts, "commitment"); c != b.commitments[idx] {
+			return fmt.Errorf("facts.commitment is not the commitment backup %s recorded for share %d: the share checked is another share", id, idx)
+		}
+		if b.destroyed != 0 {
+			return fmt.Errorf("backup %s was destroyed (record %d): there is no share left to check", id, b.destroyed)
+		}
+	case "key.export.intent":
+		if seq := lastEvent(k, "key.compromised"); seq > 0 {
+			return fmt.Errorf("key %s was reported compromised (record %d): it may only be rotated away and destroyed", k.ID, seq)
 		}
 	}
 	return nil

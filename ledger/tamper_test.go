@@ -313,20 +313,20 @@ func TestTamper(t *testing.T) {
 	})
 	t.Run("record replayed from another ledger", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		rec.Ledger = "another-ledger"
 		f.forge(t, rec, alice(f), nil)
 		expectFailure(t, f.dir, Options{}, 11, "chain", "another ledger")
 	})
 	t.Run("commit signed by a non-member", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, sshKey(t, t.TempDir(), "mallory"), nil)
 		expectFailure(t, f.dir, Options{}, 11, "signature", "not a member")
 	})
 	t.Run("principal is not the committer", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, f.signers["bob"], nil)
 		expectFailure(t, f.dir, Options{}, 11, "signature", "signed by member bob")
 	})
@@ -379,13 +379,13 @@ func TestTamper(t *testing.T) {
 	t.Run("merge commit", func(t *testing.T) {
 		f := clone(t)
 		cs := f.commits(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, alice(f), nil, cs[9], cs[8])
 		expectFailure(t, f.dir, Options{}, 11, "history", "merge commit")
 	})
 	t.Run("extra unknown file", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
 			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
 			return append(es, treeEntry{name: "notes.txt", mode: filemode.Regular, hash: h})
@@ -397,7 +397,7 @@ func TestTamper(t *testing.T) {
 		// before the real one: every entry the last commit had is still
 		// there, but git would show either copy.
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
 			return f.editDir(t, es, []string{dirRecords, "00", "00"}, func(leaf []treeEntry) []treeEntry {
 				h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("{}\n"))
@@ -414,7 +414,7 @@ func TestTamper(t *testing.T) {
 	})
 	t.Run("folder mode zero-padded", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
 			return f.editDir(t, es, []string{dirRecords}, func(top []treeEntry) []treeEntry {
 				return top // re-encoded below with "040000" modes
@@ -424,7 +424,7 @@ func TestTamper(t *testing.T) {
 	})
 	t.Run("record not in canonical form", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, t0.Add(time38))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		canon, _ := rec.Canonical()
 		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
 			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, append([]byte("{ "), append(canon[1:], '\n')...))
@@ -599,7 +599,7 @@ func TestLayoutAcrossFolders(t *testing.T) {
 	})
 	t.Run("file added to an older folder", func(t *testing.T) {
 		f := clone(t)
-		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": testHSM}, f.now.Add(time.Hour))
+		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, f.now.Add(time.Hour))
 		f.forge(t, rec, f.signers["alice"], func(es []treeEntry) []treeEntry {
 			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
 			return f.withFile(t, es, "records/00/00/notes.txt", h)

@@ -556,7 +556,7 @@ func TestKeyLife(t *testing.T) {
 	f.add("backup.intent", "bk-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "m": 2, "n": 2, "media": "a.wrapped", "holders": []string{"alice", "carol"}, "hsm": hsmFacts})
 	f.add("backup.split", "bk-a", "alice", map[string]any{"key_id": "a", "backup_id": "bk-a", "m": 2, "n": 2, "media": "a.wrapped", "blob_sha256": "cafe",
 		"mechanism": "CKM_AES_KEY_WRAP_PAD", "hsm": hsmFacts,
-		"holders": []any{map[string]any{"index": 1, "member": "alice"}, map[string]any{"index": 2, "member": "carol"}}})
+		"holders": []any{map[string]any{"index": 1, "member": "alice", "commitment": "sha256:01"}, map[string]any{"index": 2, "member": "carol", "commitment": "sha256:00"}}})
 	f.add("share.verified", "check-2", "carol", map[string]any{"key_id": "a", "backup_id": "bk-a", "backup_record": 6, "index": 2, "holder": "carol", "commitment": "sha256:00"})
 	f.add("key.destroy.intent", "des-a", "alice", map[string]any{"key_id": "a", "reason": "test", "hsm": hsmFacts, "backups": []string{"bk-a"}}, "bob")
 	f.add("key.destroyed", "des-a", "alice", map[string]any{"key_id": "a", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
