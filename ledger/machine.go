@@ -35,8 +35,8 @@ type ceremonyState struct {
 
 // backupInfo is what the replay keeps of a backup.split.
 type backupInfo struct {
-	seq       int64
-	keyID     string
+	seq         int64
+	keyID       string
 	holders     map[int64]string // share index → holder
 	commitments map[int64]string // share index → its commitment
 	destroyed   int64            // the backup.destroyed record, or 0
