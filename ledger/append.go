@@ -434,7 +434,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 		return "", err
 	}
 	if !holds(gitDir) { // one writer at a time (lock.go)
-		unlock, err := lockGitDir(gitDir, rec.Ceremony, DefaultLockWait, LockMessages)
+		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, LockMessages)
 		if err != nil {
 			return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
 		}

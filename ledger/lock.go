@@ -31,6 +31,9 @@ const LockFile = "custos.lock"
 // an Append made outside Lock, resume, sync.
 const DefaultLockWait = 2 * time.Minute
 
+// appendLockWait is DefaultLockWait (tests shorten it).
+var appendLockWait = DefaultLockWait
+
 // ErrLocked is returned (wrapped) when the ledger stayed in use for the
 // whole wait.
 var ErrLocked = errors.New("ledger in use")
