@@ -640,7 +640,11 @@ func (e *Engine) Run() (*Result, error) {
 	// One ceremony at a time on a ledger: held from the plan to the close
 	// (or abort), and the ledger read again after it, since another
 	// ceremony may have appended while this one waited.
-	unlock, err := lockLedger(e.Ledger, e.Script.Ceremony, e.LockWait, e.Progress)
+	name := e.Script.Ceremony
+	if name == "" { // the plan names it, once the lock is held
+		name = e.Script.Kind + " (" + e.Script.File + ")"
+	}
+	unlock, err := lockLedger(e.Ledger, name, e.LockWait, e.Progress)
 	if err != nil {
 		return nil, err
 	}
