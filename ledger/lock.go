@@ -266,6 +266,14 @@ func clearStale(gitDir, path string, who *LockInfo, why string, progress io.Writ
 		desc = who.String()
 	}
 	fmt.Fprintf(progress, "custos: removed the stale ledger lock %s (%s): %s\n", path, desc, why)
+	// Temporary files of lock-takers killed before their link.
+	if tmps, err := filepath.Glob(filepath.Join(gitDir, LockFile+".*")); err == nil {
+		for _, p := range tmps {
+			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.Remove(p)
+			}
+		}
+	}
 	if who == nil {
 		return true
 	}
