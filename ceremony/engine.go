@@ -43,6 +43,9 @@ type Engine struct {
 	// so a front end can show what really happened; it runs on Run's
 	// goroutine and should return quickly.
 	OnStep func(Step)
+	// LockWait bounds the wait for a ledger another ceremony holds
+	// (ledger.DefaultLockWait when zero).
+	LockWait time.Duration
 
 	plan   *Plan
 	token  *hsm.Token
@@ -634,6 +637,18 @@ func (e *Engine) signer(name, why string) (sign.Signer, error) {
 // opened and the quorum is met.
 func (e *Engine) Run() (*Result, error) {
 	defer e.Close()
+	// One ceremony at a time on a ledger: held from the plan to the close
+	// (or abort), and the ledger read again after it, since another
+	// ceremony may have appended while this one waited.
+	name := e.Script.Ceremony
+	if name == "" { // the plan names it, once the lock is held
+		name = e.Script.Kind + " (" + e.Script.File + ")"
+	}
+	unlock, err := lockLedger(e.Ledger, name, e.LockWait, e.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := e.Plan(); err != nil {
 		return nil, err
 	}
@@ -738,6 +753,22 @@ type Result struct {
 	KeyID    string
 	Output   string // file written (export)
 	Head     string // ledger head digest after closing
+}
+
+// lockLedger takes l's writer lock for ceremony and reads l again.
+func lockLedger(l *ledger.Ledger, ceremony string, wait time.Duration, progress io.Writer) (func(), error) {
+	if wait == 0 {
+		wait = ledger.DefaultLockWait
+	}
+	unlock, err := l.Lock(ceremony, wait, progress)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Refresh(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 func (e *Engine) append(rec *ledger.Record, op sign.Signer) error {

@@ -42,6 +42,12 @@ type ResumeResult struct {
 // operation took place, ceremony.aborted when it did not — then closes the
 // ceremony.
 func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
+	// A live ceremony holds the ledger: wait for it, never settle it.
+	unlock, err := lockLedger(l, "resume", 0, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	oi := l.State().OpenIntent
 	if oi == nil {
 		return nil, fmt.Errorf("ledger %s: no interrupted ceremony to resume", l.Dir())

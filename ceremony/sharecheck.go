@@ -36,6 +36,11 @@ type ShareCheckResult struct {
 // backup gave them), without combining anything; share.verified records it,
 // signed by the holder. Nothing touches an HSM.
 func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, error) {
+	unlock, err := lockLedger(l, "share-check", 0, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st := l.State()
 	if oi := st.OpenIntent; oi != nil {
 		return nil, hint.With(fmt.Errorf("ledger %s: ceremony %s was interrupted: %s (record %d) has no outcome", l.Dir(), oi.Ceremony, oi.Kind, oi.Seq),

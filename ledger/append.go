@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -49,6 +50,20 @@ type Ledger struct {
 	state *State
 	// noWorktree: appends leave the work tree and index alone
 	noWorktree bool
+	// gitDir and commonDir (dirs): where HEAD and the index, and the refs
+	// and objects, are
+	gitDir, commonDir string
+}
+
+// dirs returns the ledger's git directory and common directory.
+func (l *Ledger) dirs() (gitDir, commonDir string, err error) {
+	if l.gitDir == "" {
+		if l.gitDir, l.commonDir, err = gitDirs(l.dir); err != nil {
+			l.gitDir = ""
+			return "", "", fmt.Errorf("ledger %s: %w", l.dir, err)
+		}
+	}
+	return l.gitDir, l.commonDir, nil
 }
 
 // SkipWorktree makes later appends leave the work tree and its index as
@@ -132,10 +147,14 @@ func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.
 	if err != nil {
 		return "", fmt.Errorf("create ledger %s: %w", dir, err)
 	}
-	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branchRef)); err != nil {
+	l := &Ledger{dir: dir, repo: repo, state: newState()}
+	gitDir, commonDir, err := l.dirs()
+	if err != nil {
+		return "", err
+	}
+	if err := setRef(gitDir, commonDir, plumbing.HEAD, "ref: "+branchRef.String()); err != nil {
 		return "", fmt.Errorf("create ledger %s: %w", dir, err)
 	}
-	l := &Ledger{dir: dir, repo: repo, state: newState()}
 	if _, err := l.Append(rec, signers[rec.Actor], approvals); err != nil {
 		return "", err
 	}
@@ -410,6 +429,17 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if rec.Seq > MaxRecords {
 		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, MaxRecords), "start a new ledger whose genesis minutes name this one's head")
 	}
+	gitDir, commonDir, err := l.dirs()
+	if err != nil {
+		return "", err
+	}
+	if !holds(gitDir) { // one writer at a time (lock.go)
+		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, LockMessages)
+		if err != nil {
+			return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
+		}
+		defer unlock()
+	}
 	if err := l.checkShared(); err != nil { // the ledger never forks (sync.go)
 		return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
 	}
@@ -462,7 +492,8 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if dec.Seq == 1 {
 		email = next.Roster.Member(r.Actor)
 	}
-	files, tree, err := l.writeTree(next, dec.Seq, append(canon, '\n'))
+	objs := durableObjects{l.repo.Storer, newLooseWriter(filepath.Join(commonDir, "objects"))}
+	files, tree, err := l.writeTree(objs, next, dec.Seq, append(canon, '\n'))
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
@@ -490,18 +521,18 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if err := sign.Verify(actorKey, NamespaceGit, pc.payload, pc.sig); err != nil {
 		return "", fmt.Errorf("append record %d: commit signature does not verify: %w", r.Seq, err)
 	}
-	h, err := writeObject(l.repo.Storer, plumbing.CommitObject, raw)
+	h, err := writeObject(objs, plumbing.CommitObject, raw)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: write commit: %w", r.Seq, err)
 	}
+	if err := objs.w.sync(); err != nil {
+		return "", fmt.Errorf("append record %d: write objects: %w", r.Seq, err)
+	}
 	crashPoint("commit")
 	// The ref moves last, and only if nobody else moved it: the append is
-	// atomic at this compare-and-swap.
-	var old *plumbing.Reference
-	if !l.head.IsZero() {
-		old = plumbing.NewHashReference(branchRef, l.head)
-	}
-	if err := l.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(branchRef, h), old); err != nil {
+	// atomic at this compare-and-swap, made under refs/heads/main.lock and
+	// completed by a rename (atomic.go).
+	if err := casRef(gitDir, commonDir, branchRef, h, l.head); err != nil {
 		return "", hint.With(fmt.Errorf("append record %d: %w: %v", r.Seq, ErrHeadMoved, err), "another custos appended to this ledger; open it again and redo the step")
 	}
 	crashPoint("ref")
@@ -520,8 +551,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 // returns the files it changes (path → content) and the root tree id. It
 // starts from the head's tree and rewrites only the folders on the paths
 // of the record and of the key files the record changed.
-func (l *Ledger) writeTree(s *State, seq int64, recBytes []byte) (map[string][]byte, plumbing.Hash, error) {
-	st := l.repo.Storer
+func (l *Ledger) writeTree(st storer.EncodedObjectStorer, s *State, seq int64, recBytes []byte) (map[string][]byte, plumbing.Hash, error) {
 	roster, err := s.rosterFile()
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
@@ -588,9 +618,14 @@ func setEntry(es []treeEntry, e treeEntry) []treeEntry {
 }
 
 // syncWorktree writes files into the work tree (each through a temporary
-// file and a rename) and records them in the index, so `git status` in an
-// auditor's clone and in this directory is clean.
+// file, fsynced, and a rename) and records them in the index (written
+// under index.lock), so `git status` in an auditor's clone and in this
+// directory is clean.
 func (l *Ledger) syncWorktree(files map[string][]byte) error {
+	gitDir, _, err := l.dirs()
+	if err != nil {
+		return err
+	}
 	idx, err := l.repo.Storer.Index()
 	if err != nil {
 		return err
@@ -599,16 +634,10 @@ func (l *Ledger) syncWorktree(files map[string][]byte) error {
 	for _, e := range idx.Entries {
 		byName[e.Name] = e
 	}
+	dirs := map[string]bool{}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
 		full := filepath.Join(l.dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		tmp := full + ".custos-tmp"
-		if err := os.WriteFile(tmp, files[p], 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, full); err != nil {
+		if err := writeFileAtomic(full, files[p], dirs); err != nil {
 			return err
 		}
 		fi, err := os.Stat(full)
@@ -621,17 +650,28 @@ func (l *Ledger) syncWorktree(files map[string][]byte) error {
 			idx.Entries = append(idx.Entries, e)
 			byName[p] = e
 		}
-		e.Hash = hashObject(plumbing.BlobObject, files[p])
-		e.Mode = filemode.Regular
-		e.Size = uint32(len(files[p]))
-		e.ModifiedAt, e.CreatedAt = fi.ModTime(), fi.ModTime()
+		setEntry2(e, hashObject(plumbing.BlobObject, files[p]), fi)
+	}
+	if err := syncDirs(dirs); err != nil {
+		return err
 	}
 	sort.Slice(idx.Entries, func(i, j int) bool { return idx.Entries[i].Name < idx.Entries[j].Name })
-	return l.repo.Storer.SetIndex(idx)
+	return writeIndex(gitDir, idx)
+}
+
+// setEntry2 fills index entry e for a regular file with blob h, as fi.
+func setEntry2(e *index.Entry, h plumbing.Hash, fi os.FileInfo) {
+	e.Hash = h
+	e.Mode = filemode.Regular
+	e.Size = uint32(fi.Size())
+	e.ModifiedAt, e.CreatedAt = fi.ModTime(), fi.ModTime()
 }
 
 // syncWorktreeIfStale repairs the work tree after an append that was
-// interrupted between moving the ref and writing the files.
+// interrupted between moving the ref and writing the files. It repairs
+// only with the writer's lock, taken without waiting: while a writer is
+// at work (between its ref and its index), the work tree is its to
+// bring along, and a reader leaves it alone.
 func (l *Ledger) syncWorktreeIfStale() error {
 	idx, err := l.repo.Storer.Index()
 	if err == nil {
@@ -644,14 +684,101 @@ func (l *Ledger) syncWorktreeIfStale() error {
 			}
 		}
 	}
-	w, err := l.repo.Worktree()
+	gitDir, commonDir, err := l.dirs()
 	if err != nil {
-		return fmt.Errorf("ledger %s work tree: %w", l.dir, err)
+		return err
 	}
-	if err := w.Reset(&git.ResetOptions{Commit: l.head, Mode: git.HardReset}); err != nil {
+	unlock, err := lockGitDir(gitDir, "work tree repair", 0, LockMessages)
+	if errors.Is(err, ErrLocked) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger %s: restore work tree: %w", l.dir, err)
+	}
+	defer unlock()
+	if cur, err := readRefHash(commonDir, branchRef); err != nil || cur != l.head {
+		return nil // moved meanwhile: its writer updated the work tree
+	}
+	if err := l.restoreWorktree(l.head); err != nil {
 		return fmt.Errorf("ledger %s: restore work tree: %w", l.dir, err)
 	}
 	return nil
+}
+
+// restoreWorktree makes the work tree and the index those of commit: each
+// file of its tree whose index entry or content differs is written anew
+// (writeFileAtomic), then the index, under index.lock. Other files are
+// left alone. The caller holds the writer's lock.
+func (l *Ledger) restoreWorktree(commit plumbing.Hash) error {
+	if fi, err := os.Stat(filepath.Join(l.dir, ".git")); err != nil || !fi.IsDir() {
+		return fmt.Errorf("ledger %s work tree: %w", l.dir, git.ErrIsBareRepository)
+	}
+	gitDir, _, err := l.dirs()
+	if err != nil {
+		return err
+	}
+	st := l.repo.Storer
+	root, err := l.rootTree(commit)
+	if err != nil {
+		return err
+	}
+	idx, err := st.Index()
+	if err != nil {
+		idx = &index.Index{Version: 2}
+	}
+	old := map[string]*index.Entry{}
+	for _, e := range idx.Entries {
+		old[e.Name] = e
+	}
+	var entries []*index.Entry
+	dirs := map[string]bool{}
+	var walk func(prefix string, es []treeEntry) error
+	walk = func(prefix string, es []treeEntry) error {
+		for _, te := range es {
+			p := prefix + te.name
+			if te.mode == filemode.Dir {
+				sub, err := readTree(st, te.hash)
+				if err != nil {
+					return err
+				}
+				if err := walk(p+"/", sub); err != nil {
+					return err
+				}
+				continue
+			}
+			full := filepath.Join(l.dir, filepath.FromSlash(p))
+			fi, serr := os.Lstat(full)
+			if e := old[p]; e != nil && e.Hash == te.hash && serr == nil && fi.Mode().IsRegular() && fi.Size() == int64(e.Size) {
+				entries = append(entries, e)
+				continue
+			}
+			content, err := readObject(st, te.hash, plumbing.BlobObject)
+			if err != nil {
+				return err
+			}
+			if disk, err := os.ReadFile(full); serr != nil || !fi.Mode().IsRegular() || err != nil || !bytes.Equal(disk, content) {
+				if err := writeFileAtomic(full, content, dirs); err != nil {
+					return err
+				}
+			}
+			if fi, err = os.Stat(full); err != nil {
+				return err
+			}
+			e := &index.Entry{Name: p}
+			setEntry2(e, te.hash, fi)
+			entries = append(entries, e)
+		}
+		return nil
+	}
+	if err := walk("", root); err != nil {
+		return err
+	}
+	if err := syncDirs(dirs); err != nil {
+		return err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	idx.Entries, idx.Cache, idx.ResolveUndo = entries, nil, nil
+	return writeIndex(gitDir, idx)
 }
 
 // clone returns a copy of s for an append to work on. Key states are

@@ -90,6 +90,15 @@ func Sync(dir, from string) (*SyncResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
+	// Sync writes the shared head and may move main: one writer at a time.
+	unlock, err := l.Lock("sync", DefaultLockWait, LockMessages)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	defer unlock()
+	if err := l.Refresh(); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
 	src := from
 	if IsBundle(from) {
 		d, cleanup, err := Unbundle(from)
@@ -169,20 +178,30 @@ func (l *Ledger) fetchVerified(src string, want plumbing.Hash) error {
 	if got.Hash() != want {
 		return fmt.Errorf("the copy changed while it was read (verified commit %s, fetched %s): run custos sync again", want, got.Hash())
 	}
-	return l.repo.Storer.SetReference(plumbing.NewHashReference(SharedRef, want))
+	return l.setShared(want)
+}
+
+// setShared records h as the shared copy's head (SharedRef), under its
+// lock file.
+func (l *Ledger) setShared(h plumbing.Hash) error {
+	gitDir, commonDir, err := l.dirs()
+	if err != nil {
+		return err
+	}
+	return setRef(gitDir, commonDir, SharedRef, h.String())
 }
 
 // fastForward moves main from this Ledger's head to next (which must
 // descend from it) and brings the work tree along.
 func (l *Ledger) fastForward(next plumbing.Hash) error {
-	if err := l.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(branchRef, next), plumbing.NewHashReference(branchRef, l.head)); err != nil {
+	gitDir, commonDir, err := l.dirs()
+	if err != nil {
+		return err
+	}
+	if err := casRef(gitDir, commonDir, branchRef, next, l.head); err != nil {
 		return hint.With(fmt.Errorf("fast-forward %s: %w: %v", l.dir, ErrHeadMoved, err), "another custos appended to this ledger meanwhile; run custos sync again")
 	}
-	w, err := l.repo.Worktree()
-	if err != nil {
-		return fmt.Errorf("ledger %s work tree: %w", l.dir, err)
-	}
-	if err := w.Reset(&git.ResetOptions{Commit: next, Mode: git.HardReset}); err != nil {
+	if err := l.restoreWorktree(next); err != nil {
 		return fmt.Errorf("ledger %s: update the work tree to %s: %w", l.dir, next, err)
 	}
 	return nil
@@ -455,13 +474,17 @@ func Push(dir, to string) (*PushResult, error) {
 		}
 		if out.Relation == Empty { // a new copy: clones of it check out main
 			if head, err := dst.Storer.Reference(plumbing.HEAD); err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != branchRef {
-				if err := dst.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, branchRef)); err != nil {
+				dg, dc, err := gitDirs(to)
+				if err == nil {
+					err = setRef(dg, dc, plumbing.HEAD, "ref: "+branchRef.String())
+				}
+				if err != nil {
 					return out, fmt.Errorf("push: %s: point HEAD at main: %w", to, err)
 				}
 			}
 		}
 	}
-	if err := l.repo.Storer.SetReference(plumbing.NewHashReference(SharedRef, l.head)); err != nil {
+	if err := l.setShared(l.head); err != nil {
 		return out, fmt.Errorf("push: record the shared head: %w", err)
 	}
 	out.Verified = Verify(to, Options{})

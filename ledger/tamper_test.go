@@ -34,7 +34,7 @@ func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func
 	digest := digestOf(canon)
 	next := f.l.state.clone()
 	_ = next.apply(dec, digest) // the attacker does not care
-	_, tree, err := f.l.writeTree(next, rec.Seq, append(canon, '\n'))
+	_, tree, err := f.l.writeTree(f.l.repo.Storer, next, rec.Seq, append(canon, '\n'))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup.sh installs what Custos needs to build, test and demo on Debian:
-# SoftHSM2, OpenSC's pkcs11-tool, git, OpenSSH, tmux and a C compiler for cgo.
+# SoftHSM2, OpenSC's pkcs11-tool, git, OpenSSH, tmux, strace and a C compiler for cgo.
 # As root it uses apt-get; otherwise it names the packages to install.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ have gcc           || need+=(gcc)
 have make          || need+=(make)
 have chromium      || need+=(chromium)  # renders the HTML report in tests
 have age           || need+=(age)       # independent check of encrypted shares in tests
+have strace        || need+=(strace)    # kills an append at every system call in tests
 if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   echo "custos: error: go is not installed" >&2
   echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2

@@ -1,0 +1,408 @@
+package ledger
+
+// Writes that cannot tear. go-git rewrites refs and the index in place
+// (truncate, then write): a process killed in between leaves an empty
+// file, and every later command stops. Custos writes every file of the
+// git directory it changes itself, with git's own lock-file protocol:
+// the new content goes into "<file>.lock", created with O_CREAT|O_EXCL
+// (so stock git and Custos exclude each other), is fsynced, and the lock
+// is renamed over the file; then the directory is fsynced. A reader sees
+// the old file or the new one, never a part of either.
+//
+// Loose objects: go-git writes them through a temporary file
+// (objects/pack/tmp_obj_*) and a rename, but never fsyncs, so after a
+// power cut a ref could name an object that is empty on disk. Custos
+// writes objects itself (writeLoose): objects/xx/tmp_obj_*, the name git
+// uses and git fsck ignores, fsynced, then renamed; the directories are
+// fsynced before the ref moves. Custos writes no packs (stock git's gc
+// and fetch write them, with git's own protocol).
+
+import (
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// Lock files of stock git are held for milliseconds; one older than
+// StaleGitLock with no live Custos owner is left by a git (or a Custos)
+// that died, and is removed with a message.
+const StaleGitLock = 10 * time.Minute
+
+// gitLockWait is how long a writer waits for a lock file of stock git
+// to go away before giving up (git itself waits 100ms for a ref).
+var gitLockWait = 2 * time.Second
+
+// LockMessages receives the line said when a stale lock file is removed.
+var LockMessages io.Writer = os.Stderr
+
+// gitDirs are the directories of the repository in dir: gitDir holds
+// HEAD and the index, commonDir the objects and refs (they differ only in
+// a linked worktree).
+func gitDirs(dir string) (gitDir, commonDir string, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", "", err
+	}
+	dotGit := filepath.Join(dir, ".git")
+	fi, err := os.Stat(dotGit)
+	switch {
+	case err == nil && fi.IsDir():
+		gitDir = dotGit
+	case err == nil:
+		b, err := readSmall(dotGit, maxSmallFile)
+		if err != nil {
+			return "", "", err
+		}
+		to, ok := strings.CutPrefix(strings.TrimRight(string(b), "\r\n"), "gitdir: ")
+		if !ok || to == "" {
+			return "", "", fmt.Errorf("%s is not a .git file", dotGit)
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(dir, to)
+		}
+		gitDir = to
+	default:
+		gitDir = dir // bare
+	}
+	return gitDir, commonOf(gitDir), nil
+}
+
+// commonOf is the common directory of gitDir: the one its commondir
+// file names (a linked worktree), else gitDir.
+func commonOf(gitDir string) string {
+	b, err := readSmall(filepath.Join(gitDir, "commondir"), maxSmallFile)
+	if err != nil {
+		return gitDir
+	}
+	to := strings.TrimRight(string(b), "\r\n")
+	if !filepath.IsAbs(to) {
+		to = filepath.Join(gitDir, to)
+	}
+	return to
+}
+
+// syncDir fsyncs a directory, so that a rename or a new file in it
+// survives a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// lockFile is git's lock of path: path+".lock", created exclusively,
+// holding the new content until commit renames it over path.
+type lockFile struct {
+	path string
+	f    *os.File
+}
+
+// takeGitLock creates path.lock. When it exists, it waits up to
+// gitLockWait for it to go away; a lock older than StaleGitLock is
+// removed with a message.
+func takeGitLock(path string) (*lockFile, error) {
+	lock := path + ".lock"
+	deadline := time.Now().Add(gitLockWait)
+	for {
+		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return &lockFile{path: path, f: f}, nil
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		fi, serr := os.Lstat(lock)
+		if serr == nil && time.Since(fi.ModTime()) > StaleGitLock {
+			if err := os.Remove(lock); err == nil || errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(LockMessages, "custos: removed the stale lock file %s (left %s ago by a git or custos that died)\n", lock, time.Since(fi.ModTime()).Round(time.Second))
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s exists: another git process is writing to the ledger; if none is running (one died), remove the file", lock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// commit writes content into the lock file, fsyncs it and renames it over
+// the file, then fsyncs the directory.
+func (lk *lockFile) commit(content []byte) error {
+	if _, err := lk.f.Write(content); err != nil {
+		lk.rollback()
+		return err
+	}
+	if err := lk.f.Sync(); err != nil {
+		lk.rollback()
+		return err
+	}
+	if err := lk.f.Close(); err != nil {
+		os.Remove(lk.f.Name())
+		return err
+	}
+	if err := os.Rename(lk.f.Name(), lk.path); err != nil {
+		os.Remove(lk.f.Name())
+		return err
+	}
+	return syncDir(filepath.Dir(lk.path))
+}
+
+// rollback removes the lock, leaving the file as it was.
+func (lk *lockFile) rollback() {
+	lk.f.Close()
+	os.Remove(lk.f.Name())
+}
+
+// refPath is the file of ref name in commonDir (HEAD: in gitDir).
+func refPath(gitDir, commonDir string, name plumbing.ReferenceName) string {
+	if name == plumbing.HEAD {
+		return filepath.Join(gitDir, "HEAD")
+	}
+	return filepath.Join(commonDir, filepath.FromSlash(name.String()))
+}
+
+// readRefHash reads ref name as git does: the loose file, else its line
+// in packed-refs; zero when it is in neither. A symbolic ref is an error.
+func readRefHash(commonDir string, name plumbing.ReferenceName) (plumbing.Hash, error) {
+	b, err := readSmall(filepath.Join(commonDir, filepath.FromSlash(name.String())), maxRefFile)
+	switch {
+	case err == nil:
+		r, err := parseRef(b)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("%s: %w", name, err)
+		}
+		if r.target != "" {
+			return plumbing.ZeroHash, fmt.Errorf("%s is a symbolic ref", name)
+		}
+		return r.hash, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return plumbing.ZeroHash, err
+	}
+	b, err = readSmall(filepath.Join(commonDir, "packed-refs"), maxListFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	packed, err := parsePackedRefs(b)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("packed-refs: %w", err)
+	}
+	return packed[name.String()], nil
+}
+
+// casRef moves ref name from old (zero: the ref must not exist) to next,
+// under name.lock: the lock is taken, the ref read again and compared
+// with old, and only then is the lock renamed over the ref. A ref that
+// is only in packed-refs is read there and then written loose, which
+// git reads first.
+func casRef(gitDir, commonDir string, name plumbing.ReferenceName, next, old plumbing.Hash) error {
+	lk, err := takeGitLock(refPath(gitDir, commonDir, name))
+	if err != nil {
+		return err
+	}
+	cur, err := readRefHash(commonDir, name)
+	if err != nil {
+		lk.rollback()
+		return err
+	}
+	if cur != old {
+		lk.rollback()
+		if old.IsZero() {
+			return fmt.Errorf("%s exists (at %s)", name, cur)
+		}
+		return fmt.Errorf("%s is at %s, not %s", name, cur, old)
+	}
+	crashPoint("ref-locked")
+	return lk.commit([]byte(next.String() + "\n"))
+}
+
+// setRef writes ref name (a commit id, or "ref: <target>" when symbolic
+// is set) under its lock, whatever it was.
+func setRef(gitDir, commonDir string, name plumbing.ReferenceName, content string) error {
+	lk, err := takeGitLock(refPath(gitDir, commonDir, name))
+	if err != nil {
+		return err
+	}
+	return lk.commit([]byte(content + "\n"))
+}
+
+// writeIndex writes idx as gitDir/index under index.lock.
+func writeIndex(gitDir string, idx *index.Index) error {
+	var buf bytes.Buffer
+	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
+		return err
+	}
+	lk, err := takeGitLock(filepath.Join(gitDir, "index"))
+	if err != nil {
+		return err
+	}
+	return lk.commit(buf.Bytes())
+}
+
+// writeFileAtomic writes a work-tree file: a temporary file beside it,
+// fsynced, renamed over it. The directory is fsynced by the caller
+// (dirs collects it).
+func writeFileAtomic(path string, content []byte, dirs map[string]bool) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		dirs[filepath.Dir(dir)] = true
+	}
+	tmp := path + ".custos-tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dirs[dir] = true
+	return nil
+}
+
+// syncDirs fsyncs each directory in dirs.
+func syncDirs(dirs map[string]bool) error {
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// looseWriter writes loose objects durably into an objects directory,
+// remembering the directories to fsync before anything names them.
+type looseWriter struct {
+	objects string
+	dirs    map[string]bool
+	buf     bytes.Buffer
+	zw      *zlib.Writer
+}
+
+func newLooseWriter(objects string) *looseWriter {
+	return &looseWriter{objects: objects, dirs: map[string]bool{}}
+}
+
+// write stores content as a loose object of type typ unless it is
+// already there (loose or packed: has tells).
+func (w *looseWriter) write(typ plumbing.ObjectType, content []byte, has func(plumbing.Hash) bool) (plumbing.Hash, error) {
+	h := hashObject(typ, content)
+	if has(h) {
+		return h, nil
+	}
+	hex := h.String()
+	dir := filepath.Join(w.objects, hex[:2])
+	final := filepath.Join(dir, hex[2:])
+	if _, err := os.Lstat(final); err == nil {
+		return h, nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		w.dirs[w.objects] = true
+	}
+	w.buf.Reset()
+	if w.zw == nil {
+		w.zw = zlib.NewWriter(&w.buf)
+	} else {
+		w.zw.Reset(&w.buf)
+	}
+	fmt.Fprintf(w.zw, "%s %d\x00", typ, len(content))
+	w.zw.Write(content)
+	if err := w.zw.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	f, err := os.CreateTemp(dir, "tmp_obj_")
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(w.buf.Bytes()); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := f.Sync(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := f.Chmod(0o444); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := f.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	ok = true
+	w.dirs[dir] = true
+	return h, nil
+}
+
+// sync fsyncs the directories the objects went into.
+func (w *looseWriter) sync() error {
+	err := syncDirs(w.dirs)
+	w.dirs = map[string]bool{}
+	return err
+}
+
+// durableObjects is an object store whose SetEncodedObject writes through
+// a looseWriter; everything else is go-git's.
+type durableObjects struct {
+	storer.EncodedObjectStorer
+	w *looseWriter
+}
+
+func (d durableObjects) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
+	r, err := o.Reader()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return d.w.write(o.Type(), b, func(plumbing.Hash) bool { return false })
+}
