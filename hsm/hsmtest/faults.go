@@ -10,9 +10,10 @@ import (
 )
 
 // Mutating are the PKCS#11 calls that change what a token holds (or, for
-// C_WrapKey, let a key out): the calls Faults counts and can make fail.
+// C_WrapKey, let a key out, or, for C_Login and C_Logout, change who may
+// act in the session): the calls Faults counts and can make fail.
 var Mutating = []string{"C_InitToken", "C_InitPIN", "C_CreateObject", "C_CopyObject", "C_DestroyObject",
-	"C_SetAttributeValue", "C_GenerateKey", "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey"}
+	"C_SetAttributeValue", "C_GenerateKey", "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey", "C_Login", "C_Logout"}
 
 // Mode is how an injected fault behaves.
 type Mode int
@@ -24,10 +25,11 @@ const (
 	// (as a network HSM may, when the reply is lost).
 	After
 	// CrashBefore and CrashAfter: the process dies before the call, or
-	// right after it acted. Simulated: the call panics with Crash, and
-	// from then on every call fails except C_CloseSession, so deferred
-	// clean-up cannot reach the token (as after a SIGKILL) while the
-	// sessions still close and their session objects die with them.
+	// right after it acted. Simulated: every session opened through
+	// Faults is closed (as the OS does for a dead process: its session
+	// objects and its login go), the call panics with Crash, and from
+	// then on every call fails, so deferred clean-up cannot reach the
+	// token (as after a SIGKILL).
 	CrashBefore
 	CrashAfter
 )
@@ -61,12 +63,14 @@ type Faults struct {
 	mode   Mode
 	fired  bool
 	dead   bool
+	// sessions opened through Faults and not yet closed
+	sessions map[pkcs11.SessionHandle]bool
 }
 
 // NewFaults injects mode at point at (a zero Point injects nothing and
 // only counts).
 func NewFaults(at Point, mode Mode) *Faults {
-	return &Faults{counts: map[string]int{}, at: at, mode: mode}
+	return &Faults{counts: map[string]int{}, at: at, mode: mode, sessions: map[pkcs11.SessionHandle]bool{}}
 }
 
 // Install makes the module go through f until the returned undo is called.
@@ -110,21 +114,25 @@ func (f *Faults) enter(call string) (errBefore error, after bool) {
 	case Before:
 		return errInjected, false
 	case CrashBefore:
-		f.dead = true
-		panic(Crash{Point: p.String() + " " + f.mode.String()})
+		return errCrash, false
 	}
 	return nil, true
 }
 
-// leave runs after a call that enter marked: it fails, or crashes.
-func (f *Faults) leave(call string) error {
+// errCrash tells mutate to crash.
+var errCrash = fmt.Errorf("crash")
+
+// crash ends the simulated process: its sessions close, the call panics.
+func (f *Faults) crash(ctx hsm.PKCS11, call string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.mode == CrashAfter {
-		f.dead = true
-		panic(Crash{Point: fmt.Sprintf("%s#%d %s", call, f.counts[call], f.mode)})
+	f.dead = true
+	for sh := range f.sessions {
+		ctx.CloseSession(sh)
 	}
-	return errInjected
+	clear(f.sessions)
+	p := fmt.Sprintf("%s#%d %s", call, f.counts[call], f.mode)
+	f.mu.Unlock()
+	panic(Crash{Point: p})
 }
 
 // alive fails every call once the simulated process has died.
@@ -146,12 +154,18 @@ type faultCtx struct {
 func mutate[T any](c *faultCtx, call string, do func() (T, error)) (T, error) {
 	var zero T
 	errBefore, after := c.f.enter(call)
+	if errBefore == errCrash {
+		c.f.crash(c.PKCS11, call)
+	}
 	if errBefore != nil {
 		return zero, errBefore
 	}
 	v, err := do()
-	if after && err == nil {
-		return zero, c.f.leave(call)
+	switch {
+	case after && c.f.mode == CrashAfter:
+		c.f.crash(c.PKCS11, call)
+	case after && err == nil:
+		return zero, errInjected
 	}
 	return v, err
 }
@@ -206,28 +220,39 @@ func (c *faultCtx) UnwrapKey(sh pkcs11.SessionHandle, m []*pkcs11.Mechanism, k p
 	return mutate(c, "C_UnwrapKey", func() (pkcs11.ObjectHandle, error) { return c.PKCS11.UnwrapKey(sh, m, k, b, a) })
 }
 
-// The calls that change nothing fail once the simulated process died,
-// except C_CloseSession (the OS closes a dead process's sessions).
+// The calls that change nothing fail once the simulated process died.
 
 func (c *faultCtx) OpenSession(slot, flags uint) (pkcs11.SessionHandle, error) {
 	if err := c.f.alive(); err != nil {
 		return 0, err
 	}
-	return c.PKCS11.OpenSession(slot, flags)
+	sh, err := c.PKCS11.OpenSession(slot, flags)
+	if err == nil {
+		c.f.mu.Lock()
+		c.f.sessions[sh] = true
+		c.f.mu.Unlock()
+	}
+	return sh, err
+}
+
+func (c *faultCtx) CloseSession(sh pkcs11.SessionHandle) error {
+	c.f.mu.Lock()
+	open := c.f.sessions[sh]
+	delete(c.f.sessions, sh)
+	dead := c.f.dead
+	c.f.mu.Unlock()
+	if dead && !open {
+		return nil // closed with the simulated process
+	}
+	return c.PKCS11.CloseSession(sh)
 }
 
 func (c *faultCtx) Login(sh pkcs11.SessionHandle, u uint, pin string) error {
-	if err := c.f.alive(); err != nil {
-		return err
-	}
-	return c.PKCS11.Login(sh, u, pin)
+	return mutate0(c, "C_Login", func() error { return c.PKCS11.Login(sh, u, pin) })
 }
 
 func (c *faultCtx) Logout(sh pkcs11.SessionHandle) error {
-	if err := c.f.alive(); err != nil {
-		return err
-	}
-	return c.PKCS11.Logout(sh)
+	return mutate0(c, "C_Logout", func() error { return c.PKCS11.Logout(sh) })
 }
 
 func (c *faultCtx) FindObjectsInit(sh pkcs11.SessionHandle, t []*pkcs11.Attribute) error {
