@@ -318,3 +318,61 @@ func TestFaultsEveryCall(t *testing.T) {
 		t.Run(strings.ReplaceAll(fr.name, " ", "_"), func(t *testing.T) { faultEveryPoint(t, b, fr) })
 	}
 }
+
+// stopAt runs s and stops it (as a kill would) when Run reaches step k.
+func stopAt(b *bkEnv, s *Script, k StepKind) {
+	e := &Engine{Ledger: b.l, Script: s, Signers: b.signers,
+		OnStep: func(st Step) {
+			if st.Kind == k {
+				panic(hsmtest.Crash{Point: "step"})
+			}
+		}}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(hsmtest.Crash); !ok {
+				panic(r)
+			}
+		}
+	}()
+	e.Run()
+}
+
+// TestResumeFinishesAfterOutcome: a ceremony interrupted after its outcome
+// is finished by resume: a rotation gets its key.retirement.scheduled, and
+// every ceremony its ceremony.closed.
+func TestResumeFinishesAfterOutcome(t *testing.T) {
+	b := newBackupEnv(t)
+	uri, _, tk := b.token("resume-after")
+	b.generate(uri, "old", "aes-256")
+	rot := &Script{Kind: KindRotate, HSM: uri, Operator: "alice",
+		Key:    &KeyPlan{Label: "new", Type: "aes-256", Owner: "o", Purpose: "p", Backup: true},
+		Rotate: &RotatePlan{Key: "old", RetireOn: Date{time.Now().AddDate(0, 0, 30)}}}
+	stopAt(b, rot, StepOutcome)
+	if p := b.l.State().Pending(); p == nil || p.IntentOpen || p.Outcome != "key.generated" || p.Retired {
+		t.Fatalf("after a stop at the outcome: pending %+v", p)
+	}
+	res, err := Resume(b.l, ResumeOptions{Signers: b.signers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lastCeremony(t, b.l); got != "key.generate.intent → key.generated → key.retirement.scheduled → ceremony.closed" {
+		t.Fatalf("resumed rotation: %s (%+v)", got, res)
+	}
+	if err := consistent(t, b.l, tk); err != nil {
+		t.Fatal(err)
+	}
+	// A destroy stopped after key.destroyed only needs closing.
+	stopAt(b, &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "new", Reason: "test"}}, StepOutcome)
+	if _, err := Resume(b.l, ResumeOptions{Signers: b.signers}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastCeremony(t, b.l); got != "key.destroy.intent → key.destroyed → ceremony.closed" {
+		t.Fatalf("resumed destroy: %s", got)
+	}
+	if err := consistent(t, b.l, tk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resume(b.l, ResumeOptions{Signers: b.signers}); err == nil || !strings.Contains(err.Error(), "no interrupted ceremony") {
+		t.Fatalf("resume with nothing to resume: %v", err)
+	}
+}
