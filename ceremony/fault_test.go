@@ -258,6 +258,7 @@ func TestFaultsEveryCall(t *testing.T) {
 	b := newBackupEnv(t)
 	uri, so, src := b.token("fault-src")
 	recipient := writeRecipient(t, b.dir)
+	var restoreRun func(typ string) func(t *testing.T, n int) (*Script, string, []*hsmtest.Token)
 	gen := func(t *testing.T, label, typ string, exportable bool) {
 		t.Helper()
 		_, out, err := b.run(&Script{Kind: KindGenerate, HSM: uri, Operator: "alice",
@@ -267,6 +268,16 @@ func TestFaultsEveryCall(t *testing.T) {
 		}
 	}
 	only := []*hsmtest.Token{src}
+	restoreRun = func(typ string) func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
+		return func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
+			label := fmt.Sprintf("r-%s-%d", typ, n)
+			gen(t, label, typ, false)
+			id := fmt.Sprintf("rbk-%s-%d", typ, n)
+			b.backup(uri, so, label, id, 2, "carol", "dave", "erin")
+			dr, _, drTok := b.token("fault-dr")
+			return b.restoreScript(dr, id, b.shareFile(id, 1, "carol"), b.shareFile(id, 2, "dave")), dr, []*hsmtest.Token{src, drTok}
+		}
+	}
 	runs := []faultRun{
 		{"generate aes-256", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
 			return &Script{Kind: KindGenerate, HSM: uri, Operator: "alice",
@@ -298,14 +309,8 @@ func TestFaultsEveryCall(t *testing.T) {
 			gen(t, label, "ec-p256", false)
 			return b.backupScript(uri, so, label, fmt.Sprintf("bk-%d", n), 2, "carol", "dave", "erin"), uri, only
 		}},
-		{"restore", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
-			label := fmt.Sprintf("r-%d", n)
-			gen(t, label, "ec-p256", false)
-			id := fmt.Sprintf("rbk-%d", n)
-			b.backup(uri, so, label, id, 2, "carol", "dave", "erin")
-			dr, _, drTok := b.token("fault-dr")
-			return b.restoreScript(dr, id, b.shareFile(id, 1, "carol"), b.shareFile(id, 2, "dave")), dr, []*hsmtest.Token{src, drTok}
-		}},
+		{"restore ec-p256", restoreRun("ec-p256")},
+		{"restore aes-256", restoreRun("aes-256")},
 		{"rotate", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
 			old := fmt.Sprintf("ro-%d", n)
 			gen(t, old, "aes-256", false)
