@@ -245,9 +245,23 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 		return e.token.ImportTrustedAES(wrappingKeyLabel(e.backupID), wid, secret)
 	})
 	if err != nil {
+		if wrapper != nil {
+			e.token.Destroy(wrapper)
+		}
 		return nil, fmt.Errorf("import the backup wrapping key: %w", err)
 	}
-	removeWrapper := func() (hsm.DestroyProof, error) { return e.token.Destroy(wrapper) }
+	// A session object where the token allows it; destroyed on every path.
+	removed := false
+	removeWrapper := func() (hsm.DestroyProof, error) {
+		p, err := e.token.Destroy(wrapper)
+		removed = err == nil
+		return p, err
+	}
+	defer func() {
+		if !removed {
+			e.token.Destroy(wrapper)
+		}
+	}()
 	// The token's own check value of the imported key must equal the one
 	// computed here, or the key the shares rebuild is not the one that wraps.
 	if wf, err := wrapper.Facts(); err != nil || wf.KCVAESCMAC != kcv {
@@ -531,28 +545,4 @@ func factInt(v any) (int, bool) {
 		return int(i), err == nil
 	}
 	return 0, false
-}
-
-// resumeBackup settles an interrupted backup: no share of it was recorded,
-// so none will ever be accepted; a wrapping key left on the token is
-// removed. It returns the reason for ceremony.aborted.
-func resumeBackup(t *hsm.Token, oi *ledger.Record) string {
-	id, _ := oi.Facts["backup_id"].(string)
-	reason := fmt.Sprintf("interrupted during backup %q: its shares were never recorded and will be refused by any restore", id)
-	if media, _ := oi.Facts["media"].(string); media != "" {
-		if _, err := os.Lstat(media); err == nil {
-			reason += fmt.Sprintf("; %s exists and must be destroyed by the custodians", media)
-		}
-	}
-	k, err := t.FindKey(wrappingKeyID(id), "")
-	switch {
-	case err == nil:
-		if _, derr := t.Destroy(k); derr != nil {
-			return reason + fmt.Sprintf("; the backup wrapping key %q is still on the token and could not be removed: %v", k.Label, derr)
-		}
-		return reason + "; the backup wrapping key left on the token was removed"
-	case errors.Is(err, hsm.ErrKeyNotFound):
-		return reason + "; no backup wrapping key is left on the token"
-	}
-	return reason + fmt.Sprintf("; could not look for the backup wrapping key: %v", err)
 }

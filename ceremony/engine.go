@@ -143,6 +143,13 @@ func (e *Engine) Plan() (*Plan, error) {
 			e.Ledger.Dir(), oi.Ceremony, oi.Kind, oi.Seq),
 			"run custos resume --ledger "+e.Ledger.Dir()+" --key NAME=REF first; it records what really happened on the HSM")
 	}
+	if p := st.Pending(); p != nil && e.Request == nil {
+		// Every ceremony ends closed: one interrupted after its outcome
+		// is finished (retirement, close) before another begins.
+		return nil, hint.With(fmt.Errorf("ledger %s: ceremony %s (%s, record %d) was interrupted before it was closed",
+			e.Ledger.Dir(), p.Ceremony, p.Opening.Kind, p.Opening.Seq),
+			"run custos resume --ledger "+e.Ledger.Dir()+" --key NAME=REF first; it finishes and closes it")
+	}
 	op := st.Roster.Member(s.Operator)
 	if op == nil {
 		return nil, hint.With(fmt.Errorf("%s: operator: %q is not a member of the ledger's roster", s.File, s.Operator),
@@ -686,12 +693,23 @@ func (e *Engine) Run() (*Result, error) {
 		outcome, err := e.operate(res)
 		e.hsmTime += time.Since(started)
 		if err != nil {
-			// The HSM operation failed: record that, so the ledger never
-			// keeps an intent the HSM did not act on.
-			if aerr := e.abort(op, err); aerr != nil {
-				return nil, errors.Join(err, aerr)
+			// The operation did not end as planned: record what the token
+			// holds (reconcile.go), never what the failed call suggests.
+			settled, serr := e.settleFailed(rec, err)
+			if serr != nil {
+				return nil, errors.Join(err, serr)
 			}
-			return nil, err
+			if settled.Kind == "ceremony.aborted" {
+				if aerr := e.append(settled, op); aerr != nil {
+					return nil, errors.Join(err, aerr)
+				}
+				if cerr := e.closeCeremony(op); cerr != nil {
+					return nil, errors.Join(err, cerr)
+				}
+				return nil, err
+			}
+			e.say("the operation reported an error but the token shows it done: %v", err)
+			outcome = settled
 		}
 		crashPoint("after-hsm")
 		e.step(StepHSMDone, nil)
@@ -777,16 +795,6 @@ func (e *Engine) append(rec *ledger.Record, op sign.Signer) error {
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
 	return nil
-}
-
-// abort records ceremony.aborted for the open intent with the reason.
-func (e *Engine) abort(op sign.Signer, cause error) error {
-	facts := map[string]any{"reason": cause.Error()}
-	if e.plan.KeyID != "" {
-		facts["key_id"] = e.plan.KeyID
-	}
-	rec := e.Ledger.Draft("ceremony.aborted", e.plan.Ceremony, e.Script.Operator, facts, e.now())
-	return e.append(rec, op)
 }
 
 // closeCeremony appends ceremony.closed carrying a checkpoint of the head,

@@ -90,23 +90,32 @@ func (e *Engine) export(res *Result) (*ledger.Record, error) {
 	}
 	id, _ := hex.DecodeString(e.plan.KeyID)
 	// Only the security officer can mark a key trusted: the approved
-	// recipient key becomes the one key allowed to wrap this key out.
+	// recipient key becomes the one key allowed to wrap this key out. It
+	// is a session object where the token allows it (gone if the process
+	// dies) and is destroyed on every path.
 	wrapper, err := e.asSO(func() (*hsm.Key, error) {
-		wid := make([]byte, 8)
-		copy(wid, []byte("xport"))
-		return e.token.ImportTrustedRSAPublic("custos-export-"+e.plan.KeyID[:8], append(wid, id[:8]...), pub)
+		return e.token.ImportTrustedRSAPublic("custos-export-"+e.plan.KeyID[:8], exportWrapperID(e.plan.KeyID), pub)
 	})
+	removed := false
+	if wrapper != nil {
+		defer func() {
+			if !removed {
+				e.token.Destroy(wrapper)
+			}
+		}()
+	}
 	if err != nil {
 		return nil, err
 	}
 	// Handles found before the logins changed may be stale: find the key now.
 	target, err := e.token.FindKey(id, "")
 	if err != nil {
-		e.token.Destroy(wrapper)
 		return nil, err
 	}
 	w, werr := e.token.Wrap(wrapper, target)
-	if _, derr := e.token.Destroy(wrapper); derr != nil && werr == nil {
+	_, derr := e.token.Destroy(wrapper)
+	removed = derr == nil
+	if derr != nil && werr == nil {
 		werr = fmt.Errorf("remove the trusted wrapping key: %w", derr)
 	}
 	if werr != nil {

@@ -303,32 +303,25 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 	}
 	e.say("rebuilt the wrapping key from shares %s: check value %s matches", setNames(accepted), kcv)
 	// The transport key lives in this session only: if the process dies,
-	// the token forgets it.
-	tid := wrappingKeyID(b.ID)
-	tid[0] ^= 0xff
+	// the token forgets it; it is destroyed on every path all the same.
+	tid := transportKeyID(b.ID)
 	transport, err := e.token.ImportAES(hsm.KeySpec{Label: "custos-restore-" + hex.EncodeToString(tid[:4]), ID: tid,
 		Usage: hsm.Usage{Unwrap: true, Sign: true}, Ephemeral: true}, secret)
 	clear(secret)
 	if err != nil {
 		return nil, fmt.Errorf("load the rebuilt wrapping key: %w", err)
 	}
+	defer e.token.Destroy(transport)
 	id, _ := hex.DecodeString(b.KeyID)
 	spec := hsm.KeySpec{Label: e.plan.Label, ID: id, Extractable: attrBool(b.Attrs, "extractable"),
 		WrapWithTrusted: attrBool(b.Attrs, "wrap_with_trusted"), Usage: usageOf(b.Attrs, b.KeyType)}
-	key, uerr := e.token.Unwrap(transport, &hsm.Wrapped{Mechanism: b.Mechanism, KeyType: b.KeyType, Blob: blob, PublicKey: b.PublicKey}, spec)
-	if _, derr := e.token.Destroy(transport); derr != nil && uerr == nil {
-		uerr = fmt.Errorf("remove the transport key: %w", derr)
-	}
-	if uerr != nil {
-		if key != nil {
-			e.token.Destroy(key)
-		}
-		return nil, uerr
+	key, err := e.token.Unwrap(transport, &hsm.Wrapped{Mechanism: b.Mechanism, KeyType: b.KeyType, Blob: blob, PublicKey: b.PublicKey}, spec)
+	if err != nil {
+		return nil, err
 	}
 	kf, err := key.Facts()
 	if err != nil {
-		e.token.Destroy(key)
-		return nil, err
+		return nil, err // settle looks at the key again
 	}
 	matched, err := compareKeyFacts(e.target.Facts, kf)
 	if err != nil {
@@ -336,20 +329,11 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 		return nil, fmt.Errorf("restore of key %q: %w; the restored key was destroyed", e.plan.Label, err)
 	}
 	e.say("restored key %q on token %s: %s matches the ledger", e.plan.Label, e.token.Info().Label, strings.Join(matched, ", "))
-	facts, err := ledger.FactsOf(kf)
-	if err != nil {
-		return nil, err
-	}
-	facts["key_id"] = b.KeyID
-	facts["backup_id"] = b.ID
-	facts["shares_used"] = used
+	extra := map[string]any{"shares_used": used, "wrapping_key_kcv_cmac": kcv}
 	if len(refused) > 0 {
-		facts["shares_refused"] = refused
+		extra["shares_refused"] = refused
 	}
-	facts["matched"] = toAny(matched)
-	facts["wrapping_key_kcv_cmac"] = kcv
-	facts["hsm"] = hsmFacts(e.token)
-	return e.Ledger.Draft("key.restored", e.plan.Ceremony, e.actor(), facts, e.now()), nil
+	return e.restoredRecord(kf, b.ID, matched, extra)
 }
 
 func attrBool(a map[string]any, k string) bool { v, _ := a[k].(bool); return v }

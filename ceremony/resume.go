@@ -1,18 +1,14 @@
 package ceremony
 
 import (
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"time"
 
 	"custos/hint"
-	"custos/hsm"
 	"custos/ledger"
 	"custos/sign"
 )
@@ -37,10 +33,11 @@ type ResumeResult struct {
 	Reason   string // for ceremony.aborted
 }
 
-// Resume settles the open intent of an interrupted ceremony: it looks at
-// the HSM and records what really happened there — the outcome when the
-// operation took place, ceremony.aborted when it did not — then closes the
-// ceremony.
+// Resume finishes the ceremony an interruption left unclosed. An open
+// intent is settled by looking at the HSM (reconcile.go): the outcome when
+// the operation took place, ceremony.aborted when it did not. What came
+// after an outcome is finished too: a rotation's key.retirement.scheduled,
+// then ceremony.closed, so that every ceremony ends closed.
 func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	// A live ceremony holds the ledger: wait for it, never settle it.
 	unlock, err := lockLedger(l, "resume", 0, o.Progress)
@@ -48,19 +45,13 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 		return nil, err
 	}
 	defer unlock()
-	oi := l.State().OpenIntent
-	if oi == nil {
+	p := l.State().Pending()
+	if p == nil {
 		return nil, fmt.Errorf("ledger %s: no interrupted ceremony to resume", l.Dir())
 	}
+	oi := p.Opening
 	keyID, _ := oi.Facts["key_id"].(string)
 	label, _ := oi.Facts["label"].(string)
-	h, _ := oi.Facts["hsm"].(map[string]any)
-	serial, _ := h["serial"].(string)
-	tokLabel, _ := h["label"].(string)
-	uri := o.HSM
-	if uri == "" {
-		uri = "pkcs11:token=" + url.PathEscape(tokLabel)
-	}
 	actor := oi.Actor
 	if o.Signers[actor] == nil {
 		for _, name := range slices.Sorted(maps.Keys(o.Signers)) { // the same custodian every time
@@ -71,95 +62,65 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 		}
 	}
 	e := &Engine{Ledger: l, Signers: o.Signers, Prompt: o.Prompt, Now: o.Now, Progress: o.Progress,
-		Script: &Script{File: "resume", Kind: "resume", HSM: uri, Operator: actor},
+		Script: &Script{File: "resume", Kind: "resume", Operator: actor},
 		plan:   &Plan{Ceremony: oi.Ceremony, KeyID: keyID, Label: label}}
 	op, err := e.signer(actor, "the records of the resumed ceremony")
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("resume needs the key of %s (the operator) or of another custodian", oi.Actor), "add --key "+oi.Actor+"=REF")
 	}
-	t, err := OpenToken(uri, o.Prompt)
-	if err != nil {
-		return nil, err
-	}
-	e.token = t
 	defer e.Close()
-	if serial != "" && t.Info().Serial != serial {
-		return nil, hint.With(fmt.Errorf("token %q has serial %s, the interrupted ceremony used serial %s", t.Info().Label, t.Info().Serial, serial),
-			"name the token the ceremony used with --hsm")
+	res := &ResumeResult{Ceremony: oi.Ceremony, Intent: oi.Kind, Outcome: p.Outcome}
+	if p.IntentOpen {
+		if err := e.openIntentHSM(oi, o.HSM); err != nil {
+			return nil, err
+		}
+		outcome, err := e.settle(oi, "interrupted", true)
+		if err != nil {
+			return nil, err
+		}
+		if outcome.Kind == "ceremony.aborted" {
+			res.Reason, _ = outcome.Facts["reason"].(string)
+		}
+		if err := e.append(outcome, op); err != nil {
+			return nil, err
+		}
+		res.Outcome = outcome.Kind
 	}
-	res := &ResumeResult{Ceremony: oi.Ceremony, Intent: oi.Kind}
-	var id []byte
-	if keyID != "" {
-		if id, err = hex.DecodeString(keyID); err != nil {
-			return nil, fmt.Errorf("open intent: key id %q: %w", keyID, err)
+	if rotates, _ := oi.Facts["rotates"].(string); rotates != "" && res.Outcome == "key.generated" && !p.Retired {
+		retire, _ := oi.Facts["retire_on"].(string)
+		facts := map[string]any{"key_id": rotates, "retire_on": retire, "successor": keyID}
+		if l, _ := oi.Facts["rotates_label"].(string); l != "" {
+			facts["label"] = l
+		}
+		if err := e.append(e.Ledger.Draft("key.retirement.scheduled", oi.Ceremony, actor, facts, e.now()), op); err != nil {
+			return nil, err
 		}
 	}
-	var outcome *ledger.Record
-	abort := func(reason string) {
-		res.Reason = reason
-		facts := map[string]any{"reason": reason, "resumed": true, "hsm": hsmFacts(t)}
-		if keyID != "" {
-			facts["key_id"] = keyID
-		}
-		outcome = l.Draft("ceremony.aborted", oi.Ceremony, actor, facts, e.now())
-	}
-	switch oi.Kind {
-	case "key.generate.intent":
-		key, ferr := t.FindKey(id, "")
-		switch {
-		case ferr == nil:
-			outcome, err = e.generatedRecord(key)
-			if err != nil {
-				return nil, err
-			}
-			outcome.Facts["resumed"] = true
-		case errors.Is(ferr, hsm.ErrKeyNotFound):
-			if _, lerr := t.FindKey(nil, label); lerr == nil {
-				return nil, fmt.Errorf("token %q holds a key labelled %q but not with id %s: settle this by hand before resuming", t.Info().Label, label, keyID)
-			}
-			abort("interrupted before the key was generated: no key with its id on the HSM")
-		default:
-			return nil, ferr
-		}
-	case "key.destroy.intent":
-		_, byID := t.FindKey(id, "")
-		_, byLabel := t.FindKey(nil, label)
-		switch {
-		case errors.Is(byID, hsm.ErrKeyNotFound) && errors.Is(byLabel, hsm.ErrKeyNotFound):
-			info := t.Info()
-			outcome, err = e.destroyedRecord(hsm.DestroyProof{Token: info.Label, Serial: info.Serial, ID: keyID, Label: label,
-				SearchedByID: true, SearchedByLabel: true, FreshSession: true})
-			if err != nil {
-				return nil, err
-			}
-			outcome.Facts["resumed"] = true
-		case byID == nil:
-			abort("interrupted before the key was destroyed: the key is still on the HSM")
-		case byID != nil && !errors.Is(byID, hsm.ErrKeyNotFound):
-			return nil, byID
-		default:
-			return nil, fmt.Errorf("token %q holds a key labelled %q with another id: settle this by hand", t.Info().Label, label)
-		}
-	case "key.export.intent":
-		reason := "interrupted during the export: nothing was recorded as exported"
-		if out, _ := oi.Facts["output"].(string); out != "" {
-			if _, err := os.Stat(out); err == nil {
-				reason += fmt.Sprintf("; the output file %s exists and must be destroyed by the custodians", out)
-			}
-		}
-		abort(reason)
-	case "backup.intent":
-		abort(resumeBackup(t, oi))
-	default:
-		abort("interrupted; custos cannot inspect the HSM for " + oi.Kind)
-	}
-	if err := e.append(outcome, op); err != nil {
-		return nil, err
-	}
-	res.Outcome = outcome.Kind
 	e.Script.Witnesses = nil
 	if err := e.closeCeremony(op); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// openIntentHSM opens the token the open intent oi names (by uri when
+// given, else by its recorded label) and checks its serial.
+func (e *Engine) openIntentHSM(oi *ledger.Record, uri string) error {
+	h, _ := oi.Facts["hsm"].(map[string]any)
+	serial, _ := h["serial"].(string)
+	tokLabel, _ := h["label"].(string)
+	if uri == "" {
+		uri = "pkcs11:token=" + url.PathEscape(tokLabel)
+	}
+	e.Script.HSM = uri
+	t, err := OpenToken(uri, e.Prompt)
+	if err != nil {
+		return err
+	}
+	e.token = t
+	if serial != "" && t.Info().Serial != serial {
+		return hint.With(fmt.Errorf("token %q has serial %s, the interrupted ceremony used serial %s", t.Info().Label, t.Info().Serial, serial),
+			"name the token the ceremony used with --hsm")
+	}
+	return nil
 }

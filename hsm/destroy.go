@@ -64,26 +64,14 @@ func (t *Token) Destroy(k *Key) (DestroyProof, error) {
 		p.ObjectsDestroyed++
 	}
 	// A fresh session shows what the token holds now, not a cached view.
+	if err := t.verifyAbsent(op, &p, k.ID, k.Label); err != nil {
+		return p, err
+	}
 	sh, err := t.ctx.OpenSession(t.slot, pkcs11.CKF_SERIAL_SESSION)
 	if err != nil {
 		return p, p11err(op+": open verification session", err)
 	}
 	defer t.ctx.CloseSession(sh)
-	p.FreshSession = true
-	if len(k.ID) > 0 {
-		hs, err := t.findObjects(sh, []*pkcs11.Attribute{attr(pkcs11.CKA_ID, k.ID)})
-		if err != nil {
-			return p, p11err(op+": verify by id", err)
-		}
-		p.SearchedByID, p.FoundByID = true, len(hs)
-	}
-	if k.Label != "" {
-		hs, err := t.findObjects(sh, []*pkcs11.Attribute{attr(pkcs11.CKA_LABEL, k.Label)})
-		if err != nil {
-			return p, p11err(op+": verify by label", err)
-		}
-		p.SearchedByLabel, p.FoundByLabel = true, len(hs)
-	}
 	p.HandlesInvalid = true
 	for h := range handles {
 		if _, err := t.ctx.GetAttributeValue(sh, h, []*pkcs11.Attribute{attr(pkcs11.CKA_CLASS, nil)}); err == nil {

@@ -50,3 +50,23 @@ func RawInitTokenForTest(m *Module, label string, soPIN []byte) error {
 	}
 	return fmt.Errorf("no free token")
 }
+
+// UnwrapFullTemplateForTest calls C_UnwrapKey once with the whole template
+// Custos asks for (CKA_MODIFIABLE=false included) and returns its error:
+// how the SoftHSM quirk in docs/hsm.md is measured.
+func UnwrapFullTemplateForTest(t *Token, unwrapping *Key, blob []byte, spec KeySpec) error {
+	spec.Type = AES256
+	if err := checkSpec(&spec); err != nil {
+		return err
+	}
+	m, _, err := t.aesWrapMech(pkcs11.CKF_UNWRAP)
+	if err != nil {
+		return err
+	}
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.mu.Unlock()
+	_, err = t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(m, nil)}, unwrapping.priv, blob, secretTemplate(spec, false))
+	return err
+}

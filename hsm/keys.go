@@ -133,7 +133,14 @@ type Key struct {
 	priv, pub pkcs11.ObjectHandle
 	// Class is "secret", "private", "public" or "pair".
 	Class string
+	// session: a session object (CKA_TOKEN=false), gone when the
+	// session closes.
+	session bool
 }
+
+// SessionObject reports whether the key is a session object, which the
+// token forgets when the session ends (or the process dies).
+func (k *Key) SessionObject() bool { return k.session }
 
 // IDHex is the key id in lower-case hex.
 func (k *Key) IDHex() string { return hex.EncodeToString(k.ID) }
@@ -343,6 +350,28 @@ func (t *Token) Generate(spec KeySpec) (*Key, error) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return k, nil
+}
+
+// removeNamed destroys, in this session, every object with CKA_ID id or
+// CKA_LABEL label: what a failed create, unwrap or import may have left
+// after refuseExisting found neither. Best effort; caller holds t.mu.
+func (t *Token) removeNamed(id []byte, label string) {
+	var sel [][]*pkcs11.Attribute
+	if len(id) > 0 {
+		sel = append(sel, []*pkcs11.Attribute{attr(pkcs11.CKA_ID, id)})
+	}
+	if label != "" {
+		sel = append(sel, []*pkcs11.Attribute{attr(pkcs11.CKA_LABEL, label)})
+	}
+	for _, tmpl := range sel {
+		hs, err := t.findObjects(t.sh, tmpl)
+		if err != nil {
+			continue
+		}
+		for _, h := range hs {
+			t.ctx.DestroyObject(t.sh, h)
+		}
+	}
 }
 
 // destroyHandles removes a key's objects; caller holds t.mu.

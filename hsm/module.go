@@ -29,7 +29,7 @@ import (
 // once per process, so every Module handle on the same path shares it.
 type library struct {
 	path string
-	ctx  *pkcs11.Ctx
+	ctx  PKCS11
 	refs int
 }
 
@@ -75,13 +75,13 @@ func OpenModule(path string) (*Module, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("pkcs11 module %s: %w: is a directory", path, ErrModule)
 	}
-	ctx := pkcs11.New(abs)
-	if ctx == nil {
+	raw := pkcs11.New(abs)
+	if raw == nil {
 		return nil, hint.With(fmt.Errorf("pkcs11 module %s: %w: not a PKCS#11 library (cannot load it or it has no C_GetFunctionList)", path, ErrModule),
 			"give the path of the vendor's PKCS#11 shared library (.so)")
 	}
-	if err := ctx.Initialize(); err != nil {
-		ctx.Destroy()
+	if err := raw.Initialize(); err != nil {
+		raw.Destroy()
 		e := fmt.Errorf("pkcs11 module %s: initialise: %w: %w", path, ErrModule, err)
 		if rv(err) == ckrGeneralError {
 			h := "the module failed to start; check its configuration file"
@@ -96,7 +96,7 @@ func OpenModule(path string) (*Module, error) {
 		}
 		return nil, e
 	}
-	lib := &library{path: abs, ctx: ctx, refs: 1}
+	lib := &library{path: abs, ctx: raw, refs: 1}
 	registry[abs] = lib
 	return &Module{lib: lib}, nil
 }
@@ -128,13 +128,15 @@ func (m *Module) Close() error {
 	return nil
 }
 
-func (m *Module) ctx() (*pkcs11.Ctx, error) {
+// ctx is the module's PKCS#11 context, through the test wrapper when one
+// is set (WrapForTest).
+func (m *Module) ctx() (PKCS11, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, fmt.Errorf("pkcs11 module %s: %w: handle closed", m.lib.path, ErrModule)
 	}
-	return m.lib.ctx, nil
+	return wrapped(m.lib.ctx), nil
 }
 
 // ModuleInfo describes the library (C_GetInfo).

@@ -15,7 +15,7 @@ import (
 // methods are safe for concurrent use (they serialise on the session).
 type Token struct {
 	mod  *Module
-	ctx  *pkcs11.Ctx
+	ctx  PKCS11
 	slot uint
 	info TokenInfo
 

@@ -227,6 +227,7 @@ func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) 
 	}
 	h, err := t.unwrapFixed(mech, unwrapping.priv, w.Blob, tmpl)
 	if err != nil {
+		t.removeNamed(spec.ID, spec.Label)
 		return nil, p11err(op, err)
 	}
 	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type, priv: h, Class: "secret"}
@@ -234,43 +235,93 @@ func (t *Token) Unwrap(unwrapping *Key, w *Wrapped, spec KeySpec) (*Key, error) 
 		k.Class = "pair"
 		ph, err := t.createPublic(spec, pub)
 		if err != nil {
-			t.destroyHandles(k)
+			// The token may have made the object and still failed.
+			t.removeNamed(spec.ID, spec.Label)
 			return nil, fmt.Errorf("%s: recreate public key: %w", op, err)
 		}
 		k.pub = ph
 	}
 	if err := t.checkUnwrapped(k, spec, pub); err != nil {
-		t.destroyHandles(k)
+		t.removeNamed(spec.ID, spec.Label)
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return k, nil
 }
 
-// unwrapFixed unwraps with tmpl. SoftHSM 2.6.1 refuses CKA_MODIFIABLE in
-// an unwrap template (CKR_ATTRIBUTE_READ_ONLY); then the key is unwrapped
-// without it and copied with CKA_MODIFIABLE=false (C_CopyObject may lower
-// it), and the modifiable original destroyed. Caller holds t.mu.
+// unwrapFixed unwraps blob into a key made as tmpl says and returns its
+// handle. SoftHSM 2.6.1 refuses CKA_MODIFIABLE in any unwrap template with
+// CKR_ATTRIBUTE_READ_ONLY, and keeps the half-made object of the failed
+// call on the token: unlabelled, not sensitive, modifiable (measured; see
+// docs/hsm.md). So the key is first unwrapped as a session object
+// (CKA_TOKEN=false) without CKA_MODIFIABLE, a template the token accepts,
+// then copied into the token object tmpl asks for (C_CopyObject may set
+// CKA_TOKEN and lower CKA_MODIFIABLE), and the session copy destroyed: no
+// modifiable copy ever reaches the token, and if the process dies the
+// session copy dies with the session. A token that cannot copy gets the
+// full template in one C_UnwrapKey. Whatever a failed call leaves in this
+// session is destroyed (every object that was not there before).
+// Caller holds t.mu.
 func (t *Token) unwrapFixed(mech *pkcs11.Mechanism, key pkcs11.ObjectHandle, blob []byte, tmpl []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
-	h, err := t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, key, blob, tmpl)
-	if err == nil || rv(err) != pkcs11.CKR_ATTRIBUTE_READ_ONLY {
-		return h, err
-	}
-	var loose []*pkcs11.Attribute
-	for _, a := range tmpl {
-		if a.Type != pkcs11.CKA_MODIFIABLE {
-			loose = append(loose, a)
-		}
-	}
-	h, err = t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{mech}, key, blob, loose)
+	before, err := t.findObjects(t.sh, nil)
 	if err != nil {
 		return 0, err
 	}
-	h2, err := t.ctx.CopyObject(t.sh, h, []*pkcs11.Attribute{attr(pkcs11.CKA_MODIFIABLE, false)})
-	if derr := t.ctx.DestroyObject(t.sh, h); err == nil && derr != nil {
-		t.ctx.DestroyObject(t.sh, h2)
-		return 0, derr
+	had := map[pkcs11.ObjectHandle]bool{}
+	for _, h := range before {
+		had[h] = true
 	}
-	return h2, err
+	keep := pkcs11.ObjectHandle(0)
+	// sweep destroys every object made since before, but keep.
+	sweep := func() {
+		hs, err := t.findObjects(t.sh, nil)
+		if err != nil {
+			return
+		}
+		for _, h := range hs {
+			if !had[h] && h != keep {
+				t.ctx.DestroyObject(t.sh, h)
+			}
+		}
+	}
+	token := true
+	var loose []*pkcs11.Attribute
+	for _, a := range tmpl {
+		switch a.Type {
+		case pkcs11.CKA_MODIFIABLE:
+		case pkcs11.CKA_TOKEN:
+			token = boolOf(a)
+			loose = append(loose, attr(pkcs11.CKA_TOKEN, false))
+		default:
+			loose = append(loose, a)
+		}
+	}
+	m := []*pkcs11.Mechanism{mech}
+	sh, err := t.ctx.UnwrapKey(t.sh, m, key, blob, loose)
+	if err != nil {
+		sweep()
+		return 0, err
+	}
+	h, err := t.ctx.CopyObject(t.sh, sh, []*pkcs11.Attribute{attr(pkcs11.CKA_TOKEN, token), attr(pkcs11.CKA_MODIFIABLE, false)})
+	if err != nil {
+		sweep()
+		if c := rv(err); c != pkcs11.CKR_FUNCTION_NOT_SUPPORTED && c != pkcs11.CKR_ATTRIBUTE_READ_ONLY && c != pkcs11.CKR_TEMPLATE_INCONSISTENT {
+			return 0, err
+		}
+		// No copy on this token: the full template, once.
+		h, err = t.ctx.UnwrapKey(t.sh, m, key, blob, tmpl)
+		if err != nil {
+			sweep()
+			return 0, err
+		}
+		return h, nil
+	}
+	if err := t.ctx.DestroyObject(t.sh, sh); err != nil {
+		// The session copy dies with the session in any case; the
+		// token copy is what the caller asked for.
+		keep = h
+		sweep()
+	}
+	return h, nil
 }
 
 // checkUnwrapped compares the unwrapped key with spec; caller holds t.mu.
@@ -349,11 +400,17 @@ func (t *Token) createPublic(spec KeySpec, pub crypto.PublicKey) (pkcs11.ObjectH
 }
 
 // ImportTrustedAES creates a trusted AES wrapping key (CKA_TRUSTED=true)
-// from value, e.g. a backup or transport key rebuilt from shares. Only the
-// security officer may set CKA_TRUSTED, and an SO session can create only
-// public objects, so the key is CKA_PRIVATE=false (still sensitive and
-// non-extractable: its value never leaves the token). Call LoginSO first.
-// Usage is KEKUsage (wrap, unwrap, and sign for the CMAC check value).
+// from value, e.g. a backup wrapping key. Only the security officer may set
+// CKA_TRUSTED, and an SO session can create only public objects, so the
+// key is CKA_PRIVATE=false (still sensitive and non-extractable: its value
+// never leaves the token). Call LoginSO first. Usage is KEKUsage (wrap,
+// unwrap, and sign for the CMAC check value).
+//
+// The key is a session object (CKA_TOKEN=false) when the token allows a
+// trusted one (SoftHSM 2.6.1 does; it stays usable after the SO logs out
+// and the user logs in on the same session), so it dies with the session
+// even if the process is killed; Key.SessionObject tells. Otherwise it is
+// a token object and the caller must destroy it on every path.
 func (t *Token) ImportTrustedAES(label string, id, value []byte) (*Key, error) {
 	if len(value) != 32 {
 		return nil, fmt.Errorf("import trusted aes key %q: value must be 32 bytes, not %d", label, len(value))
@@ -362,10 +419,29 @@ func (t *Token) ImportTrustedAES(label string, id, value []byte) (*Key, error) {
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
 	}
-	tmpl := secretTemplate(spec, false)
-	tmpl = setAttr(tmpl, pkcs11.CKA_PRIVATE, false)
-	tmpl = append(tmpl, attr(pkcs11.CKA_TRUSTED, true), attr(pkcs11.CKA_VALUE, value))
-	return t.importKey(spec, tmpl, "secret", true)
+	tmpl := func(session bool) []*pkcs11.Attribute {
+		s := spec
+		s.Ephemeral = session
+		tm := secretTemplate(s, false)
+		tm = setAttr(tm, pkcs11.CKA_PRIVATE, false)
+		return append(tm, attr(pkcs11.CKA_TRUSTED, true), attr(pkcs11.CKA_VALUE, value))
+	}
+	return t.importTrusted(spec, tmpl, "secret")
+}
+
+// importTrusted imports a trusted key as a session object, or as a token
+// object when the token refuses a trusted session object.
+func (t *Token) importTrusted(spec KeySpec, tmpl func(session bool) []*pkcs11.Attribute, class string) (*Key, error) {
+	k, err := t.importKey(spec, tmpl(true), class, true)
+	if err == nil {
+		k.session = true
+		return k, nil
+	}
+	switch rv(err) {
+	case pkcs11.CKR_TEMPLATE_INCONSISTENT, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID:
+		return t.importKey(spec, tmpl(false), class, true)
+	}
+	return nil, err
 }
 
 // ImportAES creates an AES key from value as spec says (sensitive, all
@@ -384,7 +460,8 @@ func (t *Token) ImportAES(spec KeySpec, value []byte) (*Key, error) {
 }
 
 // ImportTrustedRSAPublic creates a trusted RSA public wrapping key (for
-// exports to a recipient). Like ImportTrustedAES it needs LoginSO.
+// exports to a recipient). Like ImportTrustedAES it needs LoginSO and is a
+// session object where the token allows it.
 func (t *Token) ImportTrustedRSAPublic(label string, id []byte, pub *rsa.PublicKey) (*Key, error) {
 	kt := map[int]KeyType{3072: RSA3072, 4096: RSA4096}[pub.N.BitLen()]
 	if kt == "" {
@@ -394,9 +471,22 @@ func (t *Token) ImportTrustedRSAPublic(label string, id []byte, pub *rsa.PublicK
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
 	}
-	tmpl := append(publicObject(spec), attr(pkcs11.CKA_TRUSTED, true),
-		attr(pkcs11.CKA_MODULUS, pub.N.Bytes()), attr(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(pub.E)).Bytes()))
-	return t.importKey(spec, tmpl, "public", true)
+	tmpl := func(session bool) []*pkcs11.Attribute {
+		s := spec
+		s.Ephemeral = session
+		return append(publicObject(s), attr(pkcs11.CKA_TRUSTED, true),
+			attr(pkcs11.CKA_MODULUS, pub.N.Bytes()), attr(pkcs11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(pub.E)).Bytes()))
+	}
+	return t.importTrusted(spec, tmpl, "public")
+}
+
+func findAttr(tmpl []*pkcs11.Attribute, typ uint) *pkcs11.Attribute {
+	for _, a := range tmpl {
+		if a.Type == typ {
+			return a
+		}
+	}
+	return attr(typ, false)
 }
 
 func setAttr(tmpl []*pkcs11.Attribute, typ uint, v any) []*pkcs11.Attribute {
@@ -419,13 +509,15 @@ func (t *Token) importKey(spec KeySpec, tmpl []*pkcs11.Attribute, class string, 
 	}
 	h, err := t.ctx.CreateObject(t.sh, tmpl)
 	if err != nil {
+		// The token may have made the object and still failed.
+		t.removeNamed(spec.ID, spec.Label)
 		e := p11err(op, err)
 		if trusted && (rv(err) == pkcs11.CKR_ATTRIBUTE_READ_ONLY || rv(err) == ckrUserNotLoggedIn || rv(err) == pkcs11.CKR_SESSION_READ_ONLY) {
 			e = hint.With(e, "a trusted key can be created only while the security officer is logged in (LoginSO)")
 		}
 		return nil, e
 	}
-	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type, Class: class}
+	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type, Class: class, session: !boolOf(findAttr(tmpl, pkcs11.CKA_TOKEN))}
 	if class == "public" {
 		k.pub = h
 	} else {

@@ -218,7 +218,9 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 	if s := str(f, "label"); s != "" && rec.Kind != "key.export.intent" {
 		k.Label = s
 	}
-	if h := hsmRef(f); h.Serial != "" {
+	// Only an outcome moves a key: an intent, or the ceremony.aborted of
+	// a failed restore, names an HSM that may not hold it.
+	if h := hsmRef(f); h.Serial != "" && (rec.Kind == "key.generated" || rec.Kind == "key.restored") {
 		k.HSM = h
 	}
 	if strings.HasSuffix(rec.Kind, ".intent") {
