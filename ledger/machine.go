@@ -310,9 +310,13 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 // describesKey lists the kinds whose facts describe the key itself and so
 // are merged into keys/<id>.json; the facts of other kinds (an export's
 // recipient and purpose, a share check) stay in their records.
+//
+// An intent other than the generation's is not among them: the key
+// changes on outcomes, never on intents (a restore's target HSM is the
+// key's only once key.restored says the key is there).
 var describesKey = map[string]bool{
 	"key.generate.intent": true, "key.generated": true,
-	"key.restore.intent": true, "key.restored": true,
+	"key.restored": true,
 	"backup.split": true, "key.destroyed": true, "key.retirement.scheduled": true,
 	"key.compromised": true,
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,4 +55,30 @@ func TestPolicyRotationAtCreation(t *testing.T) {
 	if got := keys["k2"].PolicyRotation; got != "1y" {
 		t.Errorf("k2, made under the 1y policy: %q", got)
 	}
+}
+
+// TestIntentsDoNotMoveKeys: a restore to another HSM that is aborted
+// leaves the key where it was; the key moves only on key.restored.
+func TestIntentsDoNotMoveKeys(t *testing.T) {
+	f := newFixture(t)
+	id := map[string]any{"key_id": "k1"}
+	f.add(t, "key.generate.intent", "gen-1", "alice", map[string]any{"key_id": "k1", "type": "aes-256"}, "carol")
+	f.add(t, "key.generated", "gen-1", "alice", map[string]any{"kcv_aes_cmac": "abc"})
+	f.add(t, "ceremony.closed", "gen-1", "alice", map[string]any{})
+	f.add(t, "backup.intent", "bk-1", "alice", id, "carol")
+	f.add(t, "backup.split", "bk-1", "alice", id)
+	f.add(t, "ceremony.closed", "bk-1", "alice", map[string]any{})
+	dr := freshHSM()
+	f.add(t, "hsm.enrolled", "enrol-dr", "alice", map[string]any{"hsm": dr})
+	f.add(t, "key.restore.intent", "res-1", "alice", map[string]any{"key_id": "k1", "hsm": dr})
+	k := f.l.State().Keys["k1"]
+	if got := hsmSerial(k.Facts); got != "1234" || !slices.Equal(k.HeldOn(), []string{"1234"}) {
+		t.Fatalf("after the restore intent: hsm %q, held on %v", got, k.HeldOn())
+	}
+	f.add(t, "ceremony.aborted", "res-1", "alice", map[string]any{"reason": "shares missing"})
+	k = f.l.State().Keys["k1"]
+	if got := hsmSerial(k.Facts); got != "1234" || !slices.Equal(k.HeldOn(), []string{"1234"}) {
+		t.Fatalf("after the aborted restore: hsm %q, held on %v", got, k.HeldOn())
+	}
+	mustVerify(t, f.dir, Options{})
 }
