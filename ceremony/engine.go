@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"custos/hint"
@@ -43,7 +44,14 @@ type Engine struct {
 	// so a front end can show what really happened; it runs on Run's
 	// goroutine and should return quickly.
 	OnStep func(Step)
+	// OnInterrupt, Exit and NoSignals: see signals.go. Run holds SIGINT,
+	// SIGTERM and SIGHUP from the intent to the close.
+	OnInterrupt func(Interrupt)
+	Exit        func(code int)
+	NoSignals   bool
 
+	stopMu sync.Mutex
+	stop   *stopGuard
 	plan   *Plan
 	token  *hsm.Token
 	target *ledger.KeyState // the existing key export and destroy act on
@@ -658,15 +666,25 @@ func (e *Engine) Run() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer e.armSignals()() // held from the intent to the close
+	if s := e.stopRequested(); s != nil {
+		return nil, &InterruptedError{Ceremony: e.plan.Ceremony, Signal: s}
+	}
 	if _, err := e.Ledger.Append(rec, op, approvals); err != nil {
 		return nil, err
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
 	e.step(StepIntent, rec)
 	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
+	recorded := rec.Kind
 	if e.Script.Kind != KindEnroll && !noHSM[e.Script.Kind] {
 		crashPoint("before-hsm")
+		pausePoint("before-hsm")
+		if s := e.stopRequested(); s != nil {
+			return nil, e.stopBeforeHSM(s)
+		}
 		e.step(StepHSMStarted, nil)
+		pausePoint("during-hsm")
 		started := time.Now()
 		outcome, err := e.operate(res)
 		e.hsmTime += time.Since(started)
@@ -684,6 +702,7 @@ func (e *Engine) Run() (*Result, error) {
 			return nil, err
 		}
 		e.step(StepOutcome, outcome)
+		recorded = outcome.Kind
 		crashPoint("after-outcome")
 		if e.Script.Kind == KindRotate {
 			if err := e.append(e.retirementRecord(e.plan.KeyID), op); err != nil {
@@ -696,6 +715,9 @@ func (e *Engine) Run() (*Result, error) {
 	}
 	res.Head, _ = e.Ledger.Head()
 	e.step(StepClosed, nil)
+	if s := e.stopRequested(); s != nil {
+		return res, &InterruptedError{Ceremony: e.plan.Ceremony, Signal: s, Recorded: recorded}
+	}
 	return res, nil
 }
 

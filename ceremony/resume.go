@@ -27,6 +27,9 @@ type ResumeOptions struct {
 	Prompt   Prompter
 	Now      func() time.Time
 	Progress io.Writer
+	// OnInterrupt and Exit as for Engine (signals.go).
+	OnInterrupt func(Interrupt)
+	Exit        func(code int)
 }
 
 // ResumeResult says how an interrupted ceremony was settled.
@@ -77,6 +80,8 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	}
 	e.token = t
 	defer e.Close()
+	e.OnInterrupt, e.Exit = o.OnInterrupt, o.Exit
+	defer e.armSignals()() // the HSM look and the records are never cut in half
 	if serial != "" && t.Info().Serial != serial {
 		return nil, hint.With(fmt.Errorf("token %q has serial %s, the interrupted ceremony used serial %s", t.Info().Label, t.Info().Serial, serial),
 			"name the token the ceremony used with --hsm")

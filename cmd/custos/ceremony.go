@@ -80,7 +80,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out}
+			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt}
 			defer e.Close()
 			if requestIn != "" {
 				if e.Request, err = ceremony.ReadRequest(requestIn); err != nil {
@@ -165,7 +165,7 @@ func newResumeCmd() *cobra.Command {
 			}
 			defer done()
 			out := cmd.OutOrStdout()
-			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, Signers: signers, Prompt: ttyPrompt{}, Progress: out})
+			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, Signers: signers, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt})
 			if err != nil {
 				return err
 			}
