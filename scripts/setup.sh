@@ -15,6 +15,7 @@ have gcc           || need+=(gcc)
 have make          || need+=(make)
 have chromium      || need+=(chromium)  # renders the HTML report in tests
 have age           || need+=(age)       # independent check of encrypted shares in tests
+have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json
 if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   echo "custos: error: go is not installed" >&2
   echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2
