@@ -408,7 +408,7 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 	case KindEnroll:
 		if mi, err := e.token.Module().Info(); err == nil {
 			facts["module"] = map[string]any{"manufacturer": mi.Manufacturer, "description": mi.Description,
-				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion}
+				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion, "path": mi.Path}
 		}
 	case KindGenerate, KindRotate:
 		k := s.Key

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"os"
 	"slices"
 	"time"
@@ -19,14 +18,16 @@ import (
 
 // ResumeOptions say how to reach the HSM and who is present.
 type ResumeOptions struct {
-	// HSM is a PKCS#11 URI of the token; when empty, the token label the
-	// intent recorded is used, with the module from CUSTOS_PKCS11_MODULE
-	// and the PIN asked.
-	HSM      string
-	Signers  map[string]sign.Signer
-	Prompt   Prompter
-	Now      func() time.Time
-	Progress io.Writer
+	// HSM is a PKCS#11 URI of the token; when empty, the token the intent
+	// recorded is used (label and serial), with the module of its
+	// enrolment, CUSTOS_PKCS11_MODULE or a default (resumeuri.go), and the
+	// PIN from PINSource or asked.
+	HSM       string
+	PINSource string
+	Signers   map[string]sign.Signer
+	Prompt    Prompter
+	Now       func() time.Time
+	Progress  io.Writer
 	// OnInterrupt and Exit as for Engine (signals.go).
 	OnInterrupt func(Interrupt)
 	Exit        func(code int)
@@ -53,10 +54,12 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	label, _ := oi.Facts["label"].(string)
 	h, _ := oi.Facts["hsm"].(map[string]any)
 	serial, _ := h["serial"].(string)
-	tokLabel, _ := h["label"].(string)
 	uri := o.HSM
 	if uri == "" {
-		uri = "pkcs11:token=" + url.PathEscape(tokLabel)
+		var err error
+		if uri, err = resumeURI(l, oi, o.PINSource); err != nil {
+			return nil, err
+		}
 	}
 	actor := oi.Actor
 	if o.Signers[actor] == nil {

@@ -145,15 +145,21 @@ func newRunCmd() *cobra.Command {
 }
 
 func newResumeCmd() *cobra.Command {
-	var ledgerDir, hsmURI string
+	var ledgerDir, hsmURI, pinSource string
 	var keys []string
 	cmd := &cobra.Command{
-		Use:   "resume --ledger LEDGER --key NAME=REF … [--hsm URI]",
+		Use:   "resume --ledger LEDGER --key NAME=REF … [--pin-source file:PATH] [--hsm URI]",
 		Short: "settle an interrupted ceremony: look at the HSM and record what really happened",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ledgerDir == "" {
 				return hint.With(fmt.Errorf("resume: --ledger is required"), "name the ledger of the interrupted ceremony")
+			}
+			if pinSource != "" && !strings.HasPrefix(pinSource, "file:") {
+				return usage(hint.With(fmt.Errorf("resume: --pin-source %q is not file:PATH", pinSource), "name the file that holds the user PIN: --pin-source file:/media/alice/pin"))
+			}
+			if pinSource != "" && hsmURI != "" {
+				return usage(fmt.Errorf("resume: --pin-source goes with the token found from the ledger; with --hsm give pin-source in the URI"))
 			}
 			l, err := ledger.Open(ledgerDir)
 			if err != nil {
@@ -165,7 +171,7 @@ func newResumeCmd() *cobra.Command {
 			}
 			defer done()
 			out := cmd.OutOrStdout()
-			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, Signers: signers, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt})
+			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, PINSource: pinSource, Signers: signers, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt})
 			if err != nil {
 				return err
 			}
@@ -179,7 +185,8 @@ func newResumeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&ledgerDir, "ledger", "", "the ledger")
 	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the key of the operator (or another custodian)")
-	f.StringVar(&hsmURI, "hsm", "", "PKCS#11 URI of the token (default: the token the ceremony recorded)")
+	f.StringVar(&hsmURI, "hsm", "", "PKCS#11 URI of the token (default: the token the ceremony recorded, with the module its enrolment recorded)")
+	f.StringVar(&pinSource, "pin-source", "", "file:PATH holding the token's user PIN (default: asked at the terminal)")
 	return cmd
 }
 
