@@ -645,6 +645,9 @@ func (e *Engine) Run() (*Result, error) {
 	if _, err := e.Plan(); err != nil {
 		return nil, err
 	}
+	if err := e.checkSigners(); err != nil {
+		return nil, err
+	}
 	op, err := e.signer(e.Script.Operator, "as operator")
 	if err != nil {
 		return nil, err

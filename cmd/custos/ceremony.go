@@ -56,6 +56,18 @@ func openSigners(cmdName string, keys []string) (map[string]sign.Signer, func(),
 	return signers, done, nil
 }
 
+// checkKeys checks every --key against the ledger's roster before
+// anything happens: "--key mallory=…: mallory is not a member …".
+func checkKeys(l *ledger.Ledger, keys []string, signers map[string]sign.Signer) error {
+	for _, kv := range keys {
+		name, _, _ := strings.Cut(kv, "=")
+		if err := ceremony.CheckSigner(l.State(), name, signers[name]); err != nil {
+			return fmt.Errorf("--key %s=…: %w", name, err)
+		}
+	}
+	return nil
+}
+
 func newRunCmd() *cobra.Command {
 	var ledgerDir, requestOut, requestIn string
 	var keys, approvals []string
@@ -125,6 +137,9 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer done()
+			if err := checkKeys(l, keys, signers); err != nil {
+				return err
+			}
 			e.Signers = signers
 			res, err := e.Run()
 			if err != nil {
@@ -170,6 +185,9 @@ func newResumeCmd() *cobra.Command {
 				return err
 			}
 			defer done()
+			if err := checkKeys(l, keys, signers); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, PINSource: pinSource, Signers: signers, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt})
 			if err != nil {
