@@ -48,6 +48,9 @@ type ResumeResult struct {
 func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	oi := l.State().OpenIntent
 	if oi == nil {
+		if res, err := resumeUnclosed(l, o); res != nil || err != nil {
+			return res, err
+		}
 		return nil, fmt.Errorf("ledger %s: no interrupted ceremony to resume", l.Dir())
 	}
 	keyID, _ := oi.Facts["key_id"].(string)
@@ -157,6 +160,11 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 	}
 	if err := e.append(outcome, op); err != nil {
 		return nil, err
+	}
+	if ret := retirementAfter(l, oi, outcome, actor, e); ret != nil { // a rotation
+		if err := e.append(ret, op); err != nil {
+			return nil, err
+		}
 	}
 	res.Outcome = outcome.Kind
 	e.Script.Witnesses = nil
