@@ -203,6 +203,9 @@ func (e *Engine) Plan() (*Plan, error) {
 		}
 		p.Label = k.Label
 		p.KeyID = e.requestKeyID()
+		if p.KeyID == "" && e.plan != nil && e.plan.Label == k.Label {
+			p.KeyID = e.plan.KeyID // the id the plan on the screen showed
+		}
 		if p.KeyID == "" {
 			id := make([]byte, 16)
 			if _, err := rand.Read(id); err != nil {
