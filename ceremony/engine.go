@@ -241,6 +241,9 @@ func (e *Engine) Plan() (*Plan, error) {
 				return nil, hint.With(fmt.Errorf("%s: export.key: key %q (%s) was generated non-extractable and can never be exported", s.File, ks.Label, ks.ID),
 					"only keys generated with exportable: true can be exported")
 			}
+			if err := e.checkExportable(ks); err != nil {
+				return nil, err
+			}
 			p.Steps = []string{
 				fmt.Sprintf("record the export request: key %q to %s, purpose %q, until %s", ks.Label, s.Export.Recipient, s.Export.Purpose, s.Export.Expires),
 				"the security officer imports the recipient's public key as a trusted wrapping key",
