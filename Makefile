@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean
+.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean kill-sweep
 
 all: build
 
@@ -34,6 +34,12 @@ lint: setup
 FUZZTIME ?= 30
 fuzz: setup
 	scripts/fuzz $(FUZZTIME)
+
+# a seeded random kill sweep for DURATION seconds (SEED= replays its
+# choices); not part of make test
+DURATION ?= 60
+kill-sweep: setup
+	DURATION=$(DURATION) scripts/kill-sweep
 
 bench: build
 	go test -run '^$$' -bench . -benchmem ./hsm/ ./ledger/...

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"custos/hint"
@@ -46,7 +47,14 @@ type Engine struct {
 	// LockWait bounds the wait for a ledger another ceremony holds
 	// (ledger.DefaultLockWait when zero).
 	LockWait time.Duration
+	// OnInterrupt, Exit and NoSignals: see signals.go. Run holds SIGINT,
+	// SIGTERM and SIGHUP from the intent to the close.
+	OnInterrupt func(Interrupt)
+	Exit        func(code int)
+	NoSignals   bool
 
+	stopMu sync.Mutex
+	stop   *stopGuard
 	plan   *Plan
 	token  *hsm.Token
 	target *ledger.KeyState // the existing key export and destroy act on
@@ -205,6 +213,9 @@ func (e *Engine) Plan() (*Plan, error) {
 		}
 		p.Label = k.Label
 		p.KeyID = e.requestKeyID()
+		if p.KeyID == "" && e.plan != nil && e.plan.Label == k.Label {
+			p.KeyID = e.plan.KeyID // the id the plan on the screen showed
+		}
 		if p.KeyID == "" {
 			id := make([]byte, 16)
 			if _, err := rand.Read(id); err != nil {
@@ -239,6 +250,9 @@ func (e *Engine) Plan() (*Plan, error) {
 			if !wrapsOnlyUnderTrusted(ks) {
 				return nil, hint.With(fmt.Errorf("%s: export.key: key %q (%s) was generated non-extractable and can never be exported", s.File, ks.Label, ks.ID),
 					"only keys generated with exportable: true can be exported")
+			}
+			if err := e.checkExportable(ks); err != nil {
+				return nil, err
 			}
 			p.Steps = []string{
 				fmt.Sprintf("record the export request: key %q to %s, purpose %q, until %s", ks.Label, s.Export.Recipient, s.Export.Purpose, s.Export.Expires),
@@ -410,7 +424,7 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 	case KindEnroll:
 		if mi, err := e.token.Module().Info(); err == nil {
 			facts["module"] = map[string]any{"manufacturer": mi.Manufacturer, "description": mi.Description,
-				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion}
+				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion, "path": mi.Path}
 		}
 	case KindGenerate, KindRotate:
 		k := s.Key
@@ -659,6 +673,9 @@ func (e *Engine) Run() (*Result, error) {
 	if _, err := e.Plan(); err != nil {
 		return nil, err
 	}
+	if err := e.checkSigners(); err != nil {
+		return nil, err
+	}
 	op, err := e.signer(e.Script.Operator, "as operator")
 	if err != nil {
 		return nil, err
@@ -680,15 +697,25 @@ func (e *Engine) Run() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer e.armSignals()() // held from the intent to the close
+	if s := e.stopRequested(); s != nil {
+		return nil, &InterruptedError{Ceremony: e.plan.Ceremony, Signal: s}
+	}
 	if _, err := e.Ledger.Append(rec, op, approvals); err != nil {
 		return nil, err
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
 	e.step(StepIntent, rec)
 	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
+	recorded := rec.Kind
 	if e.Script.Kind != KindEnroll && !noHSM[e.Script.Kind] {
 		crashPoint("before-hsm")
+		pausePoint("before-hsm")
+		if s := e.stopRequested(); s != nil {
+			return nil, e.stopBeforeHSM(s)
+		}
 		e.step(StepHSMStarted, nil)
+		pausePoint("during-hsm")
 		started := time.Now()
 		outcome, err := e.operate(res)
 		e.hsmTime += time.Since(started)
@@ -717,6 +744,7 @@ func (e *Engine) Run() (*Result, error) {
 			return nil, err
 		}
 		e.step(StepOutcome, outcome)
+		recorded = outcome.Kind
 		crashPoint("after-outcome")
 		if e.Script.Kind == KindRotate {
 			if err := e.append(e.retirementRecord(e.plan.KeyID), op); err != nil {
@@ -729,6 +757,9 @@ func (e *Engine) Run() (*Result, error) {
 	}
 	res.Head, _ = e.Ledger.Head()
 	e.step(StepClosed, nil)
+	if s := e.stopRequested(); s != nil {
+		return res, &InterruptedError{Ceremony: e.plan.Ceremony, Signal: s, Recorded: recorded}
+	}
 	return res, nil
 }
 

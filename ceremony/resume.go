@@ -15,14 +15,19 @@ import (
 
 // ResumeOptions say how to reach the HSM and who is present.
 type ResumeOptions struct {
-	// HSM is a PKCS#11 URI of the token; when empty, the token label the
-	// intent recorded is used, with the module from CUSTOS_PKCS11_MODULE
-	// and the PIN asked.
-	HSM      string
-	Signers  map[string]sign.Signer
-	Prompt   Prompter
-	Now      func() time.Time
-	Progress io.Writer
+	// HSM is a PKCS#11 URI of the token; when empty, the token the intent
+	// recorded is used (label and serial), with the module of its
+	// enrolment, CUSTOS_PKCS11_MODULE or a default (resumeuri.go), and the
+	// PIN from PINSource or asked.
+	HSM       string
+	PINSource string
+	Signers   map[string]sign.Signer
+	Prompt    Prompter
+	Now       func() time.Time
+	Progress  io.Writer
+	// OnInterrupt and Exit as for Engine (signals.go).
+	OnInterrupt func(Interrupt)
+	Exit        func(code int)
 }
 
 // ResumeResult says how an interrupted ceremony was settled.
@@ -69,9 +74,17 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 		return nil, hint.With(fmt.Errorf("resume needs the key of %s (the operator) or of another custodian", oi.Actor), "add --key "+oi.Actor+"=REF")
 	}
 	defer e.Close()
+	e.OnInterrupt, e.Exit = o.OnInterrupt, o.Exit
+	defer e.armSignals()() // the HSM look and the records are never cut in half
 	res := &ResumeResult{Ceremony: oi.Ceremony, Intent: oi.Kind, Outcome: p.Outcome}
 	if p.IntentOpen {
-		if err := e.openIntentHSM(oi, o.HSM); err != nil {
+		uri := o.HSM
+		if uri == "" {
+			if uri, err = resumeURI(l, oi, o.PINSource); err != nil {
+				return nil, err
+			}
+		}
+		if err := e.openIntentHSM(oi, uri); err != nil {
 			return nil, err
 		}
 		outcome, err := e.settle(oi, "interrupted", true)

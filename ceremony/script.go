@@ -143,6 +143,9 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		return nil, err
 	}
 	s.File = name
+	if err := checkTextSizes(&s); err != nil {
+		return nil, err
+	}
 	bad := func(path, msg, fix string) error { return scriptErr(name, path, msg, fix) }
 	sections := map[string]bool{"key": s.Key != nil, "export": s.Export != nil, "destroy": s.Destroy != nil}
 	want := map[string]string{KindGenerate: "key", KindExport: "export", KindDestroy: "destroy", KindEnroll: ""}

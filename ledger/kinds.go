@@ -362,3 +362,51 @@ func PeriodDays(p string) int64 {
 	}
 	return n
 }
+
+// KnownKind reports whether kind is a record kind of the ledger's table.
+func KnownKind(kind string) bool {
+	_, ok := kinds[kind]
+	return ok
+}
+
+// checkPolicyKind says why a key of policy.approvals names no record kind:
+// a kind must be in the table, a pattern ("key.*", "*") must match one.
+func checkPolicyKind(kind string) error {
+	if pre, ok := strings.CutSuffix(kind, "*"); ok {
+		for k := range kinds {
+			if strings.HasPrefix(k, pre) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the pattern %q matches no record kind", kind)
+	}
+	if KnownKind(kind) {
+		return nil
+	}
+	family, _, _ := strings.Cut(kind, ".")
+	var near []string
+	for k := range kinds {
+		if strings.HasPrefix(k, family+".") {
+			near = append(near, k)
+		}
+	}
+	slices.Sort(near)
+	if len(near) == 0 {
+		return fmt.Errorf("%q is not a record kind", kind)
+	}
+	return fmt.Errorf("%q is not a record kind (%s.* kinds: %s)", kind, family, strings.Join(near, ", "))
+}
+
+// takesApprovals reports whether records of kind carry approvals: those
+// that open a ceremony. Outcomes and closes are the operator's alone.
+func takesApprovals(kind string) bool { return kinds[kind].opens }
+
+// openedBy names, for an outcome kind, the intent whose approvals cover it.
+func openedBy(kind string) string {
+	for k, spec := range kinds {
+		if spec.settledBy == kind {
+			return fmt.Sprintf(" (the approvals are given to its intent, %s)", k)
+		}
+	}
+	return ""
+}

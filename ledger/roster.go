@@ -137,7 +137,10 @@ func (p *Policy) rule(kind string) (Requirement, bool) {
 	}
 	best, bestLen := Requirement{}, -1
 	for pat, r := range p.Approvals {
-		if pre, ok := strings.CutSuffix(pat, "*"); ok && strings.HasPrefix(kind, pre) && len(pre) > bestLen {
+		// A pattern covers the records that take approvals, those that
+		// open a ceremony: "key.*" is every key intent, not key.generated,
+		// which the operator records alone.
+		if pre, ok := strings.CutSuffix(pat, "*"); ok && strings.HasPrefix(kind, pre) && len(pre) > bestLen && takesApprovals(kind) {
 			best, bestLen = r, len(pre)
 		}
 	}
@@ -217,6 +220,12 @@ func Validate(r *Roster, p *Policy) error {
 		at := "policy.approvals." + kind
 		if !patternRe.MatchString(kind) {
 			return fmt.Errorf("%s: %q is not a record kind or kind pattern", at, kind)
+		}
+		if err := checkPolicyKind(kind); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+		if req.Count > 0 && !strings.HasSuffix(kind, "*") && !takesApprovals(kind) {
+			return fmt.Errorf("%s: %s is recorded without approvals%s: a rule for it could never be met", at, kind, openedBy(kind))
 		}
 		if req.Count < 0 || req.Count > 64 {
 			return fmt.Errorf("%s.count: %d is out of range 0..64", at, req.Count)

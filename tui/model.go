@@ -85,6 +85,8 @@ type Model struct {
 
 	lv  ledgerView
 	run *runState
+
+	stopAt time.Time // when ctrl+c last asked a running step to stop
 }
 
 // New returns the TUI model. Run it with tea.NewProgram or with Run.
@@ -106,8 +108,10 @@ func New(o Options) *Model {
 // Run runs the TUI on in/out until the person quits.
 func Run(o Options, in io.Reader, out io.Writer) error {
 	m := New(o)
-	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(out))
+	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(out), tea.WithoutSignalHandler())
+	stop := forwardSignals(p)
 	_, err := p.Run()
+	stop()
 	if m.run != nil {
 		m.run.release()
 	}
@@ -176,6 +180,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.run.steps = append(m.run.steps, msg.step)
 		}
 		return m, m.br.listen()
+	case stopMsg:
+		return m, m.interrupt(msg.name())
 	case tea.PasteMsg:
 		if m.prompt != nil {
 			m.prompt.paste(msg.Content)
@@ -193,7 +199,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		if msg.String() == "ctrl+c" {
-			return m, tea.Quit
+			return m, m.interrupt("ctrl+c")
 		}
 		if m.inputFor != "" {
 			switch msg.String() {

@@ -44,7 +44,8 @@ func (m *Model) startResume(ref string) tea.Cmd {
 		if err != nil {
 			out.err = fmt.Errorf("key of %s: %w", actor, err)
 		} else {
-			out.res, out.err = ceremony.Resume(l, ceremony.ResumeOptions{Signers: map[string]sign.Signer{actor: s}, Prompt: br, Progress: br})
+			out.res, out.err = ceremony.Resume(l, ceremony.ResumeOptions{Signers: map[string]sign.Signer{actor: s}, Prompt: br, Progress: br,
+				OnInterrupt: func(ceremony.Interrupt) {}, Exit: func(int) {}})
 			closer()
 		}
 		// Through the bridge, after the prompts and progress lines.

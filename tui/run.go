@@ -218,7 +218,7 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 			if err != nil {
 				return planMsg{err: err}
 			}
-			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: br, Progress: br}
+			e := quietEngine(&ceremony.Engine{Ledger: l, Script: s, Prompt: br, Progress: br})
 			p, err := e.Plan()
 			return planMsg{eng: e, plan: p, err: err}
 		}

@@ -56,6 +56,18 @@ func openSigners(cmdName string, keys []string) (map[string]sign.Signer, func(),
 	return signers, done, nil
 }
 
+// checkKeys checks every --key against the ledger's roster before
+// anything happens: "--key mallory=…: mallory is not a member …".
+func checkKeys(l *ledger.Ledger, keys []string, signers map[string]sign.Signer) error {
+	for _, kv := range keys {
+		name, _, _ := strings.Cut(kv, "=")
+		if err := ceremony.CheckSigner(l.State(), name, signers[name]); err != nil {
+			return fmt.Errorf("--key %s=…: %w", name, err)
+		}
+	}
+	return nil
+}
+
 func newRunCmd() *cobra.Command {
 	var ledgerDir, requestOut, requestIn string
 	var keys, approvals []string
@@ -80,7 +92,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out}
+			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt}
 			defer e.Close()
 			if requestIn != "" {
 				if e.Request, err = ceremony.ReadRequest(requestIn); err != nil {
@@ -125,6 +137,9 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer done()
+			if err := checkKeys(l, keys, signers); err != nil {
+				return err
+			}
 			e.Signers = signers
 			res, err := e.Run()
 			if err != nil {
@@ -145,15 +160,21 @@ func newRunCmd() *cobra.Command {
 }
 
 func newResumeCmd() *cobra.Command {
-	var ledgerDir, hsmURI string
+	var ledgerDir, hsmURI, pinSource string
 	var keys []string
 	cmd := &cobra.Command{
-		Use:   "resume --ledger LEDGER --key NAME=REF … [--hsm URI]",
+		Use:   "resume --ledger LEDGER --key NAME=REF … [--pin-source file:PATH] [--hsm URI]",
 		Short: "settle an interrupted ceremony: look at the HSM and record what really happened",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if ledgerDir == "" {
 				return hint.With(fmt.Errorf("resume: --ledger is required"), "name the ledger of the interrupted ceremony")
+			}
+			if pinSource != "" && !strings.HasPrefix(pinSource, "file:") {
+				return usage(hint.With(fmt.Errorf("resume: --pin-source %q is not file:PATH", pinSource), "name the file that holds the user PIN: --pin-source file:/media/alice/pin"))
+			}
+			if pinSource != "" && hsmURI != "" {
+				return usage(fmt.Errorf("resume: --pin-source goes with the token found from the ledger; with --hsm give pin-source in the URI"))
 			}
 			l, err := ledger.Open(ledgerDir)
 			if err != nil {
@@ -164,8 +185,11 @@ func newResumeCmd() *cobra.Command {
 				return err
 			}
 			defer done()
+			if err := checkKeys(l, keys, signers); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
-			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, Signers: signers, Prompt: ttyPrompt{}, Progress: out})
+			res, err := ceremony.Resume(l, ceremony.ResumeOptions{HSM: hsmURI, PINSource: pinSource, Signers: signers, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt})
 			if err != nil {
 				return err
 			}
@@ -179,7 +203,8 @@ func newResumeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&ledgerDir, "ledger", "", "the ledger")
 	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the key of the operator (or another custodian)")
-	f.StringVar(&hsmURI, "hsm", "", "PKCS#11 URI of the token (default: the token the ceremony recorded)")
+	f.StringVar(&hsmURI, "hsm", "", "PKCS#11 URI of the token (default: the token the ceremony recorded, with the module its enrolment recorded)")
+	f.StringVar(&pinSource, "pin-source", "", "file:PATH holding the token's user PIN (default: asked at the terminal)")
 	return cmd
 }
 

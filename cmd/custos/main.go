@@ -30,6 +30,9 @@ func run(args []string) int {
 		if errors.As(err, new(usageError)) {
 			return 2
 		}
+		if n := exitStatus(err); n != 0 {
+			return n
+		}
 		return 1
 	}
 	return 0

@@ -60,6 +60,7 @@ func scriptParams(dir string) testscript.Params {
 			"rsapub":     cmdRSAPub,
 			"setsummary": cmdSetSummary,
 			"genesis":    cmdGenesis,
+			"waitfile":   cmdWaitFile,
 		},
 	}
 }
