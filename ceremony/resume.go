@@ -99,11 +99,11 @@ func Resume(l *ledger.Ledger, o ResumeOptions) (*ResumeResult, error) {
 		}
 		res.Outcome = outcome.Kind
 	}
-	if rotates, _ := oi.Facts["rotates"].(string); rotates != "" && res.Outcome == "key.generated" && !p.Retired {
-		retire, _ := oi.Facts["retire_on"].(string)
-		facts := map[string]any{"key_id": rotates, "retire_on": retire, "successor": keyID}
-		if l, _ := oi.Facts["rotates_label"].(string); l != "" {
-			facts["label"] = l
+	if g, err := ledger.FactsAs[ledger.GenerateIntentFacts](oi); err == nil && oi.Kind == "key.generate.intent" &&
+		g.Rotates != "" && res.Outcome == "key.generated" && !p.Retired {
+		facts := map[string]any{"key_id": g.Rotates, "retire_on": g.RetireOn, "successor": g.KeyID}
+		if g.RotatesLabel != "" {
+			facts["label"] = g.RotatesLabel
 		}
 		if err := e.append(e.Ledger.Draft("key.retirement.scheduled", oi.Ceremony, actor, facts, e.now()), op); err != nil {
 			return nil, err

@@ -9,7 +9,7 @@ import (
 )
 
 // This file is the ledger's state machine as a table: one kindSpec per
-// record kind, read by the writer (Append) and by verify through the same
+// record kind, its facts given by a type of facts.go, read by the writer (Append) and by verify through the same
 // replay (State.authorize and State.apply). docs/ledger-format.md prints
 // the same table; a kind not in it is refused by both.
 
@@ -30,15 +30,6 @@ type fact struct {
 	t   factType
 	req bool
 }
-
-var (
-	aString, aStringReq   = fact{t: fString}, fact{t: fString, req: true}
-	anInt, anIntReq       = fact{t: fInt}, fact{t: fInt, req: true}
-	aBool                 = fact{t: fBool}
-	anObject, anObjectReq = fact{t: fObject}, fact{t: fObject, req: true}
-	aList, aListReq       = fact{t: fList}, fact{t: fList, req: true}
-	someNames             = fact{t: fNames}
-)
 
 // keyNeed is what a kind needs of the key its facts.key_id names.
 type keyNeed int
@@ -95,82 +86,43 @@ var (
 	witnessRoles = []string{"custodian", "officer", "witness"}
 )
 
-// common facts every opening record may carry.
-var openingFacts = map[string]fact{"notes": aString, "witnesses": someNames}
-
-func with(base map[string]fact, more map[string]fact) map[string]fact {
-	out := maps.Clone(base)
-	maps.Copy(out, more)
-	return out
-}
-
-// keyFacts are the facts of the hsm package's description of a key.
-var keyFacts = map[string]fact{"key_id": aStringReq, "id": aString, "label": aStringReq, "type": aStringReq, "class": aString,
-	"attributes": anObject, "kcv_aes_cmac": aString, "kcv_aes_ecb": aString, "spki_sha256": aString, "ssh_fingerprint": aString,
-	"hsm": anObjectReq, "resumed": aBool}
-
 var kinds = map[string]kindSpec{
-	"ledger.genesis": {opens: true, roles: anyone,
-		facts: with(openingFacts, map[string]fact{"roster": anObjectReq, "policy": anObjectReq})},
-	"roster.changed": {opens: true, roles: anyone,
-		facts: with(openingFacts, map[string]fact{"roster": anObjectReq, "policy": anObjectReq, "reason": aString, "shares_to_resplit": aList})},
-	"hsm.enrolled": {opens: true, roles: operators,
-		facts: with(openingFacts, map[string]fact{"hsm": anObjectReq, "module": anObject})},
-	"review.signed": {opens: true, roles: officers,
-		facts: with(openingFacts, map[string]fact{"period": aStringReq, "findings": aString, "roster": aList, "inventory": aList, "reviewed_head": aStringReq})},
-	"key.compromised": {opens: true, roles: anyone, key: keyLive,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "reported_by": aString, "follow_up": aList})},
-	"share.verified": {opens: true, roles: anyone, key: keyMade,
-		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "backup_record": anIntReq, "holder": aStringReq, "index": anIntReq,
-			"commitment": aStringReq, "checked": aString, "notes": aString}},
+	"ledger.genesis":  {opens: true, roles: anyone, facts: factsOf(GenesisFacts{})},
+	"roster.changed":  {opens: true, roles: anyone, facts: factsOf(RosterFacts{})},
+	"hsm.enrolled":    {opens: true, roles: operators, facts: factsOf(EnrolledFacts{})},
+	"review.signed":   {opens: true, roles: officers, facts: factsOf(ReviewFacts{})},
+	"key.compromised": {opens: true, roles: anyone, key: keyLive, facts: factsOf(CompromisedFacts{})},
+	"share.verified":  {opens: true, roles: anyone, key: keyMade, facts: factsOf(ShareVerifiedFacts{})},
 
 	"key.generate.intent": {opens: true, intent: true, settledBy: "key.generated", roles: operators, key: keyNew, set: KeyGenerating, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aStringReq, "type": aStringReq, "owner": aString, "purpose": aString,
-			"rotation_days": anInt, "exportable": aBool, "backup_planned": aBool, "planned_attributes": anObject, "hsm": anObjectReq,
-			"rotates": aString, "rotates_label": aString, "retire_on": aString})},
-	"key.generated": {roles: operators, key: keyGenerating, set: KeyActive, hsm: true, facts: keyFacts,
+		facts: factsOf(GenerateIntentFacts{})},
+	"key.generated": {roles: operators, key: keyGenerating, set: KeyActive, hsm: true, facts: factsOf(KeyFacts{}),
 		bind: []string{"key_id", "label", "type", "hsm"}},
-	"key.retirement.scheduled": {roles: operators, key: keyActive,
-		facts: map[string]fact{"key_id": aStringReq, "label": aString, "retire_on": aStringReq, "successor": aStringReq}},
+	"key.retirement.scheduled": {roles: operators, key: keyActive, facts: factsOf(RetirementFacts{})},
 
 	"key.export.intent": {opens: true, intent: true, settledBy: "key.exported", roles: operators, key: keyActive, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "recipient": aStringReq, "recipient_key_spki_sha256": aStringReq,
-			"recipient_key_bits": anInt, "purpose": aString, "expires": aString, "output": aString, "hsm": anObjectReq})},
-	"key.exported": {roles: operators, key: keyActive, hsm: true,
-		facts: map[string]fact{"key_id": aStringReq, "hsm": anObjectReq, "recipient": aStringReq, "mechanism": aStringReq, "oaep_hash": aString, "output": aString,
-			"output_bytes": anInt, "output_sha256": aStringReq, "trusted_wrapping_key_removed": aBool, "resumed": aBool},
+		facts: factsOf(ExportIntentFacts{})},
+	"key.exported": {roles: operators, key: keyActive, hsm: true, facts: factsOf(ExportedFacts{}),
 		bind: []string{"key_id", "recipient", "output", "hsm"}},
 
 	"key.destroy.intent": {opens: true, intent: true, settledBy: "key.destroyed", roles: operators, key: keyActive, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "reason": aStringReq, "hsm": anObjectReq,
-			"backups": aList, "exports": aList})},
-	"backup.destroyed": {opens: true, roles: operators, key: keyMade,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "backup_id": aStringReq, "media_destroyed": aStringReq,
-			"attested": aListReq})},
-	"key.destroyed": {roles: operators, key: keyActive, set: KeyDestroyed, hsm: true,
-		facts: map[string]fact{"key_id": aStringReq, "hsm": anObjectReq, "verification": anObjectReq, "resumed": aBool},
-		bind:  []string{"key_id", "hsm"}},
+		facts: factsOf(DestroyIntentFacts{})},
+	"backup.destroyed": {opens: true, roles: operators, key: keyMade, facts: factsOf(BackupDestroyedFacts{})},
+	"key.destroyed": {roles: operators, key: keyActive, set: KeyDestroyed, hsm: true, facts: factsOf(DestroyedFacts{}),
+		bind: []string{"key_id", "hsm"}},
 
 	"backup.intent": {opens: true, intent: true, settledBy: "backup.split", roles: operators, key: keyActive, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "type": aString, "backup_id": aStringReq, "m": anIntReq, "n": anIntReq,
-			"holders": someNames, "media": aStringReq, "wrapping": aString, "hsm": anObjectReq})},
-	"backup.split": {roles: operators, key: keyActive, hsm: true,
-		facts: map[string]fact{"key_id": aStringReq, "backup_id": aStringReq, "hsm": anObjectReq, "m": anIntReq, "n": anIntReq, "media": aStringReq, "type": aString,
-			"attributes": anObject, "blob_bytes": anInt, "blob_sha256": aStringReq, "combinations_checked": anInt, "combinations_total": anInt,
-			"holders": aListReq, "mechanism": aStringReq, "public_key_spki": aString, "trusted_wrapping_key_removed": aBool,
-			"wrapping_key_kcv_cmac": aString, "wrapping_key_removed": anObject, "resumed": aBool},
+		facts: factsOf(BackupIntentFacts{})},
+	"backup.split": {roles: operators, key: keyActive, hsm: true, facts: factsOf(BackupSplitFacts{}),
 		bind: []string{"key_id", "backup_id", "m", "n", "media", "hsm"}},
 
 	"key.restore.intent": {opens: true, intent: true, settledBy: "key.restored", roles: operators, key: keyRestorable, hsm: true,
-		facts: with(openingFacts, map[string]fact{"key_id": aStringReq, "label": aString, "type": aString, "backup_id": aStringReq, "backup_record": anIntReq,
-			"m": anInt, "media": aString, "hsm": anObjectReq})},
-	"key.restored": {roles: operators, key: keyRestorable, set: KeyActive, hsm: true,
-		facts: with(keyFacts, map[string]fact{"backup_id": aStringReq, "shares_used": aList, "shares_refused": aList, "matched": aList,
-			"wrapping_key_kcv_cmac": aString}),
+		facts: factsOf(RestoreIntentFacts{})},
+	"key.restored": {roles: operators, key: keyRestorable, set: KeyActive, hsm: true, facts: factsOf(RestoredFacts{}),
 		bind: []string{"key_id", "backup_id", "hsm"}},
 
-	"ceremony.aborted": {key: keyNone, facts: map[string]fact{"key_id": aString, "reason": aStringReq, "resumed": aBool, "hsm": anObject}},
-	"ceremony.closed":  {facts: map[string]fact{"checkpoint": anObjectReq, "witnessed": aList}},
+	"ceremony.aborted": {key: keyNone, facts: factsOf(AbortedFacts{})},
+	"ceremony.closed":  {facts: factsOf(ClosedFacts{})},
 }
 
 // KindRoles are the roles one of which the operator of a record kind must

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -89,5 +90,58 @@ func TestKindTableDocumented(t *testing.T) {
 			return
 		}
 		t.Fatalf("%s: the kinds table differs from ledger/kinds.go; run CUSTOS_UPDATE_DOCS=1 go test -run TestKindTableDocumented ./ledger/", path)
+	}
+}
+
+// TestFactsTypes: every record of a ledger holding every kind decodes into
+// its kind's facts type, and what the type reads is what the record says.
+func TestFactsTypes(t *testing.T) {
+	f := attackBase(t)
+	f.add(t, "backup.destroyed", "bkd-k1", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk1", "media_destroyed": "shredded",
+		"attested": []any{attestation(f, "k1.bk1", 1, "alice"), attestation(f, "k1.bk1", 2, "bob")}})
+	seen := map[string]bool{}
+	for rec, err := range f.l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[rec.Kind] = true
+		var got any
+		var err2 error
+		switch rec.Kind {
+		case "hsm.enrolled":
+			got, err2 = FactsAs[EnrolledFacts](rec)
+		case "key.generate.intent":
+			got, err2 = FactsAs[GenerateIntentFacts](rec)
+		case "key.generated":
+			got, err2 = FactsAs[KeyFacts](rec)
+		case "backup.split":
+			got, err2 = FactsAs[BackupSplitFacts](rec)
+		case "backup.destroyed":
+			got, err2 = FactsAs[BackupDestroyedFacts](rec)
+		case "key.destroy.intent":
+			got, err2 = FactsAs[DestroyIntentFacts](rec)
+		case "ceremony.closed":
+			got, err2 = FactsAs[ClosedFacts](rec)
+		default:
+			continue
+		}
+		if err2 != nil {
+			t.Fatalf("record %d: %v", rec.Seq, err2)
+		}
+		// The typed value reads the same key, HSM and label as the map.
+		v := reflect.ValueOf(got)
+		for _, field := range []struct{ name, fact string }{{"KeyID", "key_id"}, {"Label", "label"}, {"BackupID", "backup_id"}} {
+			if fv := v.FieldByName(field.name); fv.IsValid() && fv.String() != factString(rec.Facts, field.fact) {
+				t.Errorf("record %d (%s): %s = %q, facts.%s = %q", rec.Seq, rec.Kind, field.name, fv.String(), field.fact, factString(rec.Facts, field.fact))
+			}
+		}
+		if fv := v.FieldByName("HSM"); fv.IsValid() && fv.Kind() == reflect.Struct && fv.FieldByName("Serial").String() != hsmSerial(rec.Facts) {
+			t.Errorf("record %d (%s): HSM.Serial %q, facts %q", rec.Seq, rec.Kind, fv.FieldByName("Serial").String(), hsmSerial(rec.Facts))
+		}
+	}
+	for _, k := range []string{"hsm.enrolled", "key.generate.intent", "key.generated", "backup.split", "backup.destroyed", "key.destroy.intent", "ceremony.closed"} {
+		if !seen[k] {
+			t.Errorf("the ledger has no %s", k)
+		}
 	}
 }
