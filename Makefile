@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean kill-sweep
+.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean kill-sweep kill-points
 
 all: build
 
@@ -40,6 +40,12 @@ fuzz: setup
 DURATION ?= 60
 kill-sweep: setup
 	DURATION=$(DURATION) scripts/kill-sweep
+
+# every kill point (each fsync/rename/link custos makes) of each ceremony
+# kind, resumed and checked; deterministic, about 4 minutes; not part of
+# make test
+kill-points: setup
+	scripts/kill-points
 
 bench: build
 	go test -run '^$$' -bench . -benchmem ./hsm/ ./ledger/...
