@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean kill-sweep
+.PHONY: all setup build demo test lint test-go test-e2e fuzz bench clean kill-sweep kill-points
 
 all: build
 
@@ -19,9 +19,12 @@ demo: build
 	scripts/demo.sh
 
 # CUSTOS_BIN: tests that also check a ledger through the real binary.
+# The kill points of two ceremony kinds (about 80 s; make kill-points runs
+# all six).
 test: build lint
 	CUSTOS_BIN=$(CURDIR)/bin/custos go test -race -count=1 -timeout 60m ./...
 	scripts/e2e.sh
+	KILL_POINTS_KINDS="generate destroy" scripts/kill-points
 
 # gofmt, go vet and staticcheck (a pinned version, fetched by go run).
 lint: setup
@@ -40,6 +43,12 @@ fuzz: setup
 DURATION ?= 60
 kill-sweep: setup
 	DURATION=$(DURATION) scripts/kill-sweep
+
+# every kill point (each fsync/rename/link custos makes) of each ceremony
+# kind, resumed and checked; deterministic, about 4 minutes; not part of
+# make test
+kill-points: setup
+	scripts/kill-points
 
 bench: build
 	go test -run '^$$' -bench . -benchmem ./hsm/ ./ledger/...

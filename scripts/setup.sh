@@ -17,6 +17,7 @@ have chromium      || need+=(chromium)  # renders the HTML report in tests
 have age           || need+=(age)       # independent check of encrypted shares in tests
 have strace        || need+=(strace)    # kills an append at every system call in tests
 have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json
+have python3       || need+=(python3)   # scripts/killat, the ptrace kill counter of scripts/kill-points
 if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   echo "custos: error: go is not installed" >&2
   echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2
