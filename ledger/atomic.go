@@ -278,6 +278,19 @@ func writeFileAtomic(path string, content []byte, dirs map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	if err := writeSynced(f, content); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dirs[dir] = true
+	return nil
+}
+
+// writeSynced writes content to f, fsyncs it and closes it: the file is
+// on disk whole before anything renames or links it into place.
+func writeSynced(f *os.File, content []byte) error {
 	if _, err := f.Write(content); err != nil {
 		f.Close()
 		return err
@@ -286,14 +299,7 @@ func writeFileAtomic(path string, content []byte, dirs map[string]bool) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	dirs[dir] = true
-	return nil
+	return f.Close()
 }
 
 // syncDirs fsyncs each directory in dirs.

@@ -193,15 +193,7 @@ func linkLock(path string, content []byte) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSynced(f, content); err != nil {
 		return err
 	}
 	if err := os.Link(f.Name(), path); err != nil {
