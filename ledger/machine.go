@@ -176,13 +176,7 @@ func (c *ceremonyState) lastKind() string {
 // openerOf names what a kind that opens nothing may follow.
 func openerOf(kind string) string {
 	var out []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range kinds {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		if kinds[k].settledBy == kind {
 			out = append(out, "its intent "+k)
 		}

@@ -198,7 +198,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 			if n, ok := num(f, "rotation_days"); ok && n > 0 {
 				k.RotationDays, k.RotationSource = n, "ceremony"
 			} else if p, ok := b.policy.Rotation[k.Type]; ok {
-				if days := PeriodDays(p); days > 0 {
+				if days := ledger.PeriodDays(p); days > 0 {
 					k.RotationDays, k.RotationSource = days, "policy"
 				}
 			}
@@ -886,24 +886,3 @@ func bitsOf(typ string) int {
 	return 0
 }
 
-var periodRE = regexp.MustCompile(`^([1-9][0-9]{0,4})([dwmy])$`)
-
-// PeriodDays reads a policy rotation period ("90d", "2w", "12m", "5y"), any
-// form ledger.Validate accepts, in days: a month is 30 days, a year 365
-// (as in ceremony scripts). It is 0 for anything else.
-func PeriodDays(p string) int64 {
-	m := periodRE.FindStringSubmatch(p)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	switch m[2] {
-	case "w":
-		n *= 7
-	case "m":
-		n *= 30
-	case "y":
-		n *= 365
-	}
-	return n
-}

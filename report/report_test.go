@@ -517,7 +517,7 @@ func FuzzParseBound(f *testing.F) {
 
 func TestPeriodDays(t *testing.T) {
 	for in, want := range map[string]int64{"90d": 90, "2w": 14, "12m": 360, "5y": 1825, "0d": 0, "d": 0, "1x": 0} {
-		if got := PeriodDays(in); got != want {
+		if got := ledger.PeriodDays(in); got != want {
 			t.Errorf("PeriodDays(%q) = %d, want %d", in, got, want)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 
 	"custos/hint"
 	"custos/ledger"
-	"custos/report"
 	"custos/sign"
 	"custos/termtext"
 )
@@ -313,7 +312,7 @@ func rotationDue(k *ledger.KeyState) (time.Time, bool) {
 	}
 	if days == 0 && k.PolicyRotation != "" {
 		// the policy in force when the key was made, as the report reads it
-		days = int(report.PeriodDays(k.PolicyRotation))
+		days = int(ledger.PeriodDays(k.PolicyRotation))
 	}
 	if days <= 0 {
 		return time.Time{}, false
