@@ -133,7 +133,7 @@ func fsck(dir string) string {
 // new one, and takes the next append.
 func TestKillAtEverySyscall(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
-		t.Skip("strace is not installed (scripts/setup.sh installs it)")
+		t.Fatal("strace is not installed (scripts/setup.sh installs it)")
 	}
 	if testing.Short() {
 		t.Skip("slow: one child process per kill point")

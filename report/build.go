@@ -885,4 +885,3 @@ func bitsOf(typ string) int {
 	}
 	return 0
 }
-
