@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -24,6 +25,36 @@ import (
 // or cleaned it returns an error and nothing is to be recorded: the intent
 // stays open for custos resume.
 func (e *Engine) settle(intent *ledger.Record, cause string, resumed bool) (*ledger.Record, error) {
+	// First what no record can name: objects a call cut off half-way
+	// left with neither id nor label (see hsm.Token.RemoveUnnamed).
+	removed, err := e.token.RemoveUnnamed()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := e.settleIntent(intent, cause, resumed)
+	if err != nil || len(removed) == 0 {
+		return rec, err
+	}
+	note := unnamedNote(e.token.Info().Label, removed)
+	if rec.Kind == "ceremony.aborted" {
+		rec.Facts["reason"] = rec.Facts["reason"].(string) + "; " + note
+	} else {
+		e.say("%s", note)
+	}
+	return rec, nil
+}
+
+// unnamedNote says, for the record, which unnamed objects were removed.
+func unnamedNote(token string, removed map[string]int) string {
+	var parts []string
+	for _, class := range slices.Sorted(maps.Keys(removed)) {
+		parts = append(parts, fmt.Sprintf("%d %s", removed[class], class))
+	}
+	return fmt.Sprintf("removed from token %q what the interrupted call left half-made, with neither id nor label: %s", token, strings.Join(parts, ", "))
+}
+
+// settleIntent is settle for one intent, once unnamed objects are gone.
+func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool) (*ledger.Record, error) {
 	f := intent.Facts
 	keyID, _ := f["key_id"].(string)
 	label, _ := f["label"].(string)

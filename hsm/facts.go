@@ -108,8 +108,8 @@ func (k *Key) PublicKey() (crypto.PublicKey, error) {
 
 // boolAttr reads one boolean attribute; absent or invalid reads as false.
 func (t *Token) boolAttr(h pkcs11.ObjectHandle, typ uint) bool {
-	a, err := t.ctx.GetAttributeValue(t.sh, h, []*pkcs11.Attribute{attr(typ, nil)})
-	return err == nil && len(a) == 1 && boolOf(a[0])
+	v := t.attrValue(h, typ)
+	return len(v) > 0 && v[0] != 0
 }
 
 // facts: caller holds t.mu.

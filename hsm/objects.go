@@ -35,12 +35,11 @@ func (t *Token) Objects() ([]Object, error) {
 	}
 	out := make([]Object, 0, len(hs))
 	for _, h := range hs {
-		a, err := t.objAttrs(h, pkcs11.CKA_CLASS, pkcs11.CKA_LABEL, pkcs11.CKA_ID)
-		if err != nil {
-			return nil, err
-		}
-		o := Object{Label: string(a[1].Value), ID: hex.EncodeToString(a[2].Value)}
-		switch c := ulongOf(a[0].Value); c {
+		// One attribute at a time: a data object has no CKA_ID, a
+		// half-made one may lack anything, and a module fails the whole
+		// call for one it lacks.
+		o := Object{Label: string(t.attrValue(h, pkcs11.CKA_LABEL)), ID: hex.EncodeToString(t.attrValue(h, pkcs11.CKA_ID))}
+		switch c := ulongOf(t.attrValue(h, pkcs11.CKA_CLASS)); c {
 		case pkcs11.CKO_SECRET_KEY:
 			o.Class = "secret"
 		case pkcs11.CKO_PRIVATE_KEY:
@@ -105,4 +104,60 @@ func (t *Token) verifyAbsent(op string, p *DestroyProof, id []byte, label string
 		p.SearchedByLabel, p.FoundByLabel = true, len(hs)
 	}
 	return nil
+}
+
+// RemoveUnnamed destroys every object that carries neither a
+// CKA_ID nor a CKA_LABEL and returns how many there were, by class.
+// Custos gives every object it makes both; an object with neither is
+// what a module leaves when a call that creates an object is cut off
+// half-way: SoftHSM writes a new object's file first and its attributes
+// one by one after it, so a kill in between leaves a key with default
+// attributes (not sensitive, no id, no label) that no ledger record can
+// name. A reconciliation removes them after an interrupted step that
+// creates token objects.
+func (t *Token) RemoveUnnamed() (map[string]int, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	op := fmt.Sprintf("token %q: remove unnamed objects", t.info.Label)
+	hs, err := t.findObjects(t.sh, nil)
+	if err != nil {
+		return nil, p11err(op+": list", err)
+	}
+	removed := map[string]int{}
+	for _, h := range hs {
+		if len(t.attrValue(h, pkcs11.CKA_ID)) > 0 || len(t.attrValue(h, pkcs11.CKA_LABEL)) > 0 {
+			continue
+		}
+		// CKA_TOKEN is not asked: a half-made token object may not have
+		// it set yet (SoftHSM's reads false), and every session object
+		// Custos makes is named too.
+		class := "data or unknown"
+		if v := t.attrValue(h, pkcs11.CKA_CLASS); len(v) > 0 {
+			switch ulongOf(v) {
+			case pkcs11.CKO_SECRET_KEY:
+				class = "secret key"
+			case pkcs11.CKO_PRIVATE_KEY:
+				class = "private key"
+			case pkcs11.CKO_PUBLIC_KEY:
+				class = "public key"
+			}
+		}
+		if err := t.ctx.DestroyObject(t.sh, h); err != nil {
+			return removed, p11err(fmt.Sprintf("%s: destroy an unnamed %s", op, class), err)
+		}
+		removed[class]++
+	}
+	return removed, nil
+}
+
+// attrValue is one attribute's value, nil when the object lacks it or it
+// cannot be read. Caller holds t.mu.
+func (t *Token) attrValue(h pkcs11.ObjectHandle, typ uint) []byte {
+	a, err := t.ctx.GetAttributeValue(t.sh, h, []*pkcs11.Attribute{attr(typ, nil)})
+	if err != nil || len(a) != 1 {
+		return nil
+	}
+	return a[0].Value
 }

@@ -220,7 +220,7 @@ tokens_agree() {
   local inv ok=0 t
   inv=$("$CUSTOS" inventory "$L" --json) || { echo "custos inventory failed"; return 1; }
   for t in "${TOKENS[@]}"; do
-    local want have
+    local want have objs
     want=$(jq -r --arg t "$t" '.[] | select(.state == "active" and .hsm.label == $t) | .id' <<< "$inv" | sort -u)
     # The PIN on pkcs11-tool's argv is a concession of this test tool to
     # pkcs11-tool; custos itself never takes one there.
@@ -229,10 +229,32 @@ tokens_agree() {
       ok=1
       continue
     fi
-    have=$(pkcs11-tool --module "$MODULE" --token-label "$t" --login --pin "$(cat "$W/pins/$t.user")" --list-objects 2>/dev/null |
-      awk '/^[A-Za-z].*Object/ { if (obj != "") print (id == "" ? "no-id:" obj : id); obj = $0; id = "" }
+    # One line per object: ID|LABEL|CLASS|ACCESS (class: secret, private,
+    # public, other).
+    objs=$(pkcs11-tool --module "$MODULE" --token-label "$t" --login --pin "$(cat "$W/pins/$t.user")" --list-objects 2>/dev/null |
+      awk 'function out() { if (obj != "") print (id == "" ? "no-id:" obj : id) "|" label "|" class "|" access }
+           /^[A-Za-z].*Object/ { out(); obj = $0; id = ""; label = ""; access = "";
+             class = /^Secret Key/ ? "secret" : /^Private Key/ ? "private" : /^Public Key/ ? "public" : "other" }
            /^ *ID:/ { id = $2 }
-           END { if (obj != "") print (id == "" ? "no-id:" obj : id) }' | sort -u)
+           /^ *label:/ { sub(/^ *label: */, ""); label = $0 }
+           /^ *Access:/ { sub(/^ *Access: */, ""); access = $0 }
+           END { out() }')
+    have=$(cut -d'|' -f1 <<< "$objs" | sed '/^$/d' | sort -u)
+    # No key object a key's secret half could leave by: every secret and
+    # private key is sensitive and carries the ledger's label for its id.
+    local oid olabel oclass oaccess wlabel
+    while IFS='|' read -r oid olabel oclass oaccess; do
+      case $oclass in secret|private) ;; *) continue ;; esac
+      if ! grep -qE '(^|, )sensitive(,|$)' <<< "$oaccess"; then
+        echo "token $t holds a $oclass key that is not sensitive: ${oid} (${olabel:-unlabelled}; access: $oaccess)"; ok=1
+      fi
+      wlabel=$(jq -r --arg t "$t" --arg id "$oid" '[.[] | select(.state == "active" and .hsm.label == $t and .id == $id) | .label][0] // empty' <<< "$inv")
+      if [ -z "$olabel" ]; then
+        echo "token $t holds an unlabelled $oclass key: $oid"; ok=1
+      elif [ -n "$wlabel" ] && [ "$olabel" != "$wlabel" ]; then
+        echo "token $t holds $oid labelled \"$olabel\", the ledger says \"$wlabel\""; ok=1
+      fi
+    done <<< "$objs"
     local missing extra
     missing=$(comm -23 <(echo "$want" | sed '/^$/d') <(echo "$have" | sed '/^$/d'))
     extra=$(comm -13 <(echo "$want" | sed '/^$/d') <(echo "$have" | sed '/^$/d'))
