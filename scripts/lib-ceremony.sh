@@ -233,10 +233,10 @@ tokens_agree() {
     # public, other).
     objs=$(pkcs11-tool --module "$MODULE" --token-label "$t" --login --pin "$(cat "$W/pins/$t.user")" --list-objects 2>/dev/null |
       awk 'function out() { if (obj != "") print (id == "" ? "no-id:" obj : id) "|" label "|" class "|" access }
-           /^[A-Za-z].*Object/ { out(); obj = $0; id = ""; label = ""; access = "";
+           /^[A-Za-z].*[Oo]bject/ { out(); obj = $0; id = ""; label = ""; access = "";
              class = /^Secret Key/ ? "secret" : /^Private Key/ ? "private" : /^Public Key/ ? "public" : "other" }
            /^ *ID:/ { id = $2 }
-           /^ *label:/ { sub(/^ *label: */, ""); label = $0 }
+           /^ *label:/ { sub(/^ *label: */, ""); label = ($0 == "<empty>" || $0 == "\047\047" ? "" : $0) }
            /^ *Access:/ { sub(/^ *Access: */, ""); access = $0 }
            END { out() }')
     have=$(cut -d'|' -f1 <<< "$objs" | sed '/^$/d' | sort -u)
