@@ -22,10 +22,10 @@ type ShareCheckOptions struct {
 	// ShareName names it in messages (the file it was read from).
 	Share               []byte
 	ShareName, Identity string
-	Signers         map[string]sign.Signer
-	Prompt          Prompter
-	Now             func() time.Time
-	Progress        io.Writer
+	Signers             map[string]sign.Signer
+	Prompt              Prompter
+	Now                 func() time.Time
+	Progress            io.Writer
 }
 
 // ShareCheckResult is what a share check recorded.
