@@ -53,11 +53,11 @@ type runState struct {
 	cardReply chan cardReply
 	card      []byte
 	cardDone  chan error
-	pending  string         // an age share file waiting for its identity
-	retry    func() tea.Cmd // what t (try again) does after an error
-	result   *ceremony.Result
-	failed   error
-	before   int64 // ledger size before the run
+	pending   string         // an age share file waiting for its identity
+	retry     func() tea.Cmd // what t (try again) does after an error
+	result    *ceremony.Result
+	failed    error
+	before    int64 // ledger size before the run
 }
 
 type check struct {
