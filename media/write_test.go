@@ -145,7 +145,7 @@ func TestWriteRefusesSymlink(t *testing.T) {
 func TestWriteFullMedium(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		mount func(testing.TB, int64) string
+		mount func(mediatest.TB, int64) string
 	}{{"fat32", mediatest.FAT32}, {"exfat", mediatest.ExFAT}} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := c.mount(t, 8<<20)

@@ -10,14 +10,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
+
+// TB is the part of TB these helpers use (so a testscript
+// command can mount images too).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
 
 // FAT32 makes a FAT32 image of size bytes in a temporary directory, mounts
 // it read-write with fusefat and returns the mount point; the test's
 // cleanup unmounts it.
-func FAT32(t testing.TB, size int64) string {
+func FAT32(t TB, size int64) string {
 	t.Helper()
 	need(t, "mkfs.vfat", "dosfstools")
 	need(t, "fusefat", "fusefat")
@@ -39,7 +48,7 @@ func FAT32(t testing.TB, size int64) string {
 // ExFAT makes an exFAT image of size bytes, attaches it to a loop device
 // and mounts it with exfat-fuse (which wants a block device when run as
 // root); the test's cleanup unmounts and detaches it.
-func ExFAT(t testing.TB, size int64) string {
+func ExFAT(t TB, size int64) string {
 	t.Helper()
 	need(t, "mkfs.exfat", "exfatprogs")
 	need(t, "mount.exfat-fuse", "exfat-fuse")
@@ -61,7 +70,7 @@ func ExFAT(t testing.TB, size int64) string {
 
 // Fill writes one file of zeros at dir/name until the medium is full, so
 // that only about free bytes are left (0: none).
-func Fill(t testing.TB, dir string, free int64) {
+func Fill(t TB, dir string, free int64) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(dir, "filler"))
 	if err != nil {
@@ -82,7 +91,7 @@ func Fill(t testing.TB, dir string, free int64) {
 	}
 }
 
-func mkimg(t testing.TB, img string, size int64) {
+func mkimg(t TB, img string, size int64) {
 	t.Helper()
 	f, err := os.Create(img)
 	if err != nil {
@@ -94,14 +103,14 @@ func mkimg(t testing.TB, img string, size int64) {
 	f.Close()
 }
 
-func need(t testing.TB, prog, pkg string) {
+func need(t TB, prog, pkg string) {
 	t.Helper()
 	if _, err := exec.LookPath(prog); err != nil {
 		t.Fatalf("%s is required (Debian package %s; scripts/setup.sh installs it)", prog, pkg)
 	}
 }
 
-func run(t testing.TB, prog string, args ...string) string {
+func run(t TB, prog string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(prog, args...).CombinedOutput()
 	if err != nil {
@@ -110,7 +119,7 @@ func run(t testing.TB, prog string, args ...string) string {
 	return string(out)
 }
 
-func waitMounted(t testing.TB, mnt string) {
+func waitMounted(t TB, mnt string) {
 	t.Helper()
 	for range 100 {
 		if b, err := os.ReadFile("/proc/self/mounts"); err == nil && strings.Contains(string(b), " "+mnt+" ") {
@@ -121,7 +130,7 @@ func waitMounted(t testing.TB, mnt string) {
 	t.Fatalf("%s was not mounted", mnt)
 }
 
-func unmount(t testing.TB, mnt string) {
+func unmount(t TB, mnt string) {
 	for i := range 50 {
 		err := exec.Command("fusermount", "-u", mnt).Run()
 		if err == nil {
