@@ -14,7 +14,9 @@ import (
 // mounted read-write through FUSE (fusefat) at $WORK/NAME-image/mnt, named
 // in $NAME; unmounted when the script ends. mountexfat NAME SIZE: the same
 // with exFAT (mkfs.exfat, exfat-fuse on a loop device).
-func cmdMountFAT(ts *testscript.TestScript, neg bool, args []string) { mountImage(ts, neg, args, mediatest.FAT32) }
+func cmdMountFAT(ts *testscript.TestScript, neg bool, args []string) {
+	mountImage(ts, neg, args, mediatest.FAT32)
+}
 
 func cmdMountExFAT(ts *testscript.TestScript, neg bool, args []string) {
 	mountImage(ts, neg, args, mediatest.ExFAT)
