@@ -42,11 +42,13 @@ type BackupPlan struct {
 	Media string `yaml:"media,required"`
 	// ShareDir receives one age file per holder (and cards).
 	ShareDir string `yaml:"share_dir,required"`
-	// Cards also writes each share as a printable word card.
+	// Cards also gives each holder their share as a printable word card,
+	// one holder at a time, where that holder chooses (see CardSink).
 	Cards bool `yaml:"cards"`
 	// ReadBack maps a holder to their OpenSSH private key file: the holder
-	// decrypts their own share file at the workstation before leaving, and
-	// the share read back is checked against its commitment.
+	// decrypts their own share file, as read back from the medium, at the
+	// workstation before leaving, and the share is checked against its
+	// commitment. Every share file is read back and its digest compared.
 	ReadBack map[string]string `yaml:"read_back"`
 }
 
@@ -157,6 +159,19 @@ func (e *Engine) planBackup(p *Plan) error {
 	if _, err := os.Lstat(b.Media); err == nil {
 		return hint.With(fmt.Errorf("%s: backup.media: %s already exists", s.File, b.Media), "custos never writes over a file; choose a new path")
 	}
+	if b.Cards {
+		if e.Cards == nil {
+			return hint.With(fmt.Errorf("%s: backup.cards: each holder's card goes where that holder chooses, and there is no one to ask here", s.File),
+				"run the backup at a terminal or in the TUI, or without cards: true")
+		}
+		if a, ok := e.Cards.(CardAsker); ok {
+			for i, h := range b.Holders {
+				if err := a.CanAsk(h); err != nil {
+					return fmt.Errorf("%s: backup.holders[%d]: card of %s: %w", s.File, i, h, err)
+				}
+			}
+		}
+	}
 	e.target = ks
 	e.backupID = id
 	p.KeyID, p.Label = ks.ID, ks.Label
@@ -165,12 +180,19 @@ func (e *Engine) planBackup(p *Plan) error {
 		fmt.Sprintf("record the intent to back up %s key %q (id %s) as backup %s, %d-of-%d", ks.Type, ks.Label, ks.ID, id, b.Threshold, n),
 		"make a fresh 32-byte backup wrapping key; the security officer imports it as a trusted key",
 		"wrap the key under it (AES key wrap with padding, RFC 5649); remove the wrapping key from the token",
-		fmt.Sprintf("split the wrapping key %d-of-%d among %s; each share encrypted to its holder into %s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir),
-		fmt.Sprintf("read every share back and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
-		fmt.Sprintf("write the wrapped key to %s; record commitments (never shares), digest, mechanism, M and N", b.Media),
+		fmt.Sprintf("split the wrapping key %d-of-%d among %s; each share encrypted to its holder into %s%s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir, cardStep(b.Cards)),
+		fmt.Sprintf("read every share file back from the medium and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
+		fmt.Sprintf("write the wrapped key to %s and read it back; record commitments (never shares), digests, mechanism, M and N", b.Media),
 		"witnesses co-sign the closing checkpoint",
 	}
 	return nil
+}
+
+func cardStep(cards bool) string {
+	if cards {
+		return "; each holder in turn, alone, takes their word card where they choose"
+	}
+	return ""
 }
 
 // holderRoles are the roles a share holder must hold: "custodian", or the
@@ -314,12 +336,12 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 		return nil, err
 	}
 	e.say("recombined %d of %d combinations of %d shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
-	if err := writeExclusive(b.Media, w.Blob); err != nil {
+	sum, err := writeOutput(b.Media, w.Blob)
+	if err != nil {
 		return nil, fmt.Errorf("%s: backup.media: %w", e.Script.File, err)
 	}
-	sum := sha256.Sum256(w.Blob)
 	res.Output = b.Media
-	e.say("wrote the wrapped key to %s (sha256 %s)", b.Media, hex.EncodeToString(sum[:]))
+	e.say("wrote the wrapped key to %s and read it back (sha256 %s)", b.Media, sum)
 	pf, err := ledger.FactsOf(proof)
 	if err != nil {
 		return nil, err
@@ -328,7 +350,7 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 		"key_id": e.plan.KeyID, "backup_id": e.backupID, "type": string(w.KeyType),
 		"m": int64(m), "n": int64(n), "holders": holders,
 		"mechanism": w.Mechanism, "media": b.Media,
-		"blob_sha256": hex.EncodeToString(sum[:]), "blob_bytes": int64(len(w.Blob)),
+		"blob_sha256": sum, "blob_bytes": int64(len(w.Blob)),
 		"wrapping_key_kcv_cmac":        kcv,
 		"wrapping_key_removed":         pf,
 		"combinations_checked":         int64(checked),
@@ -345,70 +367,62 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 	return e.Ledger.Draft("backup.split", e.plan.Ceremony, e.actor(), facts, e.now()), nil
 }
 
-// deliverShare writes one share encrypted to its holder (and as a card),
-// reads it back and checks it against its commitment; it returns the
-// holder's entry of backup.split.
+// deliverShare writes one share encrypted to its holder onto the share
+// medium, reads the file back from there (its digest must be the one
+// recorded; with the holder's key named under read_back, the holder
+// decrypts what was read back) and, with cards, hands the holder their
+// word card; it returns the holder's entry of backup.split.
 func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder string) (map[string]any, error) {
 	b := e.Script.Backup
 	m := e.Ledger.State().Roster.Member(holder)
-	base := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s", e.backupID, sh.Index, holder))
 	text, err := sh.Text()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(text)
+	// The text form must say what the share is before it is encrypted.
+	inMem, err := shamir.ParseText(text)
+	if err == nil {
+		err = checkReadBack(inMem, sh, c)
+		inMem.Zero()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("share %d of %s: text form: %w", sh.Index, holder, err)
+	}
 	enc, err := shamir.EncryptToSSH(m.Key, text)
 	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
 	}
-	file := base + ".age"
-	if err := shamir.WriteFile(file, enc); err != nil {
+	file := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s.age", e.backupID, sh.Index, holder))
+	fsum, back, err := writeReadBack(file, enc)
+	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
 	}
-	fsum := sha256.Sum256(enc)
+	defer clear(back)
 	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(),
-		"file": file, "file_sha256": hex.EncodeToString(fsum[:])}
-	// Read back: by the holder's own key when present, else from the text.
-	readBack := "text form parsed"
-	var back *shamir.Share
+		"file": file, "file_sha256": fsum}
+	readBack := "re-read from the medium: sha256 matches"
 	if keyFile := b.ReadBack[holder]; keyFile != "" {
-		back, err = loadShareFile(file, keyFile, e.Prompt)
-		readBack = "decrypted with the holder's key"
-	} else {
-		back, err = shamir.ParseText(text)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
-	}
-	err = checkReadBack(back, sh, c)
-	back.Zero()
-	if err != nil {
-		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+		got, _, err := OpenShare(file, back, keyFile, e.Prompt)
+		if err != nil {
+			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+		}
+		err = checkReadBack(got, sh, c)
+		got.Zero()
+		if err != nil {
+			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+		}
+		readBack = "re-read from the medium and decrypted with the holder's key"
 	}
 	entry["read_back"] = readBack
+	e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
 	if b.Cards {
-		card, err := sh.Card()
+		how, err := e.deliverCard(sh, c, holder)
 		if err != nil {
 			return nil, err
 		}
-		cf := base + ".card"
-		err = shamir.WriteFile(cf, card)
-		clear(card)
-		if err != nil {
-			return nil, fmt.Errorf("card of share %d for %s: %w", sh.Index, holder, err)
-		}
-		back, err := loadShareFile(cf, "", nil)
-		if err != nil {
-			return nil, fmt.Errorf("read back card %d of %s: %w", sh.Index, holder, err)
-		}
-		err = checkReadBack(back, sh, c)
-		back.Zero()
-		if err != nil {
-			return nil, fmt.Errorf("read back card %d of %s: %w", sh.Index, holder, err)
-		}
-		entry["card"] = cf
+		entry["card"] = how
 	}
-	e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
 	return entry, nil
 }
 

@@ -94,9 +94,31 @@ func (b *bkEnv) run(s *Script) (*Result, string, error) {
 		s.File = s.Kind + ".yaml"
 	}
 	e := &Engine{Ledger: b.l, Script: s, Signers: b.signers, Progress: &out}
+	if s.Kind == KindBackup {
+		e.Cards = &dirCards{b: b, id: s.Backup.ID}
+	}
 	res, err := e.Run()
 	return res, out.String(), err
 }
+
+// dirCards is each holder choosing a new file in a directory of their own
+// (their removable medium) for their card; the cards never share one.
+type dirCards struct {
+	b     *bkEnv
+	id    string
+	asked []string
+}
+
+func (c *dirCards) Where(holder string, index, n int, failed error) (string, error) {
+	if failed != nil {
+		return "", failed
+	}
+	c.asked = append(c.asked, holder)
+	p := c.b.card(c.id, index, holder).File
+	return p, os.MkdirAll(filepath.Dir(p), 0o700)
+}
+
+func (c *dirCards) Show(string, []byte) error { return errors.New("no screen in this test") }
 
 func (b *bkEnv) generate(uri, label, typ string) *ledger.KeyState {
 	b.t.Helper()
@@ -129,8 +151,9 @@ func (b *bkEnv) shareFile(id string, index int, holder string) ShareSource {
 	return ShareSource{File: filepath.Join(b.dir, "shares", fmt.Sprintf("%s-share%d-%s.age", id, index, holder)), Identity: b.keyFile[holder]}
 }
 
+// card is where holder put the card of their share (dirCards).
 func (b *bkEnv) card(id string, index int, holder string) ShareSource {
-	return ShareSource{File: filepath.Join(b.dir, "shares", fmt.Sprintf("%s-share%d-%s.card", id, index, holder))}
+	return ShareSource{File: filepath.Join(b.dir, "card-"+holder, fmt.Sprintf("%s-share%d.card", id, index))}
 }
 
 func (b *bkEnv) restoreScript(uri, id string, shares ...ShareSource) *Script {
@@ -518,11 +541,12 @@ func hexID(s string) ([]byte, error) {
 func assertNoSecrets(t *testing.T, b *bkEnv) {
 	t.Helper()
 	var secrets []string
-	ents, _ := os.ReadDir(filepath.Join(b.dir, "shares"))
-	for _, e := range ents {
-		p := filepath.Join(b.dir, "shares", e.Name())
+	ents, _ := filepath.Glob(filepath.Join(b.dir, "shares", "*"))
+	cardFiles, _ := filepath.Glob(filepath.Join(b.dir, "card-*", "*.card"))
+	for _, p := range append(ents, cardFiles...) {
 		if strings.HasSuffix(p, ".age") {
-			holder := strings.TrimSuffix(e.Name()[strings.LastIndex(e.Name(), "-")+1:], ".age")
+			name := filepath.Base(p)
+			holder := strings.TrimSuffix(name[strings.LastIndex(name, "-")+1:], ".age")
 			plain, err := shamir.DecryptWithSSHKey(b.keyFile[holder], nil, mustRead(t, p))
 			if err != nil {
 				t.Fatal(err)
@@ -545,7 +569,7 @@ func assertNoSecrets(t *testing.T, b *bkEnv) {
 		t.Fatalf("only %d secrets to look for", len(secrets))
 	}
 	// the scan must see what it looks for: a card as printed is found
-	if cards, _ := filepath.Glob(filepath.Join(b.dir, "shares", "*.card")); len(cards) > 0 {
+	if cards := cardFiles; len(cards) > 0 {
 		flat := strings.Join(strings.Fields(string(mustRead(t, cards[0]))), " ")
 		hit := false
 		for _, s := range secrets {
@@ -629,7 +653,7 @@ func TestShareCheck(t *testing.T) {
 	b.backup(uri, so, "kek", "kek.bk1", 2, "carol", "dave", "erin")
 	var out bytes.Buffer
 	src := b.shareFile("kek.bk1", 2, "dave")
-	res, err := CheckShareHeld(b.l, ShareCheckOptions{Backup: "kek.bk1", Holder: "dave", Share: src.File, Identity: src.Identity,
+	res, err := CheckShareHeld(b.l, ShareCheckOptions{Backup: "kek.bk1", Holder: "dave", Share: mustRead(t, src.File), ShareName: src.File, Identity: src.Identity,
 		Signers: map[string]sign.Signer{"dave": b.signers["dave"]}, Progress: &out})
 	if err != nil {
 		t.Fatal(err)
@@ -649,11 +673,11 @@ func TestShareCheck(t *testing.T) {
 		o    ShareCheckOptions
 		want string
 	}{
-		{ShareCheckOptions{Backup: "kek.bk1", Holder: "carol", Share: b.card("kek.bk1", 2, "dave").File}, "is share 2 of backup \"kek.bk1\", which was given to dave, not carol"},
-		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: garbled}, "is not in the word list"},
-		{ShareCheckOptions{Backup: "kek.bk9", Holder: "erin", Share: b.card("kek.bk1", 3, "erin").File}, `no backup "kek.bk9" is recorded`},
-		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: b.shareFile("kek.bk1", 3, "erin").File}, "no identity is given"},
-		{ShareCheckOptions{Backup: "kek.bk1", Holder: "mallory", Share: b.card("kek.bk1", 3, "erin").File}, "not a member"},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "carol", Share: mustRead(t, b.card("kek.bk1", 2, "dave").File), ShareName: b.card("kek.bk1", 2, "dave").File}, "is share 2 of backup \"kek.bk1\", which was given to dave, not carol"},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: mustRead(t, garbled), ShareName: garbled}, "is not in the word list"},
+		{ShareCheckOptions{Backup: "kek.bk9", Holder: "erin", Share: mustRead(t, b.card("kek.bk1", 3, "erin").File), ShareName: b.card("kek.bk1", 3, "erin").File}, `no backup "kek.bk9" is recorded`},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "erin", Share: mustRead(t, b.shareFile("kek.bk1", 3, "erin").File), ShareName: b.shareFile("kek.bk1", 3, "erin").File}, "no identity is given"},
+		{ShareCheckOptions{Backup: "kek.bk1", Holder: "mallory", Share: mustRead(t, b.card("kek.bk1", 3, "erin").File), ShareName: b.card("kek.bk1", 3, "erin").File}, "not a member"},
 	} {
 		c.o.Signers = b.signers
 		if _, err := CheckShareHeld(b.l, c.o); err == nil || !strings.Contains(err.Error(), c.want) {

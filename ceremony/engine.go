@@ -52,6 +52,13 @@ type Engine struct {
 	OnInterrupt func(Interrupt)
 	Exit        func(code int)
 	NoSignals   bool
+	// Shares, when set, are the shares a restore takes, in memory and in
+	// this order, instead of reading the script's share files (the TUI:
+	// shares entered at the screen). The engine zeroes each one's Data.
+	Shares []ShareInput
+	// Cards puts each holder's word card where that holder chooses, one
+	// holder at a time, in a backup with cards: true (see CardSink).
+	Cards CardSink
 
 	stopMu sync.Mutex
 	stop   *stopGuard

@@ -2,20 +2,18 @@ package ceremony
 
 import (
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"custos/hint"
 	"custos/hsm"
 	"custos/ledger"
+	"custos/media"
 )
 
 // operate performs the HSM operation of the open intent and returns the
@@ -121,15 +119,15 @@ func (e *Engine) export(res *Result) (*ledger.Record, error) {
 	if werr != nil {
 		return nil, werr
 	}
-	if err := writeExclusive(x.Output, w.Blob); err != nil {
+	sum, err := writeOutput(x.Output, w.Blob)
+	if err != nil {
 		return nil, fmt.Errorf("%s: export.output: %w", e.Script.File, err)
 	}
-	sum := sha256.Sum256(w.Blob)
 	res.Output = x.Output
 	e.say("wrapped key %q for %s with %s into %s", e.plan.Label, x.Recipient, w.Mechanism, x.Output)
 	facts := map[string]any{
 		"key_id": e.plan.KeyID, "recipient": x.Recipient, "mechanism": w.Mechanism,
-		"output": x.Output, "output_sha256": hex.EncodeToString(sum[:]), "output_bytes": int64(len(w.Blob)),
+		"output": x.Output, "output_sha256": sum, "output_bytes": int64(len(w.Blob)),
 		"trusted_wrapping_key_removed": true, "hsm": hsmFacts(e.token),
 	}
 	if w.OAEPHash != "" {
@@ -250,39 +248,39 @@ func loadRecipientKey(path string) (*rsa.PublicKey, error) {
 	return rk, nil
 }
 
-// writeExclusive writes data to path, mode 0600, never over an existing
-// file and never half-written: it writes a temp file in the same directory,
-// syncs it, then links it into place (link fails if path exists).
-func writeExclusive(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".custos-*")
+// writeOutput writes data as a new file at path on its medium (package
+// media: never over a file, never half-written under path, mode 0600,
+// no hard links, so FAT and exFAT media work), then re-opens it from the
+// medium and compares its SHA-256 with the one it returns — the digest
+// the caller records. A medium that returns other bytes fails the step
+// before anything is recorded, and the bad file is removed.
+func writeOutput(path string, data []byte) (string, error) {
+	sum, back, err := writeReadBack(path, data)
+	clear(back)
+	return sum, err
+}
+
+// writeReadBack is writeOutput that also returns the bytes read back
+// from the medium (the caller zeroes them), for checks of their content.
+func writeReadBack(path string, data []byte) (string, []byte, error) {
+	sum := media.SHA256(data)
+	if err := media.Write(path, data, media.Secret); err != nil {
+		return "", nil, err
+	}
+	back, err := media.Check(path, sum)
 	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists", path)
+		if os.Remove(path) == nil {
+			return "", nil, fmt.Errorf("%w; the file was removed", err)
 		}
-		return err
+		return "", nil, err
 	}
-	return nil
+	return sum, back, nil
+}
+
+// writeExclusive is writeOutput for outputs whose digest is not recorded.
+func writeExclusive(path string, data []byte) error {
+	_, err := writeOutput(path, data)
+	return err
 }
 
 // crashEnv names the test hook that kills the process at a named point of

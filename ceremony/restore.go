@@ -126,6 +126,17 @@ func (b *Backup) CheckShare(ledgerID string, sh *shamir.Share) error {
 // maxShareFile bounds what is read as a share file or card.
 const maxShareFile = 64 << 10
 
+// ShareInput is one share as a holder brings it, in memory: the bytes of
+// an age file (opened with Identity, the holder's OpenSSH private key
+// file), of a text-form line or of a word card. What names it in messages
+// and in the record — a file name or "card typed at the screen", never
+// any of its content.
+type ShareInput struct {
+	What     string
+	Data     []byte
+	Identity string
+}
+
 // loadShareFile reads a share as a holder brings it: an age file (opened
 // with the holder's OpenSSH key file), a text-form line or a word card.
 func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
@@ -133,50 +144,75 @@ func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
 	return sh, err
 }
 
-// LoadShare reads a share as a holder brings it — an age file opened with
-// the holder's OpenSSH key file (a passphrase asked through p), a text-form
-// line or a word card — and says whether it was encrypted. The caller
-// zeroes the share (Share.Zero) after use.
+// LoadShare reads the share file at path and opens it (OpenShare). The
+// caller zeroes the share (Share.Zero) after use.
 func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
-	f, err := os.Open(path)
+	data, err := ReadShareFile(path)
 	if err != nil {
 		return nil, false, err
+	}
+	defer clear(data)
+	return OpenShare(path, data, identity, p)
+}
+
+// ReadShareFile reads a share file as its holder brings it (at most
+// maxShareFile bytes). The caller zeroes the bytes after use.
+func ReadShareFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxShareFile+1))
 	f.Close()
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", path, err)
+		clear(data)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	defer clear(data)
 	if len(data) > maxShareFile {
-		return nil, false, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
+		clear(data)
+		return nil, fmt.Errorf("%s: more than %d bytes: not a share file", path, maxShareFile)
+	}
+	return data, nil
+}
+
+// OpenShare reads a share from the bytes a holder brings — an age file
+// opened with the holder's OpenSSH key file identity (a passphrase asked
+// through p), a text-form line or a word card — and says whether it was
+// encrypted; what names it in errors. It neither keeps nor zeroes data;
+// the caller zeroes the share (Share.Zero) after use.
+func OpenShare(what string, data []byte, identity string, p Prompter) (*shamir.Share, bool, error) {
+	if len(data) > maxShareFile {
+		return nil, false, fmt.Errorf("%s: more than %d bytes: not a share", what, maxShareFile)
 	}
 	plain := data
-	if isAge(data) {
+	encrypted := isAge(data)
+	if encrypted {
 		if identity == "" {
-			return nil, false, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", path),
+			return nil, true, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", what),
 				"name the holder's OpenSSH private key (identity:) for this share")
 		}
 		var ask func() ([]byte, error)
 		if p != nil {
 			ask = func() ([]byte, error) { return p.Secret("passphrase of " + identity) }
 		}
+		var err error
 		plain, err = shamir.DecryptWithSSHKey(identity, ask, data)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, true, fmt.Errorf("%s: %w", what, err)
 		}
 		defer clear(plain)
 	}
 	var sh *shamir.Share
+	var err error
 	if bytes.HasPrefix(bytes.TrimSpace(plain), []byte("custos-share-")) {
 		sh, err = shamir.ParseText(plain)
 	} else {
 		sh, err = shamir.ParseWords(plain)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", path, err)
+		return nil, encrypted, fmt.Errorf("%s: %w", what, err)
 	}
-	return sh, isAge(data), nil
+	return sh, encrypted, nil
 }
 
 // IsEncryptedShare reports whether the file at path is an age-encrypted
@@ -211,8 +247,11 @@ func (e *Engine) planRestore(p *Plan) error {
 	if err != nil {
 		return err
 	}
-	if len(r.Shares) < b.M {
-		return hint.With(fmt.Errorf("%s: restore.shares: %d listed, backup %q needs %d", s.File, len(r.Shares), b.ID, b.M),
+	if n := len(r.Shares); e.Shares == nil && n < b.M || e.Shares != nil && len(e.Shares) < b.M {
+		if e.Shares != nil {
+			n = len(e.Shares)
+		}
+		return hint.With(fmt.Errorf("%s: restore.shares: %d listed, backup %q needs %d", s.File, n, b.ID, b.M),
 			fmt.Sprintf("bring at least %d of the holders %s", b.M, strings.Join(b.Holders, ", ")))
 	}
 	if _, err := os.Stat(r.Media); err != nil {
@@ -258,12 +297,37 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 	defer func() { shamir.ZeroAll(accepted) }()
 	var used, refused []any
 	have := map[int]bool{}
-	for i, src := range r.Shares {
+	inputs := e.Shares
+	defer func() {
+		for _, in := range inputs {
+			clear(in.Data)
+		}
+	}()
+	count := len(r.Shares)
+	if inputs != nil {
+		count = len(inputs)
+	}
+	for i := range count {
 		if len(accepted) == b.M {
 			break
 		}
-		at := fmt.Sprintf("restore.shares[%d] (%s)", i, src.File)
-		sh, err := loadShareFile(src.File, src.Identity, e.Prompt)
+		var in ShareInput
+		var err error
+		at := ""
+		if inputs != nil {
+			in = inputs[i]
+			at = fmt.Sprintf("share %d entered (%s)", i+1, in.What)
+		} else {
+			src := r.Shares[i]
+			in = ShareInput{What: src.File, Identity: src.Identity}
+			at = fmt.Sprintf("restore.shares[%d] (%s)", i, src.File)
+			in.Data, err = ReadShareFile(src.File)
+		}
+		var sh *shamir.Share
+		if err == nil {
+			sh, _, err = OpenShare(in.What, in.Data, in.Identity, e.Prompt)
+		}
+		clear(in.Data)
 		if err == nil && have[sh.Index] {
 			err = fmt.Errorf("share %d (holder %s) was already entered", sh.Index, b.Holder(sh.Index))
 		}
@@ -277,7 +341,7 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 				sh.Zero()
 			}
 			e.say("refused %s: %v", at, err)
-			refused = append(refused, map[string]any{"file": src.File, "reason": err.Error()})
+			refused = append(refused, map[string]any{"file": in.What, "reason": err.Error()})
 			continue
 		}
 		have[sh.Index] = true

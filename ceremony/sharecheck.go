@@ -7,6 +7,7 @@ import (
 
 	"custos/hint"
 	"custos/ledger"
+	"custos/shamir"
 	"custos/sign"
 )
 
@@ -15,13 +16,16 @@ type ShareCheckOptions struct {
 	Backup string // backup id
 	// Holder is the member who brings the share; they sign share.verified.
 	Holder string
-	// Share is the share file (age file, text form or word card); Identity
-	// the holder's OpenSSH private key to open an age file.
-	Share, Identity string
-	Signers         map[string]sign.Signer
-	Prompt          Prompter
-	Now             func() time.Time
-	Progress        io.Writer
+	// Share is the share as the holder brings it, in memory: the bytes of
+	// their age file (opened with Identity, their OpenSSH private key
+	// file), of a text form or of a word card; the check zeroes it.
+	// ShareName names it in messages (the file it was read from).
+	Share               []byte
+	ShareName, Identity string
+	Signers             map[string]sign.Signer
+	Prompt              Prompter
+	Now                 func() time.Time
+	Progress            io.Writer
 }
 
 // ShareCheckResult is what a share check recorded.
@@ -36,6 +40,7 @@ type ShareCheckResult struct {
 // backup gave them), without combining anything; share.verified records it,
 // signed by the holder. Nothing touches an HSM.
 func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, error) {
+	defer clear(o.Share)
 	unlock, err := lockLedger(l, "share-check", 0, o.Progress)
 	if err != nil {
 		return nil, err
@@ -65,18 +70,11 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 	if holderSigner == nil {
 		return nil, hint.With(fmt.Errorf("share check: no key for %s, who signs the check of their share", o.Holder), "add --key "+o.Holder+"=REF")
 	}
-	sh, err := loadShareFile(o.Share, o.Identity, o.Prompt)
+	sh, err := b.CheckOwnShare(st.LedgerID, o.Holder, o.ShareName, o.Share, o.Identity, o.Prompt)
 	if err != nil {
-		return nil, fmt.Errorf("share check of %s: %w", o.Holder, err)
+		return nil, err
 	}
 	defer sh.Zero()
-	if err := b.CheckShare(st.LedgerID, sh); err != nil {
-		return nil, fmt.Errorf("share check: %s: share %d (holder %s) refused: %w", o.Share, sh.Index, b.Holder(sh.Index), err)
-	}
-	if h := b.Holder(sh.Index); h != o.Holder {
-		return nil, hint.With(fmt.Errorf("share check: %s is share %d of backup %q, which was given to %s, not %s", o.Share, sh.Index, b.ID, h, o.Holder),
-			"each holder checks their own share")
-	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
@@ -105,4 +103,26 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 			sh.Index, b.ID, o.Holder, rec.Seq)
 	}
 	return &ShareCheckResult{Ceremony: cer, Index: sh.Index, Seq: rec.Seq}, nil
+}
+
+// CheckOwnShare opens a holder's share from the bytes they bring (their
+// age file, decrypted with their own key file identity; or a text form or
+// card) and checks that it is intact and theirs: a share of this backup,
+// matching the ledger's commitment, the one the backup gave holder. It
+// records nothing; the caller zeroes the share it returns.
+func (b *Backup) CheckOwnShare(ledgerID, holder, what string, data []byte, identity string, p Prompter) (*shamir.Share, error) {
+	sh, _, err := OpenShare(what, data, identity, p)
+	if err != nil {
+		return nil, fmt.Errorf("share check of %s: %w", holder, err)
+	}
+	if err := b.CheckShare(ledgerID, sh); err != nil {
+		sh.Zero()
+		return nil, fmt.Errorf("share check: %s: share %d (holder %s) refused: %w", what, sh.Index, b.Holder(sh.Index), err)
+	}
+	if h := b.Holder(sh.Index); h != holder {
+		sh.Zero()
+		return nil, hint.With(fmt.Errorf("share check: %s is share %d of backup %q, which was given to %s, not %s", what, sh.Index, b.ID, h, holder),
+			"each holder checks their own share")
+	}
+	return sh, nil
 }

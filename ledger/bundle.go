@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"custos/media"
 )
 
 // IsBundle reports whether path is a regular file that starts like a git
@@ -80,9 +82,11 @@ func WriteBundle(dir, out string) (head, commit string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("bundle: %w", err)
 	}
-	// git writes into a fresh directory next to out (same file system), and
-	// the finished bundle is linked to out, which fails if out exists.
-	tmpDir, err := os.MkdirTemp(filepath.Dir(abs), ".custos-bundle-")
+	// git writes into a private temporary directory and checks the bundle
+	// there; it is then copied onto the medium through the shared writer
+	// (an incomplete name, synced, renamed never over a file: no hard
+	// links, so FAT and exFAT media work) and read back from it.
+	tmpDir, err := os.MkdirTemp("", "custos-bundle-")
 	if err != nil {
 		return "", "", fmt.Errorf("bundle: %w", err)
 	}
@@ -94,16 +98,15 @@ func WriteBundle(dir, out string) (head, commit string, err error) {
 	if _, err := stockGit("-C", dir, "bundle", "verify", "--quiet", name); err != nil {
 		return "", "", fmt.Errorf("bundle: check of the new bundle: %w", err)
 	}
-	f, err := os.Open(name)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
+	data, err := os.ReadFile(name)
 	if err != nil {
 		return "", "", fmt.Errorf("bundle: %w", err)
 	}
-	if err := os.Link(name, abs); err != nil {
-		return "", "", fmt.Errorf("bundle: %s: %w", out, err)
+	if err := media.Write(abs, data, media.Public); err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
+	}
+	if _, err := media.Check(abs, media.SHA256(data)); err != nil {
+		return "", "", fmt.Errorf("bundle: %w", err)
 	}
 	return head, commit, nil
 }

@@ -1,17 +1,14 @@
 package report
 
 import (
-	"bufio"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"custos/media"
 	"custos/termtext"
 )
 
@@ -35,58 +32,17 @@ func Render(w io.Writer, r *Report, format string) error {
 	return fmt.Errorf("report: format %q is not one of html, md, json", format)
 }
 
-// WriteNew writes data to path atomically and never over an existing file:
-// the bytes go to a temporary file in the same directory, are synced, and
-// are then linked to path, which fails if path exists. A crash leaves
-// either no file or the whole file at path.
+// WriteNew writes data as a new file at path, never over an existing
+// file and never half-written under path (package media: an incomplete
+// name, synced, then renamed; no hard links, so FAT and exFAT media work).
 func WriteNew(path string, data []byte) error {
-	return WriteNewWith(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return media.Write(path, data, media.Public)
 }
 
 // WriteNewWith is WriteNew for content written by write (a report
 // rendered straight to the file, not held in memory first).
 func WriteNewWith(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("write %s: %w", path, os.ErrExist)
-	}
-	tmp, err := os.CreateTemp(dir, ".custos-report-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	werr := write(bw)
-	if werr == nil {
-		werr = bw.Flush()
-	}
-	if werr == nil {
-		werr = tmp.Chmod(0o644)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	if err := os.Link(name, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("write %s: %w", path, os.ErrExist)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the new name durable; best effort
-		d.Close()
-	}
-	return nil
+	return media.WriteWith(path, media.Public, write)
 }
 
 // --- Markdown ---

@@ -138,9 +138,13 @@ backup:
   share_dir: $DEMO/shares
   cards: true
 YAML
-mkdir -p "$DEMO/media"
-step "back the KEK up: wrapping key split 2-of-3 among alice, bob and carol; every share checked"
-"$CUSTOS" run "$DEMO/scripts/backup-kek.yaml" --ledger "$DEMO/ledger" $K
+mkdir -p "$DEMO/media" "$DEMO/cards/alice" "$DEMO/cards/bob" "$DEMO/cards/carol"
+step "back the KEK up: wrapping key split 2-of-3 among alice, bob and carol; every share read back; each card where its holder says"
+# Each holder names where their card goes; here, a folder of their own
+# (their removable medium). At a terminal, custos asks each in turn.
+"$CUSTOS" run "$DEMO/scripts/backup-kek.yaml" --ledger "$DEMO/ledger" $K \
+  --card-to alice="$DEMO/cards/alice/kek-2026.bk1.card" --card-to bob="$DEMO/cards/bob/kek-2026.bk1.card" \
+  --card-to carol="$DEMO/cards/carol/kek-2026.bk1.card"
 
 step "carol checks her share (the periodic share check auditors ask for)"
 "$CUSTOS" share-check "$DEMO/shares/kek-2026.bk1-share3-carol.age" --ledger "$DEMO/ledger" --backup kek-2026.bk1 \
@@ -187,7 +191,7 @@ restore:
   shares:
     - file: $DEMO/shares/kek-2026.bk1-share2-bob.age
       identity: $DEMO/keys/bob
-    - file: $DEMO/shares/kek-2026.bk1-share3-carol.card
+    - file: $DEMO/cards/carol/kek-2026.bk1.card
 YAML
 step "restore the KEK into custos-dr from bob's and carol's shares; its check value must match"
 "$CUSTOS" run "$DEMO/scripts/restore-kek.yaml" --ledger "$DEMO/ledger" $K

@@ -18,6 +18,10 @@ have age           || need+=(age)       # independent check of encrypted shares 
 have strace        || need+=(strace)    # kills an append at every system call in tests
 have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json
 have python3       || need+=(python3)   # scripts/killat, the ptrace kill counter of scripts/kill-points
+have mkfs.vfat     || need+=(dosfstools) # FAT32 images: backups onto media as they really are, in tests
+have fusefat       || need+=(fusefat)    # mounts them through FUSE (no vfat module needed)
+have mkfs.exfat    || need+=(exfatprogs) # exFAT images, in tests
+have mount.exfat-fuse || need+=(exfat-fuse)
 if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   echo "custos: error: go is not installed" >&2
   echo "custos: hint: install Go 1.26 or later from your distribution or go.dev" >&2

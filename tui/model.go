@@ -208,7 +208,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.closeInput()
 				return m, m.submit(purpose, v)
 			case "esc":
+				purpose := m.inputFor
 				m.closeInput()
+				if purpose == "card" {
+					return m, m.submitCard("") // the engine waits for an answer
+				}
 				if m.screen == scrScript {
 					m.goTo(scrHome)
 				}

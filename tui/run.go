@@ -45,15 +45,19 @@ type runState struct {
 	// restore: the shares entered so far
 	backup   *ceremony.Backup
 	entries  []shareEntry
-	sources  []ceremony.ShareSource // the accepted ones, for the engine
-	tmp      []string               // temporary share files to wipe
-	shareDir string
-	words    []byte         // a card being typed
-	pending  string         // an age share file waiting for its identity
-	retry    func() tea.Cmd // what t (try again) does after an error
-	result   *ceremony.Result
-	failed   error
-	before   int64 // ledger size before the run
+	accepted []ceremony.ShareInput // the accepted ones, in memory only, for the engine
+	words    []byte                // a card being typed
+	// backup with cards: the holder asked where their card goes, and the
+	// card shown to them alone (zeroed when they are done)
+	cardFor   string
+	cardReply chan cardReply
+	card      []byte
+	cardDone  chan error
+	pending   string         // an age share file waiting for its identity
+	retry     func() tea.Cmd // what t (try again) does after an error
+	result    *ceremony.Result
+	failed    error
+	before    int64 // ledger size before the run
 }
 
 type check struct {
@@ -197,6 +201,12 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 			}
 		}
 		return tea.Batch(openLedgerCmd(m.dir), m.br.listen()), true
+	case cardAskMsg:
+		return m.onCardAsk(msg), true
+	case cardShowMsg:
+		return m.onCardShow(msg), true
+	case holderCheckMsg:
+		return m.onHolderCheck(msg), true
 	default:
 		return nil, false
 	}
@@ -218,10 +228,14 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 			if err != nil {
 				return planMsg{err: err}
 			}
-			e := quietEngine(&ceremony.Engine{Ledger: l, Script: s, Prompt: br, Progress: br})
+			e := quietEngine(&ceremony.Engine{Ledger: l, Script: s, Prompt: br, Progress: br, Cards: tuiCards{br}})
 			p, err := e.Plan()
 			return planMsg{eng: e, plan: p, err: err}
 		}
+	case purpose == "card":
+		return m.submitCard(v)
+	case purpose == "holdercheck":
+		return m.checkHolderShare(v)
 	case purpose == "share":
 		if v == "" {
 			return nil
@@ -438,6 +452,9 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 		m.status = ""
 		return f()
 	}
+	if r != nil && r.card != nil {
+		return m.keyCard(msg)
+	}
 	switch m.screen {
 	case scrScript:
 		if key.Matches(msg, Keys.Back) {
@@ -647,6 +664,9 @@ func (m *Model) runBody() ([]string, string) {
 	case scrShares:
 		return m.sharesBody()
 	case scrRunning:
+		if r.cardFor != "" {
+			return m.cardBody()
+		}
 		return m.runningBody(), "please wait: do not pull the token"
 	case scrDone:
 		return m.doneBody()

@@ -3,8 +3,8 @@ package tui
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -12,14 +12,18 @@ import (
 
 	"custos/ceremony"
 	"custos/ledger"
+	"custos/media"
 	"custos/shamir"
 )
 
 // holderShare is what one holder is shown of their share after a backup:
 // where it was written and how it was checked, never its contents.
 type holderShare struct {
-	name, file, card, readBack, commitment, sha string
-	index, n, m                                 int
+	name, file, card, readBack, commitment, sha, backup string
+	index, n, m                                         int
+	// checked: the holder opened their file, as read back from the
+	// medium, with their own key, and it is their share
+	checked string
 }
 
 // backupHolders reads the holders' entries of the backup.split the run
@@ -59,6 +63,7 @@ func backupHolders(l *ledger.Ledger, cer string) ([]holderShare, error) {
 		e.commitment, _ = f["commitment"].(string)
 		e.sha, _ = f["file_sha256"].(string)
 		e.index, e.n, e.m = num(f["index"]), num(split.Facts["n"]), num(split.Facts["m"])
+		e.backup, _ = split.Facts["backup_id"].(string)
 		out = append(out, e)
 	}
 	return out, nil
@@ -68,6 +73,10 @@ func backupHolders(l *ledger.Ledger, cer string) ([]holderShare, error) {
 // the hand-over message, so nobody sees another holder's entry.
 func (m *Model) keyHolder(msg tea.KeyPressMsg) tea.Cmd {
 	r := m.run
+	if r.alone && msg.String() == "k" {
+		h := r.holders[r.holder]
+		return m.ask("holdercheck", "your OpenSSH private key file, to open "+filepath.Base(h.file)+" as read back from the medium", "")
+	}
 	if !key.Matches(msg, Keys.Enter) {
 		return nil
 	}
@@ -103,17 +112,23 @@ func (m *Model) holderBody() ([]string, string) {
 		"  Your share is encrypted to your own SSH key, in the file:",
 		"    " + filepath.Base(h.file) + "   (in " + filepath.Dir(h.file) + ")"}
 	if h.card != "" {
-		out = append(out, "  and as a word card (print it, then destroy the file):", "    "+filepath.Base(h.card))
+		out = append(out, "  and your word card: "+h.card)
 	}
 	out = append(out, "",
-		s.OK.Render("  ✓ written, read back and checked against its commitment"),
+		s.OK.Render("  ✓ written, read back from the medium and checked"),
 		"    how: "+h.readBack,
 		"    file sha256: "+short(h.sha, 40),
 		"    commitment:  "+short(h.commitment, 40),
 		"",
-		"  Take the file (removable media) into your custody now. Its contents are",
+		"")
+	if h.checked != "" {
+		out = append(out, s.OK.Render("  ✓ "+h.checked), "")
+	} else {
+		out = append(out, "  k: open your file with your own key now, to see it is yours and intact.", "")
+	}
+	out = append(out, "  Take the file (removable media) into your custody now. Its contents are",
 		"  never shown here. Press enter to confirm; the screen is then cleared.")
-	return out, "enter: I have my share file and its check passed"
+	return out, "k: check with my key · enter: I have my share file and its check passed"
 }
 
 // --- restore: shares entered one by one ---
@@ -127,10 +142,12 @@ type shareEntry struct {
 	err    error
 }
 
+// shareMsg is a checked share. An accepted one is kept in memory only,
+// as in: its text form (an age file already opened) or the card typed;
+// it is never written anywhere, and it is zeroed when the run ends.
 type shareMsg struct {
-	e   shareEntry
-	src ceremony.ShareSource
-	tmp string // a temporary file the TUI wrote, to remove after use
+	e  shareEntry
+	in ceremony.ShareInput
 }
 
 // startShares opens the restore's share entry: the backup as recorded.
@@ -142,7 +159,8 @@ func (m *Model) startShares() tea.Cmd {
 		return nil
 	}
 	r.backup = b
-	r.entries, r.sources = nil, nil
+	r.wipeShares()
+	r.entries = nil
 	m.status = ""
 	m.goTo(scrShares)
 	return nil
@@ -189,7 +207,9 @@ func (m *Model) keyShares(msg tea.KeyPressMsg) tea.Cmd {
 			m.fail(fmt.Errorf("%d good shares of the %d needed: enter %d more", n, r.backup.M, r.backup.M-n))
 			return nil
 		}
-		r.eng.Script.Restore.Shares = r.sources
+		// The engine takes the accepted shares from memory, in the order
+		// they were entered, and zeroes them.
+		r.eng.Shares = r.accepted
 		m.status = ""
 		m.goTo(scrPeople)
 	case key.Matches(msg, Keys.Back):
@@ -240,59 +260,49 @@ func appendSecret(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// checkCard checks a typed card and writes it to a private temporary file
-// for the engine, which takes shares as files.
+// checkCard checks a typed card; an accepted one is kept in memory for
+// the engine, never written anywhere.
 func (m *Model) checkCard(words []byte) tea.Cmd {
 	r := m.run
-	dir, err := r.tmpDir()
-	if err != nil {
-		clear(words)
-		m.fail(err)
-		return nil
-	}
 	m.busy = "checking the card"
 	b, lid := r.backup, m.led.State().LedgerID
-	n := len(r.tmp)
 	return func() tea.Msg {
-		defer clear(words)
 		e := shareEntry{what: "card typed at the screen", tmpl: "card"}
 		sh, err := shamir.ParseWords(words)
 		if err != nil {
+			clear(words)
 			e.err = err
 			return shareMsg{e: e}
 		}
 		defer sh.Zero()
 		e.index, e.holder = sh.Index, b.Holder(sh.Index)
 		if e.err = b.CheckShare(lid, sh); e.err != nil {
+			clear(words)
 			return shareMsg{e: e}
 		}
-		f := filepath.Join(dir, fmt.Sprintf("card-%d.txt", n+1))
-		if e.err = shamir.WriteFile(f, words); e.err != nil {
-			return shareMsg{e: e}
-		}
-		return shareMsg{e: e, src: ceremony.ShareSource{File: f}, tmp: f}
+		return shareMsg{e: e, in: ceremony.ShareInput{What: e.what, Data: words}}
 	}
 }
 
 // checkShareFile reads one share file as the engine will, checks it
 // against the backup's commitment at once, and says which share it is.
 // An age file is opened with the holder's key (its passphrase in the
-// masked field) and handed to the engine as a private temporary text
-// file, so the passphrase is asked once.
+// masked field) and its text form kept in memory for the engine, so the
+// passphrase is asked once; nothing is written anywhere.
 func (m *Model) checkShareFile(path, identity string) tea.Cmd {
 	r := m.run
-	dir, err := r.tmpDir()
-	if err != nil {
-		m.fail(err)
-		return nil
-	}
 	m.busy = "checking the share in " + path
 	b, lid, br := r.backup, m.led.State().LedgerID, m.br
-	n := len(r.tmp)
 	return func() tea.Msg {
 		e := shareEntry{what: path}
 		msg := func() tea.Msg {
-			sh, age, err := ceremony.LoadShare(path, identity, br)
+			data, err := ceremony.ReadShareFile(path)
+			if err != nil {
+				e.err = err
+				return shareMsg{e: e}
+			}
+			defer clear(data)
+			sh, age, err := ceremony.OpenShare(path, data, identity, br)
 			if err != nil {
 				e.err = err
 				return shareMsg{e: e}
@@ -302,20 +312,16 @@ func (m *Model) checkShareFile(path, identity string) tea.Cmd {
 			if e.err = b.CheckShare(lid, sh); e.err != nil {
 				return shareMsg{e: e}
 			}
-			if !age {
-				return shareMsg{e: e, src: ceremony.ShareSource{File: path}}
+			keep := data
+			if age {
+				if keep, err = sh.Text(); err != nil {
+					e.err = err
+					return shareMsg{e: e}
+				}
+			} else {
+				keep = slices.Clone(data)
 			}
-			text, err := sh.Text()
-			if err != nil {
-				e.err = err
-				return shareMsg{e: e}
-			}
-			defer clear(text)
-			f := filepath.Join(dir, fmt.Sprintf("share-%d.txt", n+1))
-			if e.err = shamir.WriteFile(f, text); e.err != nil {
-				return shareMsg{e: e}
-			}
-			return shareMsg{e: e, src: ceremony.ShareSource{File: f}, tmp: f}
+			return shareMsg{e: e, in: ceremony.ShareInput{What: path, Data: keep}}
 		}()
 		// Through the bridge: a passphrase prompt may come first.
 		br.events <- msg
@@ -329,7 +335,7 @@ func (m *Model) onShare(msg shareMsg) {
 	m.busy = ""
 	r := m.run
 	if r == nil {
-		wipeFile(msg.tmp)
+		clear(msg.in.Data)
 		return
 	}
 	e := msg.e
@@ -340,12 +346,9 @@ func (m *Model) onShare(msg shareMsg) {
 			}
 		}
 	}
-	if msg.tmp != "" {
-		r.tmp = append(r.tmp, msg.tmp)
-	}
 	r.entries = append(r.entries, e)
 	if e.err != nil {
-		wipeFile(msg.tmp)
+		clear(msg.in.Data)
 		if e.index > 0 {
 			m.fail(fmt.Errorf("share %d (holder %s) refused: %w", e.index, e.holder, e.err))
 		} else {
@@ -353,7 +356,7 @@ func (m *Model) onShare(msg shareMsg) {
 		}
 		return
 	}
-	r.sources = append(r.sources, msg.src)
+	r.accepted = append(r.accepted, msg.in)
 	m.say("share %d (holder %s) accepted: %d of %d", e.index, e.holder, m.goodShares(), r.backup.M)
 }
 
@@ -394,44 +397,188 @@ func (m *Model) sharesBody() ([]string, string) {
 	return out, "f: share file · w: type a card · c: continue · esc: abandon"
 }
 
-// tmpDir is the private directory for typed cards and opened age files.
-func (r *runState) tmpDir() (string, error) {
-	if r.shareDir != "" {
-		return r.shareDir, nil
-	}
-	d, err := os.MkdirTemp("", "custos-shares-")
-	if err != nil {
-		return "", fmt.Errorf("a private directory for shares: %w", err)
-	}
-	r.shareDir = d
-	return d, nil
-}
-
-// wipeShares overwrites and removes the temporary share files.
+// wipeShares zeroes the shares entered and the card being typed.
 func (r *runState) wipeShares() {
-	for _, f := range r.tmp {
-		wipeFile(f)
+	for _, in := range r.accepted {
+		clear(in.Data)
 	}
-	r.tmp = nil
-	if r.shareDir != "" {
-		os.RemoveAll(r.shareDir)
-		r.shareDir = ""
-	}
+	r.accepted = nil
 	clear(r.words)
 	r.words = nil
+	clear(r.card)
+	r.card = nil
 }
 
-// wipeFile overwrites a file with zeros before removing it.
-func wipeFile(path string) {
-	if path == "" {
-		return
+// --- backup: each holder's word card, one holder at a time ---
+
+// cardAskMsg asks a holder, alone at the screen, where their card goes.
+type cardAskMsg struct {
+	holder   string
+	index, n int
+	failed   error
+	reply    chan cardReply
+}
+
+type cardReply struct {
+	dest string
+	err  error
+}
+
+// cardShowMsg shows a holder their card; done is answered when they are
+// finished with it and it is gone from the screen.
+type cardShowMsg struct {
+	holder string
+	card   []byte
+	done   chan error
+}
+
+// tuiCards is the TUI's ceremony.CardSink: the engine, running inside a
+// tea.Cmd, asks through the bridge and waits for the holder's answer.
+type tuiCards struct{ br *bridge }
+
+func (c tuiCards) Where(holder string, index, n int, failed error) (string, error) {
+	reply := make(chan cardReply, 1)
+	c.br.events <- cardAskMsg{holder: holder, index: index, n: n, failed: failed, reply: reply}
+	r := <-reply
+	return r.dest, r.err
+}
+
+func (c tuiCards) Show(holder string, card []byte) error {
+	done := make(chan error, 1)
+	c.br.events <- cardShowMsg{holder: holder, card: slices.Clone(card), done: done}
+	return <-done
+}
+
+// onCardAsk shows the hand-over and asks the holder for a destination.
+func (m *Model) onCardAsk(msg cardAskMsg) tea.Cmd {
+	r := m.run
+	if r == nil {
+		msg.reply <- cardReply{err: errCancelled}
+		return m.br.listen()
 	}
-	if fi, err := os.Stat(path); err == nil {
-		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
-			f.Write(make([]byte, fi.Size()))
-			f.Sync()
-			f.Close()
-		}
+	r.cardFor, r.cardReply = msg.holder, msg.reply
+	if msg.failed != nil {
+		m.fail(msg.failed)
 	}
-	os.Remove(path) // best effort, like the overwrite: there is no one to tell
+	return tea.Batch(m.ask("card", fmt.Sprintf("%s alone: where does your card (share %d of %d) go? a new file, a printer device, or screen", msg.holder, msg.index, msg.n), ""), m.br.listen())
+}
+
+// submitCard answers the engine with the holder's destination ("" when
+// they cancelled: the engine asks again, then stops).
+func (m *Model) submitCard(v string) tea.Cmd {
+	r := m.run
+	if r == nil || r.cardReply == nil {
+		return nil
+	}
+	reply := r.cardReply
+	r.cardReply, r.cardFor = nil, ""
+	if v == "" {
+		reply <- cardReply{err: errCancelled}
+	} else {
+		reply <- cardReply{dest: v}
+	}
+	return nil
+}
+
+// onCardShow puts the card on the screen for its holder alone.
+func (m *Model) onCardShow(msg cardShowMsg) tea.Cmd {
+	r := m.run
+	if r == nil {
+		clear(msg.card)
+		msg.done <- errCancelled
+		return m.br.listen()
+	}
+	r.card, r.cardDone, r.cardFor = msg.card, msg.done, msg.holder
+	m.busy = ""
+	return m.br.listen()
+}
+
+// keyCard: enter when the holder is done with their card; it is zeroed
+// and the screen shows the run again.
+func (m *Model) keyCard(msg tea.KeyPressMsg) tea.Cmd {
+	r := m.run
+	if !key.Matches(msg, Keys.Enter) {
+		return nil
+	}
+	clear(r.card)
+	r.card = nil
+	r.cardFor = ""
+	done := r.cardDone
+	r.cardDone = nil
+	m.busy = "the ceremony runs: do not pull the token"
+	done <- nil
+	return nil
+}
+
+// cardBody is the screen while a holder handles their card.
+func (m *Model) cardBody() ([]string, string) {
+	s, r := m.st, m.run
+	if r.card == nil {
+		return []string{s.Heading.Render("Share holder " + r.cardFor + ": your word card"), "",
+			s.Actor.Render("  → now: " + r.cardFor + " comes to the screen alone"),
+			"  Everyone else: please step back and look away from the screen.", "",
+			"  " + r.cardFor + ": name where your card goes — a new file on your own",
+			"  medium, a printer device (e.g. /dev/usb/lp0), or \"screen\" to copy it",
+			"  by hand from here. It goes nowhere else."}, "enter: send the card there · esc: cancel"
+	}
+	out := []string{s.Heading.Render(r.cardFor + ": your card — only you look")}
+	for _, l := range strings.Split(strings.TrimRight(string(r.card), "\n"), "\n") {
+		out = append(out, "  "+l)
+	}
+	return append(out, s.Actor.Render("  Copy it by hand and check it; enter clears it from the screen.")), "enter: I have copied my card"
+}
+
+type holderCheckMsg struct {
+	holder int
+	msg    string
+	err    error
+}
+
+// checkHolderShare: the holder opens their share file, re-read from the
+// medium, with their own key; it must be their share of this backup. The
+// share is zeroed at once; nothing is written or recorded.
+func (m *Model) checkHolderShare(identity string) tea.Cmd {
+	r := m.run
+	if identity == "" {
+		return nil
+	}
+	i, h := r.holder, r.holders[r.holder]
+	m.busy = "opening " + filepath.Base(h.file) + " with " + h.name + "'s key"
+	l, br := m.led, m.br
+	return func() tea.Msg {
+		res := func() holderCheckMsg {
+			b, err := ceremony.LoadBackup(l, h.backup)
+			if err != nil {
+				return holderCheckMsg{holder: i, err: err}
+			}
+			data, err := media.ReadBack(h.file)
+			if err != nil {
+				return holderCheckMsg{holder: i, err: err}
+			}
+			defer clear(data)
+			sh, err := b.CheckOwnShare(l.State().LedgerID, h.name, h.file, data, identity, br)
+			if err != nil {
+				return holderCheckMsg{holder: i, err: err}
+			}
+			sh.Zero()
+			return holderCheckMsg{holder: i, msg: fmt.Sprintf("opened with your key: share %d of backup %s, yours, intact, matches its commitment", h.index, h.backup)}
+		}()
+		br.events <- res
+		return nil
+	}
+}
+
+func (m *Model) onHolderCheck(msg holderCheckMsg) tea.Cmd {
+	m.busy = ""
+	r := m.run
+	if r == nil || msg.holder >= len(r.holders) {
+		return m.br.listen()
+	}
+	if msg.err != nil {
+		m.fail(msg.err)
+	} else {
+		r.holders[msg.holder].checked = msg.msg
+		m.say("%s checked share %d with their own key", r.holders[msg.holder].name, r.holders[msg.holder].index)
+	}
+	return m.br.listen()
 }

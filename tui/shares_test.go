@@ -84,6 +84,9 @@ func (h *harness) presentAndRun(f *bkFixture) {
 // right) with immediate feedback. No share text is ever on the screen.
 func TestBackupHoldersAndRestoreShares(t *testing.T) {
 	f := newBkFixture(t)
+	// Nothing of a share may land in the temporary directory.
+	tmpdir := t.TempDir()
+	t.Setenv("TMPDIR", tmpdir)
 	f.engine(t, &ceremony.Script{Kind: ceremony.KindGenerate, HSM: f.uri, Operator: "alice",
 		Key: &ceremony.KeyPlan{Label: "root-tui", Type: "ec-p256", Owner: "o", Purpose: "p", Backup: true}})
 	shares := filepath.Join(f.dir, "shares")
@@ -111,6 +114,33 @@ backup:
 	h.waitFor("What will happen")
 	h.key("enter")
 	h.presentAndRun(f)
+	// During the run each holder in turn, alone, says where their card
+	// goes: carol copies hers from the screen, dave and erin each name a
+	// file on a medium of their own.
+	daveCard := filepath.Join(f.dir, "dave-medium", "card.txt")
+	for _, n := range []string{"carol", "dave", "erin"} {
+		v := h.waitFor(n + " alone: where does your card")
+		if !strings.Contains(v, "look away") {
+			t.Errorf("card hand-over for %s:\n%s", n, v)
+		}
+		dest := "screen"
+		if n != "carol" {
+			dest = filepath.Join(f.dir, n+"-medium", "card.txt")
+			if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.typ(dest)
+		h.key("enter")
+		if n == "carol" {
+			v = h.waitFor("carol: your card — only you look")
+			if !strings.Contains(v, "# custos share card") {
+				t.Errorf("carol's card screen:\n%s", v)
+			}
+			h.capture("backup-card-screen")
+			h.key("enter")
+		}
+	}
 	for i, n := range []string{"carol", "dave", "erin"} {
 		v := h.waitFor(fmt.Sprintf("Share holder %d of 3: %s", i+1, n))
 		if !strings.Contains(v, "look away") || strings.Contains(v, ".age") {
@@ -126,7 +156,7 @@ backup:
 			h.capture("backup-holder")
 		}
 		own := fmt.Sprintf("root-tui.bk1-share%d-%s.age", i+1, n)
-		if !strings.Contains(v, own) || !strings.Contains(v, "read back and checked") {
+		if !strings.Contains(v, own) || !strings.Contains(v, "read back from the medium and checked") {
 			t.Errorf("%s's screen lacks their file %s or the check:\n%s", n, own, v)
 		}
 		for _, other := range []string{"carol", "dave", "erin"} {
@@ -135,6 +165,13 @@ backup:
 			}
 		}
 		fits(t, v, 80, 24)
+		if n == "dave" {
+			// dave opens his own file, re-read from the medium, with his key
+			h.key("k")
+			h.typ(f.keys["dave"])
+			h.key("enter")
+			v = h.waitFor("opened with your key: share 2 of backup root-tui.bk1, yours")
+		}
 		h.key("enter")
 	}
 	v := h.waitFor("Ceremony bk-tui is closed")
@@ -148,7 +185,6 @@ backup:
 	f.engine(t, &ceremony.Script{Kind: ceremony.KindDestroy, HSM: f.uri, Operator: "alice",
 		Destroy: &ceremony.DestroyPlan{Key: "root-tui", Reason: "test", Confirm: "root-tui"}})
 	carolAge := filepath.Join(shares, "root-tui.bk1-share1-carol.age")
-	daveCard := filepath.Join(shares, "root-tui.bk1-share2-dave.card")
 	rs := f.script(t, "restore.yaml", fmt.Sprintf(`kind: restore
 ceremony: rs-tui
 hsm: "%s"
@@ -217,10 +253,6 @@ restore:
 		t.Errorf("shares screen:\n%s", v)
 	}
 	fits(t, v, 80, 24)
-	tmp := h.m.run.shareDir
-	if fi, err := os.Stat(tmp); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("private share dir %s: %v %v", tmp, fi, err)
-	}
 	h.key("c")
 	h.presentAndRun(f)
 	v = h.waitFor("Ceremony rs-tui is closed")
@@ -229,13 +261,20 @@ restore:
 			t.Errorf("done lacks %q:\n%s", want, v)
 		}
 	}
-	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
-		t.Errorf("temporary share files left behind in %s: %v", tmp, err)
+	if ents, _ := os.ReadDir(tmpdir); len(ents) != 0 {
+		t.Errorf("the TUI wrote into $TMPDIR: %v", ents)
+	}
+	// the share folder holds only the age files: no card beside them
+	if ents, _ := os.ReadDir(shares); len(ents) != 3 {
+		t.Errorf("share folder: %v", ents)
 	}
 	if res := ledger.Verify(f.ledger, ledger.Options{}); !res.OK {
 		t.Fatalf("verify: %v", res.Err())
 	}
 	for i, s := range h.shown {
+		if strings.Contains(s, "carol: your card — only you look") {
+			continue // carol's own card, shown to her alone, as she chose
+		}
 		for _, l := range lines {
 			ws := strings.Fields(l)
 			for j := 1; j+1 < len(ws); j++ {

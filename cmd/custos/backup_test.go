@@ -22,17 +22,19 @@ func TestBackupScripts(t *testing.T) {
 // cmdNoShare: noshare PATH… — fails if any share made in $WORK/shares
 // occurs in the named files or directories (and, for a ledger, in its whole
 // git history): the text form and its value of every age file (opened with
-// the holder's key in $WORK/keys), and every word line of every card.
+// the holder's key in $WORK/keys), and every word line of every card
+// (each holder's, in $WORK/cards/HOLDER/).
 func cmdNoShare(ts *testscript.TestScript, neg bool, args []string) {
 	var secrets []string
-	ents, _ := os.ReadDir(ts.MkAbs("shares"))
-	for _, e := range ents {
-		p := filepath.Join(ts.MkAbs("shares"), e.Name())
+	ages, _ := filepath.Glob(filepath.Join(ts.MkAbs("shares"), "*"))
+	cards, _ := filepath.Glob(filepath.Join(ts.MkAbs("cards"), "*", "*.card"))
+	for _, p := range append(ages, cards...) {
 		data, err := os.ReadFile(p)
 		ts.Check(err)
 		switch {
 		case strings.HasSuffix(p, ".age"):
-			holder := strings.TrimSuffix(e.Name()[strings.LastIndex(e.Name(), "-")+1:], ".age")
+			name := filepath.Base(p)
+			holder := strings.TrimSuffix(name[strings.LastIndex(name, "-")+1:], ".age")
 			plain, err := shamir.DecryptWithSSHKey(ts.MkAbs("keys/"+holder), nil, data)
 			if err != nil {
 				// a damaged copy made by the test itself

@@ -70,10 +70,10 @@ func checkKeys(l *ledger.Ledger, keys []string, signers map[string]sign.Signer) 
 
 func newRunCmd() *cobra.Command {
 	var ledgerDir, requestOut, requestIn string
-	var keys, approvals []string
+	var keys, approvals, cardTo []string
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "run SCRIPT.yaml --ledger LEDGER --key NAME=REF … [--dry-run]",
+		Use:   "run SCRIPT.yaml --ledger LEDGER --key NAME=REF … [--dry-run] [--card-to NAME=DEST …]",
 		Short: "run a ceremony script: plan, approvals, intent, HSM operation, outcome, checkpoint",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -92,7 +92,11 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt}
+			cards, err := newTTYCards(cardTo)
+			if err != nil {
+				return err
+			}
+			e := &ceremony.Engine{Ledger: l, Script: s, Prompt: ttyPrompt{}, Progress: out, OnInterrupt: onInterrupt, Cards: cards}
 			defer e.Close()
 			if requestIn != "" {
 				if e.Request, err = ceremony.ReadRequest(requestIn); err != nil {
@@ -153,6 +157,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&ledgerDir, "ledger", "", "the ledger (a git repository made by custos init)")
 	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the key of a member present (operator, approvers, witnesses)")
 	f.StringArrayVar(&approvals, "approval", nil, "an approval file made by custos approve (repeatable)")
+	f.StringArrayVar(&cardTo, "card-to", nil, "NAME=DEST: where a holder's word card goes (a new file, a printer device, or screen); asked at the terminal otherwise")
 	f.StringVar(&requestOut, "request-out", "", "write the request for approvers from elsewhere and stop")
 	f.StringVar(&requestIn, "request", "", "the request the --approval files signed")
 	f.BoolVar(&dryRun, "dry-run", false, "validate and show the plan; touch nothing")

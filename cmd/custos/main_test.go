@@ -61,6 +61,9 @@ func scriptParams(dir string) testscript.Params {
 			"setsummary": cmdSetSummary,
 			"genesis":    cmdGenesis,
 			"waitfile":   cmdWaitFile,
+			"mountfat":   cmdMountFAT,
+			"mountexfat": cmdMountExFAT,
+			"fill":       cmdFill,
 		},
 	}
 }

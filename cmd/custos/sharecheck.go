@@ -34,7 +34,14 @@ func newShareCheckCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			_, err = ceremony.CheckShareHeld(l, ceremony.ShareCheckOptions{Backup: backup, Holder: holder, Share: args[0],
+			// The share is read once, from the holder's own medium, and
+			// opened in memory (with their key, for an age file).
+			data, err := ceremony.ReadShareFile(args[0])
+			if err != nil {
+				return fmt.Errorf("share-check: %w", err)
+			}
+			defer clear(data)
+			_, err = ceremony.CheckShareHeld(l, ceremony.ShareCheckOptions{Backup: backup, Holder: holder, Share: data, ShareName: args[0],
 				Identity: identity, Signers: signers, Prompt: ttyPrompt{}, Progress: cmd.OutOrStdout()})
 			return err
 		},
