@@ -156,9 +156,9 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 		m.goTo(scrScript)
 		return m.ask("script", "path of a ceremony script, e.g. docs/examples/generate-kek.yaml", "")
 	case key.Matches(msg, Keys.Resume):
-		if oi := m.led.State().OpenIntent; oi != nil {
+		if p := m.led.State().Pending(); p != nil {
 			m.status = ""
-			return m.ask("resume", "key of "+oi.Actor+" (operator of "+oi.Ceremony+"): a key file path or a pkcs11: URI", "")
+			return m.ask("resume", "key of "+p.Opening.Actor+" (operator of "+p.Ceremony+"): a key file path or a pkcs11: URI", "")
 		}
 	case m.scrollKeys(msg):
 	}
@@ -192,9 +192,15 @@ func (m *Model) homeBody() ([]string, string) {
 			"  the evidence headed by it.")
 		return out, "l: ledger timeline · v: verify again · q: quit"
 	}
-	if oi := st.OpenIntent; oi != nil {
-		out = append(out, "", s.Bad.Render(fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", oi.Ceremony, oi.Kind, oi.Seq)),
-			s.Bad.Render("  u: resume it here with the key of "+oi.Actor+" (or: custos resume --ledger "+m.dir+")"))
+	if p := st.Pending(); p != nil {
+		what := fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", p.Ceremony, p.Opening.Kind, p.Opening.Seq)
+		if !p.IntentOpen {
+			// The outcome is recorded; what follows it (the close, a
+			// rotation's retirement) is not.
+			what = fmt.Sprintf("! INTERRUPTED: ceremony %s was not closed (last record %d).", p.Ceremony, st.Seq)
+		}
+		out = append(out, "", s.Bad.Render(what),
+			s.Bad.Render("  u: resume it here with the key of "+p.Opening.Actor+" (or: custos resume --ledger "+m.dir+")"))
 	}
 	out = append(out, "", s.Heading.Render("Members"))
 	for _, mem := range st.Roster.Members {
@@ -227,7 +233,7 @@ func (m *Model) homeBody() ([]string, string) {
 		}
 		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
 	}
-	if st.OpenIntent != nil {
+	if st.Pending() != nil {
 		return out, "u: resume · r: run · l: ledger · v: verify · q: quit"
 	}
 	return out, "r: run a ceremony · l: ledger · v: verify · q: quit"
@@ -351,8 +357,8 @@ func lastCeremonies(rows []recordRow, st *ledger.State, n int) []ceremonySummary
 		}
 		out[i].time, out[i].last = rec.Time, rec.Seq
 	}
-	if st.OpenIntent != nil {
-		if i, ok := idx[st.OpenIntent.Ceremony]; ok {
+	if p := st.Pending(); p != nil {
+		if i, ok := idx[p.Ceremony]; ok {
 			out[i].outcome = "open"
 		}
 	}

@@ -24,14 +24,16 @@ type requestMsg struct {
 }
 
 // startResume runs ceremony.Resume with the key of the interrupted
-// ceremony's operator; the PIN is asked in the masked field.
+// ceremony's operator (an open intent, or a ceremony whose outcome is
+// recorded but which was never closed); the PIN is asked in the masked
+// field.
 func (m *Model) startResume(ref string) tea.Cmd {
-	oi := m.led.State().OpenIntent
-	if oi == nil || ref == "" {
+	p := m.led.State().Pending()
+	if p == nil || ref == "" {
 		return nil
 	}
-	m.busy = "resuming ceremony " + oi.Ceremony + ": looking at the HSM"
-	dir, br, actor := m.dir, m.br, oi.Actor
+	m.busy = "resuming ceremony " + p.Ceremony + ": looking at the HSM"
+	dir, br, actor := m.dir, m.br, p.Opening.Actor
 	return func() tea.Msg {
 		var out resumeMsg
 		// Its own handle on the ledger: the screen keeps reading m.led.

@@ -146,3 +146,69 @@ func TestRequestForRemoteApprover(t *testing.T) {
 		t.Errorf("committed %s, carol approved %s", d, req.Digest)
 	}
 }
+
+// TestResumeUnclosedFromHome: a ceremony stopped after its outcome was
+// recorded and before ceremony.closed shows on Home as not closed; u
+// closes it, and the key stays as recorded.
+func TestResumeUnclosedFromHome(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := filepath.Join(f.dir, "user.pin")
+	writeFile(t, pin, string(f.tok.UserPIN))
+	s, err := ceremony.ParseScript("gen.yaml", []byte(strings.ReplaceAll(generateScript, "$HSM", f.uri+"&pin-source=file:"+pin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]sign.Signer{}
+	for _, n := range []string{"alice", "bob"} {
+		if signers[n], err = sign.LoadFile(f.keys[n], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type stop struct{}
+	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers, OnStep: func(st ceremony.Step) {
+		if st.Kind == ceremony.StepOutcome {
+			panic(stop{}) // the process "dies" once the outcome is committed
+		}
+	}}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(stop); !ok {
+					panic(r)
+				}
+			}
+		}()
+		e.Run()
+	}()
+	e.Close()
+	if p := l.State().Pending(); p == nil || p.IntentOpen || p.Outcome != "key.generated" {
+		t.Fatalf("the stop left %+v, want an unclosed ceremony with its outcome", p)
+	}
+
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v := h.waitFor("was not closed")
+	if !strings.Contains(v, "u: resume") {
+		t.Errorf("home does not offer resume:\n%s", v)
+	}
+	h.key("u")
+	h.typ(f.keys["alice"])
+	h.key("enter")
+	v = h.waitFor("resumed")
+	fits(t, v, 80, 24)
+	l2, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := l2.State().Pending(); p != nil {
+		t.Errorf("still unclosed after resume: %+v", p)
+	}
+	if res := ledger.Verify(f.ledger, ledger.Options{}); !res.OK {
+		t.Fatalf("verify: %v", res.Err())
+	}
+}
