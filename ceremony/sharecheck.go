@@ -3,6 +3,8 @@ package ceremony
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"custos/hint"
@@ -47,9 +49,16 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 	}
 	defer unlock()
 	st := l.State()
-	if oi := st.OpenIntent; oi != nil {
-		return nil, hint.With(fmt.Errorf("ledger %s: ceremony %s was interrupted: %s (record %d) has no outcome", l.Dir(), oi.Ceremony, oi.Kind, oi.Seq),
+	if p := st.Pending(); p != nil {
+		return nil, hint.With(fmt.Errorf("ledger %s: ceremony %s was interrupted after %s (record %d) and is not closed", l.Dir(), p.Ceremony, p.Opening.Kind, p.Opening.Seq),
 			"run custos resume first")
+	}
+	// Every key given is checked against the roster before anything is
+	// read or recorded, as a ceremony's are.
+	for _, name := range slices.Sorted(maps.Keys(o.Signers)) {
+		if err := CheckSigner(st, name, o.Signers[name]); err != nil {
+			return nil, fmt.Errorf("share check: key of %s: %w", name, err)
+		}
 	}
 	b, err := LoadBackup(l, o.Backup)
 	if err != nil {
