@@ -230,8 +230,16 @@ func (e *Engine) draftBackup(facts map[string]any) error {
 	facts["n"] = int64(len(b.Holders))
 	facts["holders"] = toAny(b.Holders)
 	facts["media"] = b.Media
+	if b.ShareDir != "" {
+		facts["share_dir"] = b.ShareDir
+	}
 	facts["wrapping"] = "aes-256 backup wrapping key, RFC 5649 key wrap with padding"
 	return nil
+}
+
+// shareFile is the path of share index of backup id for holder in dir.
+func shareFile(dir, id string, index int, holder string) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-share%d-%s.age", id, index, holder))
 }
 
 // wrappingKeyID is the CKA_ID of a backup's wrapping key on the token, so
@@ -393,7 +401,7 @@ func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder stri
 	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
 	}
-	file := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s.age", e.backupID, sh.Index, holder))
+	file := shareFile(b.ShareDir, e.backupID, sh.Index, holder)
 	fsum, back, err := writeReadBack(file, enc)
 	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)

@@ -11,6 +11,7 @@ import (
 
 	"custos/hsm"
 	"custos/ledger"
+	"custos/media"
 )
 
 // settle looks at the token when the HSM operation of an intent did not
@@ -140,8 +141,10 @@ func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool)
 		}
 		reason := cause + "; nothing was recorded as exported" + note
 		if out, _ := f["output"].(string); out != "" {
-			if _, err := os.Lstat(out); err == nil {
-				reason += fmt.Sprintf("; the output file %s exists and must be destroyed by the custodians", out)
+			for _, p := range []string{out, media.IncompleteName(out)} {
+				if _, err := os.Lstat(p); err == nil {
+					reason += fmt.Sprintf("; the output file %s exists and must be destroyed by the custodians", p)
+				}
 			}
 		}
 		return abort(reason), nil
@@ -324,9 +327,25 @@ func settleBackup(t *hsm.Token, oi *ledger.Record) (string, error) {
 	id, _ := oi.Facts["backup_id"].(string)
 	var reason strings.Builder
 	fmt.Fprintf(&reason, "backup %q was not recorded: its shares will be refused by any restore", id)
-	if media, _ := oi.Facts["media"].(string); media != "" {
-		if _, err := os.Lstat(media); err == nil {
-			fmt.Fprintf(&reason, "; %s exists and must be destroyed by the custodians", media)
+	// Every file the backup may have written, under its final name or
+	// still marked incomplete: none can restore anything the ledger
+	// accepts, and each holds key material, so each is named.
+	var left []string
+	if m, _ := oi.Facts["media"].(string); m != "" {
+		left = append(left, m)
+	}
+	if dir, _ := oi.Facts["share_dir"].(string); dir != "" {
+		holders, _ := oi.Facts["holders"].([]any)
+		for i, h := range holders {
+			name, _ := h.(string)
+			left = append(left, shareFile(dir, id, i+1, name))
+		}
+	}
+	for _, f := range left {
+		for _, p := range []string{f, media.IncompleteName(f)} {
+			if _, err := os.Lstat(p); err == nil {
+				fmt.Fprintf(&reason, "; %s exists and must be destroyed by the custodians", p)
+			}
 		}
 	}
 	note, err := removeLeft(t, wrappingKeyID(id), "backup wrapping key")

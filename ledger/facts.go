@@ -202,6 +202,7 @@ type BackupIntentFacts struct {
 	N        int64    `json:"n" custos:"required"`
 	Holders  []string `json:"holders"`
 	Media    string   `json:"media" custos:"required"`
+	ShareDir string   `json:"share_dir"` // where the share files go, so resume can name them
 	Wrapping string   `json:"wrapping"`
 	HSM      HSMFacts `json:"hsm" custos:"required"`
 }
