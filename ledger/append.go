@@ -134,13 +134,22 @@ func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.
 	if err := prepareDir(dir); err != nil {
 		return "", err
 	}
+	// Built beside dir under a hidden name and renamed into place whole:
+	// a kill at any instant leaves dir as it was (absent or empty) and at
+	// most a ".NAME.custos-init-*" directory beside it, never a ledger
+	// without its genesis.
+	final := dir
+	dir, err = os.MkdirTemp(filepath.Dir(final), "."+filepath.Base(final)+".custos-init-")
+	if err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", final, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", final, err)
+	}
 	ok := false
 	defer func() {
 		if !ok { // nothing half-written
-			entries, _ := os.ReadDir(dir)
-			for _, e := range entries {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
+			os.RemoveAll(dir)
 		}
 	}()
 	repo, err := git.PlainInit(dir, false)
@@ -158,15 +167,23 @@ func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.
 	if _, err := l.Append(rec, signers[rec.Actor], approvals); err != nil {
 		return "", err
 	}
+	// rename(2) puts a directory over an empty one, atomically.
+	if err := os.Rename(dir, final); err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", final, err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return "", fmt.Errorf("create ledger %s: %w", final, err)
+	}
 	ok = true
 	return l.state.Genesis, nil
 }
 
+// prepareDir checks that dir is absent or empty, creating its parent.
 func prepareDir(dir string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return fmt.Errorf("create ledger directory: %w", err)
 		}
 		return nil
