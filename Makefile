@@ -19,12 +19,16 @@ demo: build
 	scripts/demo.sh
 
 # CUSTOS_BIN: tests that also check a ledger through the real binary.
-# The kill points of two ceremony kinds (about 80 s; make kill-points runs
-# all six).
+# race-writers: two writers, and a writer with resume, 20 rounds each,
+# with readers in a loop. kill-points: every ceremony kind killed at each
+# of custos's file writes and before and after each mutating PKCS#11 call,
+# and inside each such call at every 5th file write of the module (make
+# kill-points does every one).
 test: build lint
 	CUSTOS_BIN=$(CURDIR)/bin/custos go test -race -count=1 -timeout 60m ./...
 	scripts/e2e.sh
-	KILL_POINTS_KINDS="generate destroy" scripts/kill-points
+	scripts/race-writers
+	KILL_POINTS_STRIDE=5 scripts/kill-points
 
 # gofmt, go vet and staticcheck (a pinned version, fetched by go run).
 lint: setup
@@ -44,9 +48,9 @@ DURATION ?= 60
 kill-sweep: setup
 	DURATION=$(DURATION) scripts/kill-sweep
 
-# every kill point (each fsync/rename/link custos makes) of each ceremony
-# kind, resumed and checked; deterministic, about 4 minutes; not part of
-# make test
+# every kill point of each ceremony kind (each file write custos makes,
+# before, after and inside each mutating PKCS#11 call), resumed and
+# checked; deterministic; make test runs it with a stride inside calls
 kill-points: setup
 	scripts/kill-points
 

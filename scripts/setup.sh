@@ -18,6 +18,7 @@ have age           || need+=(age)       # independent check of encrypted shares 
 have strace        || need+=(strace)    # kills an append at every system call in tests
 have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json
 have python3       || need+=(python3)   # scripts/killat, the ptrace kill counter of scripts/kill-points
+have gdb           || need+=(gdb)       # scripts/killat-pkcs11 kills custos at its PKCS#11 calls
 have mkfs.vfat     || need+=(dosfstools) # FAT32 images: backups onto media as they really are, in tests
 have fusefat       || need+=(fusefat)    # mounts them through FUSE (no vfat module needed)
 have mkfs.exfat    || need+=(exfatprogs) # exFAT images, in tests
