@@ -48,6 +48,14 @@ type BackupPlan struct {
 	// decrypts their own share file at the workstation before leaving, and
 	// the share read back is checked against its commitment.
 	ReadBack map[string]string `yaml:"read_back"`
+	// Delivery maps a holder to how their share reaches them: ssh (an age
+	// file to their key on the roster; the default for ssh-ed25519 and
+	// ssh-rsa keys), passphrase (an age file to a passphrase they type)
+	// or card (a printed word card only). delivery.go.
+	Delivery map[string]string `yaml:"delivery"`
+	// PassphraseSources maps a holder delivered by passphrase to a
+	// file:PATH holding it, instead of asking at the terminal.
+	PassphraseSources map[string]string `yaml:"passphrase_sources"`
 }
 
 // RestorePlan says which backup to restore and where the shares are.
@@ -63,6 +71,9 @@ type RestorePlan struct {
 type ShareSource struct {
 	File     string `yaml:"file,required"`
 	Identity string `yaml:"identity"`
+	// PassphraseSource (file:PATH) opens an age file encrypted to a
+	// passphrase; without it the passphrase is asked at the terminal.
+	PassphraseSource string `yaml:"passphrase_source"`
 }
 
 var backupIDRE = labelRE
@@ -93,10 +104,8 @@ func checkBackupScript(s *Script) error {
 			}
 			seen[h] = true
 		}
-		for h := range b.ReadBack {
-			if !seen[h] {
-				return bad("backup.read_back."+h, fmt.Sprintf("%q is not a share holder", h), "")
-			}
+		if err := checkDeliveryScript(bad, "backup", splitOut{Holders: b.Holders, Delivery: b.Delivery, PassphraseSources: b.PassphraseSources, ReadBack: b.ReadBack}); err != nil {
+			return err
 		}
 	case KindRestore:
 		r := s.Restore
@@ -130,19 +139,11 @@ func (e *Engine) planBackup(p *Plan) error {
 		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) was not generated for backup: it must be extractable only under a trusted wrapping key", s.File, ks.Label, ks.ID),
 			"generate keys that need a backup with backup: true")
 	}
-	roles := holderRoles(&st.Policy)
-	for i, h := range b.Holders {
-		m := st.Roster.Member(h)
-		if m == nil {
-			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %q is not a member of the ledger's roster", s.File, i, h), "members: "+memberNames(st))
-		}
-		if !m.HasRole(roles...) {
-			return fmt.Errorf("%s: backup.holders[%d]: %s holds none of the roles %s a share holder needs (has %s)", s.File, i, h, strings.Join(roles, "/"), strings.Join(m.Roles, ", "))
-		}
-		if !ageRecipient(m.Key) {
-			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %s's key is not ssh-ed25519 or ssh-rsa: age cannot encrypt a share to it", s.File, i, h),
-				"the holder needs an ssh-ed25519 key on the roster")
-		}
+	if err := e.checkHolderRoles("backup", b.Holders); err != nil {
+		return err
+	}
+	if e.deliveries, err = e.planDeliveries("backup", *e.splitOut()); err != nil {
+		return err
 	}
 	id := b.ID
 	if id == "" {
@@ -165,7 +166,7 @@ func (e *Engine) planBackup(p *Plan) error {
 		fmt.Sprintf("record the intent to back up %s key %q (id %s) as backup %s, %d-of-%d", ks.Type, ks.Label, ks.ID, id, b.Threshold, n),
 		"make a fresh 32-byte backup wrapping key; the security officer imports it as a trusted key",
 		"wrap the key under it (AES key wrap with padding, RFC 5649); remove the wrapping key from the token",
-		fmt.Sprintf("split the wrapping key %d-of-%d among %s; each share encrypted to its holder into %s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir),
+		fmt.Sprintf("split the wrapping key %d-of-%d among %s into %s: %s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir, deliverySteps(b.Holders, e.deliveries)),
 		fmt.Sprintf("read every share back and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
 		fmt.Sprintf("write the wrapped key to %s; record commitments (never shares), digest, mechanism, M and N", b.Media),
 		"witnesses co-sign the closing checkpoint",
@@ -182,8 +183,20 @@ func holderRoles(p *ledger.Policy) []string {
 	return []string{"custodian"}
 }
 
-func ageRecipient(authorizedKey string) bool {
-	return strings.HasPrefix(authorizedKey, "ssh-ed25519 ") || strings.HasPrefix(authorizedKey, "ssh-rsa ")
+// checkHolderRoles: every holder is a member with a share holder's role.
+func (e *Engine) checkHolderRoles(sec string, holders []string) error {
+	st := e.Ledger.State()
+	roles := holderRoles(&st.Policy)
+	for i, h := range holders {
+		m := st.Roster.Member(h)
+		if m == nil {
+			return hint.With(fmt.Errorf("%s: %s.holders[%d]: %q is not a member of the ledger's roster", e.Script.File, sec, i, h), "members: "+memberNames(st))
+		}
+		if !m.HasRole(roles...) {
+			return fmt.Errorf("%s: %s.holders[%d]: %s holds none of the roles %s a share holder needs (has %s)", e.Script.File, sec, i, h, strings.Join(roles, "/"), strings.Join(m.Roles, ", "))
+		}
+	}
+	return nil
 }
 
 func lastEvent(ks *ledger.KeyState) int64 {
@@ -207,6 +220,7 @@ func (e *Engine) draftBackup(facts map[string]any) error {
 	facts["m"] = int64(b.Threshold)
 	facts["n"] = int64(len(b.Holders))
 	facts["holders"] = toAny(b.Holders)
+	facts["delivery"] = deliveryFacts(e.deliveries)
 	facts["media"] = b.Media
 	facts["wrapping"] = "aes-256 backup wrapping key, RFC 5649 key wrap with padding"
 	return nil
@@ -300,6 +314,7 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 	if err := os.MkdirAll(b.ShareDir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: backup.share_dir: %w", e.Script.File, err)
 	}
+	e.shareBase = e.backupID
 	holders := make([]any, n)
 	for i, sh := range shares {
 		h, err := e.deliverShare(sh, commits[i], b.Holders[i])
@@ -349,44 +364,40 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 // reads it back and checks it against its commitment; it returns the
 // holder's entry of backup.split.
 func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder string) (map[string]any, error) {
-	b := e.Script.Backup
-	m := e.Ledger.State().Roster.Member(holder)
-	base := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s", e.backupID, sh.Index, holder))
+	b := e.splitOut()
+	base := filepath.Join(b.ShareDir, fmt.Sprintf("%s-share%d-%s", e.shareBase, sh.Index, holder))
 	text, err := sh.Text()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(text)
-	enc, err := shamir.EncryptToSSH(m.Key, text)
+	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(), "delivery": e.deliveries[holder]}
+	enc, err := e.sealShare(holder, text)
 	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
 	}
-	file := base + ".age"
-	if err := shamir.WriteFile(file, enc); err != nil {
-		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
+	file := base + ".card"
+	if enc != nil {
+		file = base + ".age"
+		if err := shamir.WriteFile(file, enc); err != nil {
+			return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
+		}
+		fsum := sha256.Sum256(enc)
+		entry["file"], entry["file_sha256"] = file, hex.EncodeToString(fsum[:])
+		// Read back: with the holder's passphrase, or by their own key
+		// when present, else from the text.
+		back, readBack, err := e.readBackSealed(holder, file, text, b.ReadBack[holder])
+		if err != nil {
+			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+		}
+		err = checkReadBack(back, sh, c)
+		back.Zero()
+		if err != nil {
+			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
+		}
+		entry["read_back"] = readBack
 	}
-	fsum := sha256.Sum256(enc)
-	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(),
-		"file": file, "file_sha256": hex.EncodeToString(fsum[:])}
-	// Read back: by the holder's own key when present, else from the text.
-	readBack := "text form parsed"
-	var back *shamir.Share
-	if keyFile := b.ReadBack[holder]; keyFile != "" {
-		back, err = loadShareFile(file, keyFile, e.Prompt)
-		readBack = "decrypted with the holder's key"
-	} else {
-		back, err = shamir.ParseText(text)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
-	}
-	err = checkReadBack(back, sh, c)
-	back.Zero()
-	if err != nil {
-		return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
-	}
-	entry["read_back"] = readBack
-	if b.Cards {
+	if b.Cards || enc == nil {
 		card, err := sh.Card()
 		if err != nil {
 			return nil, err
@@ -407,6 +418,9 @@ func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder stri
 			return nil, fmt.Errorf("read back card %d of %s: %w", sh.Index, holder, err)
 		}
 		entry["card"] = cf
+		if enc == nil {
+			entry["read_back"] = "card read back"
+		}
 	}
 	e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
 	return entry, nil

@@ -33,6 +33,10 @@ type Backup struct {
 	PublicKey []byte // SPKI of a key pair's public half
 	Attrs     map[string]any
 	Seq       int64 // the backup.split record
+	// SharesSeq is the record that made the shares in force (the split,
+	// or the last backup.reshared); retired are those a reshare replaced.
+	SharesSeq int64
+	retired   []retiredShare
 }
 
 // LoadBackup reads backup id from the ledger's backup.split records.
@@ -91,6 +95,9 @@ func LoadBackup(l *ledger.Ledger, id string) (*Backup, error) {
 		}
 		b.Commits[i] = c
 	}
+	if err := b.currentShares(l); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -112,6 +119,8 @@ func (b *Backup) CheckShare(ledgerID string, sh *shamir.Share) error {
 		return fmt.Errorf("it belongs to ledger %q, not %q", sh.LedgerID, ledgerID)
 	case sh.BackupID != b.ID:
 		return hint.With(fmt.Errorf("it is a share of backup %q, not of %q", sh.BackupID, b.ID), "the holder brought the share of another backup")
+	case b.retiredAs(sh) != nil:
+		return b.retiredErr(sh)
 	case sh.M != b.M || sh.N != b.N:
 		return fmt.Errorf("it is a %d-of-%d share, backup %q is %d-of-%d", sh.M, sh.N, b.ID, b.M, b.N)
 	case sh.Index < 1 || sh.Index > b.N:
@@ -138,6 +147,12 @@ func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
 // line or a word card — and says whether it was encrypted. The caller
 // zeroes the share (Share.Zero) after use.
 func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
+	return loadShare(path, ShareKey{Identity: identity}, p)
+}
+
+// loadShare is LoadShare with the key to open an age file: an identity,
+// or a passphrase (delivery.go).
+func loadShare(path string, k ShareKey, p Prompter) (*shamir.Share, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, false, err
@@ -153,17 +168,9 @@ func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
 	}
 	plain := data
 	if isAge(data) {
-		if identity == "" {
-			return nil, false, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", path),
-				"name the holder's OpenSSH private key (identity:) for this share")
-		}
-		var ask func() ([]byte, error)
-		if p != nil {
-			ask = func() ([]byte, error) { return p.Secret("passphrase of " + identity) }
-		}
-		plain, err = shamir.DecryptWithSSHKey(identity, ask, data)
+		plain, err = openAge(path, data, k, p)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, false, err
 		}
 		defer clear(plain)
 	}
@@ -180,7 +187,8 @@ func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
 }
 
 // IsEncryptedShare reports whether the file at path is an age-encrypted
-// share (so its holder's key file must be asked for first).
+// share to an SSH key (so its holder's key file must be asked for first;
+// a share to a passphrase asks its passphrase as it is loaded).
 func IsEncryptedShare(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
@@ -189,7 +197,7 @@ func IsEncryptedShare(path string) bool {
 	defer f.Close()
 	head := make([]byte, 64)
 	n, _ := io.ReadFull(f, head)
-	return isAge(head[:n])
+	return isAge(head[:n]) && !isPassphraseShare(path)
 }
 
 func isAge(b []byte) bool {
@@ -263,7 +271,7 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 			break
 		}
 		at := fmt.Sprintf("restore.shares[%d] (%s)", i, src.File)
-		sh, err := loadShareFile(src.File, src.Identity, e.Prompt)
+		sh, _, err := loadShare(src.File, ShareKey{Identity: src.Identity, PassphraseSource: src.PassphraseSource}, e.Prompt)
 		if err == nil && have[sh.Index] {
 			err = fmt.Errorf("share %d (holder %s) was already entered", sh.Index, b.Holder(sh.Index))
 		}
@@ -282,7 +290,7 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 		}
 		have[sh.Index] = true
 		accepted = append(accepted, sh)
-		used = append(used, map[string]any{"index": int64(sh.Index), "holder": b.Holder(sh.Index)})
+		used = append(used, map[string]any{"index": int64(sh.Index), "holder": b.Holder(sh.Index), "commitment": b.Commits[sh.Index-1].String()})
 		e.say("share %d (holder %s) accepted: %d of %d", sh.Index, b.Holder(sh.Index), len(accepted), b.M)
 	}
 	if len(accepted) < b.M {

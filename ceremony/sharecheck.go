@@ -18,7 +18,10 @@ type ShareCheckOptions struct {
 	// Share is the share file (age file, text form or word card); Identity
 	// the holder's OpenSSH private key to open an age file.
 	Share, Identity string
-	Signers         map[string]sign.Signer
+	// PassphraseSource (file:PATH) opens a share encrypted to a
+	// passphrase; without it the passphrase is asked through Prompt.
+	PassphraseSource string
+	Signers          map[string]sign.Signer
 	Prompt          Prompter
 	Now             func() time.Time
 	Progress        io.Writer
@@ -65,7 +68,7 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 	if holderSigner == nil {
 		return nil, hint.With(fmt.Errorf("share check: no key for %s, who signs the check of their share", o.Holder), "add --key "+o.Holder+"=REF")
 	}
-	sh, err := loadShareFile(o.Share, o.Identity, o.Prompt)
+	sh, _, err := loadShare(o.Share, ShareKey{Identity: o.Identity, PassphraseSource: o.PassphraseSource}, o.Prompt)
 	if err != nil {
 		return nil, fmt.Errorf("share check of %s: %w", o.Holder, err)
 	}
