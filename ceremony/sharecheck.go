@@ -22,9 +22,9 @@ type ShareCheckOptions struct {
 	// passphrase; without it the passphrase is asked through Prompt.
 	PassphraseSource string
 	Signers          map[string]sign.Signer
-	Prompt          Prompter
-	Now             func() time.Time
-	Progress        io.Writer
+	Prompt           Prompter
+	Now              func() time.Time
+	Progress         io.Writer
 }
 
 // ShareCheckResult is what a share check recorded.

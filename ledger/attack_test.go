@@ -332,8 +332,10 @@ var attacks = []attack{
 	{name: "a reshare no holder presented a share to", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
 		facts: func(f *fixture) map[string]any { return reshareIntent(f, "x1") }, want: "0 shares of backup k1.bk2 presented, its threshold is 2"},
 	{name: "a reshare the operator presented their own share to, alone", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
-		facts: func(f *fixture) map[string]any { return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice")) },
-		want:  "1 shares of backup k1.bk2 presented, its threshold is 2"},
+		facts: func(f *fixture) map[string]any {
+			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"))
+		},
+		want: "1 shares of backup k1.bk2 presented, its threshold is 2"},
 	{name: "a reshare with another holder's presentation signed by the operator", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
 		facts: func(f *fixture) map[string]any {
 			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"), presented(f, "x1", 2, "bob", "alice"))
