@@ -233,6 +233,7 @@ func (e *Engine) reshare(res *Result) (*ledger.Record, error) {
 		return nil, fmt.Errorf("load the rebuilt wrapping key: %w", err)
 	}
 	kf, ferr := k.Facts()
+	crashPoint("reshare-after-load")
 	if _, derr := e.token.Destroy(k); derr != nil {
 		return nil, fmt.Errorf("remove the rebuilt wrapping key from token %q: %w", e.token.Info().Label, derr)
 	}
@@ -267,6 +268,7 @@ func (e *Engine) reshare(res *Result) (*ledger.Record, error) {
 		}
 		holders[i] = h
 	}
+	crashPoint("reshare-after-shares")
 	total, checked, err := checkCombinations(shares, m, secret)
 	if err != nil {
 		return nil, err
