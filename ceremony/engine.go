@@ -75,8 +75,10 @@ type Engine struct {
 	passphrases map[string][]byte
 	shareBase   string
 	// reshare (reshare.go): the backup, and the shares presented.
-	reshareOf *Backup
-	presented []*shamir.Share
+	reshareOf      *Backup
+	presented      []*shamir.Share
+	presentedFacts []any  // their signed entries, once signed …
+	presentedFor   string // … for this ceremony id
 	// hsmTime is the time spent in HSM operations, so benchmarks can tell
 	// the engine's own time apart.
 	hsmTime time.Duration

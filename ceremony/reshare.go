@@ -161,19 +161,9 @@ func (e *Engine) draftReshare(facts map[string]any) error {
 			e.say("share %d (holder %s) presented and checked against its commitment", sh.Index, b.Holder(sh.Index))
 		}
 	}
-	var presented []any
-	for _, sh := range e.presented {
-		h := b.Holder(sh.Index)
-		sg, err := e.signer(h, "that they presented their share")
-		if err != nil {
-			return err
-		}
-		c := b.Commits[sh.Index-1].String()
-		sig, err := sg.Sign(ledger.NamespaceSharePresented, ledger.SharePresentedMessage(st.LedgerID, b.ID, int64(sh.Index), h, c, e.plan.Ceremony))
-		if err != nil {
-			return fmt.Errorf("signature by %s that they presented their share: %w", h, err)
-		}
-		presented = append(presented, map[string]any{"index": int64(sh.Index), "member": h, "commitment": c, "signature": string(sig)})
+	presented, err := e.presentations()
+	if err != nil {
+		return err
 	}
 	facts["key_id"] = b.KeyID
 	facts["label"] = e.plan.Label
@@ -191,9 +181,56 @@ func (e *Engine) draftReshare(facts map[string]any) error {
 	return nil
 }
 
+// presentations are the presented shares' entries, each signed by its
+// holder: signed once per ceremony (an ECDSA signature differs each time,
+// and the record drafted must stay the one approved), or taken from the
+// request being run when it names the same shares.
+func (e *Engine) presentations() ([]any, error) {
+	b := e.reshareOf
+	st := e.Ledger.State()
+	if e.presentedFacts != nil && e.presentedFor == e.plan.Ceremony {
+		return e.presentedFacts, nil
+	}
+	var want []string
+	for _, sh := range e.presented {
+		want = append(want, fmt.Sprintf("%d %s %s", sh.Index, b.Holder(sh.Index), b.Commits[sh.Index-1]))
+	}
+	if e.Request != nil {
+		l, _ := e.Request.Record.Facts["presented"].([]any)
+		var got []string
+		for _, x := range l {
+			p, _ := x.(map[string]any)
+			idx, _ := factInt(p["index"])
+			m, _ := p["member"].(string)
+			c, _ := p["commitment"].(string)
+			got = append(got, fmt.Sprintf("%d %s %s", idx, m, c))
+		}
+		if strings.Join(got, "\n") == strings.Join(want, "\n") {
+			e.presentedFacts, e.presentedFor = l, e.plan.Ceremony
+			return l, nil
+		}
+	}
+	var presented []any
+	for _, sh := range e.presented {
+		h := b.Holder(sh.Index)
+		sg, err := e.signer(h, "that they presented their share")
+		if err != nil {
+			return nil, err
+		}
+		c := b.Commits[sh.Index-1].String()
+		sig, err := sg.Sign(ledger.NamespaceSharePresented, ledger.SharePresentedMessage(st.LedgerID, b.ID, int64(sh.Index), h, c, e.plan.Ceremony))
+		if err != nil {
+			return nil, fmt.Errorf("signature by %s that they presented their share: %w", h, err)
+		}
+		presented = append(presented, map[string]any{"index": int64(sh.Index), "member": h, "commitment": c, "signature": string(sig)})
+	}
+	e.presentedFacts, e.presentedFor = presented, e.plan.Ceremony
+	return presented, nil
+}
+
 func (e *Engine) zeroPresented() {
 	shamir.ZeroAll(e.presented)
-	e.presented = nil
+	e.presented, e.presentedFacts = nil, nil
 }
 
 // reshareKeyID is the CKA_ID of the rebuilt wrapping key a reshare of

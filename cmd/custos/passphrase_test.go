@@ -106,10 +106,9 @@ func TestPassphraseAtTerminal(t *testing.T) {
 	}
 
 	// The share check asks the passphrase at the terminal too.
-	tm.tmux("kill-session", "-t", "ui")
-	check := fmt.Sprintf("cd %s && env %s %s share-check shares/kek.bk1-share2-dave.age --ledger L --backup kek.bk1 --holder dave --key dave=dave; echo EXIT=$?; sleep 60",
+	check := fmt.Sprintf("clear; cd %s && env %s %s share-check shares/kek.bk1-share2-dave.age --ledger L --backup kek.bk1 --holder dave --key dave=dave; echo EXIT=$?; sleep 60",
 		dir, strings.Join(env, " "), bin)
-	tm.tmux("new-session", "-d", "-s", "ui", "-x", "160", "-y", "50", check)
+	tm.tmux("respawn-pane", "-k", "-t", "ui", check) // the same terminal, a new command
 	tm.waitFor("", "passphrase of the share shares/kek.bk1-share2-dave.age:")
 	tm.text(strong)
 	tm.keys("Enter")
