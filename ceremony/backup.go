@@ -50,6 +50,14 @@ type BackupPlan struct {
 	// workstation before leaving, and the share is checked against its
 	// commitment. Every share file is read back and its digest compared.
 	ReadBack map[string]string `yaml:"read_back"`
+	// Delivery maps a holder to how their share reaches them: ssh (an age
+	// file to their key on the roster; the default for ssh-ed25519 and
+	// ssh-rsa keys), passphrase (an age file to a passphrase they type)
+	// or card (a printed word card only). delivery.go.
+	Delivery map[string]string `yaml:"delivery"`
+	// PassphraseSources maps a holder delivered by passphrase to a
+	// file:PATH holding it, instead of asking at the terminal.
+	PassphraseSources map[string]string `yaml:"passphrase_sources"`
 }
 
 // RestorePlan says which backup to restore and where the shares are.
@@ -65,6 +73,9 @@ type RestorePlan struct {
 type ShareSource struct {
 	File     string `yaml:"file,required"`
 	Identity string `yaml:"identity"`
+	// PassphraseSource (file:PATH) opens an age file encrypted to a
+	// passphrase; without it the passphrase is asked at the terminal.
+	PassphraseSource string `yaml:"passphrase_source"`
 }
 
 var backupIDRE = labelRE
@@ -95,10 +106,8 @@ func checkBackupScript(s *Script) error {
 			}
 			seen[h] = true
 		}
-		for h := range b.ReadBack {
-			if !seen[h] {
-				return bad("backup.read_back."+h, fmt.Sprintf("%q is not a share holder", h), "")
-			}
+		if err := checkDeliveryScript(bad, "backup", splitOut{Holders: b.Holders, Delivery: b.Delivery, PassphraseSources: b.PassphraseSources, ReadBack: b.ReadBack}); err != nil {
+			return err
 		}
 	case KindRestore:
 		r := s.Restore
@@ -132,19 +141,11 @@ func (e *Engine) planBackup(p *Plan) error {
 		return hint.With(fmt.Errorf("%s: backup.key: key %q (%s) was not generated for backup: it must be extractable only under a trusted wrapping key", s.File, ks.Label, ks.ID),
 			"generate keys that need a backup with backup: true")
 	}
-	roles := holderRoles(&st.Policy)
-	for i, h := range b.Holders {
-		m := st.Roster.Member(h)
-		if m == nil {
-			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %q is not a member of the ledger's roster", s.File, i, h), "members: "+memberNames(st))
-		}
-		if !m.HasRole(roles...) {
-			return fmt.Errorf("%s: backup.holders[%d]: %s holds none of the roles %s a share holder needs (has %s)", s.File, i, h, strings.Join(roles, "/"), strings.Join(m.Roles, ", "))
-		}
-		if !ageRecipient(m.Key) {
-			return hint.With(fmt.Errorf("%s: backup.holders[%d]: %s's key is not ssh-ed25519 or ssh-rsa: age cannot encrypt a share to it", s.File, i, h),
-				"the holder needs an ssh-ed25519 key on the roster")
-		}
+	if err := e.checkHolderRoles("backup", b.Holders); err != nil {
+		return err
+	}
+	if e.deliveries, err = e.planDeliveries("backup", *e.splitOut()); err != nil {
+		return err
 	}
 	id := b.ID
 	if id == "" {
@@ -159,18 +160,8 @@ func (e *Engine) planBackup(p *Plan) error {
 	if _, err := os.Lstat(b.Media); err == nil {
 		return hint.With(fmt.Errorf("%s: backup.media: %s already exists", s.File, b.Media), "custos never writes over a file; choose a new path")
 	}
-	if b.Cards {
-		if e.Cards == nil {
-			return hint.With(fmt.Errorf("%s: backup.cards: each holder's card goes where that holder chooses, and there is no one to ask here", s.File),
-				"run the backup at a terminal or in the TUI, or without cards: true")
-		}
-		if a, ok := e.Cards.(CardAsker); ok {
-			for i, h := range b.Holders {
-				if err := a.CanAsk(h); err != nil {
-					return fmt.Errorf("%s: backup.holders[%d]: card of %s: %w", s.File, i, h, err)
-				}
-			}
-		}
+	if err := e.checkCards("backup", *e.splitOut()); err != nil {
+		return err
 	}
 	e.target = ks
 	e.backupID = id
@@ -180,8 +171,8 @@ func (e *Engine) planBackup(p *Plan) error {
 		fmt.Sprintf("record the intent to back up %s key %q (id %s) as backup %s, %d-of-%d", ks.Type, ks.Label, ks.ID, id, b.Threshold, n),
 		"make a fresh 32-byte backup wrapping key; the security officer imports it as a trusted key",
 		"wrap the key under it (AES key wrap with padding, RFC 5649); remove the wrapping key from the token",
-		fmt.Sprintf("split the wrapping key %d-of-%d among %s; each share encrypted to its holder into %s%s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir, cardStep(b.Cards)),
-		fmt.Sprintf("read every share file back from the medium and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
+		fmt.Sprintf("split the wrapping key %d-of-%d among %s into %s: %s%s", b.Threshold, n, strings.Join(b.Holders, ", "), b.ShareDir, deliverySteps(b.Holders, e.deliveries), cardStep(b.Cards)),
+		fmt.Sprintf("read every share back from the medium and check it; recombine combinations of %d and compare with the wrapping key's check value", b.Threshold),
 		fmt.Sprintf("write the wrapped key to %s and read it back; record commitments (never shares), digests, mechanism, M and N", b.Media),
 		"witnesses co-sign the closing checkpoint",
 	}
@@ -204,8 +195,20 @@ func holderRoles(p *ledger.Policy) []string {
 	return []string{"custodian"}
 }
 
-func ageRecipient(authorizedKey string) bool {
-	return strings.HasPrefix(authorizedKey, "ssh-ed25519 ") || strings.HasPrefix(authorizedKey, "ssh-rsa ")
+// checkHolderRoles: every holder is a member with a share holder's role.
+func (e *Engine) checkHolderRoles(sec string, holders []string) error {
+	st := e.Ledger.State()
+	roles := holderRoles(&st.Policy)
+	for i, h := range holders {
+		m := st.Roster.Member(h)
+		if m == nil {
+			return hint.With(fmt.Errorf("%s: %s.holders[%d]: %q is not a member of the ledger's roster", e.Script.File, sec, i, h), "members: "+memberNames(st))
+		}
+		if !m.HasRole(roles...) {
+			return fmt.Errorf("%s: %s.holders[%d]: %s holds none of the roles %s a share holder needs (has %s)", e.Script.File, sec, i, h, strings.Join(roles, "/"), strings.Join(m.Roles, ", "))
+		}
+	}
+	return nil
 }
 
 func lastEvent(ks *ledger.KeyState) int64 {
@@ -229,6 +232,7 @@ func (e *Engine) draftBackup(facts map[string]any) error {
 	facts["m"] = int64(b.Threshold)
 	facts["n"] = int64(len(b.Holders))
 	facts["holders"] = toAny(b.Holders)
+	facts["delivery"] = deliveryFacts(e.deliveries)
 	facts["media"] = b.Media
 	if b.ShareDir != "" {
 		facts["share_dir"] = b.ShareDir
@@ -330,6 +334,7 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 	if err := os.MkdirAll(b.ShareDir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: backup.share_dir: %w", e.Script.File, err)
 	}
+	e.shareBase = e.backupID
 	holders := make([]any, n)
 	for i, sh := range shares {
 		h, err := e.deliverShare(sh, commits[i], b.Holders[i])
@@ -381,14 +386,13 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 // decrypts what was read back) and, with cards, hands the holder their
 // word card; it returns the holder's entry of backup.split.
 func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder string) (map[string]any, error) {
-	b := e.Script.Backup
-	m := e.Ledger.State().Roster.Member(holder)
+	b := e.splitOut()
 	text, err := sh.Text()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(text)
-	// The text form must say what the share is before it is encrypted.
+	// The text form must say what the share is before it is sealed.
 	inMem, err := shamir.ParseText(text)
 	if err == nil {
 		err = checkReadBack(inMem, sh, c)
@@ -397,39 +401,39 @@ func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder stri
 	if err != nil {
 		return nil, fmt.Errorf("share %d of %s: text form: %w", sh.Index, holder, err)
 	}
-	enc, err := shamir.EncryptToSSH(m.Key, text)
+	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(), "delivery": e.deliveries[holder]}
+	enc, err := e.sealShare(holder, text)
 	if err != nil {
 		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
 	}
-	file := shareFile(b.ShareDir, e.backupID, sh.Index, holder)
-	fsum, back, err := writeReadBack(file, enc)
-	if err != nil {
-		return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
-	}
-	defer clear(back)
-	entry := map[string]any{"index": int64(sh.Index), "member": holder, "commitment": c.String(),
-		"file": file, "file_sha256": fsum}
-	readBack := "re-read from the medium: sha256 matches"
-	if keyFile := b.ReadBack[holder]; keyFile != "" {
-		got, _, err := OpenShare(file, back, keyFile, e.Prompt)
+	if enc != nil {
+		file := shareFile(b.ShareDir, e.shareBase, sh.Index, holder)
+		fsum, back, err := writeReadBack(file, enc)
+		if err != nil {
+			return nil, fmt.Errorf("share %d for %s: %w", sh.Index, holder, err)
+		}
+		defer clear(back)
+		entry["file"], entry["file_sha256"] = file, fsum
+		got, readBack, err := e.readBackSealed(holder, file, back, b.ReadBack[holder])
+		if err == nil && got != nil {
+			err = checkReadBack(got, sh, c)
+			got.Zero()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
 		}
-		err = checkReadBack(got, sh, c)
-		got.Zero()
-		if err != nil {
-			return nil, fmt.Errorf("read back share %d of %s: %w", sh.Index, holder, err)
-		}
-		readBack = "re-read from the medium and decrypted with the holder's key"
+		entry["read_back"] = readBack
+		e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
 	}
-	entry["read_back"] = readBack
-	e.say("share %d of %d for %s: %s, read back and checked", sh.Index, sh.N, holder, file)
-	if b.Cards {
+	if b.needsCard(holder, e.deliveries) {
 		how, err := e.deliverCard(sh, c, holder)
 		if err != nil {
 			return nil, err
 		}
 		entry["card"] = how
+		if enc == nil {
+			entry["read_back"] = "card: " + how
+		}
 	}
 	return entry, nil
 }

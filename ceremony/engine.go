@@ -17,6 +17,7 @@ import (
 	"custos/hint"
 	"custos/hsm"
 	"custos/ledger"
+	"custos/shamir"
 	"custos/sign"
 )
 
@@ -73,6 +74,18 @@ type Engine struct {
 	// backup and restore (backup.go, restore.go)
 	backupID    string
 	restoreFrom *Backup
+	// deliveries: holder → how their share goes (delivery.go); the
+	// passphrases of those delivered by passphrase, asked before the
+	// intent and wiped after the ceremony; shareBase names the share
+	// files.
+	deliveries  map[string]string
+	passphrases map[string][]byte
+	shareBase   string
+	// reshare (reshare.go): the backup, and the shares presented.
+	reshareOf      *Backup
+	presented      []*shamir.Share
+	presentedFacts []any  // their signed entries, once signed …
+	presentedFor   string // … for this ceremony id
 	// hsmTime is the time spent in HSM operations, so benchmarks can tell
 	// the engine's own time apart.
 	hsmTime time.Duration
@@ -146,6 +159,7 @@ var intentKinds = map[string]string{
 	KindReview:     "review.signed",
 
 	KindDestroyBackup: "backup.destroyed",
+	KindReshare:       "backup.reshare.intent",
 }
 
 // Plan validates the script against the ledger (members, roles, policy,
@@ -292,6 +306,10 @@ func (e *Engine) Plan() (*Plan, error) {
 		if err := e.planBackup(p); err != nil {
 			return nil, err
 		}
+	case KindReshare:
+		if err := e.planReshare(p); err != nil {
+			return nil, err
+		}
 	}
 	if s.Kind == KindRotate || noHSM[s.Kind] {
 		if err := e.planLifecycle(p); err != nil {
@@ -386,8 +404,10 @@ func (e *Engine) OpenHSM() error {
 	return nil
 }
 
-// Close releases the HSM session.
+// Close releases the HSM session (and wipes the shares a reshare was
+// presented).
 func (e *Engine) Close() {
+	e.zeroPresented()
 	if e.token != nil {
 		closeToken(e.token)
 		e.token = nil
@@ -486,6 +506,10 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		}
 	case KindBackup, KindRestore:
 		if err := e.draftBackup(facts); err != nil {
+			return nil, err
+		}
+	case KindReshare:
+		if err := e.draftReshare(facts); err != nil {
 			return nil, err
 		}
 	}
@@ -694,6 +718,11 @@ func (e *Engine) Run() (*Result, error) {
 	}
 	// Say a missing quorum before touching the HSM.
 	if err := e.quorumPossible(); err != nil {
+		return nil, err
+	}
+	// Passphrases for shares are asked and checked before any record.
+	defer e.forgetPassphrases()
+	if err := e.collectPassphrases(); err != nil {
 		return nil, err
 	}
 	rec, err := e.Draft()

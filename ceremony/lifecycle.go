@@ -130,7 +130,7 @@ func (e *Engine) planLifecycle(p *Plan) error {
 		e.resplit = held
 		for _, name := range s.Roster.Remove {
 			if ids := held[name]; len(ids) > 0 {
-				p.Steps = append(p.Steps, fmt.Sprintf("%s holds shares of backups %s: re-split them (run a new backup; the old shares are recorded as revoked)", name, strings.Join(ids, ", ")))
+				p.Steps = append(p.Steps, fmt.Sprintf("%s holds a share of backup %s: each is re-share due until a reshare ceremony (kind: reshare) gives its shares to members who stay", name, strings.Join(ids, ", ")))
 			}
 		}
 	case KindDestroyBackup:
@@ -369,29 +369,20 @@ func rosterNames(r *ledger.Roster) string {
 	return strings.Join(n, ", ")
 }
 
-// sharesHeldBy lists, for each of names, the backups (by backup id, or by
-// record) in which they hold a share, from the backup.split records: one
-// pass over the history for all of them.
+// sharesHeldBy lists, for each of names, the live backups (not
+// destroyed) whose shares in force they hold: the split's holders, or
+// those of the last reshare.
 func (e *Engine) sharesHeldBy(names []string) (map[string][]string, error) {
+	st := e.Ledger.State()
 	out := map[string][]string{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	for rec, err := range e.Ledger.Records() {
-		if err != nil {
-			return nil, fmt.Errorf("backups held by leaving members: %w", err)
-		}
-		if rec.Kind != "backup.split" {
+	for _, id := range slices.Sorted(maps.Keys(st.Backups)) {
+		b, _ := st.Backup(id)
+		if b.Destroyed != 0 {
 			continue
 		}
-		hs, _ := rec.Facts["holders"].([]any)
-		for _, h := range hs {
-			if name, _ := h.(string); slices.Contains(names, name) {
-				id, _ := rec.Facts["backup_id"].(string)
-				if id == "" {
-					id = fmt.Sprintf("record %d", rec.Seq)
-				}
-				out[name] = append(out[name], id)
+		for _, idx := range slices.Sorted(maps.Keys(b.Holders)) {
+			if h := b.Holders[idx]; slices.Contains(names, h) {
+				out[h] = append(out[h], id)
 			}
 		}
 	}

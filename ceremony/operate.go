@@ -30,6 +30,8 @@ func (e *Engine) operate(res *Result) (*ledger.Record, error) {
 		return e.backup(res)
 	case KindRestore:
 		return e.restore(res)
+	case KindReshare:
+		return e.reshare(res)
 	}
 	return nil, fmt.Errorf("no hsm operation for %s", e.Script.Kind)
 }

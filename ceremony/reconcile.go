@@ -158,6 +158,13 @@ func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool)
 
 	case "key.restore.intent":
 		return e.settleRestore(intent, id, cause, resumed, abort)
+
+	case "backup.reshare.intent":
+		reason, err := settleReshare(t, intent)
+		if err != nil {
+			return nil, err
+		}
+		return abort(cause + "; " + reason), nil
 	}
 	return abort(cause + "; custos cannot inspect the HSM for " + intent.Kind), nil
 }

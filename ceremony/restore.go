@@ -33,6 +33,10 @@ type Backup struct {
 	PublicKey []byte // SPKI of a key pair's public half
 	Attrs     map[string]any
 	Seq       int64 // the backup.split record
+	// SharesSeq is the record that made the shares in force (the split,
+	// or the last backup.reshared); retired are those a reshare replaced.
+	SharesSeq int64
+	retired   []retiredShare
 }
 
 // LoadBackup reads backup id from the ledger's backup.split records.
@@ -91,6 +95,9 @@ func LoadBackup(l *ledger.Ledger, id string) (*Backup, error) {
 		}
 		b.Commits[i] = c
 	}
+	if err := b.currentShares(l); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -112,6 +119,8 @@ func (b *Backup) CheckShare(ledgerID string, sh *shamir.Share) error {
 		return fmt.Errorf("it belongs to ledger %q, not %q", sh.LedgerID, ledgerID)
 	case sh.BackupID != b.ID:
 		return hint.With(fmt.Errorf("it is a share of backup %q, not of %q", sh.BackupID, b.ID), "the holder brought the share of another backup")
+	case b.retiredAs(sh) != nil:
+		return b.retiredErr(sh)
 	case sh.M != b.M || sh.N != b.N:
 		return fmt.Errorf("it is a %d-of-%d share, backup %q is %d-of-%d", sh.M, sh.N, b.ID, b.M, b.N)
 	case sh.Index < 1 || sh.Index > b.N:
@@ -127,14 +136,14 @@ func (b *Backup) CheckShare(ledgerID string, sh *shamir.Share) error {
 const maxShareFile = 64 << 10
 
 // ShareInput is one share as a holder brings it, in memory: the bytes of
-// an age file (opened with Identity, the holder's OpenSSH private key
-// file), of a text-form line or of a word card. What names it in messages
-// and in the record — a file name or "card typed at the screen", never
-// any of its content.
+// an age file (opened with Key: the holder's OpenSSH private key file, or
+// a passphrase source; else the passphrase is asked), of a text-form line
+// or of a word card. What names it in messages and in the record — a file
+// name or "card typed at the screen", never any of its content.
 type ShareInput struct {
-	What     string
-	Data     []byte
-	Identity string
+	What string
+	Data []byte
+	Key  ShareKey
 }
 
 // loadShareFile reads a share as a holder brings it: an age file (opened
@@ -144,15 +153,22 @@ func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
 	return sh, err
 }
 
-// LoadShare reads the share file at path and opens it (OpenShare). The
-// caller zeroes the share (Share.Zero) after use.
+// LoadShare reads the share file at path and opens it (OpenShare) with the
+// holder's OpenSSH key file identity. The caller zeroes the share
+// (Share.Zero) after use.
 func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
+	return loadShare(path, ShareKey{Identity: identity}, p)
+}
+
+// loadShare is LoadShare with the key to open an age file: an identity,
+// or a passphrase (delivery.go).
+func loadShare(path string, k ShareKey, p Prompter) (*shamir.Share, bool, error) {
 	data, err := ReadShareFile(path)
 	if err != nil {
 		return nil, false, err
 	}
 	defer clear(data)
-	return OpenShare(path, data, identity, p)
+	return OpenShare(path, data, k, p)
 }
 
 // ReadShareFile reads a share file as its holder brings it (at most
@@ -176,29 +192,22 @@ func ReadShareFile(path string) ([]byte, error) {
 }
 
 // OpenShare reads a share from the bytes a holder brings — an age file
-// opened with the holder's OpenSSH key file identity (a passphrase asked
-// through p), a text-form line or a word card — and says whether it was
-// encrypted; what names it in errors. It neither keeps nor zeroes data;
-// the caller zeroes the share (Share.Zero) after use.
-func OpenShare(what string, data []byte, identity string, p Prompter) (*shamir.Share, bool, error) {
+// opened with k (the holder's OpenSSH key file, or their passphrase from
+// k.PassphraseSource or asked through p), a text-form line or a word card
+// — and says whether it was encrypted; what names it in errors. It
+// neither keeps nor zeroes data; the caller zeroes the share (Share.Zero)
+// after use.
+func OpenShare(what string, data []byte, k ShareKey, p Prompter) (*shamir.Share, bool, error) {
 	if len(data) > maxShareFile {
 		return nil, false, fmt.Errorf("%s: more than %d bytes: not a share", what, maxShareFile)
 	}
 	plain := data
 	encrypted := isAge(data)
 	if encrypted {
-		if identity == "" {
-			return nil, true, hint.With(fmt.Errorf("%s is encrypted (age) and no identity is given to open it", what),
-				"name the holder's OpenSSH private key (identity:) for this share")
-		}
-		var ask func() ([]byte, error)
-		if p != nil {
-			ask = func() ([]byte, error) { return p.Secret("passphrase of " + identity) }
-		}
 		var err error
-		plain, err = shamir.DecryptWithSSHKey(identity, ask, data)
+		plain, err = openAge(what, data, k, p)
 		if err != nil {
-			return nil, true, fmt.Errorf("%s: %w", what, err)
+			return nil, true, err
 		}
 		defer clear(plain)
 	}
@@ -216,7 +225,8 @@ func OpenShare(what string, data []byte, identity string, p Prompter) (*shamir.S
 }
 
 // IsEncryptedShare reports whether the file at path is an age-encrypted
-// share (so its holder's key file must be asked for first).
+// share to an SSH key (so its holder's key file must be asked for first;
+// a share to a passphrase asks its passphrase as it is loaded).
 func IsEncryptedShare(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
@@ -225,7 +235,7 @@ func IsEncryptedShare(path string) bool {
 	defer f.Close()
 	head := make([]byte, 64)
 	n, _ := io.ReadFull(f, head)
-	return isAge(head[:n])
+	return isAge(head[:n]) && !isPassphraseShare(path)
 }
 
 func isAge(b []byte) bool {
@@ -319,13 +329,13 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 			at = fmt.Sprintf("share %d entered (%s)", i+1, in.What)
 		} else {
 			src := r.Shares[i]
-			in = ShareInput{What: src.File, Identity: src.Identity}
+			in = ShareInput{What: src.File, Key: ShareKey{Identity: src.Identity, PassphraseSource: src.PassphraseSource}}
 			at = fmt.Sprintf("restore.shares[%d] (%s)", i, src.File)
 			in.Data, err = ReadShareFile(src.File)
 		}
 		var sh *shamir.Share
 		if err == nil {
-			sh, _, err = OpenShare(in.What, in.Data, in.Identity, e.Prompt)
+			sh, _, err = OpenShare(in.What, in.Data, in.Key, e.Prompt)
 		}
 		clear(in.Data)
 		if err == nil && have[sh.Index] {
@@ -346,7 +356,7 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 		}
 		have[sh.Index] = true
 		accepted = append(accepted, sh)
-		used = append(used, map[string]any{"index": int64(sh.Index), "holder": b.Holder(sh.Index)})
+		used = append(used, map[string]any{"index": int64(sh.Index), "holder": b.Holder(sh.Index), "commitment": b.Commits[sh.Index-1].String()})
 		e.say("share %d (holder %s) accepted: %d of %d", sh.Index, b.Holder(sh.Index), len(accepted), b.M)
 	}
 	if len(accepted) < b.M {

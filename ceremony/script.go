@@ -48,6 +48,7 @@ type Script struct {
 	Review     *ReviewPlan     `yaml:"review"`
 
 	DestroyBackup *DestroyBackupPlan `yaml:"destroy_backup"`
+	Reshare       *ResharePlan       `yaml:"reshare"`
 }
 
 // KeyPlan describes a key to generate.
@@ -154,9 +155,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	sections["rotate"], sections["compromise"], sections["roster"], sections["review"] = s.Rotate != nil, s.Compromise != nil, s.Roster != nil, s.Review != nil
 	want[KindRotate], want[KindCompromise], want[KindRoster], want[KindReview] = "rotate", "compromise", "roster", "review"
 	sections["destroy_backup"], want[KindDestroyBackup] = s.DestroyBackup != nil, "destroy_backup"
+	sections["reshare"], want[KindReshare] = s.Reshare != nil, "reshare"
 	sec, ok := want[s.Kind]
 	if !ok {
-		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, rotate, compromise, roster, review")
+		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, reshare, rotate, compromise, roster, review")
 	}
 	for name, present := range sections {
 		if present && name != sec && !(s.Kind == KindRotate && name == "key") {
@@ -207,6 +209,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	case KindDestroy:
 	case KindBackup, KindRestore:
 		if err := checkBackupScript(&s); err != nil {
+			return nil, err
+		}
+	case KindReshare:
+		if err := checkReshareScript(&s); err != nil {
 			return nil, err
 		}
 	}

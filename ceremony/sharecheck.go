@@ -20,10 +20,13 @@ type ShareCheckOptions struct {
 	Holder string
 	// Share is the share as the holder brings it, in memory: the bytes of
 	// their age file (opened with Identity, their OpenSSH private key
-	// file), of a text form or of a word card; the check zeroes it.
-	// ShareName names it in messages (the file it was read from).
+	// file, or for a share encrypted to a passphrase with the passphrase
+	// from PassphraseSource, else asked through Prompt), of a text form or
+	// of a word card; the check zeroes it. ShareName names it in messages
+	// (the file it was read from).
 	Share               []byte
 	ShareName, Identity string
+	PassphraseSource    string
 	Signers             map[string]sign.Signer
 	Prompt              Prompter
 	Now                 func() time.Time
@@ -79,7 +82,7 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 	if holderSigner == nil {
 		return nil, hint.With(fmt.Errorf("share check: no key for %s, who signs the check of their share", o.Holder), "add --key "+o.Holder+"=REF")
 	}
-	sh, err := b.CheckOwnShare(st.LedgerID, o.Holder, o.ShareName, o.Share, o.Identity, o.Prompt)
+	sh, err := b.CheckOwnShare(st.LedgerID, o.Holder, o.ShareName, o.Share, ShareKey{Identity: o.Identity, PassphraseSource: o.PassphraseSource}, o.Prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +122,8 @@ func CheckShareHeld(l *ledger.Ledger, o ShareCheckOptions) (*ShareCheckResult, e
 // card) and checks that it is intact and theirs: a share of this backup,
 // matching the ledger's commitment, the one the backup gave holder. It
 // records nothing; the caller zeroes the share it returns.
-func (b *Backup) CheckOwnShare(ledgerID, holder, what string, data []byte, identity string, p Prompter) (*shamir.Share, error) {
-	sh, _, err := OpenShare(what, data, identity, p)
+func (b *Backup) CheckOwnShare(ledgerID, holder, what string, data []byte, k ShareKey, p Prompter) (*shamir.Share, error) {
+	sh, _, err := OpenShare(what, data, k, p)
 	if err != nil {
 		return nil, fmt.Errorf("share check of %s: %w", holder, err)
 	}

@@ -245,6 +245,7 @@ var attacks = []attack{
 			t.Fatal(err)
 		}
 		facts["witnesses"] = []any{"bob"}
+		facts["shares_to_resplit"] = []any{map[string]any{"backup": "k1.bk1", "holder": "bob"}}
 		f.add(t, "roster.changed", "roster-rm", "carol", facts, "dave")
 	}, kind: "ceremony.closed", cer: "roster-rm", actor: "carol",
 		facts: func(f *fixture) map[string]any {
@@ -325,6 +326,93 @@ var attacks = []attack{
 		}, want: "but the backup was approved for holders alice, bob"},
 	{name: "a generated key whose HSM id is another key's", setup: genIntentAES, kind: "key.generated", cer: "gen-k2", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k2", "id": "k1", "label": "kek-2", "type": "aes-256", "hsm": testHSM}), want: "is not the key's id"},
+
+	// Reshares: the old holders present their shares, each signing that
+	// they did; the new shares retire every old one.
+	{name: "a reshare no holder presented a share to", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any { return reshareIntent(f, "x1") }, want: "0 shares of backup k1.bk2 presented, its threshold is 2"},
+	{name: "a reshare the operator presented their own share to, alone", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"))
+		},
+		want: "1 shares of backup k1.bk2 presented, its threshold is 2"},
+	{name: "a reshare with another holder's presentation signed by the operator", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"), presented(f, "x1", 2, "bob", "alice"))
+		}, want: "signature by bob that they presented their share"},
+	{name: "a reshare with a presentation carried from another ceremony", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"), presented(f, "x0", 2, "bob", "bob"))
+		}, want: "signature by bob that they presented their share"},
+	{name: "a reshare presenting a share with another commitment", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			p := presented(f, "x1", 2, "bob", "bob")
+			p["commitment"] = "sha256:forged"
+			return reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"), p)
+		}, want: "is held by bob with another commitment"},
+	{name: "a reshare that leaves an old share unretired", setup: reshareOpen, kind: "backup.reshared", cer: "rs-k1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			r := reshared(f)
+			r["retired"] = r["retired"].([]any)[:1]
+			return r
+		}, want: "a reshare retires every old share"},
+	{name: "a reshare to other holders than approved", setup: reshareOpen, kind: "backup.reshared", cer: "rs-k1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			r := reshared(f)
+			r["holders"].([]any)[1].(map[string]any)["member"] = "alice"
+			return r
+		}, want: "but the reshare was approved for holders carol, bob"},
+	{name: "a reshare whose shares rebuild another wrapping key", setup: reshareOpen, kind: "backup.reshared", cer: "rs-k1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			r := reshared(f)
+			r["wrapping_key_kcv_cmac"] = "ffffff"
+			return r
+		}, want: "the shares rebuild another key"},
+	{name: "a reshare delivered otherwise than approved", setup: reshareOpen, kind: "backup.reshared", cer: "rs-k1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			r := reshared(f)
+			r["holders"].([]any)[0].(map[string]any)["delivery"] = "card"
+			return r
+		}, want: "carol's share was delivered by card, but the reshare was approved for delivery by passphrase"},
+	{name: "a reshare delivering by ssh to a key age cannot encrypt to", setup: secondBackup, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			i := reshareIntent(f, "x1", presented(f, "x1", 1, "alice", "alice"), presented(f, "x1", 2, "bob", "bob"))
+			i["delivery"].(map[string]any)["bob"] = "ssh"
+			return i
+		}, want: "delivery ssh to bob, whose key on the roster is not ssh-ed25519 or ssh-rsa"},
+	{name: "a share check of a share a reshare retired", setup: reshareDone, kind: "share.verified", cer: "x1", actor: "bob",
+		facts: func(f *fixture) map[string]any {
+			return map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "backup_record": f.l.State().Backups["k1.bk2"], "holder": "bob", "index": 2, "commitment": "sha256:old2"}
+		}, want: "retired by the reshare of record"},
+	{name: "a restore from a share a reshare retired", setup: func(t *testing.T, f *fixture) {
+		reshareDone(t, f)
+		f.add(t, "key.restore.intent", "res-k1", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "backup_record": f.l.State().Backups["k1.bk2"]})
+	}, kind: "key.restored", cer: "res-k1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k1", "label": "kek-1", "type": "aes-256", "backup_id": "k1.bk2", "kcv_aes_cmac": "a1b2c3", "hsm": testHSM,
+			"shares_used": []any{map[string]any{"index": 1, "holder": "carol", "commitment": "sha256:new1"}, map[string]any{"index": 1, "holder": "alice", "commitment": "sha256:old1"}}}),
+		want: "a retired share restores nothing"},
+	{name: "a second reshare presenting retired shares", setup: reshareDone, kind: "backup.reshare.intent", cer: "x1", actor: "alice",
+		facts: func(f *fixture) map[string]any {
+			st, _ := f.l.State().Backup("k1.bk2")
+			old := presented(f, "x1", 1, "alice", "alice")
+			sig, _ := f.signers["alice"].Sign(NamespaceSharePresented, SharePresentedMessage(f.l.State().LedgerID, "k1.bk2", 1, "alice", "sha256:old1", "x1"))
+			old["commitment"], old["signature"] = "sha256:old1", string(sig)
+			i := reshareIntent(f, "x1", old, presented(f, "x1", 2, "bob", "bob"))
+			i["replaces"] = st.SetSeq
+			return i
+		}, want: "was retired by the reshare of record"},
+	{name: "a roster change that removes a holder without naming their backup", kind: "roster.changed", cer: "x1", actor: "carol",
+		facts: func(f *fixture) map[string]any {
+			st := f.l.State()
+			var members []Member
+			for _, m := range st.Roster.Members {
+				if m.Name != "bob" {
+					members = append(members, m)
+				}
+			}
+			facts, _ := rosterFacts(&Roster{Members: members}, &st.Policy)
+			return facts
+		}, approvers: []string{"dave"}, want: "bob holds a share of backup k1.bk1 and leaves the roster: facts.shares_to_resplit must name it"},
 
 	// Time.
 	{name: "a record dated 9999-12-31", kind: "hsm.enrolled", cer: "x1", actor: "alice",
@@ -429,4 +517,99 @@ func attackFacts(t *testing.T, m map[string]any) map[string]any {
 		t.Fatal(err)
 	}
 	return fs
+}
+
+// secondBackup adds backup k1.bk2 of kek-1, 2-of-2 to alice and bob, with
+// commitments.
+func secondBackup(t *testing.T, f *fixture) {
+	f.add(t, "backup.intent", "bk-k1r", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "holders": []any{"alice", "bob"}}, "carol")
+	f.add(t, "backup.split", "bk-k1r", "alice", map[string]any{"wrapping_key_kcv_cmac": "c0ffee",
+		"holders": []any{shareHolder(1, "alice", "sha256:old1", ""), shareHolder(2, "bob", "sha256:old2", "")}})
+	f.close(t, "bk-k1r", "alice")
+}
+
+func shareHolder(index int64, member, commitment, delivery string) map[string]any {
+	h := map[string]any{"index": index, "member": member, "commitment": commitment}
+	if delivery != "" {
+		h["delivery"] = delivery
+	}
+	return h
+}
+
+// reshareIntent is a backup.reshare.intent of k1.bk2 in ceremony cer, to
+// carol (passphrase) and bob (card), with the presentations given.
+func reshareIntent(f *fixture, cer string, presentations ...map[string]any) map[string]any {
+	st, _ := f.l.State().Backup("k1.bk2")
+	p := []any{}
+	for _, x := range presentations {
+		p = append(p, x)
+	}
+	return map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "backup_record": st.Seq, "replaces": st.SetSeq, "m": 2, "n": 2,
+		"holders": []any{"carol", "bob"}, "delivery": map[string]any{"carol": "passphrase", "bob": "card"}, "presented": p, "hsm": testHSM}
+}
+
+// presented is the presentation of share index of k1.bk2 by holder to
+// ceremony cer, signed by signer (the holder, when honest).
+func presented(f *fixture, cer string, index int64, holder, signer string) map[string]any {
+	st, _ := f.l.State().Backup("k1.bk2")
+	c := st.Commitments[index]
+	sig, err := f.signers[signer].Sign(NamespaceSharePresented, SharePresentedMessage(f.l.State().LedgerID, "k1.bk2", index, holder, c, cer))
+	if err != nil {
+		panic(err)
+	}
+	return map[string]any{"index": index, "member": holder, "commitment": c, "signature": string(sig)}
+}
+
+// reshareOpen opens reshare rs-k1 of k1.bk2, both holders presenting.
+func reshareOpen(t *testing.T, f *fixture) {
+	secondBackup(t, f)
+	f.add(t, "backup.reshare.intent", "rs-k1", "alice", reshareIntent(f, "rs-k1", presented(f, "rs-k1", 1, "alice", "alice"), presented(f, "rs-k1", 2, "bob", "bob")))
+}
+
+// reshared is the honest outcome of reshareOpen.
+func reshared(f *fixture) map[string]any {
+	return map[string]any{"key_id": "k1", "backup_id": "k1.bk2", "m": 2, "n": 2, "hsm": testHSM, "wrapping_key_kcv_cmac": "c0ffee",
+		"holders": []any{shareHolder(1, "carol", "sha256:new1", "passphrase"), shareHolder(2, "bob", "sha256:new2", "card")},
+		"retired": []any{map[string]any{"index": 1, "member": "alice", "commitment": "sha256:old1"}, map[string]any{"index": 2, "member": "bob", "commitment": "sha256:old2"}}}
+}
+
+// reshareDone reshares k1.bk2 to carol and bob and closes.
+func reshareDone(t *testing.T, f *fixture) {
+	reshareOpen(t, f)
+	f.add(t, "backup.reshared", "rs-k1", "alice", reshared(f))
+	f.close(t, "rs-k1", "alice")
+}
+
+// TestReshareRetires: after a reshare the state holds the new shares and
+// knows the old ones as retired; a roster change removing a holder names
+// the backup, which is due a reshare until one is recorded.
+func TestReshareRetires(t *testing.T) {
+	f := attackBase(t)
+	reshareDone(t, f)
+	mustVerify(t, f.dir, Options{})
+	b, _ := f.l.State().Backup("k1.bk2")
+	if b.Holders[1] != "carol" || b.Commitments[1] != "sha256:new1" || b.Retired["sha256:old1"].Holder != "alice" || b.SetSeq == b.Seq {
+		t.Fatalf("backup after reshare: %+v", b)
+	}
+	st := f.l.State()
+	var members []Member
+	for _, m := range st.Roster.Members {
+		if m.Name != "bob" {
+			members = append(members, m)
+		}
+	}
+	facts, err := rosterFacts(&Roster{Members: members}, &st.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts["shares_to_resplit"] = []any{map[string]any{"backup": "k1.bk1", "holder": "bob"}}
+	if _, err := f.try("roster.changed", "roster-bob", "alice", facts, "dave"); err == nil || !strings.Contains(err.Error(), "bob holds a share of backup k1.bk2") {
+		t.Fatalf("roster change naming one of bob's two backups: %v", err)
+	}
+	facts["shares_to_resplit"] = []any{map[string]any{"backup": "k1.bk1", "holder": "bob"}, map[string]any{"backup": "k1.bk2", "holder": "bob"}}
+	f.add(t, "roster.changed", "roster-bob", "alice", facts, "dave")
+	if due := f.l.State().ReshareDue(); len(due) != 2 || len(due["k1.bk2"]) != 1 || due["k1.bk2"][0] != "bob" {
+		t.Fatalf("reshare due: %v", due)
+	}
+	mustVerify(t, f.dir, Options{})
 }

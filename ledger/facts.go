@@ -37,10 +37,14 @@ type List = []any
 // RosterFacts are the facts of ledger.genesis and roster.changed.
 type RosterFacts struct {
 	Opening
-	Roster          Object `json:"roster" custos:"required"`
-	Policy          Object `json:"policy" custos:"required"`
-	Reason          string `json:"reason"`
-	SharesToResplit List   `json:"shares_to_resplit"`
+	Roster Object `json:"roster" custos:"required"`
+	Policy Object `json:"policy" custos:"required"`
+	Reason string `json:"reason"`
+	// SharesToResplit names, for a change that removes a share holder,
+	// each backup whose current shares they hold: {backup, holder}. It
+	// must name every one; the backup reads "re-share due" until a
+	// backup.reshared (or backup.destroyed) follows.
+	SharesToResplit List `json:"shares_to_resplit"`
 }
 
 // GenesisFacts are the facts of ledger.genesis.
@@ -201,10 +205,102 @@ type BackupIntentFacts struct {
 	M        int64    `json:"m" custos:"required"`
 	N        int64    `json:"n" custos:"required"`
 	Holders  []string `json:"holders"`
+	// Delivery maps each holder to how their share reaches them
+	// (DeliverySSH, DeliveryPassphrase, DeliveryCard), so the approvers
+	// see it; the split's holder entries must say the same.
+	Delivery Object   `json:"delivery"`
 	Media    string   `json:"media" custos:"required"`
 	ShareDir string   `json:"share_dir"` // where the share files go, so resume can name them
 	Wrapping string   `json:"wrapping"`
 	HSM      HSMFacts `json:"hsm" custos:"required"`
+}
+
+// How a share reaches its holder (ShareHolder.Delivery).
+const (
+	// DeliverySSH: an age file encrypted to the holder's SSH key on the
+	// roster (ssh-ed25519 or ssh-rsa only). A holder entry without a
+	// delivery (ledgers written before deliveries were recorded) is one.
+	DeliverySSH = "ssh"
+	// DeliveryPassphrase: an age file encrypted to a passphrase the holder
+	// typed (scrypt), for holders whose key cannot receive an age file.
+	DeliveryPassphrase = "passphrase"
+	// DeliveryCard: a printed word card only, no file.
+	DeliveryCard = "card"
+)
+
+// Deliveries are the delivery methods, in the order they are offered.
+var Deliveries = []string{DeliverySSH, DeliveryPassphrase, DeliveryCard}
+
+// AgeRecipientKey reports whether an authorized-key line is a key age can
+// encrypt a file to (ssh-ed25519, ssh-rsa): only those holders may be
+// given DeliverySSH.
+func AgeRecipientKey(authorizedKey string) bool {
+	return strings.HasPrefix(authorizedKey, "ssh-ed25519 ") || strings.HasPrefix(authorizedKey, "ssh-rsa ")
+}
+
+// ShareHolder is one entry of the holders of backup.split and
+// backup.reshared: a share, its holder, the commitment that checks it
+// and how it was delivered.
+type ShareHolder struct {
+	Index      int64  `json:"index"`
+	Member     string `json:"member"`
+	Commitment string `json:"commitment"`
+	Delivery   string `json:"delivery,omitempty"` // "" is DeliverySSH
+	File       string `json:"file,omitempty"`     // the age file (ssh, passphrase)
+	FileSHA256 string `json:"file_sha256,omitempty"`
+	Card       string `json:"card,omitempty"` // the word card, when one was written
+	ReadBack   string `json:"read_back,omitempty"`
+}
+
+// ShareRef names one share of a share set: a retired one in
+// backup.reshared, a presented one (with the holder's signature) in
+// backup.reshare.intent.
+type ShareRef struct {
+	Index      int64  `json:"index"`
+	Member     string `json:"member"`
+	Commitment string `json:"commitment,omitempty"`
+	Signature  string `json:"signature,omitempty"`
+}
+
+// ReshareIntentFacts are the facts of backup.reshare.intent: which share
+// set is replaced (the record that made it: the backup.split or the last
+// backup.reshared), the new threshold and holders, and the current
+// holders who presented their shares, each with their signature that
+// they did (ShareRef, namespace NamespaceSharePresented): at least the
+// current threshold of them.
+type ReshareIntentFacts struct {
+	Opening
+	KeyID        string   `json:"key_id" custos:"required"`
+	Label        string   `json:"label"`
+	BackupID     string   `json:"backup_id" custos:"required"`
+	BackupRecord int64    `json:"backup_record" custos:"required"`
+	Replaces     int64    `json:"replaces" custos:"required"`
+	M            int64    `json:"m" custos:"required"`
+	N            int64    `json:"n" custos:"required"`
+	Holders      []string `json:"holders" custos:"required"`
+	Delivery     Object   `json:"delivery"`
+	Presented    List     `json:"presented" custos:"required"` // ShareRef with signature
+	Reason       string   `json:"reason"`
+	HSM          HSMFacts `json:"hsm" custos:"required"`
+}
+
+// ResharedFacts are the facts of backup.reshared: the new shares (as in
+// backup.split), the wrapping key's check value (the backup's, computed
+// again from the rebuilt key, and by the HSM), and every commitment of
+// the set replaced, retired: no custos check or restore accepts those
+// shares again.
+type ResharedFacts struct {
+	KeyID               string   `json:"key_id" custos:"required"`
+	BackupID            string   `json:"backup_id" custos:"required"`
+	HSM                 HSMFacts `json:"hsm" custos:"required"`
+	M                   int64    `json:"m" custos:"required"`
+	N                   int64    `json:"n" custos:"required"`
+	Holders             List     `json:"holders" custos:"required"` // ShareHolder
+	Retired             List     `json:"retired" custos:"required"` // ShareRef
+	WrappingKeyKCVCMAC  string   `json:"wrapping_key_kcv_cmac" custos:"required"`
+	CombinationsChecked int64    `json:"combinations_checked"`
+	CombinationsTotal   int64    `json:"combinations_total"`
+	Resumed             bool     `json:"resumed"`
 }
 
 // BackupSplitFacts are the facts of backup.split.
@@ -221,7 +317,7 @@ type BackupSplitFacts struct {
 	BlobSHA256                string   `json:"blob_sha256" custos:"required"`
 	CombinationsChecked       int64    `json:"combinations_checked"`
 	CombinationsTotal         int64    `json:"combinations_total"`
-	Holders                   List     `json:"holders" custos:"required"` // {index, member, commitment, …}
+	Holders                   List     `json:"holders" custos:"required"` // ShareHolder
 	Mechanism                 string   `json:"mechanism" custos:"required"`
 	PublicKeySPKI             string   `json:"public_key_spki"`
 	TrustedWrappingKeyRemoved bool     `json:"trusted_wrapping_key_removed"`
@@ -243,7 +339,9 @@ type RestoreIntentFacts struct {
 	HSM          HSMFacts `json:"hsm" custos:"required"`
 }
 
-// RestoredFacts are the facts of key.restored.
+// RestoredFacts are the facts of key.restored. Each entry of SharesUsed
+// is {index, holder, commitment}: a commitment retired by a reshare is
+// refused.
 type RestoredFacts struct {
 	KeyFacts
 	BackupID           string `json:"backup_id" custos:"required"`

@@ -116,6 +116,14 @@ var kinds = map[string]kindSpec{
 	"backup.split": {roles: operators, key: keyActive, hsm: true, facts: factsOf(BackupSplitFacts{}),
 		bind: []string{"key_id", "backup_id", "m", "n", "media", "hsm"}},
 
+	// A reshare replaces a backup's shares with new ones, under the same
+	// wrapping key: the HSM checks the rebuilt key, it need not hold the
+	// backed-up key (which may be destroyed there, the backup outstanding).
+	"backup.reshare.intent": {opens: true, intent: true, settledBy: "backup.reshared", roles: operators, key: keyMade, hsm: true,
+		facts: factsOf(ReshareIntentFacts{})},
+	"backup.reshared": {roles: operators, key: keyMade, hsm: true, facts: factsOf(ResharedFacts{}),
+		bind: []string{"key_id", "backup_id", "m", "n", "hsm"}},
+
 	"key.restore.intent": {opens: true, intent: true, settledBy: "key.restored", roles: operators, key: keyRestorable, hsm: true,
 		facts: factsOf(RestoreIntentFacts{})},
 	"key.restored": {roles: operators, key: keyRestorable, set: KeyActive, hsm: true, facts: factsOf(RestoredFacts{}),

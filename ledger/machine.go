@@ -33,13 +33,27 @@ type ceremonyState struct {
 	closed     int64
 }
 
-// backupInfo is what the replay keeps of a backup.split.
+// backupInfo is what the replay keeps of a backup.split and of the
+// reshares after it.
 type backupInfo struct {
 	seq         int64
 	keyID       string
+	m, n        int64            // of the current shares
+	setSeq      int64            // the record that made the current shares: the split or the last backup.reshared
+	kcv         string           // the wrapping key's check value, as the split recorded it
 	holders     map[int64]string // share index → holder
 	commitments map[int64]string // share index → its commitment
-	destroyed   int64            // the backup.destroyed record, or 0
+	// retired maps each commitment a reshare retired to where.
+	retired   map[string]RetiredShare
+	destroyed int64 // the backup.destroyed record, or 0
+}
+
+// RetiredShare is a share a reshare replaced: its index and holder in
+// the set it belonged to, and the backup.reshared that retired it.
+type RetiredShare struct {
+	Index  int64
+	Holder string
+	Seq    int64
 }
 
 // actorRoles are the roles that may write rec: its row's, or for the
@@ -347,6 +361,9 @@ func (s *State) hsmHolds(rec *Record, spec kindSpec, k *KeyState) error {
 	if !spec.hsm || rec.Kind == "key.generate.intent" || rec.Kind == "key.generated" || spec.key == keyRestorable {
 		return nil
 	}
+	if rec.Kind == "backup.reshare.intent" || rec.Kind == "backup.reshared" {
+		return nil // the HSM checks the rebuilt wrapping key; the key itself may be on none
+	}
 	if serial := hsmSerial(rec.Facts); !slices.Contains(k.on, serial) {
 		return fmt.Errorf("facts.hsm names HSM %q, which does not hold key %s (held on: %s)", serial, k.ID, strings.Join(k.on, ", "))
 	}
@@ -368,6 +385,20 @@ func (s *State) restoreRules(rec *Record, k *KeyState) error {
 		return fmt.Errorf("backup %s was destroyed (record %d): nothing is left to restore key %s from", id, b.destroyed, k.ID)
 	}
 	if rec.Kind == "key.restored" {
+		used, _ := rec.Facts["shares_used"].([]any)
+		for i, e := range used {
+			u, _ := e.(map[string]any)
+			c := factString(u, "commitment")
+			if c == "" {
+				continue // a restore recorded before commitments were
+			}
+			if r, ok := b.retired[c]; ok {
+				return fmt.Errorf("facts.shares_used[%d] is share %d of backup %s held by %s, retired by the reshare of record %d: a retired share restores nothing", i, r.Index, id, r.Holder, r.Seq)
+			}
+			if idx, _ := factInt(u, "index"); b.commitments[idx] != c {
+				return fmt.Errorf("facts.shares_used[%d]: its commitment is not that of share %d of backup %s", i, idx, id)
+			}
+		}
 		for _, f := range checkValues {
 			if v, ok := k.Facts[f]; ok && !sameFact(v, rec.Facts[f]) {
 				return fmt.Errorf("facts.%s %s is not key %s's %s from its generation (%s): the restored key is another key", f, brief(rec.Facts[f]), k.ID, f, brief(v))
@@ -398,36 +429,89 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 		}
 	case "backup.split":
 		id := factString(rec.Facts, "backup_id")
-		b := &backupInfo{seq: rec.Seq, keyID: k.ID, holders: map[int64]string{}, commitments: map[int64]string{}}
-		hs, _ := rec.Facts["holders"].([]any)
+		m, _ := factInt(rec.Facts, "m")
 		n, _ := factInt(rec.Facts, "n")
-		if int64(len(hs)) != n {
-			return fmt.Errorf("facts.holders lists %d shares for n=%d", len(hs), n)
-		}
-		for i, h := range hs {
-			e, _ := h.(map[string]any)
-			idx, ok := factInt(e, "index")
-			member := factString(e, "member")
-			if !ok || idx < 1 || idx > n || b.holders[idx] != "" || s.Roster.Member(member) == nil {
-				return fmt.Errorf("facts.holders[%d]: needs a new share index 1..%d and a member of the roster", i, n)
-			}
-			b.holders[idx] = member
-			b.commitments[idx] = factString(e, "commitment")
-		}
-		if intent := s.cer.opening; intent != nil {
-			if want := factNames(intent.Facts, "holders"); len(want) > 0 {
-				for i, name := range want {
-					if b.holders[int64(i+1)] != name {
-						return fmt.Errorf("facts.holders: share %d is %s's, but the backup was approved for holders %s", i+1, orNone(b.holders[int64(i+1)]), strings.Join(want, ", "))
-					}
-				}
-			}
+		b := &backupInfo{seq: rec.Seq, keyID: k.ID, m: m, n: n, setSeq: rec.Seq, kcv: factString(rec.Facts, "wrapping_key_kcv_cmac")}
+		var err error
+		if b.holders, b.commitments, err = s.shareSet(rec, n, s.cer.opening, "backup"); err != nil {
+			return err
 		}
 		if s.hasBackup(id) {
 			return fmt.Errorf("facts.backup_id %s is already a backup", id)
 		}
 		s.backups.set(id, b)
 		k.BackupsOutstanding = append(slices.Clip(k.BackupsOutstanding), id)
+	case "backup.reshare.intent":
+		if seq := lastEvent(k, "key.compromised"); seq > 0 {
+			return fmt.Errorf("key %s was reported compromised (record %d): it may only be rotated away and destroyed", k.ID, seq)
+		}
+		b, err := s.liveBackup(rec, k)
+		if err != nil {
+			return err
+		}
+		if n, _ := factInt(rec.Facts, "backup_record"); n != b.seq {
+			return fmt.Errorf("facts.backup_record %d is not record %d, the backup.split of %s", n, b.seq, factString(rec.Facts, "backup_id"))
+		}
+		if r, _ := factInt(rec.Facts, "replaces"); r != b.setSeq {
+			return fmt.Errorf("facts.replaces %d is not record %d, which made the current shares of backup %s", r, b.setSeq, factString(rec.Facts, "backup_id"))
+		}
+		m, _ := factInt(rec.Facts, "m")
+		n, _ := factInt(rec.Facts, "n")
+		if m < 2 || m > n || n > 255 {
+			return fmt.Errorf("facts.m %d of facts.n %d is not a threshold of 2 or more out of at most 255 shares", m, n)
+		}
+		holders := factNames(rec.Facts, "holders")
+		if int64(len(holders)) != n {
+			return fmt.Errorf("facts.holders names %d holders for %d shares", len(holders), n)
+		}
+		for i, h := range holders {
+			if s.Roster.Member(h) == nil {
+				return fmt.Errorf("facts.holders[%d]: %s is not a member of the roster", i, h)
+			}
+		}
+		if err := s.checkDeliveryMap(rec.Facts, holders); err != nil {
+			return err
+		}
+	case "backup.reshared":
+		b, err := s.liveBackup(rec, k)
+		if err != nil {
+			return err
+		}
+		id := factString(rec.Facts, "backup_id")
+		if kcv := factString(rec.Facts, "wrapping_key_kcv_cmac"); b.kcv != "" && kcv != b.kcv {
+			return fmt.Errorf("facts.wrapping_key_kcv_cmac %.20q is not backup %s's (%s): the shares rebuild another key", kcv, id, b.kcv)
+		}
+		// Every share of the set replaced is named retired, as it was.
+		rl, _ := rec.Facts["retired"].([]any)
+		named := map[int64]bool{}
+		for i, e := range rl {
+			r, _ := e.(map[string]any)
+			idx, _ := factInt(r, "index")
+			if b.holders[idx] == "" || named[idx] || factString(r, "member") != b.holders[idx] || factString(r, "commitment") != b.commitments[idx] {
+				return fmt.Errorf("facts.retired[%d]: not share %d of the shares record %d made (its holder and commitment), or named twice", i, idx, b.setSeq)
+			}
+			named[idx] = true
+		}
+		if len(named) != len(b.holders) {
+			return fmt.Errorf("facts.retired names %d of the %d shares record %d made: a reshare retires every old share", len(named), len(b.holders), b.setSeq)
+		}
+		nb := *b
+		n, _ := factInt(rec.Facts, "n")
+		if nb.holders, nb.commitments, err = s.shareSet(rec, n, s.cer.opening, "reshare"); err != nil {
+			return err
+		}
+		nb.retired = maps.Clone(b.retired)
+		if nb.retired == nil {
+			nb.retired = map[string]RetiredShare{}
+		}
+		for idx, c := range b.commitments {
+			if c != "" {
+				nb.retired[c] = RetiredShare{Index: idx, Holder: b.holders[idx], Seq: rec.Seq}
+			}
+		}
+		nb.m, _ = factInt(rec.Facts, "m")
+		nb.n, nb.setSeq = n, rec.Seq
+		s.backups.set(id, &nb)
 	case "backup.destroyed":
 		id := factString(rec.Facts, "backup_id")
 		b, _ := s.backups.get(id)
@@ -464,6 +548,9 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 			return fmt.Errorf("facts.backup_record %d is not record %d, the backup.split of %s", n, b.seq, id)
 		}
 		if c := factString(rec.Facts, "commitment"); c != b.commitments[idx] {
+			if r, ok := b.retired[c]; ok {
+				return fmt.Errorf("facts.commitment is that of share %d of backup %s held by %s, retired by the reshare of record %d: a retired share is never checked again", r.Index, id, r.Holder, r.Seq)
+			}
 			return fmt.Errorf("facts.commitment is not the commitment backup %s recorded for share %d: the share checked is another share", id, idx)
 		}
 		if b.destroyed != 0 {
@@ -475,6 +562,214 @@ func (s *State) backupRules(rec *Record, k *KeyState) error {
 		}
 	}
 	return nil
+}
+
+// shareSet reads the holders of a backup.split or backup.reshared: n
+// shares, each with a new index 1..n and a member of the roster, in the
+// order and with the deliveries their intent was approved for. It
+// returns index → holder and index → commitment.
+func (s *State) shareSet(rec *Record, n int64, intent *Record, what string) (map[int64]string, map[int64]string, error) {
+	holders, commitments := map[int64]string{}, map[int64]string{}
+	hs, _ := rec.Facts["holders"].([]any)
+	if int64(len(hs)) != n {
+		return nil, nil, fmt.Errorf("facts.holders lists %d shares for n=%d", len(hs), n)
+	}
+	var want []string
+	var delivery map[string]any
+	if intent != nil {
+		want = factNames(intent.Facts, "holders")
+		delivery, _ = intent.Facts["delivery"].(map[string]any)
+	}
+	for i, h := range hs {
+		e, _ := h.(map[string]any)
+		idx, ok := factInt(e, "index")
+		member := factString(e, "member")
+		if !ok || idx < 1 || idx > n || holders[idx] != "" || s.Roster.Member(member) == nil {
+			return nil, nil, fmt.Errorf("facts.holders[%d]: needs a new share index 1..%d and a member of the roster", i, n)
+		}
+		holders[idx] = member
+		commitments[idx] = factString(e, "commitment")
+		d := factString(e, "delivery")
+		if err := s.checkDelivery(member, d); err != nil {
+			return nil, nil, fmt.Errorf("facts.holders[%d]: %w", i, err)
+		}
+		if approved, has := delivery[member]; has && approved != orSSH(d) {
+			return nil, nil, fmt.Errorf("facts.holders[%d]: %s's share was delivered by %s, but the %s was approved for delivery by %v", i, member, orSSH(d), what, approved)
+		}
+	}
+	for i, name := range want {
+		if holders[int64(i+1)] != name {
+			return nil, nil, fmt.Errorf("facts.holders: share %d is %s's, but the %s was approved for holders %s", i+1, orNone(holders[int64(i+1)]), what, strings.Join(want, ", "))
+		}
+	}
+	return holders, commitments, nil
+}
+
+func orSSH(d string) string {
+	if d == "" {
+		return DeliverySSH
+	}
+	return d
+}
+
+// checkDelivery: a delivery is one of Deliveries, and a share goes to an
+// SSH key only when age can encrypt to that key.
+func (s *State) checkDelivery(member, d string) error {
+	switch d {
+	case "", DeliveryPassphrase, DeliveryCard:
+		return nil
+	case DeliverySSH:
+		if m := s.Roster.Member(member); m != nil && !AgeRecipientKey(m.Key) {
+			return fmt.Errorf("delivery ssh to %s, whose key on the roster is not ssh-ed25519 or ssh-rsa: no age file can be encrypted to it", member)
+		}
+		return nil
+	}
+	return fmt.Errorf("delivery %.20q is not one of %s", d, strings.Join(Deliveries, ", "))
+}
+
+// checkDeliveryMap checks an intent's delivery: holder → a delivery each
+// holder may be given, and nobody else.
+func (s *State) checkDeliveryMap(facts map[string]any, holders []string) error {
+	d, _ := facts["delivery"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(d)) {
+		v, _ := d[name].(string)
+		if !slices.Contains(holders, name) {
+			return fmt.Errorf("facts.delivery.%s: %s is not a holder", name, name)
+		}
+		if v == "" {
+			return fmt.Errorf("facts.delivery.%s must be one of %s", name, strings.Join(Deliveries, ", "))
+		}
+		if err := s.checkDelivery(name, v); err != nil {
+			return fmt.Errorf("facts.delivery.%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// liveBackup is the backup a reshare record names: of this key, not
+// destroyed.
+func (s *State) liveBackup(rec *Record, k *KeyState) (*backupInfo, error) {
+	id := factString(rec.Facts, "backup_id")
+	b, _ := s.backups.get(id)
+	if b == nil || b.keyID != k.ID {
+		return nil, fmt.Errorf("facts.backup_id %.70q is not a backup of key %s", id, k.ID)
+	}
+	if b.destroyed != 0 {
+		return nil, fmt.Errorf("backup %s was destroyed (record %d): there are no shares left to reshare", id, b.destroyed)
+	}
+	return b, nil
+}
+
+// NamespaceSharePresented is the namespace of a holder's signature that
+// they presented their share to a reshare.
+const NamespaceSharePresented = "custos-share-presented"
+
+// SharePresentedMessage is what a holder signs when their share, checked
+// against its commitment, is presented to reshare ceremony cer.
+func SharePresentedMessage(ledger, backup string, index int64, holder, commitment, cer string) []byte {
+	return []byte("custos share presented v1\nledger " + ledger + "\nbackup " + backup + "\nshare " + strconv.FormatInt(index, 10) +
+		"\nholder " + holder + "\ncommitment " + commitment + "\nceremony " + cer + "\n")
+}
+
+// presentChecks checks a backup.reshare.intent's presented shares: at
+// least the current threshold of them, each a current share named with
+// its holder and commitment, each signed by that holder. One member
+// alone cannot reshare: the old shares' holders sign that they took part.
+func (s *State) presentChecks(rec *Record) ([]approvalCheck, error) {
+	if rec.Kind != "backup.reshare.intent" {
+		return nil, nil
+	}
+	id := factString(rec.Facts, "backup_id")
+	b, _ := s.backups.get(id)
+	if b == nil {
+		return nil, fmt.Errorf("facts.backup_id %.70q is not a backup of this ledger", id)
+	}
+	l, _ := rec.Facts["presented"].([]any)
+	seen := map[int64]bool{}
+	var checks []approvalCheck
+	for i, e := range l {
+		p, _ := e.(map[string]any)
+		idx, ok := factInt(p, "index")
+		member, c, sig := factString(p, "member"), factString(p, "commitment"), factString(p, "signature")
+		if len(p) != 4 || !ok || member == "" || sig == "" {
+			return nil, fmt.Errorf("facts.presented[%d] must be {index, member, commitment, signature}", i)
+		}
+		if r, ok := b.retired[c]; ok {
+			return nil, fmt.Errorf("facts.presented[%d]: share %d of backup %s held by %s was retired by the reshare of record %d", i, r.Index, id, r.Holder, r.Seq)
+		}
+		if b.holders[idx] != member || b.commitments[idx] != c || seen[idx] {
+			return nil, fmt.Errorf("facts.presented[%d]: share %d of backup %s is held by %s with another commitment, not presented by %s (or presented twice)", i, idx, id, orNone(b.holders[idx]), member)
+		}
+		seen[idx] = true
+		m := s.Roster.Member(member)
+		if m == nil {
+			return nil, fmt.Errorf("facts.presented[%d]: %s is no longer a member: their share cannot be presented", i, member)
+		}
+		pub, err := s.pub(m)
+		if err != nil {
+			return nil, fmt.Errorf("facts.presented[%d]: %w", i, err)
+		}
+		checks = append(checks, approvalCheck{member: member, pub: pub, sig: []byte(sig), ns: NamespaceSharePresented,
+			msg: SharePresentedMessage(s.LedgerID, id, idx, member, c, rec.Ceremony)})
+	}
+	if int64(len(seen)) < b.m {
+		return nil, fmt.Errorf("%d shares of backup %s presented, its threshold is %d: a reshare needs that many holders to present their shares", len(seen), id, b.m)
+	}
+	return checks, nil
+}
+
+// resplitRule: a roster change that removes a holder of a live backup's
+// current shares names that backup in shares_to_resplit (and names no
+// other), so the approvers see what the change leaves to do.
+func (s *State) resplitRule(rec *Record, next *Roster) error {
+	want := map[string]bool{}
+	for _, id := range s.backups.keys() {
+		b, _ := s.backups.get(id)
+		if b.destroyed != 0 {
+			continue
+		}
+		for _, h := range b.holders {
+			if s.Roster.Member(h) != nil && next.Member(h) == nil {
+				want[id+"\x00"+h] = true
+			}
+		}
+	}
+	l, _ := rec.Facts["shares_to_resplit"].([]any)
+	got := map[string]bool{}
+	for i, e := range l {
+		r, _ := e.(map[string]any)
+		k := factString(r, "backup") + "\x00" + factString(r, "holder")
+		if len(r) != 2 || !want[k] || got[k] {
+			return fmt.Errorf("facts.shares_to_resplit[%d] is not {backup, holder} of a live backup whose share a member leaving holds (or is named twice)", i)
+		}
+		got[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if !got[k] {
+			id, h, _ := strings.Cut(k, "\x00")
+			return fmt.Errorf("%s holds a share of backup %s and leaves the roster: facts.shares_to_resplit must name it", h, id)
+		}
+	}
+	return nil
+}
+
+// ReshareDue lists, for each live backup whose current shares a member
+// no longer on the roster holds, those holders: the backup must be
+// reshared (or destroyed).
+func (s *State) ReshareDue() map[string][]string {
+	out := map[string][]string{}
+	for _, id := range s.backups.keys() {
+		b, _ := s.backups.get(id)
+		if b.destroyed != 0 {
+			continue
+		}
+		for _, idx := range slices.Sorted(maps.Keys(b.holders)) {
+			if h := b.holders[idx]; s.Roster.Member(h) == nil {
+				out[id] = append(out[id], h)
+			}
+		}
+	}
+	return out
 }
 
 // CeremonyUsed reports whether a record of the ledger already uses the
@@ -512,10 +807,16 @@ func toList(ss []string) []any {
 
 // BackupState is what the ledger knows of one backup.
 type BackupState struct {
-	Seq       int64            // its backup.split record
-	KeyID     string           // the key it holds
-	Holders   map[int64]string // share index → holder
-	Destroyed int64            // its backup.destroyed record, or 0
+	Seq   int64  // its backup.split record
+	KeyID string // the key it holds
+	// M, N, Holders and Commitments are of the current shares, made by
+	// record SetSeq (the split, or the last backup.reshared).
+	M, N        int64
+	SetSeq      int64
+	Holders     map[int64]string // share index → holder
+	Commitments map[int64]string // share index → commitment
+	Retired     map[string]RetiredShare
+	Destroyed   int64 // its backup.destroyed record, or 0
 }
 
 // Backup returns the backup with id.
@@ -524,7 +825,8 @@ func (s *State) Backup(id string) (BackupState, bool) {
 	if !ok {
 		return BackupState{}, false
 	}
-	return BackupState{Seq: b.seq, KeyID: b.keyID, Holders: maps.Clone(b.holders), Destroyed: b.destroyed}, true
+	return BackupState{Seq: b.seq, KeyID: b.keyID, M: b.m, N: b.n, SetSeq: b.setSeq, Holders: maps.Clone(b.holders),
+		Commitments: maps.Clone(b.commitments), Retired: maps.Clone(b.retired), Destroyed: b.destroyed}, true
 }
 
 func (s *State) hasBackup(id string) bool {
@@ -752,6 +1054,18 @@ func (m *cowMap[V]) get(k string) (V, bool) {
 	}
 	v, ok := m.base[k]
 	return v, ok
+}
+
+// keys lists the map's keys, sorted.
+func (m *cowMap[V]) keys() []string {
+	all := map[string]bool{}
+	for k := range m.base {
+		all[k] = true
+	}
+	for k := range m.add {
+		all[k] = true
+	}
+	return slices.Sorted(maps.Keys(all))
 }
 
 func (m *cowMap[V]) set(k string, v V) {

@@ -114,7 +114,8 @@ func DefaultApprovals() map[string]Requirement {
 	return map[string]Requirement{
 		"key.generate.intent": one, "key.export.intent": one, "key.destroy.intent": one,
 		"key.restore.intent": one, "backup.intent": one, "roster.changed": one,
-		"backup.destroyed": one, // ends the key's recoverability
+		"backup.destroyed":      one, // ends the key's recoverability
+		"backup.reshare.intent": one, // hands the key's recoverability to new holders
 	}
 }
 

@@ -62,7 +62,7 @@ func TestParseRoster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rf.Unmet) != 7 || len(rf.Defaulted) != 0 || rf.Policy.Required("key.export.intent").Count != 0 {
+	if len(rf.Unmet) != 8 || len(rf.Defaulted) != 0 || rf.Policy.Required("key.export.intent").Count != 0 {
 		t.Fatalf("no officer: unmet %v, defaulted %v, policy %+v", rf.Unmet, rf.Defaulted, rf.Policy)
 	}
 }
@@ -153,11 +153,11 @@ func TestPolicyDefaultsFillGaps(t *testing.T) {
 		defaulted int
 	}{
 		{"    key.generate.intent: {roles: [officer], count: 2}\n",
-			map[string]int{"key.generate.intent": 2, "key.export.intent": 1, "key.destroy.intent": 1, "roster.changed": 1, "backup.intent": 1, "backup.destroyed": 1, "hsm.enrolled": 0}, 6},
+			map[string]int{"key.generate.intent": 2, "key.export.intent": 1, "key.destroy.intent": 1, "roster.changed": 1, "backup.intent": 1, "backup.destroyed": 1, "backup.reshare.intent": 1, "hsm.enrolled": 0}, 7},
 		{"    \"key.*\": {roles: [officer], count: 2}\n",
-			map[string]int{"key.generate.intent": 2, "key.export.intent": 2, "key.restore.intent": 2, "roster.changed": 1, "backup.intent": 1}, 3},
+			map[string]int{"key.generate.intent": 2, "key.export.intent": 2, "key.restore.intent": 2, "roster.changed": 1, "backup.intent": 1}, 4},
 		{"    key.export.intent: {count: 0}\n",
-			map[string]int{"key.export.intent": 0, "key.generate.intent": 1, "roster.changed": 1}, 6},
+			map[string]int{"key.export.intent": 0, "key.generate.intent": 1, "roster.changed": 1}, 7},
 		{"    \"*\": {count: 0}\n",
 			map[string]int{"key.export.intent": 0, "key.generate.intent": 0, "roster.changed": 0}, 0},
 	} {

@@ -120,6 +120,8 @@ func (c approvalCheck) what() string {
 		return "checkpoint signature by witness " + c.member
 	case NamespaceShareDestroyed:
 		return "attestation by " + c.member + " that their share is destroyed"
+	case NamespaceSharePresented:
+		return "signature by " + c.member + " that they presented their share"
 	}
 	return "approval by " + c.member
 }
@@ -130,6 +132,8 @@ func (c approvalCheck) check() string {
 		return "witness"
 	case NamespaceShareDestroyed:
 		return "attestation"
+	case NamespaceSharePresented:
+		return "presented"
 	}
 	return "approval"
 }
@@ -138,7 +142,7 @@ func (c approvalCheck) over() string {
 	switch c.ns {
 	case NamespaceCheckpoint:
 		return "checkpoint"
-	case NamespaceShareDestroyed:
+	case NamespaceShareDestroyed, NamespaceSharePresented:
 		return "share"
 	}
 	return "record"
@@ -197,8 +201,12 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if rec.Kind == "roster.changed" {
 		// The new roster must be valid (its keys among other things)
 		// before anything is approved under the old one.
-		if _, _, err := parseRosterFacts(rec.Facts); err != nil {
+		next, _, err := parseRosterFacts(rec.Facts)
+		if err != nil {
 			return nil, nil, fmt.Errorf("new roster: %w", err)
+		}
+		if err := s.resplitRule(rec, next); err != nil {
+			return nil, nil, err
 		}
 	}
 	actor := roster.Member(rec.Actor)
@@ -265,7 +273,11 @@ func (s *State) authorize(rec *Record) (ssh.PublicKey, []approvalCheck, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return actorKey, append(append(checks, wc...), ac...), nil
+	pc, err := s.presentChecks(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return actorKey, append(append(append(checks, wc...), ac...), pc...), nil
 }
 
 // apply replays rec (already authorized) into the state.

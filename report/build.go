@@ -289,6 +289,17 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		if serial := str(f, "hsm.serial"); !slices.Contains(k.on, serial) {
 			k.on = append(k.on, serial)
 		}
+	case "backup.reshared":
+		e, _ := intentEvent()
+		for i := range k.Backups {
+			if bk := &k.Backups[i]; bk.BackupID == str(f, "backup_id") {
+				bk.Holders = holders(f)
+				bk.Threshold, _ = num(f, "m")
+				bk.Shares, _ = num(f, "n")
+				bk.Reshares = append(bk.Reshares, e)
+			}
+		}
+		k.LastShareCheck = t // every new share was read back before it was recorded
 	case "backup.destroyed":
 		for i := range k.Backups {
 			if bk := &k.Backups[i]; bk.BackupID == str(f, "backup_id") {
@@ -404,7 +415,7 @@ func ceremonyKind(kind string) string {
 		return "destroy"
 	case "key.restore.intent", "key.restored":
 		return "restore"
-	case "backup.intent", "backup.split", "share.verified":
+	case "backup.intent", "backup.split", "share.verified", "backup.reshare.intent", "backup.reshared":
 		return "backup"
 	case "roster.changed":
 		return "roster"
@@ -494,8 +505,21 @@ func (b *builder) finish() {
 			e.Witnesses = slices.Clone(c.Witnesses)
 		}
 	}
+	member := map[string]bool{}
+	for _, m := range b.roster.Members {
+		member[m.Name] = true
+	}
 	for _, id := range b.keyOrd {
 		k := b.keys[id]
+		for i := range k.Backups {
+			bk := &k.Backups[i]
+			bk.ReshareDue = nil
+			for _, h := range bk.Holders {
+				if bk.Destroyed == nil && !member[h] {
+					bk.ReshareDue = append(bk.ReshareDue, h)
+				}
+			}
+		}
 		k.Disposition = k.State
 		if k.State == ledger.KeyDestroyed {
 			var out []string

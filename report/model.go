@@ -105,6 +105,12 @@ type Backup struct {
 	// MediaDestroyed) and every holder's signed attestation.
 	Destroyed      *Event `json:"destroyed,omitempty"`
 	MediaDestroyed string `json:"media_destroyed,omitempty"`
+	// Reshares are the backup.reshared records that gave out new shares
+	// (Threshold, Shares and Holders are those in force); ReshareDue
+	// names the holders of the shares in force who left the roster: the
+	// backup must be reshared (or destroyed).
+	Reshares   []Event  `json:"reshares,omitempty"`
+	ReshareDue []string `json:"reshare_due,omitempty"`
 }
 
 // ShareCheck is one holder's check of their share (share.verified).

@@ -164,7 +164,14 @@ func Markdown(r *Report) string {
 				mdCell(k.Label), mdCell(x.Recipient), x.Seq, by(&x.Event), mdCell(x.Mechanism), mdCell(x.OutputSHA256))
 		}
 		for _, bk := range k.Backups {
-			fmt.Fprintf(&b, "- backup of %s (record %d): %d of %d, holders %s\n", mdCell(k.Label), bk.Seq, bk.Threshold, bk.Shares, mdList(bk.Holders))
+			fmt.Fprintf(&b, "- backup of %s (record %d): %d of %d, holders %s", mdCell(k.Label), bk.Seq, bk.Threshold, bk.Shares, mdList(bk.Holders))
+			for _, rs := range bk.Reshares {
+				fmt.Fprintf(&b, "; reshared (record %d) %s", rs.Seq, by(&rs))
+			}
+			if len(bk.ReshareDue) > 0 {
+				fmt.Fprintf(&b, "; **re-share due**: %s left the roster", mdList(bk.ReshareDue))
+			}
+			b.WriteString("\n")
 		}
 	}
 

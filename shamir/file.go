@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/armor"
+	"github.com/trustelem/zxcvbn"
 	"golang.org/x/crypto/ssh"
 
 	"custos/hint"
@@ -73,7 +75,7 @@ func EncryptToSSH(pubLine string, plaintext []byte) ([]byte, error) {
 		r, err = agessh.NewRSARecipient(pub)
 	default:
 		return nil, hint.With(fmt.Errorf("shamir: encrypt to ssh key: key type %s cannot receive an age file", t),
-			"age encrypts to ssh-ed25519 and ssh-rsa keys only (not ECDSA or token keys): use a passphrase for this holder")
+			"age encrypts to ssh-ed25519 and ssh-rsa keys only (not ECDSA or token keys): deliver this holder's share by passphrase or card (backup.delivery)")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("shamir: encrypt to ssh key: %w", err)
@@ -81,8 +83,77 @@ func EncryptToSSH(pubLine string, plaintext []byte) ([]byte, error) {
 	return encrypt(r, plaintext)
 }
 
+// The passphrase of a share: at least MinPassphraseLen characters, and
+// no weaker than MinPassphraseScore on zxcvbn's scale of 0 to 4 (4: more
+// than 10^10 guesses, against an attacker who has the age file and tries
+// passphrases offline through scrypt).
+const (
+	MinPassphraseLen   = 12
+	MinPassphraseScore = 4
+	// maxPassphraseLen bounds what is read (and what zxcvbn is given).
+	maxPassphraseLen = 256
+)
+
+// CheckPassphrase says why passphrase is too weak to protect a share, or
+// nil. avoid lists words the passphrase must not lean on (the holder's
+// name, the backup id, the key's label): zxcvbn counts them as guessed.
+// The error never contains the passphrase.
+func CheckPassphrase(passphrase []byte, avoid []string) error {
+	n := len([]rune(string(passphrase)))
+	switch {
+	case n < MinPassphraseLen:
+		return hint.With(fmt.Errorf("shamir: passphrase: %d characters, at least %d are needed", n, MinPassphraseLen),
+			"use four or more unrelated words, or a longer sentence")
+	case len(passphrase) > maxPassphraseLen:
+		return fmt.Errorf("shamir: passphrase: longer than %d bytes", maxPassphraseLen)
+	case !utf8.Valid(passphrase):
+		return errors.New("shamir: passphrase: not valid UTF-8")
+	}
+	// zxcvbn takes a string: the copy cannot be wiped, as with age's
+	// scrypt, which takes one too.
+	r := zxcvbn.PasswordStrength(string(passphrase), avoid)
+	if r.Score < MinPassphraseScore {
+		return hint.With(fmt.Errorf("shamir: passphrase: too easy to guess (strength %d of 4, at least %d is needed)", r.Score, MinPassphraseScore),
+			"avoid names, dates, keyboard runs and common phrases; four or more unrelated words are strong")
+	}
+	return nil
+}
+
+// AgeStanzas lists the recipient types of an age file's header ("scrypt",
+// "ssh-ed25519", "ssh-rsa", "X25519" …), armored or binary, without
+// decrypting anything: a passphrase file has the one stanza "scrypt".
+func AgeStanzas(ciphertext []byte) ([]string, error) {
+	if len(ciphertext) > maxCiphertext {
+		return nil, fmt.Errorf("age file larger than %d bytes: not a share file", maxCiphertext)
+	}
+	var src io.Reader = bytes.NewReader(ciphertext)
+	if bytes.HasPrefix(bytes.TrimLeft(ciphertext, " \t\r\n"), []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
+		src = armor.NewReader(bytes.NewReader(ciphertext))
+	}
+	hdr, err := age.ExtractHeader(src)
+	if err != nil {
+		return nil, fmt.Errorf("not an age file: %w", err)
+	}
+	var out []string
+	for _, ln := range strings.Split(string(hdr), "\n") {
+		if rest, ok := strings.CutPrefix(ln, "-> "); ok {
+			t, _, _ := strings.Cut(rest, " ")
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// IsPassphraseFile reports whether an age file is encrypted to a
+// passphrase (its one stanza is scrypt) rather than to a key.
+func IsPassphraseFile(ciphertext []byte) bool {
+	st, err := AgeStanzas(ciphertext)
+	return err == nil && len(st) == 1 && st[0] == "scrypt"
+}
+
 // EncryptToPassphrase encrypts plaintext with age under a passphrase the
-// holder types (scrypt, age's default work factor), ASCII-armored.
+// holder types (scrypt, age's default work factor), ASCII-armored. The
+// caller checks the passphrase first (CheckPassphrase).
 func EncryptToPassphrase(passphrase, plaintext []byte) ([]byte, error) {
 	if len(passphrase) == 0 {
 		return nil, errors.New("shamir: encrypt to passphrase: the passphrase is empty")

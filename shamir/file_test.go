@@ -2,6 +2,8 @@ package shamir
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -247,5 +249,56 @@ func TestEncryptToPassphrase(t *testing.T) {
 	}
 	if _, err := DecryptWithPassphrase([]byte("x"), bytes.Repeat([]byte("a"), maxCiphertext+1)); err == nil {
 		t.Fatal("huge input accepted")
+	}
+}
+
+func TestCheckPassphrase(t *testing.T) {
+	for _, c := range []struct {
+		pass string
+		want string // "" when accepted
+	}{
+		{"short", "5 characters, at least 12"},
+		{"password1234", "too easy to guess"},
+		{"qwertyuiopasdf", "too easy to guess"},
+		{"dave12345678", "too easy to guess"},
+		{"kek.bk1kek.bk1", "too easy to guess"},
+		{"lantern ostrich velvet quarry", ""},
+		{"Tuesday's fog ate 3 violins", ""},
+	} {
+		err := CheckPassphrase([]byte(c.pass), []string{"dave", "kek.bk1"})
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.pass, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: err = %v, want %q", c.pass, err, c.want)
+		case err != nil && strings.Contains(err.Error(), c.pass):
+			t.Errorf("%q: the error names the passphrase: %v", c.pass, err)
+		}
+	}
+}
+
+func TestAgeStanzas(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, _ := ssh.NewPublicKey(pub)
+	toKey, err := EncryptToSSH(string(ssh.MarshalAuthorizedKey(sp)), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toPass, err := EncryptToPassphrase([]byte("lantern ostrich velvet quarry"), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsPassphraseFile(toPass) || IsPassphraseFile(toKey) || IsPassphraseFile([]byte("custos-share-1:…")) {
+		t.Fatal("IsPassphraseFile tells the files apart wrongly")
+	}
+	if st, err := AgeStanzas(toKey); err != nil || len(st) != 1 || st[0] != "ssh-ed25519" {
+		t.Fatalf("stanzas of a file to an ssh key: %v, %v", st, err)
+	}
+	back, err := DecryptWithPassphrase([]byte("lantern ostrich velvet quarry"), toPass)
+	if err != nil || string(back) != "x" {
+		t.Fatalf("decrypt: %q, %v", back, err)
 	}
 }

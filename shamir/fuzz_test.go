@@ -109,3 +109,17 @@ func bothForms(t *testing.T, s *Share) ([]byte, []string) {
 	}
 	return text, words
 }
+
+// FuzzAgeStanzas: reading an age header never panics, and a file it
+// calls a passphrase file has exactly the one scrypt stanza.
+func FuzzAgeStanzas(f *testing.F) {
+	f.Add([]byte("age-encryption.org/v1\n-> scrypt c2FsdA 18\nAAAA\n--- AAAA\n"))
+	f.Add([]byte("-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n"))
+	f.Add([]byte("custos-share-1:x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := AgeStanzas(data)
+		if IsPassphraseFile(data) && (err != nil || len(st) != 1 || st[0] != "scrypt") {
+			t.Fatalf("passphrase file with stanzas %v, %v", st, err)
+		}
+	})
+}

@@ -302,7 +302,7 @@ func (m *Model) checkShareFile(path, identity string) tea.Cmd {
 				return shareMsg{e: e}
 			}
 			defer clear(data)
-			sh, age, err := ceremony.OpenShare(path, data, identity, br)
+			sh, age, err := ceremony.OpenShare(path, data, ceremony.ShareKey{Identity: identity}, br)
 			if err != nil {
 				e.err = err
 				return shareMsg{e: e}
@@ -556,7 +556,7 @@ func (m *Model) checkHolderShare(identity string) tea.Cmd {
 				return holderCheckMsg{holder: i, err: err}
 			}
 			defer clear(data)
-			sh, err := b.CheckOwnShare(l.State().LedgerID, h.name, h.file, data, identity, br)
+			sh, err := b.CheckOwnShare(l.State().LedgerID, h.name, h.file, data, ceremony.ShareKey{Identity: identity}, br)
 			if err != nil {
 				return holderCheckMsg{holder: i, err: err}
 			}

@@ -180,6 +180,11 @@ func newInventoryCmd() *cobra.Command {
 				if k.Compromised != nil {
 					state += " COMPROMISED"
 				}
+				for _, bk := range k.Backups {
+					if len(bk.ReshareDue) > 0 {
+						state += fmt.Sprintf(" re-share due (%s: %s)", bk.BackupID, strings.Join(bk.ReshareDue, ", "))
+					}
+				}
 				if rt := k.Retirement; rt != nil {
 					state += " retire-on " + rt.RetireOn
 					if k.RetireOverdue {

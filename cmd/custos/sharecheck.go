@@ -15,10 +15,10 @@ func init() { subcommands = append(subcommands, newShareCheckCmd) }
 // newShareCheckCmd is the periodic share check: a holder shows their share
 // intact and theirs, and signs share.verified. No HSM is involved.
 func newShareCheckCmd() *cobra.Command {
-	var ledgerDir, backup, holder, identity string
+	var ledgerDir, backup, holder, identity, passSource string
 	var keys []string
 	cmd := &cobra.Command{
-		Use:   "share-check SHARE --ledger LEDGER --backup ID --holder NAME --key NAME=REF … [--identity KEYFILE]",
+		Use:   "share-check SHARE --ledger LEDGER --backup ID --holder NAME --key NAME=REF … [--identity KEYFILE | --passphrase-source file:PATH]",
 		Short: "a holder proves their backup share intact and theirs (recorded as share.verified)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -35,14 +35,15 @@ func newShareCheckCmd() *cobra.Command {
 			}
 			defer done()
 			// The share is read once, from the holder's own medium, and
-			// opened in memory (with their key, for an age file).
+			// opened in memory (with their key or passphrase, for an age
+			// file).
 			data, err := ceremony.ReadShareFile(args[0])
 			if err != nil {
 				return fmt.Errorf("share-check: %w", err)
 			}
 			defer clear(data)
 			_, err = ceremony.CheckShareHeld(l, ceremony.ShareCheckOptions{Backup: backup, Holder: holder, Share: data, ShareName: args[0],
-				Identity: identity, Signers: signers, Prompt: ttyPrompt{}, Progress: cmd.OutOrStdout()})
+				Identity: identity, PassphraseSource: passSource, Signers: signers, Prompt: ttyPrompt{}, Progress: cmd.OutOrStdout()})
 			return err
 		},
 	}
@@ -51,6 +52,7 @@ func newShareCheckCmd() *cobra.Command {
 	f.StringVar(&backup, "backup", "", "the backup id")
 	f.StringVar(&holder, "holder", "", "the member who holds the share")
 	f.StringVar(&identity, "identity", "", "the holder's OpenSSH private key, to open an age-encrypted share file")
+	f.StringVar(&passSource, "passphrase-source", "", "file:PATH holding the passphrase of a share encrypted to one (asked at the terminal when absent)")
 	f.StringArrayVar(&keys, "key", nil, "NAME=REF: the holder's signing key (and approvers', if the policy asks)")
 	return cmd
 }
