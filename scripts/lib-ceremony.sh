@@ -214,6 +214,28 @@ restore:
 YAML
 }
 
+# script_reshare FILE TOKEN BACKUP-ID: alice and bob present their shares
+# of the backup; it is split anew 2-of-3 to carol, bob and alice.
+script_reshare() {
+  cat > "$1" <<YAML
+kind: reshare
+hsm: "$(uri "$2")"
+operator: alice
+witnesses: [bob]
+reshare:
+  backup: $3
+  reason: kill sweep
+  shares:
+    - file: $W/shares/$3/$3-share1-alice.age
+      identity: $W/keys/alice
+    - file: $W/shares/$3/$3-share2-bob.age
+      identity: $W/keys/bob
+  threshold: 2
+  holders: [carol, bob, alice]
+  share_dir: $W/shares/$3
+YAML
+}
+
 # tokens_agree: every token's objects (by id, from pkcs11-tool) against the
 # active keys the inventory places on it. Prints the differences.
 tokens_agree() {
