@@ -264,6 +264,14 @@ func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
 			states, seen["compromised"] = append(states, "COMPROMISED"), true
 		}
 	}
+	// A backup one of whose holders left the roster needs a reshare (the
+	// inventory and the report say the same, from the same State).
+	due := st.ReshareDue()
+	for _, id := range k.BackupsOutstanding {
+		if who := due[id]; len(who) > 0 {
+			states = append(states, fmt.Sprintf("re-share due (%s: %s)", termtext.Printable(id), termtext.Printable(strings.Join(who, ", "))))
+		}
+	}
 	state := strings.Join(states, ", ")
 	switch k.State {
 	case ledger.KeyActive:
