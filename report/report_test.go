@@ -5,9 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -436,41 +433,6 @@ func TestEscaping(t *testing.T) {
 		if strings.Contains(line, "kx |") && strings.Count(line, " | ") != 10 {
 			t.Errorf("markdown row broken: %s", line)
 		}
-	}
-}
-
-func TestWriteNew(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "r.html")
-	if err := WriteNew(p, []byte("one")); err != nil {
-		t.Fatal(err)
-	}
-	err := WriteNew(p, []byte("two"))
-	if !errors.Is(err, os.ErrExist) {
-		t.Fatalf("second write: %v", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "one" {
-		t.Fatalf("file changed to %q", b)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left: %v", entries)
-	}
-	if err := WriteNew(filepath.Join(dir, "no", "such", "dir.html"), nil); err == nil {
-		t.Fatal("write into a missing directory succeeded")
-	}
-	// A render that fails half way (after more than a buffer's worth)
-	// leaves no file and no temporary file.
-	half := filepath.Join(dir, "half.html")
-	err = WriteNewWith(half, func(w io.Writer) error {
-		w.Write(bytes.Repeat([]byte("x"), 200<<10))
-		return errors.New("render failed")
-	})
-	if err == nil || !strings.Contains(err.Error(), "render failed") {
-		t.Fatalf("failed render: %v", err)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Fatalf("a failed render left files: %v", entries)
 	}
 }
 
