@@ -49,23 +49,9 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte(`{"custos_request":1,"digest":"sha256:00","summary":"","record":{}}`))
 	f.Add([]byte(`{"custos_request":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "in.json")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r, err := ReadRequest(p)
-		if err != nil {
-			oneLine(t, err, p)
+		r, r2, ok := readWriteRead(t, data, ReadRequest, WriteRequest)
+		if !ok {
 			return
-		}
-		q := filepath.Join(dir, "out.json")
-		if err := WriteRequest(q, r); err != nil {
-			t.Fatalf("a request read does not write back: %v", err)
-		}
-		r2, err := ReadRequest(q)
-		if err != nil {
-			t.Fatalf("a request written back does not read: %v", err)
 		}
 		c1, _ := r.Record.Canonical()
 		c2, _ := r2.Record.Canonical()
@@ -73,6 +59,32 @@ func FuzzReadRequest(f *testing.F) {
 			t.Fatalf("request changed through write and read: %q/%q, %s/%s", r.Summary, r2.Summary, c1, c2)
 		}
 	})
+}
+
+// readWriteRead reads data as a file with read; a file refused must be
+// refused with one line naming it (ok false). A file read is written back
+// with write and read again: both readings are returned.
+func readWriteRead[T any](t *testing.T, data []byte, read func(string) (T, error), write func(string, T) error) (first, again T, ok bool) {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "in.json")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, err := read(p)
+	if err != nil {
+		oneLine(t, err, p)
+		return first, again, false
+	}
+	q := filepath.Join(dir, "out.json")
+	if err := write(q, first); err != nil {
+		t.Fatalf("a file read does not write back: %v", err)
+	}
+	again, err = read(q)
+	if err != nil {
+		t.Fatalf("a file written back does not read: %v", err)
+	}
+	return first, again, true
 }
 
 // FuzzReadApproval: any approval file is read or refused with one line
@@ -85,23 +97,9 @@ func FuzzReadApproval(f *testing.F) {
 	f.Add([]byte(`{"custos_approval":1,"request":"sha1:","member":"b","extra":1}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "in.json")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		a, err := ReadApproval(p)
-		if err != nil {
-			oneLine(t, err, p)
+		a, b, ok := readWriteRead(t, data, ReadApproval, WriteApproval)
+		if !ok {
 			return
-		}
-		q := filepath.Join(dir, "out.json")
-		if err := WriteApproval(q, a); err != nil {
-			t.Fatalf("an approval read does not write back: %v", err)
-		}
-		b, err := ReadApproval(q)
-		if err != nil {
-			t.Fatalf("an approval written back does not read: %v", err)
 		}
 		a.File, b.File = "", ""
 		if *a != *b {
