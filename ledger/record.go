@@ -106,7 +106,6 @@ func validDigest(s string) bool {
 
 func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-func isAlnum(c byte) bool { return isLower(c) || isDigit(c) || 'A' <= c && c <= 'Z' }
 
 // Canonical returns the record's canonical JSON bytes (without a trailing
 // newline; the record's file under records/ holds these bytes and "\n").
