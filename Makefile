@@ -37,7 +37,9 @@ lint: setup
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# every fuzz test for FUZZTIME seconds each (long; not part of make test)
+# every fuzz target of the module for FUZZTIME seconds each (default 30;
+# long, not part of make test); corpora in each package's testdata/fuzz/,
+# exit 1 on a crasher. The targets and what each asserts: docs/fuzzing.md.
 FUZZTIME ?= 30
 fuzz: setup
 	scripts/fuzz $(FUZZTIME)

@@ -17,6 +17,7 @@ import (
 
 	"custos/hint"
 	"custos/hsm"
+	"custos/ids"
 	"custos/ledger"
 	"custos/shamir"
 )
@@ -78,16 +79,14 @@ type ShareSource struct {
 	PassphraseSource string `yaml:"passphrase_source"`
 }
 
-var backupIDRE = labelRE
-
 // checkBackupScript checks the backup and restore sections on their own.
 func checkBackupScript(s *Script) error {
 	bad := func(path, msg, fix string) error { return scriptErr(s.File, path, msg, fix) }
 	switch s.Kind {
 	case KindBackup:
 		b := s.Backup
-		if b.ID != "" && !backupIDRE.MatchString(b.ID) {
-			return bad("backup.id", fmt.Sprintf("%q is not a valid backup id", b.ID), "use letters, digits, '.', '_' or '-', at most 64")
+		if b.ID != "" && !ids.Valid(b.ID) {
+			return bad("backup.id", fmt.Sprintf("%q is not a valid backup id", b.ID), ids.Rule)
 		}
 		n := len(b.Holders)
 		if n < 2 || n > shamir.MaxN {
@@ -111,7 +110,7 @@ func checkBackupScript(s *Script) error {
 		}
 	case KindRestore:
 		r := s.Restore
-		if !backupIDRE.MatchString(r.Backup) {
+		if !ids.Valid(r.Backup) {
 			return bad("restore.backup", fmt.Sprintf("%q is not a valid backup id", r.Backup), "")
 		}
 		if len(r.Shares) == 0 {
@@ -151,7 +150,7 @@ func (e *Engine) planBackup(p *Plan) error {
 	if id == "" {
 		id = p.Ceremony
 	}
-	if !backupIDRE.MatchString(id) {
+	if !ids.Valid(id) {
 		return fmt.Errorf("%s: backup.id: %q (the ceremony id) is not a valid backup id; set backup.id", s.File, id)
 	}
 	if seq, ok := st.Backups[id]; ok {

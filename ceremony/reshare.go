@@ -9,6 +9,7 @@ import (
 
 	"custos/hint"
 	"custos/hsm"
+	"custos/ids"
 	"custos/ledger"
 	"custos/shamir"
 )
@@ -46,8 +47,8 @@ type ResharePlan struct {
 func checkReshareScript(s *Script) error {
 	bad := func(path, msg, fix string) error { return scriptErr(s.File, path, msg, fix) }
 	r := s.Reshare
-	if !backupIDRE.MatchString(r.Backup) {
-		return bad("reshare.backup", fmt.Sprintf("%q is not a valid backup id", r.Backup), "")
+	if !ids.Valid(r.Backup) {
+		return bad("reshare.backup", fmt.Sprintf("%q is not a valid backup id", r.Backup), ids.Rule)
 	}
 	if len(r.Shares) == 0 {
 		return bad("reshare.shares", "no shares listed", "list the current shares the holders present")

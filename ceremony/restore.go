@@ -418,9 +418,7 @@ func usageOf(a map[string]any, kt hsm.KeyType) hsm.Usage {
 	if len(a) == 0 {
 		return usageFor(kt)
 	}
-	u := hsm.Usage{Sign: attrBool(a, "sign"), Verify: attrBool(a, "verify"), Encrypt: attrBool(a, "encrypt"),
-		Decrypt: attrBool(a, "decrypt"), Wrap: attrBool(a, "wrap"), Unwrap: attrBool(a, "unwrap"), Derive: attrBool(a, "derive")}
-	return u
+	return hsm.UsageFromFacts(a)
 }
 
 // compareKeyFacts compares the restored key's check values and public key

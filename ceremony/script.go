@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"custos/hint"
+	"custos/ids"
 	"custos/strictyaml"
 )
 
@@ -134,8 +135,6 @@ func LoadScript(path string) (*Script, error) {
 	return ParseScript(path, data)
 }
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // ParseScript decodes a script and checks it on its own (the ledger's
 // policy and state are checked later, by the engine).
 func ParseScript(name string, data []byte) (*Script, error) {
@@ -193,8 +192,8 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	switch s.Kind {
 	case KindGenerate, KindRotate:
 		k := s.Key
-		if !labelRE.MatchString(k.Label) {
-			return nil, bad("key.label", fmt.Sprintf("%q is not a valid label", k.Label), "use letters, digits, '.', '_' or '-', at most 64")
+		if !ids.Valid(k.Label) {
+			return nil, bad("key.label", fmt.Sprintf("%q is not a valid label", k.Label), ids.Rule)
 		}
 		if _, ok := keyTypes[k.Type]; !ok {
 			return nil, bad("key.type", fmt.Sprintf("unknown key type %q", k.Type), "one of: "+strings.Join(keyTypeNames(), ", "))

@@ -31,24 +31,21 @@ type Attributes struct {
 	Local            bool `json:"local"`
 	AlwaysSensitive  bool `json:"always_sensitive"`
 	NeverExtractable bool `json:"never_extractable"`
-	Sign             bool `json:"sign"`
-	Verify           bool `json:"verify"`
-	Encrypt          bool `json:"encrypt"`
-	Decrypt          bool `json:"decrypt"`
-	Wrap             bool `json:"wrap"`
-	Unwrap           bool `json:"unwrap"`
-	Derive           bool `json:"derive"`
+	// Usage's flags, inlined in JSON (sign, verify, … derive).
+	Usage
 }
 
 func (a Attributes) asMap() map[string]bool {
-	return map[string]bool{
+	m := map[string]bool{
 		"token": a.Token, "private": a.Private, "sensitive": a.Sensitive,
 		"extractable": a.Extractable, "wrap_with_trusted": a.WrapWithTrusted,
 		"trusted": a.Trusted, "modifiable": a.Modifiable, "local": a.Local,
 		"always_sensitive": a.AlwaysSensitive, "never_extractable": a.NeverExtractable,
-		"sign": a.Sign, "verify": a.Verify, "encrypt": a.Encrypt, "decrypt": a.Decrypt,
-		"wrap": a.Wrap, "unwrap": a.Unwrap, "derive": a.Derive,
 	}
+	for _, f := range usageFlags {
+		m[f.name] = *f.of(&a.Usage)
+	}
+	return m
 }
 
 // KeyFacts is what the ledger records about a key. Check values are
@@ -133,9 +130,9 @@ func (t *Token) facts(k *Key) (KeyFacts, error) {
 		Extractable: b(pkcs11.CKA_EXTRACTABLE), WrapWithTrusted: b(pkcs11.CKA_WRAP_WITH_TRUSTED),
 		Trusted: b(pkcs11.CKA_TRUSTED), Modifiable: b(pkcs11.CKA_MODIFIABLE), Local: b(pkcs11.CKA_LOCAL),
 		AlwaysSensitive: b(pkcs11.CKA_ALWAYS_SENSITIVE), NeverExtractable: b(pkcs11.CKA_NEVER_EXTRACTABLE),
-		Sign: b(pkcs11.CKA_SIGN), Verify: b(pkcs11.CKA_VERIFY), Encrypt: b(pkcs11.CKA_ENCRYPT),
-		Decrypt: b(pkcs11.CKA_DECRYPT), Wrap: b(pkcs11.CKA_WRAP), Unwrap: b(pkcs11.CKA_UNWRAP),
-		Derive: b(pkcs11.CKA_DERIVE),
+	}
+	for _, u := range usageFlags {
+		*u.of(&f.Attributes.Usage) = b(u.cka)
 	}
 	if k.priv != 0 && k.pub != 0 {
 		// Verify, encrypt and wrap live on the public half of a pair.

@@ -99,6 +99,33 @@ type Usage struct {
 	Derive  bool `json:"derive"`
 }
 
+// usageFlags are Usage's flags, the one list of them: each one's PKCS#11
+// attribute and its name in a key's facts (the JSON field of Usage and
+// of Attributes, which embeds it).
+var usageFlags = []struct {
+	cka  uint
+	name string
+	of   func(*Usage) *bool
+}{
+	{pkcs11.CKA_SIGN, "sign", func(u *Usage) *bool { return &u.Sign }},
+	{pkcs11.CKA_VERIFY, "verify", func(u *Usage) *bool { return &u.Verify }},
+	{pkcs11.CKA_ENCRYPT, "encrypt", func(u *Usage) *bool { return &u.Encrypt }},
+	{pkcs11.CKA_DECRYPT, "decrypt", func(u *Usage) *bool { return &u.Decrypt }},
+	{pkcs11.CKA_WRAP, "wrap", func(u *Usage) *bool { return &u.Wrap }},
+	{pkcs11.CKA_UNWRAP, "unwrap", func(u *Usage) *bool { return &u.Unwrap }},
+	{pkcs11.CKA_DERIVE, "derive", func(u *Usage) *bool { return &u.Derive }},
+}
+
+// UsageFromFacts is the usage recorded in a key's facts (its attributes
+// as a JSON object); a flag absent or not a boolean is false.
+func UsageFromFacts(a map[string]any) Usage {
+	var u Usage
+	for _, f := range usageFlags {
+		*f.of(&u), _ = a[f.name].(bool)
+	}
+	return u
+}
+
 // KEKUsage is Custos's policy for a key-encrypting key: wrap and unwrap,
 // plus sign so the token can compute the AES-CMAC check value. It
 // deliberately has no encrypt: CKA_ENCRYPT on a KEK would let anyone with a
@@ -170,10 +197,9 @@ func secretHalf(spec KeySpec) []*pkcs11.Attribute {
 // (each true or false as spec.Usage says), label and id.
 func secretObject(spec KeySpec, class, keyType uint, usage ...uint) []*pkcs11.Attribute {
 	u := spec.Usage
-	flag := map[uint]bool{
-		pkcs11.CKA_SIGN: u.Sign, pkcs11.CKA_VERIFY: u.Verify,
-		pkcs11.CKA_ENCRYPT: u.Encrypt, pkcs11.CKA_DECRYPT: u.Decrypt,
-		pkcs11.CKA_WRAP: u.Wrap, pkcs11.CKA_UNWRAP: u.Unwrap, pkcs11.CKA_DERIVE: u.Derive,
+	flag := map[uint]bool{}
+	for _, f := range usageFlags {
+		flag[f.cka] = *f.of(&u)
 	}
 	t := append([]*pkcs11.Attribute{
 		attr(pkcs11.CKA_CLASS, class),
@@ -187,9 +213,11 @@ func secretObject(spec KeySpec, class, keyType uint, usage ...uint) []*pkcs11.At
 
 // secretTemplate is the full template for an AES key; nothing left to defaults.
 func secretTemplate(spec KeySpec, withLen bool) []*pkcs11.Attribute {
-	t := secretObject(spec, pkcs11.CKO_SECRET_KEY, pkcs11.CKK_AES,
-		pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY, pkcs11.CKA_ENCRYPT, pkcs11.CKA_DECRYPT,
-		pkcs11.CKA_WRAP, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE)
+	var all []uint
+	for _, f := range usageFlags {
+		all = append(all, f.cka)
+	}
+	t := secretObject(spec, pkcs11.CKO_SECRET_KEY, pkcs11.CKK_AES, all...)
 	if withLen {
 		t = append(t, attr(pkcs11.CKA_VALUE_LEN, 32))
 	}

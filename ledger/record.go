@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"custos/ids"
 )
 
 // Version is the record format version this package writes and reads.
@@ -53,7 +55,7 @@ type Approval struct {
 //
 //	kind    ^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$   (and at most 64 bytes)
 //	name    ^[a-z][a-z0-9_-]{0,31}$               (a member)
-//	id      ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$     (a ledger, ceremony, key)
+//	id      package ids                           (a ledger, ceremony, key)
 //	digest  ^sha256:[0-9a-f]{64}$
 
 func validKind(s string) bool {
@@ -86,17 +88,8 @@ func validName(s string) bool {
 	return true
 }
 
-func validID(s string) bool {
-	if s == "" || len(s) > 64 || !isAlnum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
+// validID is the id rule of package ids.
+func validID(s string) bool { return ids.Valid(s) }
 
 func validDigest(s string) bool {
 	hex, ok := strings.CutPrefix(s, "sha256:")
@@ -113,7 +106,6 @@ func validDigest(s string) bool {
 
 func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-func isAlnum(c byte) bool { return isLower(c) || isDigit(c) || 'A' <= c && c <= 'Z' }
 
 // Canonical returns the record's canonical JSON bytes (without a trailing
 // newline; the record's file under records/ holds these bytes and "\n").

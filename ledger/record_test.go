@@ -269,7 +269,6 @@ func FuzzForms(f *testing.F) {
 	}{
 		{"kind", regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*$`), validKind},
 		{"name", regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`), validName},
-		{"id", regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`), validID},
 		{"digest", regexp.MustCompile(`^sha256:[0-9a-f]{64}$`), validDigest},
 	}
 	for _, s := range []string{"", "a", "key.generate.intent", "a..b", "a.", "-a", "A", "alice", "bob-2", "a_b_", "gen-1.x", "Key_07",

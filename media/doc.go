@@ -15,4 +15,10 @@
 // ReadBack re-opens an output from its destination — the kernel's cached
 // copy of its pages dropped first where the system allows it — so what
 // is checked is what the medium returns, not what was meant to be written.
+//
+// Write is the one writer of outputs. The ledger's own files are not
+// outputs: package ledger writes them inside the repository (a local
+// disk, not a removable medium) with git's lock-file protocol, "<file>.lock"
+// created O_EXCL and renamed over the old file, and hard links for its
+// lock (docs/ledger-format.md), so git and custos exclude each other.
 package media

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"custos/media"
 	"custos/termtext"
 )
 
@@ -30,19 +29,6 @@ func Render(w io.Writer, r *Report, format string) error {
 		return htmlTmpl.Execute(w, r)
 	}
 	return fmt.Errorf("report: format %q is not one of html, md, json", format)
-}
-
-// WriteNew writes data as a new file at path, never over an existing
-// file and never half-written under path (package media: an incomplete
-// name, synced, then renamed; no hard links, so FAT and exFAT media work).
-func WriteNew(path string, data []byte) error {
-	return media.Write(path, data, media.Public)
-}
-
-// WriteNewWith is WriteNew for content written by write (a report
-// rendered straight to the file, not held in memory first).
-func WriteNewWith(path string, write func(io.Writer) error) error {
-	return media.WriteWith(path, media.Public, write)
 }
 
 // --- Markdown ---

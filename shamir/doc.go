@@ -20,8 +20,10 @@
 //   - the canonical binary envelope, hashed for the checksum and for the
 //     salted commitments the ledger records in place of the shares.
 //
-// Share files are written with WriteFile (O_EXCL, mode 0600) and are meant
-// to be encrypted to their holder with age (EncryptToSSH, EncryptToPassphrase).
+// Share files are written by package ceremony through media.Write (the one
+// writer of outputs: never over a file, mode 0600, never half-written) and
+// are meant to be encrypted to their holder with age (EncryptToSSH,
+// EncryptToPassphrase).
 //
 // Secrets: no error produced by this package contains share bytes, their
 // encodings, or any word of a share; parse errors never echo the input. A

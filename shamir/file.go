@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -19,40 +18,6 @@ import (
 
 	"custos/hint"
 )
-
-// WriteFile writes data to a new file at path, mode 0600, refusing an
-// existing file (or symlink) there: a share file is never overwritten, and
-// never readable by others even for a moment. The data is synced before
-// the file is closed; on any failure the partial file is removed.
-func WriteFile(path string, data []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return hint.With(fmt.Errorf("shamir: share file %s: already exists", path),
-				"a share file is never overwritten: choose another name, or destroy the old file first")
-		}
-		return fmt.Errorf("shamir: share file: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("shamir: share file %s: close: %w", path, cerr)
-		}
-		if err != nil {
-			os.Remove(path)
-		}
-	}()
-	// Umask can only clear bits, but be explicit about the mode.
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("shamir: share file %s: chmod: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("shamir: share file %s: write: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("shamir: share file %s: sync: %w", path, err)
-	}
-	return nil
-}
 
 // maxCiphertext bounds what the decrypt functions read: a share file is a
 // few kilobytes.

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"filippo.io/age/armor"
@@ -20,51 +19,6 @@ import (
 
 	"custos/hint"
 )
-
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	// A permissive umask must not make a share file readable by others.
-	old := syscall.Umask(0)
-	defer syscall.Umask(old)
-
-	p := filepath.Join(dir, "share-1.txt")
-	if err := WriteFile(p, []byte("first\n")); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
-	}
-
-	err = WriteFile(p, []byte("second\n"))
-	if err == nil || !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), p) || hint.Of(err) == "" {
-		t.Fatalf("overwrite: %v", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "first\n" {
-		t.Fatalf("existing file changed: %q", b)
-	}
-
-	// A symlink planted at the path (even dangling) is refused, and its
-	// target is not created.
-	target := filepath.Join(dir, "elsewhere")
-	link := filepath.Join(dir, "share-2.txt")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFile(link, []byte("x")); err == nil {
-		t.Fatal("wrote through a symlink")
-	}
-	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("symlink target created")
-	}
-
-	if err := WriteFile(filepath.Join(dir, "no", "such", "dir"), []byte("x")); err == nil {
-		t.Fatal("wrote into a missing directory")
-	}
-}
 
 // sshKey makes a key with stock ssh-keygen and returns the private key path
 // and the public key line.

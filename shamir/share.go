@@ -11,6 +11,7 @@ import (
 	vault "github.com/hashicorp/vault/shamir"
 
 	"custos/hint"
+	"custos/ids"
 )
 
 // Version is the envelope format version this package writes and reads.
@@ -28,8 +29,8 @@ const (
 	MaxSecret = 1024
 	// MaxN is the most shares vault's GF(2^8) scheme can make.
 	MaxN = 255
-	// MaxIDLen bounds ledger and backup ids.
-	MaxIDLen = 64
+	// MaxIDLen bounds ledger and backup ids (package ids).
+	MaxIDLen = ids.MaxLen
 )
 
 // Domain-separation prefixes: the checksum and the commitment hash the same
@@ -52,8 +53,8 @@ var (
 )
 
 // Meta names what a share belongs to; both ids are public and appear in
-// every encoding. Ids are 1 to 64 characters of letters, digits, '.', '_'
-// and '-'.
+// every encoding. Ids follow package ids: 1 to 64 letters, digits, '.',
+// '_' and '-', beginning with a letter or a digit.
 type Meta struct {
 	LedgerID string
 	BackupID string
@@ -105,30 +106,12 @@ func (e *ShareError) Error() string {
 
 func (e *ShareError) Unwrap() error { return e.Err }
 
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-const idRule = "use 1 to 64 letters, digits, '.', '_' or '-'"
-
 func (m Meta) check() error {
-	if !validID(m.LedgerID) {
-		return hint.With(&FieldError{Field: "ledger", Reason: "not a valid ledger id"}, idRule)
+	if !ids.Valid(m.LedgerID) {
+		return hint.With(&FieldError{Field: "ledger", Reason: "not a valid ledger id"}, ids.Rule)
 	}
-	if !validID(m.BackupID) {
-		return hint.With(&FieldError{Field: "backup", Reason: "not a valid backup id"}, idRule)
+	if !ids.Valid(m.BackupID) {
+		return hint.With(&FieldError{Field: "backup", Reason: "not a valid backup id"}, ids.Rule)
 	}
 	return nil
 }
@@ -255,9 +238,9 @@ func (s *Share) checkFields() error {
 	switch {
 	case s.Version != Version:
 		return &FieldError{Field: "version", Reason: fmt.Sprintf("version %d is not supported (this is version %d)", s.Version, Version)}
-	case !validID(s.LedgerID):
+	case !ids.Valid(s.LedgerID):
 		return &FieldError{Field: "ledger", Reason: "not a valid ledger id"}
-	case !validID(s.BackupID):
+	case !ids.Valid(s.BackupID):
 		return &FieldError{Field: "backup", Reason: "not a valid backup id"}
 	case s.N < 2 || s.N > MaxN:
 		return &FieldError{Field: "n", Reason: fmt.Sprintf("share count must be between 2 and %d", MaxN)}

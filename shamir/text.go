@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strconv"
+
+	"custos/ids"
 )
 
 // The text form is one line:
@@ -100,11 +102,11 @@ func ParseText(text []byte) (*Share, error) {
 	s.Version = v
 
 	s.LedgerID = string(f[1])
-	if !validID(s.LedgerID) {
+	if !ids.Valid(s.LedgerID) {
 		return nil, &FieldError{Field: "ledger", Reason: "not a valid ledger id"}
 	}
 	s.BackupID = string(f[2])
-	if !validID(s.BackupID) {
+	if !ids.Valid(s.BackupID) {
 		return nil, &FieldError{Field: "backup", Reason: "not a valid backup id"}
 	}
 

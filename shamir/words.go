@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hbollon/go-edlib"
 )
 
 // The word form writes the canonical envelope (checksum included) as
@@ -281,7 +283,9 @@ func fromWords(w []uint16) ([]byte, uint32) {
 }
 
 // Suggest returns up to three list words a mistyped word most likely
-// meant, best first: nearest by edit distance (at most 2), and the word
+// meant, best first: nearest by edit distance (at most 2; the optimal
+// string alignment distance of go-edlib: an insertion, deletion,
+// substitution or transposition of neighbours each counts 1), and the word
 // sharing its first four letters (unique in BIP-39) even if farther. It
 // returns nil if nothing is near. The result is likely a word of the
 // share: show it only to the person typing, never log it.
@@ -297,7 +301,7 @@ func Suggest(typed string) []string {
 	}
 	var cs []cand
 	for _, w := range wordList {
-		d := editDistance(t, w)
+		d := edlib.OSADamerauLevenshteinDistance(t, w)
 		prefix := len(t) >= 4 && strings.HasPrefix(w, t[:4])
 		if d <= 2 || prefix {
 			cs = append(cs, cand{min(d, 3), prefix, w})
@@ -317,30 +321,4 @@ func Suggest(typed string) []string {
 		out = append(out, c.w)
 	}
 	return out
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and transpositions of neighbours each cost 1.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }

@@ -1,126 +1,136 @@
 package sign
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"crypto/sha512"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
-	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"golang.org/x/crypto/ssh"
 )
 
-// Ed25519 checks are the bulk of custos verify's work: three per record,
-// by the same few members' keys. A check computes R' = [s]B - [k]A and
-// accepts when R' encodes to the signature's R, as crypto/ed25519 does
-// (cofactorless, s < L; OpenSSH also takes s < 2^253, so s + L), for the
-// keys CheckMemberKey accepts only: no table is built for any other key,
-// and its signatures are all refused (TestOpenSSHDisagreements).
-// Both products are taken from tables (curve25519-voi's fixed-base
-// combs): B's is built in, -A's is built once per member key. That skips
-// the 253 doublings of a double-scalar multiplication; the result is the
-// same point, so the same signatures are accepted. Batch verification
-// would be faster still, but it checks the cofactored equation, which
-// accepts signatures OpenSSH rejects: a member could then make a
-// signature that custos accepts and stock git refuses, and later disown
-// it.
+// This file is Custos's rule for ed25519, in one place: which keys a
+// member may have (CheckMemberKey calls checkEd25519) and which
+// signatures of those keys are accepted (VerifyParsed calls
+// verifyEd25519). Both are curve25519-voi's, with the options spelled out
+// in ed25519Options; ed25519_test.go and openssh_test.go hold them to
+// crypto/ed25519 and to stock ssh-keygen.
+//
+// Keys: A must decode as a point of the curve, in canonical encoding, and
+// not of small order (checkEd25519, and the same three refusals in
+// ed25519Options). For a key of small order, signatures of any message
+// can be made without a private key; a non-canonical encoding is judged
+// differently by different verifiers.
+//
+// Signatures, for a key accepted: the cofactorless equation of RFC 8032
+// as crypto/ed25519 computes it: s < L, and R' = [s]B - [k]A, with
+// k = SHA-512(R || A || M), encodes byte for byte to the signature's R.
+// For such keys this accepts exactly the signatures crypto/ed25519
+// accepts (FuzzFastEd25519).
+//
+// Against OpenSSH it is stricter, never looser (TestOpenSSHDisagreements):
+// OpenSSH's verifier reads s as any 253-bit number, so it also accepts a
+// valid signature with L added to s, which Custos refuses; and OpenSSH
+// 9.2 accepts keys of small order, which Custos refuses (later releases
+// refuse some of those too). Custos must never accept what stock git and
+// ssh-keygen -Y verify refuse: a member could otherwise sign a commit
+// that custos verify accepts and stock git refuses, and later disown it.
+// For the same reason signatures are checked one by one, not batched:
+// batch verification checks the cofactored equation, which accepts
+// signatures OpenSSH refuses.
 
-// tables caches each ed25519 key's table (a handful of members). A table
-// is about 40 KB, and verify checks each commit by the key its signature
-// names, so a hostile ledger could name a new key per commit: past
-// maxTables, keys are checked the standard way.
+// Reasons CheckMemberKey gives for refusing an ed25519 key; its errors
+// wrap them.
 var (
-	tables  sync.Map // [32]byte → *curve.EdwardsBasepointTable
-	ntables atomic.Int32
+	ErrSmallOrder   = errors.New("ed25519 key is a point of small order: anyone could sign as this member")
+	ErrNonCanonical = errors.New("ed25519 key is not in canonical encoding: verifiers disagree on what it accepts")
+	ErrNotAPoint    = errors.New("ed25519 key is not a point of the curve: it verifies no signature")
 )
 
-const maxTables = 256
+// ed25519Options is the rule for signatures, as curve25519-voi's
+// options. Left false, and so refused: small-order A, non-canonical A,
+// non-canonical R. Small-order R is allowed as crypto/ed25519 allows it
+// (for a key accepted, R' is then the identity, which only the key's
+// holder can reach; R is compared as bytes, not decoded).
+var ed25519Options = &voied.Options{Verify: &voied.VerifyOptions{
+	CofactorlessVerify: true,
+	AllowSmallOrderR:   true,
+}}
 
-// fast returns pub, or for an ed25519 key the same key verifying through
-// its table. An ed25519 key that CheckMemberKey refuses (small order,
-// non-canonical, not a point) comes back as a key that verifies nothing:
-// no table is built for it, and the standard path, which would accept
-// signatures anyone can make for it, is not taken either.
-func fast(pub ssh.PublicKey) ssh.PublicKey {
-	k, ok := ed25519Of(pub)
-	if !ok {
-		return pub
-	}
-	var a [32]byte
-	copy(a[:], k)
-	if t, ok := tables.Load(a); ok {
-		return fastEd25519{pub, a, t.(*curve.EdwardsBasepointTable)}
-	}
-	if err := checkEd25519(k); err != nil {
-		return refusedKey{pub, err}
-	}
-	if ntables.Load() >= maxTables {
-		return pub
+// checkEd25519 is CheckMemberKey's rule for the raw bytes of an ed25519
+// public key.
+func checkEd25519(k []byte) error {
+	if len(k) != ed25519.PublicKeySize {
+		return fmt.Errorf("ed25519 key has %d bytes, want %d", len(k), ed25519.PublicKeySize)
 	}
 	var c curve.CompressedEdwardsY
 	var p curve.EdwardsPoint
 	if _, err := c.SetBytes(k); err != nil {
-		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
+		return ErrNotAPoint
 	}
 	if _, err := p.SetCompressedY(&c); err != nil {
-		return refusedKey{pub, ErrNotAPoint} // checkEd25519 decoded it: not reached
+		return ErrNotAPoint
 	}
-	t := curve.NewEdwardsBasepointTable(p.Neg(&p))
-	if _, loaded := tables.LoadOrStore(a, t); !loaded {
-		ntables.Add(1)
+	if p.IsSmallOrder() {
+		return ErrSmallOrder
 	}
-	return fastEd25519{pub, a, t}
-}
-
-// refusedKey is an ed25519 key no signature of which is accepted.
-type refusedKey struct {
-	ssh.PublicKey
-	err error
-}
-
-func (k refusedKey) Verify([]byte, *ssh.Signature) error {
-	return fmt.Errorf("ssh: signature refused: %w", k.err)
-}
-
-type fastEd25519 struct {
-	ssh.PublicKey
-	a    [32]byte                     // A as encoded in the key
-	negA *curve.EdwardsBasepointTable // multiples of -A
-}
-
-// Verify is x/crypto/ssh's ed25519 Verify, computed from the tables.
-func (k fastEd25519) Verify(data []byte, sig *ssh.Signature) error {
-	if sig.Format != k.Type() {
-		return fmt.Errorf("ssh: signature type %s for key type %s", sig.Format, k.Type())
-	}
-	if !k.check(data, sig.Blob) {
-		return errors.New("ssh: signature did not verify")
+	if !c.IsCanonicalVartime() {
+		return ErrNonCanonical
 	}
 	return nil
 }
 
-func (k fastEd25519) check(msg, sig []byte) bool {
-	if len(sig) != ed25519.SignatureSize || !scalar.ScMinimalVartime(sig[32:]) {
-		return false
+// expanded caches each member key's expanded form (curve25519-voi's
+// precomputed multiples of -A, about 1.5 KB), built on its first
+// signature: verify checks three signatures per record by the same few
+// keys, and the expansion saves a third of each check (docs/performance.md
+// has the numbers). verify checks each commit by the key its signature
+// names, so a hostile ledger could name a new key per commit: past
+// maxExpanded keys, a key is checked without the cache, by the same rule.
+var (
+	expanded  sync.Map // [32]byte → *voied.ExpandedPublicKey
+	nexpanded atomic.Int32
+)
+
+const maxExpanded = 1024
+
+// verifyEd25519 checks sig, an ssh-ed25519 signature of data, by the raw
+// key pub, under the rule above. A key checkEd25519 refuses verifies
+// nothing, with the reason as the error.
+func verifyEd25519(pub ed25519.PublicKey, data []byte, sig *ssh.Signature) error {
+	if sig == nil {
+		return errors.New("ssh: no signature")
 	}
-	var s, h scalar.Scalar
-	if _, err := s.SetBytesModOrder(sig[32:]); err != nil {
-		return false
+	if sig.Format != ssh.KeyAlgoED25519 {
+		return fmt.Errorf("ssh: signature type %s for key type %s", sig.Format, ssh.KeyAlgoED25519)
 	}
-	var buf [256]byte // R, A and an SSHSIG's signed data fit: no allocation
-	sum := sha512.Sum512(append(append(append(buf[:0], sig[:32]...), k.a[:]...), msg...))
-	if _, err := h.SetBytesModOrderWide(sum[:]); err != nil {
-		return false
+	var a [32]byte
+	copy(a[:], pub)
+	var ok bool
+	if x, hit := expanded.Load(a); hit {
+		ok = voied.VerifyExpandedWithOptions(x.(*voied.ExpandedPublicKey), data, sig.Blob, ed25519Options)
+	} else {
+		if err := checkEd25519(pub); err != nil {
+			return fmt.Errorf("ssh: signature refused: %w", err)
+		}
+		if nexpanded.Load() < maxExpanded {
+			x, err := voied.NewExpandedPublicKey(voied.PublicKey(pub))
+			if err != nil {
+				return fmt.Errorf("ssh: signature refused: %w", ErrNotAPoint) // checkEd25519 decoded it: not reached
+			}
+			if _, loaded := expanded.LoadOrStore(a, x); !loaded {
+				nexpanded.Add(1)
+			}
+			ok = voied.VerifyExpandedWithOptions(x, data, sig.Blob, ed25519Options)
+		} else {
+			ok = voied.VerifyWithOptions(voied.PublicKey(pub), data, sig.Blob, ed25519Options)
+		}
 	}
-	var r, sb curve.EdwardsPoint
-	r.MulBasepoint(k.negA, &h)
-	sb.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, &s)
-	r.Add(&r, &sb)
-	var enc curve.CompressedEdwardsY
-	enc.SetEdwardsPoint(&r)
-	return bytes.Equal(enc[:], sig[:32])
+	if !ok {
+		return errors.New("ssh: signature did not verify")
+	}
+	return nil
 }

@@ -4,11 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"strings"
 
-	"filippo.io/edwards25519"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -18,14 +16,6 @@ const DefaultRSAMinBits = 3072
 
 // MinRSAMinBits is the lowest minimum a policy may set for RSA member keys.
 const MinRSAMinBits = 2048
-
-// Reasons CheckMemberKey gives for refusing an ed25519 key; its errors
-// wrap them.
-var (
-	ErrSmallOrder   = errors.New("ed25519 key is a point of small order: anyone could sign as this member")
-	ErrNonCanonical = errors.New("ed25519 key is not in canonical encoding: verifiers disagree on what it accepts")
-	ErrNotAPoint    = errors.New("ed25519 key is not a point of the curve: it verifies no signature")
-)
 
 // CheckMemberKey is the rule for the keys of members and approvers: a key
 // is accepted only if a signature it verifies can have been made by the
@@ -87,25 +77,4 @@ func CheckMemberKey(pub ssh.PublicKey, rsaMinBits int) error {
 		return nil
 	}
 	return fmt.Errorf("%s keys are not accepted as member keys", typ)
-}
-
-// checkEd25519 is CheckMemberKey's rule for the raw bytes of an ed25519
-// public key.
-func checkEd25519(k []byte) error {
-	if len(k) != ed25519.PublicKeySize {
-		return fmt.Errorf("ed25519 key has %d bytes, want %d", len(k), ed25519.PublicKeySize)
-	}
-	// SetBytes accepts the non-canonical encodings (y ≥ p, and x = 0 with
-	// the sign bit set): the re-encoding tells them apart.
-	p, err := new(edwards25519.Point).SetBytes(k)
-	if err != nil {
-		return ErrNotAPoint
-	}
-	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return ErrSmallOrder
-	}
-	if string(p.Bytes()) != string(k) {
-		return ErrNonCanonical
-	}
-	return nil
 }

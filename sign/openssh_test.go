@@ -90,6 +90,10 @@ type openSSHCase struct {
 	pub     ssh.PublicKey
 	armored []byte
 	openssh bool // ssh-keygen -Y verify accepts
+	// loose: a case where OpenSSH 9.2 is looser than custos, and later
+	// releases may not be (newer OpenSSH refuses some small-order keys):
+	// either answer of ssh-keygen passes, custos must refuse.
+	loose bool
 }
 
 // TestOpenSSHDisagreements puts the edge-case keys, with signatures
@@ -111,12 +115,12 @@ func TestOpenSSHDisagreements(t *testing.T) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	honest := must(ssh.NewPublicKey(priv.Public()))
 	good := ed25519.Sign(priv, data)
-	cases = append(cases, openSSHCase{"ed25519 honest key, valid signature", honest, sshsigOf(honest, ns, ssh.KeyAlgoED25519, good), true})
+	cases = append(cases, openSSHCase{"ed25519 honest key, valid signature", honest, sshsigOf(honest, ns, ssh.KeyAlgoED25519, good), true, false})
 	malleated, ok := plusL(good)
 	if !ok {
 		t.Fatal("s + L does not fit 253 bits for this message: pick another")
 	}
-	cases = append(cases, openSSHCase{"ed25519 honest key, valid signature with s + L", honest, sshsigOf(honest, ns, ssh.KeyAlgoED25519, malleated), true})
+	cases = append(cases, openSSHCase{"ed25519 honest key, valid signature with s + L", honest, sshsigOf(honest, ns, ssh.KeyAlgoED25519, malleated), true, true})
 
 	// Every small-order key (canonical or not), with a forged signature.
 	for _, v := range ed25519Vectors(t) {
@@ -127,10 +131,10 @@ func TestOpenSSHDisagreements(t *testing.T) {
 			if !ed25519.Verify(ed25519.PublicKey(v.key), data, forged) {
 				t.Fatalf("%s: crypto/ed25519 refuses the forgery: the forge is wrong", v.name)
 			}
-			cases = append(cases, openSSHCase{"ed25519 " + v.name + ", forged signature", pub, sshsigOf(pub, ns, ssh.KeyAlgoED25519, forged), true})
+			cases = append(cases, openSSHCase{"ed25519 " + v.name + ", forged signature", pub, sshsigOf(pub, ns, ssh.KeyAlgoED25519, forged), true, true})
 		case ErrNotAPoint:
 			// No signature verifies under a non-point; try the honest one.
-			cases = append(cases, openSSHCase{"ed25519 " + v.name + ", any signature", pub, sshsigOf(pub, ns, ssh.KeyAlgoED25519, good), false})
+			cases = append(cases, openSSHCase{"ed25519 " + v.name + ", any signature", pub, sshsigOf(pub, ns, ssh.KeyAlgoED25519, good), false, false})
 		}
 		// Non-canonical encodings of points of large order: nobody knows
 		// their private key, so no signature can be made to put to
@@ -146,12 +150,12 @@ func TestOpenSSHDisagreements(t *testing.T) {
 		}
 		s := must(ssh.NewSignerFromSigner(k))
 		sig := must(sshsig.Sign(strings.NewReader(string(msg)), s, sshsig.HashSHA512, ns))
-		cases = append(cases, openSSHCase{fmt.Sprintf("ssh-rsa %d bits, valid signature", bits), s.PublicKey(), sshsig.Armor(sig), true})
+		cases = append(cases, openSSHCase{fmt.Sprintf("ssh-rsa %d bits, valid signature", bits), s.PublicKey(), sshsig.Armor(sig), true, false})
 	}
 	ek := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	es := must(ssh.NewSignerFromSigner(ek))
 	esig := must(sshsig.Sign(strings.NewReader(string(msg)), es, sshsig.HashSHA512, ns))
-	cases = append(cases, openSSHCase{"ecdsa-sha2-nistp256, valid signature", es.PublicKey(), sshsig.Armor(esig), true})
+	cases = append(cases, openSSHCase{"ecdsa-sha2-nistp256, valid signature", es.PublicKey(), sshsig.Armor(esig), true, false})
 
 	var table []string
 	for _, c := range cases {
@@ -174,7 +178,7 @@ func TestOpenSSHDisagreements(t *testing.T) {
 			why = "signature: " + sigErr.Error()
 		}
 		table = append(table, fmt.Sprintf("%-62s ssh-keygen %s, custos %s  %s", c.name, verdict(openssh), verdict(custos), why))
-		if openssh != c.openssh {
+		if openssh != c.openssh && !c.loose {
 			t.Errorf("%s: ssh-keygen -Y verify %s (%v), seen to %s with OpenSSH 9.2: update this test and docs/threat-model.md",
 				c.name, verdict(openssh), sshErr, verdict(c.openssh))
 		}

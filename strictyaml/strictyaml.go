@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hbollon/go-edlib"
 	"gopkg.in/yaml.v3"
 
 	"custos/termtext"
@@ -253,34 +254,14 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
-// closest returns the known name within edit distance 2 of s, if any.
+// closest returns the known name within edit distance 2 of s, if any
+// (go-edlib's optimal string alignment distance, as shamir.Suggest).
 func closest(s string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
-		if d := distance(s, n); d < bestD {
+		if d := edlib.OSADamerauLevenshteinDistance(s, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
 	return best
-}
-
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			c := 1
-			if ra[i-1] == rb[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

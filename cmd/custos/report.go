@@ -16,6 +16,7 @@ import (
 
 	"custos/hint"
 	"custos/ledger"
+	"custos/media"
 	"custos/report"
 	"custos/termtext"
 )
@@ -267,7 +268,7 @@ func newReportCmd() *cobra.Command {
 				}
 			}
 			r := b.Finish(&res)
-			if err := report.WriteNewWith(out, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
+			if err := media.WriteWith(out, media.Public, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			w := cmd.OutOrStdout()

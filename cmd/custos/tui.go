@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"custos/tui"
 )
@@ -53,10 +53,7 @@ func runTUI(dir string) error {
 	return tui.Run(tui.Options{Ledger: dir, Recent: recentLedgers(), NoColor: tui.NoColor(), Opened: rememberLedger}, os.Stdin, os.Stdout)
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // recentFile lists the ledgers opened on this workstation, newest first.
 func recentFile() string {
