@@ -467,6 +467,12 @@ func Push(dir, to string) (*PushResult, error) {
 			return out, divergedError("push", to, &SyncResult{Relation: rel, Local: out.Local, Shared: t, Common: common})
 		}
 	}
+	if !dst.bare {
+		if err := checkWorktree(ours, to, dst.main, l.head); err != nil {
+			return out, hint.With(fmt.Errorf("push to %s: its work tree: %w; nothing was pushed", to, err),
+				"a shared copy's work tree holds only what its commits hold: find out who changed it; keep what matters, remove the changed files (custos push writes them anew), or push to a bare copy")
+		}
+	}
 	if out.Relation != UpToDate {
 		if err := pushObjects(ours, dst, l.head, out.Relation == Empty); err != nil {
 			return out, fmt.Errorf("push to %s: %w", to, err)
@@ -479,9 +485,9 @@ func Push(dir, to string) (*PushResult, error) {
 	if err := l.setShared(l.head); err != nil {
 		return out, fmt.Errorf("push: record the shared head: %w", err)
 	}
-	if !out.Bare {
-		if _, err := Open(to); err != nil { // and brings a stale work tree along
-			return out, fmt.Errorf("push: %w", err)
+	if !out.Bare { // also when up to date: it brings a stale work tree along
+		if err := l.updateWorktree(dst, l.head); err != nil {
+			return out, fmt.Errorf("push: %s: update the work tree: %w", to, err)
 		}
 	}
 	out.Verified = Verify(to, Options{})
@@ -495,16 +501,10 @@ func Push(dir, to string) (*PushResult, error) {
 }
 
 // pushObjects moves the copy dst from its main (zero when empty) to head:
-// it checks a work tree first, writes the objects the copy lacks, read
+// it writes the objects the copy lacks, read
 // through ours, verifies head as the copy now holds it, and then moves
 // main by compare-and-swap (and points a new copy's HEAD at it).
 func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) error {
-	if !dst.bare {
-		if err := checkWorktree(ours, dst.dir, dst.main, head); err != nil {
-			return hint.With(fmt.Errorf("its work tree: %w; nothing was pushed", err),
-				"a shared copy's work tree holds only what its commits hold: find out who changed it; keep what matters, remove the changed files (custos push writes them anew), or push to a bare copy")
-		}
-	}
 	objs, err := objectsBetween(ours, head, dst.main)
 	if err != nil {
 		return err

@@ -22,11 +22,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // gitObj is an object to copy: its id and type.
@@ -391,7 +395,12 @@ type sharedCopy struct {
 func openSharedCopy(dir string) (*sharedCopy, error) {
 	r, err := openGitRepo(dir)
 	if err == nil {
-		return &sharedCopy{dir: dir, gitDir: r.gitDir, commonDir: r.commonDir, bare: r.gitDir == r.dir, main: r.main, objects: r.objectReader()}, nil
+		c := &sharedCopy{dir: dir, gitDir: r.gitDir, commonDir: r.commonDir, bare: r.gitDir == r.dir, main: r.main, objects: r.objectReader()}
+		if !c.bare && (c.gitDir != filepath.Join(dir, ".git") || c.commonDir != c.gitDir) {
+			c.objects.close()
+			return nil, fmt.Errorf("its .git is a file naming %s: custos pushes to a bare repository or to a work tree with its own .git directory", c.gitDir)
+		}
+		return c, nil
 	}
 	e := &gitRepo{dir: dir}
 	if _, ferr := e.findGitDir(); ferr != nil || exists(filepath.Join(e.gitDir, "commondir")) {
@@ -404,6 +413,9 @@ func openSharedCopy(dir string) (*sharedCopy, error) {
 		return nil, err
 	}
 	c := &sharedCopy{dir: dir, gitDir: e.gitDir, commonDir: e.gitDir, bare: e.gitDir == dir}
+	if !c.bare && c.gitDir != filepath.Join(dir, ".git") {
+		return nil, fmt.Errorf("its .git is a file naming %s: custos pushes to a bare repository or to a work tree with its own .git directory", c.gitDir)
+	}
 	c.objects = (&gitRepo{objects: []string{filepath.Join(e.gitDir, "objects")}}).objectReader()
 	return c, nil
 }
@@ -497,4 +509,37 @@ func treeFiles(src *objectReader, commit plumbing.Hash, each func(path string, b
 		return nil
 	}
 	return walk("", c.tree)
+}
+
+// worktreeStorage is the storage of a shared copy's work tree update:
+// the copy's own index (and everything else go-git keeps there), but
+// objects read from this ledger, which holds the history just pushed
+// and verified. go-git cannot read every copy's objects itself (it
+// resolves objects/info/alternates only within the copy's directory).
+type worktreeStorage struct {
+	*filesystem.Storage
+	ours storer.EncodedObjectStorer
+}
+
+func (w worktreeStorage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	return w.ours.EncodedObject(t, h)
+}
+
+// updateWorktree brings the work tree and index of the copy dst to head,
+// as an append does (restoreWorktree: only files that differ are written,
+// each through a temporary file and a rename; the index under
+// index.lock), under the copy's writer lock.
+func (l *Ledger) updateWorktree(dst *sharedCopy, head plumbing.Hash) error {
+	unlock, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st := worktreeStorage{filesystem.NewStorage(osfs.New(dst.gitDir), cache.NewObjectLRU(cache.MiByte)), l.repo.Storer}
+	repo, err := git.Open(st, osfs.New(dst.dir))
+	if err != nil {
+		return err
+	}
+	t := &Ledger{dir: dst.dir, repo: repo, head: head, gitDir: dst.gitDir, commonDir: dst.commonDir}
+	return t.restoreWorktree(head)
 }
