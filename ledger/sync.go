@@ -34,9 +34,6 @@ import (
 // SharedRef is where a ledger keeps the head of its shared copy.
 const SharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
 
-// incomingRef holds a fetch until it is checked against what verified.
-const incomingRef = plumbing.ReferenceName("refs/custos/incoming")
-
 var (
 	// ErrBehind is returned (wrapped) by Append when the shared copy has
 	// records this ledger lacks.
