@@ -412,8 +412,9 @@ type PushResult struct {
 // verifies the history at this ledger's head as the copy's objects hold
 // it, and only then moves the copy's main from the commit it read to
 // this head, under refs/heads/main.lock (compare-and-swap: a copy that
-// moved meanwhile is not overwritten). After the push the copy must
-// verify at this ledger's head.
+// moved meanwhile is not overwritten). After the push stock git must show
+// the copy's main at this ledger's head (a copy that was up to date is
+// verified whole).
 func Push(dir, to string) (*PushResult, error) {
 	l, err := Open(dir)
 	if err != nil {
@@ -432,6 +433,19 @@ func Push(dir, to string) (*PushResult, error) {
 	}
 	defer dst.objects.close()
 	out.Bare = dst.bare
+	// One writer at a time, here (the shared ref) and there (its main,
+	// its work tree): a push killed midway leaves locks that the next
+	// writer finds stale, and with them the lock files of git it left.
+	unlock, err := l.Lock("push", DefaultLockWait, LockMessages)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer unlock()
+	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	if err != nil {
+		return nil, fmt.Errorf("push: %s: %w", to, err)
+	}
+	defer unlockCopy()
 	mine, err := openGitRepo(dir)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
@@ -471,7 +485,7 @@ func Push(dir, to string) (*PushResult, error) {
 		}
 	}
 	if out.Relation != UpToDate {
-		if err := pushObjects(ours, dst, l.head, out.Relation == Empty); err != nil {
+		if out.Verified, err = pushObjects(ours, dst, l.head, out.Relation == Empty); err != nil {
 			return out, fmt.Errorf("push to %s: %w", to, err)
 		}
 		out.Pushed = out.Local.Seq
@@ -487,48 +501,68 @@ func Push(dir, to string) (*PushResult, error) {
 			return out, fmt.Errorf("push: %s: update the work tree: %w", to, err)
 		}
 	}
-	out.Verified = Verify(to, Options{})
-	if !out.Verified.OK {
-		return out, fmt.Errorf("push: %s does not verify after the push: %w", to, out.Verified.Err())
-	}
-	if out.Verified.HeadCommit != l.head.String() {
-		return out, fmt.Errorf("push: %s is at commit %s after the push, want %s", to, out.Verified.HeadCommit, l.head)
+	if out.Verified, err = checkPushed(to, l.head, out.Verified); err != nil {
+		return out, fmt.Errorf("push: %w", err)
 	}
 	return out, nil
+}
+
+// checkPushed checks the copy at to after a push: stock git must show
+// its main at head. staged is the verification of head from the copy's
+// objects made before main moved (pushObjects); when nothing was pushed
+// (OK unset), the copy is verified whole now.
+func checkPushed(to string, head plumbing.Hash, staged Result) (Result, error) {
+	if !staged.OK {
+		res := Verify(to, Options{})
+		if !res.OK {
+			return res, fmt.Errorf("%s does not verify: %w", to, res.Err())
+		}
+		staged = res
+	}
+	r, err := openGitRepo(to)
+	if err != nil {
+		return staged, fmt.Errorf("%s after the push: %w", to, err)
+	}
+	if r.main != head {
+		return staged, fmt.Errorf("%s is at commit %s after the push, want %s", to, r.main, head)
+	}
+	staged.Checked, staged.Findings = r.checked(), r.findings
+	return staged, nil
 }
 
 // pushObjects moves the copy dst from its main (zero when empty) to head:
 // it writes the objects the copy lacks, read
 // through ours, verifies head as the copy now holds it, and then moves
 // main by compare-and-swap (and points a new copy's HEAD at it).
-func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) error {
+func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
 	objs, err := objectsBetween(ours, head, dst.main)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	objects := filepath.Join(dst.commonDir, "objects")
 	if err := writePack(ours, objs, objects); err != nil {
-		return fmt.Errorf("write objects: %w", err)
+		return Result{}, fmt.Errorf("write objects: %w", err)
 	}
 	res, err := verifyAt(objects, head)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	if !res.OK {
-		return fmt.Errorf("the copy's objects do not hold this ledger at its head, its main was not moved: %w", res.Err())
+		return Result{}, fmt.Errorf("the copy's objects do not hold this ledger at its head, its main was not moved: %w", res.Err())
 	}
 	if res.HeadCommit != head.String() {
-		return fmt.Errorf("the copy's objects show commit %s, want %s; its main was not moved", res.HeadCommit, head)
+		return Result{}, fmt.Errorf("the copy's objects show commit %s, want %s; its main was not moved", res.HeadCommit, head)
 	}
-	if err := casRef(dst.gitDir, dst.commonDir, branchRef, head, dst.main); err != nil {
-		return hint.With(fmt.Errorf("move its main: %w", err), "the copy changed while custos pushed to it: run custos sync, then push again")
-	}
-	if empty { // a new copy: clones of it check out main
+	if empty { // a new copy: clones of it check out main (first,
+		// so that a push cut short leaves a copy still taken as new)
 		if r, err := readRefFile(filepath.Join(dst.gitDir, "HEAD")); err != nil || r.target != branchRef.String() {
 			if err := setRef(dst.gitDir, dst.commonDir, plumbing.HEAD, "ref: "+branchRef.String()); err != nil {
-				return fmt.Errorf("point HEAD at main: %w", err)
+				return Result{}, fmt.Errorf("point HEAD at main: %w", err)
 			}
 		}
 	}
-	return nil
+	if err := casRef(dst.gitDir, dst.commonDir, branchRef, head, dst.main); err != nil {
+		return Result{}, hint.With(fmt.Errorf("move its main: %w", err), "the copy changed while custos pushed to it: run custos sync, then push again")
+	}
+	return res, nil
 }

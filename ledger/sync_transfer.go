@@ -12,6 +12,7 @@ package ledger
 // (casRef).
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -159,9 +160,13 @@ func writePack(src *objectReader, objs []gitObj, objects string) error {
 		hashes[i] = o.h
 		ps.types[o.h] = o.typ
 	}
-	sum, err := packfile.NewEncoder(pack, ps, false).Encode(hashes, 0)
+	buf := bufio.NewWriterSize(pack, 1<<16) // the encoder writes each header and deflate block
+	sum, err := packfile.NewEncoder(buf, ps, false).Encode(hashes, 0)
 	if err == nil {
 		err = ps.err
+	}
+	if err == nil {
+		err = buf.Flush()
 	}
 	if err != nil {
 		return fmt.Errorf("write a pack: %w", err)

@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -212,4 +215,117 @@ func TestSyncWritesNothingWhenRefused(t *testing.T) {
 	}
 	sameSnapshot(t, "a sync from a bundle of a fork", before, snapshot(t, f.dir))
 	f.review(t, "hq-2") // not blocked
+}
+
+// TestSyncChild is the child process of TestKillPushAndSync; it does
+// nothing in a normal test run. CUSTOS_SYNC_CHILD is push or sync, from
+// CUSTOS_SYNC_FROM to CUSTOS_SYNC_TO.
+func TestSyncChild(t *testing.T) {
+	mode := os.Getenv("CUSTOS_SYNC_CHILD")
+	if mode == "" {
+		return
+	}
+	from, to := os.Getenv("CUSTOS_SYNC_FROM"), os.Getenv("CUSTOS_SYNC_TO")
+	runtime.LockOSThread()
+	var err error
+	switch mode {
+	case "push":
+		_, err = Push(from, to)
+	case "sync":
+		_, err = Sync(to, from)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	os.Exit(0)
+}
+
+// TestKillPushAndSync kills a real push (to a copy with a work tree) and
+// a real sync, under strace, at each write, fsync, rename and unlink in
+// turn: after each kill the copy written to verifies at its old head or
+// the new one, passes git fsck --strict, and the same push or sync run
+// again completes.
+func TestKillPushAndSync(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Fatal("strace is not installed (scripts/setup.sh installs it)")
+	}
+	if testing.Short() {
+		t.Skip("slow: one child process per kill point")
+	}
+	base := newFixture(t)
+	old := mustVerify(t, base.dir, Options{}).HeadCommit
+	copyBase := filepath.Join(t.TempDir(), "copy")
+	gitCmd(t, filepath.Dir(copyBase), "clone", "-q", base.dir, copyBase)
+	base.review(t, "q1")
+	newHead := base.l.head.String()
+	for _, mode := range []string{"push", "sync"} {
+		for _, c := range []struct{ name, syscalls string }{
+			{"write", "write,pwrite64,writev"},
+			{"fsync", "fsync,fdatasync"},
+			{"rename", "rename,renameat,renameat2,link,linkat"},
+			{"unlink", "unlink,unlinkat"},
+		} {
+			points, atNew := 0, 0
+			for n := 1; ; n++ {
+				if n > 2000 {
+					t.Fatalf("%s %s: did not complete after %d kills", mode, c.name, n)
+				}
+				// push: from the ledger to the copy; sync: the copy
+				// fetches from the ledger. dst is what is written.
+				src := copyFixture(t, base).dir
+				dst := filepath.Join(t.TempDir(), "copy")
+				if err := os.CopyFS(dst, os.DirFS(copyBase)); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace="+c.syscalls,
+					"-e", fmt.Sprintf("inject=%s:signal=SIGKILL:when=%d", c.syscalls, n),
+					os.Args[0], "-test.run=^TestSyncChild$", "-test.count=1")
+				cmd.Env = append(os.Environ(), "CUSTOS_SYNC_CHILD="+mode, "CUSTOS_SYNC_FROM="+src, "CUSTOS_SYNC_TO="+dst)
+				out, err := cmd.CombinedOutput()
+				if err == nil {
+					break // no Nth call: it completed
+				}
+				if !strings.Contains(err.Error(), "killed") && !strings.Contains(err.Error(), "137") {
+					t.Fatalf("%s %s %d: child failed otherwise: %v\n%s", mode, c.name, n, err, out)
+				}
+				points++
+				res := Verify(dst, Options{})
+				switch {
+				case !res.OK:
+					t.Errorf("%s: kill at %s %d: the copy does not verify: %v", mode, c.name, n, res.Err())
+					continue
+				case res.HeadCommit == newHead:
+					atNew++
+				case res.HeadCommit != old:
+					t.Errorf("%s: kill at %s %d: the copy is at %s", mode, c.name, n, res.HeadCommit)
+				}
+				if m := fsck(dst); m != "" {
+					t.Errorf("%s: kill at %s %d: git fsck --strict: %s", mode, c.name, n, m)
+				}
+				var again error
+				var msgs bytes.Buffer
+				LockMessages = &msgs
+				if mode == "push" {
+					_, again = Push(src, dst)
+				} else {
+					_, again = Sync(dst, src)
+				}
+				LockMessages = os.Stderr
+				if again != nil {
+					t.Errorf("%s: kill at %s %d: run again: %v", mode, c.name, n, again)
+					continue
+				}
+				if res := Verify(dst, Options{}); !res.OK || res.HeadCommit != newHead {
+					t.Errorf("%s: kill at %s %d: after running again: %v at %s", mode, c.name, n, res.Err(), res.HeadCommit)
+				}
+				cleanTree(t, dst)
+			}
+			t.Logf("%s: %d kill points (%s), %d left the new head", mode, points, c.name, atNew)
+			fmt.Printf("%s: %d kill points (%s), %d left the new head\n", mode, points, c.name, atNew)
+			if points == 0 {
+				t.Errorf("%s %s: no kill point: strace injected nothing", mode, c.name)
+			}
+		}
+	}
 }
