@@ -534,7 +534,14 @@ func (w worktreeStorage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (
 // as an append does (restoreWorktree: only files that differ are written,
 // each through a temporary file and a rename; the index under
 // index.lock), under the copy's writer lock.
-func (l *Ledger) updateWorktree(dst *sharedCopy, head plumbing.Hash) error {
+func (l *Ledger) updateWorktree(dst *sharedCopy, head plumbing.Hash) (err error) {
+	// go-git reads the copy's index, a file anyone could have written:
+	// whatever it meets there is an error, never a panic.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the copy's index cannot be read (%v)", r)
+		}
+	}()
 	unlock, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
 	if err != nil {
 		return err
