@@ -329,3 +329,42 @@ func TestKillPushAndSync(t *testing.T) {
 		}
 	}
 }
+
+// TestPushDamagedCopy: a copy whose index is garbage is brought along all
+// the same; one whose pack is truncated is refused before its main moves,
+// with one line that names what is wrong.
+func TestPushDamagedCopy(t *testing.T) {
+	f := newFixture(t)
+	f.story(t)
+	wt := filepath.Join(t.TempDir(), "wt")
+	gitCmd(t, filepath.Dir(wt), "clone", "-q", f.dir, wt)
+	bare := filepath.Join(t.TempDir(), "bare.git")
+	gitCmd(t, filepath.Dir(bare), "clone", "-q", "--bare", "--no-local", f.dir, bare)
+	f.review(t, "q1")
+
+	if err := os.WriteFile(filepath.Join(wt, ".git", "index"), []byte("DIRC\x00\x00\x00\x02\xff\xff\xff\xffgarbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(f.dir, wt); err != nil {
+		t.Fatalf("push to a copy with a garbage index: %v", err)
+	}
+	cleanTree(t, wt)
+
+	packs := packsIn(t, filepath.Join(bare, "objects"))
+	if len(packs) != 1 {
+		t.Fatalf("packs: %v", packs)
+	}
+	os.Chmod(packs[0], 0o644)
+	fi, _ := os.Stat(packs[0])
+	if err := os.Truncate(packs[0], fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	was := gitCmd(t, bare, "rev-parse", "main")
+	_, err := Push(f.dir, bare)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), bare) {
+		t.Fatalf("push to a copy with a truncated pack: %v", err)
+	}
+	if gitCmd(t, bare, "rev-parse", "main") != was {
+		t.Fatal("main moved")
+	}
+}
