@@ -160,6 +160,10 @@ func writePack(src *objectReader, objs []gitObj, objects string) error {
 		hashes[i] = o.h
 		ps.types[o.h] = o.typ
 	}
+	// No deltas (window 0): the pack is about three times the size of
+	// one stock git would write, but the encoder then reads each object
+	// once, in turn, through the one objectReader (with a window, it
+	// reads them from a goroutine per object type).
 	buf := bufio.NewWriterSize(pack, 1<<16) // the encoder writes each header and deflate block
 	sum, err := packfile.NewEncoder(buf, ps, false).Encode(hashes, 0)
 	if err == nil {
