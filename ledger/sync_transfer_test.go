@@ -281,7 +281,8 @@ func TestKillPushAndSync(t *testing.T) {
 				cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace="+c.syscalls,
 					"-e", fmt.Sprintf("inject=%s:signal=SIGKILL:when=%d", c.syscalls, n),
 					os.Args[0], "-test.run=^TestSyncChild$", "-test.count=1")
-				cmd.Env = append(os.Environ(), "CUSTOS_SYNC_CHILD="+mode, "CUSTOS_SYNC_FROM="+src, "CUSTOS_SYNC_TO="+dst)
+				// a killed push leaves its scratch repository (verifyAt) in TMPDIR
+				cmd.Env = append(os.Environ(), "CUSTOS_SYNC_CHILD="+mode, "CUSTOS_SYNC_FROM="+src, "CUSTOS_SYNC_TO="+dst, "TMPDIR="+t.TempDir())
 				out, err := cmd.CombinedOutput()
 				if err == nil {
 					break // no Nth call: it completed
