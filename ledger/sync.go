@@ -6,34 +6,33 @@ package ledger
 // sync, push and Append alike, and nothing is ever merged or rebased.
 //
 // The shared copy's last known head is kept in refs/remotes/shared/main
-// of the ledger. It is written only after the copy it came from has
-// verified (sync) or after this ledger verified and was pushed (push).
-// Fetch and push between local paths use stock git, like bundles, with no
-// system or user configuration and with hooks switched off.
+// of the ledger. It is written only when it is this ledger's head or an
+// ancestor of it: after the copy it came from has verified and this
+// ledger was fast-forwarded to it or is ahead of it (sync), or after this
+// ledger verified and was pushed (push). A copy that is refused (it does
+// not verify, holds another ledger, or has diverged) leaves no trace here.
+//
+// Neither runs anything the other copy configures: no git runs inside
+// it; its files are read as stock git reads them and its objects checked
+// against their ids (sync_transfer.go). A bundle is unpacked by stock git
+// into a fresh repository of Custos's own (sync_bundle.go).
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"custos/hint"
 )
 
 // SharedRef is where a ledger keeps the head of its shared copy.
 const SharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
-
-// incomingRef holds a fetch until it is checked against what verified.
-const incomingRef = plumbing.ReferenceName("refs/custos/incoming")
 
 var (
 	// ErrBehind is returned (wrapped) by Append when the shared copy has
@@ -79,12 +78,15 @@ type SyncResult struct {
 
 // Sync brings the ledger in dir up to date with another copy, from: a
 // clone directory (bare or not) or a git bundle. The copy is verified
-// first; a copy that does not verify, or that holds another ledger,
-// changes nothing. Then its main branch is kept as SharedRef and: equal
-// heads → UpToDate; this ledger behind → its main branch and work tree
-// are fast-forwarded; ahead → nothing to do (push it); diverged → an error
-// wrapping ErrDiverged that names both heads and the last common record,
-// with nothing changed but SharedRef. Sync never merges or rebases.
+// first; a copy that does not verify, that holds another ledger, or whose
+// history has diverged from this one changes nothing here, not even
+// SharedRef. Then: equal heads → UpToDate; this ledger behind → the
+// objects it lacks are copied in (one pack), and its main branch and work
+// tree are fast-forwarded; ahead → nothing to do (push it); diverged → an
+// error wrapping ErrDiverged that names both heads and the last common
+// record. SharedRef is set to the copy's head when it is this ledger's
+// head or an ancestor of it. Sync never merges or rebases, and never runs
+// anything the copy configures: it reads the copy's files (sync_transfer.go).
 func Sync(dir, from string) (*SyncResult, error) {
 	l, err := Open(dir)
 	if err != nil {
@@ -100,17 +102,21 @@ func Sync(dir, from string) (*SyncResult, error) {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	src := from
+	var bundleMain plumbing.Hash
 	if IsBundle(from) {
-		d, cleanup, err := Unbundle(from)
+		d, main, cleanup, err := unbundleBare(from)
 		if err != nil {
 			return nil, fmt.Errorf("sync: %w", err)
 		}
 		defer cleanup()
-		src = d
+		src, bundleMain = d, main
 	} else if fi, err := os.Stat(from); err != nil || !fi.IsDir() {
 		return nil, hint.With(fmt.Errorf("sync: %s is neither a ledger directory nor a git bundle", from), "give a clone of the ledger or a bundle written by custos bundle")
 	}
 	res := Verify(src, Options{})
+	if res.OK && !bundleMain.IsZero() && res.HeadCommit != bundleMain.String() {
+		res.OK, res.Failure = false, &Failure{Check: "bundle", Reason: fmt.Sprintf("the clone of %s is at %s, its header says %s", from, res.HeadCommit, bundleMain)}
+	}
 	if !res.OK {
 		return nil, hint.With(fmt.Errorf("sync: the copy in %s does not verify, nothing was changed: %w", from, res.Err()),
 			"do not use this copy; find out who changed it, and sync from a copy that verifies")
@@ -118,23 +124,32 @@ func Sync(dir, from string) (*SyncResult, error) {
 	if res.Ledger != l.state.LedgerID || res.Genesis != l.state.Genesis {
 		return nil, fmt.Errorf("sync: %s holds another ledger (%s, genesis %s), not ledger %s (genesis %s)", from, res.Ledger, res.Genesis, l.state.LedgerID, l.state.Genesis)
 	}
+	// What verified is the history at this commit; every object read
+	// below is checked against its id, so a copy changed meanwhile can
+	// only make the copy fail, not bring in anything else.
 	shared := plumbing.NewHash(res.HeadCommit)
-	if err := l.fetchVerified(src, shared); err != nil {
-		return nil, fmt.Errorf("sync from %s: %w", from, err)
+	repo, err := openGitRepo(src)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %s changed while it was read: %w", from, err)
 	}
+	theirs := repo.objectReader()
+	defer theirs.close()
 	out := &SyncResult{
 		Local:  Tip{Seq: l.state.Seq, Digest: l.state.Head, Commit: l.head.String()},
 		Shared: Tip{Seq: res.Records, Digest: res.Head, Commit: res.HeadCommit},
 	}
-	rel, common, err := l.relate(shared, res.Records)
+	rel, common, err := l.relate(eitherSource{l.repo.Storer, commitSource{theirs}}, shared, res.Records)
 	if err != nil {
-		return nil, fmt.Errorf("sync: %w", err)
+		return nil, fmt.Errorf("sync from %s: %w", from, err)
 	}
 	out.Relation, out.Common = rel, common
 	switch rel {
 	case Diverged:
 		return out, divergedError("sync", from, out)
 	case Behind:
+		if err := l.fetchFrom(theirs, shared); err != nil {
+			return nil, fmt.Errorf("sync from %s: %w", from, err)
+		}
 		if err := l.fastForward(shared); err != nil {
 			return nil, fmt.Errorf("sync: %w", err)
 		}
@@ -147,9 +162,34 @@ func Sync(dir, from string) (*SyncResult, error) {
 		}
 		out.Gained = res.Records - out.Local.Seq
 	}
+	if err := l.setShared(shared); err != nil {
+		return out, fmt.Errorf("sync: record the shared head: %w", err)
+	}
 	return out, nil
 }
 
+// fetchFrom copies into this ledger the objects of the history at shared
+// (which extends this Ledger's head) that it lacks, read through theirs,
+// as one pack; then it reopens the repository so that go-git sees it.
+func (l *Ledger) fetchFrom(theirs *objectReader, shared plumbing.Hash) error {
+	_, commonDir, err := l.dirs()
+	if err != nil {
+		return err
+	}
+	objs, err := objectsBetween(theirs, shared, l.head)
+	if err != nil {
+		return err
+	}
+	if err := writePack(theirs, objs, filepath.Join(commonDir, "objects")); err != nil {
+		return err
+	}
+	repo, err := openRepo(l.dir)
+	if err != nil {
+		return err
+	}
+	l.repo = repo
+	return nil
+}
 func divergedError(op, other string, r *SyncResult) error {
 	common := "none"
 	if r.Common != nil {
@@ -157,28 +197,6 @@ func divergedError(op, other string, r *SyncResult) error {
 	}
 	return hint.With(fmt.Errorf("%s: %w %s: this ledger is at %s, the shared copy at %s, last common %s", op, ErrDiverged, other, r.Local, r.Shared, common),
 		"never merge: the signed minutes say which records happened; keep the copy that holds them, and redo the other copy's records after the last common record on it")
-}
-
-// fetchVerified fetches src's main branch into SharedRef, but only if it
-// is still the commit that verified (src could change in between).
-func (l *Ledger) fetchVerified(src string, want plumbing.Hash) error {
-	abs, err := filepath.Abs(src)
-	if err != nil {
-		return err
-	}
-	if _, err := stockGit("-C", l.dir, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-		abs, "+"+branchRef.String()+":"+incomingRef.String()); err != nil {
-		return err
-	}
-	defer l.repo.Storer.RemoveReference(incomingRef)
-	got, err := l.repo.Storer.Reference(incomingRef)
-	if err != nil {
-		return fmt.Errorf("fetched branch: %w", err)
-	}
-	if got.Hash() != want {
-		return fmt.Errorf("the copy changed while it was read (verified commit %s, fetched %s): run custos sync again", want, got.Hash())
-	}
-	return l.setShared(want)
 }
 
 // setShared records h as the shared copy's head (SharedRef), under its
@@ -210,7 +228,7 @@ func (l *Ledger) fastForward(next plumbing.Hash) error {
 // commitTip reads a ledger commit's seq, record digest and first parent
 // from its header and trailers (Custos-Seq, Custos-Record), which verify
 // checks against the record.
-func commitTip(st storer.EncodedObjectStorer, h plumbing.Hash) (Tip, plumbing.Hash, error) {
+func commitTip(st objectSource, h plumbing.Hash) (Tip, plumbing.Hash, error) {
 	raw, err := readObject(st, h, plumbing.CommitObject)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, err
@@ -251,7 +269,7 @@ func parseTrailers(payload []byte) (seq int64, digest string, err error) {
 }
 
 // back walks n first parents back from h.
-func back(st storer.EncodedObjectStorer, h plumbing.Hash, n int64) (plumbing.Hash, error) {
+func back(st objectSource, h plumbing.Hash, n int64) (plumbing.Hash, error) {
 	for ; n > 0; n-- {
 		raw, err := readObject(st, h, plumbing.CommitObject)
 		if err != nil {
@@ -269,11 +287,11 @@ func back(st storer.EncodedObjectStorer, h plumbing.Hash, n int64) (plumbing.Has
 	return h, nil
 }
 
-// relate compares this Ledger's head with shared (at seq sharedSeq), both
-// in this repository. One record per commit, linear: the commit of record
-// k is seq-k first parents back from a head.
-func (l *Ledger) relate(shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
-	st := l.repo.Storer
+// relate compares this Ledger's head with shared (at seq sharedSeq),
+// reading commits through st (this repository, or this one and the other
+// copy). One record per commit, linear: the commit of record k is seq-k
+// first parents back from a head.
+func (l *Ledger) relate(st objectSource, shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
 	local, localSeq := l.head, l.state.Seq
 	if shared == local {
 		return UpToDate, nil, nil
@@ -372,29 +390,6 @@ func (l *Ledger) checkShared() error {
 	return nil
 }
 
-// pushGit runs stock git push like stockGit, but its error keeps git's
-// reasons (a rejected ref and why, errors), not the first line ("To …").
-func pushGit(args ...string) error {
-	cmd := stockGitCmd(args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, exec.ErrNotFound) {
-		return fmt.Errorf("git is not installed: %w", err)
-	}
-	var why []string
-	for line := range strings.SplitSeq(out.String(), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "!") || strings.HasPrefix(line, "error:") || strings.HasPrefix(line, "fatal:") {
-			why = append(why, line)
-		}
-	}
-	return fmt.Errorf("git push: %w: %s", err, strings.Join(why, "; "))
-}
-
 // PushResult says what Push found and did.
 type PushResult struct {
 	Relation Relation `json:"relation"` // of this ledger to the copy before the push
@@ -410,7 +405,16 @@ type PushResult struct {
 // updated too) to this ledger's head. The ledger must verify first. Push
 // refuses, changing nothing, when the copy has records this ledger lacks
 // (ErrSharedAhead) or the two have diverged (ErrDiverged): sync first.
-// After the push the copy must verify at this ledger's head.
+//
+// Push runs nothing in the copy (no git, so none of its hooks or config):
+// it reads the copy's refs and objects as stock git would, writes the
+// objects the copy lacks as one pack into the copy's own object store,
+// verifies the history at this ledger's head as the copy's objects hold
+// it, and only then moves the copy's main from the commit it read to
+// this head, under refs/heads/main.lock (compare-and-swap: a copy that
+// moved meanwhile is not overwritten). After the push stock git must show
+// the copy's main at this ledger's head (a copy that was up to date is
+// verified whole).
 func Push(dir, to string) (*PushResult, error) {
 	l, err := Open(dir)
 	if err != nil {
@@ -420,84 +424,145 @@ func Push(dir, to string) (*PushResult, error) {
 	if res := Verify(dir, Options{}); !res.OK {
 		return nil, fmt.Errorf("push: ledger %s does not verify, nothing was pushed: %w", dir, res.Err())
 	}
-	dst, err := git.PlainOpen(to)
+	if res := l.repo.Storer.HasEncodedObject(l.head); res != nil {
+		return nil, fmt.Errorf("push: ledger %s: %w", dir, res)
+	}
+	dst, err := openSharedCopy(to)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("push: %s: %w", to, err), "push to a clone of the ledger or a bare repository; make a new shared copy with: git init --bare "+to)
 	}
-	_, err = dst.Worktree()
-	out.Bare = errors.Is(err, git.ErrIsBareRepository)
-	ref, err := dst.Storer.Reference(branchRef)
-	switch {
-	case errors.Is(err, plumbing.ErrReferenceNotFound):
-		out.Relation = Empty
-	case err != nil:
+	defer dst.objects.close()
+	out.Bare = dst.bare
+	// One writer at a time, here (the shared ref) and there (its main,
+	// its work tree): a push killed midway leaves locks that the next
+	// writer finds stale, and with them the lock files of git it left.
+	unlock, err := l.Lock("push", DefaultLockWait, LockMessages)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer unlock()
+	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	if err != nil {
 		return nil, fmt.Errorf("push: %s: %w", to, err)
+	}
+	defer unlockCopy()
+	mine, err := openGitRepo(dir)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	ours := mine.objectReader()
+	defer ours.close()
+	syncFirst := "run custos sync " + dir + " " + to + " first; the ledger is only ever fast-forwarded"
+	switch {
+	case dst.main.IsZero():
+		out.Relation = Empty
 	default:
-		theirs := ref.Hash()
-		t, _, err := commitTip(dst.Storer, theirs)
+		theirs := dst.main
+		t, _, err := commitTip(commitSource{dst.objects}, theirs)
 		if err != nil {
 			return nil, fmt.Errorf("push: %s: %w", to, err)
 		}
 		out.Shared = &t
 		if l.repo.Storer.HasEncodedObject(theirs) != nil { // not here: the copy has more
-			return out, hint.With(fmt.Errorf("push: %w: %s is at %s, this ledger at %s", ErrSharedAhead, to, t, out.Local),
-				"run custos sync "+dir+" "+to+" first; the ledger is only ever fast-forwarded")
+			return out, hint.With(fmt.Errorf("push: %w: %s is at %s, this ledger at %s", ErrSharedAhead, to, t, out.Local), syncFirst)
 		}
-		rel, common, err := l.relate(theirs, t.Seq)
+		rel, common, err := l.relate(l.repo.Storer, theirs, t.Seq)
 		if err != nil {
 			return nil, fmt.Errorf("push: %w", err)
 		}
 		out.Relation = rel
 		switch rel {
 		case Behind:
-			return out, hint.With(fmt.Errorf("push: %w: %s is at %s, this ledger at %s", ErrSharedAhead, to, t, out.Local),
-				"run custos sync "+dir+" "+to+" first; the ledger is only ever fast-forwarded")
+			return out, hint.With(fmt.Errorf("push: %w: %s is at %s, this ledger at %s", ErrSharedAhead, to, t, out.Local), syncFirst)
 		case Diverged:
 			return out, divergedError("push", to, &SyncResult{Relation: rel, Local: out.Local, Shared: t, Common: common})
 		}
 	}
-	if out.Relation != UpToDate {
-		abs, err := filepath.Abs(to)
-		if err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+	if !dst.bare {
+		if err := checkWorktree(ours, to, dst.main, l.head); err != nil {
+			return out, hint.With(fmt.Errorf("push to %s: its work tree: %w; nothing was pushed", to, err),
+				"a shared copy's work tree holds only what its commits hold: find out who changed it; keep what matters, remove the changed files (custos push writes them anew), or push to a bare copy")
 		}
-		// The copy's own hooks do not run; a checked-out main is updated
-		// with its work tree (refused by git if that work tree was edited).
-		recv := "git -c core.hooksPath=/dev/null -c receive.denyCurrentBranch=updateInstead receive-pack"
-		if err := pushGit("-C", l.dir, "-c", "core.hooksPath=/dev/null", "push", "--quiet", "--no-verify", "--porcelain", "--receive-pack="+recv,
-			abs, branchRef.String()+":"+branchRef.String()); err != nil {
-			return out, hint.With(fmt.Errorf("push to %s: %w", to, err), "run custos sync "+dir+" "+to+" and try again; a copy with edited files must be restored first (git -C "+to+" status)")
+	}
+	if out.Relation != UpToDate {
+		if out.Verified, err = pushObjects(ours, dst, l.head, out.Relation == Empty); err != nil {
+			return out, fmt.Errorf("push to %s: %w", to, err)
 		}
 		out.Pushed = out.Local.Seq
 		if out.Shared != nil {
 			out.Pushed -= out.Shared.Seq
 		}
-		if out.Relation == Empty { // a new copy: clones of it check out main
-			if head, err := dst.Storer.Reference(plumbing.HEAD); err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != branchRef {
-				dg, dc, err := gitDirs(to)
-				if err == nil {
-					err = setRef(dg, dc, plumbing.HEAD, "ref: "+branchRef.String())
-				}
-				if err != nil {
-					return out, fmt.Errorf("push: %s: point HEAD at main: %w", to, err)
-				}
-			}
-		}
 	}
 	if err := l.setShared(l.head); err != nil {
 		return out, fmt.Errorf("push: record the shared head: %w", err)
 	}
-	out.Verified = Verify(to, Options{})
-	if !out.Verified.OK {
-		return out, fmt.Errorf("push: %s does not verify after the push: %w", to, out.Verified.Err())
-	}
-	if out.Verified.HeadCommit != l.head.String() {
-		return out, fmt.Errorf("push: %s is at commit %s after the push, want %s", to, out.Verified.HeadCommit, l.head)
-	}
-	if !out.Bare {
-		if _, err := Open(to); err != nil { // and repairs a stale work tree
-			return out, fmt.Errorf("push: %w", err)
+	if !out.Bare { // also when up to date: it brings a stale work tree along
+		if err := l.updateWorktree(dst, l.head); err != nil {
+			return out, fmt.Errorf("push: %s: update the work tree: %w", to, err)
 		}
 	}
+	if out.Verified, err = checkPushed(to, l.head, out.Verified); err != nil {
+		return out, fmt.Errorf("push: %w", err)
+	}
 	return out, nil
+}
+
+// checkPushed checks the copy at to after a push: stock git must show
+// its main at head. staged is the verification of head from the copy's
+// objects made before main moved (pushObjects); when nothing was pushed
+// (OK unset), the copy is verified whole now.
+func checkPushed(to string, head plumbing.Hash, staged Result) (Result, error) {
+	if !staged.OK {
+		res := Verify(to, Options{})
+		if !res.OK {
+			return res, fmt.Errorf("%s does not verify: %w", to, res.Err())
+		}
+		staged = res
+	}
+	r, err := openGitRepo(to)
+	if err != nil {
+		return staged, fmt.Errorf("%s after the push: %w", to, err)
+	}
+	if r.main != head {
+		return staged, fmt.Errorf("%s is at commit %s after the push, want %s", to, r.main, head)
+	}
+	staged.Checked, staged.Findings = r.checked(), r.findings
+	return staged, nil
+}
+
+// pushObjects moves the copy dst from its main (zero when empty) to head:
+// it writes the objects the copy lacks, read
+// through ours, verifies head as the copy now holds it, and then moves
+// main by compare-and-swap (and points a new copy's HEAD at it).
+func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
+	objs, err := objectsBetween(ours, head, dst.main)
+	if err != nil {
+		return Result{}, err
+	}
+	objects := filepath.Join(dst.commonDir, "objects")
+	if err := writePack(ours, objs, objects); err != nil {
+		return Result{}, fmt.Errorf("write objects: %w", err)
+	}
+	res, err := verifyAt(objects, head)
+	if err != nil {
+		return Result{}, err
+	}
+	if !res.OK {
+		return Result{}, fmt.Errorf("the copy's objects do not hold this ledger at its head, its main was not moved: %w", res.Err())
+	}
+	if res.HeadCommit != head.String() {
+		return Result{}, fmt.Errorf("the copy's objects show commit %s, want %s; its main was not moved", res.HeadCommit, head)
+	}
+	if empty { // a new copy: clones of it check out main (first,
+		// so that a push cut short leaves a copy still taken as new)
+		if r, err := readRefFile(filepath.Join(dst.gitDir, "HEAD")); err != nil || r.target != branchRef.String() {
+			if err := setRef(dst.gitDir, dst.commonDir, plumbing.HEAD, "ref: "+branchRef.String()); err != nil {
+				return Result{}, fmt.Errorf("point HEAD at main: %w", err)
+			}
+		}
+	}
+	if err := casRef(dst.gitDir, dst.commonDir, branchRef, head, dst.main); err != nil {
+		return Result{}, hint.With(fmt.Errorf("move its main: %w", err), "the copy changed while custos pushed to it: run custos sync, then push again")
+	}
+	return res, nil
 }

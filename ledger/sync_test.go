@@ -175,8 +175,9 @@ func TestSyncAheadAndEqual(t *testing.T) {
 }
 
 // TestDiverged: two sites each append a different record. Sync refuses
-// naming both heads and the last common record, push refuses both ways,
-// append refuses, and nothing changes but the shared ref.
+// naming both heads and the last common record and changes nothing, push
+// refuses both ways; append refuses only once a shared ref names the
+// other history.
 func TestDiverged(t *testing.T) {
 	f := newFixture(t)
 	f.story(t)
@@ -215,21 +216,27 @@ func TestDiverged(t *testing.T) {
 	if res.Local.Commit != siteCommit || res.Shared.Commit != hqCommit {
 		t.Fatalf("heads: %+v", res)
 	}
-	// only the shared ref (and objects) changed; main and the work tree did not
-	sameSnapshot(t, "refused sync", siteBefore, snapshot(t, site.dir), ".git/objects/", ".git/refs/remotes/", ".git/packed-refs", ".git/refs/custos")
-	if sharedHead(t, site.dir) != hqCommit {
-		t.Fatal("shared ref not recorded")
+	// a refused sync changes nothing at all: no shared ref, no objects
+	sameSnapshot(t, "refused sync", siteBefore, snapshot(t, site.dir))
+	if sharedHead(t, site.dir) != "" {
+		t.Fatal("a refused sync left the shared ref")
 	}
 	mustVerify(t, site.dir, Options{TrustedHead: siteCommit})
 
-	// the known divergence blocks appends and pushes
-	if _, err := site.try("review.signed", "review-x", "carol", map[string]any{"period": "x"}); !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "run custos sync") {
-		t.Fatalf("append on a diverged ledger: %v", err)
-	}
-	if _, err := Push(site.dir, f.dir); !errors.Is(err, ErrDiverged) {
+	// pushes are refused; the site is not blocked from appending by a
+	// copy it did not take
+	if _, err := Push(site.dir, f.dir); !errors.Is(err, ErrSharedAhead) {
 		t.Fatalf("push after sync: %v", err)
 	}
 	sameSnapshot(t, "refused push", hqBefore, snapshot(t, f.dir))
+	site.review(t, "site-3")
+	siteHead, _ = site.l.Head()
+	// a shared ref that names the other history (stock git fetched it)
+	// blocks appends
+	gitCmd(t, site.dir, "fetch", "-q", f.dir, "+refs/heads/main:"+SharedRef.String())
+	if _, err := site.try("review.signed", "review-x", "carol", map[string]any{"period": "x"}); !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "run custos sync") {
+		t.Fatalf("append on a diverged ledger: %v", err)
+	}
 	// and the other way round
 	if _, err := Sync(f.dir, site.dir); !errors.Is(err, ErrDiverged) {
 		t.Fatalf("sync the other way: %v", err)
@@ -322,16 +329,31 @@ func TestPush(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(site.dir, recordFile(f.l.State().Seq))); err != nil {
 		t.Fatal(err)
 	}
-	// a copy whose work tree was edited: git refuses, the copy keeps its head
+	// a copy whose work tree was edited, or holds a link where a
+	// directory belongs: refused, the copy unchanged
 	dirty := cloneFixture(t, f, "dirty")
 	os.WriteFile(filepath.Join(dirty.dir, "LEDGER.md"), []byte("edited\n"), 0o644)
 	f.review(t, "q3b")
-	dirtyHead := gitCmd(t, dirty.dir, "rev-parse", "main")
-	if _, err := Push(f.dir, dirty.dir); err == nil || !strings.Contains(err.Error(), "Working directory has unstaged changes") || !strings.Contains(hint.Of(err), "git -C "+dirty.dir+" status") {
+	dirtyBefore := snapshot(t, dirty.dir)
+	if _, err := Push(f.dir, dirty.dir); err == nil || !strings.Contains(err.Error(), "LEDGER.md was changed") || !strings.Contains(hint.Of(err), "push to a bare copy") {
 		t.Fatalf("push to an edited work tree: %v", err)
 	}
-	if gitCmd(t, dirty.dir, "rev-parse", "main") != dirtyHead {
-		t.Fatal("refused push moved main")
+	sameSnapshot(t, "refused push to an edited work tree", dirtyBefore, snapshot(t, dirty.dir))
+	linked := cloneFixture(t, f, "linked")
+	elsewhere := t.TempDir()
+	recs := filepath.Join(linked.dir, "records", "00", "00")
+	if err := os.Rename(recs, filepath.Join(elsewhere, "00")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "00"), recs); err != nil {
+		t.Fatal(err)
+	}
+	f.review(t, "q3c")
+	if _, err := Push(f.dir, linked.dir); err == nil || !strings.Contains(err.Error(), "is a symbolic link, not a directory") {
+		t.Fatalf("push through a link: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "00", filepath.Base(recordFile(f.l.State().Seq)))); err == nil {
+		t.Fatal("push wrote through a link")
 	}
 	if _, err := Push(f.dir, site.dir); err != nil {
 		t.Fatal(err)
