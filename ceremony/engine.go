@@ -427,6 +427,9 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 	if len(s.Witnesses) > 0 {
 		facts["witnesses"] = toAny(s.Witnesses)
 	}
+	if s.SHA256 != "" {
+		facts["script_sha256"] = s.SHA256
+	}
 	switch s.Kind {
 	case KindEnroll:
 		if mi, err := e.token.Module().Info(); err == nil {
