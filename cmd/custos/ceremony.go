@@ -150,7 +150,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "ceremony %s done; ledger head %s\n", res.Ceremony, res.Head)
-			return nil
+			return printSummary(out, l, res.Ceremony, e.Approvals)
 		},
 	}
 	f := cmd.Flags()
