@@ -683,6 +683,9 @@ func (e *Engine) Run() (*Result, error) {
 	if _, err := e.Plan(); err != nil {
 		return nil, err
 	}
+	if err := e.destroyConfirmed(); err != nil {
+		return nil, err
+	}
 	if err := e.checkSigners(); err != nil {
 		return nil, err
 	}
