@@ -278,15 +278,16 @@ func values(r *ledger.Record) []Value {
 	case "hsm.enrolled":
 		h, _ := f["hsm"].(map[string]any)
 		out = append(out, Value{Label: "HSM serial", Plain: str(h["serial"]), Note: fmt.Sprintf("record %d; compare with the label on the device", r.Seq)})
-	case "key.generate.intent":
+	case "key.generate.intent", "key.export.intent", "key.destroy.intent", "backup.intent", "key.restore.intent", "key.compromised", "backup.destroyed":
 		add("key id", "key_id")
+		add("recipient key SPKI SHA-256", "recipient_key_spki_sha256")
+	case "key.retirement.scheduled":
+		add("key id retiring on "+str(f["retire_on"]), "key_id")
 	case "key.generated", "key.restored":
 		add("check value (AES-CMAC)", "kcv_aes_cmac")
 		add("check value (AES-ECB)", "kcv_aes_ecb")
 		add("public key SPKI SHA-256", "spki_sha256")
 		add("SSH fingerprint", "ssh_fingerprint")
-	case "key.export.intent":
-		add("recipient key SPKI SHA-256", "recipient_key_spki_sha256")
 	case "key.exported":
 		add("output SHA-256", "output_sha256")
 	case "key.destroyed":

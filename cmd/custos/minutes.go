@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -143,7 +144,9 @@ func scriptMinutes(script, dir string) (*minutes.Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &ceremony.Engine{Ledger: l, Script: s}
+	// The plan only: no card is delivered (each holder says where theirs
+	// goes when the ceremony runs).
+	e := &ceremony.Engine{Ledger: l, Script: s, Cards: planOnly{}}
 	defer e.Close()
 	p, err := e.Plan()
 	if err != nil {
@@ -219,3 +222,11 @@ func shortList(s []string, n int) string {
 	}
 	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more (custos log)", len(s)-n)
 }
+
+// planOnly is the card sink of a plan that is never run.
+type planOnly struct{}
+
+func (planOnly) Where(string, int, int, error) (string, error) {
+	return "", errors.New("minutes deliver no cards")
+}
+func (planOnly) Show(string, []byte) error { return errors.New("minutes deliver no cards") }
