@@ -23,7 +23,7 @@ func newRoot() *cobra.Command {
 				if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
 					return fmt.Errorf("unknown command %q; did you mean %s?", args[0], strings.Join(near, " or "))
 				}
-				return fmt.Errorf("unknown command %q (custos --help lists the commands)", args[0])
+				return fmt.Errorf("unknown command %q", args[0])
 			}
 			return nil
 		},

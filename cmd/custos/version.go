@@ -68,7 +68,7 @@ func suggestFlag(cmd *cobra.Command, err error) error {
 	cmd.Flags().VisitAll(func(f *pflag.Flag) { add(f.Name) })
 	cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) { add(f.Name) })
 	if len(near) == 0 {
-		return fmt.Errorf("%w (custos %s --help lists the flags)", err, cmd.Name())
+		return err
 	}
 	return fmt.Errorf("%w; did you mean %s?", err, strings.Join(near, " or "))
 }
