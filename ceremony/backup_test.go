@@ -789,7 +789,7 @@ func TestDestroyEveryCopy(t *testing.T) {
 	uri, so, _ := b.token("de-src")
 	ks := b.generate(uri, "kek", "aes-256")
 	b.backup(uri, so, "kek", "kek.bk1", 2, "carol", "dave", "erin")
-	destroy := &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "kek", Reason: "retired"}}
+	destroy := &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "kek", Reason: "retired", Confirm: "kek"}}
 	e := &Engine{Ledger: b.l, Script: destroy, Signers: b.signers}
 	p, err := e.Plan()
 	if err != nil {

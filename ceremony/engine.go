@@ -447,6 +447,9 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 	if len(s.Witnesses) > 0 {
 		facts["witnesses"] = toAny(s.Witnesses)
 	}
+	if s.SHA256 != "" {
+		facts["script_sha256"] = s.SHA256
+	}
 	switch s.Kind {
 	case KindEnroll:
 		if mi, err := e.token.Module().Info(); err == nil {
@@ -702,6 +705,9 @@ func (e *Engine) Run() (*Result, error) {
 	}
 	defer unlock()
 	if _, err := e.Plan(); err != nil {
+		return nil, err
+	}
+	if err := e.destroyConfirmed(); err != nil {
 		return nil, err
 	}
 	if err := e.checkSigners(); err != nil {

@@ -297,12 +297,12 @@ func TestFaultsEveryCall(t *testing.T) {
 		{"destroy aes-256", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
 			label := fmt.Sprintf("d-aes-%d", n)
 			gen(t, label, "aes-256", false)
-			return &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: label, Reason: "test"}}, uri, only
+			return &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: label, Reason: "test", Confirm: label}}, uri, only
 		}},
 		{"destroy ec-p256", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
 			label := fmt.Sprintf("d-ec-%d", n)
 			gen(t, label, "ec-p256", false)
-			return &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: label, Reason: "test"}}, uri, only
+			return &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: label, Reason: "test", Confirm: label}}, uri, only
 		}},
 		{"backup", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
 			label := fmt.Sprintf("b-%d", n)
@@ -367,7 +367,7 @@ func TestResumeFinishesAfterOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A destroy stopped after key.destroyed only needs closing.
-	stopAt(b, &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "new", Reason: "test"}}, StepOutcome)
+	stopAt(b, &Script{Kind: KindDestroy, HSM: uri, Operator: "alice", Destroy: &DestroyPlan{Key: "new", Reason: "test", Confirm: "new"}}, StepOutcome)
 	if _, err := Resume(b.l, ResumeOptions{Signers: b.signers}); err != nil {
 		t.Fatal(err)
 	}

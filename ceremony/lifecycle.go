@@ -388,3 +388,23 @@ func (e *Engine) sharesHeldBy(names []string) (map[string][]string, error) {
 	}
 	return out, nil
 }
+
+// destroyConfirmed refuses a destroy whose key label was not typed in
+// full: in the script (destroy.confirm), at the TUI's prompt or at
+// custos run's. Plan already refused a confirm naming another key; this
+// refuses none at all, on every path that runs a destroy.
+func (e *Engine) destroyConfirmed() error {
+	s := e.Script
+	if s.Kind != KindDestroy || s.Destroy == nil {
+		return nil
+	}
+	if s.Destroy.Confirm == "" {
+		label := s.Destroy.Key
+		if e.plan != nil && e.plan.Label != "" {
+			label = e.plan.Label
+		}
+		return hint.With(fmt.Errorf("%s: destroy.confirm: the label of the key to destroy (%q) was not typed; nothing was done", s.File, label),
+			"type it in full when custos run asks at the terminal, or write confirm: "+label+" in the script's destroy section")
+	}
+	return nil
+}

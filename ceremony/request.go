@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"custos/hint"
@@ -119,4 +121,100 @@ func ReadApproval(path string) (*ApprovalFile, error) {
 	}
 	a.File = path
 	return &a, nil
+}
+
+// Readable returns a record's facts as lines a person can check before
+// signing or print on the minutes: "name: value" in name order, an object
+// as its name followed by its fields indented, a list of plain values
+// joined with commas, a list of objects one "- " line per item. SSH
+// signatures inside facts are shown as "(SSH signature)". Text is
+// returned as written: a caller that prints to a terminal escapes it.
+func Readable(facts map[string]any) []string {
+	var out []string
+	var walk func(indent string, m map[string]any)
+	walk = func(indent string, m map[string]any) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			switch v := m[k].(type) {
+			case map[string]any:
+				out = append(out, indent+k+":")
+				walk(indent+"  ", v)
+			case []any:
+				if item, ok := objects(v); ok {
+					out = append(out, indent+k+":")
+					for _, o := range item {
+						out = append(out, indent+"  - "+inline(o))
+					}
+					continue
+				}
+				out = append(out, indent+k+": "+scalars(v))
+			default:
+				out = append(out, indent+k+": "+scalar(k, v))
+			}
+		}
+	}
+	walk("", facts)
+	return out
+}
+
+func objects(l []any) ([]map[string]any, bool) {
+	if len(l) == 0 {
+		return nil, false
+	}
+	out := make([]map[string]any, 0, len(l))
+	for _, v := range l {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, m)
+	}
+	return out, true
+}
+
+func inline(m map[string]any) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[k].(type) {
+		case map[string]any:
+			parts = append(parts, k+": {"+inline(v)+"}")
+		case []any:
+			parts = append(parts, k+": ["+scalars(v)+"]")
+		default:
+			parts = append(parts, k+": "+scalar(k, v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scalars(l []any) string {
+	if len(l) == 0 {
+		return "(none)"
+	}
+	parts := make([]string, len(l))
+	for i, v := range l {
+		if m, ok := v.(map[string]any); ok {
+			parts[i] = "{" + inline(m) + "}"
+			continue
+		}
+		parts[i] = scalar("", v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scalar(name string, v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "(none)"
+	case bool:
+		if x {
+			return "yes"
+		}
+		return "no"
+	case string:
+		if name == "signature" || strings.HasPrefix(x, "-----BEGIN SSH SIGNATURE-----") {
+			return "(SSH signature)"
+		}
+		return x
+	}
+	return fmt.Sprint(v)
 }

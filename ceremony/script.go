@@ -1,6 +1,8 @@
 package ceremony
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"regexp"
@@ -26,6 +28,9 @@ const (
 type Script struct {
 	// File is where the script was read from, for messages.
 	File string `yaml:"-"`
+	// SHA256 is the SHA-256 of the script's bytes, hex: the intent
+	// records it (script_sha256), so printed minutes tie to the record.
+	SHA256 string `yaml:"-"`
 
 	Kind     string `yaml:"kind,required"`
 	Ceremony string `yaml:"ceremony"`
@@ -143,6 +148,8 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		return nil, err
 	}
 	s.File = name
+	sum := sha256.Sum256(data)
+	s.SHA256 = hex.EncodeToString(sum[:])
 	if err := checkTextSizes(&s); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,9 @@ import (
 type Opening struct {
 	Notes     string   `json:"notes"`
 	Witnesses []string `json:"witnesses"` // member names; a witness is their checkpoint signature
+	// ScriptSHA256 is the SHA-256 of the ceremony script file, hex: it
+	// ties the printed minutes (custos minutes) to the record.
+	ScriptSHA256 string `json:"script_sha256"`
 }
 
 // HSMFacts names the HSM a record acted on (hsm.enrolled recorded it).

@@ -116,7 +116,7 @@ step "generate an AES-256 KEK and an EC P-384 root key inside the HSM"
 
 step "export the KEK to partner-bank: 2-of-2 officers; carol approves from elsewhere"
 "$CUSTOS" run "$DEMO/scripts/export-kek.yaml" --ledger "$DEMO/ledger" --key alice="$DEMO/keys/alice" --request-out "$DEMO/export.req"
-"$CUSTOS" approve "$DEMO/export.req" --key carol="$DEMO/keys/carol" -o "$DEMO/export.carol.sig"
+"$CUSTOS" approve "$DEMO/export.req" --ledger "$DEMO/ledger" --key carol="$DEMO/keys/carol" -o "$DEMO/export.carol.sig" --yes
 "$CUSTOS" run "$DEMO/scripts/export-kek.yaml" --ledger "$DEMO/ledger" $K --request "$DEMO/export.req" --approval "$DEMO/export.carol.sig"
 
 step "destroy the root key, verifying its absence"

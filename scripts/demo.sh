@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CUSTOS=$ROOT/bin/custos
-DEMO=$ROOT/demo
+CUSTOS=${CUSTOS_BIN:-$ROOT/bin/custos}
+DEMO=${CUSTOS_DEMO_DIR:-$ROOT/demo} # tests build the demo elsewhere
 MODULE=${CUSTOS_PKCS11_MODULE:-}
 if [ -z "$MODULE" ]; then
   for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/local/lib/softhsm/libsofthsm2.so; do

@@ -14,6 +14,7 @@ have tmux          || need+=(tmux)
 have gcc           || need+=(gcc)
 have make          || need+=(make)
 have chromium      || need+=(chromium)  # renders the HTML report in tests
+have pdftoppm      || need+=(poppler-utils) # pdfinfo and pdftoppm read the printed minutes in tests
 have age           || need+=(age)       # independent check of encrypted shares in tests
 have strace        || need+=(strace)    # kills an append at every system call in tests
 have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -77,6 +75,9 @@ func newRunCmd() *cobra.Command {
 		Short: "run a ceremony script: plan, approvals, intent, HSM operation, outcome, checkpoint",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := keySyntax("run", keys); err != nil {
+				return err
+			}
 			if ledgerDir == "" {
 				return hint.With(fmt.Errorf("run: --ledger is required"), "name the ledger directory made by custos init")
 			}
@@ -136,6 +137,9 @@ func newRunCmd() *cobra.Command {
 				fmt.Fprintln(out, "nothing was recorded; carry the request to the approvers (custos approve)")
 				return nil
 			}
+			if err := confirmDestroy(s, plan); err != nil {
+				return err
+			}
 			signers, done, err := openSigners("run", keys)
 			if err != nil {
 				return err
@@ -150,7 +154,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "ceremony %s done; ledger head %s\n", res.Ceremony, res.Head)
-			return nil
+			return printSummary(out, l, res.Ceremony, e.Approvals)
 		},
 	}
 	f := cmd.Flags()
@@ -172,6 +176,9 @@ func newResumeCmd() *cobra.Command {
 		Short: "settle an interrupted ceremony: look at the HSM and record what really happened",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := keySyntax("resume", keys); err != nil {
+				return err
+			}
 			if ledgerDir == "" {
 				return hint.With(fmt.Errorf("resume: --ledger is required"), "name the ledger of the interrupted ceremony")
 			}
@@ -215,17 +222,25 @@ func newResumeCmd() *cobra.Command {
 
 func newApproveCmd() *cobra.Command {
 	var keys []string
-	var output string
+	var output, ledgerPath string
+	var yes bool
 	cmd := &cobra.Command{
-		Use:   "approve REQUEST --key NAME=REF -o SIGNATURE",
-		Short: "sign a ceremony request carried from the workstation (shows what it signs first)",
+		Use:   "approve REQUEST --ledger LEDGER --key NAME=REF -o SIGNATURE [--yes]",
+		Short: "sign a ceremony request carried from the workstation (shows what it signs, checks the key against the roster, asks y/N)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := keySyntax("approve", keys); err != nil {
+				return err
+			}
 			if output == "" {
 				return hint.With(fmt.Errorf("approve: -o is required"), "name the signature file to carry back")
 			}
 			if len(keys) != 1 {
 				return hint.With(fmt.Errorf("approve: give exactly one --key NAME=REF, the approver's"), "each approver signs with their own key")
+			}
+			if ledgerPath == "" {
+				return hint.With(fmt.Errorf("approve: --ledger is required: the approver's key is checked against its roster"),
+					"give your copy of the ledger: a clone (custos sync keeps it current) or a bundle made with custos bundle")
 			}
 			if _, err := os.Lstat(output); err == nil {
 				return hint.With(fmt.Errorf("approve: %s already exists", output), "custos never writes over a file; choose a new name")
@@ -233,6 +248,20 @@ func newApproveCmd() *cobra.Command {
 			req, err := ceremony.ReadRequest(args[0])
 			if err != nil {
 				return err
+			}
+			dir, cleanup, err := ledgerDir(ledgerPath)
+			if err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			defer cleanup()
+			l, err := ledger.Open(dir)
+			if err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			r := req.Record
+			if st := l.State(); r.Ledger != st.LedgerID {
+				return hint.With(fmt.Errorf("approve: request %s is for ledger %s, not for %s (ledger %s)", termtext.Printable(args[0]), termtext.Printable(r.Ledger), ledgerPath, st.LedgerID),
+					"give the ledger the request was written on")
 			}
 			// Everything shown comes from the file, written by someone
 			// else: it is printed with control characters escaped, so it
@@ -243,10 +272,10 @@ func newApproveCmd() *cobra.Command {
 			if !strings.HasSuffix(req.Summary, "\n") {
 				fmt.Fprintln(out)
 			}
-			r := req.Record
-			fmt.Fprintf(out, "what you sign: record %d (%s) of ledger %s, ceremony %s, by %s at %s\n", r.Seq, r.Kind, r.Ledger, r.Ceremony, r.Actor, r.Time.Format("2006-01-02 15:04:05Z"))
-			for _, k := range slices.Sorted(maps.Keys(r.Facts)) {
-				fmt.Fprintf(out, "  %s: %s\n", termtext.Printable(k), termtext.Printable(fmt.Sprint(r.Facts[k])))
+			fmt.Fprintf(out, "what you sign: record %d (%s) of ledger %s, ceremony %s, by %s at %s\n", r.Seq, termtext.Printable(r.Kind), termtext.Printable(r.Ledger),
+				termtext.Printable(r.Ceremony), termtext.Printable(r.Actor), r.Time.Format("2006-01-02 15:04:05Z"))
+			for _, line := range ceremony.Readable(r.Facts) {
+				fmt.Fprintf(out, "  %s\n", termtext.Printable(line))
 			}
 			fmt.Fprintf(out, "digest: %s\nwords:  %s\n", req.Digest, strings.Join(ledger.Words(req.Digest), " "))
 			signers, done, err := openSigners("approve", keys)
@@ -257,6 +286,12 @@ func newApproveCmd() *cobra.Command {
 			var name string
 			for n := range signers {
 				name = n
+			}
+			if err := ceremony.CheckSigner(l.State(), name, signers[name]); err != nil {
+				return fmt.Errorf("approve: --key %s=…: %w", name, err)
+			}
+			if err := confirmSign(yes, fmt.Sprintf("record %d (%s) as %s", r.Seq, r.Kind, name)); err != nil {
+				return err
 			}
 			a, err := ceremony.SignRequest(req, name, signers[name])
 			if err != nil {
@@ -271,5 +306,7 @@ func newApproveCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "NAME=REF: the approver's key")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "signature file to write")
+	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "your copy of the ledger (a clone or a bundle): the key is checked against its roster")
+	cmd.Flags().BoolVar(&yes, "yes", false, "sign without asking y/N (for scripts; read what is shown first)")
 	return cmd
 }

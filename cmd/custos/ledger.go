@@ -28,6 +28,9 @@ func newInitCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
+			if err := keySyntax("init", keys); err != nil {
+				return err
+			}
 			if rosterPath == "" {
 				return hint.With(fmt.Errorf("init: --roster is required"), "write the founding roster in a YAML file (see docs/ledger-format.md)")
 			}
@@ -136,14 +139,28 @@ func newVerifyCmd() *cobra.Command {
 // 2), never a ledger that fails to verify.
 func trustRoots(cmd *cobra.Command, opts *ledger.Options) error {
 	if cmd.Flags().Changed("genesis") {
+		if ledger.LooksLikeWords(opts.Genesis) {
+			d, err := ledger.DigestFromWords(opts.Genesis)
+			if err != nil {
+				return usage(hint.With(fmt.Errorf("--genesis: %w", err), "give the 32 genesis words as custos init printed them, or the digest"))
+			}
+			opts.Genesis = d
+		}
 		g := ledger.NormalizeDigest(opts.Genesis)
 		if g == "" {
 			return usage(hint.With(fmt.Errorf("--genesis: %q is not a record digest (sha256: and 64 hex)", opts.Genesis),
-				"give the genesis digest as the signed minutes carry it, with or without sha256:"))
+				"give the genesis digest as the signed minutes carry it, with or without sha256:, or its 32 words"))
 		}
 		opts.Genesis = g
 	}
 	if cmd.Flags().Changed("trusted-head") {
+		if ledger.LooksLikeWords(opts.TrustedHead) {
+			d, err := ledger.DigestFromWords(opts.TrustedHead)
+			if err != nil {
+				return usage(hint.With(fmt.Errorf("--trusted-head: %w", err), "give the 32 head words as custos verify printed them, or the digest"))
+			}
+			opts.TrustedHead = d
+		}
 		h, err := ledger.NormalizeHead(opts.TrustedHead)
 		if err != nil {
 			return usage(hint.With(fmt.Errorf("--trusted-head: %w", err),

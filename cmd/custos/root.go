@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -16,8 +17,12 @@ func newRoot() *cobra.Command {
 		Short:         "dual-control key ceremonies on a PKCS#11 HSM, recorded in a signed git ledger",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       versionString(),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+					return fmt.Errorf("unknown command %q; did you mean %s?", args[0], strings.Join(near, " or "))
+				}
 				return fmt.Errorf("unknown command %q", args[0])
 			}
 			return nil
@@ -33,7 +38,9 @@ func newRoot() *cobra.Command {
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	root.SetVersionTemplate("custos {{.Version}}\n")
+	root.SuggestionsMinimumDistance = 2
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usage(suggestFlag(c, err)) })
 	usageArgs(root)
 	return root
 }
