@@ -100,14 +100,16 @@ func verifyRule(pub ed25519.PublicKey, msg, sig []byte) bool {
 // double-scalar multiplication ([k](-A) + [s]B, 253 doublings shared);
 // verifyTable takes both products from fixed-base comb tables
 // (curve25519-voi's EdwardsBasepointTable: B's is built in, -A's is
-// built once per member key), which skips the doublings. On the
-// project's 2-core machine, paired runs on one 10 000-record ledger
-// (docs/performance.md, "ed25519: the rule and its fast path"): one
-// check (BenchmarkVerify/parsed) 41 µs by the tables against 60 µs by
-// the library's expanded key, and custos verify 1.96 s of CPU against
-// 2.36 s (verify checks three signatures per record, by the same few
-// keys). verify's speed is held to within 10% of what it was, and only
-// the tables keep it there.
+// built once per member key), which skips the doublings. Measured on the
+// project's 2-core machine under load, runs alternated (docs/performance.md,
+// "ed25519: the rule, and a fast path beside it"): one check
+// (BenchmarkVerify) 37.6 µs by the tables against 79.2 µs by the rule
+// with the key expanded once (medians of 15; fastest 24.3 against 33.9),
+// and custos verify of a 10 000-record ledger 2.25 s of CPU against
+// 2.76 s (11 pairs, medians; the rule alone costs 1.22 times the CPU).
+// verify checks three signatures per record, by the same few keys, and
+// its speed is held to within 10% of what it was with these tables; the
+// library's API alone is 21-22% slower.
 //
 // It must accept exactly what verifyRule accepts, and does for every key
 // checkEd25519 accepts (no table is built for any other): s < L is the
