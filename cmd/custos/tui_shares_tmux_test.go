@@ -569,6 +569,7 @@ func (s *leakScanner) bytes(where string, b []byte) string {
 	// card words: the last run tokens, and for each card the positions
 	// where the last tokens match it
 	var last []uint64
+	named := map[string]bool{} // a card found here is named once, at its first run
 	for i := 0; i < len(b); {
 		c := b[i] | 0x20
 		if c < 'a' || c > 'z' {
@@ -595,6 +596,9 @@ func (s *leakScanner) bytes(where string, b []byte) string {
 			continue
 		}
 		for n, c := range s.cards {
+			if named[n] {
+				continue
+			}
 		next:
 			for st := max(0, s.public-cardRun+1); st+cardRun <= len(c); st++ {
 				for x := range cardRun {
@@ -603,6 +607,8 @@ func (s *leakScanner) bytes(where string, b []byte) string {
 					}
 				}
 				s.report(where, fmt.Sprintf("%s's card (words %d to %d)", n, st+1, st+cardRun))
+				named[n] = true
+				break
 			}
 		}
 	}
