@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/shamir"
 	"custos/sign"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // KeyType is the kind of key Custos manages, as written in the ledger.

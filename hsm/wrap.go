@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // Wrapped is a key wrapped by the token, with what is needed to unwrap it.

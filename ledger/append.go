@@ -24,7 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/sign"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"custos/ids"
+	"custos/internal/ids"
 )
 
 // Version is the record format version this package writes and reads.
