@@ -111,23 +111,17 @@ func WriteBundle(dir, out string) (head, commit string, err error) {
 	return head, commit, nil
 }
 
-// Unbundle clones the bundle at path into a new temporary directory and
-// returns the clone's directory and a function that removes it.
+// Unbundle unpacks the bundle at path into a new temporary directory, as
+// a bare repository made by stock git with no configuration, template or
+// GIT_* variable of this process (unbundleBare: a bundle from elsewhere,
+// or an environment prepared for it, runs nothing), and returns its
+// directory and a function that removes it.
 func Unbundle(path string) (dir string, cleanup func(), err error) {
 	if !IsBundle(path) {
 		return "", nil, fmt.Errorf("unbundle: %s is not a git bundle", path)
 	}
-	tmp, err := os.MkdirTemp("", "custos-unbundle-")
-	if err != nil {
-		return "", nil, fmt.Errorf("unbundle: %w", err)
-	}
-	cleanup = func() { os.RemoveAll(tmp) }
-	dir = filepath.Join(tmp, "ledger")
-	if _, err := stockGit("clone", "--quiet", "--no-hardlinks", "--branch", "main", path, dir); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("unbundle %s: %w", path, err)
-	}
-	return dir, cleanup, nil
+	dir, _, cleanup, err = unbundleBare(path)
+	return dir, cleanup, err
 }
 
 // VerifyPath verifies a ledger given as a directory or as a git bundle

@@ -82,6 +82,9 @@ func setEntry2(e *index.Entry, h plumbing.Hash, fi os.FileInfo) {
 // at work (between its ref and its index), the work tree is its to
 // bring along, and a reader leaves it alone.
 func (l *Ledger) syncWorktreeIfStale() error {
+	if fi, err := os.Stat(filepath.Join(l.dir, ".git")); err != nil || !fi.IsDir() {
+		return nil // a bare copy (an unpacked bundle) has no work tree to bring along
+	}
 	idx, err := l.repo.Storer.Index()
 	if err == nil {
 		want := recordFile(l.state.Seq)

@@ -170,7 +170,7 @@ backup:
 			h.key("k")
 			h.typ(f.keys["dave"])
 			h.key("enter")
-			v = h.waitFor("opened with your key: share 2 of backup root-tui.bk1, yours")
+			h.waitFor("opened with your key: share 2 of backup root-tui.bk1, yours")
 		}
 		h.key("enter")
 	}

@@ -406,9 +406,7 @@ func planSteps(plan string) []string {
 	re := regexp.MustCompile(`^  \d+\. (.*)$`)
 	for _, l := range strings.Split(plan, "\n") {
 		if m := re.FindStringSubmatch(l); m != nil {
-			for _, part := range regexp.MustCompile(`[0-9a-f]{32}`).Split(m[1], -1) {
-				out = append(out, part)
-			}
+			out = append(out, regexp.MustCompile(`[0-9a-f]{32}`).Split(m[1], -1)...)
 		}
 	}
 	return out

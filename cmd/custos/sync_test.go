@@ -517,4 +517,13 @@ func TestPoisonedBundle(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fast-forwarded "+site+" by 2 records") {
 		t.Fatalf("sync from a bundle: exit %d\n%s%s", code, out, errOut)
 	}
+	// The readers of a bundle an auditor is given run nothing from it
+	// or from that environment either.
+	for _, args := range [][]string{{"verify", bundle}, {"inventory", bundle}, {"log", bundle}, {"report", bundle, "-o", filepath.Join(p.work, "bundle-report.md")}} {
+		code, out, errOut := p.custosRun(tmplEnv, args...)
+		p.noMarks("custos " + args[0] + " of a bundle")
+		if code != 0 {
+			t.Fatalf("custos %s of a bundle: exit %d\n%s%s", args[0], code, out, errOut)
+		}
+	}
 }
