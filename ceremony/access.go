@@ -6,8 +6,8 @@ import (
 	"os"
 	"strings"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 	"custos/sign"
 )
 

@@ -15,9 +15,9 @@ import (
 	"slices"
 	"strings"
 
-	"custos/hint"
 	"custos/hsm"
-	"custos/ids"
+	"custos/internal/hint"
+	"custos/internal/ids"
 	"custos/ledger"
 	"custos/shamir"
 )

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/shamir"
 )
 

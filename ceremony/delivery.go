@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/shamir"
 )

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/sign"
 )

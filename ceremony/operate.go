@@ -10,10 +10,10 @@ import (
 	"syscall"
 	"time"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
+	"custos/internal/media"
 	"custos/ledger"
-	"custos/media"
 )
 
 // operate performs the HSM operation of the open intent and returns the

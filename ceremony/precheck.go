@@ -3,8 +3,8 @@ package ceremony
 import (
 	"fmt"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 	"custos/ledger"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"custos/hsm"
+	"custos/internal/media"
 	"custos/ledger"
-	"custos/media"
 )
 
 // settle looks at the token when the HSM operation of an intent did not

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/sign"
 )

@@ -7,9 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"custos/hint"
 	"custos/hsm"
-	"custos/ids"
+	"custos/internal/hint"
+	"custos/internal/ids"
 	"custos/ledger"
 	"custos/shamir"
 )

@@ -12,8 +12,8 @@ import (
 	"os"
 	"strings"
 
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/shamir"
 )

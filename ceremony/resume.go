@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/sign"
 )

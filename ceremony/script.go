@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"custos/hint"
-	"custos/ids"
-	"custos/strictyaml"
+	"custos/internal/hint"
+	"custos/internal/ids"
+	"custos/internal/strictyaml"
 )
 
 // Kinds of ceremony a script may name.

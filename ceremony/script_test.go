@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 func TestExamplesParse(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/shamir"
 	"custos/sign"

@@ -5,7 +5,7 @@ import (
 	"maps"
 	"slices"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 	"custos/sign"
 )

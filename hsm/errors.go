@@ -6,7 +6,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // Sentinel errors. Every error returned by this package that falls in one

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // TestErrorMapping: PKCS#11 return values map to the sentinels, keep the

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"testing"
 
-	"custos/hint"
 	"custos/hsm"
 	"custos/hsm/hsmtest"
+	"custos/internal/hint"
 )
 
 func TestModuleErrors(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // library is one loaded and initialised module; C_Initialize may run only

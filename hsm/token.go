@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // Token is one R/W session on a token chosen by label or serial. Its

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"custos/hint"
 	"custos/hsm"
 	"custos/hsm/hsmtest"
+	"custos/internal/hint"
 )
 
 // importTransport puts the same AES transport key on the source token

@@ -18,7 +18,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"custos/media"
+	"custos/internal/media"
 )
 
 // IsBundle reports whether path is a regular file that starts like a git

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"custos/ledger/internal/canonical"
 	"fmt"
 	"sort"
 	"strconv"
@@ -86,9 +87,9 @@ func keyFile(k *KeyState) []byte {
 	b.WriteString(`{"created_seq":`)
 	b.WriteString(strconv.FormatInt(k.CreatedSeq, 10))
 	b.WriteString(`,"created_time":`)
-	writeString(&b, k.CreatedTime)
+	canonical.WriteString(&b, k.CreatedTime)
 	b.WriteString(`,"facts":`)
-	if err := writeCanonical(&b, map[string]any(k.Facts)); err != nil {
+	if err := canonical.Write(&b, map[string]any(k.Facts)); err != nil {
 		// Facts come from decoded records, which are canonical; keep the
 		// file well-formed even so.
 		b.WriteString("{}")
@@ -104,16 +105,16 @@ func keyFile(k *KeyState) []byte {
 		b.Write(h)
 	}
 	b.WriteString(`],"id":`)
-	writeString(&b, k.ID)
+	canonical.WriteString(&b, k.ID)
 	if k.Label != "" {
 		b.WriteString(`,"label":`)
-		writeString(&b, k.Label)
+		canonical.WriteString(&b, k.Label)
 	}
 	b.WriteString(`,"state":`)
-	writeString(&b, k.State)
+	canonical.WriteString(&b, k.State)
 	if k.Type != "" {
 		b.WriteString(`,"type":`)
-		writeString(&b, k.Type)
+		canonical.WriteString(&b, k.Type)
 	}
 	b.WriteString("}\n")
 	return b.Bytes()
@@ -157,11 +158,11 @@ func appendEvent(dst []byte, comma bool, e KeyEvent) []byte {
 		b.WriteByte(',')
 	}
 	b.WriteString(`{"kind":`)
-	writeString(&b, e.Kind)
+	canonical.WriteString(&b, e.Kind)
 	b.WriteString(`,"seq":`)
 	b.WriteString(strconv.FormatInt(e.Seq, 10))
 	b.WriteString(`,"time":`)
-	writeString(&b, e.Time)
+	canonical.WriteString(&b, e.Time)
 	b.WriteByte('}')
 	return append(dst, b.Bytes()...)
 }

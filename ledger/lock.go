@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // LockFile is the name of the writer's lock in the git directory.

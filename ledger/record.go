@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"custos/ids"
+	"custos/internal/ids"
+	"custos/ledger/internal/canonical"
 )
 
 // Version is the record format version this package writes and reads.
@@ -145,7 +146,7 @@ func (r *Record) encode(withApprovals bool) ([]byte, error) {
 	b.Grow(512)
 	// Keys in sorted order: actor approvals ceremony facts kind ledger prev seq time version.
 	b.WriteString(`{"actor":`)
-	writeString(&b, r.Actor)
+	canonical.WriteString(&b, r.Actor)
 	if withApprovals {
 		b.WriteString(`,"approvals":[`)
 		for i, a := range r.Approvals {
@@ -153,9 +154,9 @@ func (r *Record) encode(withApprovals bool) ([]byte, error) {
 				b.WriteByte(',')
 			}
 			b.WriteString(`{"member":`)
-			writeString(&b, a.Member)
+			canonical.WriteString(&b, a.Member)
 			b.WriteString(`,"signature":`)
-			if err := writeString(&b, a.Signature); err != nil {
+			if err := canonical.WriteString(&b, a.Signature); err != nil {
 				return nil, fmt.Errorf("approval %d: %w", i, err)
 			}
 			b.WriteByte('}')
@@ -163,27 +164,27 @@ func (r *Record) encode(withApprovals bool) ([]byte, error) {
 		b.WriteByte(']')
 	}
 	b.WriteString(`,"ceremony":`)
-	writeString(&b, r.Ceremony)
+	canonical.WriteString(&b, r.Ceremony)
 	b.WriteString(`,"facts":`)
 	facts := r.Facts
 	if facts == nil {
 		facts = map[string]any{}
 	}
-	if err := writeCanonical(&b, facts); err != nil {
+	if err := canonical.Write(&b, facts); err != nil {
 		return nil, fmt.Errorf("record %d facts: %w", r.Seq, err)
 	}
 	b.WriteString(`,"kind":`)
-	writeString(&b, r.Kind)
+	canonical.WriteString(&b, r.Kind)
 	b.WriteString(`,"ledger":`)
-	writeString(&b, r.Ledger)
+	canonical.WriteString(&b, r.Ledger)
 	if r.Prev != "" {
 		b.WriteString(`,"prev":`)
-		writeString(&b, r.Prev)
+		canonical.WriteString(&b, r.Prev)
 	}
 	b.WriteString(`,"seq":`)
 	b.WriteString(strconv.FormatInt(r.Seq, 10))
 	b.WriteString(`,"time":`)
-	writeString(&b, r.Time.UTC().Format(TimeLayout))
+	canonical.WriteString(&b, r.Time.UTC().Format(TimeLayout))
 	b.WriteString(`,"version":`)
 	b.WriteString(strconv.Itoa(r.Version))
 	b.WriteByte('}')
@@ -233,7 +234,7 @@ var recordFields = map[string]bool{
 // errors. It accepts any JSON spacing; the ledger itself additionally
 // requires the exact canonical bytes.
 func DecodeRecord(data []byte) (*Record, error) {
-	v, err := parseJSON(bytes.TrimSuffix(data, []byte("\n")))
+	v, err := canonical.ParseJSON(bytes.TrimSuffix(data, []byte("\n")))
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
@@ -249,12 +250,12 @@ func DecodeRecord(data []byte) (*Record, error) {
 func decodeStored(file []byte) (*Record, []byte, string, error) {
 	canon, ok := bytes.CutSuffix(file, []byte("\n"))
 	if !ok {
-		return nil, nil, "", fmt.Errorf("record: %w", errNotCanonical)
+		return nil, nil, "", fmt.Errorf("record: %w", canonical.ErrNotCanonical)
 	}
-	p := canonParser{data: canon}
-	v, err := p.parse()
+	p := canonical.Parser{Data: canon}
+	v, err := p.Parse()
 	if err != nil {
-		if _, err2 := parseJSON(canon); err2 != nil {
+		if _, err2 := canonical.ParseJSON(canon); err2 != nil {
 			err = err2 // say what is wrong with it as JSON
 		}
 		return nil, nil, "", fmt.Errorf("record: %w", err)
@@ -263,12 +264,12 @@ func decodeStored(file []byte) (*Record, []byte, string, error) {
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if p.apEnd == 0 { // recordOf requires approvals, after actor
-		return nil, nil, "", fmt.Errorf("record: %w", errNotCanonical)
+	if p.ApEnd == 0 { // recordOf requires approvals, after actor
+		return nil, nil, "", fmt.Errorf("record: %w", canonical.ErrNotCanonical)
 	}
 	h := sha256.New()
-	h.Write(canon[:p.apStart])
-	h.Write(canon[p.apEnd:])
+	h.Write(canon[:p.ApStart])
+	h.Write(canon[p.ApEnd:])
 	return r, canon, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -373,7 +374,7 @@ func FactsOf(v any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := parseJSON(b)
+	t, err := canonical.ParseJSON(b)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"custos/ledger/internal/canonical"
 	"encoding/json"
 	"flag"
 	"os"
@@ -221,14 +222,14 @@ func TestKeyFileIsCanonical(t *testing.T) {
 	}
 }
 
-// FuzzParseCanonical checks that parseCanonical accepts exactly the
+// FuzzParseCanonical checks that canonical.Parse accepts exactly the
 // canonical encodings: what it accepts re-encodes to the same bytes, and
 // whatever parses as JSON and re-encodes to itself, it accepts, with the
 // same value.
 func FuzzParseCanonical(f *testing.F) {
 	for _, in := range vectorInputs {
 		f.Add([]byte(in))
-		if v, err := parseJSON([]byte(in)); err == nil {
+		if v, err := canonical.ParseJSON([]byte(in)); err == nil {
 			c, _ := Canonical(v)
 			f.Add(c)
 		}
@@ -237,14 +238,14 @@ func FuzzParseCanonical(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := parseCanonical(data)
+		v, err := canonical.Parse(data)
 		if err == nil {
 			c, err := Canonical(v)
 			if err != nil || !bytes.Equal(c, data) {
 				t.Fatalf("accepted %q, which encodes as %q (%v)", data, c, err)
 			}
 		}
-		w, err2 := parseJSON(data)
+		w, err2 := canonical.ParseJSON(data)
 		if err2 != nil {
 			return
 		}
@@ -253,7 +254,7 @@ func FuzzParseCanonical(f *testing.F) {
 				t.Fatalf("refused canonical %q: %v", data, err)
 			}
 			if !reflect.DeepEqual(v, w) {
-				t.Fatalf("%q: parseCanonical gives %#v, parseJSON %#v", data, v, w)
+				t.Fatalf("%q: canonical.Parse gives %#v, canonical.ParseJSON %#v", data, v, w)
 			}
 		}
 	})

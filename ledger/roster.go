@@ -13,9 +13,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"custos/internal/strictyaml"
+	"custos/internal/termtext"
 	"custos/sign"
-	"custos/strictyaml"
-	"custos/termtext"
 )
 
 // Roles a member can hold.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"custos/strictyaml"
+	"custos/internal/strictyaml"
 )
 
 const edKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

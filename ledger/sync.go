@@ -28,7 +28,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // SharedRef is where a ledger keeps the head of its shared copy.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // cloneFixture clones f's ledger with stock git into a new directory and

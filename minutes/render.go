@@ -9,7 +9,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 
-	"custos/termtext"
+	"custos/internal/termtext"
 )
 
 // Formats are the output formats of minutes.

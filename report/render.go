@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"custos/termtext"
+	"custos/internal/termtext"
 )
 
 // Formats are the output formats of a report.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // SaltSize is the length of a commitment's salt.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 func TestCommitCheck(t *testing.T) {

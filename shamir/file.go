@@ -16,7 +16,7 @@ import (
 	"github.com/trustelem/zxcvbn"
 	"golang.org/x/crypto/ssh"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // maxCiphertext bounds what the decrypt functions read: a share file is a

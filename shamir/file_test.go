@@ -17,7 +17,7 @@ import (
 	"filippo.io/age/armor"
 	"golang.org/x/crypto/ssh"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // sshKey makes a key with stock ssh-keygen and returns the private key path

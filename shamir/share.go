@@ -10,8 +10,8 @@ import (
 
 	vault "github.com/hashicorp/vault/shamir"
 
-	"custos/hint"
-	"custos/ids"
+	"custos/internal/hint"
+	"custos/internal/ids"
 )
 
 // Version is the envelope format version this package writes and reads.

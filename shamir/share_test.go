@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 var testMeta = Meta{LedgerID: "ledger-1", BackupID: "backup-1"}

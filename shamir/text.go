@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"custos/ids"
+	"custos/internal/ids"
 )
 
 // The text form is one line:

@@ -10,10 +10,10 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"custos/hint"
+	"custos/internal/hint"
+	"custos/internal/termtext"
 	"custos/ledger"
 	"custos/sign"
-	"custos/termtext"
 )
 
 // recordRow is one line of the timeline.

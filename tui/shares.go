@@ -11,8 +11,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"custos/ceremony"
+	"custos/internal/media"
 	"custos/ledger"
-	"custos/media"
 	"custos/shamir"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // ttyCards is the command line's ceremony.CardSink: each holder, alone at

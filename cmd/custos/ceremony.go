@@ -8,10 +8,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
+	"custos/internal/termtext"
 	"custos/ledger"
 	"custos/sign"
-	"custos/termtext"
 )
 
 func init() {

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // errNoTerminal: a question must be answered at a terminal and there is

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"custos/ceremony"
-	"custos/hint"
 	"custos/hsm"
+	"custos/internal/hint"
 )
 
 func init() { subcommands = append(subcommands, newHSMCmd) }

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // keySyntax checks the form of every --key before anything else happens

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/sign"
 )
 

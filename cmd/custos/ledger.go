@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 )
 

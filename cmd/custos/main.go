@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 func main() {

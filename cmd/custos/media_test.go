@@ -7,7 +7,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"custos/media/mediatest"
+	"custos/internal/media/mediatest"
 )
 
 // cmdMountFAT: mountfat NAME SIZE — a FAT32 image of SIZE bytes (mkfs.vfat)

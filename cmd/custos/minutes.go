@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
+	"custos/internal/media"
 	"custos/ledger"
-	"custos/media"
 	"custos/minutes"
 )
 

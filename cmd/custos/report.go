@@ -14,11 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"custos/hint"
+	"custos/internal/hint"
+	"custos/internal/media"
+	"custos/internal/termtext"
 	"custos/ledger"
-	"custos/media"
 	"custos/report"
-	"custos/termtext"
 )
 
 func init() {

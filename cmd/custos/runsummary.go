@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"custos/ceremony"
+	"custos/internal/termtext"
 	"custos/ledger"
 	"custos/minutes"
-	"custos/termtext"
 )
 
 // ceremonyEntries reads the records of ceremony id from l: a ceremony's

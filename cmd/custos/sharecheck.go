@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"custos/ceremony"
-	"custos/hint"
+	"custos/internal/hint"
 	"custos/ledger"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/hbollon/go-edlib"
 	"gopkg.in/yaml.v3"
 
-	"custos/termtext"
+	"custos/internal/termtext"
 )
 
 // Error is a decoding error at one place of a document.

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"testing"
 
-	"custos/hint"
-	"custos/media"
-	"custos/media/mediatest"
+	"custos/internal/hint"
+	"custos/internal/media"
+	"custos/internal/media/mediatest"
 )
 
 // onEach runs f on a plain temporary directory, a FAT32 image (fusefat)

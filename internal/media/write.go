@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"custos/hint"
+	"custos/internal/hint"
 )
 
 // Modes of new outputs: Secret for anything a stranger must not read (a

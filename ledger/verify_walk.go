@@ -1,0 +1,390 @@
+// Verify's walk of the history: each commit read once, its signature
+// checked by the workers, and each commit and its record checked in turn
+// (the fast path by the tree's hash, the exact path by reading the tree).
+
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
+
+	"custos/sign"
+)
+
+// walk streams the first-parent history oldest first. It returns whether
+// the trusted head was seen.
+func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
+	// Read the history newest first. Each commit's signature is checked
+	// by the workers as it is read, and a summary is kept (commitSum) so
+	// that the checks, which go oldest first, need not read it again.
+	var ids []plumbing.Hash
+	var sums []commitSum
+	var signed sync.WaitGroup
+	var headTree plumbing.Hash
+	for h := head; ; {
+		c, err := v.obj.commit(h)
+		if err != nil {
+			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
+			return false
+		}
+		if h == head {
+			headTree = c.tree
+		}
+		ids = append(ids, h)
+		sums = append(sums, v.summarize(h, c, &signed))
+		if len(ids) > 999999 {
+			v.failAt(0, h.String(), "history", "more than 999999 commits")
+			return false
+		}
+		if len(c.parents) == 0 {
+			break
+		}
+		h = c.parents[0]
+	}
+	v.history = ids
+	// The head's records/ tree names each commit's new record; every
+	// commit's tree is still checked by its hash.
+	if root, err := readTree(v.obj, headTree); err == nil {
+		if top, err := subdir(v.obj, root, dirRecords); err == nil {
+			seq := int64(0)
+			for e, err := range walkRecords(v.obj, top) {
+				if seq++; err != nil || e.name != recordFile(seq) || e.mode != filemode.Regular {
+					break
+				}
+				v.hint = append(v.hint, e.hash)
+			}
+		}
+	}
+	trusted, genesis := v.opts.TrustedHead, v.opts.Genesis // normalized by verify
+	// A second reader fetches and decodes the records of the fast path
+	// (and any commit the walk could not summarize) ahead of the checks,
+	// on the other core; the checks read nothing themselves until the
+	// fast path ends, so the two never read at the same time.
+	signed.Wait() // the oldest commits' checks are the last to finish
+	pre := make(chan *fetched, 256)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { // the reader is done before the storage closes
+		close(stop)
+		<-stopped
+	}()
+	go func() {
+		defer close(stopped)
+		defer close(pre)
+		o := v.obj.fork()
+		for i := len(ids) - 1; i >= 0; i-- {
+			seq := int64(len(ids) - i)
+			if !v.fast(seq) {
+				return
+			}
+			f := &fetched{}
+			if !sums[i].clean {
+				f.c, f.cErr = o.commit(ids[i])
+			}
+			if f.cErr == nil {
+				f.rec, f.canon, f.signing, f.recErr = o.record(v.hint[seq-1])
+			}
+			select {
+			case pre <- f:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	found := false
+	for i := len(ids) - 1; i >= 0; i-- {
+		seq := int64(len(ids) - i)
+		if s := v.failSeq.Load(); s != 0 && seq > s {
+			break
+		}
+		var parent plumbing.Hash
+		if i+1 < len(ids) {
+			parent = ids[i+1]
+		}
+		var f *fetched
+		var sum *commitSum
+		if v.fast(seq) {
+			if f = <-pre; sums[i].clean {
+				sum = &sums[i]
+			}
+		}
+		digest, ok := v.commit(seq, ids[i], parent, f, sum)
+		if !ok {
+			break
+		}
+		if trusted != "" && (trusted == ids[i].String() || trusted == digest) {
+			found = true
+		}
+		if seq == 1 && genesis != "" && digest != genesis {
+			v.failAt(1, ids[i].String(), "origin", "genesis digest is %s, the minutes say %s: this is not the ledger the minutes describe", digest, genesis)
+			break
+		}
+	}
+	return found
+}
+
+// commit checks one commit and its record; it returns the record digest
+// and false when verification cannot go on. With sum (the fast path), the
+// commit itself is not read again: the walk checked its signature and
+// kept its tree and a hash of its payload.
+func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *commitSum) (string, bool) {
+	fail := func(check, format string, args ...any) (string, bool) {
+		v.failAt(seq, id.String(), check, format, args...)
+		return "", false
+	}
+	if f == nil {
+		f = &fetched{}
+		f.c, f.cErr = v.obj.commit(id)
+	}
+	var tree plumbing.Hash
+	if sum != nil {
+		tree = sum.tree
+		if parent.IsZero() && !sum.root {
+			return fail("history", "first commit has a parent")
+		}
+	} else {
+		if f.cErr != nil {
+			return fail("history", "%v", f.cErr)
+		}
+		c := f.c
+		switch {
+		case len(c.parents) > 1:
+			return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
+		case parent.IsZero() && len(c.parents) != 0:
+			return fail("history", "first commit has a parent")
+		case len(c.extra) > 0:
+			return fail("commit", "unexpected commit header %q", c.extra[0])
+		}
+		tree = c.tree
+	}
+	path := recordFile(seq)
+	exact := !v.fast(seq)
+	var entries map[string]treeEntry
+	var recHash plumbing.Hash
+	if exact {
+		tb, err := v.obj.read(tree, plumbing.TreeObject)
+		if err != nil {
+			return fail("tree", "%v", err)
+		}
+		root, err := parseTreeExact(tb)
+		if err != nil {
+			return fail("tree", "root tree: %v", err)
+		}
+		entries = map[string]treeEntry{}
+		for _, e := range root {
+			switch e.name {
+			case fileLedgerMD, fileSigners, fileRoster:
+				if e.mode != filemode.Regular {
+					return fail("tree", "%s is not a regular file", e.name)
+				}
+			case dirKeys, dirRecords:
+				if e.mode != filemode.Dir {
+					return fail("tree", "%s is not a directory", e.name)
+				}
+			default:
+				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
+			}
+			entries[e.name] = e
+		}
+		recDir, ok := entries[dirRecords]
+		if !ok {
+			return fail("tree", "no records/ directory")
+		}
+		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
+			return fail("tree", "%v", err)
+		}
+		f.rec, f.canon, f.signing, f.recErr = v.obj.record(recHash)
+	} else {
+		recHash = v.hint[seq-1]
+	}
+	if f.recErr != nil {
+		return fail("record", "%s: %v", path, f.recErr)
+	}
+	rec, canon := f.rec, f.canon
+	digest := digestOf(canon)
+	signing := f.signing
+	if rec.Seq != seq {
+		return fail("chain", "%s holds seq %d, but it is commit %d of the history (records deleted, repeated or reordered)", path, rec.Seq, seq)
+	}
+	v.state.parentCommit = ""
+	if !parent.IsZero() {
+		v.state.parentCommit = parent.String()
+	}
+	actorKey, approvals, err := v.state.authorize(rec)
+	if err != nil {
+		check := "policy"
+		if errors.As(err, new(chainError)) {
+			check = "chain"
+		}
+		return fail(check, "%v", err)
+	}
+	// The commit must be exactly the one custos writes for this record:
+	// author = committer = actor at the record's time, the message with
+	// its trailers, this tree and parent.
+	member := v.state.Roster.Member(rec.Actor)
+	if rec.Seq == 1 {
+		r, _, _ := parseRosterFacts(rec.Facts)
+		member = r.Member(rec.Actor)
+	}
+	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), tree, parent))
+	if err != nil {
+		return fail("commit", "%v", err)
+	}
+	var signer ssh.PublicKey
+	var parsed *sshsig.Signature
+	if sum != nil {
+		if sha256.Sum256(want) != sum.payload {
+			// Verify re-reads from here and names the difference.
+			return fail("commit", "commit differs from the one custos writes for the record")
+		}
+		signer = sum.key
+	} else {
+		c := f.c
+		if !bytes.Equal(want, c.payload) {
+			return fail("commit", "%s", diffCommit(want, c.payload))
+		}
+		if len(c.sig) == 0 {
+			return fail("signature", "commit is not signed")
+		}
+		if parsed, err = sign.Parse(c.sig); err != nil {
+			return fail("signature", "commit signature: %v", err)
+		}
+		signer = parsed.PublicKey
+	}
+	if k := signer; !sign.SameKey(k, actorKey) {
+		who := "someone who is not a member"
+		for _, m := range v.state.Roster.Members {
+			if m.Key == sign.AuthorizedKey(k) {
+				who = "member " + m.Name
+			}
+		}
+		return fail("signature", "commit is signed by %s (%s), but the record's actor and committer is %s: the signature's principal must be the committer", who, sign.Fingerprint(k), rec.Actor)
+	}
+	if sum != nil {
+		if err := v.badSig[id]; err != nil {
+			return fail("signature", "commit signature by %s does not verify: %v", rec.Actor, err)
+		}
+	} else {
+		payload := f.c.payload
+		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
+			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
+				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
+			}
+			return nil
+		}})
+	}
+	for _, a := range approvals {
+		v.submit(job{seq: seq, commit: id, check: a.check(), fn: func() error {
+			if err := a.verify(signing); err != nil {
+				return fmt.Errorf("%s does not verify over this %s (made for another or altered): %w", a.what(), a.over(), err)
+			}
+			return nil
+		}})
+	}
+	if err := v.state.apply(rec, digest); err != nil {
+		return fail("lifecycle", "%v", err)
+	}
+	if err := v.replayDerived(); err != nil {
+		return fail("derived", "%v", err)
+	}
+	if exact {
+		if err := v.checkDerived(entries); err != nil {
+			return fail("derived", "%v", err)
+		}
+	} else if v.expectTree(seq, recHash) != tree {
+		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
+	}
+	if v.opts.Each != nil {
+		v.opts.Each(rec, digest)
+	}
+	return digest, true
+}
+
+// fast reports whether commit seq is checked by its tree's hash, with its
+// record found through the head's records/ tree, rather than by reading
+// its tree.
+func (v *verifier) fast(seq int64) bool {
+	return (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && seq <= int64(len(v.hint))
+}
+
+// commitSum is what the walk keeps of a commit it found well formed
+// (signed, no merge, no unknown header) and whose signature it checked
+// by the key the signature names. The checks then need only compare:
+// the key with the actor's, the payload with the one custos writes for
+// the record, the tree with the replay's.
+type commitSum struct {
+	clean   bool
+	root    bool          // no parent
+	tree    plumbing.Hash // the commit's tree
+	payload [32]byte      // SHA-256 of the signed payload
+	key     ssh.PublicKey // the signature's key, shared by all its commits
+}
+
+// summarize keeps commit id's summary and has the workers check its
+// signature; a commit it cannot summarize is read again and checked in
+// full in its turn.
+func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGroup) commitSum {
+	if len(c.parents) > 1 || len(c.extra) > 0 || len(c.sig) == 0 {
+		return commitSum{}
+	}
+	parsed, err := sign.Parse(c.sig)
+	if err != nil || parsed.PublicKey == nil {
+		return commitSum{}
+	}
+	blob := string(parsed.PublicKey.Marshal())
+	key, ok := v.walkKeys[blob]
+	if !ok {
+		key = parsed.PublicKey
+		v.walkKeys[blob] = key
+	}
+	signed.Add(1)
+	payload := c.payload
+	// seq 0: a job the workers never skip
+	v.submit(job{fn: func() error {
+		defer signed.Done()
+		if err := sign.VerifyParsed(key, NamespaceGit, payload, parsed); err != nil {
+			v.mu.Lock()
+			v.badSig[id] = err
+			v.mu.Unlock()
+		}
+		return nil
+	}})
+	return commitSum{clean: true, root: len(c.parents) == 0, tree: c.tree, payload: sha256.Sum256(c.payload), key: key}
+}
+
+// fetched is a commit and its record, read and decoded.
+type fetched struct {
+	c       *rawCommit
+	cErr    error
+	rec     *Record
+	canon   []byte
+	signing string // the digest approvals sign
+	recErr  error
+}
+
+// diffCommit says how a commit differs from the one custos writes.
+func diffCommit(want, got []byte) string {
+	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < len(wl) && i < len(gl); i++ {
+		if wl[i] != gl[i] {
+			field, _, _ := strings.Cut(wl[i], " ")
+			switch field {
+			case "author", "committer":
+				return fmt.Sprintf("%s is %q, want %q (author = committer = the record's actor at the record's time)", field, trimLine(gl[i]), trimLine(wl[i]))
+			case "parent", "tree":
+				return fmt.Sprintf("%s header differs", field)
+			}
+			return fmt.Sprintf("commit message or headers differ from the record at line %d: %q, want %q", i+1, trimLine(gl[i]), trimLine(wl[i]))
+		}
+	}
+	return "commit differs from the record (length)"
+}
