@@ -88,24 +88,7 @@ func checkBackupScript(s *Script) error {
 		if b.ID != "" && !ids.Valid(b.ID) {
 			return bad("backup.id", fmt.Sprintf("%q is not a valid backup id", b.ID), ids.Rule)
 		}
-		n := len(b.Holders)
-		if n < 2 || n > shamir.MaxN {
-			return bad("backup.holders", fmt.Sprintf("%d holders: a split needs 2 to %d", n, shamir.MaxN), "name at least two share holders")
-		}
-		if b.Threshold < 2 {
-			return bad("backup.threshold", fmt.Sprintf("threshold %d is refused: with 1 every share would be the key in clear", b.Threshold), "choose 2 or more")
-		}
-		if b.Threshold > n {
-			return bad("backup.threshold", fmt.Sprintf("threshold %d is more than the %d holders", b.Threshold, n), "M shares out of N holders: M ≤ N")
-		}
-		seen := map[string]bool{}
-		for i, h := range b.Holders {
-			if seen[h] {
-				return bad(fmt.Sprintf("backup.holders[%d]", i), fmt.Sprintf("%q holds two shares", h), "each holder holds one share; two shares in one hand weaken the quorum")
-			}
-			seen[h] = true
-		}
-		if err := checkDeliveryScript(bad, "backup", splitOut{Holders: b.Holders, Delivery: b.Delivery, PassphraseSources: b.PassphraseSources, ReadBack: b.ReadBack}); err != nil {
+		if err := checkSplitScript(bad, "backup", b.Threshold, splitOut{Holders: b.Holders, Delivery: b.Delivery, PassphraseSources: b.PassphraseSources, ReadBack: b.ReadBack}); err != nil {
 			return err
 		}
 	case KindRestore:

@@ -42,6 +42,30 @@ type splitOut struct {
 	ReadBack          map[string]string
 }
 
+// checkSplitScript checks the split a backup or a reshare script asks
+// for (section names it in errors): 2 to shamir.MaxN holders, each once,
+// a threshold of 2 to N, and each holder's delivery.
+func checkSplitScript(bad func(path, msg, fix string) error, section string, threshold int, o splitOut) error {
+	n := len(o.Holders)
+	if n < 2 || n > shamir.MaxN {
+		return bad(section+".holders", fmt.Sprintf("%d holders: a split needs 2 to %d", n, shamir.MaxN), "name at least two share holders")
+	}
+	if threshold < 2 {
+		return bad(section+".threshold", fmt.Sprintf("threshold %d is refused: with 1 every share would be the key in clear", threshold), "choose 2 or more")
+	}
+	if threshold > n {
+		return bad(section+".threshold", fmt.Sprintf("threshold %d is more than the %d holders", threshold, n), "M shares out of N holders: M ≤ N")
+	}
+	seen := map[string]bool{}
+	for i, h := range o.Holders {
+		if seen[h] {
+			return bad(fmt.Sprintf("%s.holders[%d]", section, i), fmt.Sprintf("%q holds two shares", h), "each holder holds one share; two shares in one hand weaken the quorum")
+		}
+		seen[h] = true
+	}
+	return checkDeliveryScript(bad, section, o)
+}
+
 // checkDeliveryScript checks a script's delivery section on its own:
 // each entry a holder and a delivery; a passphrase source only for a
 // holder delivered by passphrase; a read-back key only for one by ssh.

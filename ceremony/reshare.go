@@ -53,24 +53,7 @@ func checkReshareScript(s *Script) error {
 	if len(r.Shares) == 0 {
 		return bad("reshare.shares", "no shares listed", "list the current shares the holders present")
 	}
-	n := len(r.Holders)
-	if n < 2 || n > shamir.MaxN {
-		return bad("reshare.holders", fmt.Sprintf("%d holders: a split needs 2 to %d", n, shamir.MaxN), "name at least two share holders")
-	}
-	if r.Threshold < 2 {
-		return bad("reshare.threshold", fmt.Sprintf("threshold %d is refused: with 1 every share would be the key in clear", r.Threshold), "choose 2 or more")
-	}
-	if r.Threshold > n {
-		return bad("reshare.threshold", fmt.Sprintf("threshold %d is more than the %d holders", r.Threshold, n), "M shares out of N holders: M ≤ N")
-	}
-	seen := map[string]bool{}
-	for i, h := range r.Holders {
-		if seen[h] {
-			return bad(fmt.Sprintf("reshare.holders[%d]", i), fmt.Sprintf("%q holds two shares", h), "each holder holds one share; two shares in one hand weaken the quorum")
-		}
-		seen[h] = true
-	}
-	return checkDeliveryScript(bad, "reshare", splitOut{Holders: r.Holders, Delivery: r.Delivery, PassphraseSources: r.PassphraseSources, ReadBack: r.ReadBack})
+	return checkSplitScript(bad, "reshare", r.Threshold, splitOut{Holders: r.Holders, Delivery: r.Delivery, PassphraseSources: r.PassphraseSources, ReadBack: r.ReadBack})
 }
 
 // planReshare validates a reshare against the ledger.
