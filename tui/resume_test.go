@@ -12,9 +12,10 @@ import (
 	"custos/sign"
 )
 
-// TestResumeFromHome: an intent without outcome shows on Home; u with the
-// operator's key and the PIN in the masked field settles it.
-func TestResumeFromHome(t *testing.T) {
+// generateSetup: an enrolled token, the ledger open, a generate script
+// whose PIN comes from a file, and alice's and bob's keys.
+func generateSetup(t *testing.T) (*fixture, *ledger.Ledger, *ceremony.Script, map[string]sign.Signer) {
+	t.Helper()
 	f := newFixture(t)
 	f.enrol(t)
 	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
@@ -34,6 +35,13 @@ func TestResumeFromHome(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return f, l, s, signers
+}
+
+// TestResumeFromHome: an intent without outcome shows on Home; u with the
+// operator's key and the PIN in the masked field settles it.
+func TestResumeFromHome(t *testing.T) {
+	f, l, s, signers := generateSetup(t)
 	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers}
 	rec, err := e.Draft()
 	if err != nil {
@@ -151,25 +159,7 @@ func TestRequestForRemoteApprover(t *testing.T) {
 // recorded and before ceremony.closed shows on Home as not closed; u
 // closes it, and the key stays as recorded.
 func TestResumeUnclosedFromHome(t *testing.T) {
-	f := newFixture(t)
-	f.enrol(t)
-	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
-	l, err := ledger.Open(f.ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pin := filepath.Join(f.dir, "user.pin")
-	writeFile(t, pin, string(f.tok.UserPIN))
-	s, err := ceremony.ParseScript("gen.yaml", []byte(strings.ReplaceAll(generateScript, "$HSM", f.uri+"&pin-source=file:"+pin)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers := map[string]sign.Signer{}
-	for _, n := range []string{"alice", "bob"} {
-		if signers[n], err = sign.LoadFile(f.keys[n], nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f, l, s, signers := generateSetup(t)
 	type stop struct{}
 	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers, OnStep: func(st ceremony.Step) {
 		if st.Kind == ceremony.StepOutcome {
