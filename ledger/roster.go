@@ -11,10 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 
 	"custos/internal/strictyaml"
-	"custos/internal/termtext"
 	"custos/sign"
 )
 
@@ -282,135 +280,96 @@ type RosterFile struct {
 	Defaulted, Unmet []string
 }
 
+// rosterDoc is a roster file as written: decoded by strictyaml, the one
+// YAML dialect of every file custos reads, then checked as a whole.
+type rosterDoc struct {
+	Ledger   string      `yaml:"ledger"`
+	Ceremony string      `yaml:"ceremony"`
+	Members  []memberDoc `yaml:"members,required"`
+	Policy   policyDoc   `yaml:"policy"`
+
+	keys []ssh.PublicKey // parsed by CheckYAML, one per member
+}
+
+type memberDoc struct {
+	Name  string   `yaml:"name,required"`
+	Email string   `yaml:"email"`
+	Roles []string `yaml:"roles,required"`
+	Key   string   `yaml:"key,required"`
+}
+
+type policyDoc struct {
+	Approvals                      map[string]requirementDoc `yaml:"approvals"`
+	Algorithms                     []string                  `yaml:"algorithms"`
+	GeneratorMayApproveDestruction bool                      `yaml:"generator_may_approve_destruction"`
+	MemberRSAMinBits               *int                      `yaml:"member_rsa_min_bits"`
+	Rotation                       map[string]string         `yaml:"rotation"`
+}
+
+type requirementDoc struct {
+	Roles        []string `yaml:"roles"`
+	Count        int      `yaml:"count,required"`
+	SelfApproval bool     `yaml:"self_approval"`
+}
+
+// CheckYAML checks what needs the whole file: ids, member keys (judged
+// against the policy's RSA minimum, which may follow the members).
+func (d *rosterDoc) CheckYAML() error {
+	at := func(path, format string, args ...any) error {
+		return &strictyaml.Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+	}
+	if d.Ledger != "" && !validID(d.Ledger) {
+		return at("ledger", "%q is not a valid ledger id", d.Ledger)
+	}
+	if d.Ceremony != "" && !validID(d.Ceremony) {
+		return at("ceremony", "%q is not a valid ceremony id", d.Ceremony)
+	}
+	minBits := sign.DefaultRSAMinBits
+	if b := d.Policy.MemberRSAMinBits; b != nil {
+		if *b == 0 || validRSAMinBits(*b) != nil {
+			return at("policy.member_rsa_min_bits", "%d is out of range %d..16384", *b, sign.MinRSAMinBits)
+		}
+		minBits = *b
+	}
+	for i, m := range d.Members {
+		path := fmt.Sprintf("members[%d].key", i)
+		pub, err := sign.ParsePublicKey(m.Key)
+		if err != nil {
+			return at(path, "not an ssh public key")
+		}
+		if err := sign.CheckMemberKey(pub, minBits); err != nil {
+			return &strictyaml.Error{Path: path, Msg: err.Error(), Err: err}
+		}
+		d.keys = append(d.keys, pub)
+	}
+	return nil
+}
+
 // ParseRoster reads a roster file strictly: unknown or duplicate fields,
 // wrong types and anchors are errors, and every error names the file and
 // the YAML path ("roster.yaml: members[1].key: not an ssh public key").
 func ParseRoster(file string, data []byte) (*RosterFile, error) {
-	// The walk below keeps its own messages, but its errors are the
-	// strictyaml errors of every other YAML file custos reads.
-	fail := func(path string, n *yaml.Node, format string, args ...any) error {
-		e := &strictyaml.Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)}
-		if n != nil {
-			e.Line = n.Line
-		}
-		return e
-	}
-	// KnownFields is set for completeness; the walk below does the
-	// strict checking so that errors can name their path.
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fail("", nil, "not valid yaml: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, fail("", &extra, "more than one yaml document")
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	w := &walker{fail: fail}
-	out := &RosterFile{Policy: Policy{}}
-	type keyAt struct {
-		pub  ssh.PublicKey
-		path string
-		n    *yaml.Node
-	}
-	var keys []keyAt
-	err := w.mapping(root, "", map[string]func(*yaml.Node, string) error{
-		"ledger": func(n *yaml.Node, p string) error {
-			s, err := w.str(n, p)
-			if err == nil && !validID(s) {
-				return fail(p, n, "%q is not a valid ledger id", s)
-			}
-			out.Ledger = s
-			return err
-		},
-		"ceremony": func(n *yaml.Node, p string) error {
-			s, err := w.str(n, p)
-			if err == nil && !validID(s) {
-				return fail(p, n, "%q is not a valid ceremony id", s)
-			}
-			out.Ceremony = s
-			return err
-		},
-		"members": func(n *yaml.Node, p string) error {
-			return w.seq(n, p, func(e *yaml.Node, ep string) error {
-				var m Member
-				err := w.mapping(e, ep, map[string]func(*yaml.Node, string) error{
-					"name":  func(n *yaml.Node, p string) (err error) { m.Name, err = w.str(n, p); return },
-					"email": func(n *yaml.Node, p string) (err error) { m.Email, err = w.str(n, p); return },
-					"roles": func(n *yaml.Node, p string) (err error) { m.Roles, err = w.strs(n, p); return },
-					"key": func(n *yaml.Node, p string) error {
-						s, err := w.str(n, p)
-						if err != nil {
-							return err
-						}
-						pub, err := sign.ParsePublicKey(s)
-						if err != nil {
-							return fail(p, n, "not an ssh public key")
-						}
-						m.Key = sign.AuthorizedKey(pub) // drop the comment
-						keys = append(keys, keyAt{pub, p, n})
-						return nil
-					},
-				}, "name", "roles", "key")
-				out.Roster.Members = append(out.Roster.Members, m)
-				return err
-			})
-		},
-		"policy": func(n *yaml.Node, p string) error {
-			return w.mapping(n, p, map[string]func(*yaml.Node, string) error{
-				"approvals": func(n *yaml.Node, p string) error {
-					out.Policy.Approvals = map[string]Requirement{}
-					return w.anyMapping(n, p, func(k string, v *yaml.Node, kp string) error {
-						var r Requirement
-						err := w.mapping(v, kp, map[string]func(*yaml.Node, string) error{
-							"roles":         func(n *yaml.Node, p string) (err error) { r.Roles, err = w.strs(n, p); return },
-							"count":         func(n *yaml.Node, p string) (err error) { r.Count, err = w.integer(n, p); return },
-							"self_approval": func(n *yaml.Node, p string) (err error) { r.SelfApproval, err = w.boolean(n, p); return },
-						}, "count")
-						out.Policy.Approvals[k] = r
-						return err
-					})
-				},
-				"algorithms": func(n *yaml.Node, p string) (err error) { out.Policy.Algorithms, err = w.strs(n, p); return },
-				"generator_may_approve_destruction": func(n *yaml.Node, p string) (err error) {
-					out.Policy.GeneratorMayApproveDestruction, err = w.boolean(n, p)
-					return
-				},
-				"member_rsa_min_bits": func(n *yaml.Node, p string) error {
-					i, err := w.integer(n, p)
-					if err == nil && (i == 0 || validRSAMinBits(i) != nil) {
-						return fail(p, n, "%d is out of range %d..16384", i, sign.MinRSAMinBits)
-					}
-					out.Policy.MemberKeyRSAMinBits = i
-					return err
-				},
-				"rotation": func(n *yaml.Node, p string) error {
-					out.Policy.Rotation = map[string]string{}
-					return w.anyMapping(n, p, func(k string, v *yaml.Node, kp string) (err error) {
-						out.Policy.Rotation[k], err = w.str(v, kp)
-						return
-					})
-				},
-			})
-		},
-	}, "members")
-	if err != nil {
+	var d rosterDoc
+	if err := strictyaml.Decode(file, data, &d); err != nil {
 		return nil, err
 	}
-	// Keys are judged here, where their line is known, once the policy's
-	// RSA minimum (which may follow the members) has been read.
-	for _, k := range keys {
-		if err := sign.CheckMemberKey(k.pub, out.Policy.RSAMinBits()); err != nil {
-			return nil, &strictyaml.Error{File: file, Path: k.path, Line: k.n.Line, Msg: err.Error(), Err: err}
-		}
+	out := &RosterFile{Ledger: d.Ledger, Ceremony: d.Ceremony}
+	for i, m := range d.Members {
+		out.Roster.Members = append(out.Roster.Members, Member{
+			Name: m.Name, Email: m.Email, Roles: m.Roles,
+			Key: sign.AuthorizedKey(d.keys[i]), // drop the comment
+		})
 	}
-	if out.Policy.Approvals == nil {
-		out.Policy.Approvals = map[string]Requirement{}
+	p := &out.Policy
+	p.Approvals = map[string]Requirement{}
+	for k, r := range d.Policy.Approvals {
+		p.Approvals[k] = Requirement{Roles: r.Roles, Count: r.Count, SelfApproval: r.SelfApproval}
+	}
+	p.Algorithms = d.Policy.Algorithms
+	p.Rotation = d.Policy.Rotation
+	p.GeneratorMayApproveDestruction = d.Policy.GeneratorMayApproveDestruction
+	if b := d.Policy.MemberRSAMinBits; b != nil {
+		p.MemberKeyRSAMinBits = *b
 	}
 	// A kind with a default requirement keeps it unless a rule of the file
 	// covers it: leaving a kind out must not waive its approvals ("count:
@@ -418,149 +377,23 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	// roster: one it cannot meet is left out.
 	for k, r := range DefaultApprovals() {
 		switch {
-		case out.Policy.covers(k):
-		case Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}, MemberKeyRSAMinBits: out.Policy.MemberKeyRSAMinBits}) != nil:
+		case p.covers(k):
+		case Validate(&out.Roster, &Policy{Algorithms: DefaultAlgorithms, Approvals: map[string]Requirement{k: r}, MemberKeyRSAMinBits: p.MemberKeyRSAMinBits}) != nil:
 			out.Unmet = append(out.Unmet, k)
 		default:
-			out.Policy.Approvals[k] = r
+			p.Approvals[k] = r
 			out.Defaulted = append(out.Defaulted, k)
 		}
 	}
 	slices.Sort(out.Defaulted)
 	slices.Sort(out.Unmet)
-	if out.Policy.Algorithms == nil {
-		out.Policy.Algorithms = slices.Clone(DefaultAlgorithms)
+	if p.Algorithms == nil {
+		p.Algorithms = slices.Clone(DefaultAlgorithms)
 	}
-	if err := Validate(&out.Roster, &out.Policy); err != nil {
+	if err := Validate(&out.Roster, p); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return out, nil
-}
-
-type walker struct {
-	fail func(path string, n *yaml.Node, format string, args ...any) error
-}
-
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func (w *walker) mapping(n *yaml.Node, path string, fields map[string]func(*yaml.Node, string) error, required ...string) error {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return w.fail(path, n, "yaml anchors and aliases are not allowed")
-	}
-	if n.Kind != yaml.MappingNode {
-		return w.fail(path, n, "must be a mapping")
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		p := join(path, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			return w.fail(path, k, "mapping key must be a plain name")
-		}
-		if seen[k.Value] {
-			return w.fail(p, k, "field is given twice")
-		}
-		seen[k.Value] = true
-		f, ok := fields[k.Value]
-		if !ok {
-			known := slices.Sorted(maps.Keys(fields))
-			return w.fail(p, k, "unknown field (known: %s)", strings.Join(known, ", "))
-		}
-		if v.Kind == yaml.AliasNode || v.Anchor != "" {
-			return w.fail(p, v, "yaml anchors and aliases are not allowed")
-		}
-		if err := f(v, p); err != nil {
-			return err
-		}
-	}
-	for _, r := range required {
-		if !seen[r] {
-			return w.fail(join(path, r), n, "missing")
-		}
-	}
-	return nil
-}
-
-func (w *walker) anyMapping(n *yaml.Node, path string, each func(k string, v *yaml.Node, p string) error) error {
-	if n.Kind != yaml.MappingNode || n.Anchor != "" {
-		return w.fail(path, n, "must be a mapping")
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return w.fail(path, k, "mapping key must be a plain name")
-		}
-		p := join(path, k.Value)
-		if seen[k.Value] {
-			return w.fail(p, k, "given twice")
-		}
-		seen[k.Value] = true
-		if v.Kind == yaml.AliasNode || v.Anchor != "" {
-			return w.fail(p, v, "yaml anchors and aliases are not allowed")
-		}
-		if err := each(k.Value, v, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *walker) seq(n *yaml.Node, path string, each func(*yaml.Node, string) error) error {
-	if n.Kind != yaml.SequenceNode {
-		return w.fail(path, n, "must be a list")
-	}
-	for i, e := range n.Content {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		if e.Kind == yaml.AliasNode || e.Anchor != "" {
-			return w.fail(p, e, "yaml anchors and aliases are not allowed")
-		}
-		if err := each(e, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *walker) str(n *yaml.Node, path string) (string, error) {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "") {
-		return "", w.fail(path, n, "must be a string")
-	}
-	if err := termtext.Plain(n.Value); err != nil {
-		return "", w.fail(path, n, "%v", err)
-	}
-	return n.Value, nil
-}
-
-func (w *walker) strs(n *yaml.Node, path string) ([]string, error) {
-	out := []string{}
-	err := w.seq(n, path, func(e *yaml.Node, p string) error {
-		s, err := w.str(e, p)
-		out = append(out, s)
-		return err
-	})
-	return out, err
-}
-
-func (w *walker) integer(n *yaml.Node, path string) (int, error) {
-	var i int
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
-		return 0, w.fail(path, n, "must be an integer")
-	}
-	return i, nil
-}
-
-func (w *walker) boolean(n *yaml.Node, path string) (bool, error) {
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-		return false, w.fail(path, n, "must be true or false")
-	}
-	return b, nil
 }
 
 // rosterFacts and parseRosterFacts move roster and policy in and out of

@@ -72,18 +72,18 @@ func TestParseRosterErrors(t *testing.T) {
 	for _, c := range []struct{ from, to, want string }{
 		{"    key: " + edKey2, "    key: " + edKey, `roster.yaml: members[1].key: the same key is already the key of alice`},
 		{"    key: " + edKey2, "    key: ssh-ed25519 AAAA", `roster.yaml: members[1].key (line 10): not an ssh public key`},
-		{"    roles: [officer, auditor]", "    roles: [officer, [x]]", `roster.yaml: members[1].roles[1] (line 9): must be a string`},
+		{"    roles: [officer, auditor]", "    roles: [officer, [x]]", `roster.yaml: members[1].roles[1] (line 9): want a single value, got a list`},
 		{"    roles: [officer, auditor]", "    roles: [officer, admin]", `roster.yaml: members[1].roles[1]: unknown role "admin"`},
 		{"  - name: carol", "  - name: Carol", `roster.yaml: members[1].name: "Carol" is not a valid member name`},
 		{"    email: alice@example.org", "    e-mail: alice@example.org", `roster.yaml: members[0].e-mail (line 5): unknown field`},
 		{"  rotation: {ec-p384: 5y}", "  rotation: {ec-p384: 5 years}", `roster.yaml: policy.rotation.ec-p384: "5 years" is not a period`},
 		{"  algorithms: [ec-p384, aes-256]", "  algorithms: [ec-p384, des]", `roster.yaml: policy.algorithms[1]: unknown algorithm "des"`},
 		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: 3}\n", `roster.yaml: policy.approvals.key.generate.intent.count: 3 approvals by officer cannot be met`},
-		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: one}\n", `roster.yaml: policy.approvals.key.generate.intent.count (line 13): must be an integer`},
+		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: one}\n", `roster.yaml: policy.approvals.key.generate.intent.count (line 13): want a whole number, got "one"`},
 		{"ledger: acme-root", "ledgr: acme-root", `roster.yaml: ledgr (line 1): unknown field`},
-		{"ceremony: genesis-2026", "ceremony: genesis-2026\nceremony: x", `roster.yaml: ceremony (line 3): field is given twice`},
+		{"ceremony: genesis-2026", "ceremony: genesis-2026\nceremony: x", `roster.yaml: ceremony (line 3): duplicate key`},
 		{"  - name: alice", "  - &a\n    name: alice", `anchors and aliases are not allowed`},
-		{"    roles: [custodian]\n", "", `roster.yaml: members[0].roles (line 4): missing`},
+		{"    roles: [custodian]\n", "", `roster.yaml: members[0].roles (line 4): required field is missing`},
 		{"    email: alice@example.org", "    email: \"alice\\e[2K@example.org\"", `roster.yaml: members[0].email (line 5): holds the control character U+001B`},
 	} {
 		in := strings.Replace(base, c.from, c.to, 1)

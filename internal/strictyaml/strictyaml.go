@@ -3,8 +3,12 @@
 // error names the file, the YAML path and the line ("gen.yaml: key.lable
 // (line 7): unknown field; did you mean \"label\"?").
 //
-// Ceremony scripts and rosters are read with it so that a typo can never be
-// silently ignored.
+// Ceremony scripts, roster files and every other YAML file custos reads go
+// through this one decoder, so that a typo can never be silently ignored
+// and every file speaks the same dialect: no anchors or aliases, strings
+// must be strings ("yes" is not true, 007 is not a string), one document.
+// It sits on go.yaml.in/yaml/v3, the maintained continuation of
+// gopkg.in/yaml.v3, for parsing only.
 package strictyaml
 
 import (
@@ -18,7 +22,7 @@ import (
 	"strings"
 
 	"github.com/hbollon/go-edlib"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"custos/internal/termtext"
 )
@@ -46,9 +50,18 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.File, where, e.Msg)
 }
 
+// Checker is implemented by a document type that checks itself as a whole
+// once decoded (a rule that spans fields, or one that needs a later field).
+// An *Error it returns with Path set and File empty is placed in the
+// document: Decode fills in the file and the line of that path.
+type Checker interface {
+	CheckYAML() error
+}
+
 // Decode parses data (named file in errors) into v, a pointer to a struct.
 // Struct fields are matched by their `yaml:"name"` tag (fields without a tag
 // are not decoded); a field tagged `yaml:"name,required"` must be present.
+// If v implements Checker, its CheckYAML runs last.
 func Decode(file string, data []byte, v any) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
@@ -66,15 +79,33 @@ func Decode(file string, data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("strictyaml: decode target must be a non-nil pointer")
 	}
-	d := decoder{file: file}
+	d := decoder{file: file, lines: map[string]int{}}
 	node := &doc
 	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
 		node = node.Content[0]
 	}
-	return d.value(node, "", rv.Elem())
+	if err := d.value(node, "", rv.Elem()); err != nil {
+		return err
+	}
+	c, ok := v.(Checker)
+	if !ok {
+		return nil
+	}
+	err := c.CheckYAML()
+	var e *Error
+	if errors.As(err, &e) && e.File == "" {
+		e.File = file
+		if e.Line == 0 {
+			e.Line = d.lines[e.Path]
+		}
+	}
+	return err
 }
 
-type decoder struct{ file string }
+type decoder struct {
+	file  string
+	lines map[string]int // the line of every path decoded, for Checker errors
+}
 
 func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
 	return &Error{File: d.file, Path: path, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
@@ -83,9 +114,10 @@ func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) error {
-	if n.Kind == yaml.AliasNode {
-		return d.errf(n, path, "yaml aliases are not allowed")
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		return d.errf(n, path, "yaml anchors and aliases are not allowed")
 	}
+	d.lines[path] = n.Line
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
 		if n.Kind != yaml.ScalarNode {
 			return d.errf(n, path, "want a single value, got %s", kindName(n))
@@ -131,6 +163,9 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			kp := join(path, k.Value)
+			if err := d.key(k, path); err != nil {
+				return err
+			}
 			if m.MapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key())).IsValid() {
 				return d.errf(k, kp, "duplicate key")
 			}
@@ -209,6 +244,9 @@ func (d *decoder) structValue(n *yaml.Node, path string, v reflect.Value) error 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		kp := join(path, k.Value)
+		if err := d.key(k, path); err != nil {
+			return err
+		}
 		f, ok := fs[k.Value]
 		if !ok {
 			msg := "unknown field"
@@ -231,6 +269,17 @@ func (d *decoder) structValue(n *yaml.Node, path string, v reflect.Value) error 
 		if fs[name].required && !seen[name] {
 			return d.errf(n, join(path, name), "required field is missing")
 		}
+	}
+	return nil
+}
+
+// key checks a mapping key: a plain name, no anchor, no control character.
+func (d *decoder) key(k *yaml.Node, path string) error {
+	if k.Kind != yaml.ScalarNode || k.Anchor != "" {
+		return d.errf(k, path, "a mapping key must be a plain name")
+	}
+	if err := termtext.Plain(k.Value); err != nil {
+		return d.errf(k, path, "key %v", err)
 	}
 	return nil
 }

@@ -50,6 +50,11 @@ func TestDecodeErrorsNamePath(t *testing.T) {
 		{"kind: [\n", `s.yaml: document: not valid yaml`},
 		{"a: &x g\nkind: *x\n", `s.yaml: a (line 1): unknown field`},
 		{"zzzzzz: 1\n", `s.yaml: zzzzzz (line 1): unknown field; known fields: extra, key, kind, members`},
+		{"kind: &x g\n", `s.yaml: kind (line 1): yaml anchors and aliases are not allowed`},
+		{"key: &k {label: a}\n", `s.yaml: key (line 1): yaml anchors and aliases are not allowed`},
+		{"extra: {[a]: b}\n", `s.yaml: extra (line 1): a mapping key must be a plain name`},
+		{"? [kind]\n: g\n", `s.yaml: document (line 1): a mapping key must be a plain name`},
+		{"extra: {\"a\\e[2Kb\": c}\n", `s.yaml: extra (line 1): key holds the control character U+001B`},
 	} {
 		var s script
 		err := Decode("s.yaml", []byte(tc.in), &s)
@@ -57,6 +62,36 @@ func TestDecodeErrorsNamePath(t *testing.T) {
 		if !errors.As(err, &e) || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("input %q:\n got %v\nwant %s", tc.in, err, tc.want)
 		}
+	}
+}
+
+// checked is a document with a rule over the whole of it.
+type checked struct {
+	Members []struct {
+		Label string `yaml:"label"`
+	} `yaml:"members"`
+	Kind string `yaml:"kind"`
+}
+
+func (c *checked) CheckYAML() error {
+	for i, m := range c.Members {
+		if m.Label == c.Kind {
+			return &Error{Path: fmt.Sprintf("members[%d].label", i), Msg: "same as the kind"}
+		}
+	}
+	return nil
+}
+
+// A Checker's error is placed in the document: file and line filled in.
+func TestCheckerErrorsArePlaced(t *testing.T) {
+	var c checked
+	err := Decode("c.yaml", []byte("members:\n  - label: a\n  - label: g\nkind: g\n"), &c)
+	var e *Error
+	if !errors.As(err, &e) || err.Error() != "c.yaml: members[1].label (line 3): same as the kind" {
+		t.Fatalf("err = %v", err)
+	}
+	if err := Decode("c.yaml", []byte("members:\n  - label: a\nkind: g\n"), &c); err != nil {
+		t.Fatal(err)
 	}
 }
 
