@@ -31,19 +31,19 @@ func (NoPrompt) Secret(prompt string) ([]byte, error) {
 // URI has no module-path.
 const ModuleFromEnv = "CUSTOS_PKCS11_MODULE"
 
-// OpenToken opens the token a PKCS#11 URI names (by label or serial, never
+// openToken opens the token a PKCS#11 URI names (by label or serial, never
 // by slot) and logs the user in. The PIN comes from the URI's pin-source, or
 // is asked through p; it is zeroed right after login. Close the returned
 // token when done.
-func OpenToken(uri string, p Prompter) (*hsm.Token, error) {
+func openToken(uri string, p Prompter) (*hsm.Token, error) {
 	u, err := hsm.ParseURI(uri)
 	if err != nil {
 		return nil, err
 	}
-	return openToken(u, p)
+	return openTokenURI(u, p)
 }
 
-func openToken(u *hsm.URI, p Prompter) (*hsm.Token, error) {
+func openTokenURI(u *hsm.URI, p Prompter) (*hsm.Token, error) {
 	if u.PINValue != "" {
 		return nil, hint.With(errors.New("pkcs11 uri: pin-value puts a PIN where others can read it"),
 			"use pin-source=file:PATH (a file of mode 0600), or leave it out to be asked")
@@ -101,7 +101,7 @@ func OpenSigner(ref string, p Prompter) (sign.Signer, func(), error) {
 		return nil, nil, hint.With(fmt.Errorf("pkcs11 uri %s: names no key", u.Token),
 			"add object=LABEL or id=%HEX to name the member's key")
 	}
-	t, err := openToken(u, p)
+	t, err := openTokenURI(u, p)
 	if err != nil {
 		return nil, nil, err
 	}

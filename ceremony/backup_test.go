@@ -713,7 +713,7 @@ func FuzzLoadShareFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(p)
-		s, err := loadShareFile(p, "", nil)
+		s, _, err := loadShare(p, ShareKey{}, nil)
 		if err != nil {
 			msg := strings.TrimPrefix(err.Error(), p)
 			if len(data) >= 12 && strings.Contains(msg, string(data)) {

@@ -116,7 +116,7 @@ func (e *Engine) OpenHSM() error {
 	if e.token != nil {
 		return nil
 	}
-	t, err := OpenToken(e.Script.HSM, e.Prompt)
+	t, err := openToken(e.Script.HSM, e.Prompt)
 	if err != nil {
 		return err
 	}

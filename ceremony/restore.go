@@ -146,22 +146,9 @@ type ShareInput struct {
 	Key  ShareKey
 }
 
-// loadShareFile reads a share as a holder brings it: an age file (opened
-// with the holder's OpenSSH key file), a text-form line or a word card.
-func loadShareFile(path, identity string, p Prompter) (*shamir.Share, error) {
-	sh, _, err := LoadShare(path, identity, p)
-	return sh, err
-}
-
-// LoadShare reads the share file at path and opens it (OpenShare) with the
-// holder's OpenSSH key file identity. The caller zeroes the share
-// (Share.Zero) after use.
-func LoadShare(path, identity string, p Prompter) (*shamir.Share, bool, error) {
-	return loadShare(path, ShareKey{Identity: identity}, p)
-}
-
-// loadShare is LoadShare with the key to open an age file: an identity,
-// or a passphrase (delivery.go).
+// loadShare reads the share file at path and opens it (OpenShare) with k,
+// the key to open an age file: an identity, or a passphrase (delivery.go).
+// The caller zeroes the share (Share.Zero) after use.
 func loadShare(path string, k ShareKey, p Prompter) (*shamir.Share, bool, error) {
 	data, err := ReadShareFile(path)
 	if err != nil {

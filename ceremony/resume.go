@@ -126,7 +126,7 @@ func (e *Engine) openIntentHSM(oi *ledger.Record, uri string) error {
 		uri = "pkcs11:token=" + url.PathEscape(tokLabel)
 	}
 	e.Script.HSM = uri
-	t, err := OpenToken(uri, e.Prompt)
+	t, err := openToken(uri, e.Prompt)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func BenchmarkParseWords(b *testing.B) {
 
 func BenchmarkCheck(b *testing.B) {
 	s := split(b, randomSecret(b, 32), 3, 5, testMeta)[0]
-	salt, _ := NewSalt()
+	salt, _ := newSalt()
 	c := Commit(s, salt)
 	for b.Loop() {
 		if err := Check(s, c); err != nil {

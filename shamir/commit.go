@@ -27,8 +27,8 @@ type Commitment struct {
 
 const commitmentPrefix = "sha256:"
 
-// NewSalt returns SaltSize random bytes.
-func NewSalt() ([SaltSize]byte, error) {
+// newSalt returns SaltSize random bytes.
+func newSalt() ([SaltSize]byte, error) {
 	var s [SaltSize]byte
 	if _, err := rand.Read(s[:]); err != nil {
 		return s, fmt.Errorf("shamir: salt: %w", err)
@@ -61,7 +61,7 @@ func CommitAll(shares []*Share) ([]Commitment, error) {
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("shamir: commit share %d: %w", i+1, err)
 		}
-		salt, err := NewSalt()
+		salt, err := newSalt()
 		if err != nil {
 			return nil, err
 		}

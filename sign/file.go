@@ -44,5 +44,5 @@ func LoadFile(path string, passphrase Passphrase) (Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key file %s is not an openssh private key: %w", path, err)
 	}
-	return FromSSH(s), nil
+	return fromSSH(s), nil
 }

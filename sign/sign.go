@@ -37,8 +37,8 @@ type Signer interface {
 
 type sshSigner struct{ s ssh.Signer }
 
-// FromSSH wraps an ssh.Signer.
-func FromSSH(s ssh.Signer) Signer { return &sshSigner{s: s} }
+// fromSSH wraps an ssh.Signer.
+func fromSSH(s ssh.Signer) Signer { return &sshSigner{s: s} }
 
 // FromCrypto wraps a crypto.Signer (ed25519, ECDSA P-256/P-384 returning
 // ASN.1 signatures, or RSA), for example a key on a PKCS#11 token.
@@ -173,16 +173,6 @@ func signedData(namespace, hashAlg string, digest []byte) []byte {
 		b = append(b, f...)
 	}
 	return b
-}
-
-// SignerKey returns the public key embedded in an armored signature, so a
-// verifier can look up who claims to have signed.
-func SignerKey(armored []byte) (ssh.PublicKey, error) {
-	sig, err := Parse(armored)
-	if err != nil {
-		return nil, err
-	}
-	return sig.PublicKey, nil
 }
 
 // Parse unarmors a signature carrying a public key, for a verifier that

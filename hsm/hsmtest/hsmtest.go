@@ -86,14 +86,6 @@ func Store() (string, error) {
 	return storeDir, storeErr
 }
 
-// Cleanup removes the process-wide token store; call it from TestMain
-// after m.Run if you like tidy temp dirs.
-func Cleanup() {
-	if storeDir != "" {
-		os.RemoveAll(storeDir)
-	}
-}
-
 // Module opens the SoftHSM2 module on the process-wide store; the test
 // fails (never skips) when there is no module. Closed at test end.
 func Module(t testing.TB) *hsm.Module {
