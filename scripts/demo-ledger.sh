@@ -16,7 +16,7 @@ ssh-keygen -q -t rsa -b 3072 -N "" -C partner -f "$DEMO/keys/partner-bank"
 ssh-keygen -e -m PKCS8 -f "$DEMO/keys/partner-bank.pub" > "$DEMO/partner-bank.pub.pem"
 
 mkdir -p "$DEMO/scripts"
-URI="pkcs11:token=custos-demo?module-path=$MODULE&pin-source=file:$DEMO/pins/user"
+URI="pkcs11:token=custos-demo?module-path=$MODULE&pin-source=file:pins/user"
 cat > "$DEMO/roster.yaml" <<YAML
 # The founding roster and policy of the demo ledger.
 members:
@@ -79,16 +79,16 @@ cat > "$DEMO/scripts/export-kek.yaml" <<YAML
 kind: export
 ceremony: kek-2026-export
 hsm: "$URI"
-so_pin_source: "file:$DEMO/pins/so"
+so_pin_source: "file:pins/so"
 operator: alice
 witnesses: [bob]
 export:
   key: kek-2026
   recipient: partner-bank
-  recipient_key: $DEMO/partner-bank.pub.pem
+  recipient_key: partner-bank.pub.pem
   purpose: shared KEK for the settlement link
   expires: 2099-12-31
-  output: $DEMO/kek-2026.partner-bank.wrapped
+  output: kek-2026.partner-bank.wrapped
 YAML
 cat > "$DEMO/scripts/destroy-root.yaml" <<YAML
 kind: destroy
@@ -126,7 +126,7 @@ cat > "$DEMO/scripts/backup-kek.yaml" <<YAML
 kind: backup
 ceremony: kek-2026-backup
 hsm: "$URI"
-so_pin_source: "file:$DEMO/pins/so"
+so_pin_source: "file:pins/so"
 operator: alice
 witnesses: [bob]
 backup:
@@ -134,8 +134,8 @@ backup:
   id: kek-2026.bk1
   threshold: 2
   holders: [alice, bob, carol]
-  media: $DEMO/media/kek-2026.bk1.wrapped
-  share_dir: $DEMO/shares
+  media: media/kek-2026.bk1.wrapped
+  share_dir: shares
   cards: true
 YAML
 mkdir -p "$DEMO/media" "$DEMO/cards/alice" "$DEMO/cards/bob" "$DEMO/cards/carol"
@@ -169,7 +169,7 @@ head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-user"
 head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-so"
 "$CUSTOS" hsm init-token --module "$MODULE" --label custos-dr \
   --so-pin-source "file:$DEMO/pins/dr-so" --pin-source "file:$DEMO/pins/dr-user"
-DR="pkcs11:token=custos-dr?module-path=$MODULE&pin-source=file:$DEMO/pins/dr-user"
+DR="pkcs11:token=custos-dr?module-path=$MODULE&pin-source=file:pins/dr-user"
 cat > "$DEMO/scripts/enroll-dr.yaml" <<YAML
 kind: enroll
 ceremony: enroll-dr-hsm
@@ -187,11 +187,11 @@ operator: alice
 witnesses: [bob]
 restore:
   backup: kek-2026.bk1
-  media: $DEMO/media/kek-2026.bk1.wrapped
+  media: media/kek-2026.bk1.wrapped
   shares:
-    - file: $DEMO/shares/kek-2026.bk1-share2-bob.age
-      identity: $DEMO/keys/bob
-    - file: $DEMO/cards/carol/kek-2026.bk1.card
+    - file: shares/kek-2026.bk1-share2-bob.age
+      identity: keys/bob
+    - file: cards/carol/kek-2026.bk1.card
 YAML
 step "restore the KEK into custos-dr from bob's and carol's shares; its check value must match"
 "$CUSTOS" run "$DEMO/scripts/restore-kek.yaml" --ledger "$DEMO/ledger" $K

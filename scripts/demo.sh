@@ -20,16 +20,30 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 rm -rf "$DEMO"
 mkdir -p "$DEMO/tokens" "$DEMO/pins" "$DEMO/keys"
 chmod 700 "$DEMO/pins" "$DEMO/keys"
+DEMO=$(cd "$DEMO" && pwd)
+# Every path written into the workspace (SoftHSM's token directory, the
+# scripts' files, the PIN sources) is relative to it, and custos runs from
+# inside it: the workspace can be moved or copied whole, and is used from
+# wherever it is with `. demo/env.sh`.
+cd "$DEMO"
 
 step "SoftHSM workspace: demo/softhsm2.conf, tokens in demo/tokens"
 cat > "$DEMO/softhsm2.conf" <<CONF
-directories.tokendir = $DEMO/tokens
+directories.tokendir = tokens
 objectstore.backend = file
 log.level = ERROR
 slots.removable = false
 CONF
 export SOFTHSM2_CONF=$DEMO/softhsm2.conf
 export CUSTOS_PKCS11_MODULE=$MODULE
+cat > "$DEMO/env.sh" <<ENV
+# . demo/env.sh: use the demo workspace from wherever it now is. Moves the
+# shell into the workspace (its paths are relative to it) and points
+# SoftHSM at its token store.
+cd "\$(dirname "\${BASH_SOURCE[0]}")" || return
+export SOFTHSM2_CONF=\$PWD/softhsm2.conf
+export CUSTOS_PKCS11_MODULE=\${CUSTOS_PKCS11_MODULE:-$MODULE}
+ENV
 
 # Random PINs in files of mode 0600. custos reads them through the URI's
 # pin-source; they never appear on its command line.

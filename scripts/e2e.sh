@@ -9,4 +9,19 @@ if [ -d demo/ledger ]; then
   bin/custos verify demo/ledger
   scripts/stock-verify demo/ledger
 fi
-echo "e2e: 1 passed, 0 failed"
+# The workspace moves whole: from a copy elsewhere, a new ceremony runs on
+# its token and the ledger still verifies.
+moved=$(mktemp -d)/custos-demo-moved
+cp -a demo "$moved"
+rm -rf demo
+(
+  # shellcheck source=/dev/null
+  . "$moved/env.sh"
+  [ "$PWD" = "$moved" ]
+  sed -e 's/^ceremony: .*/ceremony: kek-moved/' -e 's/label: kek-2026/label: kek-moved/' scripts/generate-kek.yaml > scripts/generate-moved.yaml
+  "$OLDPWD/bin/custos" run scripts/generate-moved.yaml --ledger ledger --key alice=keys/alice --key bob=keys/bob
+  "$OLDPWD/bin/custos" verify ledger
+  "$OLDPWD/bin/custos" inventory ledger | grep -q 'kek-moved .* active'
+) > /tmp/custos-moved.log 2>&1 || { cat /tmp/custos-moved.log; echo "e2e: the moved demo workspace does not work" >&2; exit 1; }
+mv "$moved" demo
+echo "e2e: 2 passed, 0 failed"

@@ -52,7 +52,7 @@ func TestMinutesOfTheDemo(t *testing.T) {
 	env := []string{"SOFTHSM2_CONF=" + filepath.Join(demo, "softhsm2.conf"), "NO_COLOR=1", "HOME=" + dir}
 	custos := func(args ...string) (string, error) {
 		c := exec.Command("setsid", append([]string{bin}, args...)...)
-		c.Dir, c.Env = dir, append(os.Environ(), env...)
+		c.Dir, c.Env = demo, append(os.Environ(), env...) // the demo's paths are relative to it
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}
@@ -244,6 +244,9 @@ func aside(t *testing.T, script string) func() {
 		m := regexp.MustCompile(`(?m)^  ` + k + `: (.+)$`).FindStringSubmatch(b)
 		if m == nil {
 			continue
+		}
+		if !filepath.IsAbs(m[1]) { // relative to the workspace, the scripts' parent
+			m[1] = filepath.Join(filepath.Dir(filepath.Dir(script)), m[1])
 		}
 		if err := os.Rename(m[1], m[1]+".aside"); err == nil {
 			moved = append(moved, m[1])
