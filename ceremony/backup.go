@@ -304,33 +304,11 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 	}
 	e.say("wrapped key %q with %s; the wrapping key is gone from the token", e.plan.Label, w.Mechanism)
 
-	shares, err := shamir.Split(secret, m, n, shamir.Meta{LedgerID: st.LedgerID, BackupID: e.backupID})
-	if err != nil {
-		return nil, fmt.Errorf("split the backup wrapping key: %w", err)
-	}
-	defer shamir.ZeroAll(shares)
-	commits, err := shamir.CommitAll(shares)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(b.ShareDir, 0o700); err != nil {
-		return nil, fmt.Errorf("%s: backup.share_dir: %w", e.Script.File, err)
-	}
 	e.shareBase = e.backupID
-	holders := make([]any, n)
-	for i, sh := range shares {
-		h, err := e.deliverShare(sh, commits[i], b.Holders[i])
-		if err != nil {
-			return nil, err
-		}
-		holders[i] = h
-	}
-	crashPoint("backup-after-shares")
-	total, checked, err := checkCombinations(shares, m, secret)
+	holders, total, checked, err := e.deliverSplit(secret, kcv, m, b.Holders, shamir.Meta{LedgerID: st.LedgerID, BackupID: e.backupID}, b.ShareDir, "backup")
 	if err != nil {
 		return nil, err
 	}
-	e.say("recombined %d of %d combinations of %d shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
 	sum, err := writeOutput(b.Media, w.Blob)
 	if err != nil {
 		return nil, fmt.Errorf("%s: backup.media: %w", e.Script.File, err)
@@ -367,6 +345,57 @@ func (e *Engine) backup(res *Result) (*ledger.Record, error) {
 // recorded; with the holder's key named under read_back, the holder
 // decrypts what was read back) and, with cards, hands the holder their
 // word card; it returns the holder's entry of backup.split.
+// deliverSplit splits secret m-of-len(to), delivers share i to holder to[i]
+// (files under dir, named from e.shareBase), and recombines every
+// m-combination before anything is recorded. It returns the holders'
+// facts and the combinations checked. section names the script section
+// in errors ("backup", "reshare").
+func (e *Engine) deliverSplit(secret []byte, kcv string, m int, to []string, meta shamir.Meta, dir, section string) (holders []any, total, checked int, err error) {
+	shares, err := shamir.Split(secret, m, len(to), meta)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("split the wrapping key: %w", err)
+	}
+	defer shamir.ZeroAll(shares)
+	commits, err := shamir.CommitAll(shares)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %s.share_dir: %w", e.Script.File, section, err)
+	}
+	holders = make([]any, len(to))
+	for i, sh := range shares {
+		if holders[i], err = e.deliverShare(sh, commits[i], to[i]); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	crashPoint(section + "-after-shares")
+	if total, checked, err = checkCombinations(shares, m, secret); err != nil {
+		return nil, 0, 0, err
+	}
+	e.say("recombined %d of %d combinations of %d shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
+	return holders, total, checked, nil
+}
+
+// rebuild combines the presented shares of backup b and checks the
+// result against the check value the ledger recorded. The caller clears
+// the secret.
+func rebuild(b *Backup, shares []*shamir.Share, what string) (secret []byte, kcv string, err error) {
+	secret, err = shamir.Combine(shares)
+	if err != nil {
+		return nil, "", err
+	}
+	kcv, err = cmacKCV(secret)
+	if err == nil && subtle.ConstantTimeCompare([]byte(kcv), []byte(b.KCV)) != 1 {
+		err = fmt.Errorf("%s of backup %q: the rebuilt wrapping key has check value %s, the ledger recorded %s", what, b.ID, kcv, b.KCV)
+	}
+	if err != nil {
+		clear(secret)
+		return nil, "", err
+	}
+	return secret, kcv, nil
+}
+
 func (e *Engine) deliverShare(sh *shamir.Share, c shamir.Commitment, holder string) (map[string]any, error) {
 	b := e.splitOut()
 	text, err := sh.Text()

@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -236,18 +235,11 @@ func (e *Engine) reshare(res *Result) (*ledger.Record, error) {
 	if len(e.presented) < b.M {
 		return nil, fmt.Errorf("reshare of backup %q: %d shares presented, %d needed", b.ID, len(e.presented), b.M)
 	}
-	secret, err := shamir.Combine(e.presented)
+	secret, kcv, err := rebuild(b, e.presented, "reshare")
 	if err != nil {
 		return nil, err
 	}
 	defer clear(secret)
-	kcv, err := cmacKCV(secret)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(kcv), []byte(b.KCV)) != 1 {
-		return nil, fmt.Errorf("reshare of backup %q: the rebuilt wrapping key has check value %s, the ledger recorded %s", b.ID, kcv, b.KCV)
-	}
 	// The token computes the check value too, of the key as loaded: a
 	// session object, destroyed at once (and gone with the session).
 	kid := reshareKeyID(b.ID)
@@ -270,34 +262,12 @@ func (e *Engine) reshare(res *Result) (*ledger.Record, error) {
 	e.say("rebuilt the wrapping key from shares %s: check value %s matches, on the token too; removed from the token", setNames(e.presented), kcv)
 
 	m, n := r.Threshold, len(r.Holders)
-	shares, err := shamir.Split(secret, m, n, shamir.Meta{LedgerID: st.LedgerID, BackupID: b.ID})
-	if err != nil {
-		return nil, fmt.Errorf("split the wrapping key anew: %w", err)
-	}
-	defer shamir.ZeroAll(shares)
-	commits, err := shamir.CommitAll(shares)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(r.ShareDir, 0o700); err != nil {
-		return nil, fmt.Errorf("%s: reshare.share_dir: %w", e.Script.File, err)
-	}
 	// New files never meet old ones: named by the ceremony.
 	e.shareBase = b.ID + "." + e.plan.Ceremony
-	holders := make([]any, n)
-	for i, sh := range shares {
-		h, err := e.deliverShare(sh, commits[i], r.Holders[i])
-		if err != nil {
-			return nil, err
-		}
-		holders[i] = h
-	}
-	crashPoint("reshare-after-shares")
-	total, checked, err := checkCombinations(shares, m, secret)
+	holders, total, checked, err := e.deliverSplit(secret, kcv, m, r.Holders, shamir.Meta{LedgerID: st.LedgerID, BackupID: b.ID}, r.ShareDir, "reshare")
 	if err != nil {
 		return nil, err
 	}
-	e.say("recombined %d of %d combinations of %d new shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
 	retired := make([]any, len(b.Holders))
 	for i, h := range b.Holders {
 		retired[i] = map[string]any{"index": int64(i + 1), "member": h, "commitment": b.Commits[i].String()}

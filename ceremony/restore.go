@@ -3,7 +3,6 @@ package ceremony
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -350,18 +349,11 @@ func (e *Engine) restore(res *Result) (*ledger.Record, error) {
 		return nil, hint.With(fmt.Errorf("restore of backup %q: %d good shares of the %d needed; %d refused", b.ID, len(accepted), b.M, len(refused)),
 			"the refusals above name each share and why; bring the right share of another holder")
 	}
-	secret, err := shamir.Combine(accepted)
+	secret, kcv, err := rebuild(b, accepted, "restore")
 	if err != nil {
 		return nil, err
 	}
 	defer clear(secret)
-	kcv, err := cmacKCV(secret)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(kcv), []byte(b.KCV)) != 1 {
-		return nil, fmt.Errorf("restore of backup %q: the rebuilt wrapping key has check value %s, the ledger recorded %s", b.ID, kcv, b.KCV)
-	}
 	e.say("rebuilt the wrapping key from shares %s: check value %s matches", setNames(accepted), kcv)
 	// The transport key lives in this session only: if the process dies,
 	// the token forgets it; it is destroyed on every path all the same.

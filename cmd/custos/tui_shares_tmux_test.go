@@ -321,8 +321,7 @@ restore:
 	// ledger and backup ids, m, n, index, value length), the same on every
 	// card: a run of words wholly inside them is no secret.
 	head := 8 + len(ledgerID) + len(backupID)
-	public := (head * 8 / 11) / 5 * 6 // words (check words counted) of the lines wholly in the head
-	newScanner := func() *leakScanner { return newLeakScanner(pats, cards, public) }
+	newScanner := func() *leakScanner { return newLeakScanner(pats, cards, head) }
 	sc := newScanner()
 
 	// A planted copy of a card, spaced and numbered as printed but cut at
@@ -351,6 +350,20 @@ restore:
 		}
 		if got := sc.file(filepath.Join(p, "head")); got != "" {
 			t.Errorf("the public head of a card: found %q", got)
+		}
+		// The last run wholly in the head is no secret; one word on, it is.
+		last := 0
+		for st := 0; st+cardRun <= len(erinCard) && publicWord(st+cardRun-1, head); st++ {
+			last = st
+		}
+		for st, want := range map[int]bool{last: false, last + 1: true} {
+			q := filepath.Join(p, fmt.Sprintf("run%d", st))
+			if err := os.WriteFile(q, []byte(strings.Join(erinCard[st:st+cardRun], " ")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := sc.file(q); (got != "") != want {
+				t.Errorf("erin's card words %d to %d (secret: %v): found %q", st+1, st+cardRun, want, got)
+			}
 		}
 		text := strings.TrimSpace(leakAge(t, filepath.Join(dir, "dave"), filepath.Join(shareDir, "root-tui.bk1-share2-dave.age")))
 		value := strings.Split(text, ":")[5]
@@ -493,8 +506,9 @@ type leakScanner struct {
 	// cards: each card's words packed in a uint64 (at most 8 letters)
 	cards map[string][]uint64
 	words map[uint64]bool
-	// public: a run must end past this many words to be secret
-	public int
+	// head: the bytes of the envelope's public head; a run is secret when
+	// it holds a word that is not wholly in it (publicWord)
+	head int
 
 	found                  []string
 	files, big, unreadable int
@@ -509,8 +523,8 @@ type leakGram struct {
 
 const cardRun = 6 // consecutive card words that are a leak
 
-func newLeakScanner(pats []leakForm, cards map[string][]string, public int) *leakScanner {
-	s := &leakScanner{public: public, grams: map[uint64][]leakGram{}, bits: make([]uint64, 1<<14), cards: map[string][]uint64{}, words: map[uint64]bool{}, seenFound: map[string]bool{}}
+func newLeakScanner(pats []leakForm, cards map[string][]string, head int) *leakScanner {
+	s := &leakScanner{head: head, grams: map[uint64][]leakGram{}, bits: make([]uint64, 1<<14), cards: map[string][]uint64{}, words: map[uint64]bool{}, seenFound: map[string]bool{}}
 	for i := range pats {
 		p := &pats[i]
 		if len(p.b) < 15 {
@@ -531,6 +545,18 @@ func newLeakScanner(pats []leakForm, cards map[string][]string, public int) *lea
 		}
 	}
 	return s
+}
+
+// publicWord reports whether the word at position p (0-based) of a card
+// tells only the envelope's public head of head bytes: a data word whose
+// 11 bits all lie in the head, or the check word of a line wholly in it.
+// Lines are five data words and a check word.
+func publicWord(p, head int) bool {
+	line, w := p/6, p%6
+	if w == 5 {
+		return (line*5+5)*11 <= head*8
+	}
+	return (line*5+w+1)*11 <= head*8
 }
 
 func leakHash(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> 44 }
@@ -600,11 +626,16 @@ func (s *leakScanner) bytes(where string, b []byte) string {
 				continue
 			}
 		next:
-			for st := max(0, s.public-cardRun+1); st+cardRun <= len(c); st++ {
+			for st := 0; st+cardRun <= len(c); st++ {
+				public := true
 				for x := range cardRun {
 					if c[st+x] != last[x] {
 						continue next
 					}
+					public = public && publicWord(st+x, s.head)
+				}
+				if public {
+					continue
 				}
 				s.report(where, fmt.Sprintf("%s's card (words %d to %d)", n, st+1, st+cardRun))
 				named[n] = true
