@@ -373,7 +373,11 @@ func (e *Engine) deliverSplit(secret []byte, kcv string, m int, to []string, met
 	if total, checked, err = checkCombinations(shares, m, secret); err != nil {
 		return nil, 0, 0, err
 	}
-	e.say("recombined %d of %d combinations of %d shares: each gives the wrapping key (check value %s)", checked, total, m, kcv)
+	which := "shares"
+	if section == "reshare" {
+		which = "new shares"
+	}
+	e.say("recombined %d of %d combinations of %d %s: each gives the wrapping key (check value %s)", checked, total, m, which, kcv)
 	return holders, total, checked, nil
 }
 
