@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"custos/ceremony"
 	"custos/internal/hint"
@@ -25,7 +25,7 @@ func askLine(question string) (string, error) {
 		return "", errNoTerminal
 	}
 	defer tty.Close()
-	if _, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS); err != nil {
+	if !term.IsTerminal(int(tty.Fd())) {
 		return "", errNoTerminal
 	}
 	fmt.Fprint(tty, question)

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custos/hsm/hsmtest"
+)
+
+// TestConfirmationsAtTerminal: the questions the command line asks are
+// answered at a real terminal (tmux). An approval is shown, then asked
+// y/N: anything but y signs nothing and writes no file; y writes it. A
+// destroy whose script carries no confirm asks for the key's label typed
+// in full: a wrong one records nothing, the right one destroys.
+func TestConfirmationsAtTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is required (scripts/setup.sh installs it)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "custos")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	tok, err := hsmtest.NewStandalone(filepath.Join(dir, "hsm"), "confirm-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SOFTHSM2_CONF=" + tok.Conf, "NO_COLOR=1", "HOME=" + dir}
+	custos := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("setsid", append([]string{bin}, args...)...) // no terminal: never asks
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("custos %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	pub := map[string]string{}
+	for _, n := range []string{"alice", "bob", "carol"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", n, "-f", filepath.Join(dir, n)).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, n+".pub"))
+		pub[n] = strings.TrimSpace(string(b))
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("roster.yaml", fmt.Sprintf("members:\n  - {name: alice, roles: [custodian], key: %s}\n  - {name: bob, roles: [officer], key: %s}\n"+
+		"  - {name: carol, roles: [officer], key: %s}\n", pub["alice"], pub["bob"], pub["carol"]))
+	custos("init", "L", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob", "--key", "carol=carol")
+	write("enroll.yaml", fmt.Sprintf("kind: enroll\nhsm: %q\noperator: alice\n", tok.URI))
+	custos("run", "enroll.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	write("gen.yaml", fmt.Sprintf("kind: generate\nhsm: %q\noperator: alice\nkey:\n  label: kek\n  type: aes-256\n  owner: pki\n  purpose: test\n", tok.URI))
+	custos("run", "gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	write("destroy.yaml", fmt.Sprintf("kind: destroy\nceremony: kek-destroy\nhsm: %q\noperator: alice\ndestroy:\n  key: kek\n  reason: superseded\n", tok.URI))
+	custos("run", "destroy.yaml", "--ledger", "L", "--key", "alice=alice", "--request-out", "d.req")
+
+	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-confirm-%d", os.Getpid()), shots: map[string]string{}}
+	at := func(cmd string) string {
+		return fmt.Sprintf("clear; cd %s && env %s %s %s; echo EXIT=$?; sleep 60", dir, strings.Join(env, " "), bin, cmd)
+	}
+	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "160", "-y", "50", at("approve d.req --ledger L --key carol=carol -o d.carol.sig"))
+	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+
+	// The approval: shown, then asked; "n" (or just Enter) signs nothing.
+	for _, answer := range []string{"n", ""} {
+		tm.waitFor("", "key.destroy.intent", "kek", "[y/N]")
+		if answer != "" {
+			tm.text(answer)
+		}
+		tm.keys("Enter")
+		tm.waitFor("", "not signed (answer y to sign)", "EXIT=1")
+		if _, err := os.Stat(filepath.Join(dir, "d.carol.sig")); err == nil {
+			t.Fatalf("answer %q: the approval file was written", answer)
+		}
+		tm.tmux("respawn-pane", "-k", "-t", "ui", at("approve d.req --ledger L --key carol=carol -o d.carol.sig"))
+	}
+	tm.waitFor("", "[y/N]")
+	tm.text("y")
+	tm.keys("Enter")
+	tm.waitFor("", "EXIT=0")
+	if _, err := os.Stat(filepath.Join(dir, "d.carol.sig")); err != nil {
+		t.Fatalf("answer y: %v", err)
+	}
+
+	// The destroy: the label typed in full, or nothing is recorded.
+	run := at("run destroy.yaml --ledger L --key alice=alice --request d.req --approval d.carol.sig")
+	tm.tmux("respawn-pane", "-k", "-t", "ui", run)
+	tm.waitFor("", "type the label of the key to destroy (kek), in full:")
+	tm.text("ke")
+	tm.keys("Enter")
+	tm.waitFor("", `"ke" is not the label of the key to destroy; nothing was done`, "EXIT=1")
+	if log := custos("log", "L"); strings.Contains(log, "key.destroy.intent") {
+		t.Fatalf("a wrong label recorded the intent:\n%s", log)
+	}
+	tm.tmux("respawn-pane", "-k", "-t", "ui", run)
+	tm.waitFor("", "type the label of the key to destroy (kek), in full:")
+	tm.text("kek")
+	tm.keys("Enter")
+	tm.waitFor("", "EXIT=0")
+	if log := custos("log", "L"); !strings.Contains(log, "key.destroyed") {
+		t.Fatalf("the right label did not destroy:\n%s", log)
+	}
+	if out := custos("verify", "L"); !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("verify: %s", out)
+	}
+}
