@@ -42,7 +42,7 @@ func FromPlan(s *ceremony.Script, p *ceremony.Plan, st *ledger.State) *Doc {
 		add(fmt.Sprintf("approvals: %s sign the request; its words are read aloud and compared", requirement(p.Required)), "approvers")
 	}
 	for _, step := range p.Steps {
-		if keyIDUnknown(p) {
+		if keyIDUnknown(s, p) {
 			step = strings.ReplaceAll(step, p.KeyID, "see key id below")
 		}
 		add(step, stepWho(step, p, witnesses))
@@ -63,10 +63,11 @@ func FromPlan(s *ceremony.Script, p *ceremony.Plan, st *ledger.State) *Doc {
 	return d
 }
 
-// keyIDUnknown: a generated key's id is drawn when the ceremony runs, not
-// when its minutes are printed.
-func keyIDUnknown(p *ceremony.Plan) bool {
-	return (p.Kind == ceremony.KindGenerate || p.Kind == ceremony.KindRotate) && p.KeyID != ""
+// keyIDUnknown: a generated key's id is derived from the ledger, the
+// ceremony id and the label, so the plan names it; but a script without a
+// ceremony id gets one made from the time it runs, and so another key id.
+func keyIDUnknown(s *ceremony.Script, p *ceremony.Plan) bool {
+	return (p.Kind == ceremony.KindGenerate || p.Kind == ceremony.KindRotate) && p.KeyID != "" && s.Ceremony == ""
 }
 
 // stepWho says who does a step of the engine's plan.
@@ -168,7 +169,13 @@ func plannedValues(s *ceremony.Script, p *ceremony.Plan) []Value {
 	case ceremony.KindEnroll:
 		v = append(v, blank("HSM serial", "read from the screen and compared with the label on the device"))
 	case ceremony.KindGenerate, ceremony.KindRotate:
-		v = append(v, blank("key id", "drawn at the intent; custos run prints it at the end"))
+		if keyIDUnknown(s, p) {
+			v = append(v, blank("key id", "made when the ceremony runs (the script names no ceremony id); custos run prints it"))
+		} else {
+			id := digestValue("key id", p.KeyID)
+			id.Note = "as planned; compare with what custos run prints"
+			v = append(v, id)
+		}
 		if s.Key != nil && s.Key.Type == "aes-256" {
 			v = append(v, blank("check value (AES-CMAC)", atEnd))
 		} else {
