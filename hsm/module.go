@@ -302,8 +302,11 @@ func (m *Module) findSlot(sel Selector) (uint, TokenInfo, error) {
 		if len(labels) > 0 {
 			have = strings.Join(labels, ", ")
 		}
-		return 0, TokenInfo{}, hint.With(fmt.Errorf("module %s: no token with %s: %w", m.lib.path, sel, ErrTokenNotFound),
-			"tokens present: "+have)
+		err := fmt.Errorf("module %s: no token with %s: %w", m.lib.path, sel, ErrTokenNotFound)
+		if d := storeDamaged(m, err); d != err {
+			return 0, TokenInfo{}, hint.With(d, "the token cannot be read back; put its directory back from a copy, or restore its keys from their backups into a new token (tokens present: "+have+")")
+		}
+		return 0, TokenInfo{}, hint.With(err, "tokens present: "+have)
 	default:
 		return 0, TokenInfo{}, hint.With(fmt.Errorf("module %s: %d tokens with %s: %w", m.lib.path, len(found), sel, ErrTokenNotFound),
 			"select the token by serial as well")

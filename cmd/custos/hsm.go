@@ -32,6 +32,9 @@ func newHSMCmd() *cobra.Command {
 type hsmInfo struct {
 	Module hsm.ModuleInfo `json:"module"`
 	Slots  []slotInfo     `json:"slots"`
+	// Damaged are token stores the module can no longer read (SoftHSM's
+	// emptied token.object): those tokens are missing from Slots.
+	Damaged []string `json:"damaged_stores,omitempty"`
 }
 
 type slotInfo struct {
@@ -68,6 +71,9 @@ func newHSMInfoCmd() *cobra.Command {
 				}
 				out.Slots = append(out.Slots, slotInfo{Slot: s, Mechanisms: ms})
 			}
+			for _, d := range m.DamagedStores() {
+				out.Damaged = append(out.Damaged, d.String())
+			}
 			w := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(w)
@@ -102,6 +108,9 @@ func yesNo(b bool) string {
 func printHSMInfo(w io.Writer, in hsmInfo) {
 	fmt.Fprintf(w, "module: %s\n  %s, %s (library %s, cryptoki %s)\n", in.Module.Path, in.Module.Description,
 		in.Module.Manufacturer, in.Module.LibraryVersion, in.Module.CryptokiVersion)
+	for _, d := range in.Damaged {
+		fmt.Fprintf(w, "warning: %s: %s; that token is missing below\n", hsm.ErrStoreDamaged, d)
+	}
 	if len(in.Slots) == 0 {
 		fmt.Fprintln(w, "no slots with a token")
 	}
