@@ -124,7 +124,10 @@ func TestDamagedStore(t *testing.T) {
 			t.Fatalf("ssh-keygen: %v\n%s", err, out)
 		}
 	}
-	pub := func(n string) string { b, _ := os.ReadFile(filepath.Join(dir, n+".pub")); return strings.TrimSpace(string(b)) }
+	pub := func(n string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, n+".pub"))
+		return strings.TrimSpace(string(b))
+	}
 	write := func(name, body string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
