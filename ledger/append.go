@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 	"custos/sign"
 )
 
@@ -165,7 +166,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	}
 	crashPoint("objects")
 	commit := commitObject(dec, digest, email.CommitEmail(), tree, l.head)
-	payload, err := payloadOf(commit)
+	payload, err := gitobj.Payload(commit)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
@@ -176,18 +177,18 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	// Verify the signature right after making it, on the exact bytes
 	// stored, the way verify will.
 	commit.PGPSignature = string(sig)
-	raw, err := encodeCommit(commit)
+	raw, err := gitobj.EncodeCommit(commit)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
-	pc, err := parseCommit(raw)
-	if err != nil || string(pc.payload) != string(payload) {
+	pc, err := gitobj.ParseCommit(raw)
+	if err != nil || string(pc.Payload) != string(payload) {
 		return "", fmt.Errorf("append record %d: commit does not round-trip", r.Seq)
 	}
-	if err := sign.Verify(actorKey, NamespaceGit, pc.payload, pc.sig); err != nil {
+	if err := sign.Verify(actorKey, NamespaceGit, pc.Payload, pc.Sig); err != nil {
 		return "", fmt.Errorf("append record %d: commit signature does not verify: %w", r.Seq, err)
 	}
-	h, err := writeObject(objs, plumbing.CommitObject, raw)
+	h, err := gitobj.Write(objs, plumbing.CommitObject, raw)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: write commit: %w", r.Seq, err)
 	}
@@ -232,14 +233,14 @@ func (l *Ledger) writeTree(st storer.EncodedObjectStorer, s *State, seq int64, r
 		files[keyPath(s.Keys[id])] = keyFile(s.Keys[id])
 	}
 	s.dirty = dirtySet{}
-	var root []treeEntry
+	var root []gitobj.TreeEntry
 	if !l.head.IsZero() {
 		if root, err = l.rootTree(l.head); err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
-		h, err := writeObject(st, plumbing.BlobObject, files[p])
+		h, err := gitobj.Write(st, plumbing.BlobObject, files[p])
 		if err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
@@ -247,16 +248,16 @@ func (l *Ledger) writeTree(st storer.EncodedObjectStorer, s *State, seq int64, r
 			return nil, plumbing.ZeroHash, err
 		}
 	}
-	th, err := writeObject(st, plumbing.TreeObject, encodeTree(root))
+	th, err := gitobj.Write(st, plumbing.TreeObject, gitobj.EncodeTree(root))
 	return files, th, err
 }
 
 // putFile returns es, the entries of a folder, with the file at path below
 // it set to blob, writing the folders on the path anew.
-func putFile(st storer.EncodedObjectStorer, es []treeEntry, path string, blob plumbing.Hash) ([]treeEntry, error) {
+func putFile(st storer.EncodedObjectStorer, es []gitobj.TreeEntry, path string, blob plumbing.Hash) ([]gitobj.TreeEntry, error) {
 	dir, rest, nested := strings.Cut(path, "/")
 	if !nested {
-		return setEntry(es, treeEntry{name: path, mode: filemode.Regular, hash: blob}), nil
+		return setEntry(es, gitobj.TreeEntry{Name: path, Mode: filemode.Regular, Hash: blob}), nil
 	}
 	sub, err := subdir(st, es, dir)
 	if err != nil {
@@ -265,17 +266,17 @@ func putFile(st storer.EncodedObjectStorer, es []treeEntry, path string, blob pl
 	if sub, err = putFile(st, sub, rest, blob); err != nil {
 		return nil, err
 	}
-	h, err := writeObject(st, plumbing.TreeObject, encodeTree(sub))
+	h, err := gitobj.Write(st, plumbing.TreeObject, gitobj.EncodeTree(sub))
 	if err != nil {
 		return nil, err
 	}
-	return setEntry(es, treeEntry{name: dir, mode: filemode.Dir, hash: h}), nil
+	return setEntry(es, gitobj.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h}), nil
 }
 
 // setEntry replaces the entry named e.name in es, or adds it.
-func setEntry(es []treeEntry, e treeEntry) []treeEntry {
+func setEntry(es []gitobj.TreeEntry, e gitobj.TreeEntry) []gitobj.TreeEntry {
 	for i := range es {
-		if es[i].name == e.name {
+		if es[i].Name == e.Name {
 			es[i] = e
 			return es
 		}

@@ -32,6 +32,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // Lock files of stock git are held for milliseconds; one older than
@@ -328,7 +330,7 @@ func newLooseWriter(objects string) *looseWriter {
 // write stores content as a loose object of type typ unless it is
 // already there (loose or packed: has tells).
 func (w *looseWriter) write(typ plumbing.ObjectType, content []byte, has func(plumbing.Hash) bool) (plumbing.Hash, error) {
-	h := hashObject(typ, content)
+	h := gitobj.Hash(typ, content)
 	if has(h) {
 		return h, nil
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 )
 
 // SharedRef is where a ledger keeps the head of its shared copy.
@@ -133,12 +134,12 @@ func Sync(dir, from string) (*SyncResult, error) {
 		return nil, fmt.Errorf("sync: %s changed while it was read: %w", from, err)
 	}
 	theirs := repo.objectReader()
-	defer theirs.close()
+	defer theirs.Close()
 	out := &SyncResult{
 		Local:  Tip{Seq: l.state.Seq, Digest: l.state.Head, Commit: l.head.String()},
 		Shared: Tip{Seq: res.Records, Digest: res.Head, Commit: res.HeadCommit},
 	}
-	rel, common, err := l.relate(eitherSource{l.repo.Storer, commitSource{theirs}}, shared, res.Records)
+	rel, common, err := l.relate(gitobj.Either{l.repo.Storer, theirs.Commits()}, shared, res.Records)
 	if err != nil {
 		return nil, fmt.Errorf("sync from %s: %w", from, err)
 	}
@@ -171,16 +172,16 @@ func Sync(dir, from string) (*SyncResult, error) {
 // fetchFrom copies into this ledger the objects of the history at shared
 // (which extends this Ledger's head) that it lacks, read through theirs,
 // as one pack; then it reopens the repository so that go-git sees it.
-func (l *Ledger) fetchFrom(theirs *objectReader, shared plumbing.Hash) error {
+func (l *Ledger) fetchFrom(theirs *gitobj.Reader, shared plumbing.Hash) error {
 	_, commonDir, err := l.dirs()
 	if err != nil {
 		return err
 	}
-	objs, err := objectsBetween(theirs, shared, l.head)
+	objs, err := gitobj.Between(theirs, shared, l.head)
 	if err != nil {
 		return err
 	}
-	if err := writePack(theirs, objs, filepath.Join(commonDir, "objects")); err != nil {
+	if err := gitobj.WritePack(theirs, objs, filepath.Join(commonDir, "objects")); err != nil {
 		return err
 	}
 	repo, err := openRepo(l.dir)
@@ -228,23 +229,23 @@ func (l *Ledger) fastForward(next plumbing.Hash) error {
 // commitTip reads a ledger commit's seq, record digest and first parent
 // from its header and trailers (Custos-Seq, Custos-Record), which verify
 // checks against the record.
-func commitTip(st objectSource, h plumbing.Hash) (Tip, plumbing.Hash, error) {
-	raw, err := readObject(st, h, plumbing.CommitObject)
+func commitTip(st gitobj.Source, h plumbing.Hash) (Tip, plumbing.Hash, error) {
+	raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, err
 	}
-	c, err := parseCommit(raw)
+	c, err := gitobj.ParseCommit(raw)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 	}
-	seq, digest, err := parseTrailers(c.payload)
+	seq, digest, err := parseTrailers(c.Payload)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 	}
 	t := Tip{Seq: seq, Digest: digest, Commit: h.String()}
 	var parent plumbing.Hash
-	if len(c.parents) > 0 {
-		parent = c.parents[0]
+	if len(c.Parents) > 0 {
+		parent = c.Parents[0]
 	}
 	return t, parent, nil
 }
@@ -269,20 +270,20 @@ func parseTrailers(payload []byte) (seq int64, digest string, err error) {
 }
 
 // back walks n first parents back from h.
-func back(st objectSource, h plumbing.Hash, n int64) (plumbing.Hash, error) {
+func back(st gitobj.Source, h plumbing.Hash, n int64) (plumbing.Hash, error) {
 	for ; n > 0; n-- {
-		raw, err := readObject(st, h, plumbing.CommitObject)
+		raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		c, err := parseCommit(raw)
+		c, err := gitobj.ParseCommit(raw)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 		}
-		if len(c.parents) == 0 {
+		if len(c.Parents) == 0 {
 			return plumbing.ZeroHash, fmt.Errorf("commit %s: history ends %d commits early", h, n)
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	return h, nil
 }
@@ -291,7 +292,7 @@ func back(st objectSource, h plumbing.Hash, n int64) (plumbing.Hash, error) {
 // reading commits through st (this repository, or this one and the other
 // copy). One record per commit, linear: the commit of record k is seq-k
 // first parents back from a head.
-func (l *Ledger) relate(st objectSource, shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
+func (l *Ledger) relate(st gitobj.Source, shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
 	local, localSeq := l.head, l.state.Seq
 	if shared == local {
 		return UpToDate, nil, nil
@@ -373,15 +374,15 @@ func (l *Ledger) checkShared() error {
 		if h == known {
 			break
 		}
-		raw, err := readObject(st, h, plumbing.CommitObject)
+		raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 		if err != nil {
 			return fmt.Errorf("ledger %s: %w", l.dir, err)
 		}
-		c, err := parseCommit(raw)
-		if err != nil || len(c.parents) == 0 {
+		c, err := gitobj.ParseCommit(raw)
+		if err != nil || len(c.Parents) == 0 {
 			return fmt.Errorf("ledger %s: commit %s: history ends early", l.dir, h)
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	if h != shared && h != known {
 		return diverged
@@ -431,7 +432,7 @@ func Push(dir, to string) (*PushResult, error) {
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("push: %s: %w", to, err), "push to a clone of the ledger or a bare repository; make a new shared copy with: git init --bare "+to)
 	}
-	defer dst.objects.close()
+	defer dst.objects.Close()
 	out.Bare = dst.bare
 	// One writer at a time, here (the shared ref) and there (its main,
 	// its work tree): a push killed midway leaves locks that the next
@@ -451,14 +452,14 @@ func Push(dir, to string) (*PushResult, error) {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	ours := mine.objectReader()
-	defer ours.close()
+	defer ours.Close()
 	syncFirst := "run custos sync " + dir + " " + to + " first; the ledger is only ever fast-forwarded"
 	switch {
 	case dst.main.IsZero():
 		out.Relation = Empty
 	default:
 		theirs := dst.main
-		t, _, err := commitTip(commitSource{dst.objects}, theirs)
+		t, _, err := commitTip(dst.objects.Commits(), theirs)
 		if err != nil {
 			return nil, fmt.Errorf("push: %s: %w", to, err)
 		}
@@ -534,13 +535,13 @@ func checkPushed(to string, head plumbing.Hash, staged Result) (Result, error) {
 // it writes the objects the copy lacks, read
 // through ours, verifies head as the copy now holds it, and then moves
 // main by compare-and-swap (and points a new copy's HEAD at it).
-func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
-	objs, err := objectsBetween(ours, head, dst.main)
+func pushObjects(ours *gitobj.Reader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
+	objs, err := gitobj.Between(ours, head, dst.main)
 	if err != nil {
 		return Result{}, err
 	}
 	objects := filepath.Join(dst.commonDir, "objects")
-	if err := writePack(ours, objs, objects); err != nil {
+	if err := gitobj.WritePack(ours, objs, objects); err != nil {
 		return Result{}, fmt.Errorf("write objects: %w", err)
 	}
 	res, err := verifyAt(objects, head)

@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"golang.org/x/crypto/ssh"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // Options are the trust roots an auditor brings from outside the ledger.
@@ -129,7 +131,7 @@ func Verify(dir string, opts Options) Result {
 }
 
 type verifier struct {
-	obj   *objectReader // for the sequential stage only
+	obj   *gitobj.Reader // for the sequential stage only
 	opts  Options
 	state *State
 
@@ -141,10 +143,10 @@ type verifier struct {
 	hint    []plumbing.Hash // blob id of each record at the head, by seq-1
 	// records/ after the last commit checked: its entries and those of the
 	// two folders on the last record's path.
-	top, mid, leaf encTree
+	top, mid, leaf gitobj.Tree
 	d1, d2         string
 	derived        map[string]plumbing.Hash // expected blob ids of derived files
-	keys           memTree                  // keys/ as the replay writes it
+	keys           gitobj.MemTree           // keys/ as the replay writes it
 	keysTree       plumbing.Hash
 	badSig         map[plumbing.Hash]error  // commits whose signature the walk refused
 	walkKeys       map[string]ssh.PublicKey // signature keys the walk met, by blob
@@ -220,7 +222,7 @@ func verify(dir string, opts Options) (res Result) {
 	// repository's object stores (its alternates included), each checked
 	// against its id.
 	obj := repo.objectReader()
-	defer obj.close()
+	defer obj.Close()
 	v := &verifier{obj: obj, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	now := opts.Now

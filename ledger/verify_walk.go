@@ -18,6 +18,7 @@ import (
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 
+	"custos/ledger/internal/gitobj"
 	"custos/sign"
 )
 
@@ -32,13 +33,13 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	var signed sync.WaitGroup
 	var headTree plumbing.Hash
 	for h := head; ; {
-		c, err := v.obj.commit(h)
+		c, err := v.obj.Commit(h)
 		if err != nil {
 			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
 			return false
 		}
 		if h == head {
-			headTree = c.tree
+			headTree = c.Tree
 		}
 		ids = append(ids, h)
 		sums = append(sums, v.summarize(h, c, &signed))
@@ -46,22 +47,22 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			v.failAt(0, h.String(), "history", "more than 999999 commits")
 			return false
 		}
-		if len(c.parents) == 0 {
+		if len(c.Parents) == 0 {
 			break
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	v.history = ids
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
-	if root, err := readTree(v.obj, headTree); err == nil {
+	if root, err := gitobj.ReadTree(v.obj, headTree); err == nil {
 		if top, err := subdir(v.obj, root, dirRecords); err == nil {
 			seq := int64(0)
 			for e, err := range walkRecords(v.obj, top) {
-				if seq++; err != nil || e.name != recordFile(seq) || e.mode != filemode.Regular {
+				if seq++; err != nil || e.Name != recordFile(seq) || e.Mode != filemode.Regular {
 					break
 				}
-				v.hint = append(v.hint, e.hash)
+				v.hint = append(v.hint, e.Hash)
 			}
 		}
 	}
@@ -80,7 +81,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	go func() {
 		defer close(stopped)
 		defer close(pre)
-		o := v.obj.fork()
+		o := v.obj.Fork()
 		for i := len(ids) - 1; i >= 0; i-- {
 			seq := int64(len(ids) - i)
 			if !v.fast(seq) {
@@ -88,10 +89,10 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			}
 			f := &fetched{}
 			if !sums[i].clean {
-				f.c, f.cErr = o.commit(ids[i])
+				f.c, f.cErr = o.Commit(ids[i])
 			}
 			if f.cErr == nil {
-				f.rec, f.canon, f.signing, f.recErr = o.record(v.hint[seq-1])
+				f.rec, f.canon, f.signing, f.recErr = readStored(o, v.hint[seq-1])
 			}
 			select {
 			case pre <- f:
@@ -143,7 +144,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	}
 	if f == nil {
 		f = &fetched{}
-		f.c, f.cErr = v.obj.commit(id)
+		f.c, f.cErr = v.obj.Commit(id)
 	}
 	var tree plumbing.Hash
 	if sum != nil {
@@ -157,52 +158,52 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}
 		c := f.c
 		switch {
-		case len(c.parents) > 1:
-			return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
-		case parent.IsZero() && len(c.parents) != 0:
+		case len(c.Parents) > 1:
+			return fail("history", "merge commit with %d parents: the history must be linear", len(c.Parents))
+		case parent.IsZero() && len(c.Parents) != 0:
 			return fail("history", "first commit has a parent")
-		case len(c.extra) > 0:
-			return fail("commit", "unexpected commit header %q", c.extra[0])
+		case len(c.Extra) > 0:
+			return fail("commit", "unexpected commit header %q", c.Extra[0])
 		}
-		tree = c.tree
+		tree = c.Tree
 	}
 	path := recordFile(seq)
 	exact := !v.fast(seq)
-	var entries map[string]treeEntry
+	var entries map[string]gitobj.TreeEntry
 	var recHash plumbing.Hash
 	if exact {
-		tb, err := v.obj.read(tree, plumbing.TreeObject)
+		tb, err := v.obj.Read(tree, plumbing.TreeObject)
 		if err != nil {
 			return fail("tree", "%v", err)
 		}
-		root, err := parseTreeExact(tb)
+		root, err := gitobj.ParseTreeExact(tb)
 		if err != nil {
 			return fail("tree", "root tree: %v", err)
 		}
-		entries = map[string]treeEntry{}
+		entries = map[string]gitobj.TreeEntry{}
 		for _, e := range root {
-			switch e.name {
+			switch e.Name {
 			case fileLedgerMD, fileSigners, fileRoster:
-				if e.mode != filemode.Regular {
-					return fail("tree", "%s is not a regular file", e.name)
+				if e.Mode != filemode.Regular {
+					return fail("tree", "%s is not a regular file", e.Name)
 				}
 			case dirKeys, dirRecords:
-				if e.mode != filemode.Dir {
-					return fail("tree", "%s is not a directory", e.name)
+				if e.Mode != filemode.Dir {
+					return fail("tree", "%s is not a directory", e.Name)
 				}
 			default:
-				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
+				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.Name)
 			}
-			entries[e.name] = e
+			entries[e.Name] = e
 		}
 		recDir, ok := entries[dirRecords]
 		if !ok {
 			return fail("tree", "no records/ directory")
 		}
-		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
+		if recHash, err = v.checkRecordsExact(seq, recDir.Hash); err != nil {
 			return fail("tree", "%v", err)
 		}
-		f.rec, f.canon, f.signing, f.recErr = v.obj.record(recHash)
+		f.rec, f.canon, f.signing, f.recErr = readStored(v.obj, recHash)
 	} else {
 		recHash = v.hint[seq-1]
 	}
@@ -235,7 +236,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		r, _, _ := parseRosterFacts(rec.Facts)
 		member = r.Member(rec.Actor)
 	}
-	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), tree, parent))
+	want, err := gitobj.Payload(commitObject(rec, digest, member.CommitEmail(), tree, parent))
 	if err != nil {
 		return fail("commit", "%v", err)
 	}
@@ -249,13 +250,13 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		signer = sum.key
 	} else {
 		c := f.c
-		if !bytes.Equal(want, c.payload) {
-			return fail("commit", "%s", diffCommit(want, c.payload))
+		if !bytes.Equal(want, c.Payload) {
+			return fail("commit", "%s", diffCommit(want, c.Payload))
 		}
-		if len(c.sig) == 0 {
+		if len(c.Sig) == 0 {
 			return fail("signature", "commit is not signed")
 		}
-		if parsed, err = sign.Parse(c.sig); err != nil {
+		if parsed, err = sign.Parse(c.Sig); err != nil {
 			return fail("signature", "commit signature: %v", err)
 		}
 		signer = parsed.PublicKey
@@ -274,7 +275,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 			return fail("signature", "commit signature by %s does not verify: %v", rec.Actor, err)
 		}
 	} else {
-		payload := f.c.payload
+		payload := f.c.Payload
 		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
 			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
 				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
@@ -332,11 +333,11 @@ type commitSum struct {
 // summarize keeps commit id's summary and has the workers check its
 // signature; a commit it cannot summarize is read again and checked in
 // full in its turn.
-func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGroup) commitSum {
-	if len(c.parents) > 1 || len(c.extra) > 0 || len(c.sig) == 0 {
+func (v *verifier) summarize(id plumbing.Hash, c *gitobj.Commit, signed *sync.WaitGroup) commitSum {
+	if len(c.Parents) > 1 || len(c.Extra) > 0 || len(c.Sig) == 0 {
 		return commitSum{}
 	}
-	parsed, err := sign.Parse(c.sig)
+	parsed, err := sign.Parse(c.Sig)
 	if err != nil || parsed.PublicKey == nil {
 		return commitSum{}
 	}
@@ -347,7 +348,7 @@ func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGr
 		v.walkKeys[blob] = key
 	}
 	signed.Add(1)
-	payload := c.payload
+	payload := c.Payload
 	// seq 0: a job the workers never skip
 	v.submit(job{fn: func() error {
 		defer signed.Done()
@@ -358,12 +359,12 @@ func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGr
 		}
 		return nil
 	}})
-	return commitSum{clean: true, root: len(c.parents) == 0, tree: c.tree, payload: sha256.Sum256(c.payload), key: key}
+	return commitSum{clean: true, root: len(c.Parents) == 0, tree: c.Tree, payload: sha256.Sum256(c.Payload), key: key}
 }
 
 // fetched is a commit and its record, read and decoded.
 type fetched struct {
-	c       *rawCommit
+	c       *gitobj.Commit
 	cErr    error
 	rec     *Record
 	canon   []byte
