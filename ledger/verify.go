@@ -1,7 +1,10 @@
 // Verify: the trust roots an auditor brings (Options), what a check
 // finds (Result, Failure), and the verifier that replays a ledger with a
-// pool of workers for the signatures. The walk of the history is in
-// verify_walk.go, the checks of each tree in verify_trees.go.
+// pool of workers for the signatures. The walk of the history and the
+// order of each record's checks are in verify_walk.go, the checks of each
+// tree in verify_trees.go, the signature checks in verify_signatures.go;
+// the policy every record must meet is the state machine's (state.go,
+// machine*.go), which verify replays.
 
 package ledger
 
@@ -158,13 +161,6 @@ func (v *verifier) inHistory(h plumbing.Hash) bool {
 	return !h.IsZero() && slices.Contains(v.history, h)
 }
 
-type job struct {
-	seq    int64
-	commit plumbing.Hash
-	check  string
-	fn     func() error
-}
-
 func (v *verifier) failAt(seq int64, commit, check, format string, args ...any) {
 	v.failf(&Failure{Seq: seq, Commit: commit, Check: check, Reason: fmt.Sprintf(format, args...)})
 }
@@ -175,20 +171,6 @@ func (v *verifier) failf(f *Failure) {
 	if v.fail == nil || f.Seq < v.fail.Seq {
 		v.fail = f
 		v.failSeq.Store(f.Seq)
-	}
-}
-
-func (v *verifier) submit(j job) { v.jobs <- j }
-
-func (v *verifier) worker() {
-	defer v.wg.Done()
-	for j := range v.jobs {
-		if s := v.failSeq.Load(); s != 0 && j.seq > s {
-			continue
-		}
-		if err := j.fn(); err != nil {
-			v.failf(&Failure{Seq: j.seq, Commit: j.commit.String(), Check: j.check, Reason: err.Error()})
-		}
 	}
 }
 

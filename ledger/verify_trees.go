@@ -54,6 +54,46 @@ func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
 	return gitobj.Hash(plumbing.TreeObject, gitobj.EncodeTree(root))
 }
 
+// checkTreeExact reads the tree of commit seq and checks it: in git's
+// canonical form, only the files a ledger holds, each of its mode, and
+// records/ the previous commit's plus record seq (checkRecordsExact). It
+// returns the root's entries by name and the new record's blob id.
+func (v *verifier) checkTreeExact(seq int64, tree plumbing.Hash) (map[string]gitobj.TreeEntry, plumbing.Hash, error) {
+	tb, err := v.obj.Read(tree, plumbing.TreeObject)
+	if err != nil {
+		return nil, tree, err
+	}
+	root, err := gitobj.ParseTreeExact(tb)
+	if err != nil {
+		return nil, tree, fmt.Errorf("root tree: %w", err)
+	}
+	entries := map[string]gitobj.TreeEntry{}
+	for _, e := range root {
+		switch e.Name {
+		case fileLedgerMD, fileSigners, fileRoster:
+			if e.Mode != filemode.Regular {
+				return nil, tree, fmt.Errorf("%s is not a regular file", e.Name)
+			}
+		case dirKeys, dirRecords:
+			if e.Mode != filemode.Dir {
+				return nil, tree, fmt.Errorf("%s is not a directory", e.Name)
+			}
+		default:
+			return nil, tree, fmt.Errorf("unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.Name)
+		}
+		entries[e.Name] = e
+	}
+	recDir, ok := entries[dirRecords]
+	if !ok {
+		return nil, tree, errors.New("no records/ directory")
+	}
+	recHash, err := v.checkRecordsExact(seq, recDir.Hash)
+	if err != nil {
+		return nil, tree, err
+	}
+	return entries, recHash, nil
+}
+
 // checkRecordsExact reads records/ (tree top) of commit seq and checks
 // that it is records/ of the previous commit plus record seq, naming what
 // differs; it returns the new record's blob id.

@@ -1,6 +1,9 @@
 // Verify's walk of the history: each commit read once, its signature
-// checked by the workers, and each commit and its record checked in turn
-// (the fast path by the tree's hash, the exact path by reading the tree).
+// handed to the workers, and each commit and its record checked in turn,
+// always in the same order: history, tree (the fast path by the tree's
+// hash, the exact path by reading it), record, chain and policy (the
+// state machine's), the commit itself, signatures, lifecycle, derived
+// files.
 
 package ledger
 
@@ -15,11 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
-	"github.com/hiddeco/sshsig"
-	"golang.org/x/crypto/ssh"
-
 	"custos/ledger/internal/gitobj"
-	"custos/sign"
 )
 
 // walk streams the first-parent history oldest first. It returns whether
@@ -172,35 +171,8 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	var entries map[string]gitobj.TreeEntry
 	var recHash plumbing.Hash
 	if exact {
-		tb, err := v.obj.Read(tree, plumbing.TreeObject)
-		if err != nil {
-			return fail("tree", "%v", err)
-		}
-		root, err := gitobj.ParseTreeExact(tb)
-		if err != nil {
-			return fail("tree", "root tree: %v", err)
-		}
-		entries = map[string]gitobj.TreeEntry{}
-		for _, e := range root {
-			switch e.Name {
-			case fileLedgerMD, fileSigners, fileRoster:
-				if e.Mode != filemode.Regular {
-					return fail("tree", "%s is not a regular file", e.Name)
-				}
-			case dirKeys, dirRecords:
-				if e.Mode != filemode.Dir {
-					return fail("tree", "%s is not a directory", e.Name)
-				}
-			default:
-				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.Name)
-			}
-			entries[e.Name] = e
-		}
-		recDir, ok := entries[dirRecords]
-		if !ok {
-			return fail("tree", "no records/ directory")
-		}
-		if recHash, err = v.checkRecordsExact(seq, recDir.Hash); err != nil {
+		var err error
+		if entries, recHash, err = v.checkTreeExact(seq, tree); err != nil {
 			return fail("tree", "%v", err)
 		}
 		f.rec, f.canon, f.signing, f.recErr = readStored(v.obj, recHash)
@@ -240,56 +212,15 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	if err != nil {
 		return fail("commit", "%v", err)
 	}
-	var signer ssh.PublicKey
-	var parsed *sshsig.Signature
-	if sum != nil {
-		if sha256.Sum256(want) != sum.payload {
-			// Verify re-reads from here and names the difference.
-			return fail("commit", "commit differs from the one custos writes for the record")
-		}
-		signer = sum.key
-	} else {
-		c := f.c
-		if !bytes.Equal(want, c.Payload) {
-			return fail("commit", "%s", diffCommit(want, c.Payload))
-		}
-		if len(c.Sig) == 0 {
-			return fail("signature", "commit is not signed")
-		}
-		if parsed, err = sign.Parse(c.Sig); err != nil {
-			return fail("signature", "commit signature: %v", err)
-		}
-		signer = parsed.PublicKey
+	if sum != nil && sha256.Sum256(want) != sum.payload {
+		// Verify re-reads from here and names the difference.
+		return fail("commit", "commit differs from the one custos writes for the record")
 	}
-	if k := signer; !sign.SameKey(k, actorKey) {
-		who := "someone who is not a member"
-		for _, m := range v.state.Roster.Members {
-			if m.Key == sign.AuthorizedKey(k) {
-				who = "member " + m.Name
-			}
-		}
-		return fail("signature", "commit is signed by %s (%s), but the record's actor and committer is %s: the signature's principal must be the committer", who, sign.Fingerprint(k), rec.Actor)
+	if sum == nil && !bytes.Equal(want, f.c.Payload) {
+		return fail("commit", "%s", diffCommit(want, f.c.Payload))
 	}
-	if sum != nil {
-		if err := v.badSig[id]; err != nil {
-			return fail("signature", "commit signature by %s does not verify: %v", rec.Actor, err)
-		}
-	} else {
-		payload := f.c.Payload
-		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
-			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
-				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
-			}
-			return nil
-		}})
-	}
-	for _, a := range approvals {
-		v.submit(job{seq: seq, commit: id, check: a.check(), fn: func() error {
-			if err := a.verify(signing); err != nil {
-				return fmt.Errorf("%s does not verify over this %s (made for another or altered): %w", a.what(), a.over(), err)
-			}
-			return nil
-		}})
+	if err := v.checkSignatures(seq, id, rec, actorKey, approvals, signing, f.c, sum); err != nil {
+		return fail("signature", "%v", err)
 	}
 	if err := v.state.apply(rec, digest); err != nil {
 		return fail("lifecycle", "%v", err)
@@ -315,51 +246,6 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 // its tree.
 func (v *verifier) fast(seq int64) bool {
 	return (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && seq <= int64(len(v.hint))
-}
-
-// commitSum is what the walk keeps of a commit it found well formed
-// (signed, no merge, no unknown header) and whose signature it checked
-// by the key the signature names. The checks then need only compare:
-// the key with the actor's, the payload with the one custos writes for
-// the record, the tree with the replay's.
-type commitSum struct {
-	clean   bool
-	root    bool          // no parent
-	tree    plumbing.Hash // the commit's tree
-	payload [32]byte      // SHA-256 of the signed payload
-	key     ssh.PublicKey // the signature's key, shared by all its commits
-}
-
-// summarize keeps commit id's summary and has the workers check its
-// signature; a commit it cannot summarize is read again and checked in
-// full in its turn.
-func (v *verifier) summarize(id plumbing.Hash, c *gitobj.Commit, signed *sync.WaitGroup) commitSum {
-	if len(c.Parents) > 1 || len(c.Extra) > 0 || len(c.Sig) == 0 {
-		return commitSum{}
-	}
-	parsed, err := sign.Parse(c.Sig)
-	if err != nil || parsed.PublicKey == nil {
-		return commitSum{}
-	}
-	blob := string(parsed.PublicKey.Marshal())
-	key, ok := v.walkKeys[blob]
-	if !ok {
-		key = parsed.PublicKey
-		v.walkKeys[blob] = key
-	}
-	signed.Add(1)
-	payload := c.Payload
-	// seq 0: a job the workers never skip
-	v.submit(job{fn: func() error {
-		defer signed.Done()
-		if err := sign.VerifyParsed(key, NamespaceGit, payload, parsed); err != nil {
-			v.mu.Lock()
-			v.badSig[id] = err
-			v.mu.Unlock()
-		}
-		return nil
-	}})
-	return commitSum{clean: true, root: len(c.Parents) == 0, tree: c.Tree, payload: sha256.Sum256(c.Payload), key: key}
 }
 
 // fetched is a commit and its record, read and decoded.
