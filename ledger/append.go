@@ -83,7 +83,7 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 	if facts == nil {
 		facts = map[string]any{}
 	}
-	return &Record{Version: Version, Seq: l.state.Seq + 1, Prev: l.state.Head, Time: t.UTC().Truncate(time.Second),
+	return &Record{Version: recordVersion, Seq: l.state.Seq + 1, Prev: l.state.Head, Time: t.UTC().Truncate(time.Second),
 		Ledger: l.state.LedgerID, Ceremony: ceremony, Kind: kind, Actor: actor, Facts: facts}
 }
 
@@ -93,15 +93,15 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 // the branch if another writer moved it meanwhile (ErrHeadMoved). It
 // returns the commit id.
 func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
-	if rec.Seq > MaxRecords {
-		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, MaxRecords), "start a new ledger whose genesis minutes name this one's head")
+	if rec.Seq > maxRecords {
+		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, maxRecords), "start a new ledger whose genesis minutes name this one's head")
 	}
 	gitDir, commonDir, err := l.dirs()
 	if err != nil {
 		return "", err
 	}
 	if !holds(gitDir) { // one writer at a time (lock.go)
-		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, LockMessages)
+		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, lockMessages)
 		if err != nil {
 			return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
 		}
@@ -165,7 +165,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
 	crashPoint("objects")
-	commit := commitObject(dec, digest, email.CommitEmail(), tree, l.head)
+	commit := commitObject(dec, digest, email.commitEmail(), tree, l.head)
 	payload, err := gitobj.Payload(commit)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
@@ -185,7 +185,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if err != nil || string(pc.Payload) != string(payload) {
 		return "", fmt.Errorf("append record %d: commit does not round-trip", r.Seq)
 	}
-	if err := sign.Verify(actorKey, NamespaceGit, pc.Payload, pc.Sig); err != nil {
+	if err := sign.Verify(actorKey, namespaceGit, pc.Payload, pc.Sig); err != nil {
 		return "", fmt.Errorf("append record %d: commit signature does not verify: %w", r.Seq, err)
 	}
 	h, err := gitobj.Write(objs, plumbing.CommitObject, raw)

@@ -45,8 +45,8 @@ const StaleGitLock = 10 * time.Minute
 // to go away before giving up (git itself waits 100ms for a ref).
 var gitLockWait = 2 * time.Second
 
-// LockMessages receives the line said when a stale lock file is removed.
-var LockMessages io.Writer = os.Stderr
+// lockMessages receives the line said when a stale lock file is removed.
+var lockMessages io.Writer = os.Stderr
 
 // gitDirs are the directories of the repository in dir: gitDir holds
 // HEAD and the index, commonDir the objects and refs (they differ only in
@@ -137,7 +137,7 @@ func takeGitLock(path string) (*lockFile, error) {
 		fi, serr := os.Lstat(lock)
 		if serr == nil && time.Since(fi.ModTime()) > StaleGitLock {
 			if err := os.Remove(lock); err == nil || errors.Is(err, fs.ErrNotExist) {
-				fmt.Fprintf(LockMessages, "custos: removed the stale lock file %s (left %s ago by a git or custos that died)\n", lock, time.Since(fi.ModTime()).Round(time.Second))
+				fmt.Fprintf(lockMessages, "custos: removed the stale lock file %s (left %s ago by a git or custos that died)\n", lock, time.Since(fi.ModTime()).Round(time.Second))
 			}
 			continue
 		}

@@ -24,7 +24,7 @@ func (g gitSigner) Sign(message io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.s.Sign(NamespaceGit, msg)
+	return g.s.Sign(namespaceGit, msg)
 }
 
 // commitMessage is the commit message of rec: a readable summary line and

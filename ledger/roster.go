@@ -15,6 +15,7 @@ import (
 
 	"custos/internal/strictyaml"
 	"custos/internal/termtext"
+	"custos/ledger/internal/canonical"
 	"custos/sign"
 )
 
@@ -45,8 +46,8 @@ func (m *Member) HasRole(roles ...string) bool {
 // PublicKey parses the member's key.
 func (m *Member) PublicKey() (ssh.PublicKey, error) { return sign.ParsePublicKey(m.Key) }
 
-// CommitEmail is the e-mail address of the member's commits.
-func (m *Member) CommitEmail() string {
+// commitEmail is the e-mail address of the member's commits.
+func (m *Member) commitEmail() string {
 	if m.Email != "" {
 		return m.Email
 	}
@@ -577,7 +578,7 @@ func parseRosterFacts(facts map[string]any) (*Roster, *Policy, error) {
 		if !ok {
 			return nil, nil, fmt.Errorf("facts.%s is missing", k)
 		}
-		b, err := Canonical(v)
+		b, err := canonical.Marshal(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("facts.%s: %w", k, err)
 		}

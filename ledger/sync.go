@@ -32,8 +32,8 @@ import (
 	"custos/ledger/internal/gitobj"
 )
 
-// SharedRef is where a ledger keeps the head of its shared copy.
-const SharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
+// sharedRef is where a ledger keeps the head of its shared copy.
+const sharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
 
 var (
 	// ErrBehind is returned (wrapped) by Append when the shared copy has
@@ -81,20 +81,21 @@ type SyncResult struct {
 // clone directory (bare or not) or a git bundle. The copy is verified
 // first; a copy that does not verify, that holds another ledger, or whose
 // history has diverged from this one changes nothing here, not even
-// SharedRef. Then: equal heads → UpToDate; this ledger behind → the
-// objects it lacks are copied in (one pack), and its main branch and work
-// tree are fast-forwarded; ahead → nothing to do (push it); diverged → an
-// error wrapping ErrDiverged that names both heads and the last common
-// record. SharedRef is set to the copy's head when it is this ledger's
-// head or an ancestor of it. Sync never merges or rebases, and never runs
-// anything the copy configures: it reads the copy's files (sync_transfer.go).
+// refs/remotes/shared/main. Then: equal heads → UpToDate; this ledger
+// behind → the objects it lacks are copied in (one pack), and its main
+// branch and work tree are fast-forwarded; ahead → nothing to do (push
+// it); diverged → an error wrapping ErrDiverged that names both heads and
+// the last common record. refs/remotes/shared/main is set to the copy's
+// head when it is this ledger's head or an ancestor of it. Sync never
+// merges or rebases, and never runs anything the copy configures: it
+// reads the copy's files (sync_transfer.go).
 func Sync(dir, from string) (*SyncResult, error) {
 	l, err := Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	// Sync writes the shared head and may move main: one writer at a time.
-	unlock, err := l.Lock("sync", DefaultLockWait, LockMessages)
+	unlock, err := l.Lock("sync", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
@@ -200,14 +201,14 @@ func divergedError(op, other string, r *SyncResult) error {
 		"never merge: the signed minutes say which records happened; keep the copy that holds them, and redo the other copy's records after the last common record on it")
 }
 
-// setShared records h as the shared copy's head (SharedRef), under its
+// setShared records h as the shared copy's head (sharedRef), under its
 // lock file.
 func (l *Ledger) setShared(h plumbing.Hash) error {
 	gitDir, commonDir, err := l.dirs()
 	if err != nil {
 		return err
 	}
-	return setRef(gitDir, commonDir, SharedRef, h.String())
+	return setRef(gitDir, commonDir, sharedRef, h.String())
 }
 
 // fastForward moves main from this Ledger's head to next (which must
@@ -337,16 +338,16 @@ func (l *Ledger) relate(st gitobj.Source, shared plumbing.Hash, sharedSeq int64)
 var confirmed sync.Map // plumbing.Hash (shared) → plumbing.Hash (descendant)
 
 // checkShared refuses to append to a ledger that is behind its shared
-// copy or has diverged from it: SharedRef, when present, must be this
+// copy or has diverged from it: sharedRef, when present, must be this
 // Ledger's head or one of its ancestors. It reads the shared head's seq
 // from its commit and walks back from the head at most that far.
 func (l *Ledger) checkShared() error {
-	ref, err := l.repo.Storer.Reference(SharedRef)
+	ref, err := l.repo.Storer.Reference(sharedRef)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, SharedRef, err)
+		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, sharedRef, err)
 	}
 	shared := ref.Hash()
 	if shared == l.head {
@@ -355,7 +356,7 @@ func (l *Ledger) checkShared() error {
 	st := l.repo.Storer
 	tip, _, err := commitTip(st, shared)
 	if err != nil {
-		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, SharedRef, err)
+		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, sharedRef, err)
 	}
 	here := fmt.Sprintf("shared copy at %s, this ledger at record %d %s", tip, l.state.Seq, l.state.Head)
 	diverged := hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
@@ -437,12 +438,12 @@ func Push(dir, to string) (*PushResult, error) {
 	// One writer at a time, here (the shared ref) and there (its main,
 	// its work tree): a push killed midway leaves locks that the next
 	// writer finds stale, and with them the lock files of git it left.
-	unlock, err := l.Lock("push", DefaultLockWait, LockMessages)
+	unlock, err := l.Lock("push", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	defer unlock()
-	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("push: %s: %w", to, err)
 	}

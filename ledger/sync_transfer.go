@@ -227,7 +227,7 @@ func (l *Ledger) updateWorktree(dst *sharedCopy, head plumbing.Hash) (err error)
 			err = fmt.Errorf("the copy's index cannot be read (%v)", r)
 		}
 	}()
-	unlock, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	unlock, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, lockMessages)
 	if err != nil {
 		return err
 	}

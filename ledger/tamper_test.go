@@ -44,7 +44,7 @@ func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func
 	}
 	email := rec.Actor + "@custos.ledger"
 	if m := f.l.state.Roster.Member(rec.Actor); m != nil {
-		email = m.CommitEmail()
+		email = m.commitEmail()
 	}
 	c := commitObject(dec, digest, email, tree, f.l.head)
 	if len(parents) > 0 {
@@ -69,7 +69,7 @@ func (f *fixture) editTree(t *testing.T, tree plumbing.Hash, edit func([]gitobj.
 func (f *fixture) commitSigned(t *testing.T, c *object.Commit, signer sign.Signer) plumbing.Hash {
 	t.Helper()
 	payload, _ := gitobj.Payload(c)
-	sig, err := signer.Sign(NamespaceGit, payload)
+	sig, err := signer.Sign(namespaceGit, payload)
 	if err != nil {
 		t.Fatal(err)
 	}

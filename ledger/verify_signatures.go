@@ -77,7 +77,7 @@ func (v *verifier) summarize(id plumbing.Hash, c *gitobj.Commit, signed *sync.Wa
 	// seq 0: a job the workers never skip
 	v.submit(job{fn: func() error {
 		defer signed.Done()
-		if err := sign.VerifyParsed(key, NamespaceGit, payload, parsed); err != nil {
+		if err := sign.VerifyParsed(key, namespaceGit, payload, parsed); err != nil {
 			v.mu.Lock()
 			v.badSig[id] = err
 			v.mu.Unlock()
@@ -123,7 +123,7 @@ func (v *verifier) checkSignatures(seq int64, id plumbing.Hash, rec *Record, act
 	} else {
 		payload := c.Payload
 		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
-			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
+			if err := sign.VerifyParsed(actorKey, namespaceGit, payload, parsed); err != nil {
 				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
 			}
 			return nil

@@ -208,7 +208,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		r, _, _ := parseRosterFacts(rec.Facts)
 		member = r.Member(rec.Actor)
 	}
-	want, err := gitobj.Payload(commitObject(rec, digest, member.CommitEmail(), tree, parent))
+	want, err := gitobj.Payload(commitObject(rec, digest, member.commitEmail(), tree, parent))
 	if err != nil {
 		return fail("commit", "%v", err)
 	}

@@ -102,7 +102,7 @@ func (l *Ledger) syncWorktreeIfStale() error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lockGitDir(gitDir, "work tree repair", 0, LockMessages)
+	unlock, err := lockGitDir(gitDir, "work tree repair", 0, lockMessages)
 	if errors.Is(err, ErrLocked) {
 		return nil
 	}

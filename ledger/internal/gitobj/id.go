@@ -32,7 +32,7 @@ const (
 // blocks of a SHA-1 collision in it, so plain SHA-1 serves (collision
 // detection costs 2.5 times as much, and verify hashes a tree per record:
 // about 4% of verify's time at 10k records). Trees read from disk are
-// always checked with collision detection (ID).
+// always checked with collision detection (objectID).
 func Hash(typ plumbing.ObjectType, content []byte) plumbing.Hash {
 	if typ == plumbing.TreeObject {
 		var hdr [32]byte
@@ -44,15 +44,15 @@ func Hash(typ plumbing.ObjectType, content []byte) plumbing.Hash {
 		copy(sum[:], h.Sum(nil))
 		return sum
 	}
-	h, _ := ID(typ, content)
+	h, _ := objectID(typ, content)
 	return h
 }
 
-// ID is git's object id of content of type typ, hashed with SHA-1
+// objectID is git's object id of content of type typ, hashed with SHA-1
 // collision detection (as git itself does): collided reports that the
 // content is one half of a SHA-1 collision attack (SHAttered), whose
 // other half has the same id and could be shown by git in its place.
-func ID(typ plumbing.ObjectType, content []byte) (id plumbing.Hash, collided bool) {
+func objectID(typ plumbing.ObjectType, content []byte) (id plumbing.Hash, collided bool) {
 	var hdr [32]byte
 	b := append(append(hdr[:0], typ.String()...), ' ')
 	b = append(strconv.AppendInt(b, int64(len(content)), 10), 0)
@@ -71,9 +71,9 @@ func sha1Checked(parts ...[]byte) (sum plumbing.Hash, collided bool) {
 	return sum, collided
 }
 
-// CheckID checks that content, of type typ, is object h.
-func CheckID(h plumbing.Hash, typ plumbing.ObjectType, content []byte) error {
-	id, collided := ID(typ, content)
+// checkID checks that content, of type typ, is object h.
+func checkID(h plumbing.Hash, typ plumbing.ObjectType, content []byte) error {
+	id, collided := objectID(typ, content)
 	return idError(h, id, collided)
 }
 

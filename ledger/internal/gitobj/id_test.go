@@ -31,8 +31,8 @@ func TestCollisionDetected(t *testing.T) {
 	}
 	// as an object's content, wherever it lies
 	content := append([]byte("x"), prefix...)
-	id, _ := ID(plumbing.BlobObject, content)
-	if err := CheckID(id, plumbing.BlobObject, content); err != nil {
+	id, _ := objectID(plumbing.BlobObject, content)
+	if err := checkID(id, plumbing.BlobObject, content); err != nil {
 		t.Fatalf("an honest object refused: %v", err)
 	}
 	// the error verify gives: git's own headers would move the crafted

@@ -114,7 +114,7 @@ func (o *Reader) readFrom(s store, h plumbing.Hash, typ plumbing.ObjectType) ([]
 	if t != typ.String() {
 		return nil, fmt.Errorf("git object %s is a %.20q, want a %s", h, t, typ)
 	}
-	if err := CheckID(h, typ, content); err != nil {
+	if err := checkID(h, typ, content); err != nil {
 		return nil, err
 	}
 	return content, nil

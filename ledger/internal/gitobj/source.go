@@ -57,7 +57,7 @@ func content(o plumbing.EncodedObject, h plumbing.Hash, typ plumbing.ObjectType)
 	if int64(len(b)) != o.Size() {
 		return nil, fmt.Errorf("git object %s is corrupt: %d bytes, its header says %d", h, len(b), o.Size())
 	}
-	if err := CheckID(h, typ, b); err != nil {
+	if err := checkID(h, typ, b); err != nil {
 		return nil, err
 	}
 	return b, nil

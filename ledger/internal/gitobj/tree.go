@@ -24,8 +24,8 @@ type TreeEntry struct {
 
 // EncodeTree encodes entries (sorted as git sorts them) into tree content.
 func EncodeTree(es []TreeEntry) []byte {
-	if !slices.IsSortedFunc(es, CompareEntries) {
-		slices.SortFunc(es, CompareEntries)
+	if !slices.IsSortedFunc(es, compareEntries) {
+		slices.SortFunc(es, compareEntries)
 	}
 	n := 0
 	for _, e := range es {
@@ -54,7 +54,7 @@ func (t *Tree) Reset(es []TreeEntry) {
 
 // Set adds e, or changes the id of the entry named e.Name.
 func (t *Tree) Set(e TreeEntry) {
-	i, found := slices.BinarySearchFunc(t.es, e, CompareEntries)
+	i, found := slices.BinarySearchFunc(t.es, e, compareEntries)
 	switch {
 	case found:
 		t.es[i] = e
@@ -87,9 +87,9 @@ func (t *Tree) ID() plumbing.Hash {
 	return Hash(plumbing.TreeObject, t.enc)
 }
 
-// CompareEntries orders tree entries as git does: by name, a folder's
+// compareEntries orders tree entries as git does: by name, a folder's
 // name compared as if it ended in "/".
-func CompareEntries(a, b TreeEntry) int {
+func compareEntries(a, b TreeEntry) int {
 	n := min(len(a.Name), len(b.Name))
 	if c := strings.Compare(a.Name[:n], b.Name[:n]); c != 0 {
 		return c
@@ -164,7 +164,7 @@ func ParseTreeExact(b []byte) ([]TreeEntry, error) {
 		return nil, err
 	}
 	for i := 1; i < len(es); i++ {
-		if es[i-1].Name == es[i].Name || CompareEntries(es[i-1], es[i]) > 0 {
+		if es[i-1].Name == es[i].Name || compareEntries(es[i-1], es[i]) > 0 {
 			return nil, fmt.Errorf("not in git's canonical form: %q is out of order or repeated", es[i].Name)
 		}
 	}

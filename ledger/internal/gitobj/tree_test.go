@@ -16,7 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
 
-// TestTreeOrder checks CompareEntries against git's rule (a folder sorts
+// TestTreeOrder checks compareEntries against git's rule (a folder sorts
 // as its name plus "/") and against stock git's own trees.
 func TestTreeOrder(t *testing.T) {
 	names := []string{"a", "a.b", "a-b", "a/", "ab", "a0", "b", "LEDGER.md", "keys", "records", "roster.json", "00", "000001.json", "0"}
@@ -32,7 +32,7 @@ func TestTreeOrder(t *testing.T) {
 		es = append(es, TreeEntry{Name: n, Mode: mode}, TreeEntry{Name: n + "x", Mode: filemode.Regular})
 	}
 	got := slices.Clone(es)
-	slices.SortFunc(got, CompareEntries)
+	slices.SortFunc(got, compareEntries)
 	want := slices.Clone(es)
 	sort.Slice(want, func(i, j int) bool { return want[i].Key() < want[j].Key() })
 	if !slices.Equal(got, want) {
