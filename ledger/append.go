@@ -5,6 +5,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -170,7 +171,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
-	sig, err := gitSigner{actor}.Sign(bytesReader(payload))
+	sig, err := gitSigner{actor}.Sign(bytes.NewReader(payload))
 	if err != nil {
 		return "", fmt.Errorf("append record %d: commit signature: %w", r.Seq, err)
 	}

@@ -1,7 +1,10 @@
+// The commit custos writes for a record: its branch, its message, its
+// headers, and the signer that signs it as stock git would. The git
+// object layer itself is package ledger/internal/gitobj.
+
 package ledger
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"custos/sign"
 )
 
+// branchRef is the ledger's branch.
 const branchRef = plumbing.ReferenceName("refs/heads/main")
 
 // gitSigner adapts a sign.Signer to go-git's Signer (Sign(io.Reader)),
@@ -51,5 +55,3 @@ func commitObject(rec *Record, digest string, email string, tree plumbing.Hash, 
 	}
 	return c
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -6,10 +6,11 @@ package ledger
 // filters, include.path, …) is never read, because nothing here reads a
 // config file at all. The other copy is read as stock git reads it
 // (openGitRepo: its layout, refs and object stores, alternates included),
-// every object is checked against its id wherever it is found, and what
-// is written is one pack (go-git's pack encoder and index writer), written
-// durably, then a ref moved by compare-and-swap under git's lock file
-// (casRef).
+// every object is checked against its id wherever it is found
+// (gitobj.Reader), and what is written is one pack (gitobj.WritePack),
+// written durably, then a ref moved by compare-and-swap under git's lock
+// file (casRef). Here: the check of a history before any ref names it
+// (verifyAt), the shared copy a push writes to, and its work tree.
 
 import (
 	"errors"
