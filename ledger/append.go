@@ -160,7 +160,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if dec.Seq == 1 {
 		email = next.Roster.Member(r.Actor)
 	}
-	objs := durableObjects{l.repo.Storer, newLooseWriter(filepath.Join(commonDir, "objects"))}
+	objs := gitobj.NewDurableStore(l.repo.Storer, filepath.Join(commonDir, "objects"))
 	files, tree, err := l.writeTree(objs, next, dec.Seq, append(canon, '\n'))
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
@@ -193,7 +193,7 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if err != nil {
 		return "", fmt.Errorf("append record %d: write commit: %w", r.Seq, err)
 	}
-	if err := objs.w.sync(); err != nil {
+	if err := objs.Sync(); err != nil {
 		return "", fmt.Errorf("append record %d: write objects: %w", r.Seq, err)
 	}
 	crashPoint("commit")

@@ -2,11 +2,12 @@
 // (SHA-1 with collision detection), the encoding of trees and commits,
 // a reader of a repository's object stores (loose objects, packs through
 // a compact index, alternates) that checks every object against its id
-// and bounds every read, and the writing of objects and of one pack. It
-// knows git, not ledgers: what a ledger's trees and commits must hold is
-// package ledger's. A copy of a ledger comes from anyone, so nothing here
-// trusts what it reads: bad input is an error naming the object or file,
-// never a panic, a hang or an unbounded allocation.
+// and bounds every read, and the writing of objects: loose ones durably,
+// or one pack. It knows git, not ledgers: what a ledger's trees and
+// commits must hold is package ledger's. A copy of a ledger comes from
+// anyone, so nothing here trusts what it reads: bad input is an error
+// naming the object or file, never a panic, a hang or an unbounded
+// allocation.
 package gitobj
 
 import (
