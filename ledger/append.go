@@ -5,6 +5,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 	"custos/sign"
 )
 
@@ -82,7 +84,7 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 	if facts == nil {
 		facts = map[string]any{}
 	}
-	return &Record{Version: Version, Seq: l.state.Seq + 1, Prev: l.state.Head, Time: t.UTC().Truncate(time.Second),
+	return &Record{Version: recordVersion, Seq: l.state.Seq + 1, Prev: l.state.Head, Time: t.UTC().Truncate(time.Second),
 		Ledger: l.state.LedgerID, Ceremony: ceremony, Kind: kind, Actor: actor, Facts: facts}
 }
 
@@ -92,15 +94,15 @@ func (l *Ledger) Draft(kind, ceremony, actor string, facts map[string]any, t tim
 // the branch if another writer moved it meanwhile (ErrHeadMoved). It
 // returns the commit id.
 func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (string, error) {
-	if rec.Seq > MaxRecords {
-		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, MaxRecords), "start a new ledger whose genesis minutes name this one's head")
+	if rec.Seq > maxRecords {
+		return "", hint.With(fmt.Errorf("append record %d: a ledger holds at most %d records", rec.Seq, maxRecords), "start a new ledger whose genesis minutes name this one's head")
 	}
 	gitDir, commonDir, err := l.dirs()
 	if err != nil {
 		return "", err
 	}
 	if !holds(gitDir) { // one writer at a time (lock.go)
-		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, LockMessages)
+		unlock, err := lockGitDir(gitDir, rec.Ceremony, appendLockWait, lockMessages)
 		if err != nil {
 			return "", fmt.Errorf("append record %d: %w", rec.Seq, err)
 		}
@@ -158,40 +160,40 @@ func (l *Ledger) Append(rec *Record, actor sign.Signer, approvals []Approval) (s
 	if dec.Seq == 1 {
 		email = next.Roster.Member(r.Actor)
 	}
-	objs := durableObjects{l.repo.Storer, newLooseWriter(filepath.Join(commonDir, "objects"))}
+	objs := gitobj.NewDurableStore(l.repo.Storer, filepath.Join(commonDir, "objects"))
 	files, tree, err := l.writeTree(objs, next, dec.Seq, append(canon, '\n'))
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
 	crashPoint("objects")
-	commit := commitObject(dec, digest, email.CommitEmail(), tree, l.head)
-	payload, err := payloadOf(commit)
+	commit := commitObject(dec, digest, email.commitEmail(), tree, l.head)
+	payload, err := gitobj.Payload(commit)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
-	sig, err := gitSigner{actor}.Sign(bytesReader(payload))
+	sig, err := gitSigner{actor}.Sign(bytes.NewReader(payload))
 	if err != nil {
 		return "", fmt.Errorf("append record %d: commit signature: %w", r.Seq, err)
 	}
 	// Verify the signature right after making it, on the exact bytes
 	// stored, the way verify will.
 	commit.PGPSignature = string(sig)
-	raw, err := encodeCommit(commit)
+	raw, err := gitobj.EncodeCommit(commit)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: %w", r.Seq, err)
 	}
-	pc, err := parseCommit(raw)
-	if err != nil || string(pc.payload) != string(payload) {
+	pc, err := gitobj.ParseCommit(raw)
+	if err != nil || string(pc.Payload) != string(payload) {
 		return "", fmt.Errorf("append record %d: commit does not round-trip", r.Seq)
 	}
-	if err := sign.Verify(actorKey, NamespaceGit, pc.payload, pc.sig); err != nil {
+	if err := sign.Verify(actorKey, namespaceGit, pc.Payload, pc.Sig); err != nil {
 		return "", fmt.Errorf("append record %d: commit signature does not verify: %w", r.Seq, err)
 	}
-	h, err := writeObject(objs, plumbing.CommitObject, raw)
+	h, err := gitobj.Write(objs, plumbing.CommitObject, raw)
 	if err != nil {
 		return "", fmt.Errorf("append record %d: write commit: %w", r.Seq, err)
 	}
-	if err := objs.w.sync(); err != nil {
+	if err := objs.Sync(); err != nil {
 		return "", fmt.Errorf("append record %d: write objects: %w", r.Seq, err)
 	}
 	crashPoint("commit")
@@ -232,14 +234,14 @@ func (l *Ledger) writeTree(st storer.EncodedObjectStorer, s *State, seq int64, r
 		files[keyPath(s.Keys[id])] = keyFile(s.Keys[id])
 	}
 	s.dirty = dirtySet{}
-	var root []treeEntry
+	var root []gitobj.TreeEntry
 	if !l.head.IsZero() {
 		if root, err = l.rootTree(l.head); err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(files)) {
-		h, err := writeObject(st, plumbing.BlobObject, files[p])
+		h, err := gitobj.Write(st, plumbing.BlobObject, files[p])
 		if err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
@@ -247,16 +249,16 @@ func (l *Ledger) writeTree(st storer.EncodedObjectStorer, s *State, seq int64, r
 			return nil, plumbing.ZeroHash, err
 		}
 	}
-	th, err := writeObject(st, plumbing.TreeObject, encodeTree(root))
+	th, err := gitobj.Write(st, plumbing.TreeObject, gitobj.EncodeTree(root))
 	return files, th, err
 }
 
 // putFile returns es, the entries of a folder, with the file at path below
 // it set to blob, writing the folders on the path anew.
-func putFile(st storer.EncodedObjectStorer, es []treeEntry, path string, blob plumbing.Hash) ([]treeEntry, error) {
+func putFile(st storer.EncodedObjectStorer, es []gitobj.TreeEntry, path string, blob plumbing.Hash) ([]gitobj.TreeEntry, error) {
 	dir, rest, nested := strings.Cut(path, "/")
 	if !nested {
-		return setEntry(es, treeEntry{name: path, mode: filemode.Regular, hash: blob}), nil
+		return setEntry(es, gitobj.TreeEntry{Name: path, Mode: filemode.Regular, Hash: blob}), nil
 	}
 	sub, err := subdir(st, es, dir)
 	if err != nil {
@@ -265,17 +267,17 @@ func putFile(st storer.EncodedObjectStorer, es []treeEntry, path string, blob pl
 	if sub, err = putFile(st, sub, rest, blob); err != nil {
 		return nil, err
 	}
-	h, err := writeObject(st, plumbing.TreeObject, encodeTree(sub))
+	h, err := gitobj.Write(st, plumbing.TreeObject, gitobj.EncodeTree(sub))
 	if err != nil {
 		return nil, err
 	}
-	return setEntry(es, treeEntry{name: dir, mode: filemode.Dir, hash: h}), nil
+	return setEntry(es, gitobj.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h}), nil
 }
 
 // setEntry replaces the entry named e.name in es, or adds it.
-func setEntry(es []treeEntry, e treeEntry) []treeEntry {
+func setEntry(es []gitobj.TreeEntry, e gitobj.TreeEntry) []gitobj.TreeEntry {
 	for i := range es {
-		if es[i].name == e.name {
+		if es[i].Name == e.Name {
 			es[i] = e
 			return es
 		}

@@ -9,17 +9,11 @@ package ledger
 // is renamed over the file; then the directory is fsynced. A reader sees
 // the old file or the new one, never a part of either.
 //
-// Loose objects: go-git writes them through a temporary file
-// (objects/pack/tmp_obj_*) and a rename, but never fsyncs, so after a
-// power cut a ref could name an object that is empty on disk. Custos
-// writes objects itself (writeLoose): objects/xx/tmp_obj_*, the name git
-// uses and git fsck ignores, fsynced, then renamed; the directories are
-// fsynced before the ref moves. Custos writes no packs (stock git's gc
-// and fetch write them, with git's own protocol).
+// Objects are written durably too (gitobj.DurableStore): the directories
+// they went into are fsynced before the ref moves.
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +25,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // Lock files of stock git are held for milliseconds; one older than
@@ -43,8 +36,8 @@ const StaleGitLock = 10 * time.Minute
 // to go away before giving up (git itself waits 100ms for a ref).
 var gitLockWait = 2 * time.Second
 
-// LockMessages receives the line said when a stale lock file is removed.
-var LockMessages io.Writer = os.Stderr
+// lockMessages receives the line said when a stale lock file is removed.
+var lockMessages io.Writer = os.Stderr
 
 // gitDirs are the directories of the repository in dir: gitDir holds
 // HEAD and the index, commonDir the objects and refs (they differ only in
@@ -135,7 +128,7 @@ func takeGitLock(path string) (*lockFile, error) {
 		fi, serr := os.Lstat(lock)
 		if serr == nil && time.Since(fi.ModTime()) > StaleGitLock {
 			if err := os.Remove(lock); err == nil || errors.Is(err, fs.ErrNotExist) {
-				fmt.Fprintf(LockMessages, "custos: removed the stale lock file %s (left %s ago by a git or custos that died)\n", lock, time.Since(fi.ModTime()).Round(time.Second))
+				fmt.Fprintf(lockMessages, "custos: removed the stale lock file %s (left %s ago by a git or custos that died)\n", lock, time.Since(fi.ModTime()).Round(time.Second))
 			}
 			continue
 		}
@@ -310,105 +303,4 @@ func syncDirs(dirs map[string]bool) error {
 		}
 	}
 	return nil
-}
-
-// looseWriter writes loose objects durably into an objects directory,
-// remembering the directories to fsync before anything names them.
-type looseWriter struct {
-	objects string
-	dirs    map[string]bool
-	buf     bytes.Buffer
-	zw      *zlib.Writer
-}
-
-func newLooseWriter(objects string) *looseWriter {
-	return &looseWriter{objects: objects, dirs: map[string]bool{}}
-}
-
-// write stores content as a loose object of type typ unless it is
-// already there (loose or packed: has tells).
-func (w *looseWriter) write(typ plumbing.ObjectType, content []byte, has func(plumbing.Hash) bool) (plumbing.Hash, error) {
-	h := hashObject(typ, content)
-	if has(h) {
-		return h, nil
-	}
-	hex := h.String()
-	dir := filepath.Join(w.objects, hex[:2])
-	final := filepath.Join(dir, hex[2:])
-	if _, err := os.Lstat(final); err == nil {
-		return h, nil
-	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return plumbing.ZeroHash, err
-		}
-		w.dirs[w.objects] = true
-	}
-	w.buf.Reset()
-	if w.zw == nil {
-		w.zw = zlib.NewWriter(&w.buf)
-	} else {
-		w.zw.Reset(&w.buf)
-	}
-	fmt.Fprintf(w.zw, "%s %d\x00", typ, len(content))
-	w.zw.Write(content)
-	if err := w.zw.Close(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	f, err := os.CreateTemp(dir, "tmp_obj_")
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(w.buf.Bytes()); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := f.Sync(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := f.Chmod(0o444); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := f.Close(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := os.Rename(f.Name(), final); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	ok = true
-	w.dirs[dir] = true
-	return h, nil
-}
-
-// sync fsyncs the directories the objects went into.
-func (w *looseWriter) sync() error {
-	err := syncDirs(w.dirs)
-	w.dirs = map[string]bool{}
-	return err
-}
-
-// durableObjects is an object store whose SetEncodedObject writes through
-// a looseWriter; everything else is go-git's.
-type durableObjects struct {
-	storer.EncodedObjectStorer
-	w *looseWriter
-}
-
-func (d durableObjects) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
-	r, err := o.Reader()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return d.w.write(o.Type(), b, func(plumbing.Hash) bool { return false })
 }

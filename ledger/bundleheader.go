@@ -13,6 +13,8 @@ import (
 	"os"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // maxBundleHeader bounds a bundle's header: its refs and prerequisites.
@@ -31,7 +33,7 @@ func readBundleHeader(path string) ([]bundleRef, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is a %s, not a regular file", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%s is a %s, not a regular file", path, gitobj.FileKind(fi.Mode()))
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
 	if err != nil {
@@ -85,7 +87,7 @@ func parseBundleHeader(b []byte) ([]bundleRef, error) {
 			return nil, fmt.Errorf("the bundle needs commit %.40s, which it does not carry (an incremental bundle): verify needs the whole history", id)
 		default:
 			id, name, ok := bytes.Cut(line, []byte(" "))
-			h, hok := parseHash(id)
+			h, hok := gitobj.ParseHash(id)
 			if !ok || !hok || len(name) == 0 || bytes.ContainsAny(name, " \r\x00") {
 				return nil, fmt.Errorf("bundle header line %d is malformed", n)
 			}

@@ -2,11 +2,12 @@ package ledger
 
 import (
 	"bytes"
-	"custos/ledger/internal/canonical"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"custos/ledger/internal/canonical"
 )
 
 // Names of the files in a ledger's tree.
@@ -18,9 +19,9 @@ const (
 	dirRecords   = "records"
 )
 
-// MaxRecords is the most records a ledger holds: record numbers have six
+// maxRecords is the most records a ledger holds: record numbers have six
 // digits.
-const MaxRecords = 999999
+const maxRecords = 999999
 
 // recordPath names the folders and file of record seq inside records/:
 // records/12/34/123456.json. The folders are the first two pairs of the
@@ -48,7 +49,7 @@ func keyPath(k *KeyState) string {
 
 // rosterFile is roster.json: the roster and policy in force.
 func (s *State) rosterFile() ([]byte, error) {
-	b, err := Canonical(map[string]any{
+	b, err := canonical.Marshal(map[string]any{
 		"ledger": s.LedgerID, "genesis": s.Genesis, "since_seq": s.RosterSeq,
 		"members": s.Roster.Members, "policy": s.Policy,
 	})

@@ -186,8 +186,8 @@ func TestKillAtEverySyscall(t *testing.T) {
 // oldSeq records: "" when all is well.
 func killCheck(t *testing.T, f *fixture, oldSeq int64) string {
 	var msgs bytes.Buffer
-	LockMessages = &msgs
-	defer func() { LockMessages = os.Stderr }()
+	lockMessages = &msgs
+	defer func() { lockMessages = os.Stderr }()
 	res := Verify(f.dir, Options{})
 	if !res.OK {
 		return "does not verify: " + res.Err().Error()
@@ -397,7 +397,7 @@ func TestResumeWaitsForLiveCeremony(t *testing.T) {
 func writeLock(t *testing.T, dir string, pid int, cer string, since time.Time) string {
 	t.Helper()
 	host, _ := os.Hostname()
-	p := filepath.Join(dir, ".git", LockFile)
+	p := filepath.Join(dir, ".git", lockFileName)
 	i := LockInfo{PID: pid, Host: host, Ceremony: cer, Since: since, Start: procStart(pid)}
 	if err := os.WriteFile(p, i.encode(), 0o644); err != nil {
 		t.Fatal(err)
@@ -443,8 +443,8 @@ func TestStaleLock(t *testing.T) {
 	}
 	old := time.Now().Add(-StaleGitLock - time.Minute)
 	os.Chtimes(refLock, old, old)
-	LockMessages = &msgs
-	defer func() { LockMessages = os.Stderr }()
+	lockMessages = &msgs
+	defer func() { lockMessages = os.Stderr }()
 	f.add(t, "hsm.enrolled", "next-2", "alice", map[string]any{"hsm": map[string]any{"serial": "9"}})
 	if !strings.Contains(msgs.String(), "removed the stale lock file "+refLock) {
 		t.Fatalf("message: %q", msgs.String())

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"custos/ledger/internal/canonical"
 )
 
 // The facts of each record kind, as types. They are the table's facts
@@ -410,7 +412,7 @@ func factsOf(v any) map[string]fact {
 // replay checked them against the table).
 func FactsAs[T any](rec *Record) (T, error) {
 	var out T
-	b, err := Canonical(rec.Facts)
+	b, err := canonical.Marshal(rec.Facts)
 	if err != nil {
 		return out, fmt.Errorf("record %d facts: %w", rec.Seq, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // Limits on what verify reads.
@@ -20,29 +22,8 @@ const (
 	maxSmallFile   = 64 << 10 // a .git file, commondir, alternates
 	maxListFile    = 16 << 20 // packed-refs, info/grafts, shallow
 	maxRefs        = 100000   // refs in a repository
-	maxObjectSize  = 32 << 20 // a commit, tree or record (inflated)
-	maxLooseFile   = maxObjectSize + 1<<20
-	maxObjectDepth = 5 // alternates of alternates, as git allows
+	maxObjectDepth = 5        // alternates of alternates, as git allows
 )
-
-// fileKind names what a non-regular file is.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m.IsDir():
-		return "directory"
-	}
-	return "special file"
-}
 
 // readSmall reads the regular file at path, of at most limit bytes. A
 // file that is not regular (a symbolic link included) or too large is an
@@ -53,7 +34,7 @@ func readSmall(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is a %s, not a regular file", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%s is a %s, not a regular file", path, gitobj.FileKind(fi.Mode()))
 	}
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d it may hold", path, fi.Size(), limit)

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"custos/ledger/internal/canonical"
 )
 
 // This file is the ledger's state machine as a table: one kindSpec per
@@ -268,8 +270,8 @@ func sameFact(a, b any) bool {
 }
 
 func canonEqual(a, b any) bool {
-	ca, err1 := Canonical(a)
-	cb, err2 := Canonical(b)
+	ca, err1 := canonical.Marshal(a)
+	cb, err2 := canonical.Marshal(b)
 	return err1 == nil && err2 == nil && string(ca) == string(cb)
 }
 
@@ -323,8 +325,8 @@ func PeriodDays(p string) int64 {
 	return n
 }
 
-// KnownKind reports whether kind is a record kind of the ledger's table.
-func KnownKind(kind string) bool {
+// knownKind reports whether kind is a record kind of the ledger's table.
+func knownKind(kind string) bool {
 	_, ok := kinds[kind]
 	return ok
 }
@@ -340,7 +342,7 @@ func checkPolicyKind(kind string) error {
 		}
 		return fmt.Errorf("the pattern %q matches no record kind", kind)
 	}
-	if KnownKind(kind) {
+	if knownKind(kind) {
 		return nil
 	}
 	family, _, _ := strings.Cut(kind, ".")

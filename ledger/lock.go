@@ -24,8 +24,8 @@ import (
 	"custos/internal/hint"
 )
 
-// LockFile is the name of the writer's lock in the git directory.
-const LockFile = "custos.lock"
+// lockFileName is the name of the writer's lock in the git directory.
+const lockFileName = "custos.lock"
 
 // DefaultLockWait is how long a writer waits for the ledger to be free:
 // an Append made outside Lock, resume, sync.
@@ -139,7 +139,7 @@ func lockGitDir(gitDir, ceremony string, wait time.Duration, progress io.Writer)
 		host = "unknown"
 	}
 	me := LockInfo{PID: os.Getpid(), Host: host, Ceremony: ceremony, Start: procStart(os.Getpid())}
-	path := filepath.Join(gitDir, LockFile)
+	path := filepath.Join(gitDir, lockFileName)
 	deadline := time.Now().Add(wait)
 	said := false
 	for {
@@ -188,7 +188,7 @@ func lockGitDir(gitDir, ceremony string, wait time.Duration, progress io.Writer)
 // linkLock writes content to a temporary file and links it to path: the
 // link fails (fs.ErrExist) when path exists.
 func linkLock(path string, content []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), LockFile+".tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), lockFileName+".tmp")
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func clearStale(gitDir, path string, who *LockInfo, why string, progress io.Writ
 	}
 	fmt.Fprintf(progress, "custos: removed the stale ledger lock %s (%s): %s\n", path, desc, why)
 	// Temporary files of lock-takers killed before their link.
-	if tmps, err := filepath.Glob(filepath.Join(gitDir, LockFile+".*")); err == nil {
+	if tmps, err := filepath.Glob(filepath.Join(gitDir, lockFileName+".*")); err == nil {
 		for _, p := range tmps {
 			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > time.Minute {
 				os.Remove(p)
@@ -272,7 +272,7 @@ func clearStale(gitDir, path string, who *LockInfo, why string, progress io.Writ
 	commonDir := commonOf(gitDir)
 	for _, p := range []string{
 		filepath.Join(gitDir, "index.lock"), filepath.Join(gitDir, "HEAD.lock"),
-		refPath(gitDir, commonDir, branchRef) + ".lock", refPath(gitDir, commonDir, SharedRef) + ".lock",
+		refPath(gitDir, commonDir, branchRef) + ".lock", refPath(gitDir, commonDir, sharedRef) + ".lock",
 	} {
 		// Only those made while it held the ledger: stock git's are its own.
 		if fi, err := os.Lstat(p); err == nil && !fi.ModTime().Before(who.Since.Add(-time.Second)) {
@@ -296,7 +296,7 @@ func release(gitDir string) {
 	me := held.info[gitDir]
 	delete(held.n, gitDir)
 	delete(held.info, gitDir)
-	path := filepath.Join(gitDir, LockFile)
+	path := filepath.Join(gitDir, lockFileName)
 	if b, err := os.ReadFile(path); err == nil {
 		if i, err := parseLockInfo(b); err == nil && i == me {
 			os.Remove(path)

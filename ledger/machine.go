@@ -11,6 +11,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"custos/ledger/internal/canonical"
 )
 
 // The margins of the clock checks: the writer refuses a record dated more
@@ -90,7 +92,7 @@ func (s *State) lifecycle(rec *Record, ts string) error {
 
 // brief prints a fact value for an error, bounded.
 func brief(v any) string {
-	b, err := Canonical(v)
+	b, err := canonical.Marshal(v)
 	if err != nil {
 		return "?"
 	}

@@ -142,7 +142,7 @@ func (s *State) witnessChecks(rec *Record) ([]approvalCheck, error) {
 		want = factNames(c.opening.Facts, "witnesses")
 	}
 	cp, _ := rec.Facts["checkpoint"].(map[string]any)
-	msg := CheckpointMessage(factString(cp, "ledger"), s.Seq, factString(cp, "head"), factString(cp, "commit"))
+	msg := checkpointMessage(factString(cp, "ledger"), s.Seq, factString(cp, "head"), factString(cp, "commit"))
 	l, _ := rec.Facts["witnessed"].([]any)
 	var checks []approvalCheck
 	seen := map[string]bool{}
@@ -164,18 +164,18 @@ func (s *State) witnessChecks(rec *Record) ([]approvalCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("facts.witnessed[%d]: %w", i, err)
 		}
-		checks = append(checks, approvalCheck{member: name, pub: pub, sig: []byte(sig), ns: NamespaceCheckpoint, msg: msg})
+		checks = append(checks, approvalCheck{member: name, pub: pub, sig: []byte(sig), ns: namespaceCheckpoint, msg: msg})
 	}
 	// A named witness who did not sign (a resumed ceremony closes
 	// without them) is not a witness: readers show the signers only.
 	return checks, nil
 }
 
-// CheckpointMessage is the text witnesses sign in namespace
+// checkpointMessage is the text witnesses sign in namespace
 // custos-checkpoint: the ledger, its size, its head record digest and the
 // head's commit, one per line, so that `ssh-keygen -Y verify` checks it
 // from the minutes alone.
-func CheckpointMessage(ledger string, size int64, head, commit string) []byte {
+func checkpointMessage(ledger string, size int64, head, commit string) []byte {
 	return []byte("custos checkpoint v1\nledger " + ledger + "\nsize " + strconv.FormatInt(size, 10) + "\nhead " + head + "\ncommit " + commit + "\n")
 }
 
@@ -226,7 +226,7 @@ func isHex40(s string) bool {
 func (l *Ledger) CloseFacts(witnesses []string, signers map[string]sign.Signer) (map[string]any, error) {
 	st := l.state
 	commit := l.head.String()
-	msg := CheckpointMessage(st.LedgerID, st.Seq, st.Head, commit)
+	msg := checkpointMessage(st.LedgerID, st.Seq, st.Head, commit)
 	facts := map[string]any{"checkpoint": map[string]any{
 		"ledger": st.LedgerID, "size": st.Seq, "head": st.Head, "commit": commit,
 	}}
@@ -239,7 +239,7 @@ func (l *Ledger) CloseFacts(witnesses []string, signers map[string]sign.Signer) 
 		if s == nil {
 			return nil, fmt.Errorf("checkpoint: no key for witness %s", w)
 		}
-		sig, err := s.Sign(NamespaceCheckpoint, msg)
+		sig, err := s.Sign(namespaceCheckpoint, msg)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint signature by %s: %w", w, err)
 		}

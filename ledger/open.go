@@ -70,7 +70,7 @@ func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.
 	if err != nil {
 		return "", err
 	}
-	rec := &Record{Version: Version, Seq: 1, Time: t.UTC().Truncate(time.Second), Ledger: o.ledger,
+	rec := &Record{Version: recordVersion, Seq: 1, Time: t.UTC().Truncate(time.Second), Ledger: o.ledger,
 		Ceremony: o.ceremony, Kind: "ledger.genesis", Actor: roster.Members[0].Name, Facts: facts}
 	var approvals []Approval
 	for _, m := range roster.Members {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // Records iterates over the records at the head, oldest first, reading one
@@ -28,8 +30,8 @@ func (l *Ledger) Records() iter.Seq2[*Record, error] {
 		for e, err := range walkRecords(l.repo.Storer, top) {
 			if err == nil {
 				seq++
-				if e.name != recordFile(seq) {
-					err = fmt.Errorf("%s: unexpected file, want %s", e.name, recordFile(seq))
+				if e.Name != recordFile(seq) {
+					err = fmt.Errorf("%s: unexpected file, want %s", e.Name, recordFile(seq))
 				}
 			}
 			var rec *Record
@@ -45,21 +47,21 @@ func (l *Ledger) Records() iter.Seq2[*Record, error] {
 
 // walkRecords yields the files under records/ (top: its entries) in tree
 // order, each named by its path in the ledger.
-func walkRecords(st objectSource, top []treeEntry) iter.Seq2[treeEntry, error] {
-	return func(yield func(treeEntry, error) bool) {
-		var walk func(dir string, es []treeEntry, depth int) bool
-		walk = func(dir string, es []treeEntry, depth int) bool {
+func walkRecords(st gitobj.Source, top []gitobj.TreeEntry) iter.Seq2[gitobj.TreeEntry, error] {
+	return func(yield func(gitobj.TreeEntry, error) bool) {
+		var walk func(dir string, es []gitobj.TreeEntry, depth int) bool
+		walk = func(dir string, es []gitobj.TreeEntry, depth int) bool {
 			for _, e := range es {
-				p := dir + "/" + e.name
-				if depth == 2 || e.mode != filemode.Dir {
-					if !yield(treeEntry{name: p, mode: e.mode, hash: e.hash}, nil) {
+				p := dir + "/" + e.Name
+				if depth == 2 || e.Mode != filemode.Dir {
+					if !yield(gitobj.TreeEntry{Name: p, Mode: e.Mode, Hash: e.Hash}, nil) {
 						return false
 					}
 					continue
 				}
-				sub, err := readTree(st, e.hash)
+				sub, err := gitobj.ReadTree(st, e.Hash)
 				if err != nil {
-					yield(treeEntry{}, fmt.Errorf("%s/: %w", p, err))
+					yield(gitobj.TreeEntry{}, fmt.Errorf("%s/: %w", p, err))
 					return false
 				}
 				if !walk(p, sub, depth+1) {
@@ -88,40 +90,40 @@ func (l *Ledger) Record(seq int64) (*Record, error) {
 		}
 	}
 	for _, e := range es {
-		if e.name == name {
-			return l.readRecord(treeEntry{name: recordFile(seq), hash: e.hash})
+		if e.Name == name {
+			return l.readRecord(gitobj.TreeEntry{Name: recordFile(seq), Hash: e.Hash})
 		}
 	}
 	return nil, fmt.Errorf("%s: missing", recordFile(seq))
 }
 
 // readRecord reads and decodes the record file e (named by its path).
-func (l *Ledger) readRecord(e treeEntry) (*Record, error) {
-	b, err := readObject(l.repo.Storer, e.hash, plumbing.BlobObject)
+func (l *Ledger) readRecord(e gitobj.TreeEntry) (*Record, error) {
+	b, err := gitobj.Read(l.repo.Storer, e.Hash, plumbing.BlobObject)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.name, err)
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
 	rec, err := DecodeRecord(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.name, err)
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
 	return rec, nil
 }
 
-func (l *Ledger) rootTree(commit plumbing.Hash) ([]treeEntry, error) {
-	raw, err := readObject(l.repo.Storer, commit, plumbing.CommitObject)
+func (l *Ledger) rootTree(commit plumbing.Hash) ([]gitobj.TreeEntry, error) {
+	raw, err := gitobj.Read(l.repo.Storer, commit, plumbing.CommitObject)
 	if err != nil {
 		return nil, err
 	}
-	c, err := parseCommit(raw)
+	c, err := gitobj.ParseCommit(raw)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
 	}
-	return readTree(l.repo.Storer, c.tree)
+	return gitobj.ReadTree(l.repo.Storer, c.Tree)
 }
 
 // recordsDir returns the entries of records/ at commit.
-func (l *Ledger) recordsDir(commit plumbing.Hash) ([]treeEntry, error) {
+func (l *Ledger) recordsDir(commit plumbing.Hash) ([]gitobj.TreeEntry, error) {
 	root, err := l.rootTree(commit)
 	if err != nil {
 		return nil, err
@@ -137,15 +139,25 @@ func (l *Ledger) recordsDir(commit plumbing.Hash) ([]treeEntry, error) {
 }
 
 // subdir returns the entries of folder name in es, none when it is absent.
-func subdir(st objectSource, es []treeEntry, name string) ([]treeEntry, error) {
+func subdir(st gitobj.Source, es []gitobj.TreeEntry, name string) ([]gitobj.TreeEntry, error) {
 	for _, e := range es {
-		if e.name != name {
+		if e.Name != name {
 			continue
 		}
-		if e.mode != filemode.Dir {
+		if e.Mode != filemode.Dir {
 			return nil, fmt.Errorf("%s is not a folder", name)
 		}
-		return readTree(st, e.hash)
+		return gitobj.ReadTree(st, e.Hash)
 	}
 	return nil, nil
+}
+
+// readStored reads the record file h through o and decodes it
+// (decodeStored).
+func readStored(o *gitobj.Reader, h plumbing.Hash) (*Record, []byte, string, error) {
+	blob, err := o.Read(h, plumbing.BlobObject)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return decodeStored(blob)
 }

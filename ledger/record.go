@@ -15,14 +15,14 @@ import (
 	"custos/ledger/internal/canonical"
 )
 
-// Version is the record format version this package writes and reads.
-const Version = 1
+// recordVersion is the record format version this package writes and reads.
+const recordVersion = 1
 
 // Namespaces of the SSH signatures in a ledger.
 const (
-	NamespaceGit        = "git"             // commit signatures (stock git)
 	NamespaceApproval   = "custos-approval" // approvals inside records
-	NamespaceCheckpoint = "custos-checkpoint"
+	namespaceGit        = "git"             // commit signatures (stock git)
+	namespaceCheckpoint = "custos-checkpoint"
 )
 
 // TimeLayout is the only accepted form of a record's time: UTC, whole seconds.
@@ -194,8 +194,8 @@ func (r *Record) encode(withApprovals bool) ([]byte, error) {
 // check validates the fields' forms (not their place in a ledger).
 func (r *Record) check() error {
 	switch {
-	case r.Version != Version:
-		return fmt.Errorf("record version %d is not supported (want %d)", r.Version, Version)
+	case r.Version != recordVersion:
+		return fmt.Errorf("record version %d is not supported (want %d)", r.Version, recordVersion)
 	case r.Seq < 1 || r.Seq > 999999:
 		return fmt.Errorf("record seq %d is out of range 1..999999", r.Seq)
 	case r.Seq == 1 && r.Prev != "":
@@ -303,8 +303,8 @@ func recordOf(v any) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ver != Version {
-		return nil, fmt.Errorf("record: version %d is not supported (want %d)", ver, Version)
+	if ver != recordVersion {
+		return nil, fmt.Errorf("record: version %d is not supported (want %d)", ver, recordVersion)
 	}
 	r.Version = int(ver)
 	if r.Seq, err = num("seq"); err != nil {
@@ -370,7 +370,7 @@ func parseTime(s string) (time.Time, error) {
 
 // FactsOf turns v (a struct or map) into a facts object in canonical form.
 func FactsOf(v any) (map[string]any, error) {
-	b, err := Canonical(v)
+	b, err := canonical.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"custos/ledger/internal/canonical"
 	"encoding/json"
 	"flag"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"custos/ledger/internal/canonical"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/vectors")
@@ -101,14 +102,14 @@ func TestCanonical(t *testing.T) {
 		}{1, "é"}, `{"a":"é","z":1}`},
 		{map[string]any{"n": json.Number("-0")}, `{"n":0}`},
 	} {
-		got, err := Canonical(c.in)
+		got, err := canonical.Marshal(c.in)
 		if err != nil || string(got) != c.want {
-			t.Errorf("Canonical(%v) = %s, %v; want %s", c.in, got, err, c.want)
+			t.Errorf("canonical.Marshal(%v) = %s, %v; want %s", c.in, got, err, c.want)
 		}
 	}
 	for _, bad := range []any{1.5, map[string]any{"f": 0.1}, "\xff", json.Number("1e3"), json.Number("99999999999999999999")} {
-		if _, err := Canonical(bad); err == nil {
-			t.Errorf("Canonical(%v) accepted", bad)
+		if _, err := canonical.Marshal(bad); err == nil {
+			t.Errorf("canonical.Marshal(%v) accepted", bad)
 		}
 	}
 }
@@ -212,7 +213,7 @@ func TestKeyFileIsCanonical(t *testing.T) {
 		Facts:   map[string]any{"key_id": "k1", "n": json.Number("5"), "x": []any{true, nil}},
 		History: []KeyEvent{{Seq: 3, Kind: "key.generate.intent", Time: "2026-01-01T00:00:00Z"}, {Seq: 4, Kind: "key.generated", Time: "2026-01-01T00:01:00Z"}}}
 	for _, k := range []*KeyState{k, {ID: "k2", State: KeyAborted, Facts: map[string]any{}, History: []KeyEvent{}}} {
-		want, err := Canonical(k)
+		want, err := canonical.Marshal(k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +231,7 @@ func FuzzParseCanonical(f *testing.F) {
 	for _, in := range vectorInputs {
 		f.Add([]byte(in))
 		if v, err := canonical.ParseJSON([]byte(in)); err == nil {
-			c, _ := Canonical(v)
+			c, _ := canonical.Marshal(v)
 			f.Add(c)
 		}
 	}
@@ -240,7 +241,7 @@ func FuzzParseCanonical(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := canonical.Parse(data)
 		if err == nil {
-			c, err := Canonical(v)
+			c, err := canonical.Marshal(v)
 			if err != nil || !bytes.Equal(c, data) {
 				t.Fatalf("accepted %q, which encodes as %q (%v)", data, c, err)
 			}
@@ -249,7 +250,7 @@ func FuzzParseCanonical(f *testing.F) {
 		if err2 != nil {
 			return
 		}
-		if c, _ := Canonical(w); bytes.Equal(c, data) {
+		if c, _ := canonical.Marshal(w); bytes.Equal(c, data) {
 			if err != nil {
 				t.Fatalf("refused canonical %q: %v", data, err)
 			}

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // gitRepo is a repository as stock git reads it.
@@ -299,7 +301,7 @@ func parseRef(b []byte) (gitRef, error) {
 		}
 		return gitRef{target: to}, nil
 	}
-	h, ok := parseHash([]byte(s))
+	h, ok := gitobj.ParseHash([]byte(s))
 	if !ok {
 		return gitRef{}, fmt.Errorf("malformed ref %.80q (not a commit id)", s)
 	}
@@ -323,13 +325,13 @@ func parsePackedRefs(b []byte) (map[string]plumbing.Hash, error) {
 				return nil, fmt.Errorf("line %d: a comment after the header", n+1)
 			}
 		case line[0] == '^':
-			if _, ok := parseHash(line[1:]); !ok || last == "" {
+			if _, ok := gitobj.ParseHash(line[1:]); !ok || last == "" {
 				return nil, fmt.Errorf("line %d is malformed", n+1)
 			}
 			last = ""
 		default:
 			id, name, ok := bytes.Cut(line, []byte(" "))
-			h, hok := parseHash(id)
+			h, hok := gitobj.ParseHash(id)
 			if !ok || !hok || !bytes.HasPrefix(name, []byte("refs/")) || bytes.ContainsAny(name, " \r\x00") {
 				return nil, fmt.Errorf("line %d is malformed", n+1)
 			}
@@ -426,7 +428,7 @@ func (r *gitRepo) checked() string {
 // and any other ref that is not in the history checked (inHistory) — a
 // tag, a remote-tracking branch, custos's own refs/remotes/shared/main.
 // o peels annotated tags.
-func (r *gitRepo) otherRefs(o *objectReader, inHistory func(plumbing.Hash) bool) []string {
+func (r *gitRepo) otherRefs(o *gitobj.Reader, inHistory func(plumbing.Hash) bool) []string {
 	var out []string
 	for _, name := range r.names() {
 		ref := r.refs[name]
@@ -460,9 +462,9 @@ func (r *gitRepo) otherRefs(o *objectReader, inHistory func(plumbing.Hash) bool)
 
 // peelTag is the object annotated tag h points at (zero if h is not a
 // tag).
-func peelTag(o *objectReader, h plumbing.Hash) plumbing.Hash {
+func peelTag(o *gitobj.Reader, h plumbing.Hash) plumbing.Hash {
 	for range 5 {
-		b, err := o.read(h, plumbing.TagObject)
+		b, err := o.Read(h, plumbing.TagObject)
 		if err != nil {
 			return plumbing.ZeroHash
 		}
@@ -471,10 +473,10 @@ func peelTag(o *objectReader, h plumbing.Hash) plumbing.Hash {
 		if !ok {
 			return plumbing.ZeroHash
 		}
-		if h, ok = parseHash(id); !ok {
+		if h, ok = gitobj.ParseHash(id); !ok {
 			return plumbing.ZeroHash
 		}
-		if _, err := o.read(h, plumbing.CommitObject); err == nil {
+		if _, err := o.Read(h, plumbing.CommitObject); err == nil {
 			return h
 		}
 	}
@@ -482,10 +484,6 @@ func peelTag(o *objectReader, h plumbing.Hash) plumbing.Hash {
 }
 
 // objectReader reads the repository's object stores.
-func (r *gitRepo) objectReader() *objectReader {
-	o := &objectReader{objects: r.objects[0], packs: &packSet{dir: filepath.Join(r.objects[0], "pack")}}
-	for _, d := range r.objects[1:] {
-		o.alternates = append(o.alternates, objectStore{objects: d, packs: &packSet{dir: filepath.Join(d, "pack")}})
-	}
-	return o
+func (r *gitRepo) objectReader() *gitobj.Reader {
+	return gitobj.NewReader(r.objects...)
 }

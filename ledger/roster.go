@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"custos/internal/strictyaml"
+	"custos/ledger/internal/canonical"
 	"custos/sign"
 )
 
@@ -43,8 +44,8 @@ func (m *Member) HasRole(roles ...string) bool {
 // PublicKey parses the member's key.
 func (m *Member) PublicKey() (ssh.PublicKey, error) { return sign.ParsePublicKey(m.Key) }
 
-// CommitEmail is the e-mail address of the member's commits.
-func (m *Member) CommitEmail() string {
+// commitEmail is the e-mail address of the member's commits.
+func (m *Member) commitEmail() string {
 	if m.Email != "" {
 		return m.Email
 	}
@@ -410,7 +411,7 @@ func parseRosterFacts(facts map[string]any) (*Roster, *Policy, error) {
 		if !ok {
 			return nil, nil, fmt.Errorf("facts.%s is missing", k)
 		}
-		b, err := Canonical(v)
+		b, err := canonical.Marshal(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("facts.%s: %w", k, err)
 		}

@@ -116,7 +116,7 @@ type approvalCheck struct {
 // verify reports it under and what it signs.
 func (c approvalCheck) what() string {
 	switch c.ns {
-	case NamespaceCheckpoint:
+	case namespaceCheckpoint:
 		return "checkpoint signature by witness " + c.member
 	case NamespaceShareDestroyed:
 		return "attestation by " + c.member + " that their share is destroyed"
@@ -128,7 +128,7 @@ func (c approvalCheck) what() string {
 
 func (c approvalCheck) check() string {
 	switch c.ns {
-	case NamespaceCheckpoint:
+	case namespaceCheckpoint:
 		return "witness"
 	case NamespaceShareDestroyed:
 		return "attestation"
@@ -140,7 +140,7 @@ func (c approvalCheck) check() string {
 
 func (c approvalCheck) over() string {
 	switch c.ns {
-	case NamespaceCheckpoint:
+	case namespaceCheckpoint:
 		return "checkpoint"
 	case NamespaceShareDestroyed, NamespaceSharePresented:
 		return "share"

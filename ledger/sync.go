@@ -29,10 +29,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 )
 
-// SharedRef is where a ledger keeps the head of its shared copy.
-const SharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
+// sharedRef is where a ledger keeps the head of its shared copy.
+const sharedRef = plumbing.ReferenceName("refs/remotes/shared/main")
 
 var (
 	// ErrBehind is returned (wrapped) by Append when the shared copy has
@@ -80,20 +81,21 @@ type SyncResult struct {
 // clone directory (bare or not) or a git bundle. The copy is verified
 // first; a copy that does not verify, that holds another ledger, or whose
 // history has diverged from this one changes nothing here, not even
-// SharedRef. Then: equal heads → UpToDate; this ledger behind → the
-// objects it lacks are copied in (one pack), and its main branch and work
-// tree are fast-forwarded; ahead → nothing to do (push it); diverged → an
-// error wrapping ErrDiverged that names both heads and the last common
-// record. SharedRef is set to the copy's head when it is this ledger's
-// head or an ancestor of it. Sync never merges or rebases, and never runs
-// anything the copy configures: it reads the copy's files (sync_transfer.go).
+// refs/remotes/shared/main. Then: equal heads → UpToDate; this ledger
+// behind → the objects it lacks are copied in (one pack), and its main
+// branch and work tree are fast-forwarded; ahead → nothing to do (push
+// it); diverged → an error wrapping ErrDiverged that names both heads and
+// the last common record. refs/remotes/shared/main is set to the copy's
+// head when it is this ledger's head or an ancestor of it. Sync never
+// merges or rebases, and never runs anything the copy configures: it
+// reads the copy's files (sync_transfer.go).
 func Sync(dir, from string) (*SyncResult, error) {
 	l, err := Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	// Sync writes the shared head and may move main: one writer at a time.
-	unlock, err := l.Lock("sync", DefaultLockWait, LockMessages)
+	unlock, err := l.Lock("sync", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
@@ -133,12 +135,12 @@ func Sync(dir, from string) (*SyncResult, error) {
 		return nil, fmt.Errorf("sync: %s changed while it was read: %w", from, err)
 	}
 	theirs := repo.objectReader()
-	defer theirs.close()
+	defer theirs.Close()
 	out := &SyncResult{
 		Local:  Tip{Seq: l.state.Seq, Digest: l.state.Head, Commit: l.head.String()},
 		Shared: Tip{Seq: res.Records, Digest: res.Head, Commit: res.HeadCommit},
 	}
-	rel, common, err := l.relate(eitherSource{l.repo.Storer, commitSource{theirs}}, shared, res.Records)
+	rel, common, err := l.relate(gitobj.Either{l.repo.Storer, theirs.Commits()}, shared, res.Records)
 	if err != nil {
 		return nil, fmt.Errorf("sync from %s: %w", from, err)
 	}
@@ -171,16 +173,16 @@ func Sync(dir, from string) (*SyncResult, error) {
 // fetchFrom copies into this ledger the objects of the history at shared
 // (which extends this Ledger's head) that it lacks, read through theirs,
 // as one pack; then it reopens the repository so that go-git sees it.
-func (l *Ledger) fetchFrom(theirs *objectReader, shared plumbing.Hash) error {
+func (l *Ledger) fetchFrom(theirs *gitobj.Reader, shared plumbing.Hash) error {
 	_, commonDir, err := l.dirs()
 	if err != nil {
 		return err
 	}
-	objs, err := objectsBetween(theirs, shared, l.head)
+	objs, err := gitobj.Between(theirs, shared, l.head)
 	if err != nil {
 		return err
 	}
-	if err := writePack(theirs, objs, filepath.Join(commonDir, "objects")); err != nil {
+	if err := gitobj.WritePack(theirs, objs, filepath.Join(commonDir, "objects")); err != nil {
 		return err
 	}
 	repo, err := openRepo(l.dir)
@@ -199,14 +201,14 @@ func divergedError(op, other string, r *SyncResult) error {
 		"never merge: the signed minutes say which records happened; keep the copy that holds them, and redo the other copy's records after the last common record on it")
 }
 
-// setShared records h as the shared copy's head (SharedRef), under its
+// setShared records h as the shared copy's head (sharedRef), under its
 // lock file.
 func (l *Ledger) setShared(h plumbing.Hash) error {
 	gitDir, commonDir, err := l.dirs()
 	if err != nil {
 		return err
 	}
-	return setRef(gitDir, commonDir, SharedRef, h.String())
+	return setRef(gitDir, commonDir, sharedRef, h.String())
 }
 
 // fastForward moves main from this Ledger's head to next (which must
@@ -228,23 +230,23 @@ func (l *Ledger) fastForward(next plumbing.Hash) error {
 // commitTip reads a ledger commit's seq, record digest and first parent
 // from its header and trailers (Custos-Seq, Custos-Record), which verify
 // checks against the record.
-func commitTip(st objectSource, h plumbing.Hash) (Tip, plumbing.Hash, error) {
-	raw, err := readObject(st, h, plumbing.CommitObject)
+func commitTip(st gitobj.Source, h plumbing.Hash) (Tip, plumbing.Hash, error) {
+	raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, err
 	}
-	c, err := parseCommit(raw)
+	c, err := gitobj.ParseCommit(raw)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 	}
-	seq, digest, err := parseTrailers(c.payload)
+	seq, digest, err := parseTrailers(c.Payload)
 	if err != nil {
 		return Tip{}, plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 	}
 	t := Tip{Seq: seq, Digest: digest, Commit: h.String()}
 	var parent plumbing.Hash
-	if len(c.parents) > 0 {
-		parent = c.parents[0]
+	if len(c.Parents) > 0 {
+		parent = c.Parents[0]
 	}
 	return t, parent, nil
 }
@@ -269,20 +271,20 @@ func parseTrailers(payload []byte) (seq int64, digest string, err error) {
 }
 
 // back walks n first parents back from h.
-func back(st objectSource, h plumbing.Hash, n int64) (plumbing.Hash, error) {
+func back(st gitobj.Source, h plumbing.Hash, n int64) (plumbing.Hash, error) {
 	for ; n > 0; n-- {
-		raw, err := readObject(st, h, plumbing.CommitObject)
+		raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		c, err := parseCommit(raw)
+		c, err := gitobj.ParseCommit(raw)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 		}
-		if len(c.parents) == 0 {
+		if len(c.Parents) == 0 {
 			return plumbing.ZeroHash, fmt.Errorf("commit %s: history ends %d commits early", h, n)
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	return h, nil
 }
@@ -291,7 +293,7 @@ func back(st objectSource, h plumbing.Hash, n int64) (plumbing.Hash, error) {
 // reading commits through st (this repository, or this one and the other
 // copy). One record per commit, linear: the commit of record k is seq-k
 // first parents back from a head.
-func (l *Ledger) relate(st objectSource, shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
+func (l *Ledger) relate(st gitobj.Source, shared plumbing.Hash, sharedSeq int64) (Relation, *Tip, error) {
 	local, localSeq := l.head, l.state.Seq
 	if shared == local {
 		return UpToDate, nil, nil
@@ -336,16 +338,16 @@ func (l *Ledger) relate(st objectSource, shared plumbing.Hash, sharedSeq int64) 
 var confirmed sync.Map // plumbing.Hash (shared) → plumbing.Hash (descendant)
 
 // checkShared refuses to append to a ledger that is behind its shared
-// copy or has diverged from it: SharedRef, when present, must be this
+// copy or has diverged from it: sharedRef, when present, must be this
 // Ledger's head or one of its ancestors. It reads the shared head's seq
 // from its commit and walks back from the head at most that far.
 func (l *Ledger) checkShared() error {
-	ref, err := l.repo.Storer.Reference(SharedRef)
+	ref, err := l.repo.Storer.Reference(sharedRef)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, SharedRef, err)
+		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, sharedRef, err)
 	}
 	shared := ref.Hash()
 	if shared == l.head {
@@ -354,7 +356,7 @@ func (l *Ledger) checkShared() error {
 	st := l.repo.Storer
 	tip, _, err := commitTip(st, shared)
 	if err != nil {
-		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, SharedRef, err)
+		return fmt.Errorf("ledger %s: shared copy head %s: %w", l.dir, sharedRef, err)
 	}
 	here := fmt.Sprintf("shared copy at %s, this ledger at record %d %s", tip, l.state.Seq, l.state.Head)
 	diverged := hint.With(fmt.Errorf("%w (%s): run custos sync to see where they part", ErrDiverged, here),
@@ -373,15 +375,15 @@ func (l *Ledger) checkShared() error {
 		if h == known {
 			break
 		}
-		raw, err := readObject(st, h, plumbing.CommitObject)
+		raw, err := gitobj.Read(st, h, plumbing.CommitObject)
 		if err != nil {
 			return fmt.Errorf("ledger %s: %w", l.dir, err)
 		}
-		c, err := parseCommit(raw)
-		if err != nil || len(c.parents) == 0 {
+		c, err := gitobj.ParseCommit(raw)
+		if err != nil || len(c.Parents) == 0 {
 			return fmt.Errorf("ledger %s: commit %s: history ends early", l.dir, h)
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	if h != shared && h != known {
 		return diverged
@@ -431,17 +433,17 @@ func Push(dir, to string) (*PushResult, error) {
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("push: %s: %w", to, err), "push to a clone of the ledger or a bare repository; make a new shared copy with: git init --bare "+to)
 	}
-	defer dst.objects.close()
+	defer dst.objects.Close()
 	out.Bare = dst.bare
 	// One writer at a time, here (the shared ref) and there (its main,
 	// its work tree): a push killed midway leaves locks that the next
 	// writer finds stale, and with them the lock files of git it left.
-	unlock, err := l.Lock("push", DefaultLockWait, LockMessages)
+	unlock, err := l.Lock("push", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	defer unlock()
-	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, LockMessages)
+	unlockCopy, err := lockGitDir(dst.gitDir, "push", DefaultLockWait, lockMessages)
 	if err != nil {
 		return nil, fmt.Errorf("push: %s: %w", to, err)
 	}
@@ -451,14 +453,14 @@ func Push(dir, to string) (*PushResult, error) {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	ours := mine.objectReader()
-	defer ours.close()
+	defer ours.Close()
 	syncFirst := "run custos sync " + dir + " " + to + " first; the ledger is only ever fast-forwarded"
 	switch {
 	case dst.main.IsZero():
 		out.Relation = Empty
 	default:
 		theirs := dst.main
-		t, _, err := commitTip(commitSource{dst.objects}, theirs)
+		t, _, err := commitTip(dst.objects.Commits(), theirs)
 		if err != nil {
 			return nil, fmt.Errorf("push: %s: %w", to, err)
 		}
@@ -534,13 +536,13 @@ func checkPushed(to string, head plumbing.Hash, staged Result) (Result, error) {
 // it writes the objects the copy lacks, read
 // through ours, verifies head as the copy now holds it, and then moves
 // main by compare-and-swap (and points a new copy's HEAD at it).
-func pushObjects(ours *objectReader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
-	objs, err := objectsBetween(ours, head, dst.main)
+func pushObjects(ours *gitobj.Reader, dst *sharedCopy, head plumbing.Hash, empty bool) (Result, error) {
+	objs, err := gitobj.Between(ours, head, dst.main)
 	if err != nil {
 		return Result{}, err
 	}
 	objects := filepath.Join(dst.commonDir, "objects")
-	if err := writePack(ours, objs, objects); err != nil {
+	if err := gitobj.WritePack(ours, objs, objects); err != nil {
 		return Result{}, fmt.Errorf("write objects: %w", err)
 	}
 	res, err := verifyAt(objects, head)

@@ -83,7 +83,7 @@ func sharedHead(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := l.repo.Storer.Reference(SharedRef)
+	ref, err := l.repo.Storer.Reference(sharedRef)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return ""
 	}
@@ -233,7 +233,7 @@ func TestDiverged(t *testing.T) {
 	siteHead, _ = site.l.Head()
 	// a shared ref that names the other history (stock git fetched it)
 	// blocks appends
-	gitCmd(t, site.dir, "fetch", "-q", f.dir, "+refs/heads/main:"+SharedRef.String())
+	gitCmd(t, site.dir, "fetch", "-q", f.dir, "+refs/heads/main:"+sharedRef.String())
 	if _, err := site.try("review.signed", "review-x", "carol", map[string]any{"period": "x"}); !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "run custos sync") {
 		t.Fatalf("append on a diverged ledger: %v", err)
 	}
@@ -254,7 +254,7 @@ func TestAppendBehind(t *testing.T) {
 	site := cloneFixture(t, f, "site")
 	f.review(t, "hq")
 	// stock git fetches the shared copy without the fast-forward
-	gitCmd(t, site.dir, "fetch", "-q", f.dir, "+refs/heads/main:"+SharedRef.String())
+	gitCmd(t, site.dir, "fetch", "-q", f.dir, "+refs/heads/main:"+sharedRef.String())
 	_, err := site.try("review.signed", "review-x", "carol", map[string]any{"period": "x"})
 	if !errors.Is(err, ErrBehind) || !strings.Contains(err.Error(), "ledger is behind its shared copy (shared copy at record 11 sha256:") ||
 		!strings.HasSuffix(err.Error(), "): run custos sync first") {
@@ -275,7 +275,7 @@ func TestAppendBehind(t *testing.T) {
 	mustVerify(t, site.dir, Options{})
 	// a shared ref that is not a ledger commit is an error, not a pass
 	gitCmd(t, site.dir, "-c", "user.name=x", "-c", "user.email=x@example.org", "commit", "-q", "--allow-empty", "-m", "x")
-	gitCmd(t, site.dir, "update-ref", SharedRef.String(), "HEAD")
+	gitCmd(t, site.dir, "update-ref", sharedRef.String(), "HEAD")
 	gitCmd(t, site.dir, "reset", "-q", "--hard", "HEAD~1")
 	site.open(t)
 	if _, err := site.try("review.signed", "review-z", "carol", map[string]any{"period": "z"}); err == nil || !strings.Contains(err.Error(), "not a ledger commit") {
@@ -463,7 +463,7 @@ func FuzzParseTrailers(f *testing.F) {
 // later ones stop at the last confirmed head.
 func BenchmarkCheckShared(b *testing.B) {
 	f := newFixture(b)
-	gitCmd(b, f.dir, "update-ref", SharedRef.String(), "main")
+	gitCmd(b, f.dir, "update-ref", sharedRef.String(), "main")
 	for i := range 200 {
 		f.review(b, fmt.Sprintf("p%06d", i))
 	}

@@ -306,13 +306,13 @@ func TestKillPushAndSync(t *testing.T) {
 				}
 				var again error
 				var msgs bytes.Buffer
-				LockMessages = &msgs
+				lockMessages = &msgs
 				if mode == "push" {
 					_, again = Push(src, dst)
 				} else {
 					_, again = Sync(dst, src)
 				}
-				LockMessages = os.Stderr
+				lockMessages = os.Stderr
 				if again != nil {
 					t.Errorf("%s: kill at %s %d: run again: %v", mode, c.name, n, again)
 					continue

@@ -16,12 +16,13 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/hiddeco/sshsig"
 
+	"custos/ledger/internal/gitobj"
 	"custos/sign"
 )
 
 // forge commits rec as the next record without any of Append's checks,
 // signed by signer: what an attacker holding a member's key could do.
-func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func([]treeEntry) []treeEntry, parents ...plumbing.Hash) plumbing.Hash {
+func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func([]gitobj.TreeEntry) []gitobj.TreeEntry, parents ...plumbing.Hash) plumbing.Hash {
 	t.Helper()
 	canon, err := rec.Canonical()
 	if err != nil {
@@ -43,7 +44,7 @@ func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func
 	}
 	email := rec.Actor + "@custos.ledger"
 	if m := f.l.state.Roster.Member(rec.Actor); m != nil {
-		email = m.CommitEmail()
+		email = m.commitEmail()
 	}
 	c := commitObject(dec, digest, email, tree, f.l.head)
 	if len(parents) > 0 {
@@ -52,13 +53,13 @@ func (f *fixture) forge(t *testing.T, rec *Record, signer sign.Signer, edit func
 	return f.commitSigned(t, c, signer)
 }
 
-func (f *fixture) editTree(t *testing.T, tree plumbing.Hash, edit func([]treeEntry) []treeEntry) plumbing.Hash {
-	b, err := readObject(f.l.repo.Storer, tree, plumbing.TreeObject)
+func (f *fixture) editTree(t *testing.T, tree plumbing.Hash, edit func([]gitobj.TreeEntry) []gitobj.TreeEntry) plumbing.Hash {
+	b, err := gitobj.Read(f.l.repo.Storer, tree, plumbing.TreeObject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, _ := parseTree(b)
-	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, encodeTree(edit(es)))
+	es, _ := gitobj.ParseTree(b)
+	h, err := gitobj.Write(f.l.repo.Storer, plumbing.TreeObject, gitobj.EncodeTree(edit(es)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +68,14 @@ func (f *fixture) editTree(t *testing.T, tree plumbing.Hash, edit func([]treeEnt
 
 func (f *fixture) commitSigned(t *testing.T, c *object.Commit, signer sign.Signer) plumbing.Hash {
 	t.Helper()
-	payload, _ := payloadOf(c)
-	sig, err := signer.Sign(NamespaceGit, payload)
+	payload, _ := gitobj.Payload(c)
+	sig, err := signer.Sign(namespaceGit, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.PGPSignature = string(sig)
-	raw, _ := encodeCommit(c)
-	h, err := writeObject(f.l.repo.Storer, plumbing.CommitObject, raw)
+	raw, _ := gitobj.EncodeCommit(c)
+	h, err := gitobj.Write(f.l.repo.Storer, plumbing.CommitObject, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func (f *fixture) commits(t *testing.T) []plumbing.Hash {
 
 // rechain re-creates the commits in order on top of base, each re-signed
 // by its author (every member's key is at the attacker's disposal here).
-func (f *fixture) rechain(t *testing.T, base plumbing.Hash, order []plumbing.Hash, editTree func(i int, es []treeEntry) []treeEntry) {
+func (f *fixture) rechain(t *testing.T, base plumbing.Hash, order []plumbing.Hash, editTree func(i int, es []gitobj.TreeEntry) []gitobj.TreeEntry) {
 	t.Helper()
 	parent := base
 	for i, h := range order {
@@ -112,7 +113,7 @@ func (f *fixture) rechain(t *testing.T, base plumbing.Hash, order []plumbing.Has
 			n.ParentHashes = []plumbing.Hash{parent}
 		}
 		if editTree != nil {
-			n.TreeHash = f.editTree(t, c.TreeHash, func(es []treeEntry) []treeEntry { return editTree(i, es) })
+			n.TreeHash = f.editTree(t, c.TreeHash, func(es []gitobj.TreeEntry) []gitobj.TreeEntry { return editTree(i, es) })
 		}
 		parent = f.commitSigned(t, n, f.signers[c.Author.Name])
 	}
@@ -176,8 +177,8 @@ func TestTamper(t *testing.T) {
 		if signer := edit(f, n); signer != nil {
 			h = f.commitSigned(t, n, signer)
 		} else {
-			raw, _ := encodeCommit(n)
-			if h, err = writeObject(f.l.repo.Storer, plumbing.CommitObject, raw); err != nil {
+			raw, _ := gitobj.EncodeCommit(n)
+			if h, err = gitobj.Write(f.l.repo.Storer, plumbing.CommitObject, raw); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -218,8 +219,8 @@ func TestTamper(t *testing.T) {
 		sig.Signature.Blob[7] ^= 1
 		n := &object.Commit{Author: c.Author, Committer: c.Committer, Message: c.Message, TreeHash: c.TreeHash,
 			ParentHashes: c.ParentHashes, PGPSignature: string(sshsig.Armor(sig))}
-		raw, _ := encodeCommit(n)
-		h, err := writeObject(f.l.repo.Storer, plumbing.CommitObject, raw)
+		raw, _ := gitobj.EncodeCommit(n)
+		h, err := gitobj.Write(f.l.repo.Storer, plumbing.CommitObject, raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,10 +233,10 @@ func TestTamper(t *testing.T) {
 		// later commit re-signed, but the digests no longer chain.
 		cs := f.commits(t)
 		var blob plumbing.Hash
-		f.rechain(t, cs[1], cs[2:], func(i int, es []treeEntry) []treeEntry {
+		f.rechain(t, cs[1], cs[2:], func(i int, es []gitobj.TreeEntry) []gitobj.TreeEntry {
 			if blob.IsZero() {
-				b, _ := readObject(f.l.repo.Storer, f.recordBlobs(t, cs[2])[2], plumbing.BlobObject)
-				blob, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)))
+				b, _ := gitobj.Read(f.l.repo.Storer, f.recordBlobs(t, cs[2])[2], plumbing.BlobObject)
+				blob, _ = gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte(strings.Replace(string(b), "ec-p384", "ec-p256", 1)))
 			}
 			return f.withFile(t, es, recordFile(3), blob)
 		})
@@ -244,10 +245,10 @@ func TestTamper(t *testing.T) {
 	t.Run("edited derived file", func(t *testing.T) {
 		f := clone(t)
 		cs := f.commits(t)
-		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
+		f.rechain(t, cs[8], cs[9:], func(i int, es []gitobj.TreeEntry) []gitobj.TreeEntry {
 			for j := range es {
-				if es[j].name == fileRoster {
-					es[j].hash, _ = writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"members":[]}`+"\n"))
+				if es[j].Name == fileRoster {
+					es[j].Hash, _ = gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"members":[]}`+"\n"))
 				}
 			}
 			return es
@@ -257,8 +258,8 @@ func TestTamper(t *testing.T) {
 	t.Run("edited key file", func(t *testing.T) {
 		f := clone(t)
 		cs := f.commits(t)
-		f.rechain(t, cs[8], cs[9:], func(i int, es []treeEntry) []treeEntry {
-			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"state":"active"}`))
+		f.rechain(t, cs[8], cs[9:], func(i int, es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			h, _ := gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte(`{"state":"active"}`))
 			return f.withFile(t, es, keyPath(f.l.State().Keys["root-2026"]), h)
 		})
 		expectFailure(t, f.dir, Options{}, 10, "derived", "keys/ differs")
@@ -386,9 +387,9 @@ func TestTamper(t *testing.T) {
 	t.Run("extra unknown file", func(t *testing.T) {
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
-		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
-			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
-			return append(es, treeEntry{name: "notes.txt", mode: filemode.Regular, hash: h})
+		f.forge(t, rec, alice(f), func(es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			h, _ := gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
+			return append(es, gitobj.TreeEntry{Name: "notes.txt", Mode: filemode.Regular, Hash: h})
 		})
 		expectFailure(t, f.dir, Options{}, 11, "tree", `unknown file "notes.txt"`)
 	})
@@ -398,11 +399,11 @@ func TestTamper(t *testing.T) {
 		// there, but git would show either copy.
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
-		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
-			return f.editDir(t, es, []string{dirRecords, "00", "00"}, func(leaf []treeEntry) []treeEntry {
-				h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("{}\n"))
-				i := slices.IndexFunc(leaf, func(e treeEntry) bool { return e.name == "000003.json" })
-				return slices.Insert(leaf, i, treeEntry{name: "000003.json", mode: filemode.Regular, hash: h})
+		f.forge(t, rec, alice(f), func(es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			return f.editDir(t, es, []string{dirRecords, "00", "00"}, func(leaf []gitobj.TreeEntry) []gitobj.TreeEntry {
+				h, _ := gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte("{}\n"))
+				i := slices.IndexFunc(leaf, func(e gitobj.TreeEntry) bool { return e.Name == "000003.json" })
+				return slices.Insert(leaf, i, gitobj.TreeEntry{Name: "000003.json", Mode: filemode.Regular, Hash: h})
 			})
 		})
 		expectFailure(t, f.dir, Options{}, 11, "tree", "records/00/00/: not in git's canonical form")
@@ -415,8 +416,8 @@ func TestTamper(t *testing.T) {
 	t.Run("folder mode zero-padded", func(t *testing.T) {
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
-		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
-			return f.editDir(t, es, []string{dirRecords}, func(top []treeEntry) []treeEntry {
+		f.forge(t, rec, alice(f), func(es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			return f.editDir(t, es, []string{dirRecords}, func(top []gitobj.TreeEntry) []gitobj.TreeEntry {
 				return top // re-encoded below with "040000" modes
 			})
 		})
@@ -426,8 +427,8 @@ func TestTamper(t *testing.T) {
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, t0.Add(time38))
 		canon, _ := rec.Canonical()
-		f.forge(t, rec, alice(f), func(es []treeEntry) []treeEntry {
-			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, append([]byte("{ "), append(canon[1:], '\n')...))
+		f.forge(t, rec, alice(f), func(es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			h, _ := gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, append([]byte("{ "), append(canon[1:], '\n')...))
 			return f.withFile(t, es, recordFile(11), h)
 		})
 		expectFailure(t, f.dir, Options{}, 11, "record", "records/00/00/000011.json: record: not in canonical form")
@@ -468,7 +469,7 @@ func TestTamper(t *testing.T) {
 const time38 = 38 * 60 * 1e9 // after the story's last record
 
 // withFile sets the file at path to blob in a root tree.
-func (f *fixture) withFile(t *testing.T, es []treeEntry, path string, blob plumbing.Hash) []treeEntry {
+func (f *fixture) withFile(t *testing.T, es []gitobj.TreeEntry, path string, blob plumbing.Hash) []gitobj.TreeEntry {
 	t.Helper()
 	es, err := putFile(f.l.repo.Storer, es, path, blob)
 	if err != nil {
@@ -481,28 +482,28 @@ func (f *fixture) withFile(t *testing.T, es []treeEntry, path string, blob plumb
 // with edit and returns the new root entries. A folder edited to keep its
 // entries is written with zero-padded folder modes ("040000"), as some
 // tools do and git does not.
-func (f *fixture) editDir(t *testing.T, es []treeEntry, path []string, edit func([]treeEntry) []treeEntry) []treeEntry {
+func (f *fixture) editDir(t *testing.T, es []gitobj.TreeEntry, path []string, edit func([]gitobj.TreeEntry) []gitobj.TreeEntry) []gitobj.TreeEntry {
 	t.Helper()
-	i := slices.IndexFunc(es, func(e treeEntry) bool { return e.name == path[0] })
-	b, err := readObject(f.l.repo.Storer, es[i].hash, plumbing.TreeObject)
+	i := slices.IndexFunc(es, func(e gitobj.TreeEntry) bool { return e.Name == path[0] })
+	b, err := gitobj.Read(f.l.repo.Storer, es[i].Hash, plumbing.TreeObject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, _ := parseTree(b)
+	sub, _ := gitobj.ParseTree(b)
 	var raw []byte
 	if len(path) > 1 {
-		raw = encodeTree(f.editDir(t, sub, path[1:], edit))
+		raw = gitobj.EncodeTree(f.editDir(t, sub, path[1:], edit))
 	} else if n := edit(slices.Clone(sub)); len(n) == len(sub) {
-		raw = bytes.ReplaceAll(encodeTree(n), []byte("40000 "), []byte("040000 "))
+		raw = bytes.ReplaceAll(gitobj.EncodeTree(n), []byte("40000 "), []byte("040000 "))
 	} else {
-		raw = encodeTree(n)
+		raw = gitobj.EncodeTree(n)
 	}
-	h, err := writeObject(f.l.repo.Storer, plumbing.TreeObject, raw)
+	h, err := gitobj.Write(f.l.repo.Storer, plumbing.TreeObject, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := slices.Clone(es)
-	out[i].hash = h
+	out[i].Hash = h
 	return out
 }
 
@@ -518,7 +519,7 @@ func (f *fixture) recordBlobs(t *testing.T, commit plumbing.Hash) []plumbing.Has
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, e.hash)
+		out = append(out, e.Hash)
 	}
 	return out
 }
@@ -600,8 +601,8 @@ func TestLayoutAcrossFolders(t *testing.T) {
 	t.Run("file added to an older folder", func(t *testing.T) {
 		f := clone(t)
 		rec := f.l.Draft("hsm.enrolled", "x", "alice", map[string]any{"hsm": freshHSM()}, f.now.Add(time.Hour))
-		f.forge(t, rec, f.signers["alice"], func(es []treeEntry) []treeEntry {
-			h, _ := writeObject(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
+		f.forge(t, rec, f.signers["alice"], func(es []gitobj.TreeEntry) []gitobj.TreeEntry {
+			h, _ := gitobj.Write(f.l.repo.Storer, plumbing.BlobObject, []byte("hello"))
 			return f.withFile(t, es, "records/00/00/notes.txt", h)
 		})
 		expectFailure(t, f.dir, Options{}, 231, "tree", "records/00/00/notes.txt was added")

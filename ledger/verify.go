@@ -1,7 +1,10 @@
 // Verify: the trust roots an auditor brings (Options), what a check
 // finds (Result, Failure), and the verifier that replays a ledger with a
-// pool of workers for the signatures. The walk of the history is in
-// verify_walk.go, the checks of each tree in verify_trees.go.
+// pool of workers for the signatures. The walk of the history and the
+// order of each record's checks are in verify_walk.go, the checks of each
+// tree in verify_trees.go, the signature checks in verify_signatures.go;
+// the policy every record must meet is the state machine's (state.go,
+// machine*.go), which verify replays.
 
 package ledger
 
@@ -19,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"golang.org/x/crypto/ssh"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // Options are the trust roots an auditor brings from outside the ledger.
@@ -129,7 +134,7 @@ func Verify(dir string, opts Options) Result {
 }
 
 type verifier struct {
-	obj   *objectReader // for the sequential stage only
+	obj   *gitobj.Reader // for the sequential stage only
 	opts  Options
 	state *State
 
@@ -141,10 +146,10 @@ type verifier struct {
 	hint    []plumbing.Hash // blob id of each record at the head, by seq-1
 	// records/ after the last commit checked: its entries and those of the
 	// two folders on the last record's path.
-	top, mid, leaf encTree
+	top, mid, leaf gitobj.Tree
 	d1, d2         string
 	derived        map[string]plumbing.Hash // expected blob ids of derived files
-	keys           memTree                  // keys/ as the replay writes it
+	keys           gitobj.MemTree           // keys/ as the replay writes it
 	keysTree       plumbing.Hash
 	badSig         map[plumbing.Hash]error  // commits whose signature the walk refused
 	walkKeys       map[string]ssh.PublicKey // signature keys the walk met, by blob
@@ -154,13 +159,6 @@ type verifier struct {
 // inHistory reports whether commit h is one of the history checked.
 func (v *verifier) inHistory(h plumbing.Hash) bool {
 	return !h.IsZero() && slices.Contains(v.history, h)
-}
-
-type job struct {
-	seq    int64
-	commit plumbing.Hash
-	check  string
-	fn     func() error
 }
 
 func (v *verifier) failAt(seq int64, commit, check, format string, args ...any) {
@@ -173,20 +171,6 @@ func (v *verifier) failf(f *Failure) {
 	if v.fail == nil || f.Seq < v.fail.Seq {
 		v.fail = f
 		v.failSeq.Store(f.Seq)
-	}
-}
-
-func (v *verifier) submit(j job) { v.jobs <- j }
-
-func (v *verifier) worker() {
-	defer v.wg.Done()
-	for j := range v.jobs {
-		if s := v.failSeq.Load(); s != 0 && j.seq > s {
-			continue
-		}
-		if err := j.fn(); err != nil {
-			v.failf(&Failure{Seq: j.seq, Commit: j.commit.String(), Check: j.check, Reason: err.Error()})
-		}
 	}
 }
 
@@ -220,7 +204,7 @@ func verify(dir string, opts Options) (res Result) {
 	// repository's object stores (its alternates included), each checked
 	// against its id.
 	obj := repo.objectReader()
-	defer obj.close()
+	defer obj.Close()
 	v := &verifier{obj: obj, opts: opts, state: newState(), jobs: make(chan job, 512),
 		derived: map[string]plumbing.Hash{}, badSig: map[plumbing.Hash]error{}, walkKeys: map[string]ssh.PublicKey{}}
 	now := opts.Now

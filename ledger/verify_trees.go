@@ -11,18 +11,20 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // before returns the entries folders d1 and d1/d2 of records/ held after
 // the last commit checked: none for a folder that record starts.
-func (v *verifier) before(d1, d2 string) (mid, leaf []treeEntry) {
+func (v *verifier) before(d1, d2 string) (mid, leaf []gitobj.TreeEntry) {
 	switch {
 	case d1 != v.d1:
 		return nil, nil
 	case d2 != v.d2:
-		return v.mid.es, nil
+		return v.mid.Entries(), nil
 	}
-	return v.mid.es, v.leaf.es
+	return v.mid.Entries(), v.leaf.Entries()
 }
 
 // expectTree adds record seq (blob) to records/ as the last commit left
@@ -31,25 +33,65 @@ func (v *verifier) before(d1, d2 string) (mid, leaf []treeEntry) {
 func (v *verifier) expectTree(seq int64, blob plumbing.Hash) plumbing.Hash {
 	d1, d2, name := recordPath(seq)
 	if d1 != v.d1 {
-		v.mid.reset(nil)
+		v.mid.Reset(nil)
 	}
 	if d1 != v.d1 || d2 != v.d2 {
-		v.leaf.reset(nil)
+		v.leaf.Reset(nil)
 	}
 	v.d1, v.d2 = d1, d2
-	v.leaf.set(treeEntry{name: name, mode: filemode.Regular, hash: blob})
-	v.mid.set(treeEntry{name: d2, mode: filemode.Dir, hash: v.leaf.id()})
-	v.top.set(treeEntry{name: d1, mode: filemode.Dir, hash: v.mid.id()})
-	root := []treeEntry{
-		{name: dirRecords, mode: filemode.Dir, hash: v.top.id()},
-		{name: fileLedgerMD, mode: filemode.Regular, hash: v.derived[fileLedgerMD]},
-		{name: fileSigners, mode: filemode.Regular, hash: v.derived[fileSigners]},
-		{name: fileRoster, mode: filemode.Regular, hash: v.derived[fileRoster]},
+	v.leaf.Set(gitobj.TreeEntry{Name: name, Mode: filemode.Regular, Hash: blob})
+	v.mid.Set(gitobj.TreeEntry{Name: d2, Mode: filemode.Dir, Hash: v.leaf.ID()})
+	v.top.Set(gitobj.TreeEntry{Name: d1, Mode: filemode.Dir, Hash: v.mid.ID()})
+	root := []gitobj.TreeEntry{
+		{Name: dirRecords, Mode: filemode.Dir, Hash: v.top.ID()},
+		{Name: fileLedgerMD, Mode: filemode.Regular, Hash: v.derived[fileLedgerMD]},
+		{Name: fileSigners, Mode: filemode.Regular, Hash: v.derived[fileSigners]},
+		{Name: fileRoster, Mode: filemode.Regular, Hash: v.derived[fileRoster]},
 	}
 	if !v.keysTree.IsZero() {
-		root = append(root, treeEntry{name: dirKeys, mode: filemode.Dir, hash: v.keysTree})
+		root = append(root, gitobj.TreeEntry{Name: dirKeys, Mode: filemode.Dir, Hash: v.keysTree})
 	}
-	return hashObject(plumbing.TreeObject, encodeTree(root))
+	return gitobj.Hash(plumbing.TreeObject, gitobj.EncodeTree(root))
+}
+
+// checkTreeExact reads the tree of commit seq and checks it: in git's
+// canonical form, only the files a ledger holds, each of its mode, and
+// records/ the previous commit's plus record seq (checkRecordsExact). It
+// returns the root's entries by name and the new record's blob id.
+func (v *verifier) checkTreeExact(seq int64, tree plumbing.Hash) (map[string]gitobj.TreeEntry, plumbing.Hash, error) {
+	tb, err := v.obj.Read(tree, plumbing.TreeObject)
+	if err != nil {
+		return nil, tree, err
+	}
+	root, err := gitobj.ParseTreeExact(tb)
+	if err != nil {
+		return nil, tree, fmt.Errorf("root tree: %w", err)
+	}
+	entries := map[string]gitobj.TreeEntry{}
+	for _, e := range root {
+		switch e.Name {
+		case fileLedgerMD, fileSigners, fileRoster:
+			if e.Mode != filemode.Regular {
+				return nil, tree, fmt.Errorf("%s is not a regular file", e.Name)
+			}
+		case dirKeys, dirRecords:
+			if e.Mode != filemode.Dir {
+				return nil, tree, fmt.Errorf("%s is not a directory", e.Name)
+			}
+		default:
+			return nil, tree, fmt.Errorf("unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.Name)
+		}
+		entries[e.Name] = e
+	}
+	recDir, ok := entries[dirRecords]
+	if !ok {
+		return nil, tree, errors.New("no records/ directory")
+	}
+	recHash, err := v.checkRecordsExact(seq, recDir.Hash)
+	if err != nil {
+		return nil, tree, err
+	}
+	return entries, recHash, nil
 }
 
 // checkRecordsExact reads records/ (tree top) of commit seq and checks
@@ -59,14 +101,14 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 	d1, d2, name := recordPath(seq)
 	prevMid, prevLeaf := v.before(d1, d2)
 	want := recordFile(seq)
-	var levels [3][]treeEntry
+	var levels [3][]gitobj.TreeEntry
 	dir, h := dirRecords+"/", top
-	for i, prev := range [][]treeEntry{v.top.es, prevMid, prevLeaf} {
-		b, err := v.obj.read(h, plumbing.TreeObject)
+	for i, prev := range [][]gitobj.TreeEntry{v.top.Entries(), prevMid, prevLeaf} {
+		b, err := v.obj.Read(h, plumbing.TreeObject)
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", dir, err)
 		}
-		cur, err := parseTreeExact(b)
+		cur, err := gitobj.ParseTreeExact(b)
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", dir, err)
 		}
@@ -82,26 +124,26 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 				return h, fmt.Errorf("commit adds no record (one record per commit)")
 			case len(added) > 1:
 				return h, fmt.Errorf("commit adds %d files to %s (one record per commit)", len(added), dir)
-			case added[0].name != name || added[0].mode != filemode.Regular:
-				return h, fmt.Errorf("commit adds %s%s, want %s (records deleted, repeated or reordered)", dir, added[0].name, want)
+			case added[0].Name != name || added[0].Mode != filemode.Regular:
+				return h, fmt.Errorf("commit adds %s%s, want %s (records deleted, repeated or reordered)", dir, added[0].Name, want)
 			}
-			h = added[0].hash
+			h = added[0].Hash
 			continue
 		}
 		for _, a := range added {
-			if a.name != open {
-				return h, fmt.Errorf("commit adds %s%s, want %s (one record per commit; records deleted, repeated or reordered)", dir, a.name, want)
+			if a.Name != open {
+				return h, fmt.Errorf("commit adds %s%s, want %s (one record per commit; records deleted, repeated or reordered)", dir, a.Name, want)
 			}
 		}
 		next, ok := findEntry(cur, open)
-		if !ok || next.mode != filemode.Dir {
+		if !ok || next.Mode != filemode.Dir {
 			return h, fmt.Errorf("commit does not add %s (records deleted, repeated or reordered)", want)
 		}
-		dir, h = dir+open+"/", next.hash
+		dir, h = dir+open+"/", next.Hash
 	}
-	v.top.reset(levels[0])
-	v.mid.reset(levels[1])
-	v.leaf.reset(levels[2])
+	v.top.Reset(levels[0])
+	v.mid.Reset(levels[1])
+	v.leaf.Reset(levels[2])
 	v.d1, v.d2 = d1, d2
 	return h, nil
 }
@@ -109,52 +151,52 @@ func (v *verifier) checkRecordsExact(seq int64, top plumbing.Hash) (plumbing.Has
 // keeps checks that tree cur (folder dir) holds every entry of prev
 // unchanged, except that folder open may change, and returns the entries
 // cur adds. A changed folder is searched for the record that changed.
-func (v *verifier) keeps(dir string, prev, cur []treeEntry, open string) ([]treeEntry, error) {
-	rest := map[string]treeEntry{}
+func (v *verifier) keeps(dir string, prev, cur []gitobj.TreeEntry, open string) ([]gitobj.TreeEntry, error) {
+	rest := map[string]gitobj.TreeEntry{}
 	for _, e := range cur {
-		rest[e.name] = e
+		rest[e.Name] = e
 	}
 	for _, p := range prev {
-		c, ok := rest[p.name]
-		delete(rest, p.name)
+		c, ok := rest[p.Name]
+		delete(rest, p.Name)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%s%s was deleted", dir, treeKey(p))
-		case c == p || (p.name == open && c.mode == p.mode):
-		case c.mode == filemode.Dir && p.mode == filemode.Dir:
-			ps, err1 := readTree(v.obj, p.hash)
-			cs, err2 := readTree(v.obj, c.hash)
+			return nil, fmt.Errorf("%s%s was deleted", dir, p.Key())
+		case c == p || (p.Name == open && c.Mode == p.Mode):
+		case c.Mode == filemode.Dir && p.Mode == filemode.Dir:
+			ps, err1 := gitobj.ReadTree(v.obj, p.Hash)
+			cs, err2 := gitobj.ReadTree(v.obj, c.Hash)
 			if err := errors.Join(err1, err2); err != nil {
-				return nil, fmt.Errorf("%s%s/: %w", dir, p.name, err)
+				return nil, fmt.Errorf("%s%s/: %w", dir, p.Name, err)
 			}
-			added, err := v.keeps(dir+p.name+"/", ps, cs, "")
+			added, err := v.keeps(dir+p.Name+"/", ps, cs, "")
 			if err == nil && len(added) > 0 {
-				err = fmt.Errorf("%s%s was added to a folder of earlier records", dir+p.name+"/", treeKey(added[0]))
+				err = fmt.Errorf("%s%s was added to a folder of earlier records", dir+p.Name+"/", added[0].Key())
 			}
 			if err == nil {
-				err = fmt.Errorf("%s%s/ was changed", dir, p.name)
+				err = fmt.Errorf("%s%s/ was changed", dir, p.Name)
 			}
 			return nil, err
 		default:
-			return nil, fmt.Errorf("%s%s was changed: a committed record is never changed", dir, p.name)
+			return nil, fmt.Errorf("%s%s was changed: a committed record is never changed", dir, p.Name)
 		}
 	}
-	var added []treeEntry
+	var added []gitobj.TreeEntry
 	for _, e := range cur {
-		if _, ok := rest[e.name]; ok {
+		if _, ok := rest[e.Name]; ok {
 			added = append(added, e)
 		}
 	}
 	return added, nil
 }
 
-func findEntry(es []treeEntry, name string) (treeEntry, bool) {
+func findEntry(es []gitobj.TreeEntry, name string) (gitobj.TreeEntry, bool) {
 	for _, e := range es {
-		if e.name == name {
+		if e.Name == name {
 			return e, true
 		}
 	}
-	return treeEntry{}, false
+	return gitobj.TreeEntry{}, false
 }
 
 // replayDerived brings the expected blob ids of the derived files up to
@@ -162,77 +204,35 @@ func findEntry(es []treeEntry, name string) (treeEntry, bool) {
 func (v *verifier) replayDerived() error {
 	s := v.state
 	if v.derived[fileLedgerMD].IsZero() {
-		v.derived[fileLedgerMD] = hashObject(plumbing.BlobObject, s.ledgerMD())
+		v.derived[fileLedgerMD] = gitobj.Hash(plumbing.BlobObject, s.ledgerMD())
 	}
 	if s.dirty.roster {
 		rb, err := s.rosterFile()
 		if err != nil {
 			return err
 		}
-		v.derived[fileRoster] = hashObject(plumbing.BlobObject, rb)
-		v.derived[fileSigners] = hashObject(plumbing.BlobObject, s.signersFile())
+		v.derived[fileRoster] = gitobj.Hash(plumbing.BlobObject, rb)
+		v.derived[fileSigners] = gitobj.Hash(plumbing.BlobObject, s.signersFile())
 	}
 	if len(s.dirty.keys) > 0 {
 		for id := range s.dirty.keys {
 			k := s.Keys[id]
-			v.keys.put(strings.TrimPrefix(keyPath(k), dirKeys+"/"), hashObject(plumbing.BlobObject, keyFile(k)))
+			v.keys.Put(strings.TrimPrefix(keyPath(k), dirKeys+"/"), gitobj.Hash(plumbing.BlobObject, keyFile(k)))
 		}
-		v.keysTree = v.keys.id()
+		v.keysTree = v.keys.ID()
 	}
 	s.dirty = dirtySet{}
 	return nil
 }
 
-// memTree is a folder of blob ids whose tree id is recomputed only along
-// the paths that changed.
-type memTree struct {
-	t     encTree
-	dirs  map[string]*memTree // the folders' contents
-	dirty []string            // folders changed since the last id
-	hash  plumbing.Hash       // zero when something below changed
-}
-
-func (t *memTree) put(path string, blob plumbing.Hash) {
-	t.hash = plumbing.ZeroHash
-	dir, rest, nested := strings.Cut(path, "/")
-	if !nested {
-		t.t.set(treeEntry{name: path, mode: filemode.Regular, hash: blob})
-		return
-	}
-	if t.dirs == nil {
-		t.dirs = map[string]*memTree{}
-	}
-	sub := t.dirs[dir]
-	switch {
-	case sub == nil:
-		sub = &memTree{}
-		t.dirs[dir] = sub
-		t.dirty = append(t.dirty, dir)
-	case !sub.hash.IsZero(): // not yet listed as changed
-		t.dirty = append(t.dirty, dir)
-	}
-	sub.put(rest, blob)
-}
-
-func (t *memTree) id() plumbing.Hash {
-	if t.hash.IsZero() {
-		for _, d := range t.dirty {
-			t.t.set(treeEntry{name: d, mode: filemode.Dir, hash: t.dirs[d].id()})
-		}
-		t.dirty = t.dirty[:0]
-		t.hash = t.t.id()
-	}
-	return t.hash
-}
-
 // checkDerived compares the derived files of a commit with the replay.
-func (v *verifier) checkDerived(entries map[string]treeEntry) error {
+func (v *verifier) checkDerived(entries map[string]gitobj.TreeEntry) error {
 	for _, name := range []string{fileLedgerMD, fileRoster, fileSigners} {
 		e, ok := entries[name]
 		if !ok {
 			return fmt.Errorf("%s is missing", name)
 		}
-		if e.hash != v.derived[name] {
+		if e.Hash != v.derived[name] {
 			return fmt.Errorf("%s differs from the replay of the records (edited by hand?)", name)
 		}
 	}
@@ -242,7 +242,7 @@ func (v *verifier) checkDerived(entries map[string]treeEntry) error {
 		return fmt.Errorf("keys/ exists but no record created a key")
 	case !ok && !v.keysTree.IsZero():
 		return fmt.Errorf("keys/ is missing")
-	case ok && e.hash != v.keysTree:
+	case ok && e.Hash != v.keysTree:
 		return fmt.Errorf("keys/ differs from the replay of the records (a key file edited, added or removed)")
 	}
 	return nil

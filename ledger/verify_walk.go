@@ -1,6 +1,9 @@
 // Verify's walk of the history: each commit read once, its signature
-// checked by the workers, and each commit and its record checked in turn
-// (the fast path by the tree's hash, the exact path by reading the tree).
+// handed to the workers, and each commit and its record checked in turn,
+// always in the same order: history, tree (the fast path by the tree's
+// hash, the exact path by reading it), record, chain and policy (the
+// state machine's), the commit itself, signatures, lifecycle, derived
+// files.
 
 package ledger
 
@@ -15,10 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
-	"github.com/hiddeco/sshsig"
-	"golang.org/x/crypto/ssh"
-
-	"custos/sign"
+	"custos/ledger/internal/gitobj"
 )
 
 // walk streams the first-parent history oldest first. It returns whether
@@ -32,13 +32,13 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	var signed sync.WaitGroup
 	var headTree plumbing.Hash
 	for h := head; ; {
-		c, err := v.obj.commit(h)
+		c, err := v.obj.Commit(h)
 		if err != nil {
 			v.failAt(0, h.String(), "history", "commit %s: %v", h, err)
 			return false
 		}
 		if h == head {
-			headTree = c.tree
+			headTree = c.Tree
 		}
 		ids = append(ids, h)
 		sums = append(sums, v.summarize(h, c, &signed))
@@ -46,22 +46,22 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			v.failAt(0, h.String(), "history", "more than 999999 commits")
 			return false
 		}
-		if len(c.parents) == 0 {
+		if len(c.Parents) == 0 {
 			break
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	v.history = ids
 	// The head's records/ tree names each commit's new record; every
 	// commit's tree is still checked by its hash.
-	if root, err := readTree(v.obj, headTree); err == nil {
+	if root, err := gitobj.ReadTree(v.obj, headTree); err == nil {
 		if top, err := subdir(v.obj, root, dirRecords); err == nil {
 			seq := int64(0)
 			for e, err := range walkRecords(v.obj, top) {
-				if seq++; err != nil || e.name != recordFile(seq) || e.mode != filemode.Regular {
+				if seq++; err != nil || e.Name != recordFile(seq) || e.Mode != filemode.Regular {
 					break
 				}
-				v.hint = append(v.hint, e.hash)
+				v.hint = append(v.hint, e.Hash)
 			}
 		}
 	}
@@ -80,7 +80,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	go func() {
 		defer close(stopped)
 		defer close(pre)
-		o := v.obj.fork()
+		o := v.obj.Fork()
 		for i := len(ids) - 1; i >= 0; i-- {
 			seq := int64(len(ids) - i)
 			if !v.fast(seq) {
@@ -88,10 +88,10 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			}
 			f := &fetched{}
 			if !sums[i].clean {
-				f.c, f.cErr = o.commit(ids[i])
+				f.c, f.cErr = o.Commit(ids[i])
 			}
 			if f.cErr == nil {
-				f.rec, f.canon, f.signing, f.recErr = o.record(v.hint[seq-1])
+				f.rec, f.canon, f.signing, f.recErr = readStored(o, v.hint[seq-1])
 			}
 			select {
 			case pre <- f:
@@ -143,7 +143,7 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	}
 	if f == nil {
 		f = &fetched{}
-		f.c, f.cErr = v.obj.commit(id)
+		f.c, f.cErr = v.obj.Commit(id)
 	}
 	var tree plumbing.Hash
 	if sum != nil {
@@ -157,52 +157,25 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		}
 		c := f.c
 		switch {
-		case len(c.parents) > 1:
-			return fail("history", "merge commit with %d parents: the history must be linear", len(c.parents))
-		case parent.IsZero() && len(c.parents) != 0:
+		case len(c.Parents) > 1:
+			return fail("history", "merge commit with %d parents: the history must be linear", len(c.Parents))
+		case parent.IsZero() && len(c.Parents) != 0:
 			return fail("history", "first commit has a parent")
-		case len(c.extra) > 0:
-			return fail("commit", "unexpected commit header %q", c.extra[0])
+		case len(c.Extra) > 0:
+			return fail("commit", "unexpected commit header %q", c.Extra[0])
 		}
-		tree = c.tree
+		tree = c.Tree
 	}
 	path := recordFile(seq)
 	exact := !v.fast(seq)
-	var entries map[string]treeEntry
+	var entries map[string]gitobj.TreeEntry
 	var recHash plumbing.Hash
 	if exact {
-		tb, err := v.obj.read(tree, plumbing.TreeObject)
-		if err != nil {
+		var err error
+		if entries, recHash, err = v.checkTreeExact(seq, tree); err != nil {
 			return fail("tree", "%v", err)
 		}
-		root, err := parseTreeExact(tb)
-		if err != nil {
-			return fail("tree", "root tree: %v", err)
-		}
-		entries = map[string]treeEntry{}
-		for _, e := range root {
-			switch e.name {
-			case fileLedgerMD, fileSigners, fileRoster:
-				if e.mode != filemode.Regular {
-					return fail("tree", "%s is not a regular file", e.name)
-				}
-			case dirKeys, dirRecords:
-				if e.mode != filemode.Dir {
-					return fail("tree", "%s is not a directory", e.name)
-				}
-			default:
-				return fail("tree", "unknown file %q in the ledger (only records/, keys/, roster.json, allowed_signers and LEDGER.md belong)", e.name)
-			}
-			entries[e.name] = e
-		}
-		recDir, ok := entries[dirRecords]
-		if !ok {
-			return fail("tree", "no records/ directory")
-		}
-		if recHash, err = v.checkRecordsExact(seq, recDir.hash); err != nil {
-			return fail("tree", "%v", err)
-		}
-		f.rec, f.canon, f.signing, f.recErr = v.obj.record(recHash)
+		f.rec, f.canon, f.signing, f.recErr = readStored(v.obj, recHash)
 	} else {
 		recHash = v.hint[seq-1]
 	}
@@ -235,60 +208,19 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 		r, _, _ := parseRosterFacts(rec.Facts)
 		member = r.Member(rec.Actor)
 	}
-	want, err := payloadOf(commitObject(rec, digest, member.CommitEmail(), tree, parent))
+	want, err := gitobj.Payload(commitObject(rec, digest, member.commitEmail(), tree, parent))
 	if err != nil {
 		return fail("commit", "%v", err)
 	}
-	var signer ssh.PublicKey
-	var parsed *sshsig.Signature
-	if sum != nil {
-		if sha256.Sum256(want) != sum.payload {
-			// Verify re-reads from here and names the difference.
-			return fail("commit", "commit differs from the one custos writes for the record")
-		}
-		signer = sum.key
-	} else {
-		c := f.c
-		if !bytes.Equal(want, c.payload) {
-			return fail("commit", "%s", diffCommit(want, c.payload))
-		}
-		if len(c.sig) == 0 {
-			return fail("signature", "commit is not signed")
-		}
-		if parsed, err = sign.Parse(c.sig); err != nil {
-			return fail("signature", "commit signature: %v", err)
-		}
-		signer = parsed.PublicKey
+	if sum != nil && sha256.Sum256(want) != sum.payload {
+		// Verify re-reads from here and names the difference.
+		return fail("commit", "commit differs from the one custos writes for the record")
 	}
-	if k := signer; !sign.SameKey(k, actorKey) {
-		who := "someone who is not a member"
-		for _, m := range v.state.Roster.Members {
-			if m.Key == sign.AuthorizedKey(k) {
-				who = "member " + m.Name
-			}
-		}
-		return fail("signature", "commit is signed by %s (%s), but the record's actor and committer is %s: the signature's principal must be the committer", who, sign.Fingerprint(k), rec.Actor)
+	if sum == nil && !bytes.Equal(want, f.c.Payload) {
+		return fail("commit", "%s", diffCommit(want, f.c.Payload))
 	}
-	if sum != nil {
-		if err := v.badSig[id]; err != nil {
-			return fail("signature", "commit signature by %s does not verify: %v", rec.Actor, err)
-		}
-	} else {
-		payload := f.c.payload
-		v.submit(job{seq: seq, commit: id, check: "signature", fn: func() error {
-			if err := sign.VerifyParsed(actorKey, NamespaceGit, payload, parsed); err != nil {
-				return fmt.Errorf("commit signature by %s does not verify: %w", rec.Actor, err)
-			}
-			return nil
-		}})
-	}
-	for _, a := range approvals {
-		v.submit(job{seq: seq, commit: id, check: a.check(), fn: func() error {
-			if err := a.verify(signing); err != nil {
-				return fmt.Errorf("%s does not verify over this %s (made for another or altered): %w", a.what(), a.over(), err)
-			}
-			return nil
-		}})
+	if err := v.checkSignatures(seq, id, rec, actorKey, approvals, signing, f.c, sum); err != nil {
+		return fail("signature", "%v", err)
 	}
 	if err := v.state.apply(rec, digest); err != nil {
 		return fail("lifecycle", "%v", err)
@@ -316,54 +248,9 @@ func (v *verifier) fast(seq int64) bool {
 	return (v.opts.exactFrom == 0 || seq < v.opts.exactFrom) && seq <= int64(len(v.hint))
 }
 
-// commitSum is what the walk keeps of a commit it found well formed
-// (signed, no merge, no unknown header) and whose signature it checked
-// by the key the signature names. The checks then need only compare:
-// the key with the actor's, the payload with the one custos writes for
-// the record, the tree with the replay's.
-type commitSum struct {
-	clean   bool
-	root    bool          // no parent
-	tree    plumbing.Hash // the commit's tree
-	payload [32]byte      // SHA-256 of the signed payload
-	key     ssh.PublicKey // the signature's key, shared by all its commits
-}
-
-// summarize keeps commit id's summary and has the workers check its
-// signature; a commit it cannot summarize is read again and checked in
-// full in its turn.
-func (v *verifier) summarize(id plumbing.Hash, c *rawCommit, signed *sync.WaitGroup) commitSum {
-	if len(c.parents) > 1 || len(c.extra) > 0 || len(c.sig) == 0 {
-		return commitSum{}
-	}
-	parsed, err := sign.Parse(c.sig)
-	if err != nil || parsed.PublicKey == nil {
-		return commitSum{}
-	}
-	blob := string(parsed.PublicKey.Marshal())
-	key, ok := v.walkKeys[blob]
-	if !ok {
-		key = parsed.PublicKey
-		v.walkKeys[blob] = key
-	}
-	signed.Add(1)
-	payload := c.payload
-	// seq 0: a job the workers never skip
-	v.submit(job{fn: func() error {
-		defer signed.Done()
-		if err := sign.VerifyParsed(key, NamespaceGit, payload, parsed); err != nil {
-			v.mu.Lock()
-			v.badSig[id] = err
-			v.mu.Unlock()
-		}
-		return nil
-	}})
-	return commitSum{clean: true, root: len(c.parents) == 0, tree: c.tree, payload: sha256.Sum256(c.payload), key: key}
-}
-
 // fetched is a commit and its record, read and decoded.
 type fetched struct {
-	c       *rawCommit
+	c       *gitobj.Commit
 	cErr    error
 	rec     *Record
 	canon   []byte

@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+
+	"custos/ledger/internal/gitobj"
 )
 
 // SkipWorktree makes later appends leave the work tree and its index as
@@ -59,7 +61,7 @@ func (l *Ledger) syncWorktree(files map[string][]byte) error {
 			idx.Entries = append(idx.Entries, e)
 			byName[p] = e
 		}
-		setEntry2(e, hashObject(plumbing.BlobObject, files[p]), fi)
+		setEntry2(e, gitobj.Hash(plumbing.BlobObject, files[p]), fi)
 	}
 	if err := syncDirs(dirs); err != nil {
 		return err
@@ -100,7 +102,7 @@ func (l *Ledger) syncWorktreeIfStale() error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lockGitDir(gitDir, "work tree repair", 0, LockMessages)
+	unlock, err := lockGitDir(gitDir, "work tree repair", 0, lockMessages)
 	if errors.Is(err, ErrLocked) {
 		return nil
 	}
@@ -144,12 +146,12 @@ func (l *Ledger) restoreWorktree(commit plumbing.Hash) error {
 	}
 	var entries []*index.Entry
 	dirs := map[string]bool{}
-	var walk func(prefix string, es []treeEntry) error
-	walk = func(prefix string, es []treeEntry) error {
+	var walk func(prefix string, es []gitobj.TreeEntry) error
+	walk = func(prefix string, es []gitobj.TreeEntry) error {
 		for _, te := range es {
-			p := prefix + te.name
-			if te.mode == filemode.Dir {
-				sub, err := readTree(st, te.hash)
+			p := prefix + te.Name
+			if te.Mode == filemode.Dir {
+				sub, err := gitobj.ReadTree(st, te.Hash)
 				if err != nil {
 					return err
 				}
@@ -160,11 +162,11 @@ func (l *Ledger) restoreWorktree(commit plumbing.Hash) error {
 			}
 			full := filepath.Join(l.dir, filepath.FromSlash(p))
 			fi, serr := os.Lstat(full)
-			if e := old[p]; e != nil && e.Hash == te.hash && serr == nil && fi.Mode().IsRegular() && fi.Size() == int64(e.Size) {
+			if e := old[p]; e != nil && e.Hash == te.Hash && serr == nil && fi.Mode().IsRegular() && fi.Size() == int64(e.Size) {
 				entries = append(entries, e)
 				continue
 			}
-			content, err := readObject(st, te.hash, plumbing.BlobObject)
+			content, err := gitobj.Read(st, te.Hash, plumbing.BlobObject)
 			if err != nil {
 				return err
 			}
@@ -177,7 +179,7 @@ func (l *Ledger) restoreWorktree(commit plumbing.Hash) error {
 				return err
 			}
 			e := &index.Entry{Name: p}
-			setEntry2(e, te.hash, fi)
+			setEntry2(e, te.Hash, fi)
 			entries = append(entries, e)
 		}
 		return nil

@@ -1,4 +1,7 @@
-package ledger
+// Packed objects: the packs of one object directory, read with go-git's
+// pack reader through a compact index of their own.
+
+package gitobj
 
 import (
 	"cmp"
@@ -16,14 +19,14 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// packSet reads the packed objects of an auditor's clone for verify with
-// go-git's pack reader, but with an index of its own per pack. To find
-// the base of a delta, go-git's index maps every offset of the pack to
-// its object id, built whole on first use: 80 MB for the million objects
-// of a 100 000-record ledger. compactIndex answers the same question from
-// a sorted table of 16 bytes per object. Objects it does not find (an
-// alternate object store, a pack added meanwhile) are left to go-git's
-// storage.
+// packSet reads the packed objects of one object directory (an auditor's
+// clone, packed by git gc) with go-git's pack reader, but with an index
+// of its own per pack. To find the base of a delta, go-git's index maps
+// every offset of the pack to its object id, built whole on first use:
+// 80 MB for the million objects of a 100 000-record ledger. compactIndex
+// answers the same question from a sorted table of 16 bytes per object.
+// The packs are listed once, on the first read: a pack added later is
+// not seen.
 type packSet struct {
 	dir    string // .git/objects/pack
 	opened bool
@@ -65,7 +68,7 @@ func (s *packSet) open() error {
 			// a FIFO or a device would block the reads below
 			if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
 				if err == nil {
-					err = fmt.Errorf("%s is a %s, not a regular file", p, fileKind(fi.Mode()))
+					err = fmt.Errorf("%s is a %s, not a regular file", p, FileKind(fi.Mode()))
 				}
 				return err
 			}

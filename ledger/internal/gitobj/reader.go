@@ -1,4 +1,7 @@
-package ledger
+// Reader: a repository's object stores read directly, loose and packed,
+// every object checked against its id.
+
+package gitobj
 
 import (
 	"bytes"
@@ -12,51 +15,60 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// objectReader reads git objects for verify: loose objects straight from
-// the objects directory (the common case for a ledger written by custos,
-// and much faster than through go-git's file-system layers), packed ones
-// with packSet, then the same from each alternate object store, in git's
+// Reader reads git objects: loose objects straight from the objects
+// directory (the common case for a ledger written by custos, and much
+// faster than through go-git's file-system layers), packed ones with
+// packSet, then the same from each alternate object store, in git's
 // order. Every object is checked against its id wherever it is found, so
 // an alternate cannot shadow an object with other content. Every read is
 // bounded: a loose object must be a regular file, its header must declare
-// at most maxObjectSize bytes, and it must inflate to exactly that.
-type objectReader struct {
-	objects    string
-	packs      *packSet      // shared by the readers of one verify, which never read at once
-	alternates []objectStore // further object stores (objects/info/alternates)
-	st         objectSource  // when set, a last resort for what none holds
-	zr         io.ReadCloser
-	file       []byte       // a loose object's compressed bytes
-	src        bytes.Reader // over file: a ByteReader, so zlib adds no buffer
+// at most MaxObjectSize bytes, and it must inflate to exactly that. A
+// Reader is not safe for concurrent use: Fork gives one that is, beside
+// it.
+type Reader struct {
+	stores []store // the repository's own first, then its alternates
+	zr     io.ReadCloser
+	file   []byte       // a loose object's compressed bytes
+	src    bytes.Reader // over file: a ByteReader, so zlib adds no buffer
 }
 
-// objectStore is one object directory and its packs.
-type objectStore struct {
+// store is one object directory and its packs.
+type store struct {
 	objects string
-	packs   *packSet
+	packs   *packSet // shared by the forks of a Reader, which never read at once
 }
 
-// fork is a reader of the same stores with buffers of its own.
-func (o *objectReader) fork() *objectReader {
-	return &objectReader{objects: o.objects, packs: o.packs, alternates: o.alternates, st: o.st}
+// NewReader reads the object directories dirs, in order: a repository's
+// own, then its alternates as git lists them.
+func NewReader(dirs ...string) *Reader {
+	o := &Reader{}
+	for _, d := range dirs {
+		o.stores = append(o.stores, store{objects: d, packs: &packSet{dir: filepath.Join(d, "pack")}})
+	}
+	return o
 }
 
-// close closes the packs of every store.
-func (o *objectReader) close() {
-	for _, s := range append([]objectStore{{o.objects, o.packs}}, o.alternates...) {
-		if s.packs != nil {
-			s.packs.close()
-		}
+// Fork is a reader of the same stores with buffers of its own. It shares
+// o's packs, which are not safe for concurrent use: the two must not
+// read at the same time.
+func (o *Reader) Fork() *Reader {
+	return &Reader{stores: o.stores}
+}
+
+// Close closes the packs of every store.
+func (o *Reader) Close() {
+	for _, s := range o.stores {
+		s.packs.close()
 	}
 }
 
 // open reads loose object h's file in dir and points the inflater at it;
 // false when there is no such file (the object is packed, or missing).
-func (o *objectReader) open(dir string, h plumbing.Hash) (bool, error) {
+func (o *Reader) open(dir string, h plumbing.Hash) (bool, error) {
 	hex := h.String()
 	var loose bool
 	var err error
-	o.file, loose, err = readLoose(dir+string(filepath.Separator)+hex[:2]+string(filepath.Separator)+hex[2:], o.file, maxLooseFile)
+	o.file, loose, err = readLoose(dir+string(filepath.Separator)+hex[:2]+string(filepath.Separator)+hex[2:], o.file, MaxLooseFile)
 	if !loose || err != nil {
 		return loose, err
 	}
@@ -72,27 +84,24 @@ func (o *objectReader) open(dir string, h plumbing.Hash) (bool, error) {
 	return true, nil
 }
 
-func (o *objectReader) read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
-	b, err := o.readFrom(objectStore{o.objects, o.packs}, h, typ)
-	for i := 0; err == plumbing.ErrObjectNotFound && i < len(o.alternates); i++ {
-		b, err = o.readFrom(o.alternates[i], h, typ)
-	}
-	if err != plumbing.ErrObjectNotFound {
-		return b, err
-	}
-	if o.st != nil {
-		return readObject(o.st, h, typ)
+// Read reads object h, of type typ, from the first store that holds it,
+// checked against its id; an error wrapping plumbing.ErrObjectNotFound
+// when none does.
+func (o *Reader) Read(h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+	for _, s := range o.stores {
+		b, err := o.readFrom(s, h, typ)
+		if err != plumbing.ErrObjectNotFound {
+			return b, err
+		}
 	}
 	return nil, fmt.Errorf("git object %s: %w", h, plumbing.ErrObjectNotFound)
 }
 
 // readFrom reads object h from store s: plumbing.ErrObjectNotFound (not
 // wrapped) when s does not hold it.
-func (o *objectReader) readFrom(s objectStore, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
+func (o *Reader) readFrom(s store, h plumbing.Hash, typ plumbing.ObjectType) ([]byte, error) {
 	loose, err := o.open(s.objects, h)
 	switch {
-	case !loose && s.packs == nil:
-		return nil, plumbing.ErrObjectNotFound
 	case !loose:
 		return o.packed(s.packs, h, typ)
 	case err != nil:
@@ -112,7 +121,7 @@ func (o *objectReader) readFrom(s objectStore, h plumbing.Hash, typ plumbing.Obj
 }
 
 // inflateLoose reads a loose object from zr: its header ("<type> <size>"
-// and a NUL), then exactly the size it declares, at most maxObjectSize,
+// and a NUL), then exactly the size it declares, at most MaxObjectSize,
 // and the end of the zlib stream (whose checksum zlib checks there). A
 // stream that goes on past the declared size (a zlib bomb) is refused
 // without inflating more than one byte beyond it.
@@ -138,8 +147,8 @@ func inflateLoose(zr io.Reader) (typ string, content []byte, err error) {
 	if !ok || err != nil || sz < 0 || (len(size) > 1 && size[0] == '0') {
 		return "", nil, fmt.Errorf("bad object header %.40q", hdr[:nul])
 	}
-	if sz > maxObjectSize {
-		return "", nil, fmt.Errorf("its header declares %d bytes, more than the %d a ledger object may take", sz, maxObjectSize)
+	if sz > MaxObjectSize {
+		return "", nil, fmt.Errorf("its header declares %d bytes, more than the %d a ledger object may take", sz, MaxObjectSize)
 	}
 	content = make([]byte, sz)
 	got := copy(content, hdr[nul+1:n])
@@ -163,10 +172,10 @@ func inflateLoose(zr io.Reader) (typ string, content []byte, err error) {
 }
 
 // packed reads object h from packs.
-func (o *objectReader) packed(packs *packSet, h plumbing.Hash, typ plumbing.ObjectType) (b []byte, err error) {
+func (o *Reader) packed(packs *packSet, h plumbing.Hash, typ plumbing.ObjectType) (b []byte, err error) {
 	// A pack is a file anyone could have altered, read by go-git's pack
-	// reader: whatever it meets, verify reports a corrupt object and
-	// never panics.
+	// reader: whatever it meets, the read is an error naming a corrupt
+	// object, never a panic.
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, fmt.Errorf("git object %s: the pack holding it is corrupt (%v)", h, r)
@@ -179,36 +188,40 @@ func (o *objectReader) packed(packs *packSet, h plumbing.Hash, typ plumbing.Obje
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
-	return objectContent(obj, h, typ)
+	return content(obj, h, typ)
 }
 
-// EncodedObject reads tree h (the only type asked for this way: verify's
-// walks of records/) through the objectReader.
-func (o *objectReader) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
-	b, err := o.read(h, plumbing.TreeObject)
+// EncodedObject reads tree h through o, whatever type is asked: o is a
+// Source of trees (for ReadTree and the walks of a tree).
+func (o *Reader) EncodedObject(_ plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	return o.memObject(h, plumbing.TreeObject)
+}
+
+func (o *Reader) memObject(h plumbing.Hash, typ plumbing.ObjectType) (plumbing.EncodedObject, error) {
+	b, err := o.Read(h, typ)
 	if err != nil {
 		return nil, err
 	}
 	obj := &plumbing.MemoryObject{}
-	obj.SetType(plumbing.TreeObject)
+	obj.SetType(typ)
 	obj.Write(b)
 	return obj, nil
 }
 
-// commit reads and parses commit h.
-func (o *objectReader) commit(h plumbing.Hash) (*rawCommit, error) {
-	raw, err := o.read(h, plumbing.CommitObject)
+// Commits is a Source of commits, and only commits, read through o.
+func (o *Reader) Commits() Source { return commitSource{o} }
+
+type commitSource struct{ o *Reader }
+
+func (c commitSource) EncodedObject(_ plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	return c.o.memObject(h, plumbing.CommitObject)
+}
+
+// Commit reads and parses commit h.
+func (o *Reader) Commit(h plumbing.Hash) (*Commit, error) {
+	raw, err := o.Read(h, plumbing.CommitObject)
 	if err != nil {
 		return nil, err
 	}
-	return parseCommit(raw)
-}
-
-// record reads and decodes the record file h (decodeStored).
-func (o *objectReader) record(h plumbing.Hash) (*Record, []byte, string, error) {
-	blob, err := o.read(h, plumbing.BlobObject)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return decodeStored(blob)
+	return ParseCommit(raw)
 }

@@ -1,6 +1,8 @@
 //go:build unix
 
-package ledger
+// Reading a loose object's file, bounded, with bare system calls.
+
+package gitobj
 
 import (
 	"fmt"
@@ -30,7 +32,7 @@ func readLoose(path string, buf []byte, limit int64) ([]byte, bool, error) {
 	case err != nil:
 		return buf, true, fmt.Errorf("%s: %w", path, err)
 	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
-		return buf, true, fmt.Errorf("%s is a %s, not a regular file", path, fileKind(unixMode(uint32(st.Mode))))
+		return buf, true, fmt.Errorf("%s is a %s, not a regular file", path, FileKind(unixMode(uint32(st.Mode))))
 	case st.Size > limit:
 		return buf, true, fmt.Errorf("%s is %d bytes, more than the %d a ledger object may take", path, st.Size, limit)
 	}

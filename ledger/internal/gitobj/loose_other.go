@@ -1,6 +1,8 @@
 //go:build !unix
 
-package ledger
+// Reading a loose object's file, bounded, where there is no unix.
+
+package gitobj
 
 import (
 	"errors"
@@ -20,7 +22,7 @@ func readLoose(path string, buf []byte, limit int64) ([]byte, bool, error) {
 	case err != nil:
 		return buf, true, err
 	case !fi.Mode().IsRegular():
-		return buf, true, fmt.Errorf("%s is a %s, not a regular file", path, fileKind(fi.Mode()))
+		return buf, true, fmt.Errorf("%s is a %s, not a regular file", path, FileKind(fi.Mode()))
 	case fi.Size() > limit:
 		return buf, true, fmt.Errorf("%s is %d bytes, more than the %d a ledger object may take", path, fi.Size(), limit)
 	}
