@@ -1,0 +1,124 @@
+package tui
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/ceremony"
+	"custos/ledger"
+)
+
+// at feeds messages until the form's focused field is the one keyed k.
+func (h *harness) at(k string) string {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if fs := h.m.form; fs != nil && h.m.screen == scrForm && fs.f.GetFocusedField().GetKey() == k {
+			return h.view()
+		}
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("the form never focused %q; it shows:\n%s", k, h.view())
+		}
+	}
+}
+
+// TestFormGenerate: from Home, n opens the form; its answers make a
+// generate script that is saved in the workspace, decodes with the strict
+// decoder, and is planned and run like a script typed by path.
+func TestFormGenerate(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := filepath.Join(f.dir, "ws")
+	if err := os.Mkdir(ws, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	v := h.waitFor("Which ceremony?")
+	fits(t, v, 80, 24)
+	if strings.Contains(v, "destroy —") || strings.Contains(v, "export —") {
+		t.Errorf("a ledger with no key offers more than generate:\n%s", v)
+	}
+	h.key("enter")
+	h.at("label")
+	h.typ("kek-2026")
+	h.key("enter")
+	h.at("type")
+	h.key("enter")
+	h.at("owner")
+	h.typ("payments")
+	h.key("enter")
+	h.at("purpose")
+	h.typ("wraps data keys")
+	h.key("enter")
+	h.at("rotation")
+	fits(t, h.waitFor("none"), 80, 24) // its options are made from the type chosen
+	h.key("enter")
+	h.at("exportable")
+	h.key("y")
+	h.at("backup")
+	h.key("n")
+	fits(t, h.at("operator"), 80, 24)
+	h.key("enter")
+	h.at("witnesses")
+	h.waitFor("bob (officer)")
+	h.key("space")
+	h.key("enter")
+	h.at("token")
+	h.key("enter")
+	h.at("pin")
+	h.key("enter")
+	fits(t, h.at("ceremony"), 80, 24)
+	h.key("enter")
+	h.at("notes")
+	h.key("enter")
+	h.at("file")
+	h.key("enter")
+	v = h.waitFor("The script the form wrote")
+	fits(t, v, 80, 24)
+	t.Logf("\n%s", v)
+	h.key("enter")
+	v = h.waitFor("What will happen")
+	t.Logf("\n%s", v)
+	p := filepath.Join(ws, "generate-kek-2026.yaml")
+	s, err := ceremony.LoadScript(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key.Label != "kek-2026" || s.Key.Type != "aes-256" || !s.Key.Exportable || s.Key.Backup || len(s.Witnesses) != 1 || s.Witnesses[0] != "bob" {
+		t.Errorf("script: %+v %+v", s, s.Key)
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice", "bob")
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	v = h.waitFor("Ceremony generate-kek-2026 is closed")
+	t.Logf("\n%s", v)
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == "key.generate.intent" && r.Facts["script_sha256"] != s.SHA256 {
+			t.Errorf("intent script_sha256 %v, the saved script %s", r.Facts["script_sha256"], s.SHA256)
+		}
+	}
+}
