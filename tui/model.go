@@ -94,6 +94,8 @@ type Model struct {
 	run  *runState
 	form *formState // new ceremony, while its form or script is shown
 
+	outcome outcomeSeen // the done screen's outcome record (form_outcome.go)
+
 	stopAt time.Time // when ctrl+c last asked a running step to stop
 }
 
