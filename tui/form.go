@@ -99,7 +99,7 @@ func (m *Model) openStage(stage int) tea.Cmd {
 // layoutForm fits the form to the body when the terminal's size changed.
 func (m *Model) layoutForm() {
 	fs := m.form
-	w, h := max(20, m.width-4), max(6, m.bodyHeight()-2)
+	w, h := max(20, m.width-4), max(6, m.bodyHeight()-4)
 	if fs.w != w || fs.h != h {
 		fs.w, fs.h = w, h
 		fs.f.WithWidth(w).WithHeight(h)
@@ -248,7 +248,7 @@ func (m *Model) formBody() ([]string, string) {
 		}
 		// Wrapped, not cut: every character of the script is read.
 		w := max(20, m.width-4)
-		for _, l := range strings.Split(ansi.Hardwrap(where, w, true), "\n") {
+		for _, l := range strings.Split(ansi.Wrap(where, w, "/"), "\n") {
 			out = append(out, "  "+s.Dim.Render(l))
 		}
 		out = append(out, "")

@@ -113,15 +113,15 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 				keySelect(st, v, "Key to back up"),
 			),
 			huh.NewGroup(
-				huh.NewMultiSelect[string]().Key("holders").Title("Share holders").Description("space: tick · share 1, 2, … in this order").
-					Options(huh.NewOptions(holders...)...).Value(&v.holders).Validate(func(h []string) error {
+				huh.NewMultiSelect[string]().Key("holders").Title("Share holders").Description("space: tick · shares 1, 2, … go in this order").
+					Options(huh.NewOptions(holders...)...).Height(min(len(holders), 8)+3).Value(&v.holders).Validate(func(h []string) error {
 					if len(h) < 2 {
 						return errors.New("tick at least two holders")
 					}
 					return nil
 				}),
 				huh.NewSelect[int]().Key("threshold").Title("Threshold").Description("shares needed to restore").
-					OptionsFunc(func() []huh.Option[int] { return thresholdChoices(len(v.holders)) }, &v.holders).Value(&v.threshold),
+					OptionsFunc(func() []huh.Option[int] { return thresholdChoices(len(v.holders)) }, &v.holders).Height(min(len(holders), 6)+2).Value(&v.threshold),
 			),
 			huh.NewGroup(
 				newPath("Medium for the wrapped key", "a new file, e.g. /media/backup/KEY.bk1.wrapped", &v.media).Key("media"),
@@ -179,7 +179,8 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("operator").Title("Operator").Description("at the keyboard; signs every record").Options(huh.NewOptions(ops...)...).Value(&v.operator),
 			huh.NewMultiSelect[string]().Key("witnesses").Title("Witnesses").Description("space: tick · present in the room; co-sign the checkpoint").
-				OptionsFunc(func() []huh.Option[string] { return witnessChoices(st, v.operator) }, &v.operator).Value(&v.witnesses),
+				OptionsFunc(func() []huh.Option[string] { return witnessChoices(st, v.operator) }, &v.operator).
+				Height(min(len(st.Roster.Members), 8)+3).Value(&v.witnesses),
 		),
 		huh.NewGroup(token...),
 	)

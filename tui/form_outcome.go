@@ -55,7 +55,13 @@ func (m *Model) outcomeLines() []string {
 	if len(names) > 0 {
 		out = append(out, "", fmt.Sprintf("  Recorded in %s (record %d):", kind, seq))
 		for _, k := range names {
-			out = append(out, fmt.Sprintf("    %s: %s", k, termtext.Printable(rec.Facts[k].(string))))
+			v := termtext.Printable(rec.Facts[k].(string))
+			if l := fmt.Sprintf("    %s: %s", k, v); len(l) <= max(20, m.width) {
+				out = append(out, l)
+				continue
+			}
+			// whole, on a line of its own: a digest is never cut
+			out = append(out, "    "+k+":", "      "+v)
 		}
 	}
 	m.outcome = outcomeSeen{seq: seq, lines: out}
