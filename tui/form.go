@@ -272,10 +272,21 @@ func (m *Model) formBody() ([]string, string) {
 		title += ": " + fs.v.kind
 	}
 	out := []string{s.Heading.Render(title), ""}
-	lines := strings.Split(fs.f.View(), "\n")
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1] // the form pads to its height
-	}
-	out = append(out, lines...)
+	out = append(out, fitLines(strings.Split(fs.f.View(), "\n"), m.bodyHeight()-len(out))...)
 	return out, "enter: next · shift+tab: back · space: tick · esc: leave, nothing written"
+}
+
+// fitLines drops the blank lines the form pads its page with, last first,
+// until it fits in n lines: the errors it writes below the page stay.
+func fitLines(lines []string, n int) []string {
+	blank := func(l string) bool { return strings.TrimSpace(ansi.Strip(l)) == "" }
+	for len(lines) > 0 && blank(lines[len(lines)-1]) {
+		lines = lines[:len(lines)-1]
+	}
+	for i := len(lines) - 1; i > 0 && len(lines) > n; i-- {
+		if blank(lines[i]) && blank(lines[i-1]) {
+			lines = append(lines[:i], lines[i+1:]...)
+		}
+	}
+	return lines
 }
