@@ -90,11 +90,11 @@ func LabelFree(st *ledger.State, label string) bool { return keyByLabel(st, labe
 // KeysFor are the keys a ceremony of that kind may name, oldest first:
 // active ones; for an export, secret keys generated exportable; for a
 // backup, keys generated for backup that are not ed25519; a compromised
-// key only for a destroy.
+// key only for a destroy or a rotation.
 func KeysFor(st *ledger.State, kind string) []*ledger.KeyState {
 	var out []*ledger.KeyState
 	for _, ks := range st.Keys {
-		if ks.State != ledger.KeyActive || (kind != KindDestroy && compromisedAt(ks) > 0) {
+		if ks.State != ledger.KeyActive || (kind != KindDestroy && kind != KindRotate && compromisedAt(ks) > 0) {
 			continue
 		}
 		kt, err := hsm.ParseKeyType(ks.Type)
@@ -107,7 +107,7 @@ func KeysFor(st *ledger.State, kind string) []*ledger.KeyState {
 			if !wrapsOnlyUnderTrusted(ks) || ks.Type == string(hsm.Ed25519) {
 				continue
 			}
-		case KindDestroy:
+		case KindDestroy, KindRotate:
 		default:
 			continue
 		}
@@ -144,4 +144,56 @@ func CheckRecipientKey(path string) (bits int, err error) {
 		return 0, err
 	}
 	return pub.N.BitLen(), nil
+}
+
+// RestorableBackup is a backup a restore may name: not destroyed, its key
+// in the ledger, with the files its shares were written to.
+type RestorableBackup struct {
+	ID, KeyLabel, KeyState string
+	M, N                   int
+	Media                  string   // where the backup wrote the wrapped key
+	Files                  []string // the age file of share 1, 2 … as written ("" for a card only)
+	Holders                []string // holder of share 1, 2 …
+}
+
+// RestorableBackups are the ledger's backups a restore may name, in the
+// order they were made.
+func RestorableBackups(l *ledger.Ledger) ([]RestorableBackup, error) {
+	st := l.State()
+	var out []RestorableBackup
+	for id := range st.Backups {
+		if bs, ok := st.Backup(id); !ok || bs.Destroyed != 0 {
+			continue
+		}
+		b, err := LoadBackup(l, id)
+		if err != nil {
+			return nil, err
+		}
+		ks := st.Keys[b.KeyID]
+		if ks == nil || (ks.State != ledger.KeyActive && ks.State != ledger.KeyDestroyed) {
+			continue
+		}
+		split, err := l.Record(b.Seq)
+		if err != nil {
+			return nil, err
+		}
+		set, err := l.Record(b.SharesSeq)
+		if err != nil {
+			return nil, err
+		}
+		r := RestorableBackup{ID: id, KeyLabel: ks.Label, KeyState: ks.State, M: b.M, N: b.N, Holders: b.Holders}
+		r.Media, _ = split.Facts["media"].(string)
+		r.Files = make([]string, b.N)
+		hs, _ := set.Facts["holders"].([]any)
+		for _, h := range hs {
+			hm, _ := h.(map[string]any)
+			f, _ := hm["file"].(string)
+			if i, ok := factInt(hm["index"]); ok && i >= 1 && i <= b.N {
+				r.Files[i-1] = f
+			}
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return st.Backups[out[i].ID] < st.Backups[out[j].ID] })
+	return out, nil
 }

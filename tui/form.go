@@ -34,7 +34,9 @@ type formState struct {
 	stage int
 	f     *huh.Form
 	hsms  []ceremony.EnrolledHSM
-	w, h  int // the size the form was laid out for
+	// backups a restore may name
+	backups []ceremony.RestorableBackup
+	w, h    int // the size the form was laid out for
 
 	yaml  []byte // the script, once made
 	saved string // the file it was saved as
@@ -59,11 +61,17 @@ func (m *Model) startForm() tea.Cmd {
 			"enrol the token first: custos run enroll.yaml --ledger "+m.dir+" (docs/examples/enroll-hsm.yaml)"))
 		return nil
 	}
+	backups, err := ceremony.RestorableBackups(m.led)
+	if err != nil {
+		m.fail(err)
+		return nil
+	}
 	m.status = ""
-	m.form = &formState{hsms: hsms}
+	m.form = &formState{hsms: hsms, backups: backups}
 	m.form.v.serial = hsms[0].Serial
 	m.form.v.shareDir = "shares"
 	m.form.v.expires = m.opts.Now().AddDate(0, 0, 30).Format("2006-01-02")
+	m.form.v.retireOn = m.opts.Now().AddDate(0, 0, 90).Format("2006-01-02")
 	m.goTo(scrForm)
 	return m.openStage(stageKind)
 }
@@ -76,11 +84,7 @@ func (m *Model) openStage(stage int) tea.Cmd {
 	var groups []*huh.Group
 	switch stage {
 	case stageKind:
-		groups = []*huh.Group{huh.NewGroup(
-			huh.NewSelect[string]().Key("kind").Title("Which ceremony?").
-				Description("offered when the ledger holds something it can act on").
-				Options(kindChoices(m.led.State())...).Value(&v.kind),
-		)}
+		groups = m.kindGroups(v, fs.backups)
 	case stageDetails:
 		groups = m.detailGroups(v, fs.hsms)
 	case stageNames:
@@ -136,6 +140,7 @@ func (m *Model) formMsg(msg tea.Msg) (tea.Cmd, bool) {
 		if fs.v.kind == "" {
 			return m.openStage(stageKind), true
 		}
+		m.prefill(&fs.v, fs.backups)
 		return m.openStage(stageDetails), true
 	case stageDetails:
 		return m.openStage(stageNames), true

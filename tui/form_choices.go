@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/huh/v2"
 
@@ -20,13 +22,46 @@ import (
 	"custos/ledger"
 )
 
-func keySelect(st *ledger.State, v *formValues, title string) *huh.Select[string] {
+// keySelect offers the ledger's keys a ceremony of kind may take.
+func keySelect(st *ledger.State, kind string, v *string, title string) *huh.Select[string] {
 	var opts []huh.Option[string]
-	for _, ks := range ceremony.KeysFor(st, v.kind) {
+	for _, ks := range ceremony.KeysFor(st, kind) {
 		opts = append(opts, huh.NewOption(fmt.Sprintf("%s · %s · id %s", termtext.Printable(ks.Label), termtext.Printable(ks.Type), short(ks.ID, 12)), ks.Label))
 	}
-	return huh.NewSelect[string]().Key("key").Title(title).Description("the ledger's live keys this ceremony may take").Options(opts...).Value(&v.key)
+	return huh.NewSelect[string]().Key("key").Title(title).Description("the ledger's live keys this ceremony may take").Options(opts...).Value(v)
 }
+
+// futureDate is a date, YYYY-MM-DD, today or later.
+func (m *Model) futureDate(s string) error {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return errors.New("want a date like 2027-01-31")
+	}
+	if !d.After(m.opts.Now().AddDate(0, 0, -1)) {
+		return errors.New("set a future date")
+	}
+	return nil
+}
+
+// nextLabel is a free label for the next version of label: its trailing
+// number counted up (kek-2026 → kek-2027), else label-2, -3 ….
+func nextLabel(st *ledger.State, label string) string {
+	base, n := label, 1
+	if m := trailingNumber.FindStringSubmatch(label); m != nil {
+		base = m[1]
+		n, _ = strconv.Atoi(m[2])
+	} else {
+		base += "-"
+	}
+	for i := n + 1; i < n+100; i++ {
+		if l := base + strconv.Itoa(i); ids.Valid(l) && ceremony.LabelFree(st, l) {
+			return l
+		}
+	}
+	return ""
+}
+
+var trailingNumber = regexp.MustCompile(`^(.*?)([0-9]{1,6})$`)
 
 // rotationChoices are periods up to the policy's for the key type; none
 // only when the policy sets no period for it.

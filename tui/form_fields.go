@@ -9,8 +9,9 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
-	"time"
+	"strings"
 
 	"charm.land/huh/v2"
 
@@ -31,7 +32,11 @@ type formValues struct {
 	label, typ, owner, purpose, rotation string
 	exportable, backup                   bool
 
-	key string // export, backup, destroy: the label of the key
+	key string // export, backup, destroy, rotate: the label of the key
+
+	retireOn string   // rotate: when the old version retires
+	restore  string   // restore: the backup id
+	shares   []string // restore: the share files listed, in order
 
 	backupID        string
 	holders         []string
@@ -46,7 +51,7 @@ type formValues struct {
 
 // kindChoices are the ceremonies the form offers on this ledger: each one
 // only when the ledger holds something it could act on.
-func kindChoices(st *ledger.State) []huh.Option[string] {
+func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Option[string] {
 	out := []huh.Option[string]{huh.NewOption("generate — a new key inside the HSM", ceremony.KindGenerate)}
 	if len(ceremony.KeysFor(st, ceremony.KindBackup)) > 0 && len(ceremony.ShareHolders(st)) >= 2 {
 		out = append(out, huh.NewOption("backup — split a key's backup among share holders", ceremony.KindBackup))
@@ -54,10 +59,78 @@ func kindChoices(st *ledger.State) []huh.Option[string] {
 	if len(ceremony.KeysFor(st, ceremony.KindExport)) > 0 {
 		out = append(out, huh.NewOption("export — wrap a key to a recipient", ceremony.KindExport))
 	}
+	if len(ceremony.KeysFor(st, ceremony.KindRotate)) > 0 {
+		out = append(out, huh.NewOption("rotate — a new version of a key; the old one retires", ceremony.KindRotate))
+	}
+	if len(backups) > 0 {
+		out = append(out, huh.NewOption("restore — a key from its backup, shares entered here", ceremony.KindRestore))
+	}
 	if len(ceremony.KeysFor(st, ceremony.KindDestroy)) > 0 {
 		out = append(out, huh.NewOption("destroy — a key, on the HSM, for good", ceremony.KindDestroy))
 	}
 	return out
+}
+
+// kindGroups are the first pages: the kind, and for a rotation the key it
+// replaces, for a restore the backup, so the pages after can start from
+// what they hold.
+func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) []*huh.Group {
+	st := m.led.State()
+	var bk []huh.Option[string]
+	for _, b := range backups {
+		bk = append(bk, huh.NewOption(fmt.Sprintf("%s · key %s (%s) · %d of %d: %s", termtext.Printable(b.ID), termtext.Printable(b.KeyLabel), b.KeyState, b.M, b.N, termtext.Printable(strings.Join(b.Holders, ", "))), b.ID))
+	}
+	return []*huh.Group{
+		huh.NewGroup(
+			huh.NewSelect[string]().Key("kind").Title("Which ceremony?").
+				Description("offered when the ledger holds something it can act on").
+				Options(kindChoices(st, backups)...).Value(&v.kind),
+		),
+		huh.NewGroup(
+			keySelect(st, ceremony.KindRotate, &v.key, "Key to rotate"),
+			huh.NewInput().Key("retire").Title("Retire the old version on").Description("YYYY-MM-DD; after it, destroy it").Value(&v.retireOn).Validate(m.futureDate),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindRotate }),
+		huh.NewGroup(
+			huh.NewSelect[string]().Key("restore").Title("Backup to restore from").Description("the ledger's backups that are not destroyed").Options(bk...).Value(&v.restore),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindRestore }),
+	}
+}
+
+// prefill starts a rotation's new version from the old one, and a
+// restore from what its backup recorded.
+func (m *Model) prefill(v *formValues, backups []ceremony.RestorableBackup) {
+	st := m.led.State()
+	switch v.kind {
+	case ceremony.KindRotate:
+		for _, ks := range ceremony.KeysFor(st, ceremony.KindRotate) {
+			if ks.Label != v.key {
+				continue
+			}
+			if v.label == "" {
+				v.label = nextLabel(st, ks.Label)
+			}
+			if v.typ == "" {
+				v.typ = ks.Type
+			}
+			if v.owner == "" {
+				v.owner, _ = ks.Facts["owner"].(string)
+			}
+			if v.purpose == "" {
+				v.purpose, _ = ks.Facts["purpose"].(string)
+			}
+		}
+	case ceremony.KindRestore:
+		for _, b := range backups {
+			if b.ID == v.restore && v.shares == nil {
+				v.media = b.Media
+				for _, f := range b.Files {
+					if f != "" {
+						v.shares = append(v.shares, f)
+					}
+				}
+			}
+		}
+	}
 }
 
 // detailGroups are the pages of the form for v.kind.
@@ -68,7 +141,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		v.rotation = "1y"
 	}
 	switch v.kind {
-	case ceremony.KindGenerate:
+	case ceremony.KindGenerate, ceremony.KindRotate:
 		types := ceremony.ApprovedKeyTypes(st)
 		g = append(g,
 			huh.NewGroup(
@@ -106,7 +179,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		holders := ceremony.ShareHolders(st)
 		g = append(g,
 			huh.NewGroup(
-				keySelect(st, v, "Key to back up"),
+				keySelect(st, v.kind, &v.key, "Key to back up"),
 			),
 			huh.NewGroup(
 				huh.NewMultiSelect[string]().Key("holders").Title("Share holders").Description("space: tick · shares 1, 2, … go in this order").
@@ -128,7 +201,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 	case ceremony.KindExport:
 		g = append(g,
 			huh.NewGroup(
-				keySelect(st, v, "Key to export"),
+				keySelect(st, v.kind, &v.key, "Key to export"),
 				huh.NewInput().Key("recipient").Title("Recipient").Description("who receives it").Suggestions(ceremony.PastRecipients(m.led)).Value(&v.recipient).Validate(required),
 				huh.NewInput().Key("recipientkey").Title("Recipient's RSA public key").Description("a PEM file: PUBLIC KEY or CERTIFICATE").Value(&v.recipientKey).Validate(func(p string) error {
 					_, err := ceremony.CheckRecipientKey(p)
@@ -137,22 +210,30 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 			),
 			huh.NewGroup(
 				huh.NewInput().Key("purpose").Title("Purpose").Value(&v.purpose).Validate(required),
-				huh.NewInput().Key("expires").Title("Expires").Description("YYYY-MM-DD, in the future").Value(&v.expires).Validate(func(s string) error {
-					d, err := time.Parse(time.DateOnly, s)
-					if err != nil {
-						return errors.New("want a date like 2027-01-31")
-					}
-					if !d.After(m.opts.Now().AddDate(0, 0, -1)) {
-						return errors.New("set a future date")
-					}
-					return nil
-				}),
+				huh.NewInput().Key("expires").Title("Expires").Description("YYYY-MM-DD, in the future").Value(&v.expires).Validate(m.futureDate),
 				newPath("Output file", "the wrapped key, a new file", &v.output).Key("output"),
 			),
 		)
+	case ceremony.KindRestore:
+		g = append(g, huh.NewGroup(
+			huh.NewInput().Key("media").Title("The wrapped key's medium").Description("the file the backup wrote; it is checked against the ledger").Value(&v.media).Validate(func(p string) error {
+				_, err := os.Stat(p)
+				return err
+			}),
+			huh.NewMultiSelect[string]().Key("shares").Title("Share files offered at the share screen").
+				Description("space: tick · a holder may bring a card or another file there instead").
+				Options(huh.NewOptions(v.shares...)...).Height(min(len(v.shares), 8)+3).Value(&v.shares).Validate(func(f []string) error {
+				for _, b := range m.form.backups {
+					if b.ID == v.restore && len(f) < b.M {
+						return fmt.Errorf("list at least %d (the backup's threshold); holders may bring others to the share screen", b.M)
+					}
+				}
+				return nil
+			}),
+		))
 	case ceremony.KindDestroy:
 		g = append(g, huh.NewGroup(
-			keySelect(st, v, "Key to destroy"),
+			keySelect(st, v.kind, &v.key, "Key to destroy"),
 			huh.NewInput().Key("reason").Title("Reason").Description("recorded in the ledger").Value(&v.reason).Validate(required),
 		))
 	}

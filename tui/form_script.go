@@ -23,8 +23,11 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 	st := m.led.State()
 	if v.ceremony == "" {
 		what := v.key
-		if v.kind == ceremony.KindGenerate {
+		switch v.kind {
+		case ceremony.KindGenerate:
 			what = v.label
+		case ceremony.KindRestore:
+			what = v.restore
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
 	}
@@ -94,7 +97,7 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		s.SOPINSource = v.soPIN
 	}
 	switch v.kind {
-	case ceremony.KindGenerate:
+	case ceremony.KindGenerate, ceremony.KindRotate:
 		k := &ceremony.KeyPlan{Label: v.label, Type: v.typ, Owner: v.owner, Purpose: v.purpose, Exportable: v.exportable, Backup: v.backup}
 		if v.rotation != "" && v.rotation != noRotation {
 			if err := k.Rotation.UnmarshalText([]byte(v.rotation)); err != nil {
@@ -102,6 +105,19 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 			}
 		}
 		s.Key = k
+		if v.kind == ceremony.KindRotate {
+			d, err := time.Parse(time.DateOnly, v.retireOn)
+			if err != nil {
+				return nil, fmt.Errorf("retire on: %w", err)
+			}
+			s.Rotate = &ceremony.RotatePlan{Key: v.key, RetireOn: ceremony.Date{Time: d}}
+		}
+	case ceremony.KindRestore:
+		r := &ceremony.RestorePlan{Backup: v.restore, Media: v.media}
+		for _, f := range v.shares {
+			r.Shares = append(r.Shares, ceremony.ShareSource{File: f})
+		}
+		s.Restore = r
 	case ceremony.KindBackup:
 		s.Backup = &ceremony.BackupPlan{Key: v.key, ID: v.backupID, Threshold: v.threshold, Holders: v.holders, Media: v.media, ShareDir: v.shareDir, Cards: v.cards}
 	case ceremony.KindExport:

@@ -363,8 +363,8 @@ func TestTUIFormDestroy(t *testing.T) {
 	lab.start()
 	tm := lab.tm
 	tm.keys("n")
-	tm.waitFor("", "┃ Which ceremony?", "destroy —")
-	tm.keys("Down", "Enter")
+	tm.waitFor("", "┃ Which ceremony?", "rotate —", "destroy —")
+	tm.keys("Down", "Down", "Enter")
 	lab.field("Key to destroy")
 	tm.waitFor("", "old-kek · aes-256")
 	tm.keys("Enter")
@@ -558,5 +558,119 @@ func TestTUIFormExport(t *testing.T) {
 		if r["kind"] == "key.export.intent" && fmt.Sprint(r["approvers"]) != "[carol]" {
 			t.Errorf("custos log: the export intent approved by %v", r["approvers"])
 		}
+	}
+}
+
+// TestTUIFormRotate: the form starts the new version from the old key
+// (label counted up, type, owner, purpose) and schedules the old one's
+// retirement; the ledger records both, the done screen the new key's
+// check value.
+func TestTUIFormRotate(t *testing.T) {
+	lab := newFormLab(t, "form-rotate")
+	lab.setupKey("kek-2026", "")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "rotate —")
+	tm.keys("Down", "Enter")
+	lab.field("Key to rotate")
+	tm.waitFor("", "kek-2026 · aes-256")
+	tm.keys("Enter")
+	lab.answer("Retire the old version on", "")
+	lab.field("Label of the new key")
+	tm.waitFor("form-rotate-label", "> kek-2027")
+	tm.keys("Enter")
+	lab.answer("Key type", "")
+	lab.field("Owner")
+	tm.waitFor("", "> payments")
+	tm.keys("Enter")
+	lab.answer("Purpose", "")
+	lab.answer("Rotation", "")
+	lab.field("Exportable?")
+	tm.keys("n")
+	lab.field("To be backed up?")
+	tm.keys("n")
+	lab.peopleAndToken([]int{0}, "file:"+lab.tok.UserPINFile, "")
+	file := lab.names(false)
+	tm.waitFor("", "The script the form wrote", "kind: rotate", "label: kek-2027")
+	tm.keys("NPage")
+	tm.waitFor("", "rotate:", "key: kek-2026", "retire_on: ")
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "ceremony rotate-kek-2026 (rotate)", `schedule the retirement of "kek-2026"`)
+	tm.keys("Enter")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.generate.intent")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	done := lab.whole(tm.waitFor("form-rotate-done", "Ceremony rotate-kek-2026 is closed", "Recorded in key.generated"))
+	s := lab.saved(file, "rotate-kek-2026")
+	gen := lab.record("rotate-kek-2026", "key.generated")
+	lab.outcome(done, gen, "kcv_aes_cmac")
+	ret := lab.record("rotate-kek-2026", "key.retirement.scheduled")
+	if ret.Facts["label"] != "kek-2026" || ret.Facts["retire_on"] != s.Rotate.RetireOn.String() || ret.Facts["successor"] != gen.Facts["key_id"] {
+		t.Errorf("key.retirement.scheduled: %v; the new key %v", ret.Facts, gen.Facts["key_id"])
+	}
+}
+
+// TestTUIFormRestore: after a backup and the key's destruction (setup),
+// the form offers the backup, its medium and share files as the ledger
+// recorded them; carol and dave enter their age files with their own
+// keys; the restored key's check value on the done screen is the one
+// recorded at its generation.
+func TestTUIFormRestore(t *testing.T) {
+	lab := newFormLab(t, "form-restore")
+	lab.setupKey("root-rs", ", backup: true")
+	if err := os.Mkdir(filepath.Join(lab.dir, "media"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	media := filepath.Join(lab.dir, "media", "root-rs.wrapped")
+	lab.write("setup-backup.yaml", fmt.Sprintf("kind: backup\nceremony: setup-bk\nhsm: %q\nso_pin_source: \"file:%s\"\noperator: alice\nbackup: {key: root-rs, id: root-rs.bk1, threshold: 2, holders: [carol, dave, erin], media: %s, share_dir: shares}\n", lab.tok.URI, lab.tok.SOPINFile, media))
+	lab.custos("run", "setup-backup.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	lab.write("setup-destroy.yaml", fmt.Sprintf("kind: destroy\nceremony: setup-destroy\nhsm: %q\noperator: alice\ndestroy: {key: root-rs, reason: lost, confirm: root-rs}\n", lab.tok.URI))
+	lab.custos("run", "setup-destroy.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "restore —")
+	tm.keys("Down", "Enter")
+	lab.field("Backup to restore from")
+	tm.waitFor("", "root-rs.bk1 · key root-rs (destroyed) · 2 of 3: carol, dave, erin")
+	tm.keys("Enter")
+	lab.field("The wrapped key's medium")
+	tm.waitFor("", "> "+media[:40])
+	tm.keys("Enter")
+	lab.field("Share files offered at the share screen")
+	tm.waitFor("", "shares/root-rs.bk1-share1-carol.age", "shares/root-rs.bk1-share3-erin.age")
+	tm.keys("Enter")
+	lab.peopleAndToken([]int{0}, "file:"+lab.tok.UserPINFile, "")
+	file := lab.names(false)
+	tm.waitFor("", "The script the form wrote", "kind: restore", "backup: root-rs.bk1")
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "ceremony restore-root-rs.bk1 (restore)")
+	tm.keys("Enter")
+	tm.waitFor("", "0 of the 2 needed")
+	for i, n := range []string{"carol", "dave"} {
+		tm.keys("f")
+		tm.waitFor("", fmt.Sprintf("share%d-%s.age", i+1, n))
+		tm.keys("Enter")
+		tm.waitFor("", "is encrypted: type the holder's key file")
+		tm.text(filepath.Join(lab.dir, n))
+		tm.keys("Enter")
+		tm.waitFor("", fmt.Sprintf("share %d of %s accepted", i+1, n))
+	}
+	tm.waitFor("", "Enough good shares")
+	tm.keys("c")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.restore.intent")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	done := lab.whole(tm.waitFor("form-restore-done", "Ceremony restore-root-rs.bk1 is closed", "Recorded in key.restored"))
+	lab.saved(file, "restore-root-rs.bk1")
+	restored := lab.record("restore-root-rs.bk1", "key.restored")
+	lab.outcome(done, restored, "kcv_aes_cmac")
+	if gen := lab.record("setup-root-rs", "key.generated"); gen.Facts["kcv_aes_cmac"] != restored.Facts["kcv_aes_cmac"] {
+		t.Errorf("restored check value %v, generated %v", restored.Facts["kcv_aes_cmac"], gen.Facts["kcv_aes_cmac"])
 	}
 }
