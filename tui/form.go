@@ -179,9 +179,7 @@ func (m *Model) keyFormReview(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Enter):
 		return m.saveScript()
 	case msg.String() == "e":
-		if fs.saved != "" {
-			fs.v.file = m.freeFile(fs.v.file) // the saved one stays as it is
-		}
+		fs.v.file = m.freeFile(fs.v.file) // a file there now stays as it is
 		fs.saved = ""
 		m.status = ""
 		m.goTo(scrForm)

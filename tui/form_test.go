@@ -83,11 +83,44 @@ func TestFormGenerate(t *testing.T) {
 	h.key("enter")
 	v = h.waitFor("The script the form wrote")
 	fits(t, v, 80, 24)
-	t.Logf("\n%s", v)
+	// A file appears under the name shown before it is saved: it is not
+	// written over; e goes back to the answers and offers a new name.
+	taken := filepath.Join(ws, "generate-kek-2026.yaml")
+	writeFile(t, taken, "# someone else's\n")
+	h.key("enter")
+	h.waitFor("never writes over a file")
+	if got := mustRead(t, taken); got != "# someone else's\n" {
+		t.Fatalf("%s was written over:\n%s", taken, got)
+	}
+	h.key("e")
+	for _, k := range []string{"label", "type", "owner", "purpose", "rotation", "exportable", "backup"} {
+		h.at(k)
+		if k == "rotation" {
+			h.waitFor("none")
+		}
+		h.key("enter")
+	}
+	h.at("operator")
+	h.key("enter")
+	h.at("witnesses")
+	h.key("enter")
+	h.at("token")
+	h.key("enter")
+	h.at("pin")
+	h.key("enter")
+	h.at("ceremony")
+	h.key("enter")
+	h.at("notes")
+	h.key("enter")
+	v = h.at("file")
+	if !strings.Contains(v, "> generate-kek-2026-2.yaml") {
+		t.Errorf("the file name offered after a clash:\n%s", v)
+	}
+	h.key("enter")
+	h.waitFor("The script the form wrote")
 	h.key("enter")
 	v = h.waitFor("What will happen")
-	t.Logf("\n%s", v)
-	p := filepath.Join(ws, "generate-kek-2026.yaml")
+	p := filepath.Join(ws, "generate-kek-2026-2.yaml")
 	s, err := ceremony.LoadScript(p)
 	if err != nil {
 		t.Fatal(err)
@@ -120,5 +153,41 @@ func TestFormGenerate(t *testing.T) {
 		if r.Kind == "key.generate.intent" && r.Facts["script_sha256"] != s.SHA256 {
 			t.Errorf("intent script_sha256 %v, the saved script %s", r.Facts["script_sha256"], s.SHA256)
 		}
+	}
+}
+
+// TestFormNeedsAnEnrolledHSM: on a ledger with no enrolled token the form
+// does not open; the status says why and how to enrol one.
+func TestFormNeedsAnEnrolledHSM(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: f.dir}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	v := h.waitFor("no enrolled HSM")
+	if !strings.Contains(v, "hint: enrol the token first") || h.m.screen != scrHome {
+		t.Errorf("n on a ledger with no enrolled HSM:\n%s", v)
+	}
+}
+
+// TestFormLeavesWithEsc: esc leaves the form at any page; nothing is
+// written to the workspace.
+func TestFormLeavesWithEsc(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.key("enter")
+	h.at("label")
+	h.typ("q?x") // typed into the field: neither quits nor opens the help
+	h.key("esc")
+	v := h.waitFor("nothing was written")
+	if h.m.screen != scrHome {
+		t.Errorf("esc in the form:\n%s", v)
+	}
+	if ents, _ := os.ReadDir(ws); len(ents) != 0 {
+		t.Errorf("the workspace holds %d files", len(ents))
 	}
 }
