@@ -100,12 +100,11 @@ func thresholdChoices(n int) []huh.Option[int] {
 	return out
 }
 
-func witnessChoices(st *ledger.State, operator string) []huh.Option[string] {
+// witnessChoices are the members, with their roles.
+func witnessChoices(st *ledger.State) []huh.Option[string] {
 	var out []huh.Option[string]
 	for _, mem := range st.Roster.Members {
-		if mem.Name != operator {
-			out = append(out, huh.NewOption(mem.Name+" ("+strings.Join(mem.Roles, ",")+")", mem.Name))
-		}
+		out = append(out, huh.NewOption(mem.Name+" ("+strings.Join(mem.Roles, ",")+")", mem.Name))
 	}
 	return out
 }

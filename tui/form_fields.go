@@ -256,8 +256,13 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("operator").Title("Operator").Description("at the keyboard; signs every record").Options(huh.NewOptions(ops...)...).Value(&v.operator),
 			huh.NewMultiSelect[string]().Key("witnesses").Title("Witnesses").Description("space: tick · present in the room; co-sign the checkpoint").
-				OptionsFunc(func() []huh.Option[string] { return witnessChoices(st, v.operator) }, &v.operator).
-				Height(min(len(st.Roster.Members), 8)+3).Value(&v.witnesses),
+				Options(witnessChoices(st)...).Height(min(len(st.Roster.Members), 8)+3).Value(&v.witnesses).
+				Validate(func(w []string) error {
+					if slices.Contains(w, v.operator) {
+						return fmt.Errorf("%s operates: a witness is a second person", v.operator)
+					}
+					return nil
+				}),
 		),
 		huh.NewGroup(token...),
 	)

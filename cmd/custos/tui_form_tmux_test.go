@@ -143,7 +143,7 @@ func (lab *formLab) answer(title, text string) {
 }
 
 // people and token pages, common to every kind: alice operates, the
-// witnesses are ticked by their place in the list, PINs from the files
+// witnesses are ticked by their place in the roster, PINs from the files
 // given (blank: typed at the prompt).
 func (lab *formLab) peopleAndToken(witnesses []int, pin, so string) {
 	lab.t.Helper()
@@ -325,7 +325,7 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.keys("y")
 	lab.field("To be backed up?")
 	tm.keys("n")
-	lab.peopleAndToken([]int{0}, "", "")
+	lab.peopleAndToken([]int{1}, "", "")
 	file := lab.names(false)
 	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "exportable: true", "rotation: 1y")
 	tm.keys("Enter")
@@ -430,7 +430,7 @@ func TestTUIFormBackup(t *testing.T) {
 	lab.answer("Directory for the share files", "")
 	lab.field("Word cards too?")
 	tm.keys("n")
-	lab.peopleAndToken([]int{0}, "file:"+lab.tok.UserPINFile, "file:"+lab.tok.SOPINFile)
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "file:"+lab.tok.SOPINFile)
 	file := lab.names(true)
 	tm.waitFor("form-backup-script", "The script the form wrote", "id: root-bk.bk1", "threshold: 2")
 	tm.keys("NPage")
@@ -590,7 +590,7 @@ func TestTUIFormRotate(t *testing.T) {
 	tm.keys("n")
 	lab.field("To be backed up?")
 	tm.keys("n")
-	lab.peopleAndToken([]int{0}, "file:"+lab.tok.UserPINFile, "")
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "")
 	file := lab.names(false)
 	tm.waitFor("", "The script the form wrote", "kind: rotate", "label: kek-2027")
 	tm.keys("NPage")
@@ -643,7 +643,7 @@ func TestTUIFormRestore(t *testing.T) {
 	lab.field("Share files offered at the share screen")
 	tm.waitFor("", "shares/root-rs.bk1-share1-carol.age", "shares/root-rs.bk1-share3-erin.age")
 	tm.keys("Enter")
-	lab.peopleAndToken([]int{0}, "file:"+lab.tok.UserPINFile, "")
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "")
 	file := lab.names(false)
 	tm.waitFor("", "The script the form wrote", "kind: restore", "backup: root-rs.bk1")
 	tm.keys("Enter")
