@@ -276,7 +276,7 @@ func (m *Model) formBody() ([]string, string) {
 	}
 	out := []string{s.Heading.Render(title), ""}
 	out = append(out, fitLines(strings.Split(fs.f.View(), "\n"), m.bodyHeight()-len(out))...)
-	return out, "enter: next · shift+tab: back · space: tick · esc: leave, nothing written"
+	return out, "enter: next · shift+tab: back · space: tick · esc: leave"
 }
 
 // fitLines drops the blank lines the form pads its page with, last first,
