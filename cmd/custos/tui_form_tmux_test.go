@@ -305,7 +305,7 @@ func TestTUIFormGenerate(t *testing.T) {
 	lab.start()
 	tm := lab.tm
 	tm.keys("n")
-	s := tm.waitFor("form-kind", "┃ Which ceremony?", "generate —")
+	s := tm.waitFor("", "┃ Which ceremony?", "generate —")
 	for _, k := range []string{"backup —", "export —", "destroy —"} {
 		if strings.Contains(s, k) {
 			t.Errorf("a ledger with no key offers %q:\n%s", k, s)
@@ -491,7 +491,7 @@ func TestTUIFormExport(t *testing.T) {
 	lab.start()
 	tm := lab.tm
 	tm.keys("n")
-	tm.waitFor("", "┃ Which ceremony?", "backup —", "export —", "destroy —")
+	tm.waitFor("form-kind", "┃ Which ceremony?", "backup —", "export —", "destroy —")
 	tm.keys("Down", "Down", "Enter")
 	lab.field("Key to export")
 	tm.waitFor("", "kek-ex · aes-256")
