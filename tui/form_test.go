@@ -120,6 +120,9 @@ func TestFormGenerate(t *testing.T) {
 	h.waitFor("The script the form wrote")
 	h.key("enter")
 	v = h.waitFor("What will happen")
+	if !strings.Contains(v, "script saved as") || !strings.Contains(v, "generate-kek-2026-2.yaml") {
+		t.Errorf("the plan does not name the file saved:\n%s", v)
+	}
 	p := filepath.Join(ws, "generate-kek-2026-2.yaml")
 	s, err := ceremony.LoadScript(p)
 	if err != nil {
