@@ -109,8 +109,11 @@ func witnessChoices(st *ledger.State) []huh.Option[string] {
 	return out
 }
 
+// pinSource is where a PIN is read. Masked as it is typed: a PIN typed
+// here by mistake never shows; a file: path shows in the script.
 func pinSource(title string, v *string) *huh.Input {
-	return huh.NewInput().Title(title).Description("blank: typed at the masked prompt · or file:PATH").Value(v).Validate(func(s string) error {
+	return huh.NewInput().Title(title).Description("blank: typed at the masked prompt · or file:PATH (masked here)").
+		EchoMode(huh.EchoModePassword).Value(v).Validate(func(s string) error {
 		if s != "" && !strings.HasPrefix(s, "file:") {
 			return errors.New("want file:PATH, or leave it blank; a PIN is never written in a script")
 		}
