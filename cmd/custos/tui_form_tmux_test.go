@@ -594,7 +594,9 @@ func TestTUIFormRotate(t *testing.T) {
 	tm.waitFor("", "> payments")
 	tm.keys("Enter")
 	lab.answer("Purpose", "")
-	lab.answer("Rotation", "")
+	lab.field("Rotation")
+	tm.waitFor("", "> 1y") // its options are made once the page shows
+	tm.keys("Enter")
 	lab.field("Exportable?")
 	tm.keys("n")
 	lab.field("To be backed up?")
