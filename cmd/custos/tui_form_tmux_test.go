@@ -330,6 +330,14 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "exportable: true", "rotation: 1y")
 	tm.keys("Enter")
 	tm.waitFor("form-plan", "What will happen", "ceremony generate-kek-form (generate)", "script saved as", file)
+	// The same file, by the command line: the plan it states is the one
+	// on the screen.
+	dry := lab.custos("run", file, "--ledger", "L", "--dry-run")
+	for _, w := range []string{"ceremony generate-kek-form (generate)", "approvals: 1 by officer", "dry run: nothing was touched"} {
+		if !strings.Contains(dry, w) {
+			t.Errorf("custos run %s --dry-run does not say %q:\n%s", file, w, dry)
+		}
+	}
 	tm.keys("Enter")
 	tm.present("")
 	tm.keys("c")
