@@ -51,6 +51,12 @@ type formSavedMsg struct {
 
 // startForm opens the form on Home (n).
 func (m *Model) startForm() tea.Cmd {
+	if p := m.led.State().Pending(); p != nil {
+		// Plan would refuse the script: say so before it is written.
+		m.fail(hint.With(fmt.Errorf("ceremony %s was interrupted: no new one begins until it is finished", p.Ceremony),
+			"u resumes it here (custos resume --ledger "+m.dir+")"))
+		return nil
+	}
 	hsms, err := ceremony.EnrolledHSMs(m.led, "")
 	if err != nil {
 		m.fail(err)

@@ -194,3 +194,33 @@ func TestFormLeavesWithEsc(t *testing.T) {
 		t.Errorf("the workspace holds %d files", len(ents))
 	}
 }
+
+// TestFormWaitsForAnInterruptedCeremony: while a ceremony waits to be
+// resumed, n says so and opens no form (Plan would refuse its script).
+func TestFormWaitsForAnInterruptedCeremony(t *testing.T) {
+	f, l, s, signers := generateSetup(t)
+	type stop struct{}
+	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers, OnStep: func(st ceremony.Step) {
+		if st.Kind == ceremony.StepOutcome {
+			panic(stop{}) // the process "dies" once the outcome is committed
+		}
+	}}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(stop); !ok {
+					panic(r)
+				}
+			}
+		}()
+		e.Run()
+	}()
+	e.Close()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: f.dir}))
+	h.waitFor("was not closed")
+	h.key("n")
+	v := h.waitFor("no new one begins until it is finished")
+	if h.m.screen != scrHome || !strings.Contains(v, "u resumes it here") {
+		t.Errorf("n with an interrupted ceremony:\n%s", v)
+	}
+}
