@@ -40,6 +40,7 @@ type formValues struct {
 
 	backupID        string
 	holders         []string
+	delivery        map[string]*string // holders whose key age cannot encrypt to
 	threshold       int
 	media, shareDir string
 	cards           bool
@@ -94,6 +95,36 @@ func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) [
 			huh.NewSelect[string]().Key("restore").Title("Backup to restore from").Description("the ledger's backups that are not destroyed").Options(bk...).Value(&v.restore),
 		).WithHideFunc(func() bool { return v.kind != ceremony.KindRestore }),
 	}
+}
+
+// deliveryGroups ask, for each member who may hold a share but whose
+// roster key age cannot encrypt a file to (not ssh-ed25519 or ssh-rsa:
+// an ECDSA key on a smart card), how their share reaches them; a page
+// shows only when that member was ticked.
+func (m *Model) deliveryGroups(v *formValues, holders []string) []*huh.Group {
+	st := m.led.State()
+	if v.delivery == nil {
+		v.delivery = map[string]*string{}
+	}
+	var g []*huh.Group
+	for _, h := range holders {
+		mem := st.Roster.Member(h)
+		if mem == nil || ledger.AgeRecipientKey(mem.Key) {
+			continue
+		}
+		if v.delivery[h] == nil {
+			d := ledger.DeliveryPassphrase
+			v.delivery[h] = &d
+		}
+		keyType, _, _ := strings.Cut(mem.Key, " ")
+		g = append(g, huh.NewGroup(
+			huh.NewSelect[string]().Key("delivery-"+h).Title("How does "+h+"'s share reach them?").
+				Description(h+"'s key is "+keyType+": age cannot encrypt a file to it").
+				Options(huh.NewOption("passphrase — an age file under a passphrase "+h+" types", ledger.DeliveryPassphrase),
+					huh.NewOption("card — a printed word card only", ledger.DeliveryCard)).Value(v.delivery[h]),
+		).WithHideFunc(func() bool { return !slices.Contains(v.holders, h) }))
+	}
+	return g
 }
 
 // prefill starts a rotation's new version from the old one, and a
@@ -198,6 +229,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 				huh.NewConfirm().Key("cards").Title("Word cards too?").Description("each holder also gets a printable card, alone at the screen").Value(&v.cards),
 			),
 		)
+		g = append(g, m.deliveryGroups(v, holders)...)
 	case ceremony.KindExport:
 		g = append(g,
 			huh.NewGroup(

@@ -120,6 +120,14 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		s.Restore = r
 	case ceremony.KindBackup:
 		s.Backup = &ceremony.BackupPlan{Key: v.key, ID: v.backupID, Threshold: v.threshold, Holders: v.holders, Media: v.media, ShareDir: v.shareDir, Cards: v.cards}
+		for _, h := range v.holders {
+			if d := v.delivery[h]; d != nil {
+				if s.Backup.Delivery == nil {
+					s.Backup.Delivery = map[string]string{}
+				}
+				s.Backup.Delivery[h] = *d
+			}
+		}
 	case ceremony.KindExport:
 		d, err := time.Parse(time.DateOnly, v.expires)
 		if err != nil {

@@ -1,14 +1,18 @@
 package tui
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"custos/ceremony"
+	"custos/hsm/hsmtest"
 	"custos/ledger"
+	"custos/sign"
 )
 
 // at feeds messages until the form's focused field is the one keyed k.
@@ -222,5 +226,90 @@ func TestFormWaitsForAnInterruptedCeremony(t *testing.T) {
 	v := h.waitFor("no new one begins until it is finished")
 	if h.m.screen != scrHome || !strings.Contains(v, "u resumes it here") {
 		t.Errorf("n with an interrupted ceremony:\n%s", v)
+	}
+}
+
+// TestFormAsksDeliveryForAKeyAgeCannotTake: frank's roster key is ECDSA
+// (age cannot encrypt a share to it); once he is ticked as a holder the
+// form asks how his share reaches him, and the script names it, so the
+// plan accepts it.
+func TestFormAsksDeliveryForAKeyAgeCannotTake(t *testing.T) {
+	f := &fixture{dir: t.TempDir(), keys: map[string]string{}}
+	signers := map[string]sign.Signer{}
+	var roster ledger.Roster
+	for _, mem := range []struct{ name, role, typ string }{{"alice", "custodian", "ed25519"}, {"bob", "officer", "ed25519"}, {"carol", "custodian", "ed25519"}, {"frank", "custodian", "ecdsa"}} {
+		p := filepath.Join(f.dir, mem.name)
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", mem.typ, "-N", "", "-C", mem.name, "-f", p).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		s, err := sign.LoadFile(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.keys[mem.name], signers[mem.name] = p, s
+		roster.Members = append(roster.Members, ledger.Member{Name: mem.name, Roles: []string{mem.role}, Key: sign.AuthorizedKey(s.PublicKey())})
+	}
+	f.ledger = filepath.Join(f.dir, "L")
+	if _, err := ledger.Create(f.ledger, &roster, &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: ledger.DefaultAlgorithms}, signers, time.Now().UTC().Truncate(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f.tok = hsmtest.NewToken(t, "tui")
+	f.uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s", f.tok.Label, hsmtest.ModulePath())
+	f.enrol(t)
+	pin := filepath.Join(f.dir, "user.pin")
+	writeFile(t, pin, string(f.tok.UserPIN))
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := &ceremony.Script{File: "gen.yaml", Kind: ceremony.KindGenerate, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice",
+		Key: &ceremony.KeyPlan{Label: "root-fr", Type: "aes-256", Owner: "o", Purpose: "p", Backup: true}}
+	if _, err := (&ceremony.Engine{Ledger: l, Script: gen, Signers: signers}).Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor("backup —")
+	h.key("down")
+	h.key("enter")
+	h.at("key")
+	h.key("enter")
+	h.at("holders")
+	for _, k := range []string{"down", "space", "down", "space", "enter"} { // carol, frank
+		h.key(k)
+	}
+	h.at("threshold")
+	h.waitFor("2 of 2")
+	h.key("enter")
+	h.at("media")
+	h.typ(filepath.Join(ws, "root-fr.wrapped"))
+	h.key("enter")
+	h.at("sharedir")
+	h.key("enter")
+	h.at("cards")
+	h.key("n")
+	v := h.at("delivery-frank")
+	if !strings.Contains(v, "frank's key is ecdsa-sha2-nistp256") {
+		t.Errorf("the delivery page:\n%s", v)
+	}
+	h.key("down")
+	h.key("enter") // card
+	for _, k := range []string{"operator", "witnesses", "token", "pin", "sopin", "ceremony", "backupid", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	v = h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+	s, err := ceremony.LoadScript(filepath.Join(ws, "backup-root-fr.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Backup; strings.Join(b.Holders, ",") != "carol,frank" || len(b.Delivery) != 1 || b.Delivery["frank"] != "card" {
+		t.Errorf("the script's backup: %+v\n%s", b, v)
 	}
 }
