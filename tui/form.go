@@ -185,7 +185,9 @@ func (m *Model) keyFormReview(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Enter):
 		return m.saveScript()
 	case msg.String() == "e":
-		fs.v.file = m.freeFile(fs.v.file) // a file there now stays as it is
+		if fs.v.file != fs.v.autoFile {
+			fs.v.file = m.freeFile(fs.v.file) // a file there now stays as it is
+		}
 		fs.saved = ""
 		m.status = ""
 		m.goTo(scrForm)

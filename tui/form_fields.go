@@ -25,9 +25,11 @@ import (
 // the form is opened again to edit them.
 type formValues struct {
 	kind, ceremony, file, notes string
-	operator                    string
-	witnesses                   []string
-	serial, pinSource, soPIN    string
+	// the defaults last offered, replaced when the answers change them
+	autoCeremony, autoFile, autoBackupID string
+	operator                             string
+	witnesses                            []string
+	serial, pinSource, soPIN             string
 
 	label, typ, owner, purpose, rotation string
 	exportable, backup                   bool

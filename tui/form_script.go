@@ -21,7 +21,9 @@ import (
 // saved as, defaults made from the choices so far.
 func (m *Model) nameGroup(v *formValues) *huh.Group {
 	st := m.led.State()
-	if v.ceremony == "" {
+	// Defaults follow the answers (an edited label renames them) until
+	// the custodian types their own.
+	if v.ceremony == "" || v.ceremony == v.autoCeremony {
 		what := v.key
 		switch v.kind {
 		case ceremony.KindGenerate:
@@ -30,9 +32,11 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = v.restore
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
+		v.autoCeremony = v.ceremony
 	}
-	if v.file == "" {
+	if v.file == "" || v.file == v.autoFile {
 		v.file = m.freeFile(v.ceremony + ".yaml")
+		v.autoFile = v.file
 	}
 	fields := []huh.Field{huh.NewInput().Key("ceremony").Title("Ceremony id").Description("unique in this ledger").Value(&v.ceremony).Validate(func(s string) error {
 		if !ids.Valid(s) {
@@ -44,8 +48,9 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 		return nil
 	})}
 	if v.kind == ceremony.KindBackup {
-		if v.backupID == "" {
+		if v.backupID == "" || v.backupID == v.autoBackupID {
 			v.backupID = freeBackupID(st, v.key)
+			v.autoBackupID = v.backupID
 		}
 		fields = append(fields, huh.NewInput().Key("backupid").Title("Backup id").Description("named in every share and in the ledger").Value(&v.backupID).Validate(func(s string) error {
 			if !ids.Valid(s) {

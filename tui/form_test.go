@@ -13,6 +13,8 @@ import (
 	"custos/hsm/hsmtest"
 	"custos/ledger"
 	"custos/sign"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // at feeds messages until the form's focused field is the one keyed k.
@@ -311,5 +313,64 @@ func TestFormAsksDeliveryForAKeyAgeCannotTake(t *testing.T) {
 	}
 	if b := s.Backup; strings.Join(b.Holders, ",") != "carol,frank" || len(b.Delivery) != 1 || b.Delivery["frank"] != "card" {
 		t.Errorf("the script's backup: %+v\n%s", b, v)
+	}
+}
+
+// TestFormDefaultsFollowTheAnswers: the ceremony id and file offered
+// follow an edited label, until the custodian types their own id.
+func TestFormDefaultsFollowTheAnswers(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.key("enter")
+	first := true
+	pass := func(label, id string) string {
+		h.t.Helper()
+		h.at("label")
+		if label != "" {
+			h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+			h.typ(label)
+		}
+		h.key("enter")
+		for _, k := range []string{"type", "owner", "purpose", "rotation", "exportable", "backup", "operator", "witnesses", "token", "pin", "ceremony"} {
+			h.at(k)
+			switch k {
+			case "owner", "purpose":
+				if first {
+					h.typ("x")
+				}
+			case "rotation":
+				h.waitFor("none")
+			case "ceremony":
+				if id != "" {
+					h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+					h.typ(id)
+				}
+			}
+			h.key("enter")
+		}
+		first = false
+		h.at("notes")
+		h.key("enter")
+		v := h.at("file")
+		h.key("enter")
+		h.waitFor("The script the form wrote")
+		h.key("e")
+		return v
+	}
+	if v := pass("kek-a", ""); !strings.Contains(v, "> generate-kek-a") || !strings.Contains(v, "> generate-kek-a.yaml") {
+		t.Errorf("first pass:\n%s", v)
+	}
+	// the file name offered on the page is the one saved: it follows an
+	// id typed on that page the next time the page is shown
+	if v := pass("kek-b", "my-ceremony"); !strings.Contains(v, "> my-ceremony") || !strings.Contains(v, "> generate-kek-b.yaml") {
+		t.Errorf("after the label and the id changed:\n%s", v)
+	}
+	if v := pass("kek-c", ""); !strings.Contains(v, "> my-ceremony") || !strings.Contains(v, "> my-ceremony.yaml") || strings.Contains(v, "kek-c") {
+		t.Errorf("a typed id stays when the label changes again:\n%s", v)
 	}
 }
