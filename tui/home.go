@@ -149,8 +149,10 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Verify):
 		m.goTo(scrLedger)
 		return m.startVerify()
-	case (key.Matches(msg, Keys.Run) || key.Matches(msg, Keys.Resume)) && m.failed() != nil:
+	case (key.Matches(msg, Keys.Run) || key.Matches(msg, Keys.Resume) || key.Matches(msg, Keys.New)) && m.failed() != nil:
 		m.fail(hint.With(fmt.Errorf("this ledger does not verify: no ceremony is run on it"), "compare it with a copy you trust; custos verify names the failure"))
+	case key.Matches(msg, Keys.New):
+		return m.startForm()
 	case key.Matches(msg, Keys.Run):
 		m.status = ""
 		m.goTo(scrScript)
@@ -234,9 +236,9 @@ func (m *Model) homeBody() ([]string, string) {
 		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
 	}
 	if st.Pending() != nil {
-		return out, "u: resume · r: run · l: ledger · v: verify · q: quit"
+		return out, "u: resume · r: run · n: new · l: ledger · v: verify · q: quit"
 	}
-	return out, "r: run a ceremony · l: ledger · v: verify · q: quit"
+	return out, "n: new ceremony · r: run a ceremony · l: ledger · v: verify · q: quit"
 }
 
 func sortedKeys(st *ledger.State) []*ledger.KeyState {

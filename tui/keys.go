@@ -8,6 +8,7 @@ type KeyMap struct {
 	Up, Down, PageUp, PageDown key.Binding
 	Enter, Back, Toggle        key.Binding
 	Ledger, Run, Verify, Home  key.Binding
+	New                        key.Binding
 	Attach, Continue, Retry    key.Binding
 	File, Words, Write, Resume key.Binding
 	Help, Quit                 key.Binding
@@ -23,7 +24,8 @@ var Keys = KeyMap{
 	Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back / cancel")),
 	Toggle:   key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "tick a checklist item")),
 	Ledger:   key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "ledger timeline")),
-	Run:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "run a ceremony")),
+	Run:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "run a ceremony script (a path)")),
+	New:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new ceremony: a form writes the script")),
 	Verify:   key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "verify the ledger")),
 	Home:     key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "home")),
 	Attach:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "attach an approval file")),
@@ -40,5 +42,5 @@ var Keys = KeyMap{
 // All lists the bindings for the help screen, in reading order.
 func (k KeyMap) All() []key.Binding {
 	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Enter, k.Back, k.Toggle,
-		k.Home, k.Ledger, k.Run, k.Verify, k.Attach, k.Continue, k.Retry, k.File, k.Words, k.Write, k.Resume, k.Help, k.Quit}
+		k.Home, k.Ledger, k.New, k.Run, k.Verify, k.Attach, k.Continue, k.Retry, k.File, k.Words, k.Write, k.Resume, k.Help, k.Quit}
 }

@@ -31,6 +31,9 @@ const (
 	scrDone
 	scrHolder // backup: one share holder at a time
 	scrShares // restore: shares entered one by one
+
+	scrForm       // new ceremony: the form (form.go)
+	scrFormReview // new ceremony: the script it wrote
 )
 
 var screenTitles = map[screen]string{
@@ -38,6 +41,7 @@ var screenTitles = map[screen]string{
 	scrScript: "run a ceremony", scrPlan: "the plan", scrPeople: "people present", scrSign: "what is signed",
 	scrStep: "step", scrRunning: "running", scrDone: "done",
 	scrHolder: "share holders", scrShares: "shares",
+	scrForm: "new ceremony", scrFormReview: "the script",
 }
 
 // Options configure a Model.
@@ -50,6 +54,9 @@ type Options struct {
 	NoColor bool
 	// Now is the clock for rotation dates; time.Now when nil.
 	Now func() time.Time
+	// Workspace is where the new-ceremony form saves the scripts it
+	// writes; the working directory when empty.
+	Workspace string
 	// Opened is called with a ledger directory once it opened, to
 	// remember it among the recent ones.
 	Opened func(dir string)
@@ -83,8 +90,11 @@ type Model struct {
 	rows []recordRow
 	pick int
 
-	lv  ledgerView
-	run *runState
+	lv   ledgerView
+	run  *runState
+	form *formState // new ceremony, while its form or script is shown
+
+	outcome outcomeSeen // the done screen's outcome record (form_outcome.go)
 
 	stopAt time.Time // when ctrl+c last asked a running step to stop
 }
@@ -201,6 +211,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.String() == "ctrl+c" {
 			return m, m.interrupt("ctrl+c")
 		}
+		if cmd, ok := m.formMsg(msg); ok {
+			return m, cmd
+		}
 		if m.inputFor != "" {
 			switch msg.String() {
 			case "enter":
@@ -248,6 +261,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.onRequest(msg)
 		return m, nil
 	}
+	if cmd, ok := m.formMsg(msg); ok {
+		return m, cmd
+	}
 	if cmd, ok := m.engineMsg(msg); ok {
 		return m, cmd
 	}
@@ -268,6 +284,8 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 		return m.keyHome(msg)
 	case scrLedger, scrRecord:
 		return m.keyLedger(msg)
+	case scrFormReview:
+		return m.keyFormReview(msg)
 	default:
 		return m.keyRun(msg)
 	}
@@ -411,6 +429,8 @@ func (m *Model) screenBody() ([]string, string) {
 		return m.ledgerBody()
 	case scrRecord:
 		return m.recordBody()
+	case scrForm, scrFormReview:
+		return m.formBody()
 	default:
 		return m.runBody()
 	}

@@ -175,6 +175,7 @@ func (m *Model) doneBody() ([]string, string) {
 	if res.KeyID != "" {
 		out = append(out, "", "  key id: "+res.KeyID)
 	}
+	out = append(out, m.outcomeLines()...) // form_outcome.go
 	out = append(out, "", "  Write into the minutes and read aloud — the new ledger head:",
 		"    "+res.Head)
 	w := ledger.Words(res.Head)

@@ -1,0 +1,376 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/ceremony"
+	"custos/hsm/hsmtest"
+	"custos/ledger"
+	"custos/sign"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// at feeds messages until the form's focused field is the one keyed k.
+func (h *harness) at(k string) string {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if fs := h.m.form; fs != nil && h.m.screen == scrForm && fs.f.GetFocusedField().GetKey() == k {
+			return h.view()
+		}
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("the form never focused %q; it shows:\n%s", k, h.view())
+		}
+	}
+}
+
+// TestFormGenerate: from Home, n opens the form; its answers make a
+// generate script that is saved in the workspace, decodes with the strict
+// decoder, and is planned and run like a script typed by path.
+func TestFormGenerate(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := filepath.Join(f.dir, "ws")
+	if err := os.Mkdir(ws, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	v := h.waitFor("Which ceremony?")
+	fits(t, v, 80, 24)
+	if strings.Contains(v, "destroy —") || strings.Contains(v, "export —") {
+		t.Errorf("a ledger with no key offers more than generate:\n%s", v)
+	}
+	h.key("enter")
+	h.at("label")
+	h.typ("kek-2026")
+	h.key("enter")
+	h.at("type")
+	h.key("enter")
+	h.at("owner")
+	h.typ("payments")
+	h.key("enter")
+	h.at("purpose")
+	h.typ("wraps data keys")
+	h.key("enter")
+	h.at("rotation")
+	fits(t, h.waitFor("none"), 80, 24) // its options are made from the type chosen
+	h.key("enter")
+	h.at("exportable")
+	h.key("y")
+	h.at("backup")
+	h.key("n")
+	fits(t, h.at("operator"), 80, 24)
+	h.key("enter")
+	h.at("witnesses")
+	h.key("down")
+	h.key("space")
+	h.key("enter")
+	h.at("token")
+	h.key("enter")
+	h.at("pin")
+	h.key("enter")
+	fits(t, h.at("ceremony"), 80, 24)
+	h.key("enter")
+	h.at("notes")
+	h.key("enter")
+	h.at("file")
+	h.key("enter")
+	v = h.waitFor("The script the form wrote")
+	fits(t, v, 80, 24)
+	// A file appears under the name shown before it is saved: it is not
+	// written over; e goes back to the answers and offers a new name.
+	taken := filepath.Join(ws, "generate-kek-2026.yaml")
+	writeFile(t, taken, "# someone else's\n")
+	h.key("enter")
+	h.waitFor("never writes over a file")
+	if got := mustRead(t, taken); got != "# someone else's\n" {
+		t.Fatalf("%s was written over:\n%s", taken, got)
+	}
+	h.key("e")
+	for _, k := range []string{"label", "type", "owner", "purpose", "rotation", "exportable", "backup"} {
+		h.at(k)
+		if k == "rotation" {
+			h.waitFor("none")
+		}
+		h.key("enter")
+	}
+	h.at("operator")
+	h.key("enter")
+	h.at("witnesses")
+	h.key("enter")
+	h.at("token")
+	h.key("enter")
+	h.at("pin")
+	h.key("enter")
+	h.at("ceremony")
+	h.key("enter")
+	h.at("notes")
+	h.key("enter")
+	v = h.at("file")
+	if !strings.Contains(v, "> generate-kek-2026-2.yaml") {
+		t.Errorf("the file name offered after a clash:\n%s", v)
+	}
+	h.key("enter")
+	h.waitFor("The script the form wrote")
+	h.key("enter")
+	v = h.waitFor("What will happen")
+	if !strings.Contains(v, "script saved as") || !strings.Contains(v, "generate-kek-2026-2.yaml") {
+		t.Errorf("the plan does not name the file saved:\n%s", v)
+	}
+	p := filepath.Join(ws, "generate-kek-2026-2.yaml")
+	s, err := ceremony.LoadScript(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key.Label != "kek-2026" || s.Key.Type != "aes-256" || !s.Key.Exportable || s.Key.Backup || len(s.Witnesses) != 1 || s.Witnesses[0] != "bob" {
+		t.Errorf("script: %+v %+v", s, s.Key)
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice", "bob")
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	v = h.waitFor("Ceremony generate-kek-2026 is closed")
+	t.Logf("\n%s", v)
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == "key.generate.intent" && r.Facts["script_sha256"] != s.SHA256 {
+			t.Errorf("intent script_sha256 %v, the saved script %s", r.Facts["script_sha256"], s.SHA256)
+		}
+	}
+}
+
+// TestFormNeedsAnEnrolledHSM: on a ledger with no enrolled token the form
+// does not open; the status says why and how to enrol one.
+func TestFormNeedsAnEnrolledHSM(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: f.dir}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	v := h.waitFor("no enrolled HSM")
+	if !strings.Contains(v, "hint: enrol the token first") || h.m.screen != scrHome {
+		t.Errorf("n on a ledger with no enrolled HSM:\n%s", v)
+	}
+}
+
+// TestFormLeavesWithEsc: esc leaves the form at any page; nothing is
+// written to the workspace.
+func TestFormLeavesWithEsc(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.key("enter")
+	h.at("label")
+	h.typ("q?x") // typed into the field: neither quits nor opens the help
+	h.key("esc")
+	v := h.waitFor("nothing was written")
+	if h.m.screen != scrHome {
+		t.Errorf("esc in the form:\n%s", v)
+	}
+	if ents, _ := os.ReadDir(ws); len(ents) != 0 {
+		t.Errorf("the workspace holds %d files", len(ents))
+	}
+}
+
+// TestFormWaitsForAnInterruptedCeremony: while a ceremony waits to be
+// resumed, n says so and opens no form (Plan would refuse its script).
+func TestFormWaitsForAnInterruptedCeremony(t *testing.T) {
+	f, l, s, signers := generateSetup(t)
+	type stop struct{}
+	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers, OnStep: func(st ceremony.Step) {
+		if st.Kind == ceremony.StepOutcome {
+			panic(stop{}) // the process "dies" once the outcome is committed
+		}
+	}}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(stop); !ok {
+					panic(r)
+				}
+			}
+		}()
+		e.Run()
+	}()
+	e.Close()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: f.dir}))
+	h.waitFor("was not closed")
+	h.key("n")
+	v := h.waitFor("no new one begins until it is finished")
+	if h.m.screen != scrHome || !strings.Contains(v, "u resumes it here") {
+		t.Errorf("n with an interrupted ceremony:\n%s", v)
+	}
+}
+
+// TestFormAsksDeliveryForAKeyAgeCannotTake: frank's roster key is ECDSA
+// (age cannot encrypt a share to it); once he is ticked as a holder the
+// form asks how his share reaches him, and the script names it, so the
+// plan accepts it.
+func TestFormAsksDeliveryForAKeyAgeCannotTake(t *testing.T) {
+	f := &fixture{dir: t.TempDir(), keys: map[string]string{}}
+	signers := map[string]sign.Signer{}
+	var roster ledger.Roster
+	for _, mem := range []struct{ name, role, typ string }{{"alice", "custodian", "ed25519"}, {"bob", "officer", "ed25519"}, {"carol", "custodian", "ed25519"}, {"frank", "custodian", "ecdsa"}} {
+		p := filepath.Join(f.dir, mem.name)
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", mem.typ, "-N", "", "-C", mem.name, "-f", p).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		s, err := sign.LoadFile(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.keys[mem.name], signers[mem.name] = p, s
+		roster.Members = append(roster.Members, ledger.Member{Name: mem.name, Roles: []string{mem.role}, Key: sign.AuthorizedKey(s.PublicKey())})
+	}
+	f.ledger = filepath.Join(f.dir, "L")
+	if _, err := ledger.Create(f.ledger, &roster, &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: ledger.DefaultAlgorithms}, signers, time.Now().UTC().Truncate(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f.tok = hsmtest.NewToken(t, "tui")
+	f.uri = fmt.Sprintf("pkcs11:token=%s?module-path=%s", f.tok.Label, hsmtest.ModulePath())
+	f.enrol(t)
+	pin := filepath.Join(f.dir, "user.pin")
+	writeFile(t, pin, string(f.tok.UserPIN))
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := &ceremony.Script{File: "gen.yaml", Kind: ceremony.KindGenerate, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice",
+		Key: &ceremony.KeyPlan{Label: "root-fr", Type: "aes-256", Owner: "o", Purpose: "p", Backup: true}}
+	if _, err := (&ceremony.Engine{Ledger: l, Script: gen, Signers: signers}).Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor("backup —")
+	h.key("down")
+	h.key("enter")
+	h.at("key")
+	h.key("enter")
+	h.at("holders")
+	for _, k := range []string{"down", "space", "down", "space", "enter"} { // carol, frank
+		h.key(k)
+	}
+	h.at("threshold")
+	h.waitFor("2 of 2")
+	h.key("enter")
+	h.at("media")
+	h.typ(filepath.Join(ws, "root-fr.wrapped"))
+	h.key("enter")
+	h.at("sharedir")
+	h.key("enter")
+	h.at("cards")
+	h.key("n")
+	v := h.at("delivery-frank")
+	if !strings.Contains(v, "frank's key is ecdsa-sha2-nistp256") {
+		t.Errorf("the delivery page:\n%s", v)
+	}
+	h.key("down")
+	h.key("enter") // card
+	for _, k := range []string{"operator", "witnesses", "token", "pin", "sopin", "ceremony", "backupid", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	v = h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+	s, err := ceremony.LoadScript(filepath.Join(ws, "backup-root-fr.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Backup; strings.Join(b.Holders, ",") != "carol,frank" || len(b.Delivery) != 1 || b.Delivery["frank"] != "card" {
+		t.Errorf("the script's backup: %+v\n%s", b, v)
+	}
+}
+
+// TestFormDefaultsFollowTheAnswers: the ceremony id and file offered
+// follow an edited label, until the custodian types their own id.
+func TestFormDefaultsFollowTheAnswers(t *testing.T) {
+	f := newFixture(t)
+	f.enrol(t)
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.key("enter")
+	first := true
+	pass := func(label, id string) string {
+		h.t.Helper()
+		h.at("label")
+		if label != "" {
+			h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+			h.typ(label)
+		}
+		h.key("enter")
+		for _, k := range []string{"type", "owner", "purpose", "rotation", "exportable", "backup", "operator", "witnesses", "token", "pin", "ceremony"} {
+			h.at(k)
+			switch k {
+			case "owner", "purpose":
+				if first {
+					h.typ("x")
+				}
+			case "rotation":
+				h.waitFor("none")
+			case "ceremony":
+				if id != "" {
+					h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+					h.typ(id)
+				}
+			}
+			h.key("enter")
+		}
+		first = false
+		h.at("notes")
+		h.key("enter")
+		v := h.at("file")
+		h.key("enter")
+		h.waitFor("The script the form wrote")
+		h.key("e")
+		return v
+	}
+	if v := pass("kek-a", ""); !strings.Contains(v, "> generate-kek-a") || !strings.Contains(v, "> generate-kek-a.yaml") {
+		t.Errorf("first pass:\n%s", v)
+	}
+	// the file name offered on the page is the one saved: it follows an
+	// id typed on that page the next time the page is shown
+	if v := pass("kek-b", "my-ceremony"); !strings.Contains(v, "> my-ceremony") || !strings.Contains(v, "> generate-kek-b.yaml") {
+		t.Errorf("after the label and the id changed:\n%s", v)
+	}
+	if v := pass("kek-c", ""); !strings.Contains(v, "> my-ceremony") || !strings.Contains(v, "> my-ceremony.yaml") || strings.Contains(v, "kek-c") {
+		t.Errorf("a typed id stays when the label changes again:\n%s", v)
+	}
+}
