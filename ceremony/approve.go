@@ -75,6 +75,9 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		facts["exportable"] = k.Exportable
 		facts["backup_planned"] = k.Backup
 		facts["planned_attributes"] = map[string]any{"sensitive": true, "extractable": ext, "wrap_with_trusted": ext, "token": true, "private": true, "modifiable": false}
+		if k.PublicKey != nil {
+			facts["public_key_out"] = k.PublicKey.facts()
+		}
 	case KindExport:
 		x := s.Export
 		pub, err := loadRecipientKey(x.RecipientKey)

@@ -64,6 +64,8 @@ type Engine struct {
 	plan   *Plan
 	token  *hsm.Token
 	target *ledger.KeyState // the existing key export and destroy act on
+	// opening is the ceremony's intent, once recorded.
+	opening *ledger.Record
 	// recipient is the export recipient's key as read (and recorded) at
 	// Draft: the same key is then made trusted, never a re-read of the file.
 	recipient *rsa.PublicKey

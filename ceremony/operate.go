@@ -62,12 +62,13 @@ func (e *Engine) generate(res *Result) (*ledger.Record, error) {
 		return nil, err
 	}
 	e.say("generated %s key %q on token %s", kt, k.Label, e.token.Info().Label)
-	return e.generatedRecord(key)
+	return e.generatedRecord(key, e.opening)
 }
 
 // generatedRecord is the key.generated outcome for a key found on the HSM,
-// used by generate and by resume.
-func (e *Engine) generatedRecord(key *hsm.Key) (*ledger.Record, error) {
+// used by generate and by resume; intent is the ceremony's opening, whose
+// facts name the public key files to write.
+func (e *Engine) generatedRecord(key *hsm.Key, intent *ledger.Record) (*ledger.Record, error) {
 	kf, err := key.Facts()
 	if err != nil {
 		return nil, err
@@ -75,6 +76,18 @@ func (e *Engine) generatedRecord(key *hsm.Key) (*ledger.Record, error) {
 	facts, err := ledger.FactsOf(kf)
 	if err != nil {
 		return nil, err
+	}
+	out, _ := intent.Facts["public_key_out"].(map[string]any)
+	files, err := writePublicKey(key, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) > 0 {
+		facts["public_key_files"] = files
+		for _, f := range files {
+			f := f.(map[string]any)
+			e.say("wrote the public key (%s) to %s and read it back (sha256 %s)", f["format"], f["file"], f["sha256"])
+		}
 	}
 	facts["key_id"] = kf.ID
 	facts["hsm"] = hsmFacts(e.token)

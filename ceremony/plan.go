@@ -153,10 +153,21 @@ func (e *Engine) Plan() (*Plan, error) {
 		if k.Exportable || k.Backup {
 			extract = "extractable only under a trusted wrapping key"
 		}
+		record := "record its attributes and check value"
+		if o := k.PublicKey; o != nil {
+			var to []string
+			if o.PEM != "" {
+				to = append(to, o.PEM+" (PEM SPKI)")
+			}
+			if o.SSH != "" {
+				to = append(to, o.SSH+" (OpenSSH)")
+			}
+			record = "write its public key to " + strings.Join(to, " and ") + " and read it back; record its attributes, fingerprints and the files' SHA-256"
+		}
 		p.Steps = []string{
 			fmt.Sprintf("record the intent to generate %s key %q (id %s)", k.Type, k.Label, p.KeyID),
 			fmt.Sprintf("generate it inside the HSM: sensitive, %s", extract),
-			"record its attributes and check value",
+			record,
 			"witnesses co-sign the closing checkpoint",
 		}
 	case KindExport, KindDestroy:

@@ -90,7 +90,7 @@ func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool)
 		case ferr == nil:
 			why := generatedAsPlanned(key, intent)
 			if why == "" {
-				return outcome(e.generatedRecord(key))
+				return outcome(e.generatedRecord(key, intent))
 			}
 			if _, derr := t.Destroy(key); derr != nil {
 				return nil, fmt.Errorf("token %q holds a key with id %s that is not the key planned (%s) and it could not be destroyed: %w", t.Info().Label, keyID, why, derr)

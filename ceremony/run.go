@@ -73,6 +73,7 @@ func (e *Engine) Run() (*Result, error) {
 		return nil, err
 	}
 	e.say("recorded %s (record %d)", rec.Kind, rec.Seq)
+	e.opening = rec
 	e.step(StepIntent, rec)
 	res := &Result{Ceremony: e.plan.Ceremony, KeyID: e.plan.KeyID}
 	recorded := rec.Kind

@@ -66,6 +66,8 @@ type KeyPlan struct {
 	Rotation   Duration `yaml:"rotation"`
 	Exportable bool     `yaml:"exportable"`
 	Backup     bool     `yaml:"backup"`
+	// PublicKey names the files a key pair's public key is written to.
+	PublicKey *PublicKeyOut `yaml:"public_key"`
 }
 
 // ExportPlan is an export request: which key goes to whom, why, until when.
@@ -207,6 +209,9 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		}
 		if k.Backup && k.Type == "ed25519" {
 			return nil, bad("key.backup", "ed25519 private keys cannot be wrapped for backup on this kind of HSM", "choose ec-p256 or ec-p384, or plan no backup")
+		}
+		if err := checkPublicKeyOut(name, k); err != nil {
+			return nil, err
 		}
 	case KindExport:
 		if !s.Export.Expires.After(time.Now().AddDate(0, 0, -1)) {

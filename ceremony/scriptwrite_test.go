@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"custos/internal/hint"
 )
 
 // TestMarshalScriptRoundTrip: a script written by MarshalScript reads back,
@@ -59,7 +61,7 @@ func TestWriteScriptFileNeverOverwrites(t *testing.T) {
 	if _, err := WriteScriptFile(p, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteScriptFile(p, append([]byte("# another\n"), b...)); err == nil || !strings.Contains(err.Error(), "never writes over a file") {
+	if _, err := WriteScriptFile(p, append([]byte("# another\n"), b...)); err == nil || !strings.Contains(err.Error(), p+" already exists") || !strings.Contains(hint.Of(err), "never writes over a file") {
 		t.Errorf("second write: %v", err)
 	}
 	if got, _ := os.ReadFile(p); string(got) != string(b) {

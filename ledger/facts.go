@@ -115,6 +115,7 @@ type GenerateIntentFacts struct {
 	Rotates           string   `json:"rotates"`
 	RotatesLabel      string   `json:"rotates_label"`
 	RetireOn          string   `json:"retire_on"`
+	PublicKeyOut      Object   `json:"public_key_out"` // files for the public key: pem, ssh
 }
 
 // KeyFacts are a key as the HSM describes it: the facts of key.generated.
@@ -131,6 +132,8 @@ type KeyFacts struct {
 	SSHFingerprint string   `json:"ssh_fingerprint"`
 	HSM            HSMFacts `json:"hsm" custos:"required"`
 	Resumed        bool     `json:"resumed"`
+	// PublicKeyFiles: each public key file written, as format, file, sha256.
+	PublicKeyFiles List `json:"public_key_files"`
 }
 
 // RetirementFacts are the facts of key.retirement.scheduled.

@@ -74,6 +74,9 @@ key:
   owner: pki
   purpose: signs the issuing CAs
   rotation: 5y
+  public_key:                 # the public key, written out and read back; each file's SHA-256 is recorded
+    pem: root-2026.pub.pem    # SubjectPublicKeyInfo (openssl pkey -pubin -in …)
+    ssh: root-2026.ssh.pub    # OpenSSH form (ssh-keygen -l -f …)
 YAML
 cat > "$DEMO/scripts/export-kek.yaml" <<YAML
 kind: export

@@ -109,7 +109,8 @@ inventory() {
 # script_KIND FILE TOKEN …: writes the ceremony script of that kind to FILE,
 # for the token TOKEN (a label of TOKENS).
 
-# script_generate FILE TOKEN LABEL TYPE
+# script_generate FILE TOKEN LABEL TYPE [PUBDIR]: with PUBDIR, a key pair's
+# public key is written there (LABEL.pem and LABEL.ssh.pub).
 script_generate() {
   cat > "$1" <<YAML
 kind: generate
@@ -124,6 +125,9 @@ key:
   rotation: 1y
   backup: true
 YAML
+  if [ -n "${5:-}" ]; then
+    printf '  public_key:\n    pem: %s\n    ssh: %s\n' "$5/$3.pem" "$5/$3.ssh.pub" >> "$1"
+  fi
 }
 
 # script_destroy FILE TOKEN KEY-ID KEY-LABEL
@@ -300,4 +304,20 @@ check() {
     *) echo "the last ceremony is not closed: last record $last"; return 1 ;;
   esac
   tokens_agree || return 1
+  outputs_agree || return 1
+}
+
+# outputs_agree: every public key file a key.generated record names is
+# there with the SHA-256 recorded, and no partial write (.NAME.incomplete)
+# of one is left beside it.
+outputs_agree() {
+  local f sum ok=0
+  while read -r f sum; do
+    [ -n "$f" ] || continue
+    if [ ! -f "$f" ]; then echo "the ledger records the public key file $f, which is not there"; ok=1
+    elif [ "$(sha256sum "$f" | cut -d' ' -f1)" != "$sum" ]; then echo "the public key file $f is not the one recorded"; ok=1
+    elif [ -e "$(dirname "$f")/.$(basename "$f").incomplete" ]; then echo "a partial write of $f is left"; ok=1
+    fi
+  done < <(find "$L/records" -name '*.json' -exec cat {} + | jq -r 'select(.kind == "key.generated") | .facts.public_key_files[]? | "\(.file) \(.sha256)"')
+  return $ok
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"custos/hsm/hsmtest"
 )
 
 // TestConfirmationsAtTerminal: the questions the command line asks are
@@ -20,53 +18,15 @@ func TestConfirmationsAtTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is required (scripts/setup.sh installs it)")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "custos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	tok, err := hsmtest.NewStandalone(filepath.Join(dir, "hsm"), "confirm-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"SOFTHSM2_CONF=" + tok.Conf, "NO_COLOR=1", "HOME=" + dir}
-	custos := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("setsid", append([]string{bin}, args...)...) // no terminal: never asks
-		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("custos %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	pub := map[string]string{}
-	for _, n := range []string{"alice", "bob", "carol"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", n, "-f", filepath.Join(dir, n)).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-		b, _ := os.ReadFile(filepath.Join(dir, n+".pub"))
-		pub[n] = strings.TrimSpace(string(b))
-	}
-	write := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("roster.yaml", fmt.Sprintf("members:\n  - {name: alice, roles: [custodian], key: %s}\n  - {name: bob, roles: [officer], key: %s}\n"+
-		"  - {name: carol, roles: [officer], key: %s}\n", pub["alice"], pub["bob"], pub["carol"]))
-	custos("init", "L", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob", "--key", "carol=carol")
-	write("enroll.yaml", fmt.Sprintf("kind: enroll\nhsm: %q\noperator: alice\n", tok.URI))
-	custos("run", "enroll.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
-	write("gen.yaml", fmt.Sprintf("kind: generate\nhsm: %q\noperator: alice\nkey:\n  label: kek\n  type: aes-256\n  owner: pki\n  purpose: test\n", tok.URI))
+	w := newWorkspace(t, "confirm-token", [][2]string{{"alice", "custodian"}, {"bob", "officer"}, {"carol", "officer"}})
+	dir, custos := w.dir, w.must
+	w.write("gen.yaml", fmt.Sprintf("kind: generate\nhsm: %q\noperator: alice\nkey:\n  label: kek\n  type: aes-256\n  owner: pki\n  purpose: test\n", w.tok.URI))
 	custos("run", "gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
-	write("destroy.yaml", fmt.Sprintf("kind: destroy\nceremony: kek-destroy\nhsm: %q\noperator: alice\ndestroy:\n  key: kek\n  reason: superseded\n", tok.URI))
+	w.write("destroy.yaml", fmt.Sprintf("kind: destroy\nceremony: kek-destroy\nhsm: %q\noperator: alice\ndestroy:\n  key: kek\n  reason: superseded\n", w.tok.URI))
 	custos("run", "destroy.yaml", "--ledger", "L", "--key", "alice=alice", "--request-out", "d.req")
 
 	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-confirm-%d", os.Getpid()), shots: map[string]string{}}
-	at := func(cmd string) string {
-		return fmt.Sprintf("clear; cd %s && env %s %s %s; echo EXIT=$?; sleep 60", dir, strings.Join(env, " "), bin, cmd)
-	}
+	at := w.shell
 	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "160", "-y", "50", at("approve d.req --ledger L --key carol=carol -o d.carol.sig"))
 	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
 

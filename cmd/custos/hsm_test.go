@@ -98,50 +98,12 @@ func TestHSMInfo(t *testing.T) {
 // then skips the token without a word. hsm info and resume say the store
 // is damaged and where, not merely that no such token exists.
 func TestDamagedStore(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "custos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	st, err := hsmtest.NewStandalone(filepath.Join(dir, "store"), "cut-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(env []string, args ...string) (string, error) {
-		cmd := exec.Command("setsid", append([]string{bin}, args...)...)
-		cmd.Dir, cmd.Env = dir, append(os.Environ(), append([]string{"SOFTHSM2_CONF=" + st.Conf, "CUSTOS_PKCS11_MODULE=" + st.Module, "HOME=" + dir}, env...)...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	must := func(args ...string) {
-		t.Helper()
-		if out, err := run(nil, args...); err != nil {
-			t.Fatalf("custos %v: %v\n%s", args, err, out)
-		}
-	}
-	for _, n := range []string{"alice", "bob"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", n, "-f", filepath.Join(dir, n)).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-	}
-	pub := func(n string) string {
-		b, _ := os.ReadFile(filepath.Join(dir, n+".pub"))
-		return strings.TrimSpace(string(b))
-	}
-	write := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("roster.yaml", "members:\n  - {name: alice, roles: [custodian], key: "+pub("alice")+"}\n  - {name: bob, roles: [officer], key: "+pub("bob")+"}\n")
-	must("init", "L", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob")
-	write("enroll.yaml", "kind: enroll\nhsm: \""+st.URI+"\"\noperator: alice\n")
-	must("run", "enroll.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
-	write("gen.yaml", "kind: generate\nhsm: \""+st.URI+"\"\noperator: alice\nkey:\n  label: kek\n  type: aes-256\n  owner: o\n  purpose: p\n")
-	if out, err := run([]string{"CUSTOS_TEST_CRASH_AT=before-hsm"}, "run", "gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob"); err == nil {
+	w := newWorkspace(t, "cut-token", [][2]string{{"alice", "custodian"}, {"bob", "officer"}})
+	w.write("gen.yaml", "kind: generate\nhsm: \""+w.tok.URI+"\"\noperator: alice\nkey:\n  label: kek\n  type: aes-256\n  owner: o\n  purpose: p\n")
+	if out, err := w.run([]string{"CUSTOS_TEST_CRASH_AT=before-hsm"}, "run", "gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob"); err == nil {
 		t.Fatalf("the crash hook did not stop the run:\n%s", out)
 	}
-	objs, _ := filepath.Glob(filepath.Join(st.Dir, "tokens", "*", "token.object"))
+	objs, _ := filepath.Glob(filepath.Join(w.tok.Dir, "tokens", "*", "token.object"))
 	if len(objs) != 1 {
 		t.Fatalf("token.object files: %v", objs)
 	}
@@ -149,11 +111,11 @@ func TestDamagedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := filepath.Dir(objs[0])
-	out, err := run(nil, "resume", "--ledger", "L", "--key", "alice=alice")
+	out, err := w.run(nil, "resume", "--ledger", "L", "--key", "alice=alice")
 	if err == nil || !strings.Contains(out, "the token's store is damaged: "+cut+" (token.object is empty)") || !strings.Contains(out, "custos: hint: ") {
 		t.Fatalf("resume on a cut store: %v\n%s", err, out)
 	}
-	out, err = run(nil, "hsm", "info")
+	out, err = w.run(nil, "hsm", "info")
 	if err != nil || !strings.Contains(out, "warning: the token's store is damaged: "+cut+" (token.object is empty)") {
 		t.Fatalf("hsm info on a cut store: %v\n%s", err, out)
 	}
