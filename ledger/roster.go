@@ -364,7 +364,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	p := &out.Policy
 	p.Approvals = map[string]Requirement{}
 	for k, r := range d.Policy.Approvals {
-		p.Approvals[k] = Requirement{Roles: r.Roles, Count: r.Count, SelfApproval: r.SelfApproval}
+		p.Approvals[k] = Requirement(r)
 	}
 	p.Algorithms = d.Policy.Algorithms
 	p.Rotation = d.Policy.Rotation

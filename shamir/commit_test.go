@@ -73,7 +73,7 @@ func TestCommitCheck(t *testing.T) {
 
 func TestCommitmentText(t *testing.T) {
 	s := split(t, randomSecret(t, 32), 2, 3, testMeta)[0]
-	salt, err := NewSalt()
+	salt, err := newSalt()
 	if err != nil {
 		t.Fatal(err)
 	}
