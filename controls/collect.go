@@ -100,6 +100,7 @@ type Checker struct {
 	sodSelf   []Exception
 	restores  []Exception
 	evidence  []Exception // destructions without the HSM's proof
+	head      *Ref
 }
 
 // New starts a check.
@@ -140,7 +141,7 @@ func (c *Checker) Add(rec *ledger.Record, digest string) error {
 		return nil
 	}
 	ref := &Ref{Seq: rec.Seq, Digest: digest, Kind: rec.Kind, Time: fmtTime(rec.Time)}
-	c.res.Records, c.res.Head = rec.Seq, digest
+	c.res.Records, c.res.Head, c.head = rec.Seq, digest, ref
 	if rec.Seq == 1 {
 		c.res.Ledger, c.res.Genesis, c.genesis, c.genTime = rec.Ledger, digest, ref, rec.Time
 	}

@@ -245,6 +245,9 @@ func (c *Checker) reviewCadence() (int, []Exception) {
 			return
 		}
 		var refs []Ref
+		if a == nil && b == nil {
+			b = c.head // the period holds no review: its last record
+		}
 		for _, r := range []*Ref{a, b} {
 			if r != nil {
 				refs = append(refs, *r)
