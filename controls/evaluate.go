@@ -230,12 +230,13 @@ func (c *Checker) reviewCadence() (int, []Exception) {
 	if start.IsZero() {
 		return 0, nil
 	}
+	first := 0 // the first review after the start
 	if c.opts.Since.After(start) {
 		start, startRef = c.opts.Since, nil
 		// The last review before the period counts as its start.
 		for i, t := range c.revTimes {
 			if !t.After(c.opts.Since) {
-				start, startRef = t, c.reviews[i]
+				start, startRef, first = t, c.reviews[i], i+1
 			}
 		}
 	}
@@ -257,10 +258,8 @@ func (c *Checker) reviewCadence() (int, []Exception) {
 	}
 	prev, prevRef := start, startRef
 	n := 1
-	for i, t := range c.revTimes {
-		if !t.After(start) {
-			continue
-		}
+	for i, t := range c.revTimes[first:] {
+		i += first
 		n++
 		gap(prev, t, prevRef, c.reviews[i], "review overdue")
 		prev, prevRef = t, c.reviews[i]

@@ -19,7 +19,15 @@ import (
 // them through the real command line.
 func TestCheckScripts(t *testing.T) {
 	p := scriptParams("testdata/check")
+	setup := p.Setup
+	root, _ := filepath.Abs("../..")
+	p.Setup = func(env *testscript.Env) error {
+		env.Setenv("DOCS", filepath.Join(root, "docs"))
+		return setup(env)
+	}
 	p.Cmds["checkschema"] = cmdCheckSchema
+	p.Cmds["guide"] = cmdGuide
+	p.Cmds["genesis"] = cmdGenesis
 	testscript.Run(t, p)
 }
 
