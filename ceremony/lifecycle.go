@@ -135,6 +135,9 @@ func (e *Engine) planLifecycle(p *Plan) error {
 			fmt.Sprintf("policy after the change: %d approval rules, algorithms %s", len(pol.Approvals), strings.Join(pol.Algorithms, ", ")),
 			"approved under the roster and policy in force now",
 		}
+		if s.Policy != nil {
+			p.Steps = append(p.Steps[:2:2], append([]string{policyChange(&st.Policy, pol)}, p.Steps[2:]...)...)
+		}
 		held, err := e.sharesHeldBy(s.Roster.Remove)
 		if err != nil {
 			return err
@@ -395,6 +398,39 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 			"every policy rule must remain satisfiable by the members left")
 	}
 	return r, pol, nil
+}
+
+// policyChange says what a roster script's policy section changes, for
+// the plan the approvers read.
+func policyChange(old, next *ledger.Policy) string {
+	var ch []string
+	types := maps.Clone(next.Rotation)
+	if types == nil {
+		types = map[string]string{}
+	}
+	maps.Copy(types, old.Rotation)
+	for _, t := range slices.Sorted(maps.Keys(types)) {
+		if a, b := old.Rotation[t], next.Rotation[t]; a != b {
+			ch = append(ch, fmt.Sprintf("rotation of %s %s → %s", t, orNone(a), orNone(b)))
+		}
+	}
+	if a, b := old.ReviewCadenceDays(), next.ReviewCadenceDays(); a != b {
+		ch = append(ch, fmt.Sprintf("review cadence %d → %d days", a, b))
+	}
+	if old.GeneratorMayApproveDestruction != next.GeneratorMayApproveDestruction {
+		ch = append(ch, fmt.Sprintf("generator may approve destruction: %v → %v", old.GeneratorMayApproveDestruction, next.GeneratorMayApproveDestruction))
+	}
+	if len(ch) == 0 {
+		return "the policy section changes nothing"
+	}
+	return "change the policy: " + strings.Join(ch, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func rosterNames(r *ledger.Roster) string {
