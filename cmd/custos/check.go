@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,10 @@ func newCheckCmd() *cobra.Command {
 			p, err := parsePeriod(since, until)
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
+			}
+			if p.until.IsZero() && p.since.After(time.Now()) {
+				return hint.With(fmt.Errorf("check: --since %s is in the future: the period would be judged as of now, before it begins", since),
+					"give --until as well to judge the period as of its end")
 			}
 			if err := trustRoots(cmd, &opts); err != nil {
 				return err
