@@ -27,8 +27,7 @@ type key struct {
 	rotationDays          int64 // the effective period: the key's own, else the policy's
 	maxDays               int64 // the policy's maximum for its type at creation, 0 when none
 	intent, generated     *Ref
-	generator             string   // operator of the generation
-	genApprovers          []string // approvers of the generation
+	generator             string // operator of the generation
 	state                 string
 	created               time.Time
 	destroyed             *Ref
@@ -169,7 +168,7 @@ func (c *Checker) Add(rec *ledger.Record, digest string) error {
 	case "key.generate.intent":
 		id := str(f, "key_id")
 		nk := &key{id: id, label: str(f, "label"), typ: str(f, "type"), owner: str(f, "owner"), intent: ref,
-			generator: rec.Actor, genApprovers: approverNames(rec), state: ledger.KeyGenerating, created: rec.Time}
+			generator: rec.Actor, state: ledger.KeyGenerating, created: rec.Time}
 		nk.maxDays = ledger.PeriodDays(c.policy.Rotation[nk.typ])
 		if d, ok := intFact(f, "rotation_days"); ok && d > 0 {
 			nk.rotationDays = d
@@ -217,7 +216,9 @@ func (c *Checker) Add(rec *ledger.Record, digest string) error {
 			k.state, k.destroyed, k.destroyedAt = ledger.KeyDestroyed, ref, rec.Time
 			k.rosterAtDestroy = ledger.Roster{Members: slices.Clone(c.roster.Members)}
 			if !destructionEvidenced(f) && in {
-				k.badEvidence(c, ref)
+				c.evidence = append(c.evidence, Exception{KeyID: k.id,
+					Message: k.name() + ": its destruction does not show the key gone (objects destroyed, nothing found by id or label in a fresh session)",
+					Records: []Ref{*ref}})
 			}
 		}
 	case "key.restored":
@@ -264,12 +265,6 @@ func (c *Checker) selfApproval(rec *ledger.Record, ref *Ref, in bool) {
 		c.sodSelf = append(c.sodSelf, Exception{KeyID: id,
 			Message: rec.Actor + " approved their own " + rec.Kind, Records: []Ref{*ref}})
 	}
-}
-
-func (k *key) badEvidence(c *Checker, ref *Ref) {
-	c.evidence = append(c.evidence, Exception{KeyID: k.id,
-		Message: "the destruction of " + k.label + " (" + k.id + ") does not show the key gone: objects destroyed, and nothing found by id or label in a fresh session",
-		Records: []Ref{*ref}})
 }
 
 // destructionEvidenced reads the HSM's proof of a key.destroyed record.

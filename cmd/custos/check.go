@@ -42,6 +42,10 @@ func newCheckCmd() *cobra.Command {
 				return err
 			}
 			r := c.Finish(true)
+			if r.Records == 0 {
+				return hint.With(fmt.Errorf("check: %s has no record up to --until %s: its genesis is later", args[0], until),
+					"give an --until on or after the genesis (custos log LEDGER shows its time)")
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
