@@ -47,6 +47,18 @@ type RosterPlan struct {
 	Reason     string   `yaml:"reason,required"`
 }
 
+// PolicyPlan is the policy section of a roster script: what it changes
+// of the policy in force besides approvals and algorithms.
+type PolicyPlan struct {
+	// Rotation sets the rotation period of each key type named ("1y");
+	// an empty period removes the type's rule.
+	Rotation map[string]string `yaml:"rotation"`
+	// ReviewCadence sets the longest gap between access reviews ("92d").
+	ReviewCadence string `yaml:"review_cadence"`
+	// GeneratorMayApproveDestruction, when given, sets the policy field.
+	GeneratorMayApproveDestruction *bool `yaml:"generator_may_approve_destruction"`
+}
+
 // NewMember is a member joining the roster.
 type NewMember struct {
 	Name  string   `yaml:"name,required"`
@@ -122,6 +134,9 @@ func (e *Engine) planLifecycle(p *Plan) error {
 			fmt.Sprintf("change the roster: %d members after the change (%s)", len(r.Members), rosterNames(r)),
 			fmt.Sprintf("policy after the change: %d approval rules, algorithms %s", len(pol.Approvals), strings.Join(pol.Algorithms, ", ")),
 			"approved under the roster and policy in force now",
+		}
+		if s.Policy != nil {
+			p.Steps = append(p.Steps[:2:2], append([]string{policyChange(&st.Policy, pol)}, p.Steps[2:]...)...)
 		}
 		held, err := e.sharesHeldBy(s.Roster.Remove)
 		if err != nil {
@@ -343,8 +358,11 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		}
 		r.Members[j].Roles = slices.Clone(rp.Roles[n])
 	}
-	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: st.Policy.Rotation,
-		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits}
+	// Every field of the policy in force carries over unless the script
+	// changes it.
+	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: maps.Clone(st.Policy.Rotation),
+		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits, ReviewCadence: st.Policy.ReviewCadence,
+		GeneratorMayApproveDestruction: st.Policy.GeneratorMayApproveDestruction}
 	for k, v := range st.Policy.Approvals {
 		pol.Approvals[k] = v
 	}
@@ -354,11 +372,65 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 	if rp.Algorithms != nil {
 		pol.Algorithms = slices.Clone(rp.Algorithms)
 	}
+	if pp := s.Policy; pp != nil {
+		for _, t := range slices.Sorted(maps.Keys(pp.Rotation)) {
+			if pol.Rotation == nil {
+				pol.Rotation = map[string]string{}
+			}
+			if pp.Rotation[t] == "" {
+				delete(pol.Rotation, t)
+			} else {
+				pol.Rotation[t] = pp.Rotation[t]
+			}
+		}
+		if len(pol.Rotation) == 0 {
+			pol.Rotation = nil
+		}
+		if pp.ReviewCadence != "" {
+			pol.ReviewCadence = pp.ReviewCadence
+		}
+		if pp.GeneratorMayApproveDestruction != nil {
+			pol.GeneratorMayApproveDestruction = *pp.GeneratorMayApproveDestruction
+		}
+	}
 	if err := ledger.Validate(r, pol); err != nil {
 		return nil, nil, hint.With(fmt.Errorf("%s: roster: the roster after the change is not valid: %w", s.File, err),
 			"every policy rule must remain satisfiable by the members left")
 	}
 	return r, pol, nil
+}
+
+// policyChange says what a roster script's policy section changes, for
+// the plan the approvers read.
+func policyChange(old, next *ledger.Policy) string {
+	var ch []string
+	types := maps.Clone(next.Rotation)
+	if types == nil {
+		types = map[string]string{}
+	}
+	maps.Copy(types, old.Rotation)
+	for _, t := range slices.Sorted(maps.Keys(types)) {
+		if a, b := old.Rotation[t], next.Rotation[t]; a != b {
+			ch = append(ch, fmt.Sprintf("rotation of %s %s → %s", t, orNone(a), orNone(b)))
+		}
+	}
+	if a, b := old.ReviewCadenceDays(), next.ReviewCadenceDays(); a != b {
+		ch = append(ch, fmt.Sprintf("review cadence %d → %d days", a, b))
+	}
+	if old.GeneratorMayApproveDestruction != next.GeneratorMayApproveDestruction {
+		ch = append(ch, fmt.Sprintf("generator may approve destruction: %v → %v", old.GeneratorMayApproveDestruction, next.GeneratorMayApproveDestruction))
+	}
+	if len(ch) == 0 {
+		return "the policy section changes nothing"
+	}
+	return "change the policy: " + strings.Join(ch, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func rosterNames(r *ledger.Roster) string {

@@ -52,6 +52,8 @@ type Script struct {
 	Compromise *CompromisePlan `yaml:"compromise"`
 	Roster     *RosterPlan     `yaml:"roster"`
 	Review     *ReviewPlan     `yaml:"review"`
+	// Policy is the policy section of a roster script.
+	Policy *PolicyPlan `yaml:"policy"`
 
 	DestroyBackup *DestroyBackupPlan `yaml:"destroy_backup"`
 	Reshare       *ResharePlan       `yaml:"reshare"`
@@ -164,12 +166,13 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	want[KindRotate], want[KindCompromise], want[KindRoster], want[KindReview] = "rotate", "compromise", "roster", "review"
 	sections["destroy_backup"], want[KindDestroyBackup] = s.DestroyBackup != nil, "destroy_backup"
 	sections["reshare"], want[KindReshare] = s.Reshare != nil, "reshare"
+	sections["policy"] = s.Policy != nil
 	sec, ok := want[s.Kind]
 	if !ok {
 		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, reshare, rotate, compromise, roster, review")
 	}
 	for name, present := range sections {
-		if present && name != sec && !(s.Kind == KindRotate && name == "key") {
+		if present && name != sec && !(s.Kind == KindRotate && name == "key") && !(s.Kind == KindRoster && name == "policy") {
 			return nil, bad(name, fmt.Sprintf("not allowed in a %s script", s.Kind), "remove it, or write a separate script for that ceremony")
 		}
 	}

@@ -95,6 +95,23 @@ type Policy struct {
 	// bits; zero means sign.DefaultRSAMinBits. Left out of the encoding
 	// when zero, so ledgers written before it encode as they did.
 	MemberKeyRSAMinBits int `json:"member_rsa_min_bits,omitempty"`
+	// ReviewCadence is the longest time allowed between two access
+	// reviews (review.signed), a period like "92d" or "3m"; empty means
+	// DefaultReviewCadence. Left out of the encoding when empty, so
+	// ledgers written before it encode as they did.
+	ReviewCadence string `json:"review_cadence,omitempty"`
+}
+
+// DefaultReviewCadence is the review cadence of a policy that sets none:
+// a quarter.
+const DefaultReviewCadence = "92d"
+
+// ReviewCadenceDays is the policy's review cadence in days.
+func (p *Policy) ReviewCadenceDays() int64 {
+	if p.ReviewCadence == "" {
+		return PeriodDays(DefaultReviewCadence)
+	}
+	return PeriodDays(p.ReviewCadence)
 }
 
 // RSAMinBits is the smallest RSA member key the policy accepts.
@@ -257,6 +274,9 @@ func Validate(r *Roster, p *Policy) error {
 			return fmt.Errorf("policy.rotation.%s: %q is not a period like 90d, 12m or 5y", t, p.Rotation[t])
 		}
 	}
+	if p.ReviewCadence != "" && !periodRe.MatchString(p.ReviewCadence) {
+		return fmt.Errorf("policy.review_cadence: %q is not a period like 92d, 13w or 3m", p.ReviewCadence)
+	}
 	return nil
 }
 
@@ -305,6 +325,7 @@ type policyDoc struct {
 	GeneratorMayApproveDestruction bool                      `yaml:"generator_may_approve_destruction"`
 	MemberRSAMinBits               *int                      `yaml:"member_rsa_min_bits"`
 	Rotation                       map[string]string         `yaml:"rotation"`
+	ReviewCadence                  string                    `yaml:"review_cadence"`
 }
 
 type requirementDoc struct {
@@ -369,6 +390,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	p.Algorithms = d.Policy.Algorithms
 	p.Rotation = d.Policy.Rotation
 	p.GeneratorMayApproveDestruction = d.Policy.GeneratorMayApproveDestruction
+	p.ReviewCadence = d.Policy.ReviewCadence
 	if b := d.Policy.MemberRSAMinBits; b != nil {
 		p.MemberKeyRSAMinBits = *b
 	}

@@ -67,6 +67,41 @@ func TestParseRoster(t *testing.T) {
 	}
 }
 
+// The review cadence: read from the roster file, a quarter by default,
+// and left out of the policy's encoding when unset, so a policy written
+// before the field encodes as it did.
+func TestReviewCadence(t *testing.T) {
+	rf, err := ParseRoster("roster.yaml", []byte(goodRoster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.Policy.ReviewCadence != "" || rf.Policy.ReviewCadenceDays() != 92 {
+		t.Fatalf("default cadence %q, %d days", rf.Policy.ReviewCadence, rf.Policy.ReviewCadenceDays())
+	}
+	facts, err := FactsOf(map[string]any{"policy": &rf.Policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, has := facts["policy"].(map[string]any)["review_cadence"]; has {
+		t.Fatalf("an unset cadence is encoded: %v", facts["policy"])
+	}
+	rf, err = ParseRoster("roster.yaml", []byte(goodRoster+"  review_cadence: 3m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.Policy.ReviewCadence != "3m" || rf.Policy.ReviewCadenceDays() != 90 {
+		t.Fatalf("cadence %q, %d days", rf.Policy.ReviewCadence, rf.Policy.ReviewCadenceDays())
+	}
+	facts, err = FactsOf(map[string]any{"roster": &rf.Roster, "policy": &rf.Policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := parseRosterFacts(facts)
+	if err != nil || p.ReviewCadence != "3m" {
+		t.Fatalf("round trip: %v, %+v", err, p)
+	}
+}
+
 func TestParseRosterErrors(t *testing.T) {
 	base := goodRoster
 	for _, c := range []struct{ from, to, want string }{
@@ -78,6 +113,8 @@ func TestParseRosterErrors(t *testing.T) {
 		{"    email: alice@example.org", "    e-mail: alice@example.org", `roster.yaml: members[0].e-mail (line 5): unknown field`},
 		{"  rotation: {ec-p384: 5y}", "  rotation: {ec-p384: 5 years}", `roster.yaml: policy.rotation.ec-p384: "5 years" is not a period`},
 		{"  algorithms: [ec-p384, aes-256]", "  algorithms: [ec-p384, des]", `roster.yaml: policy.algorithms[1]: unknown algorithm "des"`},
+		{"  rotation: {ec-p384: 5y}", "  rotation: {ec-p384: 5y}\n  review_cadence: quarterly", `roster.yaml: policy.review_cadence: "quarterly" is not a period like 92d, 13w or 3m`},
+		{"  rotation: {ec-p384: 5y}", "  rotation: {ec-p384: 5y}\n  review_cadence: 0d", `roster.yaml: policy.review_cadence: "0d" is not a period`},
 		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: 3}\n", `roster.yaml: policy.approvals.key.generate.intent.count: 3 approvals by officer cannot be met`},
 		{"{roles: [officer], count: 1}\n", "{roles: [officer], count: one}\n", `roster.yaml: policy.approvals.key.generate.intent.count (line 13): want a whole number, got "one"`},
 		{"ledger: acme-root", "ledgr: acme-root", `roster.yaml: ledgr (line 1): unknown field`},

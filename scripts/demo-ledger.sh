@@ -4,9 +4,10 @@
 # enrol the demo HSM, generate a KEK and a root key, export the KEK to a
 # partner with a 2-of-2 quorum (carol approves from "another workstation"
 # through a request file), back the KEK up 2-of-3, check a share, destroy
-# the root and the KEK, restore the KEK into a fresh token from two shares,
-# rotate it, add a member (dave), sign an access review, and verify the
-# ledger with custos and with stock git + OpenSSH.
+# the root, restore the KEK into a fresh disaster-recovery token from two
+# shares, rotate it, add a member (dave), sign an access review, verify
+# the ledger with custos and with stock git + OpenSSH, and test it against
+# the key-management controls (custos check: every one passes).
 
 for m in alice bob carol dave; do
   ssh-keygen -q -t ed25519 -N "" -C "$m" -f "$DEMO/keys/$m"
@@ -56,7 +57,7 @@ witnesses: [bob]
 key:
   label: kek-2026
   type: aes-256
-  owner: payments
+  owner: payments (bob)
   purpose: wraps the payment data keys
   rotation: 1y
   exportable: true
@@ -71,7 +72,7 @@ witnesses: [bob]
 key:
   label: root-2026
   type: ec-p384
-  owner: pki
+  owner: pki (carol)
   purpose: signs the issuing CAs
   rotation: 5y
   public_key:                 # the public key, written out and read back; each file's SHA-256 is recorded
@@ -90,7 +91,7 @@ export:
   recipient: partner-bank
   recipient_key: partner-bank.pub.pem
   purpose: shared KEK for the settlement link
-  expires: 2099-12-31
+  expires: 2027-02-28       # before the KEK retires (2027-03-01): custos check tests it
   output: kek-2026.partner-bank.wrapped
 YAML
 cat > "$DEMO/scripts/destroy-root.yaml" <<YAML
@@ -153,20 +154,6 @@ step "carol checks her share (the periodic share check auditors ask for)"
 "$CUSTOS" share-check "$DEMO/shares/kek-2026.bk1-share3-carol.age" --ledger "$DEMO/ledger" --backup kek-2026.bk1 \
   --holder carol --identity "$DEMO/keys/carol" --key carol="$DEMO/keys/carol"
 
-cat > "$DEMO/scripts/destroy-kek.yaml" <<YAML
-kind: destroy
-ceremony: kek-2026-destroy
-hsm: "$URI"
-operator: alice
-witnesses: [bob]
-destroy:
-  key: kek-2026
-  reason: demo — the HSM is decommissioned
-  confirm: kek-2026
-YAML
-step "destroy the KEK on the demo HSM"
-"$CUSTOS" run "$DEMO/scripts/destroy-kek.yaml" --ledger "$DEMO/ledger" $K
-
 step "a fresh token, custos-dr, is initialised and enrolled"
 head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-user"
 head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DEMO/pins/dr-so"
@@ -196,7 +183,7 @@ restore:
       identity: keys/bob
     - file: cards/carol/kek-2026.bk1.card
 YAML
-step "restore the KEK into custos-dr from bob's and carol's shares; its check value must match"
+step "restore the KEK into custos-dr (disaster recovery) from bob's and carol's shares; its check value must match"
 "$CUSTOS" run "$DEMO/scripts/restore-kek.yaml" --ledger "$DEMO/ledger" $K
 
 cat > "$DEMO/scripts/rotate-kek.yaml" <<YAML
@@ -211,7 +198,7 @@ rotate:
 key:
   label: kek-2027
   type: aes-256
-  owner: payments
+  owner: payments (bob)
   purpose: wraps the payment data keys
   rotation: 1y
   backup: true
@@ -255,6 +242,9 @@ step "stock git + OpenSSH: scripts/stock-verify demo/ledger"
 
 step "custos inventory demo/ledger"
 "$CUSTOS" inventory "$DEMO/ledger"
+
+step "custos check demo/ledger: the key-management controls (docs/controls.md)"
+"$CUSTOS" check "$DEMO/ledger"
 
 step "the evidence report for auditors: demo/report.html"
 "$CUSTOS" report "$DEMO/ledger" -o "$DEMO/report.html" --format html

@@ -8,6 +8,7 @@ scripts/demo.sh > /tmp/custos-demo.log 2>&1 || { cat /tmp/custos-demo.log; echo 
 if [ -d demo/ledger ]; then
   bin/custos verify demo/ledger
   scripts/stock-verify demo/ledger
+  bin/custos check demo/ledger > /dev/null
 fi
 # The workspace moves whole: from a copy elsewhere, a new ceremony runs on
 # its token and the ledger still verifies.
