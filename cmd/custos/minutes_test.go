@@ -238,10 +238,12 @@ func aside(t *testing.T, script string) func() {
 		keys = []string{"media", "share_dir"}
 	case strings.Contains(b, "kind: export"):
 		keys = []string{"output"}
+	case strings.Contains(b, "public_key:"):
+		keys = []string{"  pem", "  ssh"} // under key.public_key
 	}
 	var moved []string
 	for _, k := range keys {
-		m := regexp.MustCompile(`(?m)^  ` + k + `: (.+)$`).FindStringSubmatch(b)
+		m := regexp.MustCompile(`(?m)^  ` + k + `: (\S+)`).FindStringSubmatch(b)
 		if m == nil {
 			continue
 		}
