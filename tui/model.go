@@ -13,6 +13,7 @@ import (
 
 	"custos/internal/hint"
 	"custos/ledger"
+	"custos/report"
 )
 
 type screen int
@@ -31,6 +32,8 @@ const (
 	scrDone
 	scrHolder // backup: one share holder at a time
 	scrShares // restore: shares entered one by one
+	scrKeys   // the key list
+	scrKey    // one key's whole life
 )
 
 var screenTitles = map[screen]string{
@@ -38,6 +41,7 @@ var screenTitles = map[screen]string{
 	scrScript: "run a ceremony", scrPlan: "the plan", scrPeople: "people present", scrSign: "what is signed",
 	scrStep: "step", scrRunning: "running", scrDone: "done",
 	scrHolder: "share holders", scrShares: "shares",
+	scrKeys: "keys", scrKey: "key",
 }
 
 // Options configure a Model.
@@ -83,10 +87,14 @@ type Model struct {
 	rows []recordRow
 	pick int
 
-	lv  ledgerView
-	run *runState
+	lv   ledgerView
+	kv   keysView
+	inv  *report.Report // the inventory, as custos inventory builds it
+	run  *runState
+	ask2 *confirm // a question over the screen: abandon a ceremony?
 
 	stopAt time.Time // when ctrl+c last asked a running step to stop
+	footer string    // the keys of the screen as last drawn
 }
 
 // New returns the TUI model. Run it with tea.NewProgram or with Run.
@@ -122,7 +130,7 @@ func Run(o Options, in io.Reader, out io.Writer) error {
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.br.listen()}
 	if m.opts.Ledger != "" {
-		cmds = append(cmds, openLedgerCmd(m.opts.Ledger))
+		cmds = append(cmds, openLedgerCmd(m.opts.Ledger, m.opts.Now()))
 	}
 	return tea.Batch(cmds...)
 }
@@ -201,6 +209,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.String() == "ctrl+c" {
 			return m, m.interrupt("ctrl+c")
 		}
+		if m.ask2 != nil {
+			return m, m.keyConfirm(msg)
+		}
 		if m.inputFor != "" {
 			switch msg.String() {
 			case "enter":
@@ -220,6 +231,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			var cmd tea.Cmd
 			m.input, cmd = m.input.Update(msg)
+			m.liveFilter()
 			return m, cmd
 		}
 		if m.help {
@@ -234,6 +246,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // keys wait while the engine works
 		}
 		if key.Matches(msg, Keys.Quit) && m.screen != scrRunning {
+			if m.inCeremony() {
+				return m, m.askLeave(true)
+			}
 			return m, tea.Quit
 		}
 		return m, m.keyScreen(msg)
@@ -268,6 +283,10 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 		return m.keyHome(msg)
 	case scrLedger, scrRecord:
 		return m.keyLedger(msg)
+	case scrKeys:
+		return m.kv.keys(m, msg)
+	case scrKey:
+		return m.keyDetailKeys(msg)
 	default:
 		return m.keyRun(msg)
 	}
@@ -283,7 +302,11 @@ func (m *Model) submit(purpose, v string) tea.Cmd {
 			return nil
 		}
 		m.busy = "opening the ledger " + v
-		return openLedgerCmd(v)
+		return openLedgerCmd(v, m.opts.Now())
+	case purpose == "genesis":
+		return m.startVerifyGenesis(v)
+	case strings.HasPrefix(purpose, "filter:"):
+		return nil // applied as typed
 	default:
 		return m.submitRun(purpose, v)
 	}
@@ -307,7 +330,18 @@ func (m *Model) scrollKeys(msg tea.KeyPressMsg) bool {
 }
 
 func (m *Model) bodyHeight() int {
-	return max(3, m.height-3-len(m.statusLines()))
+	return max(3, m.height-2-len(m.footerLines())-len(m.statusLines()))
+}
+
+// footerLines are the keys of this screen, on two lines when one is too
+// narrow for them: a key is never cut off.
+func (m *Model) footerLines() []string {
+	f := m.footer + " · ?: help"
+	w := max(20, m.width)
+	if ansi.StringWidth(f) <= w {
+		return []string{f}
+	}
+	return strings.Split(ansi.Wrap(f, w, " "), "\n")
 }
 
 func (m *Model) statusText() string {
@@ -351,20 +385,16 @@ func (m *Model) render() string {
 	if m.dir != "" {
 		title += " · " + m.dir
 	}
-	var body []string
-	footer := ""
-	switch {
-	case m.prompt != nil:
-		body, footer = m.promptBody(), "enter: give it to the engine · esc: cancel"
-	case m.help:
-		body, footer = m.helpBody(), "any key: back"
-	default:
-		body, footer = m.screenBody()
+	body, footer := m.frame()
+	if footer != m.footer {
+		// the body's height depends on the footer's: draw again with it
+		m.footer = footer
+		body, _ = m.frame()
 	}
-	if m.inputFor != "" && m.prompt == nil && !m.help {
-		body = append(body, "", m.input.View())
-		footer = "enter: ok · esc: cancel"
-	}
+	w := max(20, m.width)
+	// Nothing on the body is ever cut: a digest, id or word list too wide
+	// for the terminal continues on the next line, indented.
+	body = wrapAll(body, w)
 	h := m.bodyHeight()
 	top := m.scroll
 	if m.screen == scrLedger && m.prompt == nil && !m.help {
@@ -393,12 +423,39 @@ func (m *Model) render() string {
 	for _, l := range m.statusLines() {
 		lines = append(lines, st.Render(l))
 	}
-	lines = append(lines, m.st.Footer.Render(footer+" · ?: help"))
-	w := max(20, m.width)
+	for _, l := range m.footerLines() {
+		lines = append(lines, m.st.Footer.Render(l))
+	}
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, w, "…")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// frame is the body and the footer of what is on the screen now: the
+// secret prompt, help, a question, or the current screen, with the text
+// field under it.
+func (m *Model) frame() ([]string, string) {
+	var body []string
+	footer := ""
+	switch {
+	case m.prompt != nil:
+		body, footer = m.promptBody(), "enter: give it to the engine · esc: cancel"
+	case m.help:
+		body, footer = m.helpBody(), "any key: back"
+	case m.ask2 != nil:
+		body, footer = m.confirmBody(), "y: yes · n/esc: no"
+	default:
+		body, footer = m.screenBody()
+	}
+	if m.inputFor != "" && m.prompt == nil && !m.help {
+		body = append(body, "", m.input.View())
+		footer = "enter: ok · esc: cancel"
+		if strings.HasPrefix(m.inputFor, "filter:") {
+			footer = "type to filter · enter: keep it · esc: clear"
+		}
+	}
+	return body, footer
 }
 
 func (m *Model) screenBody() ([]string, string) {
@@ -411,6 +468,10 @@ func (m *Model) screenBody() ([]string, string) {
 		return m.ledgerBody()
 	case scrRecord:
 		return m.recordBody()
+	case scrKeys:
+		return m.kv.view(m)
+	case scrKey:
+		return m.keyDetailBody()
 	default:
 		return m.runBody()
 	}
@@ -437,7 +498,7 @@ func (m *Model) helpBody() []string {
 	col := max(20, (m.width-2)/2)
 	cell := func(b key.Binding) string {
 		h := b.Help()
-		return ansi.Truncate(fmt.Sprintf("%-6s %s", h.Key, h.Desc), col-1, "…")
+		return fmt.Sprintf("%-6s %s", h.Key, h.Desc)
 	}
 	for i := range half {
 		l := "  " + cell(all[i])
@@ -446,7 +507,8 @@ func (m *Model) helpBody() []string {
 		}
 		out = append(out, l)
 	}
-	out = append(out, "", "  In a text field, q and letters are typed; ctrl+c always quits.",
+	out = append(out, "", "  In a text field, q, ? and letters are typed; ctrl+c always quits",
+		"  (while the HSM works or a record is written, it first asks the step to finish).",
 		"  The screen needs no mouse; it fits 80×24 and follows resizing.")
 	return out
 }

@@ -113,18 +113,7 @@ type runMsg struct {
 func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
 	case verifyMsg:
-		m.busy = ""
-		m.lv.verify = &msg.res
-		if f := msg.res.Failure; f != nil {
-			for i, r := range m.rows {
-				if r.rec.Seq == f.Seq {
-					m.lv.cursor = i
-				}
-			}
-			m.fail(fmt.Errorf("verify: record %d fails: %s", f.Seq, f.Reason))
-		} else {
-			m.say("verify: ok")
-		}
+		m.onVerify(msg)
 	case planMsg:
 		m.busy = ""
 		if msg.err != nil {
@@ -201,7 +190,7 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 				m.goTo(scrHolder)
 			}
 		}
-		return tea.Batch(openLedgerCmd(m.dir), m.br.listen()), true
+		return tea.Batch(openLedgerCmd(m.dir, m.opts.Now()), m.br.listen()), true
 	case cardAskMsg:
 		return m.onCardAsk(msg), true
 	case cardShowMsg:
@@ -386,7 +375,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			m.goTo(scrPeople)
 		case key.Matches(msg, Keys.Back):
-			m.abandon()
+			return m.askLeave(false)
 		default:
 			m.scrollKeys(msg)
 		}
@@ -412,7 +401,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 			m.status = ""
 			return m.startDraft()
 		case key.Matches(msg, Keys.Back):
-			m.abandon()
+			return m.askLeave(false)
 		}
 	case scrSign:
 		switch {
@@ -427,7 +416,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 				m.goTo(scrStep)
 			}
 		case key.Matches(msg, Keys.Back):
-			m.abandon()
+			return m.askLeave(false)
 		default:
 			m.scrollKeys(msg)
 		}
@@ -464,7 +453,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 				r.step--
 				r.item = 0
 			} else {
-				m.abandon()
+				return m.askLeave(false)
 			}
 		}
 	case scrHolder:

@@ -78,6 +78,7 @@ func (m *Model) keyHolder(msg tea.KeyPressMsg) tea.Cmd {
 		return m.ask("holdercheck", "your OpenSSH private key file, to open "+filepath.Base(h.file)+" as read back from the medium", "")
 	}
 	if !key.Matches(msg, Keys.Enter) {
+		m.scrollKeys(msg)
 		return nil
 	}
 	if !r.alone {
@@ -117,8 +118,8 @@ func (m *Model) holderBody() ([]string, string) {
 	out = append(out, "",
 		s.OK.Render("  ✓ written, read back from the medium and checked"),
 		"    how: "+h.readBack,
-		"    file sha256: "+short(h.sha, 40),
-		"    commitment:  "+short(h.commitment, 40),
+		"    file sha256: "+hexRows(17, h.sha),
+		"    commitment:  "+hexRows(17, h.commitment),
 		"",
 		"")
 	if h.checked != "" {
@@ -128,7 +129,7 @@ func (m *Model) holderBody() ([]string, string) {
 	}
 	out = append(out, "  Take the file (removable media) into your custody now. Its contents are",
 		"  never shown here. Press enter to confirm; the screen is then cleared.")
-	return out, "k: check with my key · enter: I have my share file and its check passed"
+	return out, "k: check with my key · enter: I have my share file, its check passed"
 }
 
 // --- restore: shares entered one by one ---
@@ -213,7 +214,7 @@ func (m *Model) keyShares(msg tea.KeyPressMsg) tea.Cmd {
 		m.status = ""
 		m.goTo(scrPeople)
 	case key.Matches(msg, Keys.Back):
-		m.abandon()
+		return m.askLeave(false)
 	default:
 		m.scrollKeys(msg)
 	}
