@@ -46,6 +46,7 @@ func (m *Model) interrupt(what string) tea.Cmd {
 		m.run.eng.Interrupt()
 	}
 	m.say("%s: %s (%s again to quit at once; custos resume settles the ceremony)", what, Stopping, what)
+
 	return nil
 }
 

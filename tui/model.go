@@ -346,6 +346,9 @@ func (m *Model) footerLines() []string {
 
 func (m *Model) statusText() string {
 	if m.busy != "" {
+		if !m.stopAt.IsZero() && strings.Contains(m.status, Stopping) {
+			return "… " + m.busy + "\n" + m.status // a stop was asked for
+		}
 		return "… " + m.busy
 	}
 	return m.status

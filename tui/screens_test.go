@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -104,6 +105,25 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 	v = h.waitFor("FAILED")
 	if !strings.Contains(v, "✗ verify FAILED at record") || !strings.Contains(v, res.Failure.Reason[:20]) {
 		t.Errorf("failure not shown:\n%s", v)
+	}
+	fits(t, v, 80, 24)
+
+	// Opened afresh, the ledger whose records no longer replay opens
+	// read-only: the failure on Home, the failing record marked in the
+	// timeline with its check, and no ceremony.
+	h2 := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v = h2.waitFor("THIS LEDGER DOES NOT VERIFY")
+	if !strings.Contains(v, "open read-only") {
+		t.Errorf("home of a ledger that does not replay:\n%s", v)
+	}
+	h2.key("r")
+	if h2.m.inputFor != "" || !strings.Contains(h2.view(), "no ceremony is run on it") {
+		t.Errorf("r on a read-only ledger:\n%s", h2.view())
+	}
+	h2.key("l")
+	v = h2.view()
+	if !strings.Contains(v, fmt.Sprintf("✗ %-6d", res.Failure.Seq)) || !strings.Contains(v, res.Failure.Check) {
+		t.Errorf("timeline of a ledger that does not replay:\n%s", v)
 	}
 	fits(t, v, 80, 24)
 }
