@@ -106,7 +106,7 @@ func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
 	}
 	m.lv.verify = msg.verify
 	if m.led == nil {
-		m.fail(hint.With(msg.verify.Err(), "opened read-only: the records before the failure are shown; compare with a copy you trust"))
+		m.status, m.bad = "opened read-only: its records past the failure cannot be read", true
 	}
 	return nil
 }
@@ -227,6 +227,10 @@ func (m *Model) homeBody() ([]string, string) {
 	if len(cer) == 0 {
 		out = append(out, "  none yet")
 	}
+	idw := 16
+	for _, c := range cer {
+		idw = min(32, max(idw, len(c.id)))
+	}
 	for _, c := range cer {
 		word := c.outcome
 		switch c.outcome {
@@ -235,7 +239,7 @@ func (m *Model) homeBody() ([]string, string) {
 		case "aborted", "open":
 			word = s.Bad.Render(strings.ToUpper(c.outcome))
 		}
-		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
+		out = append(out, fmt.Sprintf("  %s  %-*s %-20s %s", c.time.Format("2006-01-02 15:04"), idw, c.id, c.kind, word))
 	}
 	if st.Pending() != nil {
 		return out, "u: resume · r: run · i: keys · l: ledger · v: verify · q: quit"

@@ -154,8 +154,7 @@ func (m *Model) keyDetailBody() ([]string, string) {
 	f("purpose", k.Purpose)
 	f("hsm", strings.TrimSpace(strings.Join([]string{k.HSM.Manufacturer, k.HSM.Model, "serial " + k.HSM.Serial, "token " + k.HSM.Label}, " ")))
 	if name, v, ok := strings.Cut(k.CheckValue, ":"); ok {
-		f("check", name)
-		out = append(out, "  "+padRight("", 11)+termtext.HexGroups(v))
+		out = append(out, field("  ", "check", v)+" ("+name+")")
 	}
 	sec := func(title string) { out = append(out, "", s.Heading.Render(title)) }
 	sec("Life")

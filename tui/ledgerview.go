@@ -200,6 +200,9 @@ func (m *Model) keyLedger(msg tea.KeyPressMsg) tea.Cmd {
 // timelineHeight is how many lines of records fit under the header.
 func (m *Model) timelineHeight() int {
 	h := m.bodyHeight() - len(m.verifyBody()) - 3
+	if m.lv.filter != "" {
+		h--
+	}
 	if m.inputFor != "" {
 		h -= 2 // the filter or genesis field under the timeline
 	}
@@ -240,11 +243,10 @@ func (m *Model) failSeq() int64 {
 
 func (m *Model) ledgerBody() ([]string, string) {
 	out := m.verifyBody()
-	head := "  seq    time             kind                 actor    ceremony"
 	if m.lv.filter != "" {
-		head += fmt.Sprintf("   (filter: %s)", m.lv.filter)
+		out = append(out, m.st.Warn.Render("  filter: "+m.lv.filter)+m.st.Dim.Render("  (esc: show every record)"))
 	}
-	out = append(out, m.st.Heading.Render(head))
+	out = append(out, m.st.Heading.Render("  seq    time             kind                 actor    ceremony"))
 	rows := m.lv.visible(m.rows)
 	h := m.timelineHeight()
 	c := m.lv.cursor
@@ -323,6 +325,10 @@ func (m *Model) recordBody() ([]string, string) {
 	}
 	if d, err := r.Digest(); err == nil {
 		out = append(out, m.digestLines("  ", "digest", d)...)
+	}
+	if d, err := r.SigningDigest(); err == nil && len(r.Approvals) > 0 {
+		// what the approvers signed and heard read aloud
+		out = append(out, field("  ", "signed", d))
 	}
 	out = append(out, "", s.Heading.Render("Facts"))
 	out = append(out, factLines(r.Facts, "  ")...)

@@ -320,9 +320,11 @@ func (m *Model) scrollKeys(msg tea.KeyPressMsg) bool {
 	case key.Matches(msg, Keys.Down):
 		m.scroll++
 	case key.Matches(msg, Keys.PageUp):
-		m.scroll = max(0, m.scroll-m.bodyHeight())
+		m.scroll = max(0, m.scroll-m.bodyHeight()+1)
 	case key.Matches(msg, Keys.PageDown):
-		m.scroll += m.bodyHeight()
+		// the last line of a page is the "↓ more" line: it comes first
+		// on the next page
+		m.scroll += m.bodyHeight() - 1
 	default:
 		return false
 	}

@@ -5,6 +5,7 @@
 package tui
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
@@ -13,30 +14,58 @@ import (
 	"custos/ledger"
 )
 
-// wrapAll wraps every line wider than w at its spaces (hard where a word
-// is wider than a line), each continuation indented two more than the
-// line it continues.
+// wrapAll wraps every line wider than w at its spaces (hard only where
+// one word is wider than a line; never at a hyphen, so an id stays in
+// one piece), each continuation indented two more than the line it
+// continues. Long hex in a line (an id, a serial, a digest) is grouped
+// in blocks of four first. A line break in a line starts a new one.
 func wrapAll(lines []string, w int) []string {
-	var split []string
+	var out []string
 	for _, l := range lines {
-		split = append(split, strings.Split(l, "\n")...)
-	}
-	out := make([]string, 0, len(split))
-	for _, l := range split {
-		if ansi.StringWidth(l) <= w {
-			out = append(out, l)
-			continue
-		}
-		plain := ansi.Strip(l)
-		ind := strings.Repeat(" ", min(w/2, len(plain)-len(strings.TrimLeft(plain, " "))+2))
-		parts := strings.Split(ansi.Wrap(l, w, " "), "\n")
-		out = append(out, parts[0])
-		rest := strings.Join(parts[1:], " ")
-		for _, p := range strings.Split(ansi.Wrap(rest, w-len(ind), " "), "\n") {
-			out = append(out, ind+p)
+		for _, l := range strings.Split(l, "\n") {
+			out = append(out, wrapLine(groupHexIn(l), w)...)
 		}
 	}
 	return out
+}
+
+var longHex = regexp.MustCompile(`\b(sha256:)?[0-9a-f]{16,}\b`)
+
+// groupHexIn groups every long hex value in a line of text.
+func groupHexIn(l string) string {
+	if !longHex.MatchString(l) {
+		return l
+	}
+	return longHex.ReplaceAllStringFunc(l, termtext.HexGroups)
+}
+
+func wrapLine(l string, w int) []string {
+	if ansi.StringWidth(l) <= w {
+		return []string{l}
+	}
+	plain := ansi.Strip(l)
+	ind := strings.Repeat(" ", min(w/2, len(plain)-len(strings.TrimLeft(plain, " "))+2))
+	var out []string
+	cur, curW := "", 0
+	for i, word := range strings.Split(l, " ") {
+		ww := ansi.StringWidth(word)
+		switch {
+		case i == 0:
+			cur, curW = word, ww
+		case curW+1+ww <= w:
+			cur, curW = cur+" "+word, curW+1+ww
+		default:
+			out = append(out, cur)
+			cur, curW = ind+word, len(ind)+ww
+		}
+		for curW > w { // one word wider than the line
+			head := ansi.Truncate(cur, w, "")
+			out = append(out, head)
+			cur = ind + ansi.TruncateLeft(cur, ansi.StringWidth(head), "")
+			curW = ansi.StringWidth(cur)
+		}
+	}
+	return append(out, cur)
 }
 
 // field is one "name: value" line of a record or a key, the value whole,

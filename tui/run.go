@@ -408,6 +408,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 		case key.Matches(msg, Keys.Enter):
 			if r.confirmed < len(r.signers2) {
 				r.confirmed++
+				m.scroll = 0 // the next signer reads from the top
 			}
 			if r.confirmed == len(r.signers2) {
 				m.status = ""
@@ -444,10 +445,12 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 			m.status = ""
 			if r.step+1 < len(r.checks) {
 				r.step++
-				r.item = 0
+				r.item, m.scroll = 0, 0
 				return nil
 			}
 			return m.startRun()
+		case key.Matches(msg, Keys.PageUp), key.Matches(msg, Keys.PageDown):
+			m.scrollKeys(msg) // ↑/↓ choose the item; the page keys scroll
 		case key.Matches(msg, Keys.Back):
 			if r.step > 0 {
 				r.step--
