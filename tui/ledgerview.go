@@ -246,7 +246,11 @@ func (m *Model) ledgerBody() ([]string, string) {
 	if m.lv.filter != "" {
 		out = append(out, m.st.Warn.Render("  filter: "+m.lv.filter)+m.st.Dim.Render("  (esc: show every record)"))
 	}
-	out = append(out, m.st.Heading.Render("  seq    time             kind                 actor    ceremony"))
+	kw := 20
+	for _, r := range m.rows {
+		kw = max(kw, len(r.rec.Kind))
+	}
+	out = append(out, m.st.Heading.Render(fmt.Sprintf("  %-6s %-16s %-*s %-8s %s", "seq", "time", kw, "kind", "actor", "ceremony")))
 	rows := m.lv.visible(m.rows)
 	h := m.timelineHeight()
 	c := m.lv.cursor
@@ -261,7 +265,7 @@ func (m *Model) ledgerBody() ([]string, string) {
 		case i == c:
 			mark = "› "
 		}
-		ls := wrapAll([]string{fmt.Sprintf("%s%-6d %-16s %-20s %-8s %s", mark, r.Seq, r.Time.Format("2006-01-02 15:04"), r.Kind, r.Actor, r.Ceremony)}, w)
+		ls := wrapAll([]string{fmt.Sprintf("%s%-6d %-16s %-*s %-8s %s", mark, r.Seq, r.Time.Format("2006-01-02 15:04"), kw, r.Kind, r.Actor, r.Ceremony)}, w)
 		for j := range ls {
 			switch {
 			case i == c:
@@ -287,16 +291,16 @@ func (m *Model) ledgerBody() ([]string, string) {
 		}
 		m.lv.top++
 	}
-	used := 0
+	used, last := 0, m.lv.top-1
 	for i := m.lv.top; i < len(rows); i++ {
 		ls := lines(i)
 		if used+len(ls) > h && i > m.lv.top {
 			break
 		}
 		out = append(out, ls...)
-		used += len(ls)
+		used, last = used+len(ls), i
 	}
-	if f := m.lv.verify; f != nil && f.Failure != nil && m.led == nil && m.lv.filter == "" {
+	if f := m.lv.verify; f != nil && f.Failure != nil && m.led == nil && m.lv.filter == "" && last == len(rows)-1 && used < h {
 		// read-only: the failing record could not be read
 		out = append(out, m.st.Bad.Render(fmt.Sprintf("✗ %-6d (not readable: %s)", f.Failure.Seq, f.Failure.Check)))
 	}
