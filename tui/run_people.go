@@ -178,7 +178,7 @@ func (m *Model) signBody() ([]string, string) {
 	}
 	out = append(out, signers...)
 	out = append(out, "", fmt.Sprintf("  The record: ceremony %s by %s, after the record", rec.Ceremony, rec.Actor),
-		"    "+hexRows(4, rec.Prev))
+		"    "+hexRows(12, rec.Prev))
 	out = append(out, factLines(rec.Facts, "    ")...)
 	return out, "enter: I have read it, sign · ↑/↓: scroll · esc: abandon"
 }

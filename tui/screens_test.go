@@ -29,6 +29,14 @@ func TestHomeAndResize(t *testing.T) {
 		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		fits(t, h.view(), size[0], size[1])
 	}
+	// In a text field ? is typed, not help.
+	h.key("r")
+	h.typ("a?b")
+	if h.m.help || h.m.input.Value() != "a?b" {
+		t.Errorf("? in the script field: help %v, field %q", h.m.help, h.m.input.Value())
+	}
+	h.key("esc")
+	h.waitFor("Members")
 	h.key("?")
 	if v := h.view(); !strings.Contains(v, "verify the ledger") || !strings.Contains(v, "quit") {
 		t.Errorf("help lacks the keymap:\n%s", v)

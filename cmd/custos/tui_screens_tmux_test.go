@@ -319,7 +319,10 @@ policy:
 
 			if shotsDir != "" {
 				for name, s := range tm.shots {
-					if err := os.WriteFile(filepath.Join(shotsDir, fmt.Sprintf("%s-%dx%d.txt", name, w, h)), []byte(s), 0o644); err != nil {
+					if !(w == 80 && docShots[name] || w == 120 && wideShots[name]) {
+						continue
+					}
+					if err := os.WriteFile(filepath.Join(shotsDir, fmt.Sprintf("whole-%s-%dx%d.txt", name, w, h)), []byte(s), 0o644); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -327,6 +330,15 @@ policy:
 		})
 	}
 }
+
+// docShots are the captures kept in docs/screens (CUSTOS_SCREENS_DIR) at
+// 80×24, wideShots those also kept at 120×40.
+var (
+	docShots = map[string]bool{"keys": true, "keys-filtered": true, "key-kek-2026": true, "key-kek-2027": true,
+		"ledger-filtered": true, "record-5": true, "verify-genesis": true, "help": true, "tampered-home": true,
+		"tampered-ledger": true, "sign": true, "step": true, "done": true}
+	wideShots = map[string]bool{"home": true, "sign": true, "done": true, "key-kek-2027": true}
+)
 
 var space = regexp.MustCompile(`\s+`)
 
