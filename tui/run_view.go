@@ -185,17 +185,18 @@ func (m *Model) wrap(line, indent string) []string {
 // outcomeFacts are the facts of an outcome that custodians compare with
 // the HSM and write into the minutes, in the order they are read.
 var outcomeFacts = []string{"key_id", "label", "kcv_aes_cmac", "kcv_aes_ecb", "kcv", "check_value", "spki_sha256", "ssh_fingerprint",
-	"output", "output_sha256", "output_bytes", "backup_id", "blob_sha256", "wrapping_key_kcv_cmac"}
+	"recipient", "recipient_key_spki_sha256", "output", "output_sha256", "output_bytes", "backup_id", "blob_sha256", "wrapping_key_kcv_cmac"}
 
 // outcomeLines are the values of this ceremony's records as the ledger
 // holds them (reopened after the run): key id, check value or public-key
-// fingerprint, an export's output file and its SHA-256, a backup's id.
+// fingerprint, an export's recipient key digest, output file and its
+// SHA-256, a backup's id.
 func (m *Model) outcomeLines(res *ceremony.Result) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, row := range m.rows {
 		rec := row.rec
-		if rec.Ceremony != res.Ceremony || strings.HasSuffix(rec.Kind, ".intent") || rec.Kind == "ceremony.closed" {
+		if rec.Ceremony != res.Ceremony || rec.Kind == "ceremony.closed" {
 			continue
 		}
 		for _, k := range outcomeFacts {

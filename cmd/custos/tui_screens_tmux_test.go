@@ -205,9 +205,63 @@ policy:
 				shows(t, "done", done, fmt.Sprint(gen.Facts[k]))
 			}
 
-			// home, the key list and each key's life
+			// an export at the screen: its output file's SHA-256 on the
+			// done screen, as recorded
+			exp := fmt.Sprintf("export-%d", w)
+			write(exp+".yaml", fmt.Sprintf("kind: export\nceremony: %s\nhsm: %q\noperator: alice\nwitnesses: [bob]\nso_pin_source: \"file:%s\"\nexport:\n  key: kek-2027\n  recipient: partner-bank\n  recipient_key: partner.pub.pem\n  purpose: shared KEK for the settlement link\n  expires: 2027-12-31\n  output: %s.wrapped\n", exp, uri, tok.SOPINFile, exp))
 			tm.keys("Enter")
 			tm.waitFor("", "Members", label)
+			tm.keys("r")
+			tm.waitFor("", "Which ceremony?")
+			tm.text(exp + ".yaml")
+			tm.keys("Enter")
+			tm.waitFor("", "What will happen", "partner-bank")
+			tm.keys("Enter")
+			tm.present("")
+			tm.keys("c")
+			tm.waitFor("", "The engine asks for a secret")
+			tm.text(pin)
+			tm.keys("Enter")
+			tm.waitFor("", "What is signed", "→ now alice (operator)")
+			tm.keys("Enter")
+			tm.waitFor("", "→ now bob (approver)")
+			tm.keys("Enter")
+			for i := 1; i <= 5; i++ {
+				tm.waitFor("", fmt.Sprintf("step %d of 5", i))
+				tm.tickAll()
+			}
+			// the wrap opens its own session on the token: the PIN again
+			tm.waitFor("", "The engine asks for a secret", "user PIN of token")
+			tm.text(pin)
+			tm.keys("Enter")
+			tm.waitFor("", "Ceremony "+exp+" is closed")
+			expDone := all("export-done")
+			if err := l.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			for rec, err := range l.Records() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Ceremony == exp && rec.Kind == "key.exported" {
+					for _, k := range []string{"output_sha256", "key_id"} {
+						if v := fmt.Sprint(rec.Facts[k]); v == "" || v == "<nil>" {
+							t.Errorf("key.exported has no %s", k)
+						} else {
+							shows(t, "export done", expDone, v)
+						}
+					}
+				}
+			}
+			head, _ = l.Head()
+			shows(t, "export done", expDone, head)
+			if inv, err = report.Build(l, report.Options{}); err != nil {
+				t.Fatal(err)
+			}
+
+			// home, the key list and each key's life
+			tm.keys("Enter")
+			tm.waitFor("", "Members", exp)
 			shows(t, "home", all("home"), head)
 			tm.keys("i")
 			tm.waitFor("", "Keys")
@@ -336,7 +390,7 @@ policy:
 var (
 	docShots = map[string]bool{"keys": true, "keys-filtered": true, "key-kek-2026": true, "key-kek-2027": true,
 		"ledger-filtered": true, "record-5": true, "verify-genesis": true, "help": true, "tampered-home": true,
-		"tampered-ledger": true, "sign": true, "step": true, "done": true}
+		"tampered-ledger": true, "sign": true, "step": true, "done": true, "export-done": true}
 	wideShots = map[string]bool{"home": true, "sign": true, "done": true, "key-kek-2027": true}
 )
 
