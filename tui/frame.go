@@ -57,16 +57,20 @@ func (m *Model) statusText() string {
 	return m.status
 }
 
-// statusLines is the status wrapped to the terminal's width, at most four
-// lines, so a long error is read in full and the body still fits.
+// statusLines is the status wrapped to the terminal's width (hex in
+// blocks), at most six lines, so a long error is read in full and the
+// body still fits; a longer one ends saying so.
 func (m *Model) statusLines() []string {
 	s := m.statusText()
 	if s == "" {
 		return []string{""}
 	}
-	lines := strings.Split(ansi.Wrap(s, max(20, m.width), " /"), "\n")
-	if len(lines) > 4 {
-		lines = append(lines[:3], lines[3]+" …")
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		lines = append(lines, strings.Split(ansi.Wrap(groupHexIn(l), max(20, m.width), " /"), "\n")...)
+	}
+	if len(lines) > 6 {
+		lines = append(lines[:5], "(longer than the screen: the same step with custos on the command line prints it whole)")
 	}
 	return lines
 }

@@ -243,6 +243,9 @@ policy:
 				if err != nil {
 					t.Fatal(err)
 				}
+				if rec.Ceremony == exp && rec.Kind == "key.export.intent" {
+					shows(t, "export done", expDone, fmt.Sprint(rec.Facts["recipient_key_spki_sha256"]))
+				}
 				if rec.Ceremony == exp && rec.Kind == "key.exported" {
 					for _, k := range []string{"output_sha256", "key_id"} {
 						if v := fmt.Sprint(rec.Facts[k]); v == "" || v == "<nil>" {
