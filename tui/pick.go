@@ -24,8 +24,9 @@ func (m *Model) pickBody() ([]string, string) {
 	out = append(out, "",
 		"  To make a new ledger, write a roster file (members, roles, keys,",
 		"  policy) and run, with every founding member present:",
-		"    custos init LEDGER --roster roster.yaml --key NAME=REF …",
-		"  See docs/ceremonies.md. Then open it here with o.")
+		"    custos init LEDGER --roster roster.yaml --key NAME=REF",
+		"  with one --key for each founding member. See docs/ceremonies.md.",
+		"  Then open it here with o.")
 	return out, "↑/↓: choose · enter: open · o: type a path · q: quit"
 }
 

@@ -133,11 +133,15 @@ policy:
 				s := tm.capture()
 				whole(name, s)
 				out := s
-				for i := 0; strings.Contains(s, "more lines (↓/pgdn)") && i < 20; i++ {
+				pages := 0
+				for ; strings.Contains(s, "more lines (↓/pgdn)") && pages < 20; pages++ {
 					tm.keys("NPage")
 					s = tm.capture()
 					whole(name, s)
 					out += s
+				}
+				for range pages {
+					tm.keys("PPage") // back to the top, where "→ now" stands
 				}
 				tm.shots[name] = out
 				return out
@@ -152,12 +156,19 @@ policy:
 			tm.keys("Enter")
 			tm.waitFor("", "What will happen")
 			all("plan")
+			tm.keys("Escape")
+			tm.waitFor("", "Abandon the ceremony "+label+"?", "Nothing has been recorded")
+			all("confirm-abandon")
+			tm.keys("n")
+			tm.waitFor("", "What will happen")
 			tm.keys("Enter")
 			tm.present("")
 			all("people")
 			tm.keys("c")
 			tm.waitFor("", "The engine asks for a secret")
 			tm.text(pin)
+			tm.waitFor("", strings.Repeat("•", len(pin)))
+			all("prompt")
 			tm.keys("Enter")
 			tm.waitFor("", "What is signed", "→ now alice (operator)")
 			sign := all("sign")
@@ -165,9 +176,9 @@ policy:
 			tm.waitFor("", "→ now bob (approver)")
 			tm.keys("Enter")
 			tm.waitFor("", "Step 1:")
-			all("step")
 			for i := 1; i <= 4; i++ {
 				tm.waitFor("", fmt.Sprintf("step %d of 4", i))
+				all(fmt.Sprintf("step-%d", i))
 				tm.tickAll()
 			}
 			tm.waitFor("", "Ceremony "+label+" is closed")
@@ -350,6 +361,12 @@ policy:
 			all("help")
 			tm.keys("Escape", "Escape", "q")
 
+			// the picker: custos with no arguments offers the ledger opened
+			tm.tmux("respawn-pane", "-k", "-t", "ui", fmt.Sprintf("cd %s && env %s TERM=xterm-256color %s; sleep 60", dir, strings.Join(env, " "), bin))
+			tm.waitFor("", "Which ledger?", ledgerDir)
+			all("picker")
+			tm.keys("q")
+
 			// a tampered copy opens read-only
 			cp := filepath.Join(dir, fmt.Sprintf("T%d", w))
 			if out, err := exec.Command("git", "clone", "-q", ledgerDir, cp).CombinedOutput(); err != nil {
@@ -393,7 +410,7 @@ policy:
 var (
 	docShots = map[string]bool{"keys": true, "keys-filtered": true, "key-kek-2026": true, "key-kek-2027": true,
 		"ledger-filtered": true, "record-5": true, "verify-genesis": true, "help": true, "tampered-home": true,
-		"tampered-ledger": true, "sign": true, "step": true, "done": true, "export-done": true}
+		"tampered-ledger": true, "sign": true, "step-1": true, "confirm-abandon": true, "picker": true, "done": true, "export-done": true}
 	wideShots = map[string]bool{"home": true, "sign": true, "done": true, "key-kek-2027": true}
 )
 
