@@ -102,9 +102,6 @@ func (m *Model) render() string {
 		body, _ = m.frame()
 	}
 	w := max(20, m.width)
-	// Nothing on the body is ever cut: a digest, id or word list too wide
-	// for the terminal continues on the next line, indented.
-	body = wrapAll(body, w)
 	h := m.bodyHeight()
 	top := m.scroll
 	if m.screen == scrLedger && m.prompt == nil && !m.help {
@@ -158,6 +155,10 @@ func (m *Model) frame() ([]string, string) {
 	default:
 		body, footer = m.screenBody()
 	}
+	// Nothing on the body is ever cut: a digest, id or word list too wide
+	// for the terminal continues on the next line, indented. The text
+	// field is left as typed.
+	body = wrapAll(body, max(20, m.width))
 	if m.inputFor != "" && m.prompt == nil && !m.help {
 		body = append(body, "", m.input.View())
 		footer = "enter: ok · esc: cancel"

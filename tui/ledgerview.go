@@ -281,15 +281,14 @@ func (m *Model) ledgerBody() ([]string, string) {
 	if c < m.lv.top {
 		m.lv.top = c
 	}
-	for m.lv.top < c {
-		used := 0
-		for i := m.lv.top; i <= c; i++ {
-			used += len(lines(i))
-		}
-		if used <= h {
+	// Walk back from the cursor at most a screenful of rows: the window
+	// starts where they no longer fit (or at top, if they all do).
+	for i, used := c, 0; i >= m.lv.top; i-- {
+		used += len(lines(i))
+		if used > h {
+			m.lv.top = i + 1
 			break
 		}
-		m.lv.top++
 	}
 	used, last := 0, m.lv.top-1
 	for i := m.lv.top; i < len(rows); i++ {
