@@ -65,3 +65,30 @@ func TestTimelineWindowAndFilter(t *testing.T) {
 		t.Errorf("esc does not clear the filter:\n%s", m.render())
 	}
 }
+
+// TestParseGenesis: the genesis digest as the minutes may carry it — hex
+// with or without sha256:, in blocks of four or not, or its 32 words,
+// numbered as the screens show them or not — and a misheard word named.
+func TestParseGenesis(t *testing.T) {
+	d := "sha256:853fc1b872722c5f30930f2d17198a1e41534e27166493757eff4538dc6a0b11"
+	words := ledger.Words(d)
+	var numbered []string
+	for i, w := range words {
+		numbered = append(numbered, fmt.Sprintf("%d %s", i+1, w))
+	}
+	for _, in := range []string{d, strings.TrimPrefix(d, "sha256:"), strings.ToUpper(d[7:]),
+		"sha256: 853f c1b8 7272 2c5f 3093 0f2d 1719 8a1e 4153 4e27 1664 9375 7eff 4538 dc6a 0b11",
+		strings.Join(words, " "), strings.Join(numbered, "  "), strings.Join(numbered, "\n")} {
+		if got, err := parseGenesis(in); err != nil || got != d {
+			t.Errorf("parseGenesis(%q) = %q, %v", in, got, err)
+		}
+	}
+	bad := append([]string{}, words...)
+	bad[3] = words[2] // a word of the other list at position 4
+	if _, err := parseGenesis(strings.Join(bad, " ")); err == nil || !strings.Contains(err.Error(), "genesis words") {
+		t.Errorf("a misheard word: %v", err)
+	}
+	if _, err := parseGenesis("853fc1b8"); err == nil {
+		t.Error("a short digest was taken")
+	}
+}

@@ -460,6 +460,31 @@ func TestHomeShowsRetirementAndCompromise(t *testing.T) {
 	if l := line("new-kek"); strings.Contains(l, "retires") || !strings.Contains(l, "rotate by") {
 		t.Errorf("the successor shows its predecessor's retirement: %q", l)
 	}
+	// Each key's life: the compromise, the rotation both ways.
+	h.key("i")
+	h.waitFor("Keys")
+	h.key("down")
+	h.key("enter")
+	v = h.waitFor("Key leaky-kek")
+	if !strings.Contains(v, "COMPROMISED: record") {
+		t.Errorf("the compromised key's life:\n%s", v)
+	}
+	h.key("esc")
+	h.key("down")
+	h.key("enter")
+	v = h.waitFor("Key new-kek")
+	if !strings.Contains(v, "rotates:   0a0a (old-kek)") || strings.Contains(v, "retires") {
+		t.Errorf("the successor's life:\n%s", v)
+	}
+	h.key("esc")
+	h.key("up")
+	h.key("up")
+	h.key("enter")
+	v = h.waitFor("Key old-kek")
+	if !strings.Contains(v, "rotated by: 0c0c (new-kek)") || !strings.Contains(v, "retires:   2027-03-01") {
+		t.Errorf("the rotated key's life:\n%s", v)
+	}
+	fits(t, v, 80, 24)
 }
 
 // TestHomeShowsFailure: a ledger whose records read but that does not
