@@ -105,6 +105,9 @@ func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
 		}
 	}
 	m.lv.verify = msg.verify
+	if r := m.run; r != nil && (r.result != nil || r.failed != nil) {
+		r.reread = true // the done screen shows the records of the run
+	}
 	if m.led == nil {
 		m.status, m.bad = "opened read-only: its records past the failure cannot be read", true
 	}

@@ -57,6 +57,7 @@ type runState struct {
 	pending   string         // an age share file waiting for its identity
 	retry     func() tea.Cmd // what t (try again) does after an error
 	result    *ceremony.Result
+	reread    bool // the ledger was read again after the run
 	failed    error
 	before    int64 // ledger size before the run
 }

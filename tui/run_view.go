@@ -192,6 +192,9 @@ var outcomeFacts = []string{"key_id", "label", "kcv_aes_cmac", "kcv_aes_ecb", "k
 // fingerprint, an export's recipient key digest, output file and its
 // SHA-256, a backup's id.
 func (m *Model) outcomeLines(res *ceremony.Result) []string {
+	if !m.run.reread {
+		return []string{"", m.st.Dim.Render("  (reading what the ledger recorded)")}
+	}
 	var out []string
 	seen := map[string]bool{}
 	for _, row := range m.rows {

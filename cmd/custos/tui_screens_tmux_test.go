@@ -13,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"custos/ceremony"
 	"custos/hsm/hsmtest"
 	"custos/ledger"
 	"custos/report"
+	"custos/sign"
 )
 
 // TestTUIScreensWhole opens, in tmux at 80×24 and at 120×40, the built
@@ -42,6 +44,7 @@ func TestTUIScreensWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"SOFTHSM2_CONF=" + tok.Conf, "NO_COLOR=1", "HOME=" + dir}
+	t.Setenv("SOFTHSM2_CONF", tok.Conf) // the intent interrupt() records
 	custos := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
@@ -181,7 +184,7 @@ policy:
 				all(fmt.Sprintf("step-%d", i))
 				tm.tickAll()
 			}
-			tm.waitFor("", "Ceremony "+label+" is closed")
+			tm.waitFor("", "Ceremony "+label+" is closed", "Recorded, to compare")
 			done := all("done")
 
 			l, err := ledger.Open(ledgerDir)
@@ -245,7 +248,7 @@ policy:
 			tm.waitFor("", "The engine asks for a secret", "user PIN of token")
 			tm.text(pin)
 			tm.keys("Enter")
-			tm.waitFor("", "Ceremony "+exp+" is closed")
+			tm.waitFor("", "Ceremony "+exp+" is closed", "Recorded, to compare")
 			expDone := all("export-done")
 			if err := l.Refresh(); err != nil {
 				t.Fatal(err)
@@ -361,6 +364,22 @@ policy:
 			all("help")
 			tm.keys("Escape", "Escape", "q")
 
+			// an interrupted ceremony: its intent recorded, the process
+			// gone; Home says so and u resumes it at the screen
+			interrupt(t, ledgerDir, dir, fmt.Sprintf("kind: generate\nceremony: int-%d\nhsm: %q\noperator: alice\nwitnesses: [bob]\nkey:\n  label: int-%d\n  type: aes-256\n  owner: payments\n  purpose: interrupted on purpose\n  rotation: 1y\n", w, tok.URI, w))
+			tm.tmux("respawn-pane", "-k", "-t", "ui", fmt.Sprintf("cd %s && env %s CUSTOS_PKCS11_MODULE=%s TERM=xterm-256color %s tui L; sleep 60", dir, strings.Join(env, " "), hsmtest.ModulePath(), bin))
+			tm.waitFor("", "INTERRUPTED", fmt.Sprintf("int-%d", w))
+			all("interrupted-home")
+			tm.keys("u")
+			tm.text("alice")
+			tm.keys("Enter")
+			tm.waitFor("", "The engine asks for a secret")
+			tm.text(pin)
+			tm.keys("Enter")
+			tm.waitFor("", "resumed: recorded")
+			all("resumed")
+			tm.keys("q")
+
 			// the picker: custos with no arguments offers the ledger opened
 			tm.tmux("respawn-pane", "-k", "-t", "ui", fmt.Sprintf("cd %s && env %s TERM=xterm-256color %s; sleep 60", dir, strings.Join(env, " "), bin))
 			tm.waitFor("", "Which ledger?", ledgerDir)
@@ -410,9 +429,42 @@ policy:
 var (
 	docShots = map[string]bool{"keys": true, "keys-filtered": true, "key-kek-2026": true, "key-kek-2027": true,
 		"ledger-filtered": true, "record-5": true, "verify-genesis": true, "help": true, "tampered-home": true,
-		"tampered-ledger": true, "sign": true, "step-1": true, "confirm-abandon": true, "picker": true, "done": true, "export-done": true}
+		"tampered-ledger": true, "sign": true, "step-1": true, "confirm-abandon": true, "picker": true, "interrupted-home": true, "resumed": true, "done": true, "export-done": true}
 	wideShots = map[string]bool{"home": true, "sign": true, "done": true, "key-kek-2027": true}
 )
+
+// interrupt records the intent of script on the ledger in dir, approved
+// by bob, and stops there, as a process that died after it.
+func interrupt(t *testing.T, ledgerDir, dir, script string) {
+	t.Helper()
+	l, err := ledger.Open(ledgerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ceremony.ParseScript("interrupted.yaml", []byte(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]sign.Signer{}
+	for _, n := range []string{"alice", "bob"} {
+		if signers[n], err = sign.LoadFile(filepath.Join(dir, n), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &ceremony.Engine{Ledger: l, Script: s, Signers: signers}
+	defer e.Close()
+	rec, err := e.Draft()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appr, err := e.Approve(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(rec, signers["alice"], appr); err != nil {
+		t.Fatal(err)
+	}
+}
 
 var space = regexp.MustCompile(`\s+`)
 
