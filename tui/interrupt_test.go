@@ -47,6 +47,23 @@ func TestCtrlCWhileRunning(t *testing.T) {
 		t.Fatalf("SIGTERM during a run: quit=%v status %q", isQuit(cmd), m2.status)
 	}
 
+	// while a draft has the HSM open (people screen), and while a
+	// ceremony waits on a holder's card (the run goes on), the same
+	for _, c := range []struct {
+		scr  screen
+		busy string
+	}{{scrPeople, "opening the HSM and drafting the record"}, {scrRunning, ""}} {
+		m3 := New(Options{NoColor: true})
+		m3.run = &runState{eng: &ceremony.Engine{}, cardFor: "carol"}
+		m3.screen, m3.busy = c.scr, c.busy
+		if _, cmd = m3.Update(ctrlC); isQuit(cmd) || !strings.Contains(m3.status, Stopping) {
+			t.Fatalf("ctrl+c on %v (busy %q): quit=%v status %q", c.scr, c.busy, isQuit(cmd), m3.status)
+		}
+		if _, cmd = m3.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); isQuit(cmd) {
+			t.Fatalf("q on %v (busy %q) quit", c.scr, c.busy)
+		}
+	}
+
 	idle := New(Options{NoColor: true})
 	idle.screen = scrHome
 	if _, cmd = idle.Update(ctrlC); !isQuit(cmd) {

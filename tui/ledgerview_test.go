@@ -59,10 +59,19 @@ func TestTimelineWindowAndFilter(t *testing.T) {
 	if !strings.Contains(v, "export-to-the-partner-bank-settlement-link-49") {
 		t.Errorf("a long ceremony id is not shown whole:\n%s", v)
 	}
-	key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	key(tea.KeyPressMsg{Code: tea.KeyEnter}) // kept
+	if m.lv.filter != "export 49" || m.inputFor != "" {
+		t.Errorf("enter does not keep the filter: %q", m.lv.filter)
+	}
 	key(tea.KeyPressMsg{Code: tea.KeyEscape})
 	if m.lv.filter != "" || !strings.Contains(m.render(), "record 1 of 500") {
 		t.Errorf("esc does not clear the filter:\n%s", m.render())
+	}
+	key(tea.KeyPressMsg{Code: '/', Text: "/"})
+	key(tea.KeyPressMsg{Code: 'x', Text: "x"})
+	key(tea.KeyPressMsg{Code: tea.KeyEscape}) // in the field: cleared too
+	if m.lv.filter != "" || m.inputFor != "" || m.screen != scrLedger {
+		t.Errorf("esc in the filter field: filter %q, field %q, screen %v", m.lv.filter, m.inputFor, m.screen)
 	}
 }
 

@@ -223,6 +223,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				if purpose == "card" {
 					return m, m.submitCard("") // the engine waits for an answer
 				}
+				if strings.HasPrefix(purpose, "filter:") {
+					m.input.SetValue("")
+					m.inputFor = purpose
+					m.liveFilter() // esc in a filter clears it
+					m.inputFor = ""
+				}
 				if m.screen == scrScript {
 					m.goTo(scrHome)
 				}
