@@ -176,13 +176,13 @@ func (m *Model) screenBody() ([]string, string) {
 	case scrHome:
 		return m.homeBody()
 	case scrLedger:
-		return m.ledgerBody()
+		return m.lv.view(m)
 	case scrRecord:
-		return m.recordBody()
+		return m.rv.view(m)
 	case scrKeys:
 		return m.kv.view(m)
 	case scrKey:
-		return m.keyDetailBody()
+		return m.kd.view(m)
 	default:
 		return m.runBody()
 	}

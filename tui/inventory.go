@@ -19,8 +19,10 @@ import (
 type keysView struct {
 	cursor int
 	filter string
-	open   string // id of the key on the detail screen
 }
+
+// keyDetail is one key's whole life, opened from the key list.
+type keyDetail struct{ id string }
 
 // visible are the keys the filter lets through (label, id, type, owner,
 // purpose, state).
@@ -49,7 +51,7 @@ func (v *keysView) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Filter):
 		return m.ask("filter:keys", "words to look for: label, id, type, owner, state", v.filter)
 	case key.Matches(msg, Keys.Enter) && len(ks) > 0:
-		v.open = ks[min(v.cursor, len(ks)-1)].ID
+		m.kd = keyDetail{id: ks[min(v.cursor, len(ks)-1)].ID}
 		m.goTo(scrKey)
 	case key.Matches(msg, Keys.Back) && v.filter != "":
 		v.filter, v.cursor = "", 0
@@ -88,8 +90,8 @@ func (v *keysView) view(m *Model) ([]string, string) {
 	return out, "↑/↓: choose · enter: the key's life · /: filter · esc: home"
 }
 
-// keyDetailKeys: scroll, back to the list.
-func (m *Model) keyDetailKeys(msg tea.KeyPressMsg) tea.Cmd {
+// keys: scroll, back to the list.
+func (d *keyDetail) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, Keys.Back):
 		m.goTo(scrKeys)
@@ -101,12 +103,14 @@ func (m *Model) keyDetailKeys(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) openKey() *report.Key {
+// key is the key shown, from the inventory as last read (a ceremony may
+// have changed it), nil when it is gone.
+func (d *keyDetail) key(m *Model) *report.Key {
 	if m.inv == nil {
 		return nil
 	}
 	for i := range m.inv.Inventory {
-		if m.inv.Inventory[i].ID == m.kv.open {
+		if m.inv.Inventory[i].ID == d.id {
 			return &m.inv.Inventory[i]
 		}
 	}
@@ -131,9 +135,9 @@ func event(e *report.Event) string {
 	return termtext.Printable(s)
 }
 
-func (m *Model) keyDetailBody() ([]string, string) {
+func (d *keyDetail) view(m *Model) ([]string, string) {
 	s := m.st
-	k := m.openKey()
+	k := d.key(m)
 	footer := "↑/↓ pgup/pgdn: scroll · esc: the key list · h: home"
 	if k == nil {
 		return []string{"  the key is no longer in the ledger's inventory"}, footer

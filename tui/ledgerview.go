@@ -23,7 +23,6 @@ type ledgerView struct {
 	filter      string
 	verify      *ledger.Result
 	genesis     string // the genesis digest the last verify was given
-	open        *ledger.Record
 }
 
 func (v *ledgerView) clamp(n int) {
@@ -152,48 +151,38 @@ func (m *Model) onVerify(msg verifyMsg) {
 	m.say("verify: ok")
 }
 
-func (m *Model) keyLedger(msg tea.KeyPressMsg) tea.Cmd {
-	if m.screen == scrRecord {
-		switch {
-		case key.Matches(msg, Keys.Back), key.Matches(msg, Keys.Enter):
-			m.goTo(scrLedger)
-		case key.Matches(msg, Keys.Home):
-			m.goTo(scrHome)
-		default:
-			m.scrollKeys(msg)
-		}
-		return nil
-	}
-	rows := m.lv.visible(m.rows)
+// keys: the timeline's cursor, filter, verify; enter opens a record.
+func (v *ledgerView) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	rows := v.visible(m.rows)
 	n, h := len(rows), m.timelineHeight()
 	switch {
 	case key.Matches(msg, Keys.Up):
-		m.lv.cursor--
+		v.cursor--
 	case key.Matches(msg, Keys.Down):
-		m.lv.cursor++
+		v.cursor++
 	case key.Matches(msg, Keys.PageUp):
-		m.lv.cursor -= h
+		v.cursor -= h
 	case key.Matches(msg, Keys.PageDown):
-		m.lv.cursor += h
+		v.cursor += h
 	case msg.String() == "home", msg.String() == "g":
-		m.lv.cursor = 0
+		v.cursor = 0
 	case msg.String() == "end", msg.String() == "G":
-		m.lv.cursor = n - 1
+		v.cursor = n - 1
 	case key.Matches(msg, Keys.Enter) && n > 0:
-		m.lv.open = rows[m.lv.cursor].rec
+		m.rv = recordView{rec: rows[v.cursor].rec}
 		m.goTo(scrRecord)
 	case key.Matches(msg, Keys.Filter):
-		return m.ask("filter:ledger", "words to look for: kind, actor, ceremony, key id, date", m.lv.filter)
+		return m.ask("filter:ledger", "words to look for: kind, actor, ceremony, key id, date", v.filter)
 	case key.Matches(msg, Keys.Verify):
 		return m.startVerify()
 	case key.Matches(msg, Keys.Minutes):
 		return m.askGenesis()
-	case key.Matches(msg, Keys.Back) && m.lv.filter != "":
-		m.lv.filter = ""
+	case key.Matches(msg, Keys.Back) && v.filter != "":
+		v.filter = ""
 	case key.Matches(msg, Keys.Back), key.Matches(msg, Keys.Home):
 		m.goTo(scrHome)
 	}
-	m.lv.clamp(n)
+	v.clamp(n)
 	return nil
 }
 
@@ -241,19 +230,20 @@ func (m *Model) failSeq() int64 {
 	return -1
 }
 
-func (m *Model) ledgerBody() ([]string, string) {
+// view: the verify result, the filter, the window of records.
+func (v *ledgerView) view(m *Model) ([]string, string) {
 	out := m.verifyBody()
-	if m.lv.filter != "" {
-		out = append(out, m.st.Warn.Render("  filter: "+m.lv.filter)+m.st.Dim.Render("  (esc: show every record)"))
+	if v.filter != "" {
+		out = append(out, m.st.Warn.Render("  filter: "+v.filter)+m.st.Dim.Render("  (esc: show every record)"))
 	}
 	kw := 20
 	for _, r := range m.rows {
 		kw = max(kw, len(r.rec.Kind))
 	}
 	out = append(out, m.st.Heading.Render(fmt.Sprintf("  %-6s %-16s %-*s %-8s %s", "seq", "time", kw, "kind", "actor", "ceremony")))
-	rows := m.lv.visible(m.rows)
+	rows := v.visible(m.rows)
 	h := m.timelineHeight()
-	c := m.lv.cursor
+	c := v.cursor
 	failSeq := m.failSeq()
 	w := max(20, m.width)
 	lines := func(i int) []string {
@@ -278,68 +268,36 @@ func (m *Model) ledgerBody() ([]string, string) {
 	}
 	// The window: from top, as many rows as fit in h lines, the cursor's
 	// row always among them.
-	if c < m.lv.top {
-		m.lv.top = c
+	if c < v.top {
+		v.top = c
 	}
 	// Walk back from the cursor at most a screenful of rows: the window
 	// starts where they no longer fit (or at top, if they all do).
-	for i, used := c, 0; i >= m.lv.top; i-- {
+	for i, used := c, 0; i >= v.top; i-- {
 		used += len(lines(i))
 		if used > h {
-			m.lv.top = i + 1
+			v.top = i + 1
 			break
 		}
 	}
-	used, last := 0, m.lv.top-1
-	for i := m.lv.top; i < len(rows); i++ {
+	used, last := 0, v.top-1
+	for i := v.top; i < len(rows); i++ {
 		ls := lines(i)
-		if used+len(ls) > h && i > m.lv.top {
+		if used+len(ls) > h && i > v.top {
 			break
 		}
 		out = append(out, ls...)
 		used, last = used+len(ls), i
 	}
-	if f := m.lv.verify; f != nil && f.Failure != nil && m.led == nil && m.lv.filter == "" && last == len(rows)-1 && used < h {
+	if f := v.verify; f != nil && f.Failure != nil && m.led == nil && v.filter == "" && last == len(rows)-1 && used < h {
 		// read-only: the failing record could not be read
 		out = append(out, m.st.Bad.Render(fmt.Sprintf("✗ %-6d (not readable: %s)", f.Failure.Seq, f.Failure.Check)))
 	}
 	switch {
-	case len(rows) == 0 && m.lv.filter != "":
+	case len(rows) == 0 && v.filter != "":
 		out = append(out, m.st.Dim.Render("  no record matches the filter (esc: clear it)"))
 	case len(rows) > 0:
 		out = append(out, m.st.Dim.Render(fmt.Sprintf("  record %d of %d", c+1, len(rows))))
 	}
 	return out, "↑/↓: scroll · enter: open · /: filter · v: verify · m: against the minutes · esc: home"
-}
-
-// recordBody shows a record whole: its fields, digest (hex in blocks,
-// words numbered), facts (nested ones indented, hex grouped), approvals.
-func (m *Model) recordBody() ([]string, string) {
-	r := m.lv.open
-	s := m.st
-	out := []string{s.Heading.Render(fmt.Sprintf("Record %d · %s", r.Seq, r.Kind)), ""}
-	if f := m.lv.verify; f != nil && f.Failure != nil && f.Failure.Seq == r.Seq {
-		out = append(out, s.Bad.Render("✗ verify fails here ("+f.Failure.Check+"): "+termtext.Printable(f.Failure.Reason)), "")
-	}
-	out = append(out, field("  ", "ceremony", r.Ceremony), field("  ", "actor", r.Actor),
-		field("  ", "time", r.Time.Format(ledger.TimeLayout)), field("  ", "ledger", r.Ledger))
-	if r.Prev != "" {
-		out = append(out, field("  ", "prev", r.Prev))
-	}
-	if d, err := r.Digest(); err == nil {
-		out = append(out, m.digestLines("  ", "digest", d)...)
-	}
-	if d, err := r.SigningDigest(); err == nil && len(r.Approvals) > 0 {
-		// what the approvers signed and heard read aloud
-		out = append(out, field("  ", "signed", d))
-	}
-	out = append(out, "", s.Heading.Render("Facts"))
-	out = append(out, factLines(r.Facts, "  ")...)
-	if len(r.Approvals) > 0 {
-		out = append(out, "", s.Heading.Render("Approvals"))
-		for _, a := range r.Approvals {
-			out = append(out, "  "+a.Member+" (SSH signature, namespace custos-approval)")
-		}
-	}
-	return out, "↑/↓: scroll · esc: back to the timeline · h: home"
 }

@@ -87,7 +87,9 @@ type Model struct {
 	pick int
 
 	lv   ledgerView
+	rv   recordView
 	kv   keysView
+	kd   keyDetail
 	inv  *report.Report // the inventory, as custos inventory builds it
 	run  *runState
 	ask2 *confirm // a question over the screen: abandon a ceremony?
@@ -279,6 +281,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// component is a screen with its own state, keys and view; the model
+// routes to it and hands it the shared context (ledger, size, styles).
+// The browsing screens are components (ledgerView, recordView, keysView,
+// keyDetail); Home, the picker and the ceremony's screens are still
+// methods of the model, their state in runState.
+type component interface {
+	keys(m *Model, msg tea.KeyPressMsg) tea.Cmd
+	view(m *Model) (body []string, footer string)
+}
+
+var _ = []component{&ledgerView{}, &recordView{}, &keysView{}, &keyDetail{}}
+
 // keyScreen handles a key on the current screen.
 func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 	switch m.screen {
@@ -286,12 +300,14 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 		return m.keyPick(msg)
 	case scrHome:
 		return m.keyHome(msg)
-	case scrLedger, scrRecord:
-		return m.keyLedger(msg)
+	case scrLedger:
+		return m.lv.keys(m, msg)
+	case scrRecord:
+		return m.rv.keys(m, msg)
 	case scrKeys:
 		return m.kv.keys(m, msg)
 	case scrKey:
-		return m.keyDetailKeys(msg)
+		return m.kd.keys(m, msg)
 	default:
 		return m.keyRun(msg)
 	}
