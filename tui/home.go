@@ -245,9 +245,9 @@ func (m *Model) homeBody() ([]string, string) {
 		out = append(out, fmt.Sprintf("  %s  %-*s %-20s %s", c.time.Format("2006-01-02 15:04"), idw, c.id, c.kind, word))
 	}
 	if st.Pending() != nil {
-		return out, "u: resume · r: run · i: keys · l: ledger · v: verify · q: quit"
+		return out, "u: resume · r: run · i: keys · l: ledger · v: verify · m: minutes · q: quit"
 	}
-	return out, "r: run a ceremony · i: keys · l: ledger · v: verify · q: quit"
+	return out, "r: run a ceremony · i: keys · l: ledger · v: verify · m: against the minutes · q: quit"
 }
 
 // keyStates are a key's disposition and what happened to it: exported,
