@@ -26,7 +26,7 @@ import (
 func keySelect(st *ledger.State, kind string, v *string, title string) *huh.Select[string] {
 	var opts []huh.Option[string]
 	for _, ks := range ceremony.KeysFor(st, kind) {
-		opts = append(opts, huh.NewOption(fmt.Sprintf("%s · %s · id %s", termtext.Printable(ks.Label), termtext.Printable(ks.Type), short(ks.ID, 12)), ks.Label))
+		opts = append(opts, huh.NewOption(fmt.Sprintf("%s · %s · id %s", termtext.Printable(ks.Label), termtext.Printable(ks.Type), ks.ID), ks.Label))
 	}
 	return huh.NewSelect[string]().Key("key").Title(title).Description("the ledger's live keys this ceremony may take").Options(opts...).Value(v)
 }

@@ -1,7 +1,11 @@
+// Home: the ledger at a glance, and how a ledger is opened: verified,
+// its timeline taken from the same pass, its inventory built by the same
+// code as custos inventory (report.Builder), so the dates agree.
+
 package tui
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +17,7 @@ import (
 	"custos/internal/hint"
 	"custos/internal/termtext"
 	"custos/ledger"
+	"custos/report"
 	"custos/sign"
 )
 
@@ -21,21 +26,24 @@ type recordRow struct {
 	rec *ledger.Record
 }
 
-// ledgerMsg is an opened (or reopened) ledger, its records, and the
-// result of verifying it.
+// ledgerMsg is an opened (or reopened) ledger, its records, its inventory
+// and the result of verifying it. led is nil for a ledger whose records
+// cannot be replayed past a failure: it opens read-only, on the records
+// verify read before the failure.
 type ledgerMsg struct {
 	dir    string
 	led    *ledger.Ledger
 	rows   []recordRow
+	inv    *report.Report
 	verify *ledger.Result
 	err    error
 }
 
 // openLedgerCmd verifies the ledger, taking the timeline from the records
 // as verify replays them, and opens it. A ledger that does not verify is
-// still opened, for diagnosis, when its records read: the home screen
-// then shows the failure instead of its keys and ceremonies.
-func openLedgerCmd(dir string) tea.Cmd {
+// still opened, read-only, for diagnosis: the home screen then shows the
+// failure instead of its keys and ceremonies, and no ceremony starts.
+func openLedgerCmd(dir string, now time.Time) tea.Cmd {
 	return func() tea.Msg {
 		var rows []recordRow
 		next := int64(1)
@@ -48,7 +56,8 @@ func openLedgerCmd(dir string) tea.Cmd {
 		l, err := ledger.Open(dir)
 		if err != nil {
 			if f := res.Failure; f != nil && f.Seq > 0 {
-				err = hint.With(res.Err(), fmt.Sprintf("its records cannot be read past the failure (%v); compare with a copy you trust", err))
+				// The records before the failure, as verify read them.
+				return ledgerMsg{dir: dir, rows: rows, verify: &res}
 			}
 			return ledgerMsg{dir: dir, err: err}
 		}
@@ -61,7 +70,17 @@ func openLedgerCmd(dir string) tea.Cmd {
 				rows = append(rows, recordRow{rec: rec})
 			}
 		}
-		return ledgerMsg{dir: dir, led: l, rows: rows, verify: &res}
+		b := report.NewBuilder(report.Options{Now: now})
+		for _, r := range rows {
+			d, err := r.rec.Digest()
+			if err == nil {
+				err = b.Add(r.rec, d)
+			}
+			if err != nil {
+				return ledgerMsg{dir: dir, err: err}
+			}
+		}
+		return ledgerMsg{dir: dir, led: l, rows: rows, inv: b.Finish(&res), verify: &res}
 	}
 }
 
@@ -69,23 +88,29 @@ func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
 	m.busy = ""
 	if msg.err != nil {
 		m.fail(msg.err)
-		if m.led == nil {
+		if m.dir == "" {
 			m.goTo(scrPick)
 		}
 		return nil
 	}
-	first := m.led == nil || m.dir != msg.dir
-	m.dir, m.led, m.rows = msg.dir, msg.led, msg.rows
-	m.lv.clamp(len(m.rows))
+	first := m.dir != msg.dir
+	m.dir, m.led, m.rows, m.inv = msg.dir, msg.led, msg.rows, msg.inv
+	m.lv.clamp(len(m.lv.visible(m.rows)))
 	if first {
 		m.status = ""
-		m.lv = ledgerView{}
+		m.lv, m.kv = ledgerView{}, keysView{}
 		m.goTo(scrHome)
 		if m.opts.Opened != nil {
 			m.opts.Opened(msg.dir)
 		}
 	}
 	m.lv.verify = msg.verify
+	if r := m.run; r != nil && (r.result != nil || r.failed != nil) {
+		r.reread = true // the done screen shows the records of the run
+	}
+	if m.led == nil {
+		m.status, m.bad = "opened read-only: its records past the failure cannot be read", true
+	}
 	return nil
 }
 
@@ -100,42 +125,10 @@ func (m *Model) failed() *ledger.Failure {
 	return nil
 }
 
-// --- picker: custos with no arguments ---
-
-func (m *Model) pickBody() ([]string, string) {
-	out := []string{m.st.Heading.Render("Which ledger?"), ""}
-	if len(m.opts.Recent) == 0 {
-		out = append(out, "  No ledger was opened on this workstation yet.")
-	} else {
-		out = append(out, "  Recently opened:")
-		for i, d := range m.opts.Recent {
-			line := "  " + d
-			if i == m.pick {
-				line = m.st.Selected.Render("› " + d)
-			}
-			out = append(out, "  "+line)
-		}
-	}
-	out = append(out, "",
-		"  To make a new ledger, write a roster file (members, roles, keys,",
-		"  policy) and run, with every founding member present:",
-		"    custos init LEDGER --roster roster.yaml --key NAME=REF …",
-		"  See docs/ceremonies.md. Then open it here with o.")
-	return out, "↑/↓: choose · enter: open · o: type a path · q: quit"
-}
-
-func (m *Model) keyPick(msg tea.KeyPressMsg) tea.Cmd {
-	switch {
-	case key.Matches(msg, Keys.Up):
-		m.pick = max(0, m.pick-1)
-	case key.Matches(msg, Keys.Down):
-		m.pick = min(max(0, len(m.opts.Recent)-1), m.pick+1)
-	case key.Matches(msg, Keys.Enter) && len(m.opts.Recent) > 0:
-		d := m.opts.Recent[m.pick]
-		m.busy = "opening the ledger " + d
-		return openLedgerCmd(d)
-	case msg.String() == "o":
-		return m.ask("ledger", "path of a ledger directory", "")
+// readOnly is why no ceremony may start on this ledger, nil when one may.
+func (m *Model) readOnly() error {
+	if m.failed() != nil || m.led == nil {
+		return hint.With(errors.New("read-only: this ledger does not verify; no ceremony is run on it"), "compare it with a copy you trust; custos verify names the failure")
 	}
 	return nil
 }
@@ -149,8 +142,13 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, Keys.Verify):
 		m.goTo(scrLedger)
 		return m.startVerify()
-	case (key.Matches(msg, Keys.Run) || key.Matches(msg, Keys.Resume) || key.Matches(msg, Keys.New)) && m.failed() != nil:
-		m.fail(hint.With(fmt.Errorf("this ledger does not verify: no ceremony is run on it"), "compare it with a copy you trust; custos verify names the failure"))
+	case key.Matches(msg, Keys.Minutes):
+		m.goTo(scrLedger)
+		return m.askGenesis()
+	case key.Matches(msg, Keys.Inventory) && m.readOnly() == nil:
+		m.goTo(scrKeys)
+	case (key.Matches(msg, Keys.Run) || key.Matches(msg, Keys.Resume) || key.Matches(msg, Keys.Inventory) || key.Matches(msg, Keys.New)) && m.readOnly() != nil:
+		m.fail(m.readOnly())
 	case key.Matches(msg, Keys.New):
 		return m.startForm()
 	case key.Matches(msg, Keys.Run):
@@ -167,33 +165,43 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// headLines are the ledger's id, size and head, whole.
+func (m *Model) headLines() []string {
+	id, seq, head := "", int64(len(m.rows)), ""
+	if m.led != nil {
+		st := m.led.State()
+		id, seq, head = st.LedgerID, st.Seq, st.Head
+	} else if len(m.rows) > 0 {
+		id = m.rows[0].rec.Ledger
+		head, _ = m.rows[len(m.rows)-1].rec.Digest()
+	}
+	return []string{
+		fmt.Sprintf("Ledger %s · %d records", id, seq),
+		"  head: " + hexRows(8, head),
+	}
+}
+
 func (m *Model) homeBody() ([]string, string) {
-	st := m.led.State()
 	s := m.st
-	head := st.Head
-	if len(head) > 23 {
-		head = head[:23] + "…"
-	}
-	out := []string{
-		fmt.Sprintf("Ledger %s · %d records · head %s", st.LedgerID, st.Seq, head),
-	}
+	out := m.headLines()
 	if f := m.failed(); f != nil {
 		// Nothing the ledger says is shown as if it were so: no members,
 		// keys or ceremonies, only the failure.
 		bar := s.Bad.Render(strings.Repeat("!", max(10, min(m.width-2, 72))))
 		out = append(out, "", bar,
-			s.Bad.Render("!! THIS LEDGER DOES NOT VERIFY"),
+			s.Bad.Render("!! THIS LEDGER DOES NOT VERIFY — open read-only"),
 			s.Bad.Render("!! "+termtext.Printable(f.String())),
 			bar, "",
 			"  Nothing it holds can be relied on at or after that record, so its",
-			"  members, keys and ceremonies are not shown here. Compare it with a",
-			"  copy you trust (another site's, the last audit's bundle) and ask the",
-			"  custodians for the minutes of that ceremony.", "",
-			"  l: the timeline, for diagnosis (the failing record is marked)",
-			"  custos verify "+m.dir+" names the failure; custos report writes",
-			"  the evidence headed by it.")
-		return out, "l: ledger timeline · v: verify again · q: quit"
+			"  members, keys and ceremonies are not shown here, and no ceremony",
+			"  can start. Compare it with a copy you trust (another site's, the",
+			"  last audit's bundle) and ask the custodians for the minutes.", "",
+			"  l: the timeline, for diagnosis (the failing record is marked ✗)",
+			"  custos verify LEDGER names the failure; custos report writes the",
+			"  evidence headed by it.")
+		return out, "l: timeline · v: verify again · m: against the minutes · q: quit"
 	}
+	st := m.led.State()
 	if p := st.Pending(); p != nil {
 		what := fmt.Sprintf("! INTERRUPTED: ceremony %s stopped after %s (record %d).", p.Ceremony, p.Opening.Kind, p.Opening.Seq)
 		if !p.IntentOpen {
@@ -212,18 +220,21 @@ func (m *Model) homeBody() ([]string, string) {
 		}
 		out = append(out, fmt.Sprintf("  %-10s %-20s %s", mem.Name, strings.Join(mem.Roles, ","), s.Dim.Render(fp)))
 	}
-	out = append(out, "", s.Heading.Render("Keys"))
-	keys := sortedKeys(st)
-	if len(keys) == 0 {
+	out = append(out, "", s.Heading.Render("Keys")+s.Dim.Render("  (i: the key list, each key's whole life)"))
+	if len(m.inv.Inventory) == 0 {
 		out = append(out, "  none yet")
 	}
-	for _, k := range keys {
-		out = append(out, "  "+m.keyLine(st, k))
+	for i := range m.inv.Inventory {
+		out = append(out, "  "+m.keyLine(&m.inv.Inventory[i]))
 	}
 	out = append(out, "", s.Heading.Render("Last ceremonies"))
 	cer := lastCeremonies(m.rows, st, 5)
 	if len(cer) == 0 {
 		out = append(out, "  none yet")
+	}
+	idw := 16
+	for _, c := range cer {
+		idw = min(32, max(idw, len(c.id)))
 	}
 	for _, c := range cer {
 		word := c.outcome
@@ -233,107 +244,86 @@ func (m *Model) homeBody() ([]string, string) {
 		case "aborted", "open":
 			word = s.Bad.Render(strings.ToUpper(c.outcome))
 		}
-		out = append(out, fmt.Sprintf("  %s  %-16s %-20s %s", c.time.Format("2006-01-02 15:04"), c.id, c.kind, word))
+		out = append(out, fmt.Sprintf("  %s  %-*s %-20s %s", c.time.Format("2006-01-02 15:04"), idw, c.id, c.kind, word))
 	}
 	if st.Pending() != nil {
-		return out, "u: resume · r: run · n: new · l: ledger · v: verify · q: quit"
+		return out, "u: resume · r: run · n: new · i: keys · l: ledger · v: verify · m: minutes · q: quit"
 	}
-	return out, "n: new ceremony · r: run a ceremony · l: ledger · v: verify · q: quit"
+	return out, "n: new ceremony · r: run a ceremony · i: keys · l: ledger · v: verify · m: against the minutes · q: quit"
 }
 
-func sortedKeys(st *ledger.State) []*ledger.KeyState {
-	var keys []*ledger.KeyState
-	for _, k := range st.Keys {
-		keys = append(keys, k)
+// keyStates are a key's disposition and what happened to it: exported,
+// backed up, compromised, a re-share due (the inventory's words).
+func keyStates(k *report.Key) []string {
+	states := []string{k.Disposition}
+	if len(k.Exports) > 0 {
+		states = append(states, "exported")
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedSeq < keys[j].CreatedSeq })
-	return keys
+	if len(k.Backups) > 0 {
+		states = append(states, "backed up")
+	}
+	if k.Compromised != nil {
+		states = append(states, "COMPROMISED")
+	}
+	// A backup one of whose holders left the roster needs a reshare.
+	for _, b := range k.Backups {
+		if len(b.ReshareDue) > 0 {
+			states = append(states, fmt.Sprintf("re-share due (%s: %s)", termtext.Printable(b.BackupID), termtext.Printable(strings.Join(b.ReshareDue, ", "))))
+		}
+	}
+	return states
 }
 
-// keyLine is a key's label, type, states (active, backed up, exported,
-// destroyed) and rotation date.
-func (m *Model) keyLine(st *ledger.State, k *ledger.KeyState) string {
+// keyLine is a key's label, type, states and its next date, as custos
+// inventory computes them: a rotated key's retirement, else its rotation.
+func (m *Model) keyLine(k *report.Key) string {
 	s := m.st
-	states := []string{k.Disposition()} // "destroyed" only when every backup is too
-	seen := map[string]bool{}
-	for _, ev := range k.History {
-		switch {
-		case ev.Kind == "key.exported" && !seen["exported"]:
-			states, seen["exported"] = append(states, "exported"), true
-		case strings.HasPrefix(ev.Kind, "backup.") && !seen["backed up"]:
-			states, seen["backed up"] = append(states, "backed up"), true
-		case ev.Kind == "key.compromised" && !seen["compromised"]:
-			states, seen["compromised"] = append(states, "COMPROMISED"), true
-		}
-	}
-	// A backup one of whose holders left the roster needs a reshare (the
-	// inventory and the report say the same, from the same State).
-	due := st.ReshareDue()
-	for _, id := range k.BackupsOutstanding {
-		if who := due[id]; len(who) > 0 {
-			states = append(states, fmt.Sprintf("re-share due (%s: %s)", termtext.Printable(id), termtext.Printable(strings.Join(who, ", "))))
-		}
-	}
+	states := keyStates(k)
 	state := strings.Join(states, ", ")
-	switch k.State {
-	case ledger.KeyActive:
+	switch {
+	case k.Compromised != nil:
+		state = s.Bad.Render(state)
+	case k.State == ledger.KeyActive:
 		state = s.OK.Render(state)
-	case ledger.KeyDestroyed, ledger.KeyAborted:
+	case k.State == ledger.KeyDestroyed, k.State == ledger.KeyAborted:
 		state = s.Dim.Render(state)
 	default:
 		state = s.Warn.Render(state)
 	}
-	if seen["compromised"] {
-		state = s.Bad.Render(strings.Join(states, ", "))
-	}
 	// label and type come from the ledger: shown with control characters
 	// escaped (a ledger synced from elsewhere could carry any text)
 	line := fmt.Sprintf("%-14s %-8s %s", termtext.Printable(k.Label), termtext.Printable(k.Type), state)
-	if retire, _ := k.Facts["retire_on"].(string); retire != "" && k.State == ledger.KeyActive {
-		// rotated: the retirement date replaces the rotation date
-		return line + "  " + s.Warn.Render("retires "+termtext.Printable(retire))
-	}
-	if k.State == ledger.KeyActive {
-		if due, ok := rotationDue(k); ok {
-			now := m.opts.Now().UTC()
-			days := int(due.Sub(now).Hours() / 24)
-			switch {
-			case now.After(due):
-				line += "  " + s.Bad.Render(fmt.Sprintf("ROTATION OVERDUE since %s", due.Format("2006-01-02")))
-			case days <= 30:
-				line += "  " + s.Warn.Render(fmt.Sprintf("rotation due %s (%d d)", due.Format("2006-01-02"), days))
-			default:
-				line += "  " + s.Dim.Render("rotate by "+due.Format("2006-01-02"))
-			}
-		}
+	if d := m.keyDate(k); d != "" {
+		line += "  " + d
 	}
 	return line
 }
 
-// rotationDue is when a key must be rotated: its own rotation period, or
-// the policy's for its type when it was created, from its creation.
-func rotationDue(k *ledger.KeyState) (time.Time, bool) {
-	created, err := time.Parse(ledger.TimeLayout, k.CreatedTime)
-	if err != nil {
-		return time.Time{}, false
+// keyDate is a key's next date in words (and colour): its retirement when
+// a rotation scheduled one, else when it must be rotated.
+func (m *Model) keyDate(k *report.Key) string {
+	s := m.st
+	if k.State != ledger.KeyActive {
+		return ""
 	}
-	days := 0
-	switch d := k.Facts["rotation_days"].(type) {
-	case int64:
-		days = int(d)
-	case json.Number:
-		if n, err := d.Int64(); err == nil {
-			days = int(n)
+	if rt := k.Retirement; rt != nil {
+		if k.RetireOverdue {
+			return s.Bad.Render("RETIREMENT OVERDUE since " + termtext.Printable(rt.RetireOn))
 		}
+		return s.Warn.Render("retires " + termtext.Printable(rt.RetireOn))
 	}
-	if days == 0 && k.PolicyRotation != "" {
-		// the policy in force when the key was made, as the report reads it
-		days = int(ledger.PeriodDays(k.PolicyRotation))
+	due, err := time.Parse(ledger.TimeLayout, k.RotationDue)
+	if err != nil {
+		return ""
 	}
-	if days <= 0 {
-		return time.Time{}, false
+	days := int(due.Sub(m.opts.Now().UTC()).Hours() / 24)
+	switch {
+	case k.Overdue:
+		return s.Bad.Render("ROTATION OVERDUE since " + due.Format("2006-01-02"))
+	case days <= 30:
+		return s.Warn.Render(fmt.Sprintf("rotation due %s (%d d)", due.Format("2006-01-02"), days))
 	}
-	return created.AddDate(0, 0, days), true
+	return s.Dim.Render("rotate by " + due.Format("2006-01-02"))
 }
 
 type ceremonySummary struct {

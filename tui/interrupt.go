@@ -19,10 +19,15 @@ type stopMsg struct{ sig os.Signal }
 const Stopping = "finishing the current step — the HSM is working"
 
 // working reports whether an engine call that records or touches the HSM
-// is in progress: a ceremony's run or a resume.
+// is in progress: a ceremony's run (also while it waits on a holder's
+// card), a draft or request that has the HSM open, or a resume.
 func (m *Model) working() bool {
-	return m.screen == scrRunning && m.busy != "" || strings.HasPrefix(m.busy, "resuming")
+	return m.screen == scrRunning && m.run != nil && m.run.result == nil && m.run.failed == nil ||
+		strings.HasPrefix(m.busy, "resuming") || strings.HasPrefix(m.busy, busyHSM)
 }
+
+// busyHSM begins the status of an engine call that opens the HSM.
+const busyHSM = "opening the HSM"
 
 // interrupt handles ctrl+c and the stop signals. Outside a running step it
 // quits. While the engine works, the first asks it to stop at the next
@@ -41,6 +46,7 @@ func (m *Model) interrupt(what string) tea.Cmd {
 		m.run.eng.Interrupt()
 	}
 	m.say("%s: %s (%s again to quit at once; custos resume settles the ceremony)", what, Stopping, what)
+
 	return nil
 }
 

@@ -9,10 +9,10 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"custos/internal/hint"
 	"custos/ledger"
+	"custos/report"
 )
 
 type screen int
@@ -31,6 +31,8 @@ const (
 	scrDone
 	scrHolder // backup: one share holder at a time
 	scrShares // restore: shares entered one by one
+	scrKeys   // the key list
+	scrKey    // one key's whole life
 
 	scrForm       // new ceremony: the form (form.go)
 	scrFormReview // new ceremony: the script it wrote
@@ -41,6 +43,7 @@ var screenTitles = map[screen]string{
 	scrScript: "run a ceremony", scrPlan: "the plan", scrPeople: "people present", scrSign: "what is signed",
 	scrStep: "step", scrRunning: "running", scrDone: "done",
 	scrHolder: "share holders", scrShares: "shares",
+	scrKeys: "keys", scrKey: "key",
 	scrForm: "new ceremony", scrFormReview: "the script",
 }
 
@@ -91,12 +94,16 @@ type Model struct {
 	pick int
 
 	lv   ledgerView
+	rv   recordView
+	kv   keysView
+	kd   keyDetail
+	inv  *report.Report // the inventory, as custos inventory builds it
 	run  *runState
+	ask2 *confirm   // a question over the screen: abandon a ceremony?
 	form *formState // new ceremony, while its form or script is shown
 
-	outcome outcomeSeen // the done screen's outcome record (form_outcome.go)
-
 	stopAt time.Time // when ctrl+c last asked a running step to stop
+	footer string    // the keys of the screen as last drawn
 }
 
 // New returns the TUI model. Run it with tea.NewProgram or with Run.
@@ -132,7 +139,7 @@ func Run(o Options, in io.Reader, out io.Writer) error {
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.br.listen()}
 	if m.opts.Ledger != "" {
-		cmds = append(cmds, openLedgerCmd(m.opts.Ledger))
+		cmds = append(cmds, openLedgerCmd(m.opts.Ledger, m.opts.Now()))
 	}
 	return tea.Batch(cmds...)
 }
@@ -211,6 +218,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.String() == "ctrl+c" {
 			return m, m.interrupt("ctrl+c")
 		}
+		if m.ask2 != nil {
+			return m, m.keyConfirm(msg)
+		}
 		if cmd, ok := m.formMsg(msg); ok {
 			return m, cmd
 		}
@@ -226,6 +236,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				if purpose == "card" {
 					return m, m.submitCard("") // the engine waits for an answer
 				}
+				if strings.HasPrefix(purpose, "filter:") {
+					m.input.SetValue("")
+					m.inputFor = purpose
+					m.liveFilter() // esc in a filter clears it
+					m.inputFor = ""
+				}
 				if m.screen == scrScript {
 					m.goTo(scrHome)
 				}
@@ -233,6 +249,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			var cmd tea.Cmd
 			m.input, cmd = m.input.Update(msg)
+			m.liveFilter()
 			return m, cmd
 		}
 		if m.help {
@@ -247,6 +264,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // keys wait while the engine works
 		}
 		if key.Matches(msg, Keys.Quit) && m.screen != scrRunning {
+			if m.inCeremony() {
+				return m, m.askLeave(true)
+			}
 			return m, tea.Quit
 		}
 		return m, m.keyScreen(msg)
@@ -275,6 +295,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// component is a screen with its own state, keys and view; the model
+// routes to it and hands it the shared context (ledger, size, styles).
+// The browsing screens are components (ledgerView, recordView, keysView,
+// keyDetail); Home, the picker and the ceremony's screens are still
+// methods of the model, their state in runState.
+type component interface {
+	keys(m *Model, msg tea.KeyPressMsg) tea.Cmd
+	view(m *Model) (body []string, footer string)
+}
+
+var _ = []component{&ledgerView{}, &recordView{}, &keysView{}, &keyDetail{}}
+
 // keyScreen handles a key on the current screen.
 func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 	switch m.screen {
@@ -282,8 +314,14 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 		return m.keyPick(msg)
 	case scrHome:
 		return m.keyHome(msg)
-	case scrLedger, scrRecord:
-		return m.keyLedger(msg)
+	case scrLedger:
+		return m.lv.keys(m, msg)
+	case scrRecord:
+		return m.rv.keys(m, msg)
+	case scrKeys:
+		return m.kv.keys(m, msg)
+	case scrKey:
+		return m.kd.keys(m, msg)
 	case scrFormReview:
 		return m.keyFormReview(msg)
 	default:
@@ -301,172 +339,12 @@ func (m *Model) submit(purpose, v string) tea.Cmd {
 			return nil
 		}
 		m.busy = "opening the ledger " + v
-		return openLedgerCmd(v)
+		return openLedgerCmd(v, m.opts.Now())
+	case purpose == "genesis":
+		return m.startVerifyGenesis(v)
+	case strings.HasPrefix(purpose, "filter:"):
+		return nil // applied as typed
 	default:
 		return m.submitRun(purpose, v)
 	}
-}
-
-// scrollKeys moves a scrolling body.
-func (m *Model) scrollKeys(msg tea.KeyPressMsg) bool {
-	switch {
-	case key.Matches(msg, Keys.Up):
-		m.scroll = max(0, m.scroll-1)
-	case key.Matches(msg, Keys.Down):
-		m.scroll++
-	case key.Matches(msg, Keys.PageUp):
-		m.scroll = max(0, m.scroll-m.bodyHeight())
-	case key.Matches(msg, Keys.PageDown):
-		m.scroll += m.bodyHeight()
-	default:
-		return false
-	}
-	return true
-}
-
-func (m *Model) bodyHeight() int {
-	return max(3, m.height-3-len(m.statusLines()))
-}
-
-func (m *Model) statusText() string {
-	if m.busy != "" {
-		return "… " + m.busy
-	}
-	return m.status
-}
-
-// statusLines is the status wrapped to the terminal's width, at most four
-// lines, so a long error is read in full and the body still fits.
-func (m *Model) statusLines() []string {
-	s := m.statusText()
-	if s == "" {
-		return []string{""}
-	}
-	lines := strings.Split(ansi.Wrap(s, max(20, m.width), " /"), "\n")
-	if len(lines) > 4 {
-		lines = append(lines[:3], lines[3]+" …")
-	}
-	return lines
-}
-
-// View draws the current screen in the terminal's size: a title line, the
-// body (scrolled or cut to fit), the status and the keys of this screen.
-func (m *Model) View() tea.View {
-	v := tea.NewView(m.render())
-	v.AltScreen = true
-	v.WindowTitle = "custos"
-	return v
-}
-
-func (m *Model) render() string {
-	title := " custos · " + screenTitles[m.screen]
-	if m.screen == scrStep && m.run != nil {
-		title = fmt.Sprintf(" custos · step %d of %d", m.run.step+1, len(m.run.plan.Steps))
-	}
-	if m.screen == scrRunning && m.run != nil {
-		title = fmt.Sprintf(" custos · running step %d of %d", min(m.stepsDone()+1, len(m.run.plan.Steps)), len(m.run.plan.Steps))
-	}
-	if m.dir != "" {
-		title += " · " + m.dir
-	}
-	var body []string
-	footer := ""
-	switch {
-	case m.prompt != nil:
-		body, footer = m.promptBody(), "enter: give it to the engine · esc: cancel"
-	case m.help:
-		body, footer = m.helpBody(), "any key: back"
-	default:
-		body, footer = m.screenBody()
-	}
-	if m.inputFor != "" && m.prompt == nil && !m.help {
-		body = append(body, "", m.input.View())
-		footer = "enter: ok · esc: cancel"
-	}
-	h := m.bodyHeight()
-	top := m.scroll
-	if m.screen == scrLedger && m.prompt == nil && !m.help {
-		top = 0 // the timeline keeps its own window
-	}
-	if top > max(0, len(body)-h) {
-		top = max(0, len(body)-h)
-		m.scroll = top
-	}
-	if len(body) > h {
-		more := len(body) - top - h
-		body = body[top:min(len(body), top+h)]
-		if more > 0 {
-			body[len(body)-1] = m.st.Dim.Render(fmt.Sprintf("  ↓ %d more lines (↓/pgdn)", more))
-		}
-	}
-	lines := []string{m.st.Title.Render(title), ""}
-	lines = append(lines, body...)
-	for len(lines) < h+2 {
-		lines = append(lines, "")
-	}
-	st := m.st.OK
-	if m.bad {
-		st = m.st.Bad
-	}
-	for _, l := range m.statusLines() {
-		lines = append(lines, st.Render(l))
-	}
-	lines = append(lines, m.st.Footer.Render(footer+" · ?: help"))
-	w := max(20, m.width)
-	for i, l := range lines {
-		lines[i] = ansi.Truncate(l, w, "…")
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (m *Model) screenBody() ([]string, string) {
-	switch m.screen {
-	case scrPick:
-		return m.pickBody()
-	case scrHome:
-		return m.homeBody()
-	case scrLedger:
-		return m.ledgerBody()
-	case scrRecord:
-		return m.recordBody()
-	case scrForm, scrFormReview:
-		return m.formBody()
-	default:
-		return m.runBody()
-	}
-}
-
-func (m *Model) promptBody() []string {
-	return []string{
-		m.st.Heading.Render(m.prompt.heading()),
-		"",
-		"  " + m.prompt.what,
-		"",
-		"  Type it and press enter. It is never shown, never stored and",
-		"  is wiped from memory as soon as it has been used.",
-		"",
-		"  " + m.st.Key.Render("secret: ") + m.prompt.dots() + "▏",
-	}
-}
-
-func (m *Model) helpBody() []string {
-	out := []string{m.st.Heading.Render("Keys"), ""}
-	// Two columns, so the whole keymap fits 80×24.
-	all := Keys.All()
-	half := (len(all) + 1) / 2
-	col := max(20, (m.width-2)/2)
-	cell := func(b key.Binding) string {
-		h := b.Help()
-		return ansi.Truncate(fmt.Sprintf("%-6s %s", h.Key, h.Desc), col-1, "…")
-	}
-	for i := range half {
-		l := "  " + cell(all[i])
-		if i+half < len(all) {
-			l += strings.Repeat(" ", max(1, col-ansi.StringWidth(l))) + cell(all[i+half])
-		}
-		out = append(out, l)
-	}
-	out = append(out, "", "  In a text field, q and letters are typed; ctrl+c always quits.",
-		"  The screen needs no mouse; it fits 80×24 and follows resizing.")
-	return out
 }

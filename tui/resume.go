@@ -68,7 +68,7 @@ func (m *Model) onResume(msg resumeMsg) tea.Cmd {
 		how += ": " + r.Reason
 	}
 	m.say("ceremony %s resumed: %s; closed", r.Ceremony, how)
-	return tea.Batch(openLedgerCmd(m.dir), m.br.listen())
+	return tea.Batch(openLedgerCmd(m.dir, m.opts.Now()), m.br.listen())
 }
 
 // writeRequest drafts the record (the HSM is opened) and writes it as a
@@ -103,5 +103,5 @@ func (m *Model) onRequest(msg requestMsg) {
 	}
 	m.run.eng.Request = msg.req
 	m.run.files = append(m.run.files, msg.file)
-	m.say("request written to %s (digest %s): carry it to the approvers; a to attach their approvals", msg.file, wordsOf(msg.req.Digest, 4))
+	m.say("request written to %s (its digest is shown below): carry it to the approvers; a to attach their approvals", msg.file)
 }

@@ -1,6 +1,7 @@
-// A ceremony run at the screen: its state, the answers of the engine
-// calls made in tea.Cmds, and the keys of each run screen. The people
-// and sign screens are in run_people.go, the others in run_view.go.
+// A ceremony run at the screen: its state and the answers of the engine
+// calls made in tea.Cmds. The keys of each run screen are in
+// run_keys.go, the people and sign screens in run_people.go, the others
+// in run_view.go.
 
 package tui
 
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 
-	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"custos/ceremony"
@@ -57,6 +57,7 @@ type runState struct {
 	pending   string         // an age share file waiting for its identity
 	retry     func() tea.Cmd // what t (try again) does after an error
 	result    *ceremony.Result
+	reread    bool // the ledger was read again after the run
 	failed    error
 	before    int64 // ledger size before the run
 }
@@ -113,18 +114,7 @@ type runMsg struct {
 func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
 	case verifyMsg:
-		m.busy = ""
-		m.lv.verify = &msg.res
-		if f := msg.res.Failure; f != nil {
-			for i, r := range m.rows {
-				if r.rec.Seq == f.Seq {
-					m.lv.cursor = i
-				}
-			}
-			m.fail(fmt.Errorf("verify: record %d fails: %s", f.Seq, f.Reason))
-		} else {
-			m.say("verify: ok")
-		}
+		m.onVerify(msg)
 	case planMsg:
 		m.busy = ""
 		if msg.err != nil {
@@ -201,7 +191,7 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 				m.goTo(scrHolder)
 			}
 		}
-		return tea.Batch(openLedgerCmd(m.dir), m.br.listen()), true
+		return tea.Batch(openLedgerCmd(m.dir, m.opts.Now()), m.br.listen()), true
 	case cardAskMsg:
 		return m.onCardAsk(msg), true
 	case cardShowMsg:
@@ -354,141 +344,4 @@ func (m *Model) startRun() tea.Cmd {
 		br.events <- runMsg{res: res, err: err}
 		return nil
 	}
-}
-
-func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
-	r := m.run
-	if r != nil && r.retry != nil && key.Matches(msg, Keys.Retry) {
-		f := r.retry
-		r.retry = nil
-		m.status = ""
-		return f()
-	}
-	if r != nil && r.card != nil {
-		return m.keyCard(msg)
-	}
-	switch m.screen {
-	case scrScript:
-		if key.Matches(msg, Keys.Back) {
-			m.goTo(scrHome)
-			return nil
-		}
-		return m.ask("script", "path of a ceremony script", "")
-	case scrPlan:
-		switch {
-		case key.Matches(msg, Keys.Enter):
-			m.status = ""
-			if r.plan.Kind == ceremony.KindDestroy {
-				return m.ask("confirm", "type the label of the key to destroy, in full", "")
-			}
-			if r.plan.Kind == ceremony.KindRestore {
-				return m.startShares()
-			}
-			m.goTo(scrPeople)
-		case key.Matches(msg, Keys.Back):
-			m.abandon()
-		default:
-			m.scrollKeys(msg)
-		}
-	case scrPeople:
-		members := m.led.State().Roster.Members
-		switch {
-		case key.Matches(msg, Keys.Up):
-			r.member = max(0, r.member-1)
-		case key.Matches(msg, Keys.Down):
-			r.member = min(len(members)-1, r.member+1)
-		case key.Matches(msg, Keys.Enter):
-			name := members[r.member].Name
-			return m.ask("key:"+name, "key of "+name+": a key file path or a pkcs11: URI", r.refs[name])
-		case key.Matches(msg, Keys.Attach):
-			return m.ask("attach", "path of a request or approval file", "")
-		case key.Matches(msg, Keys.Write):
-			return m.ask("request", "where to write the request for approvers elsewhere (never over a file)", "")
-		case key.Matches(msg, Keys.Continue):
-			if err := m.missing(); err != nil {
-				m.fail(err)
-				return nil
-			}
-			m.status = ""
-			return m.startDraft()
-		case key.Matches(msg, Keys.Back):
-			m.abandon()
-		}
-	case scrSign:
-		switch {
-		case key.Matches(msg, Keys.Enter):
-			if r.confirmed < len(r.signers2) {
-				r.confirmed++
-			}
-			if r.confirmed == len(r.signers2) {
-				m.status = ""
-				r.checks = m.stepChecks()
-				r.step, r.item = 0, 0
-				m.goTo(scrStep)
-			}
-		case key.Matches(msg, Keys.Back):
-			m.abandon()
-		default:
-			m.scrollKeys(msg)
-		}
-	case scrStep:
-		list := r.checks[r.step]
-		switch {
-		case key.Matches(msg, Keys.Up):
-			r.item = max(0, r.item-1)
-		case key.Matches(msg, Keys.Down):
-			r.item = min(len(list)-1, r.item+1)
-		case key.Matches(msg, Keys.Toggle):
-			if len(list) > 0 {
-				list[r.item].done = !list[r.item].done
-				if list[r.item].done {
-					r.item = min(len(list)-1, r.item+1)
-				}
-			}
-		case key.Matches(msg, Keys.Enter):
-			for _, c := range list {
-				if !c.done {
-					m.fail(fmt.Errorf("%s must first confirm: %s", c.who, c.what))
-					return nil
-				}
-			}
-			m.status = ""
-			if r.step+1 < len(r.checks) {
-				r.step++
-				r.item = 0
-				return nil
-			}
-			return m.startRun()
-		case key.Matches(msg, Keys.Back):
-			if r.step > 0 {
-				r.step--
-				r.item = 0
-			} else {
-				m.abandon()
-			}
-		}
-	case scrHolder:
-		return m.keyHolder(msg)
-	case scrShares:
-		return m.keyShares(msg)
-	case scrDone:
-		if key.Matches(msg, Keys.Enter) || key.Matches(msg, Keys.Back) || key.Matches(msg, Keys.Home) {
-			m.run = nil
-			m.status = ""
-			m.goTo(scrHome)
-			return nil
-		}
-		m.scrollKeys(msg)
-	}
-	return nil
-}
-
-// abandon leaves a ceremony before anything was recorded.
-func (m *Model) abandon() {
-	if m.run != nil {
-		m.run.release()
-	}
-	m.run = nil
-	m.say("ceremony abandoned; nothing was recorded")
-	m.goTo(scrHome)
 }

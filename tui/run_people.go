@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"custos/ceremony"
-	"custos/ledger"
 )
 
 // roles of a member in this ceremony, as the people screen shows them.
@@ -133,6 +132,10 @@ func (m *Model) peopleBody() ([]string, string) {
 	if len(r.files) > 0 {
 		out = append(out, "", "  attached: "+strings.Join(r.files, ", "))
 	}
+	if q := r.eng.Request; q != nil {
+		out = append(out, "", "  The request carried to the approvers:")
+		out = append(out, m.digestLines("    ", "digest", q.Digest)...)
+	}
 	if err := m.missing(); err != nil {
 		out = append(out, "", s.Actor.Render("  → "+err.Error()))
 	} else {
@@ -156,11 +159,7 @@ func (m *Model) signBody() ([]string, string) {
 		}
 		out = append(out, s.Actor.Render(fmt.Sprintf("  → now %s (%s): check what you sign, then press enter", who, role)), "")
 	}
-	out = append(out, "  digest (hex):", "    "+r.req.Digest, "  digest (words, read aloud):")
-	w := ledger.Words(r.req.Digest)
-	for i := 0; i < len(w); i += 8 {
-		out = append(out, "    "+strings.Join(w[i:min(len(w), i+8)], " "))
-	}
+	out = append(out, m.digestLines("  ", "digest", r.req.Digest)...)
 	signers := out[:0:0]
 	signers = append(signers, "", "  Signers:")
 	for i, n := range r.signers2 {
@@ -178,7 +177,8 @@ func (m *Model) signBody() ([]string, string) {
 		signers = append(signers, fmt.Sprintf("    [x] %s (approval file %s)", af.Member, af.File))
 	}
 	out = append(out, signers...)
-	out = append(out, "", fmt.Sprintf("  The record: ceremony %s by %s, after %s", rec.Ceremony, rec.Actor, short(rec.Prev, 23)))
+	out = append(out, "", fmt.Sprintf("  The record: ceremony %s by %s, after the record", rec.Ceremony, rec.Actor),
+		"    "+hexRows(12, rec.Prev))
 	out = append(out, factLines(rec.Facts, "    ")...)
 	return out, "enter: I have read it, sign · ↑/↓: scroll · esc: abandon"
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"custos/ceremony"
-	"custos/ledger"
 )
 
 // stepChecks are the human actions of each step of the plan and who must
@@ -32,7 +31,6 @@ func (m *Model) stepChecks() [][]check {
 	if approvers == "" {
 		approvers = "(none required)"
 	}
-	words := wordsOf(r.req.Digest, 4)
 	out := make([][]check, len(p.Steps))
 	for i := range p.Steps {
 		var c []check
@@ -40,7 +38,7 @@ func (m *Model) stepChecks() [][]check {
 		case 0:
 			c = append(c,
 				check{wit, fmt.Sprintf("the HSM serial on the device label matches %s (token %s)", serial, label), false},
-				check{op, "reads the first words of the digest aloud: " + words, false})
+				check{op, "reads the 32 words of the digest aloud, numbered, as shown below", false})
 			if len(r.signers2) > 1 {
 				c = append(c, check{approvers, "heard the same words on their own screen or request", false})
 			}
@@ -55,14 +53,6 @@ func (m *Model) stepChecks() [][]check {
 		out[i] = c
 	}
 	return out
-}
-
-func wordsOf(digest string, n int) string {
-	w := ledger.Words(digest)
-	if n > 0 && len(w) > n {
-		return strings.Join(w[:n], " ") + " …"
-	}
-	return strings.Join(w, " ")
 }
 
 // --- views ---
@@ -145,6 +135,10 @@ func (m *Model) stepBody() ([]string, string) {
 			out = append(out, l)
 		}
 	}
+	if r.step == 0 {
+		out = append(out, "", "  What everyone signed:")
+		out = append(out, m.digestLines("    ", "digest", r.req.Digest)...)
+	}
 	next := "enter: next step"
 	if r.step == len(p.Steps)-1 {
 		next = "enter: RUN the ceremony"
@@ -172,16 +166,9 @@ func (m *Model) doneBody() ([]string, string) {
 	for _, l := range r.progress {
 		out = append(out, "  ✓ "+l)
 	}
-	if res.KeyID != "" {
-		out = append(out, "", "  key id: "+res.KeyID)
-	}
-	out = append(out, m.outcomeLines()...) // form_outcome.go
-	out = append(out, "", "  Write into the minutes and read aloud — the new ledger head:",
-		"    "+res.Head)
-	w := ledger.Words(res.Head)
-	for i := 0; i < len(w); i += 8 {
-		out = append(out, "    "+strings.Join(w[i:min(len(w), i+8)], " "))
-	}
+	out = append(out, m.outcomeLines(res)...)
+	out = append(out, "", "  Write into the minutes and read aloud — the new ledger head:")
+	out = append(out, m.digestLines("    ", "head", res.Head)...)
 	return out, "enter: home · ↑/↓: scroll"
 }
 
@@ -193,4 +180,45 @@ func (m *Model) wrap(line, indent string) []string {
 		lines[i] = indent + lines[i]
 	}
 	return lines
+}
+
+// outcomeFacts are the facts of an outcome that custodians compare with
+// the HSM and write into the minutes, in the order they are read.
+var outcomeFacts = []string{"key_id", "label", "kcv_aes_cmac", "kcv_aes_ecb", "kcv", "check_value", "spki_sha256", "ssh_fingerprint",
+	"recipient", "recipient_key_spki_sha256", "output", "output_sha256", "output_bytes", "backup_id", "blob_sha256", "wrapping_key_kcv_cmac"}
+
+// outcomeLines are the values of this ceremony's records as the ledger
+// holds them (reopened after the run): key id, check value or public-key
+// fingerprint, an export's recipient key digest, output file and its
+// SHA-256, a backup's id.
+func (m *Model) outcomeLines(res *ceremony.Result) []string {
+	if !m.run.reread {
+		return []string{"", m.st.Dim.Render("  (reading what the ledger recorded)")}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, row := range m.rows {
+		rec := row.rec
+		if rec.Ceremony != res.Ceremony || rec.Kind == "ceremony.closed" {
+			continue
+		}
+		for _, k := range outcomeFacts {
+			v, ok := rec.Facts[k]
+			if !ok || seen[k] {
+				continue
+			}
+			seen[k] = true
+			if len(out) == 0 {
+				out = append(out, "", "  Recorded, to compare and write into the minutes:")
+			}
+			out = append(out, field("    ", k, fmt.Sprint(v)))
+		}
+	}
+	if len(out) == 0 && res.KeyID != "" {
+		out = append(out, "", field("  ", "key id", res.KeyID))
+	}
+	if res.Output != "" && !seen["output"] {
+		out = append(out, field("    ", "output", res.Output))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -28,6 +29,14 @@ func TestHomeAndResize(t *testing.T) {
 		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		fits(t, h.view(), size[0], size[1])
 	}
+	// In a text field ? is typed, not help.
+	h.key("r")
+	h.typ("a?b")
+	if h.m.help || h.m.input.Value() != "a?b" {
+		t.Errorf("? in the script field: help %v, field %q", h.m.help, h.m.input.Value())
+	}
+	h.key("esc")
+	h.waitFor("Members")
 	h.key("?")
 	if v := h.view(); !strings.Contains(v, "verify the ledger") || !strings.Contains(v, "quit") {
 		t.Errorf("help lacks the keymap:\n%s", v)
@@ -64,7 +73,7 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 	}
 	h.key("enter")
 	v = h.view()
-	for _, want := range []string{"Record 1 · ledger.genesis", "digest:", "Facts", "policy:"} {
+	for _, want := range []string{"Record 1 · ledger.genesis", "digest:", "words (read aloud):", " 1 "} {
 		if !strings.Contains(v, want) {
 			t.Errorf("record view lacks %q:\n%s", want, v)
 		}
@@ -104,6 +113,25 @@ func TestLedgerTimelineRecordVerify(t *testing.T) {
 	v = h.waitFor("FAILED")
 	if !strings.Contains(v, "✗ verify FAILED at record") || !strings.Contains(v, res.Failure.Reason[:20]) {
 		t.Errorf("failure not shown:\n%s", v)
+	}
+	fits(t, v, 80, 24)
+
+	// Opened afresh, the ledger whose records no longer replay opens
+	// read-only: the failure on Home, the failing record marked in the
+	// timeline with its check, and no ceremony.
+	h2 := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
+	v = h2.waitFor("THIS LEDGER DOES NOT VERIFY")
+	if !strings.Contains(v, "open read-only") {
+		t.Errorf("home of a ledger that does not replay:\n%s", v)
+	}
+	h2.key("r")
+	if h2.m.inputFor != "" || !strings.Contains(h2.view(), "no ceremony is run on it") {
+		t.Errorf("r on a read-only ledger:\n%s", h2.view())
+	}
+	h2.key("l")
+	v = h2.view()
+	if !strings.Contains(v, fmt.Sprintf("✗ %-6d", res.Failure.Seq)) || !strings.Contains(v, res.Failure.Check) {
+		t.Errorf("timeline of a ledger that does not replay:\n%s", v)
 	}
 	fits(t, v, 80, 24)
 }
@@ -176,7 +204,7 @@ func TestGenerateAndDestroy(t *testing.T) {
 	h.typ(string(f.tok.UserPIN))
 	h.key("enter")
 	v = h.waitFor("What is signed")
-	if !strings.Contains(v, "→ now alice (operator)") || !strings.Contains(v, "digest (hex):") {
+	if !strings.Contains(v, "→ now alice (operator)") || !strings.Contains(v, "words (read aloud):") {
 		t.Errorf("sign screen:\n%s", v)
 	}
 	h.key("enter")
@@ -423,30 +451,40 @@ func TestHomeShowsRetirementAndCompromise(t *testing.T) {
 			t.Errorf("home lacks %q:\n%s", want, v)
 		}
 	}
-	if strings.Contains(strings.Split(v[strings.Index(v, "old-kek"):], "\n")[0], "rotate by") {
+	line := func(label string) string { return strings.Split(v[strings.Index(v, label):], "\n")[0] }
+	if strings.Contains(line("old-kek"), "rotate by") {
 		t.Errorf("a rotated key still shows a rotation date:\n%s", v)
 	}
-}
-
-// TestRotationDueFromPolicy: a key without a rotation period of its own is
-// due after its type's policy period when it was created, in every unit
-// the policy accepts (ledger.Validate), as the report computes it; its own
-// period wins.
-func TestRotationDueFromPolicy(t *testing.T) {
-	created := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
-	for period, days := range map[string]int{"90d": 90, "2w": 14, "12m": 360, "1y": 365} {
-		k := &ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout), Facts: map[string]any{}, PolicyRotation: period}
-		if due, ok := rotationDue(k); !ok || !due.Equal(created.AddDate(0, 0, days)) {
-			t.Errorf("policy %s: due %v %v, want %d days after creation", period, due, ok, days)
-		}
-		k.Facts["rotation_days"] = int64(30)
-		if due, ok := rotationDue(k); !ok || !due.Equal(created.AddDate(0, 0, 30)) {
-			t.Errorf("policy %s, own period 30 days: due %v %v", period, due, ok)
-		}
+	// The successor's intent carries retire_on (its predecessor's): its
+	// own line shows its own rotation date, as custos inventory does.
+	if l := line("new-kek"); strings.Contains(l, "retires") || !strings.Contains(l, "rotate by") {
+		t.Errorf("the successor shows its predecessor's retirement: %q", l)
 	}
-	if _, ok := rotationDue(&ledger.KeyState{Type: "aes-256", CreatedTime: created.Format(ledger.TimeLayout)}); ok {
-		t.Error("a key with no rotation period is due")
+	// Each key's life: the compromise, the rotation both ways.
+	h.key("i")
+	h.waitFor("Keys")
+	h.key("down")
+	h.key("enter")
+	v = h.waitFor("Key leaky-kek")
+	if !strings.Contains(v, "COMPROMISED: record") {
+		t.Errorf("the compromised key's life:\n%s", v)
 	}
+	h.key("esc")
+	h.key("down")
+	h.key("enter")
+	v = h.waitFor("Key new-kek")
+	if !strings.Contains(v, "rotates:   0a0a (old-kek)") || strings.Contains(v, "retires") {
+		t.Errorf("the successor's life:\n%s", v)
+	}
+	h.key("esc")
+	h.key("up")
+	h.key("up")
+	h.key("enter")
+	v = h.waitFor("Key old-kek")
+	if !strings.Contains(v, "rotated by: 0c0c (new-kek)") || !strings.Contains(v, "retires:   2027-03-01") {
+		t.Errorf("the rotated key's life:\n%s", v)
+	}
+	fits(t, v, 80, 24)
 }
 
 // TestHomeShowsFailure: a ledger whose records read but that does not
@@ -466,7 +504,7 @@ func TestHomeShowsFailure(t *testing.T) {
 	}
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
 	v := h.waitFor("THIS LEDGER DOES NOT VERIFY")
-	for _, want := range []string{"record 1 (commit " + res.Failure.Commit[:12] + "): " + res.Failure.Check, "l: ledger timeline"} {
+	for _, want := range []string{"record 1 (commit " + res.Failure.Commit[:12] + "): " + res.Failure.Check, "l: timeline"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("home lacks %q:\n%s", want, v)
 		}
@@ -478,7 +516,7 @@ func TestHomeShowsFailure(t *testing.T) {
 	}
 	fits(t, v, 80, 24)
 	h.key("r")
-	if v := h.view(); !strings.Contains(v, "does not verify: no ceremony is run on it") || h.m.inputFor != "" {
+	if v := h.view(); !strings.Contains(v, "read-only: this ledger does not verify; no ceremony is run on it") || h.m.inputFor != "" {
 		t.Errorf("r on a failing ledger:\n%s", v)
 	}
 	h.key("l")

@@ -170,6 +170,8 @@ backup:
 			h.key("k")
 			h.typ(f.keys["dave"])
 			h.key("enter")
+			h.waitFor("dave checked share 2 with their own key")
+			h.key("pgdown")
 			h.waitFor("opened with your key: share 2 of backup root-tui.bk1, yours")
 		}
 		h.key("enter")
@@ -198,7 +200,7 @@ restore:
       identity: %s
     - file: %s
 `, f.uri, filepath.Join(f.dir, "root.wrapped"), carolAge, f.keys["carol"], daveCard))
-	h.send(openLedgerCmd(f.ledger)()) // the TUI sees the destroy
+	h.send(openLedgerCmd(f.ledger, time.Now())()) // the TUI sees the destroy
 	h.key("r")
 	h.typ(rs)
 	h.key("enter")

@@ -224,7 +224,7 @@ policy:
 	tm.text(pin)
 	tm.waitFor("prompt", strings.Repeat("•", len(pin)))
 	tm.keys("Enter")
-	tm.waitFor("sign", "What is signed", "→ now alice (operator)", "digest (words, read aloud):")
+	tm.waitFor("sign", "What is signed", "→ now alice (operator)", "words (read aloud):")
 	tm.keys("Enter")
 	tm.waitFor("", "→ now bob (approver)")
 	tm.keys("Enter")

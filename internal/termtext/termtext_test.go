@@ -69,3 +69,22 @@ func TestControl(t *testing.T) {
 		}
 	}
 }
+
+func TestHexGroups(t *testing.T) {
+	for in, want := range map[string]string{
+		"sha256:853fc1b872722c5f":      "sha256: 853f c1b8 7272 2c5f",
+		"0a1b2c3d4e":                   "0a1b 2c3d 4e",
+		"kek-2026":                     "kek-2026",
+		"0a1b2c":                       "0a1b2c",
+		"sha256:0a1b2c3d4e:0f0f0f0f0f": "sha256: 0a1b 2c3d 4e: 0f0f 0f0f 0f",
+		"2026-11-23T13:01:17Z":         "2026-11-23T13:01:17Z",
+	} {
+		if got := HexGroups(in); got != want {
+			t.Errorf("HexGroups(%q) = %q, want %q", in, got, want)
+		}
+	}
+	got := Numbered([]string{"music", "customer", "a", "b", "c", "d", "e", "f", "g", "Burbank"})
+	if got[0] != " 1 music   " || got[9] != "10 Burbank " {
+		t.Errorf("Numbered: %q", got)
+	}
+}
