@@ -52,9 +52,3 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkSuggest(b *testing.B) {
-	for b.Loop() {
-		Suggest("appel")
-	}
-}

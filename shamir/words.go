@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/hbollon/go-edlib"
 )
 
 // The word form writes the canonical envelope (checksum included) as
@@ -39,9 +37,9 @@ const (
 // WordError says where share words are wrong. Word is the 1-based position
 // among all words typed (0 when the error is about a line or the whole
 // card), Line the 1-based card line. The message never contains a word: it
-// may reach logs, and every word is 11 bits of the share. A screen that
-// wants to show the mistyped word and a suggestion takes the word from its
-// own input with WordAt and asks Suggest.
+// may reach logs, and every word is 11 bits of the share. No suggestion is
+// offered either: cards are typed into a masked field, and a suggestion is
+// most likely the share's own word.
 type WordError struct {
 	Word   int
 	Line   int
@@ -176,17 +174,6 @@ func tokens(text []byte) [][]byte {
 	return out
 }
 
-// WordAt returns the pos'th word (1-based) of text as ParseWords counts
-// them, or "" — for a screen that shows the typed word next to a
-// WordError's position. Never log it.
-func WordAt(text []byte, pos int) string {
-	toks := tokens(text)
-	if pos < 1 || pos > len(toks) {
-		return ""
-	}
-	return string(toks[pos-1])
-}
-
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -280,45 +267,4 @@ func fromWords(w []uint16) ([]byte, uint32) {
 		acc &= 1<<n - 1
 	}
 	return out, acc
-}
-
-// Suggest returns up to three list words a mistyped word most likely
-// meant, best first: nearest by edit distance (at most 2; the optimal
-// string alignment distance of go-edlib: an insertion, deletion,
-// substitution or transposition of neighbours each counts 1), and the word
-// sharing its first four letters (unique in BIP-39) even if farther. It
-// returns nil if nothing is near. The result is likely a word of the
-// share: show it only to the person typing, never log it.
-func Suggest(typed string) []string {
-	t := strings.ToLower(strings.TrimSpace(typed))
-	if t == "" || len(t) > 32 {
-		return nil
-	}
-	type cand struct {
-		d      int
-		prefix bool
-		w      string
-	}
-	var cs []cand
-	for _, w := range wordList {
-		d := edlib.OSADamerauLevenshteinDistance(t, w)
-		prefix := len(t) >= 4 && strings.HasPrefix(w, t[:4])
-		if d <= 2 || prefix {
-			cs = append(cs, cand{min(d, 3), prefix, w})
-		}
-	}
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].d != cs[j].d {
-			return cs[i].d < cs[j].d
-		}
-		return cs[i].prefix && !cs[j].prefix
-	})
-	var out []string
-	for _, c := range cs {
-		if len(out) == 3 {
-			break
-		}
-		out = append(out, c.w)
-	}
-	return out
 }

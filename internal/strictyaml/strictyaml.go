@@ -304,7 +304,7 @@ func kindName(n *yaml.Node) string {
 }
 
 // closest returns the known name within edit distance 2 of s, if any
-// (go-edlib's optimal string alignment distance, as shamir.Suggest).
+// (go-edlib's optimal string alignment distance).
 func closest(s string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
