@@ -21,6 +21,7 @@ type runState struct {
 	eng     *ceremony.Engine
 	plan    *ceremony.Plan
 	signers map[string]sign.Signer
+	arrived []string          // members in the order they came forward
 	refs    map[string]string // key reference typed per member, to retry
 	closers []func()
 	files   []string // attached request/approval files, for the screen
@@ -135,6 +136,9 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 			return nil, true
 		}
 		r.closers = append(r.closers, msg.closer)
+		if r.signers[msg.name] == nil {
+			r.arrived = append(r.arrived, msg.name)
+		}
 		r.signers[msg.name] = msg.s
 		r.eng.Signers = r.signers
 		r.retry = nil

@@ -6,7 +6,6 @@ package tui
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"custos/ceremony"
@@ -55,12 +54,9 @@ func (m *Model) whoSigns() []string {
 		have[af.Member] = true
 		n++
 	}
-	var names []string
-	for name := range r.signers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	// The approvers are those who came forward, in the order they did:
+	// the people present choose who approves, not the screen.
+	for _, name := range r.arrived {
 		if n >= r.plan.Required.Count {
 			break
 		}

@@ -42,11 +42,16 @@ func (m *Model) stepChecks() [][]check {
 			if len(r.signers2) > 1 {
 				c = append(c, check{approvers, "heard the same words on their own screen or request", false})
 			}
+			if spki, _ := r.draft.Facts["recipient_key_spki_sha256"].(string); spki != "" {
+				recipient, _ := r.draft.Facts["recipient"].(string)
+				c = append(c, check{wit, fmt.Sprintf("compared the SHA-256 of the recipient's key, read aloud, with what %s sent by another channel: %s", recipient, spki), false})
+			}
 		case len(p.Steps) - 1:
 			c = append(c, check{wit, "will read the closing checkpoint words into the signed minutes", false})
-		default:
+		case 1:
+			// asked once, for all the steps the HSM works through
 			c = append(c, check{op, "keeps the HSM connected and powered until the ceremony closes", false})
-			if p.Kind == ceremony.KindDestroy && i == 1 {
+			if p.Kind == ceremony.KindDestroy {
 				c = append(c, check{wit, fmt.Sprintf("agrees that key %q is to be destroyed for good", p.Label), false})
 			}
 		}
@@ -108,8 +113,13 @@ func (m *Model) stepBody() ([]string, string) {
 	s, r := m.st, m.run
 	p := r.plan
 	out := m.wrap(s.Heading.Render(fmt.Sprintf("Step %d: %s", r.step+1, p.Steps[r.step])), "  ")
-	out = append(out, "", "  "+m.bar(r.step), "")
+	// The bar shows what is recorded, not the pages read: nothing is
+	// until the checklist is through and the engine runs.
+	out = append(out, "", "  recorded: "+m.bar(m.stepsDone()), "")
 	list := r.checks[r.step]
+	if len(list) == 0 {
+		out = append(out, "  Nothing to confirm at this step: read it aloud, then enter.")
+	}
 	for i, c := range list {
 		if !c.done {
 			out = append(out, s.Actor.Render("  → now: "+c.who))

@@ -179,10 +179,19 @@ policy:
 			tm.waitFor("", "→ now bob (approver)")
 			tm.keys("Enter")
 			tm.waitFor("", "Step 1:")
+			hsmTicks := 0
 			for i := 1; i <= 4; i++ {
 				tm.waitFor("", fmt.Sprintf("step %d of 4", i))
-				all(fmt.Sprintf("step-%d", i))
+				page := all(fmt.Sprintf("step-%d", i))
+				// the checklist records nothing: the bar says so
+				if !strings.Contains(page, "recorded: [") || !strings.Contains(page, "] 0/4") {
+					t.Errorf("step %d: the bar does not show nothing recorded:\n%s", i, page)
+				}
+				hsmTicks += strings.Count(page, "keeps the HSM connected")
 				tm.tickAll()
+			}
+			if hsmTicks != 1 {
+				t.Errorf("the HSM tick is asked on %d step pages, want once", hsmTicks)
 			}
 			tm.waitFor("", "Ceremony "+label+" is closed", "Recorded, to compare")
 			done := all("done")
@@ -241,7 +250,10 @@ policy:
 			tm.waitFor("", "→ now bob (approver)")
 			tm.keys("Enter")
 			for i := 1; i <= 5; i++ {
-				tm.waitFor("", fmt.Sprintf("step %d of 5", i))
+				page := tm.waitFor("", fmt.Sprintf("step %d of 5", i))
+				if i == 1 && !strings.Contains(space.ReplaceAllString(page, ""), space.ReplaceAllString("compared the SHA-256 of the recipient's key, read aloud, with what partner-bank sent by another channel", "")) {
+					t.Errorf("the export's first step asks no comparison of the recipient key's digest:\n%s", page)
+				}
 				tm.tickAll()
 			}
 			// the wrap opens its own session on the token: the PIN again
