@@ -42,6 +42,7 @@ func TestModuleRegistry(t *testing.T) {
 	m1 := hsmtest.Module(t)
 	m2, err := hsm.OpenModule(hsmtest.ModulePath())
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("second open in one process: %v", err)
 	}
 	if err := m2.Close(); err != nil {
@@ -61,6 +62,7 @@ func TestModuleRegistry(t *testing.T) {
 // TestSoftHSMConfMissing runs this test binary again with a bad
 // SOFTHSM2_CONF, because a module initialises only once per process.
 func TestSoftHSMConfMissing(t *testing.T) {
+	hsmtest.OnlySoftHSM(t, "it tests SoftHSM2's configuration file")
 	if os.Getenv("CUSTOS_HSM_CHILD") == "conf" {
 		_, err := hsm.OpenModule(hsmtest.ModulePath())
 		os.Stdout.WriteString("ERR=" + errString(err) + "\nHINT=" + hint.Of(err) + "\nIS=" + boolS(errors.Is(err, hsm.ErrModule)) + "\n")
@@ -70,6 +72,7 @@ func TestSoftHSMConfMissing(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CUSTOS_HSM_CHILD=conf", "SOFTHSM2_CONF=/nonexistent/softhsm2.conf")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	s := string(out)
@@ -93,10 +96,12 @@ func boolS(b bool) string {
 }
 
 func TestTokenSelection(t *testing.T) {
+	hsmtest.OnlySoftHSM(t, "it makes more tokens than one in free slots")
 	tk := hsmtest.NewToken(t, "sel")
 	m := tk.Module
 	tok, err := m.OpenToken(hsm.Selector{Serial: tk.Serial})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("by serial: %v", err)
 	}
 	tok.Close()
@@ -260,12 +265,15 @@ func kcvs(value []byte) (ecb, cm string) {
 func TestCheckValues(t *testing.T) {
 	tk := hsmtest.NewToken(t, "kcv")
 	tok := tk.Open(t)
+	hsmtest.NeedMechanism(t, tok, "CKM_AES_CMAC")
 	k, value, err := hsm.GenerateClearAESForTest(tok, "clear")
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, err := k.Facts()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	ecb, cm := kcvs(value)
@@ -276,10 +284,12 @@ func TestCheckValues(t *testing.T) {
 	rand.Read(v)
 	ik, err := tok.ImportAES(hsm.KeySpec{Label: "imported", Usage: hsm.Usage{Encrypt: true, Sign: true}}, v)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, err = ik.Facts()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	ecb, cm = kcvs(v)
@@ -289,6 +299,7 @@ func TestCheckValues(t *testing.T) {
 	// A KEK (policy: no encrypt) has only the CMAC check value.
 	kek, err := tok.Generate(hsm.KeySpec{Label: "kek", Type: hsm.AES256, Usage: hsm.KEKUsage})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, _ = kek.Facts()
@@ -305,10 +316,12 @@ func TestSigners(t *testing.T) {
 		t.Run(string(kt), func(t *testing.T) {
 			k, err := tok.Generate(hsm.KeySpec{Label: "s-" + string(kt), Type: kt, Usage: hsm.Usage{Sign: true, Verify: true}})
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			s, err := k.Signer()
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			switch pub := s.Public().(type) {
@@ -319,6 +332,7 @@ func TestSigners(t *testing.T) {
 					d := hh.Sum(nil)
 					sig, err := s.Sign(rand.Reader, d, h)
 					if err != nil {
+						hsmtest.SkipIfLacks(t, err)
 						t.Fatal(err)
 					}
 					if !ecdsa.VerifyASN1(pub, d, sig) {
@@ -335,6 +349,7 @@ func TestSigners(t *testing.T) {
 			case ed25519.PublicKey:
 				sig, err := s.Sign(rand.Reader, msg, crypto.Hash(0))
 				if err != nil {
+					hsmtest.SkipIfLacks(t, err)
 					t.Fatal(err)
 				}
 				if !ed25519.Verify(pub, msg, sig) {
@@ -347,6 +362,7 @@ func TestSigners(t *testing.T) {
 				d := sha512.Sum512(msg)
 				sig, err := s.Sign(rand.Reader, d[:], crypto.SHA512)
 				if err != nil {
+					hsmtest.SkipIfLacks(t, err)
 					t.Fatal(err)
 				}
 				if err := rsa.VerifyPKCS1v15(pub, crypto.SHA512, d[:], sig); err != nil {
@@ -389,6 +405,7 @@ func TestECPointForms(t *testing.T) {
 		for _, form := range [][]byte{c.raw, der} {
 			pub, err := hsm.ParseECPoint(c.kt, form)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatalf("%s %d bytes: %v", c.kt, len(form), err)
 			}
 			switch p := pub.(type) {
