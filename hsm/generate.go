@@ -182,7 +182,7 @@ func (t *Token) Generate(spec KeySpec) (*Key, error) {
 			return nil, p11err(op, err)
 		}
 		if spec.WrapWithTrusted {
-			return nil, hint.With(fmt.Errorf("%s: %w: CKA_WRAP_WITH_TRUSTED: %w", op, ErrAttributeUnsupported, err),
+			return nil, hint.With(fmt.Errorf("%s: %w (%w): CKA_WRAP_WITH_TRUSTED: %w", op, ErrAttributeUnsupported, ErrTemplateRefused, err),
 				"this token cannot limit wrapping to trusted keys, so it cannot hold an exportable or backed-up key; generate it on a token that can (custos hsm info)")
 		}
 		return withoutAttr(tm, pkcs11.CKA_WRAP_WITH_TRUSTED), nil
