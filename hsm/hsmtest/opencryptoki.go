@@ -63,8 +63,9 @@ func OCKModulePath() string {
 }
 
 var (
-	ockOnce sync.Once
-	ockErr  error
+	ockPrep  sync.Mutex
+	ockReady bool
+	ockLock  *os.File
 	// ockMu is held by the test using the token; ockHolder is that test.
 	ockMu     sync.Mutex
 	ockHolder testing.TB
@@ -72,11 +73,33 @@ var (
 	ockSerial string
 )
 
-// ockPrepare, once per process: lock, wipe the store, make sure pkcsslotd
-// runs.
+// ockPrepare, once per process (or again after ReleaseOCK): lock, wipe
+// the store, make sure pkcsslotd runs.
 func ockPrepare() error {
-	ockOnce.Do(func() { ockErr = ockPrepareOnce() })
-	return ockErr
+	ockPrep.Lock()
+	defer ockPrep.Unlock()
+	if ockReady {
+		return nil
+	}
+	if err := ockPrepareOnce(); err != nil {
+		return err
+	}
+	ockReady = true
+	return nil
+}
+
+// ReleaseOCK gives up the machine-wide lock before the process ends, so
+// that other test processes need not wait for all of this one: call it
+// when nothing of this process uses opencryptoki any more (every module
+// handle closed). The next use takes the lock and wipes the store again.
+func ReleaseOCK() {
+	ockPrep.Lock()
+	defer ockPrep.Unlock()
+	if ockLock != nil {
+		ockLock.Close() // drops the flock
+		ockLock = nil
+	}
+	ockReady = false
 }
 
 func ockPrepareOnce() error {
@@ -88,14 +111,16 @@ func ockPrepareOnce() error {
 			return fmt.Errorf("opencryptoki's pkcsslotd is missing: run scripts/setup.sh")
 		}
 	}
-	// Held (never closed) until the process exits: the kernel drops it.
+	// Held until ReleaseOCK or the process exits (the kernel drops it).
 	f, err := os.OpenFile(OCKLockFile, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("opencryptoki test lock %s: %w", OCKLockFile, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
 		return fmt.Errorf("opencryptoki test lock %s: %w", OCKLockFile, err)
 	}
+	ockLock = f
 	if err := ockWipe(); err != nil {
 		return err
 	}
