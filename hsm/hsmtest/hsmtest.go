@@ -1,4 +1,8 @@
-// Package hsmtest makes hermetic SoftHSM2 tokens for tests.
+// Package hsmtest makes test tokens on the two PKCS#11 implementations
+// the tests run on: hermetic SoftHSM2 tokens (below) and opencryptoki's
+// software token (opencryptoki.go; machine-global, taken in turns). Kind
+// says which one a process uses; RunOnModules runs a package's tests on
+// each (modules.go).
 //
 // A PKCS#11 module can be initialised only once per process and SoftHSM2
 // reads SOFTHSM2_CONF only then, so every token a test process makes lives
