@@ -227,13 +227,19 @@ func (t *Token) Require(kind string, kt KeyType) error {
 	if err != nil {
 		return err
 	}
-	t.probeMu.Lock()
-	if t.attrs == nil {
-		a := t.mod.probeAttributes(t.slot, ml)
-		t.attrs = &a
+	// Only the kinds that rest on the trusted attributes probe (it makes
+	// throwaway session objects: calls a fault or kill count would see).
+	var attrs AttributeSupport
+	switch kind {
+	case CapExtract, CapExport, CapBackup, CapRestore:
+		t.probeMu.Lock()
+		if t.attrs == nil {
+			a := t.mod.probeAttributes(t.slot, ml)
+			t.attrs = &a
+		}
+		attrs = *t.attrs
+		t.probeMu.Unlock()
 	}
-	attrs := *t.attrs
-	t.probeMu.Unlock()
 	cp := caps{has: hasIn(ml), attrs: attrs}.capability(kind, kt)
 	if cp.OK {
 		return nil
