@@ -10,14 +10,14 @@ import (
 	"custos/internal/hint"
 )
 
-// TestModuleErrors: each module's own refusals read as one clear line
+// TestModuleErrorsClear: each module's own refusals read as one clear line
 // with the class (errors.Is), the mechanism or attribute named, a hint,
 // and no PIN: a wrong PIN, a mechanism the token lacks, a template it
 // refuses. (Locking: TestLoginErrors.)
 func TestModuleErrorsClear(t *testing.T) {
 	tk := hsmtest.NewToken(t, "errs")
 	tok := tk.OpenNoLogin(t)
-	clear := func(what string, err error, sentinel error, names string, hinted bool) {
+	check := func(what string, err error, sentinel error, names string, hinted bool) {
 		t.Helper()
 		switch {
 		case err == nil:
@@ -33,7 +33,7 @@ func TestModuleErrorsClear(t *testing.T) {
 		}
 		t.Logf("%s: %v (hint %q)", what, err, hint.Of(err))
 	}
-	clear("wrong pin", tok.Login([]byte("1111")), hsm.ErrPINIncorrect, "", false)
+	check("wrong pin", tok.Login([]byte("1111")), hsm.ErrPINIncorrect, "", false)
 
 	if err := tok.Login(tk.UserPIN); err != nil {
 		t.Fatal(err)
@@ -41,9 +41,9 @@ func TestModuleErrorsClear(t *testing.T) {
 	switch hsmtest.Kind() {
 	case hsmtest.OCKName:
 		_, err := tok.Generate(hsm.KeySpec{Label: "ec", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
-		clear("no EC", err, hsm.ErrMechanismUnsupported, "CKM_EC_KEY_PAIR_GEN", true)
+		check("no EC", err, hsm.ErrMechanismUnsupported, "CKM_EC_KEY_PAIR_GEN", true)
 		_, err = tok.Generate(hsm.KeySpec{Label: "x", Type: hsm.RSA3072, Extractable: true, WrapWithTrusted: true, Usage: hsm.Usage{Sign: true}})
-		clear("no CKA_WRAP_WITH_TRUSTED", err, hsm.ErrAttributeUnsupported, "CKA_WRAP_WITH_TRUSTED", true)
+		check("no CKA_WRAP_WITH_TRUSTED", err, hsm.ErrAttributeUnsupported, "CKA_WRAP_WITH_TRUSTED", true)
 		if !errors.Is(err, hsm.ErrTemplateRefused) {
 			t.Errorf("template refusal not classed: %v", err)
 		}
@@ -58,7 +58,7 @@ func TestModuleErrorsClear(t *testing.T) {
 		}
 		// CKM_DES3_ECB is not among what Custos unwraps with.
 		_, err = tok.Unwrap(kek, &hsm.Wrapped{Mechanism: "CKM_DES3_ECB", KeyType: hsm.AES256}, hsm.KeySpec{Label: "z"})
-		clear("no such mechanism", err, hsm.ErrMechanismUnsupported, "CKM_DES3_ECB", false)
+		check("no such mechanism", err, hsm.ErrMechanismUnsupported, "CKM_DES3_ECB", false)
 		// A trusted key needs the SO: the user's template is refused.
 		_, err = tok.ImportTrustedAES("t", nil, make([]byte, 32))
 		if err == nil {
