@@ -61,6 +61,9 @@ type AttributeSupport struct {
 	HonourChecked           bool `json:"honour_checked"`
 	// Trusted: CKA_TRUSTED accepted in a template.
 	Trusted bool `json:"trusted"`
+	// ID16: a 16-byte CKA_ID (what Custos gives every object) accepted;
+	// some tokens keep short numeric ids (YubiHSM 2: 2 bytes).
+	ID16 bool `json:"id_16_bytes"`
 	// Error is why the probe could not run, when Probed is false.
 	Error string `json:"error,omitempty"`
 }
@@ -129,6 +132,11 @@ func (c caps) capability(kind string, kt KeyType) Capability {
 			use("CKA_WRAP_WITH_TRUSTED")
 		}
 	}
+	id16 := func() {
+		if c.attrs.Probed && !c.attrs.ID16 {
+			miss("CKA_ID of 16 bytes")
+		}
+	}
 	wrap := func(flag uint) {
 		if name, ok := c.aesWrapChoice(flag); ok {
 			use(name)
@@ -140,6 +148,7 @@ func (c caps) capability(kind string, kt KeyType) Capability {
 	case CapGenerate, CapExtract:
 		g := keyGen[kt]
 		mech(g.mech, g.name, 0)
+		id16()
 		if kt.Secret() {
 			// The ledger's check value of a KEK-usage key: CMAC only (no
 			// CKA_ENCRYPT, so no ECB check value as a fallback).
@@ -166,6 +175,7 @@ func (c caps) capability(kind string, kt KeyType) Capability {
 		}
 	case CapRestore:
 		wrap(pkcs11.CKF_UNWRAP)
+		id16()
 		cmac()
 		wwt()
 		if g := keyGen[kt]; !kt.Secret() && !c.has(g.mech, 0) {
@@ -227,11 +237,11 @@ func (t *Token) Require(kind string, kt KeyType) error {
 	if err != nil {
 		return err
 	}
-	// Only the kinds that rest on the trusted attributes probe (it makes
-	// throwaway session objects: calls a fault or kill count would see).
+	// Only the kinds that make objects probe (the probe makes throwaway
+	// session objects: calls a fault or kill count would see).
 	var attrs AttributeSupport
 	switch kind {
-	case CapExtract, CapExport, CapBackup, CapRestore:
+	case CapGenerate, CapExtract, CapExport, CapBackup, CapRestore:
 		t.probeMu.Lock()
 		if t.attrs == nil {
 			a := t.mod.probeAttributes(t.slot, ml)
@@ -260,9 +270,9 @@ func (t *Token) Require(kind string, kt KeyType) error {
 }
 
 // probeAttributes creates throwaway public session objects (no login
-// needed) to learn whether the token accepts CKA_TRUSTED and
-// CKA_WRAP_WITH_TRUSTED, and, when it has AES key wrap, whether it
-// enforces the latter.
+// needed) to learn whether the token accepts CKA_TRUSTED,
+// CKA_WRAP_WITH_TRUSTED and a 16-byte CKA_ID, and, when it has AES key
+// wrap, whether it enforces CKA_WRAP_WITH_TRUSTED.
 func (m *Module) probeAttributes(slot uint, ml map[uint]pkcs11.MechanismInfo) AttributeSupport {
 	var a AttributeSupport
 	ctx, err := m.ctx()
@@ -305,6 +315,12 @@ func (m *Module) probeAttributes(slot uint, ml map[uint]pkcs11.MechanismInfo) At
 	// knows the attribute (setting it true needs the SO).
 	if _, err := aes(attr(pkcs11.CKA_TRUSTED, false)); err == nil {
 		a.Trusted = true
+	} else if !refused(err) {
+		a.Error = p11err("attribute probe: generate", err).Error()
+		return a
+	}
+	if _, err := aes(attr(pkcs11.CKA_ID, make([]byte, 16))); err == nil {
+		a.ID16 = true
 	} else if !refused(err) {
 		a.Error = p11err("attribute probe: generate", err).Error()
 		return a

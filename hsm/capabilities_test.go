@@ -81,6 +81,9 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("CapabilitiesOf says %+v, Require disagrees", c)
 		}
 	}
+	if !attrs.ID16 {
+		t.Errorf("%s refuses a 16-byte CKA_ID? %+v", hsmtest.Kind(), attrs)
+	}
 	if hsmtest.Kind() == hsmtest.SoftHSMName && !(attrs.Trusted && attrs.WrapWithTrusted && attrs.HonourChecked && attrs.WrapWithTrustedHonoured) {
 		t.Errorf("softhsm attributes %+v", attrs)
 	}

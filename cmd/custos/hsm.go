@@ -171,8 +171,8 @@ func printCapabilities(w io.Writer, s slotInfo) {
 		if a.HonourChecked {
 			honour = yesNo(a.WrapWithTrustedHonoured)
 		}
-		fmt.Fprintf(w, "  attributes: CKA_TRUSTED %s, CKA_WRAP_WITH_TRUSTED %s (enforced: %s)\n",
-			yesNo(a.Trusted), yesNo(a.WrapWithTrusted), honour)
+		fmt.Fprintf(w, "  attributes: CKA_TRUSTED %s, CKA_WRAP_WITH_TRUSTED %s (enforced: %s), 16-byte CKA_ID %s\n",
+			yesNo(a.Trusted), yesNo(a.WrapWithTrusted), honour, yesNo(a.ID16))
 	}
 	fmt.Fprintln(w, "  ceremonies this token can run:")
 	for _, c := range s.Capabilities {
