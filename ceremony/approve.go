@@ -38,6 +38,9 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		if err := e.OpenHSM(); err != nil {
 			return nil, err
 		}
+		if err := e.checkCapabilities(); err != nil { // capabilities.go
+			return nil, err
+		}
 		facts["hsm"] = hsmFacts(e.token)
 	}
 	if s.Notes != "" {

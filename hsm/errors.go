@@ -34,6 +34,9 @@ var (
 	ErrKeyNotWrappable = errors.New("key not wrappable")
 	// ErrNotLoggedIn: the operation needs a login first.
 	ErrNotLoggedIn = errors.New("not logged in")
+	// ErrTemplateRefused: the token refused an object template (an
+	// attribute it does not know, or a combination it will not make).
+	ErrTemplateRefused = errors.New("template refused by the token")
 	// ErrMismatch: what the token produced differs from what was asked.
 	ErrMismatch = errors.New("token result differs from request")
 )
@@ -88,6 +91,14 @@ func p11err(op string, err error) error {
 		sentinel = ErrKeyNotWrappable
 	case ckrUserNotLoggedIn:
 		sentinel = ErrNotLoggedIn
+	case pkcs11.CKR_ATTRIBUTE_TYPE_INVALID, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, pkcs11.CKR_TEMPLATE_INCONSISTENT, pkcs11.CKR_TEMPLATE_INCOMPLETE, pkcs11.CKR_ATTRIBUTE_READ_ONLY:
+		sentinel = ErrTemplateRefused
+		h = "this token does not accept an attribute Custos sets; run `custos hsm info` to see what it can do (docs/hsm.md lists known differences)"
+	case pkcs11.CKR_PIN_LEN_RANGE:
+		sentinel = ErrPINIncorrect
+		h = "the token accepts PINs of another length only; check the PIN"
+	case pkcs11.CKR_TOKEN_WRITE_PROTECTED:
+		h = "the token is write-protected: it cannot take new keys"
 	}
 	var out error
 	if sentinel != nil {

@@ -27,6 +27,9 @@ func TestErrorMapping(t *testing.T) {
 		{pkcs11.CKR_KEY_NOT_WRAPPABLE, ErrKeyNotWrappable, false},
 		{pkcs11.CKR_KEY_UNEXTRACTABLE, ErrKeyNotWrappable, false},
 		{pkcs11.CKR_USER_NOT_LOGGED_IN, ErrNotLoggedIn, false},
+		{pkcs11.CKR_ATTRIBUTE_TYPE_INVALID, ErrTemplateRefused, true},
+		{pkcs11.CKR_TEMPLATE_INCONSISTENT, ErrTemplateRefused, true},
+		{pkcs11.CKR_PIN_LEN_RANGE, ErrPINIncorrect, true},
 	} {
 		err := p11err("token \"t\": op", fmt.Errorf("ctx: %w", pkcs11.Error(c.rv)))
 		if !errors.Is(err, c.sentinel) || rv(err) != c.rv || !strings.HasPrefix(err.Error(), "token \"t\": op: ") {

@@ -173,10 +173,30 @@ func (t *Token) Generate(spec KeySpec) (*Key, error) {
 	}
 	k := &Key{tok: t, ID: spec.ID, Label: spec.Label, Type: spec.Type}
 	m := []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}
-	if spec.Type.Secret() {
-		h, err := t.ctx.GenerateKey(t.sh, m, secretTemplate(spec, true))
-		if err != nil {
+	// A token that does not know CKA_WRAP_WITH_TRUSTED (opencryptoki 3.8)
+	// refuses the template. Asked false, the attribute is the spec's
+	// default, so the key is made without it; asked true, it is refused:
+	// without it any wrapping key could take the key out.
+	fallback := func(err error, tm []*pkcs11.Attribute) ([]*pkcs11.Attribute, error) {
+		if rv(err) != pkcs11.CKR_ATTRIBUTE_TYPE_INVALID {
 			return nil, p11err(op, err)
+		}
+		if spec.WrapWithTrusted {
+			return nil, hint.With(fmt.Errorf("%s: %w (%w): CKA_WRAP_WITH_TRUSTED: %w", op, ErrAttributeUnsupported, ErrTemplateRefused, err),
+				"this token cannot limit wrapping to trusted keys, so it cannot hold an exportable or backed-up key; generate it on a token that can (custos hsm info)")
+		}
+		return withoutAttr(tm, pkcs11.CKA_WRAP_WITH_TRUSTED), nil
+	}
+	if spec.Type.Secret() {
+		tm := secretTemplate(spec, true)
+		h, err := t.ctx.GenerateKey(t.sh, m, tm)
+		if err != nil {
+			if tm, err = fallback(err, tm); err != nil {
+				return nil, err
+			}
+			if h, err = t.ctx.GenerateKey(t.sh, m, tm); err != nil {
+				return nil, p11err(op, err)
+			}
 		}
 		k.priv, k.Class = h, "secret"
 	} else {
@@ -187,7 +207,12 @@ func (t *Token) Generate(spec KeySpec) (*Key, error) {
 			pub, priv, err = t.ctx.GenerateKeyPair(t.sh, m, pubT, privT)
 		}
 		if err != nil {
-			return nil, p11err(op, err)
+			if privT, err = fallback(err, privT); err != nil {
+				return nil, err
+			}
+			if pub, priv, err = t.ctx.GenerateKeyPair(t.sh, m, pubT, privT); err != nil {
+				return nil, p11err(op, err)
+			}
 		}
 		k.priv, k.pub, k.Class = priv, pub, "pair"
 	}
@@ -295,4 +320,15 @@ func (t *Token) checkGenerated(k *Key, spec KeySpec) error {
 		}
 	}
 	return nil
+}
+
+// withoutAttr returns tm without attributes of type typ.
+func withoutAttr(tm []*pkcs11.Attribute, typ uint) []*pkcs11.Attribute {
+	out := make([]*pkcs11.Attribute, 0, len(tm))
+	for _, a := range tm {
+		if a.Type != typ {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -42,6 +42,7 @@ func TestModuleRegistry(t *testing.T) {
 	m1 := hsmtest.Module(t)
 	m2, err := hsm.OpenModule(hsmtest.ModulePath())
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("second open in one process: %v", err)
 	}
 	if err := m2.Close(); err != nil {
@@ -61,6 +62,7 @@ func TestModuleRegistry(t *testing.T) {
 // TestSoftHSMConfMissing runs this test binary again with a bad
 // SOFTHSM2_CONF, because a module initialises only once per process.
 func TestSoftHSMConfMissing(t *testing.T) {
+	hsmtest.OnlySoftHSM(t, "it tests SoftHSM2's configuration file")
 	if os.Getenv("CUSTOS_HSM_CHILD") == "conf" {
 		_, err := hsm.OpenModule(hsmtest.ModulePath())
 		os.Stdout.WriteString("ERR=" + errString(err) + "\nHINT=" + hint.Of(err) + "\nIS=" + boolS(errors.Is(err, hsm.ErrModule)) + "\n")
@@ -70,6 +72,7 @@ func TestSoftHSMConfMissing(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CUSTOS_HSM_CHILD=conf", "SOFTHSM2_CONF=/nonexistent/softhsm2.conf")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	s := string(out)
@@ -93,10 +96,12 @@ func boolS(b bool) string {
 }
 
 func TestTokenSelection(t *testing.T) {
+	hsmtest.OnlySoftHSM(t, "it makes more tokens than one in free slots")
 	tk := hsmtest.NewToken(t, "sel")
 	m := tk.Module
 	tok, err := m.OpenToken(hsm.Selector{Serial: tk.Serial})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("by serial: %v", err)
 	}
 	tok.Close()
@@ -156,8 +161,11 @@ func TestLoginErrors(t *testing.T) {
 	// Repeated wrong PINs on a throwaway token: a token that counts tries
 	// locks (ErrPINLocked); SoftHSM2 2.6.1 never locks a user PIN, it only
 	// raises CKF_USER_PIN_COUNT_LOW, which must show in the error.
-	lk := hsmtest.NewToken(t, "lock")
-	ltok := lk.OpenNoLogin(t)
+	lk, ltok := tk, tok
+	if hsmtest.Kind() == hsmtest.SoftHSMName {
+		lk = hsmtest.NewToken(t, "lock")
+		ltok = lk.OpenNoLogin(t)
+	} // else one token per machine: lock this one
 	var last error
 	for i := 0; i < 12; i++ {
 		last = ltok.Login(wrong)
@@ -171,6 +179,7 @@ func TestLoginErrors(t *testing.T) {
 	info, _ := ltok.Refresh()
 	switch {
 	case errors.Is(last, hsm.ErrPINLocked):
+		t.Logf("token locks (%s): %v (hint %q)", hsmtest.Kind(), last, hint.Of(last))
 		if hint.Of(last) == "" || !info.UserPINLocked {
 			t.Errorf("locked: %v, info %+v", last, info)
 		}
@@ -260,12 +269,15 @@ func kcvs(value []byte) (ecb, cm string) {
 func TestCheckValues(t *testing.T) {
 	tk := hsmtest.NewToken(t, "kcv")
 	tok := tk.Open(t)
+	hsmtest.NeedMechanism(t, tok, "CKM_AES_CMAC")
 	k, value, err := hsm.GenerateClearAESForTest(tok, "clear")
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, err := k.Facts()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	ecb, cm := kcvs(value)
@@ -276,10 +288,12 @@ func TestCheckValues(t *testing.T) {
 	rand.Read(v)
 	ik, err := tok.ImportAES(hsm.KeySpec{Label: "imported", Usage: hsm.Usage{Encrypt: true, Sign: true}}, v)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, err = ik.Facts()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	ecb, cm = kcvs(v)
@@ -289,6 +303,7 @@ func TestCheckValues(t *testing.T) {
 	// A KEK (policy: no encrypt) has only the CMAC check value.
 	kek, err := tok.Generate(hsm.KeySpec{Label: "kek", Type: hsm.AES256, Usage: hsm.KEKUsage})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	f, _ = kek.Facts()
@@ -305,10 +320,12 @@ func TestSigners(t *testing.T) {
 		t.Run(string(kt), func(t *testing.T) {
 			k, err := tok.Generate(hsm.KeySpec{Label: "s-" + string(kt), Type: kt, Usage: hsm.Usage{Sign: true, Verify: true}})
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			s, err := k.Signer()
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			switch pub := s.Public().(type) {
@@ -319,6 +336,7 @@ func TestSigners(t *testing.T) {
 					d := hh.Sum(nil)
 					sig, err := s.Sign(rand.Reader, d, h)
 					if err != nil {
+						hsmtest.SkipIfLacks(t, err)
 						t.Fatal(err)
 					}
 					if !ecdsa.VerifyASN1(pub, d, sig) {
@@ -335,6 +353,7 @@ func TestSigners(t *testing.T) {
 			case ed25519.PublicKey:
 				sig, err := s.Sign(rand.Reader, msg, crypto.Hash(0))
 				if err != nil {
+					hsmtest.SkipIfLacks(t, err)
 					t.Fatal(err)
 				}
 				if !ed25519.Verify(pub, msg, sig) {
@@ -347,6 +366,7 @@ func TestSigners(t *testing.T) {
 				d := sha512.Sum512(msg)
 				sig, err := s.Sign(rand.Reader, d[:], crypto.SHA512)
 				if err != nil {
+					hsmtest.SkipIfLacks(t, err)
 					t.Fatal(err)
 				}
 				if err := rsa.VerifyPKCS1v15(pub, crypto.SHA512, d[:], sig); err != nil {
@@ -389,6 +409,7 @@ func TestECPointForms(t *testing.T) {
 		for _, form := range [][]byte{c.raw, der} {
 			pub, err := hsm.ParseECPoint(c.kt, form)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatalf("%s %d bytes: %v", c.kt, len(form), err)
 			}
 			switch p := pub.(type) {

@@ -22,6 +22,7 @@ type PKCS11 interface {
 	GetMechanismInfo(slotID uint, m []*pkcs11.Mechanism) (pkcs11.MechanismInfo, error)
 	InitToken(slotID uint, pin string, label string) error
 	InitPIN(sh pkcs11.SessionHandle, pin string) error
+	SetPIN(sh pkcs11.SessionHandle, oldpin string, newpin string) error
 	OpenSession(slotID uint, flags uint) (pkcs11.SessionHandle, error)
 	CloseSession(sh pkcs11.SessionHandle) error
 	Login(sh pkcs11.SessionHandle, userType uint, pin string) error

@@ -18,6 +18,7 @@ func TestTrustedSessionObjects(t *testing.T) {
 	tok := tk.Open(t)
 	k, err := tok.Generate(hsm.KeySpec{Label: "target", Type: hsm.AES256, Extractable: true, WrapWithTrusted: true, Usage: hsm.KEKUsage})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	tok.Logout()
@@ -28,11 +29,13 @@ func TestTrustedSessionObjects(t *testing.T) {
 	rand.Read(v)
 	wk, err := tok.ImportTrustedAES("trusted-aes", nil, v)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	rk, _ := rsa.GenerateKey(rand.Reader, 3072)
 	rwk, err := tok.ImportTrustedRSAPublic("trusted-rsa", nil, &rk.PublicKey)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	tok.Logout()
@@ -61,6 +64,7 @@ func TestTrustedSessionObjects(t *testing.T) {
 	again := tk.Open(t)
 	objs, err := again.Objects()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	if len(objs) != 1 || objs[0].Label != "target" {
@@ -79,15 +83,18 @@ func TestUnwrapLeavesOnlyTheKey(t *testing.T) {
 	spec := hsm.KeySpec{Label: "kek", Type: hsm.AES256, Extractable: true, WrapWithTrusted: true, Usage: hsm.KEKUsage}
 	k, err := ta.Generate(spec)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	w, err := ta.Wrap(wk, k)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	count := func() []hsm.Object {
 		objs, err := tb.Objects()
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatal(err)
 		}
 		return objs
@@ -116,6 +123,7 @@ func TestUnwrapLeavesOnlyTheKey(t *testing.T) {
 	spec.ID = k.ID
 	r, err := tb.Unwrap(uk, w, spec)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	objs = count()
@@ -135,6 +143,7 @@ func TestUnwrapLeavesOnlyTheKey(t *testing.T) {
 			tf := b.Open(t)
 			tuk, err := tf.ImportAES(hsm.KeySpec{Label: "t-" + call + mode.String(), Usage: hsm.KEKUsage, Ephemeral: true}, v)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			before, _ := tf.Objects()

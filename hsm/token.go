@@ -25,7 +25,8 @@ type Token struct {
 	mechs  map[uint]pkcs11.MechanismInfo
 
 	probeMu sync.Mutex
-	probes  map[string]bool // key family -> wrappable under AES
+	probes  map[string]bool   // key family -> wrappable under AES
+	attrs   *AttributeSupport // probed once, by Require
 }
 
 // OpenToken opens an R/W session on the single token matching sel.

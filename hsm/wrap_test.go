@@ -39,6 +39,7 @@ func importTransport(t *testing.T, src *hsmtest.Token, srcTok *hsm.Token, dst *h
 	}
 	wk, err := srcTok.ImportTrustedAES(label, nil, v)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatalf("trusted import by SO: %v", err)
 	}
 	srcTok.Logout()
@@ -47,6 +48,7 @@ func importTransport(t *testing.T, src *hsmtest.Token, srcTok *hsm.Token, dst *h
 	}
 	uk, err := dst.ImportAES(hsm.KeySpec{Label: label, Usage: hsm.KEKUsage, Ephemeral: true}, v)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	return wk, uk, v
@@ -73,10 +75,12 @@ func TestWrapUnwrapAcrossTokens(t *testing.T) {
 			}
 			k, err := ta.Generate(spec)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			w, err := ta.Wrap(wk, k)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			if w.Mechanism != "CKM_AES_KEY_WRAP_KWP" && w.Mechanism != "CKM_AES_KEY_WRAP_PAD" {
@@ -86,11 +90,13 @@ func TestWrapUnwrapAcrossTokens(t *testing.T) {
 			spec.ID = k.ID
 			r, err := tb.Unwrap(uk, w, spec)
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			of, _ := k.Facts()
 			rf, err := r.Facts()
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			if of.KCVAESCMAC != rf.KCVAESCMAC || of.SPKISHA256 != rf.SPKISHA256 || of.SSHFingerprint != rf.SSHFingerprint || rf.ID != of.ID {
@@ -103,6 +109,7 @@ func TestWrapUnwrapAcrossTokens(t *testing.T) {
 				// The restored private key signs for the original public key.
 				s, err := r.Signer()
 				if err != nil {
+					hsmtest.SkipIfLacks(t, err)
 					t.Fatal(err)
 				}
 				checkSigns(t, s)
@@ -110,6 +117,7 @@ func TestWrapUnwrapAcrossTokens(t *testing.T) {
 			// A wrap-with-trusted key refuses an untrusted wrapping key.
 			untrusted, err := ta.Generate(hsm.KeySpec{Label: "untrusted-" + string(kt), Type: hsm.AES256, Usage: hsm.KEKUsage})
 			if err != nil {
+				hsmtest.SkipIfLacks(t, err)
 				t.Fatal(err)
 			}
 			_, err = ta.Wrap(untrusted, k)
@@ -154,10 +162,12 @@ func TestWrapOAEP(t *testing.T) {
 	// The recipient (token b) holds an RSA key pair that can unwrap.
 	rk, err := tb.Generate(hsm.KeySpec{Label: "recipient", Type: hsm.RSA3072, Usage: hsm.Usage{Unwrap: true, Wrap: true}})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	pub, err := rk.PublicKey()
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	// Token a imports the recipient's public key as trusted (SO only).
@@ -167,6 +177,7 @@ func TestWrapOAEP(t *testing.T) {
 	}
 	wk, err := ta.ImportTrustedRSAPublic("recipient", nil, pub.(*rsa.PublicKey))
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	ta.Logout()
@@ -180,10 +191,12 @@ func TestWrapOAEP(t *testing.T) {
 	spec := hsm.KeySpec{Label: "export-me", Type: hsm.AES256, Extractable: true, WrapWithTrusted: true, Usage: hsm.KEKUsage}
 	k, err := ta.Generate(spec)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	w, err := ta.Wrap(wk, k)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	if w.Mechanism != "CKM_RSA_PKCS_OAEP" || (w.OAEPHash != "sha-256" && w.OAEPHash != "sha-1") || len(w.Blob) != 384 {
@@ -193,6 +206,7 @@ func TestWrapOAEP(t *testing.T) {
 	spec.ID = k.ID
 	r, err := tb.Unwrap(rk, w, spec)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	of, _ := k.Facts()
@@ -215,11 +229,13 @@ func TestEd25519NotWrappable(t *testing.T) {
 	ta, tb := a.Open(t), b.Open(t)
 	ok, err := ta.CanWrap(hsm.Ed25519, hsm.AES256)
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	wk, _, _ := importTransport(t, a, ta, tb, "transport")
 	k, err := ta.Generate(hsm.KeySpec{Label: "ed", Type: hsm.Ed25519, Extractable: true, WrapWithTrusted: true, Usage: hsm.Usage{Sign: true}})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	_, werr := ta.Wrap(wk, k)
@@ -236,8 +252,11 @@ func TestEd25519NotWrappable(t *testing.T) {
 func TestUnsupportedMechanism(t *testing.T) {
 	tk := hsmtest.NewToken(t, "mech")
 	tok := tk.Open(t)
-	k, _ := tok.Generate(hsm.KeySpec{Label: "kek", Type: hsm.AES256, Usage: hsm.KEKUsage})
-	_, err := tok.Unwrap(k, &hsm.Wrapped{Mechanism: "CKM_AES_KEY_WRAP_KWP", OAEPHash: "", KeyType: hsm.AES256, Blob: []byte{1}}, hsm.KeySpec{Label: "x", Usage: hsm.KEKUsage})
+	k, err := tok.Generate(hsm.KeySpec{Label: "kek", Type: hsm.AES256, Usage: hsm.KEKUsage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tok.Unwrap(k, &hsm.Wrapped{Mechanism: "CKM_AES_KEY_WRAP_KWP", OAEPHash: "", KeyType: hsm.AES256, Blob: []byte{1}}, hsm.KeySpec{Label: "x", Usage: hsm.KEKUsage})
 	if err == nil {
 		t.Fatal("garbage blob unwrapped")
 	}
@@ -250,7 +269,11 @@ func TestUnsupportedMechanism(t *testing.T) {
 		t.Errorf("des3: %v", err)
 	}
 	// An EC key cannot wrap anything.
-	ec, _ := tok.Generate(hsm.KeySpec{Label: "ec", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
+	ec, err := tok.Generate(hsm.KeySpec{Label: "ec", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
+	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
+		t.Fatal(err)
+	}
 	if _, err := tok.Wrap(ec, k); !errors.Is(err, hsm.ErrMechanismUnsupported) {
 		t.Errorf("ec wrapping: %v", err)
 	}
@@ -278,6 +301,7 @@ func TestPkcs11ToolSeesKey(t *testing.T) {
 		cmd.Env = os.Environ() // carries SOFTHSM2_CONF of the test store
 		out, err := cmd.CombinedOutput()
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatalf("pkcs11-tool: %v\n%s", err, out)
 		}
 		return string(out)
@@ -289,6 +313,7 @@ func TestPkcs11ToolSeesKey(t *testing.T) {
 		}
 		k, err := tok.Generate(spec)
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatal(err)
 		}
 		out := list()
@@ -315,6 +340,7 @@ func TestPkcs11ToolSeesKey(t *testing.T) {
 		}
 		proof, err := tok.Destroy(k)
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatal(err)
 		}
 		wantObjs := 1
@@ -357,6 +383,7 @@ func TestFindKey(t *testing.T) {
 	tok := tk.Open(t)
 	k, err := tok.Generate(hsm.KeySpec{Label: "findme", Type: hsm.ECP384, Usage: hsm.Usage{Sign: true}})
 	if err != nil {
+		hsmtest.SkipIfLacks(t, err)
 		t.Fatal(err)
 	}
 	if _, err := tok.Generate(hsm.KeySpec{Label: "other", ID: k.ID, Type: hsm.AES256, Usage: hsm.KEKUsage}); !errors.Is(err, hsm.ErrIDExists) {
@@ -368,6 +395,7 @@ func TestFindKey(t *testing.T) {
 	} {
 		got, err := f()
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got.ID, k.ID) || got.Label != "findme" || got.Type != hsm.ECP384 || got.Class != "pair" {
@@ -375,6 +403,7 @@ func TestFindKey(t *testing.T) {
 		}
 		s, err := got.Signer()
 		if err != nil {
+			hsmtest.SkipIfLacks(t, err)
 			t.Fatal(err)
 		}
 		checkSigns(t, s)

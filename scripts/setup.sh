@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # setup.sh installs what Custos needs to build, test and demo on Debian:
-# SoftHSM2, OpenSC's pkcs11-tool, git, OpenSSH, tmux, strace and a C compiler for cgo.
+# SoftHSM2 and opencryptoki (the two PKCS#11 implementations the tests run
+# on), OpenSC's pkcs11-tool, git, OpenSSH, tmux, strace and a C compiler for cgo.
 # As root it uses apt-get; otherwise it names the packages to install.
 set -euo pipefail
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have softhsm2-util || need+=(softhsm2)
+# opencryptoki's software token: the second module of the tests (hsm/hsmtest)
+[ -x /usr/sbin/pkcsslotd ] || need+=(opencryptoki)
 have pkcs11-tool   || need+=(opensc)
 have git           || need+=(git)
 have ssh-keygen    || need+=(openssh-client)
@@ -30,6 +33,8 @@ if ! have go && [ ! -x /usr/local/go/bin/go ]; then
   exit 1
 fi
 
+# opencryptoki's module reaches its token through the pkcsslotd daemon;
+# the tests start it when it is not running (hsm/hsmtest/opencryptoki.go).
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -40,6 +40,10 @@ type hsmInfo struct {
 type slotInfo struct {
 	hsm.Slot
 	Mechanisms []hsm.MechanismSupport `json:"mechanisms"`
+	// Capabilities: per ceremony kind and key type, whether this token
+	// can run it and through what (hsm.CapabilitiesOf).
+	Capabilities []hsm.Capability      `json:"capabilities,omitempty"`
+	Attributes   *hsm.AttributeSupport `json:"attributes,omitempty"`
 }
 
 func newHSMInfoCmd() *cobra.Command {
@@ -69,7 +73,15 @@ func newHSMInfoCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				out.Slots = append(out.Slots, slotInfo{Slot: s, Mechanisms: ms})
+				si := slotInfo{Slot: s, Mechanisms: ms}
+				if s.Token != nil && s.Token.Initialized {
+					cs, attrs, err := m.CapabilitiesOf(s.ID)
+					if err != nil {
+						return err
+					}
+					si.Capabilities, si.Attributes = cs, &attrs
+				}
+				out.Slots = append(out.Slots, si)
 			}
 			for _, d := range m.DamagedStores() {
 				out.Damaged = append(out.Damaged, d.String())
@@ -140,6 +152,38 @@ func printHSMInfo(w io.Writer, in hsmInfo) {
 		fmt.Fprintf(w, "  flags:        %s\n  mechanisms Custos needs:\n", strings.Join(flags, ", "))
 		for _, m := range s.Mechanisms {
 			fmt.Fprintf(w, "    %-3s %-28s %s\n", yesNo(m.Supported), m.Name, m.Purpose)
+		}
+		printCapabilities(w, s)
+	}
+}
+
+// printCapabilities prints, per ceremony kind and key type, whether the
+// token can run it, through what, or what it lacks.
+func printCapabilities(w io.Writer, s slotInfo) {
+	if s.Attributes == nil {
+		return
+	}
+	a := s.Attributes
+	if !a.Probed {
+		fmt.Fprintf(w, "  attributes: not probed (%s)\n", a.Error)
+	} else {
+		honour := "not checked (no AES key wrap)"
+		if a.HonourChecked {
+			honour = yesNo(a.WrapWithTrustedHonoured)
+		}
+		fmt.Fprintf(w, "  attributes: CKA_TRUSTED %s, CKA_WRAP_WITH_TRUSTED %s (enforced: %s), 16-byte CKA_ID %s\n",
+			yesNo(a.Trusted), yesNo(a.WrapWithTrusted), honour, yesNo(a.ID16))
+	}
+	fmt.Fprintln(w, "  ceremonies this token can run:")
+	for _, c := range s.Capabilities {
+		name := c.Ceremony
+		if c.KeyType != "" {
+			name += " " + string(c.KeyType)
+		}
+		if c.OK {
+			fmt.Fprintf(w, "    yes %-30s via %s\n", name, strings.Join(c.Uses, ", "))
+		} else {
+			fmt.Fprintf(w, "    no  %-30s %s\n", name, c.Why)
 		}
 	}
 }

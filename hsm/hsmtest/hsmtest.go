@@ -1,4 +1,8 @@
-// Package hsmtest makes hermetic SoftHSM2 tokens for tests.
+// Package hsmtest makes test tokens on the two PKCS#11 implementations
+// the tests run on: hermetic SoftHSM2 tokens (below) and opencryptoki's
+// software token (opencryptoki.go; machine-global, taken in turns). Kind
+// says which one a process uses; RunOnModules runs a package's tests on
+// each (modules.go).
 //
 // A PKCS#11 module can be initialised only once per process and SoftHSM2
 // reads SOFTHSM2_CONF only then, so every token a test process makes lives
@@ -15,6 +19,7 @@ package hsmtest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,9 +38,13 @@ var Candidates = []string{
 	"/usr/local/lib/softhsm/libsofthsm2.so",
 }
 
-// ModulePath returns $CUSTOS_TEST_MODULE or the first SoftHSM2 module
-// found, or "" when there is none.
+// ModulePath returns the module under test: opencryptoki's when Kind
+// says so, else $CUSTOS_TEST_MODULE or the first SoftHSM2 module found;
+// "" when there is none.
 func ModulePath() string {
+	if Kind() == OCKName {
+		return OCKModulePath()
+	}
 	if p := os.Getenv("CUSTOS_TEST_MODULE"); p != "" {
 		return p
 	}
@@ -90,6 +99,9 @@ func Store() (string, error) {
 // fails (never skips) when there is no module. Closed at test end.
 func Module(t testing.TB) *hsm.Module {
 	t.Helper()
+	if Kind() == OCKName {
+		return ockModule(t)
+	}
 	if _, err := Store(); err != nil {
 		t.Fatalf("hsmtest: token store: %v", err)
 	}
@@ -103,6 +115,19 @@ func Module(t testing.TB) *hsm.Module {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// SoftHSMName is SoftHSM2's name in test tables and counts.
+const SoftHSMName = "softhsm2"
+
+// Kind is the module this test process runs on: $CUSTOS_TEST_HSM,
+// "softhsm2" (the default) or "opencryptoki". Module and NewToken follow
+// it; RunOnModules sets it for a child test process.
+func Kind() string {
+	if k := os.Getenv("CUSTOS_TEST_HSM"); k != "" {
+		return k
+	}
+	return SoftHSMName
 }
 
 // Token is a test token: its label, serial and PINs.
@@ -134,6 +159,9 @@ func Label(prefix string) string {
 // SO and user PINs in the process-wide store.
 func NewToken(t testing.TB, label string) *Token {
 	t.Helper()
+	if Kind() == OCKName {
+		return ockNewToken(t, label)
+	}
 	m := Module(t)
 	label = Label(label)
 	so, user := RandomPIN(), RandomPIN()
@@ -193,21 +221,8 @@ func NewStandalone(dir, label string) (*Standalone, error) {
 	s := &Standalone{Dir: dir, Conf: conf, Module: mod, Label: label,
 		UserPINFile: filepath.Join(dir, "user.pin"), SOPINFile: filepath.Join(dir, "so.pin")}
 	user, so := RandomPIN(), RandomPIN()
-	for _, f := range []struct {
-		path string
-		pin  []byte
-	}{{s.UserPINFile, user}, {s.SOPINFile, so}} {
-		fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("hsmtest: pin file: %w", err)
-		}
-		_, err = fh.Write(append(f.pin, '\n'))
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("hsmtest: pin file %s: %w", f.path, err)
-		}
+	if err := writePINs(s, user, so); err != nil {
+		return nil, err
 	}
 	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", string(so), "--pin", string(user))
 	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
@@ -217,4 +232,66 @@ func NewStandalone(dir, label string) (*Standalone, error) {
 	u := hsm.URI{Token: label, ModulePath: mod, PINSource: "file:" + s.UserPINFile}
 	s.URI = u.String()
 	return s, nil
+}
+
+// writePINs writes the PIN files of s, mode 0600, each PIN plus newline.
+func writePINs(s *Standalone, user, so []byte) error {
+	for _, f := range []struct {
+		path string
+		pin  []byte
+	}{{s.UserPINFile, user}, {s.SOPINFile, so}} {
+		fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("hsmtest: pin file: %w", err)
+		}
+		_, err = fh.Write(append(f.pin, '\n'))
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("hsmtest: pin file %s: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
+// SkipIfLacks skips t when err says the module under test lacks a
+// mechanism or attribute (opencryptoki 3.8's software token has no EC,
+// EdDSA, AES-CMAC, AES key wrap or CKA_WRAP_WITH_TRUSTED), naming it. On
+// SoftHSM2, the reference module, it does nothing: the caller fails.
+func SkipIfLacks(t testing.TB, err error) {
+	t.Helper()
+	if err == nil || Kind() == SoftHSMName {
+		return
+	}
+	if errors.Is(err, hsm.ErrMechanismUnsupported) || errors.Is(err, hsm.ErrAttributeUnsupported) {
+		t.Skipf("%s lacks what this needs: %v", Kind(), err)
+	}
+}
+
+// OnlySoftHSM skips t, saying why, on any module but SoftHSM2: for tests
+// of what only SoftHSM2 does (free slots for new tokens, its store files).
+func OnlySoftHSM(t testing.TB, why string) {
+	t.Helper()
+	if Kind() != SoftHSMName {
+		t.Skipf("%s: SoftHSM2 only: %s", Kind(), why)
+	}
+}
+
+// NeedMechanism skips t, naming the mechanism, when the module under test
+// is not SoftHSM2 and the token lacks it; on SoftHSM2 it does nothing.
+func NeedMechanism(t testing.TB, tok *hsm.Token, name string) {
+	t.Helper()
+	if Kind() == SoftHSMName {
+		return
+	}
+	ms, err := tok.Mechanisms()
+	if err != nil {
+		t.Fatalf("hsmtest: mechanisms: %v", err)
+	}
+	for _, m := range ms {
+		if m.Name == name && !m.Supported {
+			t.Skipf("%s lacks %s", Kind(), name)
+		}
+	}
 }
