@@ -25,7 +25,9 @@ demo: build
 # and inside each such call at every 5th file write of the module (make
 # kill-points does every one).
 test: build lint
-	CUSTOS_BIN=$(CURDIR)/bin/custos go test -race -count=1 -timeout 60m ./...
+	rm -f bin/module-counts.txt
+	CUSTOS_BIN=$(CURDIR)/bin/custos CUSTOS_MODULE_COUNTS=$(CURDIR)/bin/module-counts.txt go test -race -count=1 -timeout 60m ./...
+	@echo "== the tests per PKCS#11 module"; cat bin/module-counts.txt
 	scripts/e2e.sh
 	scripts/race-writers
 	KILL_POINTS_STRIDE=5 scripts/kill-points

@@ -54,6 +54,14 @@ func RunOnModules(t *testing.T) []Counts {
 		all = append(all, c)
 		t.Log(c.String())
 		fmt.Fprintln(os.Stderr, "hsm modules:", c.String())
+		// go test shows nothing of a passing package: make test prints
+		// the counts from this file.
+		if f := os.Getenv("CUSTOS_MODULE_COUNTS"); f != "" {
+			if fh, err := os.OpenFile(f, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err == nil {
+				fmt.Fprintln(fh, "hsm package on "+c.String())
+				fh.Close()
+			}
+		}
 		for _, s := range c.Skips {
 			t.Logf("  %s skipped: %s", mod, s)
 		}
