@@ -101,6 +101,16 @@ func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool)
 				return nil, fmt.Errorf("token %q holds a key labelled %q but not with id %s: settle this by hand", t.Info().Label, label, keyID)
 			}
 			return abort(cause + "; no key with its id or label on the HSM: the key was not generated"), nil
+		case errors.Is(ferr, hsm.ErrMalformed):
+			// The generation was cut while the module wrote the new
+			// objects' attributes (SoftHSM writes them one by one): they
+			// carry the id this intent planned, which nothing else uses,
+			// but no whole key. Removed, and the ceremony aborted.
+			n, rerr := t.RemoveID(id)
+			if rerr != nil {
+				return nil, errors.Join(ferr, rerr)
+			}
+			return abort(fmt.Sprintf("%s; the token held %d half-made object(s) with its id (%v): removed; the key was not generated", cause, n, ferr)), nil
 		default:
 			return nil, ferr
 		}

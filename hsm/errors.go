@@ -26,6 +26,10 @@ var (
 	ErrIDExists = errors.New("id already exists")
 	// ErrKeyNotFound: no key object matches.
 	ErrKeyNotFound = errors.New("key not found")
+	// ErrMalformed: objects match but do not read as a key Custos makes
+	// (a type or size it never generates, missing attributes): typically
+	// what a generation cut short leaves, its attributes half-written.
+	ErrMalformed = errors.New("not a whole key")
 	// ErrMechanismUnsupported: the token does not offer a mechanism (or
 	// mechanism parameter) that the operation needs.
 	ErrMechanismUnsupported = errors.New("mechanism unsupported")

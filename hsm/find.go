@@ -86,7 +86,7 @@ func (t *Token) findKey(id []byte, label string) (*Key, error) {
 	k := &Key{tok: t}
 	switch {
 	case len(secret)+len(priv) > 1 || len(pub) > 1:
-		return nil, fmt.Errorf("%s: several keys match", op)
+		return nil, fmt.Errorf("%s: several keys match: %w", op, ErrMalformed)
 	case len(secret) == 1:
 		k.priv, k.Class = secret[0], "secret"
 	case len(priv) == 1:
@@ -110,7 +110,7 @@ func (t *Token) findKey(id []byte, label string) (*Key, error) {
 	k.ID, k.Label = a[0].Value, string(a[1].Value)
 	kt, err := t.keyType(h)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w: %w", op, ErrMalformed, err)
 	}
 	k.Type = kt
 	return k, nil

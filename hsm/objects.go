@@ -152,6 +152,31 @@ func (t *Token) RemoveUnnamed() (map[string]int, error) {
 	return removed, nil
 }
 
+// RemoveID destroys every object with CKA_ID id, of any class, reading
+// nothing else of them: for settling a generation cut short, whose
+// objects carry the id the ledger planned but no whole key (ErrMalformed).
+// It returns how many it removed.
+func (t *Token) RemoveID(id []byte) (int, error) {
+	if len(id) == 0 {
+		return 0, fmt.Errorf("token %q: remove by id: no id", t.info.Label)
+	}
+	if err := t.lock(); err != nil {
+		return 0, err
+	}
+	defer t.mu.Unlock()
+	op := fmt.Sprintf("token %q: remove the objects with id %x", t.info.Label, id)
+	hs, err := t.findObjects(t.sh, []*pkcs11.Attribute{attr(pkcs11.CKA_ID, id)})
+	if err != nil {
+		return 0, p11err(op, err)
+	}
+	for i, h := range hs {
+		if err := t.ctx.DestroyObject(t.sh, h); err != nil {
+			return i, p11err(op, err)
+		}
+	}
+	return len(hs), nil
+}
+
 // attrValue is one attribute's value, nil when the object lacks it or it
 // cannot be read. Caller holds t.mu.
 func (t *Token) attrValue(h pkcs11.ObjectHandle, typ uint) []byte {
