@@ -313,6 +313,25 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"min":      minText,
 	"yesno":    yesno,
 	"short":    func(s string) string { return shortDigest(s) },
+	"date":     func(t string) string { d, _, _ := strings.Cut(t, "T"); return d },
+	"clock": func(t string) string {
+		_, c, _ := strings.Cut(t, "T")
+		return c
+	},
+	"recs":  recs,
+	"lines": factLines,
+	"links": func(seqs []int64) template.HTML {
+		// Only numbers go into the markup.
+		parts := make([]string, len(seqs))
+		for i, n := range seqs {
+			parts[i] = fmt.Sprintf(`<a href="#r%d">%d</a>`, n, n)
+		}
+		word := "record "
+		if len(seqs) > 1 {
+			word = "records "
+		}
+		return template.HTML(word + strings.Join(parts, ", "))
+	},
 	"count": func(r *Report, state string) int {
 		n := 0
 		for _, k := range r.Inventory {
@@ -343,8 +362,56 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(htmlSource))
 
 func shortDigest(s string) string {
-	if len(s) > 7+16 && strings.HasPrefix(s, "sha256:") {
-		return s[:7+16] + "…"
+	if len(s) > 7+12 && strings.HasPrefix(s, "sha256:") {
+		return s[:7+12] + "…"
 	}
 	return s
+}
+
+// recs names records: "record 12", "records 12, 14".
+func recs(seqs []int64) string {
+	if len(seqs) == 1 {
+		return fmt.Sprintf("record %d", seqs[0])
+	}
+	return "records " + joinInts(seqs)
+}
+
+// factLine is one line of a record's facts in the HTML report: a fact,
+// or an object whose members are all plain values, on one line as
+// "name — a: 1 · b: 2".
+type factLine struct {
+	Depth int
+	Label string
+	Value string
+	Head  bool // heads deeper lines
+	Note  string
+}
+
+func factLines(fs []Fact) []factLine {
+	var out []factLine
+	for i := 0; i < len(fs); i++ {
+		f := fs[i]
+		if f.Value != "" || i+1 == len(fs) {
+			out = append(out, factLine{Depth: f.Depth, Label: f.Label, Value: f.Value, Note: f.Note})
+			continue
+		}
+		// A head: gather its members when none of them heads rows.
+		j, flat := i+1, true
+		for ; j < len(fs) && fs[j].Depth > f.Depth; j++ {
+			if fs[j].Depth != f.Depth+1 || fs[j].Value == "" || fs[j].Note != "" {
+				flat = false
+			}
+		}
+		if !flat || j == i+1 {
+			out = append(out, factLine{Depth: f.Depth, Label: f.Label, Head: true})
+			continue
+		}
+		parts := make([]string, 0, j-i-1)
+		for _, m := range fs[i+1 : j] {
+			parts = append(parts, m.Label+": "+m.Value)
+		}
+		out = append(out, factLine{Depth: f.Depth, Label: f.Label, Value: strings.Join(parts, " · "), Head: true})
+		i = j - 1
+	}
+	return out
 }
