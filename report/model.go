@@ -5,7 +5,7 @@ package report
 // an incompatible change.
 
 // SchemaVersion names the JSON form of a Report.
-const SchemaVersion = "custos-report/2"
+const SchemaVersion = "custos-report/3"
 
 // Report is the evidence package for one ledger and one period.
 type Report struct {

@@ -215,7 +215,7 @@ func newReportCmd() *cobra.Command {
 	var out, format, since, until string
 	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "report LEDGER -o FILE [--format html|md|json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
+		Use:   "report LEDGER -o FILE [--format html|md|json|pdf] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
 		Short: "write the evidence package for auditors: verify result, inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -228,15 +228,23 @@ func newReportCmd() *cobra.Command {
 					format = "json"
 				case ".md":
 					format = "md"
+				case ".pdf":
+					format = "pdf"
 				default:
 					format = "html"
 				}
 			}
-			if !slices.Contains(report.Formats, format) {
-				return fmt.Errorf("report: --format %q is not one of html, md, json", format)
+			if !slices.Contains(report.Formats, format) && format != "pdf" {
+				return fmt.Errorf("report: --format %q is not one of html, md, json, pdf", format)
 			}
-			if _, err := os.Lstat(out); err == nil {
-				return hint.With(fmt.Errorf("report: %s exists", out), "custos never writes over a file: choose a new name")
+			if err := refuseExisting(out); err != nil {
+				return err
+			}
+			if format == "pdf" {
+				// Refuse before reading the ledger when nothing can print.
+				if _, err := findChromium(); err != nil {
+					return hint.With(fmt.Errorf("report: %w", err), "install chromium (scripts/setup.sh does), or write HTML with -o FILE.html and print it from a browser to PDF")
+				}
 			}
 			p, err := parsePeriod(since, until)
 			if err != nil {
@@ -268,7 +276,11 @@ func newReportCmd() *cobra.Command {
 				}
 			}
 			r := b.Finish(&res)
-			if err := media.WriteWith(out, media.Public, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
+			if format == "pdf" {
+				if err := writePDF(out, r); err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+			} else if err := media.WriteWith(out, media.Public, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			w := cmd.OutOrStdout()
@@ -284,7 +296,7 @@ func newReportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the report file to write (never over an existing one)")
-	cmd.Flags().StringVar(&format, "format", "", "html, md or json (default: from the file name, else html)")
+	cmd.Flags().StringVar(&format, "format", "", "html, md, json or pdf (default: from the file name, else html); pdf needs headless Chromium")
 	cmd.Flags().StringVar(&since, "since", "", "first day (or RFC 3339 time) of the period")
 	cmd.Flags().StringVar(&until, "until", "", "last day (or RFC 3339 time) of the period")
 	trustFlags(cmd, &opts)
