@@ -123,6 +123,26 @@ func Markdown(r *Report) string {
 		fmt.Fprintf(&b, "- %s\n", c)
 	}
 
+	b.WriteString("\n## Exceptions to follow up\n\n")
+	if len(r.Exceptions) == 0 {
+		b.WriteString("None seen in the records.\n")
+	}
+	for _, g := range groupExceptions(r.Exceptions) {
+		fmt.Fprintf(&b, "- %s [%s]\n", mdCell(g.Text), g.Kind)
+	}
+	b.WriteString("\n## Keys in brief\n\n")
+	for _, k := range r.Inventory {
+		var parts []string
+		for _, s := range k.Summary {
+			t := s.Text
+			if len(s.Seqs) > 0 {
+				t += " (" + recs(s.Seqs) + ")"
+			}
+			parts = append(parts, t)
+		}
+		fmt.Fprintf(&b, "**%s** (%s): %s\n\n", mdCell(k.Label), k.ID, mdCell(strings.Join(parts, " ")))
+	}
+	b.WriteString("## Reviewer sign-off\n\nName: ____________________  Role: ____________________\n\nDate: ____________________  Signature: ____________________\n")
 	b.WriteString("\n## 2. Key inventory\n\n")
 	var rows [][]string
 	for _, k := range r.Inventory {
@@ -278,7 +298,14 @@ func rotationText(k Key) string {
 func factsText(fs []Fact) string {
 	parts := make([]string, 0, len(fs))
 	for _, f := range fs {
-		parts = append(parts, f.Name+"="+f.Value)
+		if f.Value == "" {
+			continue // heads nested rows, which carry the whole name
+		}
+		p := f.Name + "=" + f.Value
+		if f.Note != "" {
+			p += " (" + f.Note + ")"
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -318,8 +345,9 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		_, c, _ := strings.Cut(t, "T")
 		return c
 	},
-	"recs":  recs,
-	"lines": factLines,
+	"recs":     recs,
+	"lines":    factLines,
+	"exgroups": groupExceptions,
 	"links": func(seqs []int64) template.HTML {
 		// Only numbers go into the markup.
 		parts := make([]string, len(seqs))
@@ -412,6 +440,62 @@ func factLines(fs []Fact) []factLine {
 		}
 		out = append(out, factLine{Depth: f.Depth, Label: f.Label, Value: strings.Join(parts, " · "), Head: true})
 		i = j - 1
+	}
+	return out
+}
+
+// exceptionGroup is one line of the HTML exceptions list: an exception,
+// or every exception of a kind that has many (the JSON keeps each).
+type exceptionGroup struct {
+	Kind  string
+	Text  string
+	Count int
+	Seqs  []int64
+}
+
+// groupedAt is how many exceptions of one kind are listed one by one.
+const groupedAt = 6
+
+var exceptionNouns = map[string]string{
+	"aborted_ceremony": "ceremonies were aborted", "unclosed_ceremony": "ceremonies have no ceremony.closed (not co-signed by a witness checkpoint)",
+	"open_ceremony": "ceremonies are still open", "restored_after_destruction": "keys were restored after their destruction",
+	"backup_outlives_key": "backups outlive their destroyed key", "export_outlives_key": "exports expire after their key's end",
+	"rotation_overdue": "keys are overdue for rotation", "retirement_overdue": "keys are past their retirement date",
+	"no_rotation_period": "active keys have no rotation period", "label_reused": "labels name more than one key",
+	"ceremony_id_reused": "ceremony ids are used again", "compromised": "keys were reported compromised",
+	"reshare_due": "backups must be reshared",
+}
+
+func groupExceptions(xs []Exception) []exceptionGroup {
+	n := map[string]int{}
+	for _, x := range xs {
+		n[x.Kind]++
+	}
+	var out []exceptionGroup
+	at := map[string]int{}
+	for _, x := range xs {
+		if n[x.Kind] < groupedAt {
+			out = append(out, exceptionGroup{Kind: x.Kind, Text: x.Text, Count: 1, Seqs: x.Seqs})
+			continue
+		}
+		i, ok := at[x.Kind]
+		if !ok {
+			i = len(out)
+			at[x.Kind] = i
+			out = append(out, exceptionGroup{Kind: x.Kind, Text: fmt.Sprintf("%d %s:", n[x.Kind], exceptionNouns[x.Kind])})
+		}
+		g := &out[i]
+		name := x.Ceremony
+		if name == "" {
+			name = x.KeyID
+		}
+		sep := " "
+		if g.Count > 0 {
+			sep = ", "
+		}
+		g.Text += sep + name
+		g.Count++
+		g.Seqs = append(g.Seqs, x.Seqs...)
 	}
 	return out
 }
