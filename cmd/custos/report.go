@@ -195,6 +195,25 @@ func newInventoryCmd() *cobra.Command {
 				row(tw, k.ID, dash(k.Label), dash(k.Type), dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner),
 					created, creator, approved, fmt.Sprint(len(k.Exports)), due, state)
 			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// The HSMs the keys live on, with the validation their
+			// enrolment recorded.
+			fmt.Fprintln(out)
+			tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HSM SERIAL\tMANUFACTURER\tMODEL\tTOKEN\tVALIDATION\tENROLLED\tBY\tAPPROVED")
+			for _, h := range r.HSMs {
+				val := "none recorded"
+				if v := h.Validation; v != nil {
+					val = v.Program + " certificate " + dash(v.Certificate)
+					if v.Level != "" {
+						val += " level " + v.Level
+					}
+				}
+				row(tw, dash(h.Serial), dash(h.Manufacturer), dash(h.Model), dash(h.Label), val, h.Enrolled.Time, h.Enrolled.By,
+					dash(strings.Join(h.Enrolled.ApprovedBy, ",")))
+			}
 			return tw.Flush()
 		},
 	}
