@@ -235,7 +235,7 @@ func newReportCmd() *cobra.Command {
 	var opts ledger.Options
 	cmd := &cobra.Command{
 		Use:   "report LEDGER -o FILE [--format html|md|json|pdf] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
-		Short: "write the evidence package for auditors: verify result, inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
+		Short: "write the evidence package for auditors: verdict, exceptions, each key's life, sign-off, then inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
