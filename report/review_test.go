@@ -117,3 +117,34 @@ func TestFactLines(t *testing.T) {
 		}
 	}
 }
+
+// TestExceptionKinds: exceptions the ledger's rules make hard to reach
+// in a fixture (a backup outliving its key, an id used again, a key
+// restored after its destruction), from a report's model.
+func TestExceptionKinds(t *testing.T) {
+	destroyed := &Event{Seq: 9, Time: "2024-02-01T00:00:00Z", By: "alice", Reason: "decommissioned"}
+	b := &builder{reused: map[string][]int64{"gen-1": {12}}, r: &Report{
+		Inventory: []Key{
+			{ID: "k1", Label: "gone", Type: "aes-256", State: "destroyed", Destroyed: destroyed, Requested: Event{Seq: 2},
+				Backups: []Backup{{Event: Event{Seq: 5}, BackupID: "k1.bk1", Threshold: 2, Shares: 3, Holders: []string{"a", "b", "c"}}}},
+			{ID: "k2", Label: "back", Type: "aes-256", State: "active", RotationDays: 30, Destroyed: destroyed, Requested: Event{Seq: 3},
+				Restores: []Event{{Seq: 11, Time: "2024-02-02T00:00:00Z"}}},
+		},
+	}}
+	got := map[string]string{}
+	for _, x := range b.exceptions() {
+		got[x.Kind] = x.Text
+	}
+	for kind, text := range map[string]string{
+		"backup_outlives_key":        "backup k1.bk1 (2 of 3 shares: a, b, c) is not destroyed",
+		"restored_after_destruction": "back was destroyed on 2024-02-01 (reason: decommissioned) and restored from backup on 2024-02-02",
+		"ceremony_id_reused":         "ceremony id gen-1 is used again",
+	} {
+		if !strings.Contains(got[kind], text) {
+			t.Errorf("%s: %q, want %q", kind, got[kind], text)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("exceptions %v", got)
+	}
+}
