@@ -79,8 +79,8 @@ func TestReportPrinted(t *testing.T) {
 		led      string
 		maxPages int
 	}{
-		{"demo", filepath.Join(demo, "ledger"), 8},
-		{"bench", bench, 160},
+		{"demo", filepath.Join(demo, "ledger"), 9},
+		{"bench", bench, 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			lines := readECSLog(t, must("log", c.led, "--json"))
