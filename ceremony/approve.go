@@ -58,6 +58,13 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 			facts["module"] = map[string]any{"manufacturer": mi.Manufacturer, "description": mi.Description,
 				"library_version": mi.LibraryVersion, "cryptoki_version": mi.CryptokiVersion, "path": mi.Path}
 		}
+		if v := s.Validation; v != nil {
+			val := map[string]any{"program": v.Program, "certificate": v.Certificate}
+			if v.Level != "" {
+				val["level"] = string(v.Level)
+			}
+			facts["validation"] = val
+		}
 	case KindGenerate, KindRotate:
 		k := s.Key
 		if _, err := e.token.FindKey(nil, k.Label); err == nil {
@@ -77,6 +84,12 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		}
 		facts["exportable"] = k.Exportable
 		facts["backup_planned"] = k.Backup
+		if k.Environment != "" {
+			facts["environment"] = k.Environment
+		}
+		if k.Classification != "" {
+			facts["classification"] = k.Classification
+		}
 		facts["planned_attributes"] = map[string]any{"sensitive": true, "extractable": ext, "wrap_with_trusted": ext, "token": true, "private": true, "modifiable": false}
 		if k.PublicKey != nil {
 			facts["public_key_out"] = k.PublicKey.facts()

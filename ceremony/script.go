@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,28 @@ type Script struct {
 
 	DestroyBackup *DestroyBackupPlan `yaml:"destroy_backup"`
 	Reshare       *ResharePlan       `yaml:"reshare"`
+
+	// Validation is an enrolled HSM's certification (enroll only).
+	Validation *ValidationPlan `yaml:"validation"`
+}
+
+// ValidationPlan is an HSM's certification as its certificate states it:
+// program fips-140-2, fips-140-3 or common-criteria, the certificate
+// number, and the level (1 to 4 for FIPS 140, an EAL for Common Criteria).
+type ValidationPlan struct {
+	Program     string `yaml:"program,required"`
+	Certificate string `yaml:"certificate,required"`
+	Level       Level  `yaml:"level"`
+}
+
+// Level is a validation level written as a number (level: 3) or a word
+// (level: EAL4+).
+type Level string
+
+// UnmarshalText takes the level as written.
+func (l *Level) UnmarshalText(b []byte) error {
+	*l = Level(b)
+	return nil
 }
 
 // KeyPlan describes a key to generate.
@@ -70,6 +93,11 @@ type KeyPlan struct {
 	Backup     bool     `yaml:"backup"`
 	// PublicKey names the files a key pair's public key is written to.
 	PublicKey *PublicKeyOut `yaml:"public_key"`
+
+	// Environment (production, staging, …) and Classification
+	// (confidential, restricted, …) are recorded when given.
+	Environment    string `yaml:"environment"`
+	Classification string `yaml:"classification"`
 }
 
 // ExportPlan is an export request: which key goes to whom, why, until when.
@@ -201,6 +229,9 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		}
 		seen[w] = true
 	}
+	if err := checkValidation(&s); err != nil {
+		return nil, err
+	}
 	switch s.Kind {
 	case KindGenerate, KindRotate:
 		k := s.Key
@@ -209,6 +240,11 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		}
 		if _, ok := keyTypes[k.Type]; !ok {
 			return nil, bad("key.type", fmt.Sprintf("unknown key type %q", k.Type), "one of: "+strings.Join(keyTypeNames(), ", "))
+		}
+		for path, v := range map[string]string{"key.environment": k.Environment, "key.classification": k.Classification} {
+			if v != "" && !vocabWord.MatchString(v) {
+				return nil, bad(path, fmt.Sprintf("%q is not one word", v), "a word of lower-case letters, digits and dashes, e.g. production or confidential")
+			}
 		}
 		if k.Backup && k.Type == "ed25519" {
 			return nil, bad("key.backup", "ed25519 private keys cannot be wrapped for backup on this kind of HSM", "choose ec-p256 or ec-p384, or plan no backup")
@@ -231,6 +267,42 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		}
 	}
 	return &s, nil
+}
+
+// validationPrograms are the certification programs an enroll script may name.
+var validationPrograms = []string{"fips-140-2", "fips-140-3", "common-criteria"}
+
+var (
+	fipsLevel = regexp.MustCompile(`^[1-4]$`)
+	ccLevel   = regexp.MustCompile(`^EAL[1-7]\+?$`)
+	vocabWord = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	certNo    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}$`)
+)
+
+// checkValidation checks an enroll script's validation section.
+func checkValidation(s *Script) error {
+	v := s.Validation
+	if v == nil {
+		return nil
+	}
+	bad := func(path, msg, fix string) error { return scriptErr(s.File, path, msg, fix) }
+	if s.Kind != KindEnroll {
+		return bad("validation", fmt.Sprintf("not allowed in a %s script", s.Kind), "an HSM's validation is recorded when it is enrolled")
+	}
+	if !slices.Contains(validationPrograms, v.Program) {
+		return bad("validation.program", fmt.Sprintf("unknown program %q", v.Program), "one of: "+strings.Join(validationPrograms, ", "))
+	}
+	if !certNo.MatchString(v.Certificate) {
+		return bad("validation.certificate", fmt.Sprintf("%q is not a certificate number", v.Certificate), "the number on the certificate, e.g. \"4745\" (CMVP) or \"BSI-DSZ-CC-1234-2024\"")
+	}
+	switch {
+	case v.Level == "":
+	case v.Program == "common-criteria" && !ccLevel.MatchString(string(v.Level)):
+		return bad("validation.level", fmt.Sprintf("%q is not an evaluation assurance level", v.Level), "EAL1 to EAL7, e.g. EAL4+")
+	case v.Program != "common-criteria" && !fipsLevel.MatchString(string(v.Level)):
+		return bad("validation.level", fmt.Sprintf("%q is not a FIPS 140 security level", v.Level), "1, 2, 3 or 4")
+	}
+	return nil
 }
 
 // keyTypes maps a script's key type to whether it is a secret (symmetric) key.

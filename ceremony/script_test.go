@@ -23,6 +23,26 @@ func TestExamplesParse(t *testing.T) {
 
 const hsmLine = "hsm: \"pkcs11:token=t?pin-source=file:p\"\noperator: alice\n"
 
+// TestScriptValidation: an enroll script's validation and a key's
+// environment and classification are read as written; level 3 unquoted
+// is the string "3".
+func TestScriptValidation(t *testing.T) {
+	s, err := ParseScript("e.yaml", []byte("kind: enroll\n"+hsmLine+"validation: {program: fips-140-3, certificate: \"4745\", level: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Validation; v == nil || *v != (ValidationPlan{Program: "fips-140-3", Certificate: "4745", Level: "3"}) {
+		t.Fatalf("validation %+v", s.Validation)
+	}
+	s, err = ParseScript("g.yaml", []byte("kind: generate\n"+hsmLine+"key: {label: k, type: aes-256, owner: o, purpose: p, environment: production, classification: confidential}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key.Environment != "production" || s.Key.Classification != "confidential" {
+		t.Fatalf("key %+v", s.Key)
+	}
+}
+
 func TestScriptErrors(t *testing.T) {
 	for _, tc := range []struct{ in, err, hint string }{
 		{"kind: generate\n" + hsmLine + "key:\n  label: k\n  type: aes-256\n  owner: o\n  purpose: p\n  lable: x\n",
@@ -42,6 +62,18 @@ func TestScriptErrors(t *testing.T) {
 			`g.yaml: export.expires: the request expired on 2001-01-01`, ""},
 		{"kind: generate\n" + hsmLine + "key:\n  label: k\n  type: aes-256\n  owner: o\n  purpose: p\n  rotation: 3w\n",
 			`g.yaml: key.rotation (line 9): want a period like 90d`, ""},
+		{"kind: enroll\n" + hsmLine + "validation: {program: fips-140-4, certificate: \"4745\"}\n",
+			`g.yaml: validation.program: unknown program "fips-140-4"`, "fips-140-3"},
+		{"kind: enroll\n" + hsmLine + "validation: {program: fips-140-3, certificate: \"4745\", level: 5}\n",
+			`g.yaml: validation.level: "5" is not a FIPS 140 security level`, "1, 2, 3 or 4"},
+		{"kind: enroll\n" + hsmLine + "validation: {program: common-criteria, certificate: BSI-DSZ-CC-1234, level: \"3\"}\n",
+			`g.yaml: validation.level: "3" is not an evaluation assurance level`, "EAL4+"},
+		{"kind: enroll\n" + hsmLine + "validation: {program: fips-140-3}\n",
+			`g.yaml: validation.certificate (line 4): required field is missing`, ""},
+		{"kind: generate\n" + hsmLine + "key: {label: k, type: aes-256, owner: o, purpose: p}\nvalidation: {program: fips-140-3, certificate: \"1\"}\n",
+			`g.yaml: validation: not allowed in a generate script`, "enrolled"},
+		{"kind: generate\n" + hsmLine + "key: {label: k, type: aes-256, owner: o, purpose: p, environment: Prod Env}\n",
+			`g.yaml: key.environment: "Prod Env" is not one word`, "production"},
 	} {
 		_, err := ParseScript("g.yaml", []byte(tc.in))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {

@@ -64,6 +64,10 @@ type EnrolledFacts struct {
 	Opening
 	HSM    HSMFacts `json:"hsm" custos:"required"`
 	Module Object   `json:"module"`
+
+	// Validation is the HSM's certification as the enroll script states
+	// it: program, certificate, level. Absent when the script gave none.
+	Validation Object `json:"validation,omitempty"`
 }
 
 // ReviewFacts are the facts of review.signed.
@@ -116,6 +120,11 @@ type GenerateIntentFacts struct {
 	RotatesLabel      string   `json:"rotates_label"`
 	RetireOn          string   `json:"retire_on"`
 	PublicKeyOut      Object   `json:"public_key_out"` // files for the public key: pem, ssh
+
+	// Environment and Classification are the key's, as its script
+	// states them; absent when it gave none.
+	Environment    string `json:"environment,omitempty"`
+	Classification string `json:"classification,omitempty"`
 }
 
 // KeyFacts are a key as the HSM describes it: the facts of key.generated.

@@ -49,6 +49,10 @@ type Options struct {
 	Now time.Time
 
 	exactFrom int64 // from this seq on, read every commit's tree
+
+	// EachCommit is Each that is also handed the id of the commit that
+	// holds the record (custos log --json names it), under the same terms.
+	EachCommit func(rec *Record, digest, commit string)
 }
 
 // Failure names the first record that fails, the check and why.

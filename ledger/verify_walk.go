@@ -238,6 +238,9 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	if v.opts.Each != nil {
 		v.opts.Each(rec, digest)
 	}
+	if v.opts.EachCommit != nil {
+		v.opts.EachCommit(rec, digest, id.String())
+	}
 	return digest, true
 }
 

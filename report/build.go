@@ -71,6 +71,7 @@ type builder struct {
 	roster  ledger.Roster
 	policy  ledger.Policy
 	seen    map[string]*Quorum
+	reused  map[string][]int64 // ceremony id → records after it was settled
 }
 
 // Build reads every record of l up to the period's end, once, and returns
@@ -107,7 +108,7 @@ func NewBuilder(opts Options) *Builder {
 	b := &builder{
 		opts: opts, asOf: opts.Now,
 		keys: map[string]*Key{}, cers: map[string]*Ceremony{}, cerIn: map[string]bool{},
-		intents: map[string]*ledger.Record{}, seen: map[string]*Quorum{},
+		intents: map[string]*ledger.Record{}, seen: map[string]*Quorum{}, reused: map[string][]int64{},
 	}
 	if !opts.Until.IsZero() && opts.Until.Before(b.asOf) {
 		b.asOf = opts.Until
@@ -179,11 +180,11 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 			return err
 		}
 	case "hsm.enrolled":
-		h := HSM{HSMRef: hsmRef(f), Firmware: str(f, "hsm.firmware"), Enrolled: ev}
+		h := HSM{HSMRef: hsmRef(f), Firmware: str(f, "hsm.firmware"), Enrolled: ev, Validation: validation(f)}
 		b.r.HSMs = append(b.r.HSMs, h) // the HSM list is as of the period's end
 	case "review.signed":
 		if in {
-			b.r.Reviews = append(b.r.Reviews, Review{Event: ev, Facts: step.Facts})
+			b.r.Reviews = append(b.r.Reviews, review(ev, f, step.Facts))
 		}
 	case "key.generate.intent":
 		if keyID != "" && b.keys[keyID] == nil {
@@ -192,6 +193,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 				Exports: []Export{}, Backups: []Backup{}, Restores: []Event{}, History: []KeyEvent{}}
 			k.Bits = bitsOf(k.Type)
 			k.Predecessor = str(f, "rotates")
+			k.Environment, k.Classification = str(f, "environment"), str(f, "classification")
 			if n, ok := num(f, "rotation_days"); ok && n > 0 {
 				k.RotationDays, k.RotationSource = n, "ceremony"
 			} else if p, ok := b.policy.Rotation[k.Type]; ok {
@@ -241,6 +243,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		e, _ := intentEvent()
 		k.Created, k.State = &e, ledger.KeyActive
 		k.on = []string{str(f, "hsm.serial")}
+		k.madeOn = hsmRef(f)
 		if c := str(f, "class"); c != "" {
 			k.Class = c
 		}

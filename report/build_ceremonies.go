@@ -41,6 +41,11 @@ func (b *builder) ceremony(rec *ledger.Record, step Step, in bool) {
 	if in {
 		b.cerIn[rec.Ceremony] = true
 	}
+	// A record of a ceremony that was settled (closed, aborted, or a
+	// one-record share check) reuses its id.
+	if c.Status == "closed" || c.Status == "aborted" || c.Status == "recorded" {
+		b.reused[rec.Ceremony] = append(b.reused[rec.Ceremony], rec.Seq)
+	}
 	c.End = step.Time
 	if c.Kind == "" || c.Kind == "other" {
 		c.Kind = ceremonyKind(rec.Kind)
@@ -73,6 +78,14 @@ func (b *builder) ceremony(rec *ledger.Record, step Step, in bool) {
 		c.Status = "aborted"
 	case "ledger.genesis":
 		c.Status = "closed" // one record, signed by every founding member
+	case "share.verified":
+		// A holder's check of their share is one record, signed by the
+		// holder: it has nothing to close.
+		if c.Status == "" || c.Status == "recorded" {
+			c.Status = "recorded"
+		} else {
+			c.Status = "unclosed"
+		}
 	default:
 		c.Status = "unclosed"
 	}
@@ -94,8 +107,10 @@ func ceremonyKind(kind string) string {
 		return "destroy"
 	case "key.restore.intent", "key.restored":
 		return "restore"
-	case "backup.intent", "backup.split", "share.verified", "backup.reshare.intent", "backup.reshared":
+	case "backup.intent", "backup.split", "backup.reshare.intent", "backup.reshared", "backup.destroyed":
 		return "backup"
+	case "share.verified":
+		return "share-check"
 	case "roster.changed":
 		return "roster"
 	case "review.signed":

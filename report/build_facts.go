@@ -5,6 +5,7 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -91,43 +92,72 @@ func approvers(rec *ledger.Record) []string {
 	return out
 }
 
-// flatten turns facts into dotted name = value pairs, sorted. The roster
-// and policy of genesis and roster records are left out: the roster
-// history and policy sections show them.
+// flatten turns facts into rows, sorted by name: a scalar is one row
+// (dotted Name, Label its last part); an object, or a list of objects,
+// heads rows one Depth deeper (list entries are labelled #1, #2, …); a
+// list of scalars is one row of values joined by ", ". No row holds
+// JSON. The roster and policy of genesis and roster records are left
+// out: the roster history and policy sections show them.
 func flatten(f map[string]any) []Fact {
 	out := []Fact{}
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
+	var walk func(name, label string, depth int, v any)
+	walk = func(name, label string, depth int, v any) {
 		switch x := v.(type) {
 		case map[string]any:
+			if name != "" {
+				out = append(out, Fact{Name: name, Label: label, Depth: depth})
+				depth++
+			}
 			for _, k := range slices.Sorted(maps.Keys(x)) {
-				if prefix == "" && (k == "roster" || k == "policy") {
+				if name == "" && (k == "roster" || k == "policy") {
 					continue
 				}
-				name := k
-				if prefix != "" {
-					name = prefix + "." + k
+				n := k
+				if name != "" {
+					n = name + "." + k
 				}
-				walk(name, x[k])
+				walk(n, k, depth, x[k])
 			}
 		case []any:
 			parts := make([]string, 0, len(x))
+			nested := false
 			for _, e := range x {
-				if s, ok := scalar(e); ok {
-					parts = append(parts, s)
-				} else {
-					b, _ := json.Marshal(e)
-					parts = append(parts, string(b))
-				}
+				s, ok := scalar(e)
+				nested = nested || !ok
+				parts = append(parts, factValue(s))
 			}
-			out = append(out, Fact{prefix, strings.Join(parts, ", ")})
+			if !nested {
+				out = append(out, Fact{Name: name, Label: label, Depth: depth, Value: strings.Join(parts, ", ")})
+				return
+			}
+			out = append(out, Fact{Name: name, Label: label, Depth: depth})
+			for i, e := range x {
+				walk(name+"."+strconv.Itoa(i+1), "#"+strconv.Itoa(i+1), depth+1, e)
+			}
 		default:
 			s, _ := scalar(x)
-			out = append(out, Fact{prefix, s})
+			out = append(out, Fact{Name: name, Label: label, Depth: depth, Value: factValue(s), Note: factNote(label, s)})
 		}
 	}
-	walk("", f)
+	walk("", "", 0, f)
 	return out
+}
+
+// factValue shortens an SSH signature (a checkpoint's witness, an
+// approval) to what a reader can use: verify checked it.
+func factValue(s string) string {
+	if strings.HasPrefix(s, "-----BEGIN SSH SIGNATURE-----") {
+		return fmt.Sprintf("SSH signature (%d bytes, checked by custos verify)", len(s))
+	}
+	return s
+}
+
+// factNote says why a value that a reviewer would question is recorded.
+func factNote(label, value string) string {
+	if label == "oaep_hash" && strings.EqualFold(value, "sha-1") {
+		return "acceptable: in RSA-OAEP, SHA-1 serves only as the mask-generation and label hash, where no collision resistance is needed, and OAEP with SHA-1 is still secure (NIST SP 800-56B allows it); SoftHSM offers only SHA-1 for OAEP, and the export recorded it as such"
+	}
+	return ""
 }
 
 func scalar(v any) (string, bool) {

@@ -30,6 +30,17 @@ func (b *builder) finish() {
 		k := b.keys[id]
 		for i := range k.Backups {
 			bk := &k.Backups[i]
+			since := bk.Seq // the split, or the last reshare, read every share back
+			if n := len(bk.Reshares); n > 0 {
+				since = bk.Reshares[n-1].Seq
+			}
+			var idx []int64
+			for _, c := range bk.ShareChecks {
+				if c.Seq > since && !slices.Contains(idx, c.Index) {
+					idx = append(idx, c.Index)
+				}
+			}
+			bk.SharesChecked = int64(len(idx))
 			bk.ReshareDue = nil
 			for _, h := range bk.Holders {
 				if bk.Destroyed == nil && !member[h] {
@@ -86,6 +97,7 @@ func (b *builder) finish() {
 					DaysLeft: int64(end.Sub(b.asOf).Hours() / 24), Overdue: k.RetireOverdue})
 			}
 		}
+		k.Summary = summarize(k)
 		r.Inventory = append(r.Inventory, *k)
 	}
 	sort.SliceStable(r.Calendar, func(i, j int) bool { return r.Calendar[i].Due < r.Calendar[j].Due })
@@ -102,6 +114,7 @@ func (b *builder) finish() {
 		r.Ceremonies = append(r.Ceremonies, *c)
 	}
 	b.policySection()
+	r.Exceptions = b.exceptions()
 	r.Verify = verifySection(b.opts.Verify, r)
 	r.Verified, r.Failure = r.Verify.Ran && r.Verify.OK, r.Verify.Failure
 	r.Controls = controls()
@@ -113,10 +126,22 @@ func (b *builder) policySection() {
 		p.Changes = []int64{}
 	}
 	for _, role := range ledger.Roles {
-		h := RoleHolders{Role: role, Members: []string{}}
+		h := RoleHolders{Role: role, Members: []string{}, Acted: []string{}}
 		for _, m := range b.roster.Members {
 			if m.HasRole(role) {
 				h.Members = append(h.Members, m.Name)
+			}
+		}
+		if role == "witness" {
+			for _, id := range b.cerOrd {
+				if !b.cerIn[id] {
+					continue
+				}
+				for _, w := range b.cers[id].Witnesses {
+					if !slices.Contains(h.Members, w) {
+						h.Acted = addOnce(h.Acted, w)
+					}
+				}
 			}
 		}
 		p.Roles = append(p.Roles, h)
@@ -224,6 +249,7 @@ func verifySection(res *ledger.Result, r *Report) VerifySection {
 		"real-world time: record times are what the operator's workstation clock said",
 		"that approvers read what they signed, were present, or were not coerced; the paper minutes and their signatures",
 		"custody of backup shares and media, and destruction of exported copies outside the HSM",
+		"whether an approval was given in the room or carried to the approver as a request file (custos run --request/--approval): the records do not say; either way it is a signature over the record's signing digest, checked by verify",
 		"other git refs (branches, tags) in the repository are ignored")
 	return v
 }

@@ -5,23 +5,27 @@ package report
 // an incompatible change.
 
 // SchemaVersion names the JSON form of a Report.
-const SchemaVersion = "custos-report/2"
+const SchemaVersion = "custos-report/3"
 
 // Report is the evidence package for one ledger and one period.
 type Report struct {
 	// Verified and Failure come first, so that a report of a ledger that
 	// does not verify says so before anything else.
-	Verified   bool            `json:"verified"`          // verify ran and passed
-	Failure    string          `json:"failure,omitempty"` // verify's failure, when it failed
-	Schema     string          `json:"schema"`
-	Generated  string          `json:"generated"` // when the report was made (UTC)
-	AsOf       string          `json:"as_of"`     // the date overdue rotations are judged against
-	Ledger     string          `json:"ledger"`
-	Genesis    string          `json:"genesis"`
-	Head       string          `json:"head"` // digest of the last record read
-	Records    int64           `json:"records"`
-	Period     Period          `json:"period"`
-	Verify     VerifySection   `json:"verify"`
+	Verified  bool          `json:"verified"`          // verify ran and passed
+	Failure   string        `json:"failure,omitempty"` // verify's failure, when it failed
+	Schema    string        `json:"schema"`
+	Generated string        `json:"generated"` // when the report was made (UTC)
+	AsOf      string        `json:"as_of"`     // the date overdue rotations are judged against
+	Ledger    string        `json:"ledger"`
+	Genesis   string        `json:"genesis"`
+	Head      string        `json:"head"` // digest of the last record read
+	Records   int64         `json:"records"`
+	Period    Period        `json:"period"`
+	Verify    VerifySection `json:"verify"`
+	// Exceptions are what a reviewer must follow up, as far as the
+	// records show it; the control tests of custos check, when they are
+	// added to the report, come between Verify and Exceptions.
+	Exceptions []Exception     `json:"exceptions"`
 	Inventory  []Key           `json:"inventory"`
 	HSMs       []HSM           `json:"hsms"`
 	Calendar   []RotationEntry `json:"rotation_calendar"`
@@ -30,6 +34,26 @@ type Report struct {
 	Reviews    []Review        `json:"access_reviews"`
 	Policy     PolicySection   `json:"policy"`
 	Controls   []Control       `json:"controls"`
+}
+
+// Exception is one thing a reviewer must follow up that the records show.
+type Exception struct {
+	// Kind is one of aborted_ceremony, unclosed_ceremony, open_ceremony,
+	// restored_after_destruction, backup_outlives_key,
+	// export_outlives_key, rotation_overdue, retirement_overdue,
+	// no_rotation_period, label_reused, ceremony_id_reused,
+	// compromised, reshare_due.
+	Kind     string  `json:"kind"`
+	Text     string  `json:"text"`
+	Seqs     []int64 `json:"seqs"` // the records that show it
+	KeyID    string  `json:"key_id,omitempty"`
+	Ceremony string  `json:"ceremony,omitempty"`
+}
+
+// Sentence is one sentence of a key's summary and the records it rests on.
+type Sentence struct {
+	Text string  `json:"text"`
+	Seqs []int64 `json:"seqs"`
 }
 
 // Period is the time window the report covers; empty bounds are open.
@@ -101,6 +125,10 @@ type Backup struct {
 	Media       string       `json:"media,omitempty"`
 	BlobSHA256  string       `json:"blob_sha256,omitempty"`
 	ShareChecks []ShareCheck `json:"share_checks"`
+	// SharesChecked is how many distinct shares of those in force were
+	// checked by their holder (share.verified) after the split or the
+	// last reshare; the split and a reshare read every share back.
+	SharesChecked int64 `json:"shares_checked"`
 	// Destroyed is the backup.destroyed record: media destroyed (how, in
 	// MediaDestroyed) and every holder's signed attestation.
 	Destroyed      *Event `json:"destroyed,omitempty"`
@@ -155,8 +183,15 @@ type Key struct {
 	Retirement     *Retirement     `json:"retirement,omitempty"`  // scheduled by a rotation
 	RetireOverdue  bool            `json:"retire_overdue"`        // still active after its retirement date
 	History        []KeyEvent      `json:"history"`
+	// Summary is the key's whole life in sentences, oldest first.
+	Summary []Sentence `json:"summary"`
+	// Environment and Classification are the optional facts of the
+	// generate intent (empty when the script gave none).
+	Environment    string `json:"environment,omitempty"`
+	Classification string `json:"classification,omitempty"`
 
-	on []string // serials of the HSMs holding the key, as the ledger's replay keeps them
+	on     []string // serials of the HSMs holding the key, as the ledger's replay keeps them
+	madeOn HSMRef   // the HSM it was generated on (HSM is where it is now)
 }
 
 // KeyEvent is one record that named a key.
@@ -180,6 +215,17 @@ type HSM struct {
 	HSMRef
 	Firmware string `json:"firmware,omitempty"`
 	Enrolled Event  `json:"enrolled"`
+	// Validation is the HSM's certification as recorded at enrolment
+	// (hsm.validation); nil when the enrolment recorded none.
+	Validation *Validation `json:"validation,omitempty"`
+}
+
+// Validation is an HSM's certification: program (fips-140-2,
+// fips-140-3, common-criteria), certificate number and level.
+type Validation struct {
+	Program     string `json:"program"`
+	Certificate string `json:"certificate,omitempty"`
+	Level       string `json:"level,omitempty"`
 }
 
 // RotationEntry is one line of the rotation calendar.
@@ -228,7 +274,13 @@ type Step struct {
 // Fact is one fact of a record, flattened to a dotted path.
 type Fact struct {
 	Name  string `json:"name"`
-	Value string `json:"value"`
+	Value string `json:"value"` // "" on a row that heads nested rows
+	// Label is the last part of Name as a row shows it, Depth its
+	// indentation: an object or a list of objects heads rows one deeper.
+	Label string `json:"label,omitempty"`
+	Depth int    `json:"depth,omitempty"`
+	// Note says why a value that looks wrong is what it is.
+	Note string `json:"note,omitempty"`
 }
 
 // Member is one member of a roster version.
@@ -253,6 +305,14 @@ type RosterVersion struct {
 type Review struct {
 	Event
 	Facts []Fact `json:"facts"`
+	// Period, Findings and ReviewedHead are the review's own facts;
+	// Members and Keys what its roster and inventory facts list (the
+	// coverage the review claims), empty when it listed none.
+	Period       string   `json:"period,omitempty"`
+	Findings     string   `json:"findings,omitempty"`
+	ReviewedHead string   `json:"reviewed_head,omitempty"`
+	Members      []string `json:"members"`
+	Keys         []string `json:"keys"`
 }
 
 // Quorum is what one record kind needs, as the ledger enforces it, and
@@ -271,6 +331,10 @@ type Quorum struct {
 type RoleHolders struct {
 	Role    string   `json:"role"`
 	Members []string `json:"members"`
+	// Acted are the members who acted in the role in the period
+	// without holding it: a witness is whoever signed a ceremony's
+	// closing checkpoint, and the policy gives that no role.
+	Acted []string `json:"acted"`
 }
 
 // RotationRule is one rotation period of the policy.

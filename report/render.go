@@ -123,6 +123,26 @@ func Markdown(r *Report) string {
 		fmt.Fprintf(&b, "- %s\n", c)
 	}
 
+	b.WriteString("\n## Exceptions to follow up\n\n")
+	if len(r.Exceptions) == 0 {
+		b.WriteString("None seen in the records.\n")
+	}
+	for _, g := range groupExceptions(r.Exceptions) {
+		fmt.Fprintf(&b, "- %s [%s]\n", mdCell(g.Text), g.Kind)
+	}
+	b.WriteString("\n## Keys in brief\n\n")
+	for _, k := range r.Inventory {
+		var parts []string
+		for _, s := range k.Summary {
+			t := s.Text
+			if len(s.Seqs) > 0 {
+				t += " (" + recs(s.Seqs) + ")"
+			}
+			parts = append(parts, t)
+		}
+		fmt.Fprintf(&b, "**%s** (%s): %s\n\n", mdCell(k.Label), k.ID, mdCell(strings.Join(parts, " ")))
+	}
+	b.WriteString("## Reviewer sign-off\n\nName: ____________________  Role: ____________________\n\nDate: ____________________  Signature: ____________________\n")
 	b.WriteString("\n## 2. Key inventory\n\n")
 	var rows [][]string
 	for _, k := range r.Inventory {
@@ -278,7 +298,14 @@ func rotationText(k Key) string {
 func factsText(fs []Fact) string {
 	parts := make([]string, 0, len(fs))
 	for _, f := range fs {
-		parts = append(parts, f.Name+"="+f.Value)
+		if f.Value == "" {
+			continue // heads nested rows, which carry the whole name
+		}
+		p := f.Name + "=" + f.Value
+		if f.Note != "" {
+			p += " (" + f.Note + ")"
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -313,6 +340,26 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"min":      minText,
 	"yesno":    yesno,
 	"short":    func(s string) string { return shortDigest(s) },
+	"date":     func(t string) string { d, _, _ := strings.Cut(t, "T"); return d },
+	"clock": func(t string) string {
+		_, c, _ := strings.Cut(t, "T")
+		return c
+	},
+	"recs":     recs,
+	"lines":    factLines,
+	"exgroups": groupExceptions,
+	"links": func(seqs []int64) template.HTML {
+		// Only numbers go into the markup.
+		parts := make([]string, len(seqs))
+		for i, n := range seqs {
+			parts[i] = fmt.Sprintf(`<a href="#r%d">%d</a>`, n, n)
+		}
+		word := "record "
+		if len(seqs) > 1 {
+			word = "records "
+		}
+		return template.HTML(word + strings.Join(parts, ", "))
+	},
 	"count": func(r *Report, state string) int {
 		n := 0
 		for _, k := range r.Inventory {
@@ -343,8 +390,112 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(htmlSource))
 
 func shortDigest(s string) string {
-	if len(s) > 7+16 && strings.HasPrefix(s, "sha256:") {
-		return s[:7+16] + "…"
+	if len(s) > 7+12 && strings.HasPrefix(s, "sha256:") {
+		return s[:7+12] + "…"
 	}
 	return s
+}
+
+// recs names records: "record 12", "records 12, 14".
+func recs(seqs []int64) string {
+	if len(seqs) == 1 {
+		return fmt.Sprintf("record %d", seqs[0])
+	}
+	return "records " + joinInts(seqs)
+}
+
+// factLine is one line of a record's facts in the HTML report: a fact,
+// or an object whose members are all plain values, on one line as
+// "name — a: 1 · b: 2".
+type factLine struct {
+	Depth int
+	Label string
+	Value string
+	Head  bool // heads deeper lines
+	Note  string
+}
+
+func factLines(fs []Fact) []factLine {
+	var out []factLine
+	for i := 0; i < len(fs); i++ {
+		f := fs[i]
+		if f.Value != "" || i+1 == len(fs) {
+			out = append(out, factLine{Depth: f.Depth, Label: f.Label, Value: f.Value, Note: f.Note})
+			continue
+		}
+		// A head: gather its members when none of them heads rows.
+		j, flat := i+1, true
+		for ; j < len(fs) && fs[j].Depth > f.Depth; j++ {
+			if fs[j].Depth != f.Depth+1 || fs[j].Value == "" || fs[j].Note != "" {
+				flat = false
+			}
+		}
+		if !flat || j == i+1 {
+			out = append(out, factLine{Depth: f.Depth, Label: f.Label, Head: true})
+			continue
+		}
+		parts := make([]string, 0, j-i-1)
+		for _, m := range fs[i+1 : j] {
+			parts = append(parts, m.Label+": "+m.Value)
+		}
+		out = append(out, factLine{Depth: f.Depth, Label: f.Label, Value: strings.Join(parts, " · "), Head: true})
+		i = j - 1
+	}
+	return out
+}
+
+// exceptionGroup is one line of the HTML exceptions list: an exception,
+// or every exception of a kind that has many (the JSON keeps each).
+type exceptionGroup struct {
+	Kind  string
+	Text  string
+	Count int
+	Seqs  []int64
+}
+
+// groupedAt is how many exceptions of one kind are listed one by one.
+const groupedAt = 6
+
+var exceptionNouns = map[string]string{
+	"aborted_ceremony": "ceremonies were aborted", "unclosed_ceremony": "ceremonies have no ceremony.closed (not co-signed by a witness checkpoint)",
+	"open_ceremony": "ceremonies are still open", "restored_after_destruction": "keys were restored after their destruction",
+	"backup_outlives_key": "backups outlive their destroyed key", "export_outlives_key": "exports expire after their key's end",
+	"rotation_overdue": "keys are overdue for rotation", "retirement_overdue": "keys are past their retirement date",
+	"no_rotation_period": "active keys have no rotation period", "label_reused": "labels name more than one key",
+	"ceremony_id_reused": "ceremony ids are used again", "compromised": "keys were reported compromised",
+	"reshare_due": "backups must be reshared",
+}
+
+func groupExceptions(xs []Exception) []exceptionGroup {
+	n := map[string]int{}
+	for _, x := range xs {
+		n[x.Kind]++
+	}
+	var out []exceptionGroup
+	at := map[string]int{}
+	for _, x := range xs {
+		if n[x.Kind] < groupedAt {
+			out = append(out, exceptionGroup{Kind: x.Kind, Text: x.Text, Count: 1, Seqs: x.Seqs})
+			continue
+		}
+		i, ok := at[x.Kind]
+		if !ok {
+			i = len(out)
+			at[x.Kind] = i
+			out = append(out, exceptionGroup{Kind: x.Kind, Text: fmt.Sprintf("%d %s:", n[x.Kind], exceptionNouns[x.Kind])})
+		}
+		g := &out[i]
+		name := x.Ceremony
+		if name == "" {
+			name = x.KeyID
+		}
+		sep := " "
+		if g.Count > 0 {
+			sep = ", "
+		}
+		g.Text += sep + name
+		g.Count++
+		g.Seqs = append(g.Seqs, x.Seqs...)
+	}
+	return out
 }

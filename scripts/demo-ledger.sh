@@ -62,6 +62,8 @@ key:
   rotation: 1y
   exportable: true
   backup: true
+  environment: production
+  classification: confidential
 YAML
 cat > "$DEMO/scripts/generate-root.yaml" <<YAML
 kind: generate

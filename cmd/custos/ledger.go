@@ -171,18 +171,6 @@ func trustRoots(cmd *cobra.Command, opts *ledger.Options) error {
 	return nil
 }
 
-// logEntry is one line of `custos log`.
-type logEntry struct {
-	Seq       int64    `json:"seq"`
-	Time      string   `json:"time"`
-	Ceremony  string   `json:"ceremony"`
-	Kind      string   `json:"kind"`
-	Actor     string   `json:"actor"`
-	Approvers []string `json:"approvers"`
-	KeyID     string   `json:"key_id,omitempty"`
-	Digest    string   `json:"digest"`
-}
-
 func newLogCmd() *cobra.Command {
 	var asJSON bool
 	var since, until string
@@ -205,21 +193,27 @@ func newLogCmd() *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
 			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
 			if err := trustRoots(cmd, &opts); err != nil {
 				return err
 			}
-			err = readVerified("log", args[0], opts, func(rec *ledger.Record, d string) error {
+			// Each hands a record to readVerified's check of the order,
+			// then EachCommit hands it again with its commit id: the line
+			// is made then.
+			lines := newLogLines()
+			var pending *ledger.Record
+			var emitErr error
+			opts.EachCommit = func(rec *ledger.Record, d, commit string) {
+				if rec != pending || emitErr != nil {
+					return
+				}
+				e := lines.event(rec, d, commit)
 				if !p.contains(rec.Time) {
-					return nil
+					return
 				}
-				e := logEntry{Seq: rec.Seq, Time: rec.Time.Format(ledger.TimeLayout), Ceremony: rec.Ceremony, Kind: rec.Kind,
-					Actor: rec.Actor, Approvers: []string{}, Digest: d}
-				for _, a := range rec.Approvals {
-					e.Approvers = append(e.Approvers, a.Member)
-				}
-				e.KeyID, _ = rec.Facts["key_id"].(string)
 				if asJSON {
-					return enc.Encode(e)
+					emitErr = enc.Encode(e)
+					return
 				}
 				app := strings.Join(e.Approvers, ",")
 				if app == "" {
@@ -230,8 +224,14 @@ func newLogCmd() *cobra.Command {
 					key = "-"
 				}
 				row(tw, fmt.Sprint(e.Seq), e.Time, e.Ceremony, e.Kind, e.Actor, app, key)
+			}
+			err = readVerified("log", args[0], opts, func(rec *ledger.Record, _ string) error {
+				pending = rec
 				return nil
 			})
+			if err == nil {
+				err = emitErr
+			}
 			if err != nil {
 				return err
 			}

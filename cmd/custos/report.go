@@ -195,6 +195,25 @@ func newInventoryCmd() *cobra.Command {
 				row(tw, k.ID, dash(k.Label), dash(k.Type), dash(strings.TrimSpace(k.HSM.Model+" "+k.HSM.Serial)), dash(k.Owner),
 					created, creator, approved, fmt.Sprint(len(k.Exports)), due, state)
 			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// The HSMs the keys live on, with the validation their
+			// enrolment recorded.
+			fmt.Fprintln(out)
+			tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HSM SERIAL\tMANUFACTURER\tMODEL\tTOKEN\tVALIDATION\tENROLLED\tBY\tAPPROVED")
+			for _, h := range r.HSMs {
+				val := "none recorded"
+				if v := h.Validation; v != nil {
+					val = v.Program + " certificate " + dash(v.Certificate)
+					if v.Level != "" {
+						val += " level " + v.Level
+					}
+				}
+				row(tw, dash(h.Serial), dash(h.Manufacturer), dash(h.Model), dash(h.Label), val, h.Enrolled.Time, h.Enrolled.By,
+					dash(strings.Join(h.Enrolled.ApprovedBy, ",")))
+			}
 			return tw.Flush()
 		},
 	}
@@ -215,8 +234,8 @@ func newReportCmd() *cobra.Command {
 	var out, format, since, until string
 	var opts ledger.Options
 	cmd := &cobra.Command{
-		Use:   "report LEDGER -o FILE [--format html|md|json] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
-		Short: "write the evidence package for auditors: verify result, inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
+		Use:   "report LEDGER -o FILE [--format html|md|json|pdf] [--since DATE] [--until DATE] [--genesis DIGEST] [--trusted-head HEAD]",
+		Short: "write the evidence package for auditors: verdict, exceptions, each key's life, sign-off, then inventory, rotation calendar, ceremonies, roster, reviews, policy, controls",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -228,15 +247,23 @@ func newReportCmd() *cobra.Command {
 					format = "json"
 				case ".md":
 					format = "md"
+				case ".pdf":
+					format = "pdf"
 				default:
 					format = "html"
 				}
 			}
-			if !slices.Contains(report.Formats, format) {
-				return fmt.Errorf("report: --format %q is not one of html, md, json", format)
+			if !slices.Contains(report.Formats, format) && format != "pdf" {
+				return fmt.Errorf("report: --format %q is not one of html, md, json, pdf", format)
 			}
-			if _, err := os.Lstat(out); err == nil {
-				return hint.With(fmt.Errorf("report: %s exists", out), "custos never writes over a file: choose a new name")
+			if err := refuseExisting(out); err != nil {
+				return err
+			}
+			if format == "pdf" {
+				// Refuse before reading the ledger when nothing can print.
+				if _, err := findChromium(); err != nil {
+					return hint.With(fmt.Errorf("report: %w", err), "install chromium (scripts/setup.sh does), or write HTML with -o FILE.html and print it from a browser to PDF")
+				}
 			}
 			p, err := parsePeriod(since, until)
 			if err != nil {
@@ -268,7 +295,11 @@ func newReportCmd() *cobra.Command {
 				}
 			}
 			r := b.Finish(&res)
-			if err := media.WriteWith(out, media.Public, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
+			if format == "pdf" {
+				if err := writePDF(out, r); err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+			} else if err := media.WriteWith(out, media.Public, func(w io.Writer) error { return report.Render(w, r, format) }); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 			w := cmd.OutOrStdout()
@@ -284,7 +315,7 @@ func newReportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the report file to write (never over an existing one)")
-	cmd.Flags().StringVar(&format, "format", "", "html, md or json (default: from the file name, else html)")
+	cmd.Flags().StringVar(&format, "format", "", "html, md, json or pdf (default: from the file name, else html); pdf needs headless Chromium")
 	cmd.Flags().StringVar(&since, "since", "", "first day (or RFC 3339 time) of the period")
 	cmd.Flags().StringVar(&until, "until", "", "last day (or RFC 3339 time) of the period")
 	trustFlags(cmd, &opts)
