@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	ctrl "custos/controls"
 	"custos/ledger"
 )
 
@@ -97,7 +98,12 @@ func Build(l *ledger.Ledger, opts Options) (*Report, error) {
 
 // Builder makes a report from records given oldest first: by Build, or
 // during ledger.OpenEach so that the ledger is read once.
-type Builder struct{ b *builder }
+type Builder struct {
+	b *builder
+	// checks are custos check's control tests, fed the same records, so
+	// the report shows their verdicts from the same single read.
+	checks *ctrl.Checker
+}
 
 // NewBuilder starts a report.
 func NewBuilder(opts Options) *Builder {
@@ -119,7 +125,7 @@ func NewBuilder(opts Options) *Builder {
 		Inventory: []Key{}, HSMs: []HSM{}, Calendar: []RotationEntry{}, Ceremonies: []Ceremony{},
 		Roster: []RosterVersion{}, Reviews: []Review{},
 	}
-	return &Builder{b}
+	return &Builder{b: b, checks: ctrl.New(ctrl.Options{Since: opts.Since, Until: opts.Until, Now: opts.Now})}
 }
 
 // Add takes the next record and its digest, as the replay computed it;
@@ -136,6 +142,11 @@ func (bb *Builder) Add(rec *ledger.Record, digest string) error {
 	if err := b.add(rec, digest); err != nil {
 		return fmt.Errorf("report: record %d: %w", rec.Seq, err)
 	}
+	if bb.checks != nil {
+		if err := bb.checks.Add(rec, digest); err != nil {
+			bb.checks = nil // the report says the controls were not tested
+		}
+	}
 	return nil
 }
 
@@ -146,6 +157,11 @@ func (bb *Builder) Finish(verified *ledger.Result) *Report {
 		bb.b.opts.Verify = verified
 	}
 	bb.b.finish()
+	// Controls are tested only on a ledger that verified, as custos check
+	// does: on any other the report says so and shows no verdicts.
+	if v := bb.b.opts.Verify; v != nil && v.OK && bb.checks != nil {
+		bb.b.r.ControlTests = bb.checks.Finish(true)
+	}
 	return bb.b.r
 }
 

@@ -1,5 +1,7 @@
 package report
 
+import ctrl "custos/controls"
+
 // The report's data model. Its JSON form is specified by
 // docs/report-schema.json; change both together and bump SchemaVersion on
 // an incompatible change.
@@ -34,6 +36,9 @@ type Report struct {
 	Reviews    []Review        `json:"access_reviews"`
 	Policy     PolicySection   `json:"policy"`
 	Controls   []Control       `json:"controls"`
+	// ControlTests are custos check's verdicts over the same records and
+	// period; absent when the ledger did not verify.
+	ControlTests *ctrl.Result `json:"control_tests,omitempty"`
 }
 
 // Exception is one thing a reviewer must follow up that the records show.

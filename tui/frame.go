@@ -157,8 +157,12 @@ func (m *Model) frame() ([]string, string) {
 	}
 	// Nothing on the body is ever cut: a digest, id or word list too wide
 	// for the terminal continues on the next line, indented. The text
-	// field is left as typed.
-	body = wrapAll(body, max(20, m.width))
+	// field is left as typed; so are the form (huh lays it out to the
+	// width) and the script it wrote (shown byte for byte, wrapped by the
+	// form: grouping its hex would change what is read).
+	if own := m.screen == scrForm || m.screen == scrFormReview; !own || m.prompt != nil || m.help || m.ask2 != nil {
+		body = wrapAll(body, max(20, m.width))
+	}
 	if m.inputFor != "" && m.prompt == nil && !m.help {
 		body = append(body, "", m.input.View())
 		footer = "enter: ok · esc: cancel"

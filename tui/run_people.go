@@ -128,14 +128,16 @@ func (m *Model) peopleBody() ([]string, string) {
 	if len(r.files) > 0 {
 		out = append(out, "", "  attached: "+strings.Join(r.files, ", "))
 	}
-	if q := r.eng.Request; q != nil {
-		out = append(out, "", "  The request carried to the approvers:")
-		out = append(out, m.digestLines("    ", "digest", q.Digest)...)
-	}
+	// Who is still needed comes before the long request digest, so it is
+	// on the first page.
 	if err := m.missing(); err != nil {
 		out = append(out, "", s.Actor.Render("  → "+err.Error()))
 	} else {
 		out = append(out, "", s.OK.Render("  Everyone needed is present: c to continue."))
+	}
+	if q := r.eng.Request; q != nil {
+		out = append(out, "", "  The request carried to the approvers:")
+		out = append(out, m.digestLines("    ", "digest", q.Digest)...)
 	}
 	f := "enter: select key · a: attach · o: write request · c: continue · esc: abandon"
 	if r.retry != nil {

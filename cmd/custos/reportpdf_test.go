@@ -90,6 +90,23 @@ func TestReportPrinted(t *testing.T) {
 			if p := reportSchema.Problems(b); len(p) > 0 {
 				t.Fatalf("%s: %d schema problems:\n%s", js, len(p), strings.Join(p, "\n"))
 			}
+			// The report carries custos check's verdicts, the same as the
+			// command's: the demo passes them all.
+			var rep struct {
+				ControlTests *struct {
+					Passed   bool              `json:"passed"`
+					Controls []json.RawMessage `json:"controls"`
+				} `json:"control_tests"`
+			}
+			if err := json.Unmarshal(b, &rep); err != nil || rep.ControlTests == nil || len(rep.ControlTests.Controls) < 14 {
+				t.Fatalf("%s: no control tests in the report (%v)", js, err)
+			}
+			if _, _, err := custos(nil, "check", c.led); (err == nil) != rep.ControlTests.Passed {
+				t.Errorf("%s: the report says the controls passed=%v, custos check says %v", c.name, rep.ControlTests.Passed, err)
+			}
+			if c.name == "demo" && !rep.ControlTests.Passed {
+				t.Errorf("the demo's report says a control fails")
+			}
 			page := filepath.Join(dir, c.name+".html")
 			must("report", c.led, "-o", page)
 			src, _ := os.ReadFile(page)
