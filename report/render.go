@@ -333,6 +333,7 @@ var htmlSource string
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"banner":   FailureBanner,
 	"join":     func(s []string) string { return strings.Join(s, ", ") },
+	"minus":    func(a, b int) int { return a - b },
 	"by":       by,
 	"period":   periodText,
 	"rotation": rotationText,
