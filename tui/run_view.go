@@ -4,6 +4,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -159,7 +160,14 @@ func (m *Model) stepBody() ([]string, string) {
 func (m *Model) doneBody() ([]string, string) {
 	s, r := m.st, m.run
 	if r.failed != nil {
-		out := []string{s.Bad.Render("The ceremony did not complete"), "", "  " + m.bar(m.stepsDone()), ""}
+		head := s.Bad.Render("The ceremony did not complete")
+		// Stopped at a step boundary once the HSM step was done: the
+		// outcome is recorded and the ceremony closed — it completed.
+		var ie *ceremony.InterruptedError
+		if errors.As(r.failed, &ie) && ie.Recorded != "" && ie.Recorded != "ceremony.aborted" {
+			head = s.OK.Render("✓ Ceremony "+ie.Ceremony+" is closed") + " — stopped after the step in progress, as asked"
+		}
+		out := []string{head, "", "  " + m.bar(m.stepsDone()), ""}
 		for _, l := range r.progress {
 			out = append(out, "  ✓ "+l)
 		}
