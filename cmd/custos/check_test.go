@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,17 +52,7 @@ func cmdCheckSchema(ts *testscript.TestScript, neg bool, args []string) {
 // temporary directory) and finds that it passes every control, in the
 // table and in JSON valid against the schema.
 func TestCheckOfTheDemo(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "custos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	demo := filepath.Join(dir, "demo")
-	cmd := exec.Command("bash", "../../scripts/demo.sh")
-	cmd.Env = append(os.Environ(), "CUSTOS_BIN="+bin, "CUSTOS_DEMO_DIR="+demo, "NO_COLOR=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("demo.sh: %v\n%s", err, out)
-	}
+	_, bin, demo := demoRoom(t)
 	led := filepath.Join(demo, "ledger")
 	out, err := exec.Command(bin, "check", led).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "all controls pass: 13 pass, 0 fail, 1 not applicable") {

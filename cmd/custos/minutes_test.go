@@ -30,25 +30,7 @@ import (
 // not blank. It ends with a ceremony interrupted twice (an abort and a
 // resume), whose exceptions the minutes must show.
 func TestMinutesOfTheDemo(t *testing.T) {
-	for _, tool := range []string{"chromium", "pdfinfo", "pdftotext", "pdftoppm", "setsid"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (scripts/setup.sh installs it)", tool)
-		}
-	}
-	dir := t.TempDir()
-	bin := os.Getenv("CUSTOS_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "custos")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
-	demo := filepath.Join(dir, "demo")
-	cmd := exec.Command("bash", "../../scripts/demo.sh")
-	cmd.Env = append(os.Environ(), "CUSTOS_BIN="+bin, "CUSTOS_DEMO_DIR="+demo, "NO_COLOR=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("demo.sh: %v\n%s", err, out)
-	}
+	dir, bin, demo := demoRoom(t, "chromium", "pdfinfo", "pdftotext", "pdftoppm", "setsid")
 	env := []string{"SOFTHSM2_CONF=" + filepath.Join(demo, "softhsm2.conf"), "NO_COLOR=1", "HOME=" + dir}
 	custos := func(args ...string) (string, error) {
 		c := exec.Command("setsid", append([]string{bin}, args...)...)

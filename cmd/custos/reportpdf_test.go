@@ -26,28 +26,10 @@ import (
 // its number. Then -o FILE.pdf (and its refusal without a renderer), and
 // custos log --json against docs/log-schema.json, git and custos verify.
 func TestReportPrinted(t *testing.T) {
-	for _, tool := range []string{"chromium", "pdfinfo", "pdftotext", "pdftoppm", "setsid", "git"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required (scripts/setup.sh installs it)", tool)
-		}
-	}
-	dir := t.TempDir()
-	bin := os.Getenv("CUSTOS_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "custos")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	dir, bin, demo := demoRoom(t, "chromium", "pdfinfo", "pdftotext", "pdftoppm", "setsid", "git")
 	gen := filepath.Join(dir, "benchgen")
 	if out, err := exec.Command("go", "build", "-o", gen, "../../ledger/internal/benchgen").CombinedOutput(); err != nil {
 		t.Fatalf("go build benchgen: %v\n%s", err, out)
-	}
-	demo := filepath.Join(dir, "demo")
-	cmd := exec.Command("bash", "../../scripts/demo.sh")
-	cmd.Env = append(os.Environ(), "CUSTOS_BIN="+bin, "CUSTOS_DEMO_DIR="+demo, "NO_COLOR=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("demo.sh: %v\n%s", err, out)
 	}
 	bench := filepath.Join(dir, "bench")
 	if out, err := exec.Command(gen, "1000", bench).CombinedOutput(); err != nil {

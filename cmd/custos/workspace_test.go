@@ -105,3 +105,31 @@ func lastRecordOf(t *testing.T, led, kind string) *ledger.Record {
 	}
 	return last
 }
+
+// demoRoom builds the demo (scripts/demo.sh) into a temporary directory
+// with the custos binary ($CUSTOS_BIN, else built afresh), after checking
+// that the tools the test needs are installed. It returns the directory,
+// the binary and the demo workspace.
+func demoRoom(t *testing.T, tools ...string) (dir, bin, demo string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is required (scripts/setup.sh installs it)", tool)
+		}
+	}
+	dir = t.TempDir()
+	bin = os.Getenv("CUSTOS_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "custos")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	demo = filepath.Join(dir, "demo")
+	cmd := exec.Command("bash", "../../scripts/demo.sh")
+	cmd.Env = append(os.Environ(), "CUSTOS_BIN="+bin, "CUSTOS_DEMO_DIR="+demo, "NO_COLOR=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("demo.sh: %v\n%s", err, out)
+	}
+	return dir, bin, demo
+}
