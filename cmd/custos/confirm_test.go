@@ -25,10 +25,8 @@ func TestConfirmationsAtTerminal(t *testing.T) {
 	w.write("destroy.yaml", fmt.Sprintf("kind: destroy\nceremony: kek-destroy\nhsm: %q\noperator: alice\ndestroy:\n  key: kek\n  reason: superseded\n", w.tok.URI))
 	custos("run", "destroy.yaml", "--ledger", "L", "--key", "alice=alice", "--request-out", "d.req")
 
-	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-confirm-%d", os.Getpid()), shots: map[string]string{}}
 	at := w.shell
-	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "160", "-y", "50", at("approve d.req --ledger L --key carol=carol -o d.carol.sig"))
-	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm := newTmux(t, "confirm", 160, 50, at("approve d.req --ledger L --key carol=carol -o d.carol.sig"))
 
 	// The approval: shown, then asked; "n" (or just Enter) signs nothing.
 	for _, answer := range []string{"n", ""} {

@@ -68,10 +68,8 @@ func TestPassphraseAtTerminal(t *testing.T) {
 
 	const weak, strong, other = "password1234", "lantern ostrich velvet quarry", "lantern ostrich velvet quartz"
 	// The passphrases are the tmuxTerm's secrets: any capture showing one fails.
-	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-pass-%d", os.Getpid()), shots: map[string]string{}, secrets: []string{weak, strong, other}}
 	shell := fmt.Sprintf("cd %s && env %s %s run bk.yaml --ledger L --key alice=alice --key bob=bob; echo EXIT=$?; sleep 60", dir, strings.Join(env, " "), bin)
-	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "160", "-y", "50", shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm := newTmux(t, "pass", 160, 50, shell, weak, strong, other)
 
 	tm.waitFor("", "dave: new passphrase for your share of backup kek.bk1:")
 	tm.text(weak)

@@ -28,10 +28,8 @@ func TestTUICtrlCAtTheHSMStepInTmux(t *testing.T) {
 	paused := filepath.Join(w.dir, "paused")
 	env := append(w.env, "TERM=xterm-256color", "CUSTOS_TEST_PAUSE_AT=during-hsm", "CUSTOS_TEST_PAUSE=4s", "CUSTOS_TEST_PAUSE_FILE="+paused)
 
-	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-ctrlc-%d", os.Getpid()), shots: map[string]string{}, secrets: []string{pin}}
 	shell := fmt.Sprintf("cd %s && env %s %s tui L; echo EXIT=$?; sleep 60", w.dir, strings.Join(env, " "), w.bin)
-	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm := newTmux(t, "ctrlc", 80, 24, shell, pin)
 
 	tm.waitFor("", "Members", "alice")
 	tm.keys("r")

@@ -115,10 +115,8 @@ policy:
 		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
 			label := fmt.Sprintf("kek-tui-%d", w)
 			write(label+".yaml", fmt.Sprintf("kind: generate\nceremony: %s\nhsm: %q\noperator: alice\nwitnesses: [bob]\nkey:\n  label: %s\n  type: aes-256\n  owner: payments\n  purpose: wraps data keys\n  rotation: 1y\n", label, uri, label))
-			tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-whole-%d-%d", os.Getpid(), w), shots: map[string]string{}, secrets: []string{pin}}
 			shell := fmt.Sprintf("cd %s && env %s TERM=xterm-256color %s tui L; sleep 60", dir, strings.Join(env, " "), bin)
-			tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), shell)
-			t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+			tm := newTmux(t, fmt.Sprintf("whole-%d", w), w, h, shell, pin)
 			whole := func(name, s string) {
 				t.Helper()
 				for i, l := range strings.Split(s, "\n") {

@@ -24,6 +24,20 @@ type tmuxTerm struct {
 	secrets []string
 }
 
+// newTmux starts shell in a tmux server of its own (socket custos-NAME-PID),
+// in a w×h terminal, killed when the test ends; a capture showing any of
+// secrets fails the test.
+func newTmux(t *testing.T, name string, w, h int, shell string, secrets ...string) *tmuxTerm {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is required (scripts/setup.sh installs it)")
+	}
+	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-%s-%d", name, os.Getpid()), shots: map[string]string{}, secrets: secrets}
+	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), shell)
+	return tm
+}
+
 func (tm *tmuxTerm) tmux(args ...string) string {
 	tm.t.Helper()
 	out, err := exec.Command("tmux", append([]string{"-L", tm.socket}, args...)...).CombinedOutput()
@@ -206,10 +220,8 @@ policy:
 	write("gen.yaml", gen(uri))
 	write("destroy.yaml", destroy(uri, ""))
 
-	tm := &tmuxTerm{t: t, socket: fmt.Sprintf("custos-test-%d", os.Getpid()), shots: map[string]string{}, secrets: []string{pin}}
 	shell := fmt.Sprintf("cd %s && env %s TERM=xterm-256color %s tui L; sleep 60", dir, strings.Join(env, " "), bin)
-	tm.tmux("-f", "/dev/null", "new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm := newTmux(t, "test", 80, 24, shell, pin)
 
 	tm.waitFor("home-empty", "Members", "alice", "custodian", "bob", "officer", "none yet")
 	tm.keys("r")
