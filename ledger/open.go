@@ -161,34 +161,68 @@ func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger,
 		return nil, fmt.Errorf("open ledger %s: no %s branch: %w", dir, branchRef.Short(), err)
 	}
 	l := &Ledger{dir: dir, repo: repo, head: ref.Hash(), state: newState()}
-	for rec, err := range l.Records() {
-		if err != nil {
-			return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	if err := l.replay(each); err != nil {
+		var e eachError
+		if errors.As(err, &e) {
+			return nil, e.error
 		}
-		d, err := rec.Digest()
-		if err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if _, _, err := l.state.authorize(rec); err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if err := l.state.apply(rec, d); err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if each != nil {
-			if err := each(rec, d); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if l.state.Seq == 0 {
-		return nil, fmt.Errorf("open ledger %s: no records", dir)
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	if err := l.syncWorktreeIfStale(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
+
+// replay replays the records at the head into l.state: from the kept
+// state of the head or of a commit it extends (kept.go), when there is
+// one, and then only the records after it; each (when not nil) is handed
+// every record, so it replays them all. A replay that read records keeps
+// its state for the next Open.
+func (l *Ledger) replay(each func(rec *Record, digest string) error) error {
+	top, err := l.recordsDir(l.head)
+	if err != nil {
+		return err
+	}
+	key := keptKeyOf()
+	from := int64(1)
+	if each == nil {
+		if s := l.loadKept(top, key); s != nil {
+			l.state, from = s, s.Seq+1
+		}
+	}
+	for rec, err := range l.recordsFrom(top, from) {
+		if err != nil {
+			return err
+		}
+		d, err := rec.Digest()
+		if err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		if _, _, err := l.state.authorize(rec); err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		if err := l.state.apply(rec, d); err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		l.replayed++
+		if each != nil {
+			if err := each(rec, d); err != nil {
+				return eachError{err}
+			}
+		}
+	}
+	if l.state.Seq == 0 {
+		return errors.New("no records")
+	}
+	if l.replayed > 0 {
+		l.saveKept(key)
+	}
+	return nil
+}
+
+// eachError is an error of OpenEach's each, returned as it is.
+type eachError struct{ error }
 
 // openRepo opens the repository in dir as git.PlainOpen does, with a
 // small object cache: a replay reads each object once, so go-git's
