@@ -52,6 +52,7 @@ type Ledger struct {
 	// replayed counts the records Open replayed (not loaded from a kept
 	// state)
 	replayed int64
+	obj      *objects // objs
 }
 
 // dirs returns the ledger's git directory and common directory.

@@ -18,9 +18,6 @@ import (
 	"custos/ledger/internal/gitobj"
 )
 
-// src is where the ledger's objects are read from.
-func (l *Ledger) src() gitobj.Source { return l.repo.Storer }
-
 // loadKept returns the kept state that the head (whose records/ entries
 // are top) extends, or nil: no kept state, or one not to be used.
 func (l *Ledger) loadKept(top []gitobj.TreeEntry, key []byte) *State {
@@ -127,7 +124,7 @@ func (l *Ledger) onFirstParents(c plumbing.Hash, seq int64) bool {
 		if at == c {
 			return true
 		}
-		raw, err := gitobj.Read(l.src(), at, plumbing.CommitObject)
+		raw, err := l.read(at, plumbing.CommitObject)
 		if err != nil {
 			return false
 		}

@@ -126,7 +126,7 @@ func (l *Ledger) Record(seq int64) (*Record, error) {
 
 // readRecord reads and decodes the record file e (named by its path).
 func (l *Ledger) readRecord(e gitobj.TreeEntry) (*Record, error) {
-	b, err := gitobj.Read(l.src(), e.Hash, plumbing.BlobObject)
+	b, err := l.read(e.Hash, plumbing.BlobObject)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
 	}
@@ -138,7 +138,7 @@ func (l *Ledger) readRecord(e gitobj.TreeEntry) (*Record, error) {
 }
 
 func (l *Ledger) rootTree(commit plumbing.Hash) ([]gitobj.TreeEntry, error) {
-	raw, err := gitobj.Read(l.src(), commit, plumbing.CommitObject)
+	raw, err := l.read(commit, plumbing.CommitObject)
 	if err != nil {
 		return nil, err
 	}
