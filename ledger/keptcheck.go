@@ -87,11 +87,6 @@ func (l *Ledger) saveKept(key []byte) {
 	_ = writeKept(keptPath(common, l.state.LedgerID), b)
 }
 
-type recordAt struct {
-	rec    *Record
-	digest string
-}
-
 // recordIn reads record seq from top (the entries of records/).
 func (l *Ledger) recordIn(top []gitobj.TreeEntry, seq int64) (recordAt, error) {
 	d1, d2, name := recordPath(seq)
@@ -104,12 +99,7 @@ func (l *Ledger) recordIn(top []gitobj.TreeEntry, seq int64) (recordAt, error) {
 	}
 	for _, e := range es {
 		if e.Name == name {
-			r, err := l.readRecord(gitobj.TreeEntry{Name: recordFile(seq), Hash: e.Hash})
-			if err != nil {
-				return recordAt{}, err
-			}
-			d, err := r.Digest()
-			return recordAt{r, d}, err
+			return l.readRecordAt(gitobj.TreeEntry{Name: recordFile(seq), Hash: e.Hash})
 		}
 	}
 	return recordAt{}, errors.New(recordFile(seq) + ": missing")

@@ -191,14 +191,11 @@ func (l *Ledger) replay(each func(rec *Record, digest string) error) error {
 			l.state, from = s, s.Seq+1
 		}
 	}
-	for rec, err := range l.recordsFrom(top, from) {
+	for r, err := range l.recordsFrom(top, from) {
 		if err != nil {
 			return err
 		}
-		d, err := rec.Digest()
-		if err != nil {
-			return fmt.Errorf("record %d: %w", rec.Seq, err)
-		}
+		rec, d := r.rec, r.digest
 		if _, _, err := l.state.authorize(rec); err != nil {
 			return fmt.Errorf("record %d: %w", rec.Seq, err)
 		}
