@@ -152,6 +152,15 @@ func Open(dir string) (*Ledger, error) { return OpenEach(dir, nil) }
 // checked and replayed, to each (when not nil), so that a reader of every
 // record (inventory, report, log) reads the ledger once.
 func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger, error) {
+	return open(dir, each, true)
+}
+
+// openNoKeep is Open that writes no kept state: for a command that
+// promises to write nothing when it refuses (push, sync), the replay it
+// reaches is not kept (a kept state it finds is used).
+func openNoKeep(dir string) (*Ledger, error) { return open(dir, nil, false) }
+
+func open(dir string, each func(rec *Record, digest string) error, keepIt bool) (*Ledger, error) {
 	repo, err := openRepo(dir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
@@ -161,7 +170,7 @@ func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger,
 		return nil, fmt.Errorf("open ledger %s: no %s branch: %w", dir, branchRef.Short(), err)
 	}
 	l := &Ledger{dir: dir, repo: repo, head: ref.Hash(), state: newState()}
-	if err := l.replay(each); err != nil {
+	if err := l.replay(each, keepIt); err != nil {
 		var e eachError
 		if errors.As(err, &e) {
 			return nil, e.error
@@ -179,7 +188,7 @@ func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger,
 // one, and then only the records after it; each (when not nil) is handed
 // every record, so it replays them all. A replay that read records keeps
 // its state for the next Open.
-func (l *Ledger) replay(each func(rec *Record, digest string) error) error {
+func (l *Ledger) replay(each func(rec *Record, digest string) error, keepIt bool) error {
 	top, err := l.recordsDir(l.head)
 	if err != nil {
 		return err
@@ -212,7 +221,7 @@ func (l *Ledger) replay(each func(rec *Record, digest string) error) error {
 	if l.state.Seq == 0 {
 		return errors.New("no records")
 	}
-	if l.replayed > 0 {
+	if l.replayed > 0 && keepIt {
 		l.saveKept(key)
 	}
 	return nil
