@@ -27,7 +27,10 @@ import (
 )
 
 // keptVersion changes whenever what the state holds changes: a kept
-// state of another version is ignored and rewritten.
+// state of another version is ignored and rewritten. A field added to
+// State (or to a key, ceremony or backup of it) must be carried here;
+// TestKeptStateCarriesEveryField lists those carried, and
+// TestKeptStateLoads compares a loaded state with the replay's.
 const keptVersion = 1
 
 // keptMagic starts every kept state file.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -310,5 +311,30 @@ func TestKeptStateReadOnly(t *testing.T) {
 	l := openCounting(t, f.dir)
 	if l.replayed != l.state.Seq {
 		t.Fatalf("replayed %d of %d", l.replayed, l.state.Seq)
+	}
+}
+
+// The kept state carries every field of the state: a field added to
+// State, KeyState, the ceremony or a backup must be added to kept.go (and
+// keptVersion raised) before this test is brought up to date.
+func TestKeptStateCarriesEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{State{}, "LedgerID Genesis Roster Policy RosterSeq Keys Head Seq Time OpenIntent HSMs Backups cer ceremonies backups labels notAfter parentCommit signers keys dirty owned"},
+		{KeyState{}, "ID Label Type State CreatedSeq CreatedTime Facts History BackupsOutstanding PolicyRotation histJSON generatedBy on"},
+		{ceremonyState{}, "id opening intentOpen outcome outcomeRec retired closed"},
+		{backupInfo{}, "seq keyID m n setSeq kcv holders commitments retired destroyed"},
+		{signerKey{}, "Name Key From Until"},
+	} {
+		rt := reflect.TypeOf(c.v)
+		var got []string
+		for i := range rt.NumField() {
+			got = append(got, rt.Field(i).Name)
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s has the fields\n  %s\nthe kept state (kept.go) carries\n  %s", rt.Name(), g, c.want)
+		}
 	}
 }
