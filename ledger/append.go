@@ -49,6 +49,10 @@ type Ledger struct {
 	// gitDir and commonDir (dirs): where HEAD and the index, and the refs
 	// and objects, are
 	gitDir, commonDir string
+	// replayed counts the records Open replayed (not loaded from a kept
+	// state)
+	replayed int64
+	obj      *objects // objs
 }
 
 // dirs returns the ledger's git directory and common directory.

@@ -152,6 +152,15 @@ func Open(dir string) (*Ledger, error) { return OpenEach(dir, nil) }
 // checked and replayed, to each (when not nil), so that a reader of every
 // record (inventory, report, log) reads the ledger once.
 func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger, error) {
+	return open(dir, each, true)
+}
+
+// openNoKeep is Open that writes no kept state: for a command that
+// promises to write nothing when it refuses (push, sync), the replay it
+// reaches is not kept (a kept state it finds is used).
+func openNoKeep(dir string) (*Ledger, error) { return open(dir, nil, false) }
+
+func open(dir string, each func(rec *Record, digest string) error, keepIt bool) (*Ledger, error) {
 	repo, err := openRepo(dir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("open ledger %s: %w", dir, err), "a ledger is a git repository made by custos init")
@@ -161,34 +170,65 @@ func OpenEach(dir string, each func(rec *Record, digest string) error) (*Ledger,
 		return nil, fmt.Errorf("open ledger %s: no %s branch: %w", dir, branchRef.Short(), err)
 	}
 	l := &Ledger{dir: dir, repo: repo, head: ref.Hash(), state: newState()}
-	for rec, err := range l.Records() {
-		if err != nil {
-			return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	if err := l.replay(each, keepIt); err != nil {
+		var e eachError
+		if errors.As(err, &e) {
+			return nil, e.error
 		}
-		d, err := rec.Digest()
-		if err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if _, _, err := l.state.authorize(rec); err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if err := l.state.apply(rec, d); err != nil {
-			return nil, fmt.Errorf("open ledger %s: record %d: %w", dir, rec.Seq, err)
-		}
-		if each != nil {
-			if err := each(rec, d); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if l.state.Seq == 0 {
-		return nil, fmt.Errorf("open ledger %s: no records", dir)
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	if err := l.syncWorktreeIfStale(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
+
+// replay replays the records at the head into l.state: from the kept
+// state of the head or of a commit it extends (kept.go), when there is
+// one, and then only the records after it; each (when not nil) is handed
+// every record, so it replays them all. A replay that read records keeps
+// its state for the next Open.
+func (l *Ledger) replay(each func(rec *Record, digest string) error, keepIt bool) error {
+	top, err := l.recordsDir(l.head)
+	if err != nil {
+		return err
+	}
+	key := keptKeyOf()
+	from := int64(1)
+	if each == nil {
+		if s := l.loadKept(top, key); s != nil {
+			l.state, from = s, s.Seq+1
+		}
+	}
+	for r, err := range l.recordsFrom(top, from) {
+		if err != nil {
+			return err
+		}
+		rec, d := r.rec, r.digest
+		if _, _, err := l.state.authorize(rec); err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		if err := l.state.apply(rec, d); err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		l.replayed++
+		if each != nil {
+			if err := each(rec, d); err != nil {
+				return eachError{err}
+			}
+		}
+	}
+	if l.state.Seq == 0 {
+		return errors.New("no records")
+	}
+	if l.replayed > 0 && keepIt {
+		l.saveKept(key)
+	}
+	return nil
+}
+
+// eachError is an error of OpenEach's each, returned as it is.
+type eachError struct{ error }
 
 // openRepo opens the repository in dir as git.PlainOpen does, with a
 // small object cache: a replay reads each object once, so go-git's

@@ -90,7 +90,7 @@ type SyncResult struct {
 // merges or rebases, and never runs anything the copy configures: it
 // reads the copy's files (sync_transfer.go).
 func Sync(dir, from string) (*SyncResult, error) {
-	l, err := Open(dir)
+	l, err := openNoKeep(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
@@ -418,7 +418,7 @@ type PushResult struct {
 // the copy's main at this ledger's head (a copy that was up to date is
 // verified whole).
 func Push(dir, to string) (*PushResult, error) {
-	l, err := Open(dir)
+	l, err := openNoKeep(dir)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
