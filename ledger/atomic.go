@@ -14,6 +14,7 @@ package ledger
 
 import (
 	"bytes"
+	"custos/ledger/internal/gitobj"
 	"errors"
 	"fmt"
 	"io"
@@ -84,20 +85,6 @@ func commonOf(gitDir string) string {
 	return to
 }
 
-// syncDir fsyncs a directory, so that a rename or a new file in it
-// survives a power cut.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // lockFile is git's lock of path: path+".lock", created exclusively,
 // holding the new content until commit renames it over path.
 type lockFile struct {
@@ -158,7 +145,7 @@ func (lk *lockFile) commit(content []byte) error {
 		os.Remove(lk.f.Name())
 		return err
 	}
-	return syncDir(filepath.Dir(lk.path))
+	return gitobj.SyncDir(filepath.Dir(lk.path))
 }
 
 // rollback removes the lock, leaving the file as it was.
@@ -271,7 +258,7 @@ func writeFileAtomic(path string, content []byte, dirs map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeSynced(f, content); err != nil {
+	if err := gitobj.WriteSynced(f, content); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -281,24 +268,10 @@ func writeFileAtomic(path string, content []byte, dirs map[string]bool) error {
 	return nil
 }
 
-// writeSynced writes content to f, fsyncs it and closes it: the file is
-// on disk whole before anything renames or links it into place.
-func writeSynced(f *os.File, content []byte) error {
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // syncDirs fsyncs each directory in dirs.
 func syncDirs(dirs map[string]bool) error {
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := gitobj.SyncDir(d); err != nil {
 			return err
 		}
 	}

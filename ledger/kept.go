@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"custos/ledger/internal/canonical"
+	"custos/ledger/internal/gitobj"
 )
 
 // keptVersion changes whenever what the state holds changes: a kept
@@ -319,7 +320,7 @@ func writeKept(path string, content []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := writeSynced(f, content); err != nil {
+	if err := gitobj.WriteSynced(f, content); err != nil {
 		os.Remove(f.Name())
 		return err
 	}
@@ -327,7 +328,7 @@ func writeKept(path string, content []byte) error {
 		os.Remove(f.Name())
 		return err
 	}
-	return syncDir(dir)
+	return gitobj.SyncDir(dir)
 }
 
 // keptKey is this account's key for the kept states' MACs, made on first
@@ -360,7 +361,7 @@ func keptKeyOf() []byte {
 		}
 		return nil
 	}
-	if err := writeSynced(f, key); err != nil {
+	if err := gitobj.WriteSynced(f, key); err != nil {
 		os.Remove(p)
 		return nil
 	}

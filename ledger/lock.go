@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 )
 
 // lockFileName is the name of the writer's lock in the git directory.
@@ -193,13 +194,13 @@ func linkLock(path string, content []byte) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if err := writeSynced(f, content); err != nil {
+	if err := gitobj.WriteSynced(f, content); err != nil {
 		return err
 	}
 	if err := os.Link(f.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return gitobj.SyncDir(filepath.Dir(path))
 }
 
 // inspectLock reads the lock at path: its holder, and whether it is
@@ -300,7 +301,7 @@ func release(gitDir string) {
 	if b, err := os.ReadFile(path); err == nil {
 		if i, err := parseLockInfo(b); err == nil && i == me {
 			os.Remove(path)
-			syncDir(gitDir)
+			gitobj.SyncDir(gitDir)
 		}
 	}
 }

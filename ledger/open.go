@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"custos/internal/hint"
+	"custos/ledger/internal/gitobj"
 	"custos/sign"
 )
 
@@ -120,7 +121,7 @@ func Create(dir string, roster *Roster, policy *Policy, signers map[string]sign.
 	if err := os.Rename(dir, final); err != nil {
 		return "", fmt.Errorf("create ledger %s: %w", final, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := gitobj.SyncDir(filepath.Dir(final)); err != nil {
 		return "", fmt.Errorf("create ledger %s: %w", final, err)
 	}
 	ok = true

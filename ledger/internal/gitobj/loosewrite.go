@@ -55,7 +55,7 @@ func (d DurableStore) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash,
 func (d DurableStore) Sync() error {
 	var err error
 	for dir := range d.w.dirs {
-		if err = syncDir(dir); err != nil {
+		if err = SyncDir(dir); err != nil {
 			break
 		}
 	}

@@ -122,7 +122,7 @@ func WritePack(src *Reader, objs []Object, objects string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := syncDir(objects); err != nil {
+		if err := SyncDir(objects); err != nil {
 			return err
 		}
 	}
@@ -196,7 +196,7 @@ func WritePack(src *Reader, objs []Object, objects string) error {
 		f.Close()
 		return err
 	}
-	if err := writeSynced(f, nil); err != nil {
+	if err := WriteSynced(f, nil); err != nil {
 		return err
 	}
 	base := filepath.Join(dir, "pack-"+sum.String())
@@ -208,7 +208,7 @@ func WritePack(src *Reader, objs []Object, objects string) error {
 		return err
 	}
 	done = true
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
 // indexPack parses the pack in f (no deltas: WritePack writes none) and
@@ -307,7 +307,9 @@ func (o *lazyObject) Reader() (io.ReadCloser, error) {
 
 // syncDir fsyncs a directory, so that a rename or a new file in it
 // survives a power cut.
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so that the names made or removed in it
+// are durable; a file system that cannot sync a directory is let be.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -319,9 +321,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// writeSynced writes content to f, fsyncs it and closes it: the file is
-// on disk whole before anything renames it into place.
-func writeSynced(f *os.File, content []byte) error {
+// WriteSynced writes content to f, fsyncs it and closes it: the file is
+// on disk whole before anything renames or links it into place.
+func WriteSynced(f *os.File, content []byte) error {
 	if _, err := f.Write(content); err != nil {
 		f.Close()
 		return err
