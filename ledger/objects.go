@@ -39,6 +39,19 @@ func (l *Ledger) objs() *objects {
 	return o
 }
 
+// forgetObjects drops the object reader, so that the next read sees
+// packs written since it was made (a sync fetches a pack into the ledger,
+// then reads its commits and trees to bring the work tree along).
+func (l *Ledger) forgetObjects() {
+	if o := l.obj; o != nil && o.fast != nil {
+		o.mu.Lock()
+		o.fast.Close()
+		o.fast = nil
+		o.mu.Unlock()
+	}
+	l.obj = nil
+}
+
 // src is where the ledger's trees are read from (a gitobj.Source).
 func (l *Ledger) src() gitobj.Source { return l.objs() }
 

@@ -221,6 +221,7 @@ func (l *Ledger) fastForward(next plumbing.Hash) error {
 	if err := casRef(gitDir, commonDir, branchRef, next, l.head); err != nil {
 		return hint.With(fmt.Errorf("fast-forward %s: %w: %v", l.dir, ErrHeadMoved, err), "another custos appended to this ledger meanwhile; run custos sync again")
 	}
+	l.forgetObjects() // the sync's objects came in a pack written after it was made
 	if err := l.restoreWorktree(next); err != nil {
 		return fmt.Errorf("ledger %s: update the work tree to %s: %w", l.dir, next, err)
 	}
