@@ -201,10 +201,6 @@ policy:
 			head, _ := l.Head()
 			shows(t, "done", done, head)
 			showsWords(t, "done", done, head)
-			inv, err := report.Build(l, report.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			var gen *ledger.Record
 			for rec, err := range l.Records() {
 				if err != nil {
@@ -282,7 +278,8 @@ policy:
 			}
 			head, _ = l.Head()
 			shows(t, "export done", expDone, head)
-			if inv, err = report.Build(l, report.Options{}); err != nil {
+			inv, err := report.Build(l, report.Options{})
+			if err != nil {
 				t.Fatal(err)
 			}
 
