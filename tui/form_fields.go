@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"charm.land/huh/v2"
 
@@ -176,6 +177,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 	switch v.kind {
 	case ceremony.KindGenerate, ceremony.KindRotate:
 		types := ceremony.ApprovedKeyTypes(st)
+		typ := &locked[string]{p: &v.typ}
 		g = append(g,
 			huh.NewGroup(
 				huh.NewInput().Key("label").Title("Label of the new key").Description("how scripts, the HSM and the ledger name it").Value(&v.label).Validate(func(s string) error {
@@ -187,15 +189,15 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 					}
 					return nil
 				}),
-				huh.NewSelect[string]().Key("type").Title("Key type").Description("the policy's approved algorithms").Options(huh.NewOptions(types...)...).Value(&v.typ),
+				huh.NewSelect[string]().Key("type").Title("Key type").Description("the policy's approved algorithms").Options(huh.NewOptions(types...)...).Accessor(typ),
 			),
 			huh.NewGroup(
 				huh.NewInput().Key("owner").Title("Owner").Description("who the key belongs to, e.g. payments").Value(&v.owner).Validate(required),
 				huh.NewInput().Key("purpose").Title("Purpose").Description("what it is for, in words").Value(&v.purpose).Validate(required),
 			),
 			huh.NewGroup(
-				huh.NewSelect[string]().Key("rotation").Title("Rotation").DescriptionFunc(func() string { return rotationNote(st, v.typ) }, &v.typ).
-					OptionsFunc(func() []huh.Option[string] { return rotationChoices(st, v.typ) }, &v.typ).Value(&v.rotation),
+				huh.NewSelect[string]().Key("rotation").Title("Rotation").DescriptionFunc(func() string { return rotationNote(st, typ.Get()) }, &v.typ).
+					OptionsFunc(func() []huh.Option[string] { return rotationChoices(st, typ.Get()) }, &v.typ).Value(&v.rotation),
 			),
 			huh.NewGroup(
 				huh.NewConfirm().Key("exportable").Title("Exportable?").Description("extractable, but only under a trusted wrapping key").Value(&v.exportable),
@@ -210,20 +212,21 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		)
 	case ceremony.KindBackup:
 		holders := ceremony.ShareHolders(st)
+		chosen := &locked[[]string]{p: &v.holders}
 		g = append(g,
 			huh.NewGroup(
 				keySelect(st, v.kind, &v.key, "Key to back up"),
 			),
 			huh.NewGroup(
 				huh.NewMultiSelect[string]().Key("holders").Title("Share holders").Description("space: tick · shares 1, 2, … go in this order").
-					Options(huh.NewOptions(holders...)...).Height(min(len(holders), 8)+3).Value(&v.holders).Validate(func(h []string) error {
+					Options(huh.NewOptions(holders...)...).Height(min(len(holders), 8)+3).Accessor(chosen).Validate(func(h []string) error {
 					if len(h) < 2 {
 						return errors.New("tick at least two holders")
 					}
 					return nil
 				}),
 				huh.NewSelect[int]().Key("threshold").Title("Threshold").Description("shares needed to restore").
-					OptionsFunc(func() []huh.Option[int] { return thresholdChoices(len(v.holders)) }, &v.holders).Height(min(len(holders), 6)+2).Value(&v.threshold),
+					OptionsFunc(func() []huh.Option[int] { return thresholdChoices(len(chosen.Get())) }, &v.holders).Height(min(len(holders), 6)+2).Value(&v.threshold),
 			),
 			huh.NewGroup(
 				newPath("Medium for the wrapped key", "a new file, e.g. /media/backup/KEY.bk1.wrapped", &v.media).Key("media"),
@@ -300,4 +303,24 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		),
 		huh.NewGroup(token...),
 	)
+}
+
+// locked is a form value that huh's dynamic options and descriptions read
+// from their own goroutine (huh runs OptionsFunc and DescriptionFunc as
+// commands) while its field writes it in Update: both go through the lock.
+type locked[T any] struct {
+	mu sync.Mutex
+	p  *T
+}
+
+func (l *locked[T]) Get() T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return *l.p
+}
+
+func (l *locked[T]) Set(v T) {
+	l.mu.Lock()
+	*l.p = v
+	l.mu.Unlock()
 }
