@@ -66,6 +66,8 @@ type Engine struct {
 	target *ledger.KeyState // the existing key export and destroy act on
 	// opening is the ceremony's intent, once recorded.
 	opening *ledger.Record
+	// unlock releases the ledger's writer lock while it is held (Lock).
+	unlock func()
 	// recipient is the export recipient's key as read (and recorded) at
 	// Draft: the same key is then made trusted, never a re-read of the file.
 	recipient *rsa.PublicKey

@@ -21,11 +21,7 @@ func (e *Engine) Run() (*Result, error) {
 	// One ceremony at a time on a ledger: held from the plan to the close
 	// (or abort), and the ledger read again after it, since another
 	// ceremony may have appended while this one waited.
-	name := e.Script.Ceremony
-	if name == "" { // the plan names it, once the lock is held
-		name = e.Script.Kind + " (" + e.Script.File + ")"
-	}
-	unlock, err := lockLedger(e.Ledger, name, e.LockWait, e.Progress)
+	unlock, err := e.Lock()
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +167,33 @@ type Result struct {
 	KeyID    string
 	Output   string // file written (export)
 	Head     string // ledger head digest after closing
+}
+
+// Lock takes the ledger's writer lock for this ceremony, waiting for one
+// another ceremony holds, and reads the ledger again. A front end that
+// shows the plan before Run takes it first, so that the plan it shows is
+// made against the ledger as it will be when the ceremony runs (not
+// mid-way through another). Run takes it when it is not held yet; the
+// returned func releases it once, whoever calls it.
+func (e *Engine) Lock() (func(), error) {
+	if e.unlock != nil {
+		return func() {}, nil
+	}
+	name := e.Script.Ceremony
+	if name == "" { // the plan names it, once the lock is held
+		name = e.Script.Kind + " (" + e.Script.File + ")"
+	}
+	unlock, err := lockLedger(e.Ledger, name, e.LockWait, e.Progress)
+	if err != nil {
+		return nil, err
+	}
+	e.unlock = unlock
+	return func() {
+		if e.unlock != nil {
+			e.unlock()
+			e.unlock = nil
+		}
+	}, nil
 }
 
 // lockLedger takes l's writer lock for ceremony and reads l again.

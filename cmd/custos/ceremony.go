@@ -111,6 +111,15 @@ func newRunCmd() *cobra.Command {
 				}
 				e.Approvals = append(e.Approvals, af)
 			}
+			if !dryRun {
+				// Held from the plan shown to the close: a ceremony another
+				// custos runs is waited for, not planned against half-way.
+				unlock, err := e.Lock()
+				if err != nil {
+					return err
+				}
+				defer unlock()
+			}
 			plan, err := e.Plan()
 			if err != nil {
 				return err
