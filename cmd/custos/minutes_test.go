@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,23 +303,7 @@ func pdfInfo(t *testing.T, pdf string) string {
 func looked(t *testing.T, pdf string) {
 	t.Helper()
 	base := strings.TrimSuffix(pdf, ".pdf")
-	if out, err := exec.Command("pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", pdf, base).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v\n%s", err, out)
-	}
-	f, err := os.Open(base + ".png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	colours, ink := inkOf(img)
-	t.Logf("%s page 1: %dx%d, %d colours, %.1f%% ink", filepath.Base(pdf), img.Bounds().Dx(), img.Bounds().Dy(), colours, ink*100)
-	if ink < 0.02 || colours < 20 {
-		t.Errorf("%s: page 1 looks blank: %d colours, %.2f%% ink", filepath.Base(pdf), colours, ink*100)
-	}
+	inked(t, pdf, base)
 	if os.Getenv("CUSTOS_UPDATE_DOCS") == "1" {
 		b, _ := os.ReadFile(base + ".png")
 		name := "minutes-after.png"

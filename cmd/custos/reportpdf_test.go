@@ -139,7 +139,7 @@ func TestReportPrinted(t *testing.T) {
 			if !strings.Contains(text, "Reviewer sign-off") || !strings.Contains(text, "Signature") {
 				t.Errorf("%s: no sign-off block", c.name)
 			}
-			inked(t, pdf)
+			inked(t, pdf, strings.TrimSuffix(pdf, ".pdf")+"-p1")
 			if c.name != "demo" {
 				return
 			}
@@ -378,10 +378,10 @@ func pdfText(t *testing.T, pdf string, first, last int) string {
 	return string(out)
 }
 
-// inked renders page 1 (pdftoppm) and checks it is not blank.
-func inked(t *testing.T, pdf string) {
+// inked renders page 1 (pdftoppm) to base+".png" and checks it is not
+// blank: text and rules on it. It returns the picture's path.
+func inked(t *testing.T, pdf, base string) string {
 	t.Helper()
-	base := strings.TrimSuffix(pdf, ".pdf") + "-p1"
 	if out, err := exec.Command("pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", pdf, base).CombinedOutput(); err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, out)
 	}
@@ -395,7 +395,9 @@ func inked(t *testing.T, pdf string) {
 		t.Fatal(err)
 	}
 	colours, ink := inkOf(img)
+	t.Logf("%s page 1: %dx%d, %d colours, %.1f%% ink", filepath.Base(pdf), img.Bounds().Dx(), img.Bounds().Dy(), colours, ink*100)
 	if ink < 0.02 || colours < 20 {
 		t.Errorf("%s: page 1 looks blank: %d colours, %.2f%% ink", filepath.Base(pdf), colours, ink*100)
 	}
+	return base + ".png"
 }
