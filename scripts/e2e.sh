@@ -22,7 +22,7 @@ rm -rf demo
   sed -e 's/^ceremony: .*/ceremony: kek-moved/' -e 's/label: kek-2026/label: kek-moved/' scripts/generate-kek.yaml > scripts/generate-moved.yaml
   "$OLDPWD/bin/custos" run scripts/generate-moved.yaml --ledger ledger --key alice=keys/alice --key bob=keys/bob
   "$OLDPWD/bin/custos" verify ledger
-  "$OLDPWD/bin/custos" inventory ledger | grep -q 'kek-moved .* active'
+  grep -q 'kek-moved .* active' <<< "$("$OLDPWD/bin/custos" inventory ledger)"
 ) > /tmp/custos-moved.log 2>&1 || { cat /tmp/custos-moved.log; echo "e2e: the moved demo workspace does not work" >&2; exit 1; }
 mv "$moved" demo
 echo "e2e: 2 passed, 0 failed"

@@ -94,6 +94,12 @@ YAML
   done
 }
 
+# store_cut: a token.object of the workspace is empty (SoftHSM's store cut
+# by a kill). No "| grep -q" here or below: under pipefail, grep quitting at
+# the first match makes the writer's next write fail (SIGPIPE) and the
+# pipeline with it, a race that once failed CI.
+store_cut() { [ -n "$(find "$W/tokens" -name token.object -size 0 -print -quit)" ]; }
+
 uri() { echo "pkcs11:token=$1?module-path=$MODULE&pin-source=file:$W/pins/$1.user"; }
 
 # inventory: the ledger's keys as lines "ID LABEL STATE TOKEN EXTRACTABLE CLASS"
@@ -251,7 +257,7 @@ tokens_agree() {
     # The PIN on pkcs11-tool's argv is a concession of this test tool to
     # pkcs11-tool; custos itself never takes one there.
     if ! pkcs11-tool --module "$MODULE" --token-label "$t" --login --pin "$(cat "$W/pins/$t.user")" --list-objects >/dev/null 2>&1; then
-      echo "token $t cannot be opened any more (SoftHSM: $(cd "$W/tokens" && find . -name token.object -size 0 | grep -q . && echo "a token.object is empty: the token store was cut by the kill" || echo "see $W/tokens"))"
+      echo "token $t cannot be opened any more (SoftHSM: $(store_cut && echo "a token.object is empty: the token store was cut by the kill" || echo "see $W/tokens"))"
       ok=1
       continue
     fi
