@@ -216,7 +216,7 @@ func (e *Engine) Approve(rec *ledger.Record) ([]ledger.Approval, error) {
 			return nil, fmt.Errorf("approval %s: %s has already approved", af.File, af.Member)
 		}
 		have[af.Member] = true
-		out = append(out, ledger.Approval{Member: af.Member, Signature: af.Signature})
+		out = append(out, ledger.Approval{Member: af.Member, Signature: af.Signature, Carried: af.Digest})
 		counts++
 	}
 	names := make([]string, 0, len(e.Signers))

@@ -2,6 +2,8 @@ package ceremony
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -33,7 +35,10 @@ type requestJSON struct {
 
 // ApprovalFile is one approver's signature over a request's digest.
 type ApprovalFile struct {
-	File      string `json:"-"`
+	File string `json:"-"`
+	// Digest is "sha256:<hex>" of the file's bytes as read, recorded as
+	// the approval's carried.
+	Digest    string `json:"-"`
 	Version   int    `json:"custos_approval"`
 	Request   string `json:"request"`
 	Member    string `json:"member"`
@@ -120,6 +125,8 @@ func ReadApproval(path string) (*ApprovalFile, error) {
 		return nil, hint.With(fmt.Errorf("approval %s: not a custos approval file", path), "an approval is written by custos approve REQUEST -o FILE")
 	}
 	a.File = path
+	sum := sha256.Sum256(data)
+	a.Digest = "sha256:" + hex.EncodeToString(sum[:])
 	return &a, nil
 }
 

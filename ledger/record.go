@@ -45,9 +45,15 @@ type Record struct {
 
 // Approval is a member's SSH signature (armored SSHSIG, namespace
 // "custos-approval") over the ASCII text of the record's SigningDigest.
+// Carried, when set, is "sha256:<hex>" of the approval file the signature
+// came in (custos approve … -o FILE, carried back from another
+// workstation); empty, the member signed at the workstation, in the room.
+// It is the operator's statement (their commit signature covers it), not
+// the approver's: the approver's signature covers the signing digest only.
 type Approval struct {
 	Member    string `json:"member"`
 	Signature string `json:"signature"`
+	Carried   string `json:"carried,omitempty"`
 }
 
 // The forms of a record's names, as regular expressions; the functions
@@ -153,7 +159,13 @@ func (r *Record) encode(withApprovals bool) ([]byte, error) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(`{"member":`)
+			b.WriteByte('{')
+			if a.Carried != "" {
+				b.WriteString(`"carried":`)
+				canonical.WriteString(&b, a.Carried)
+				b.WriteByte(',')
+			}
+			b.WriteString(`"member":`)
 			canonical.WriteString(&b, a.Member)
 			b.WriteString(`,"signature":`)
 			if err := canonical.WriteString(&b, a.Signature); err != nil {
@@ -219,6 +231,9 @@ func (r *Record) check() error {
 		}
 		if a.Signature == "" {
 			return fmt.Errorf("record %d: approvals[%d].signature is empty", r.Seq, i)
+		}
+		if a.Carried != "" && !validDigest(a.Carried) {
+			return fmt.Errorf("record %d: approvals[%d].carried %.80q is not a sha256:<hex> digest", r.Seq, i, a.Carried)
 		}
 	}
 	return nil
@@ -344,15 +359,17 @@ func recordOf(v any) (*Record, error) {
 	}
 	for i, a := range apps {
 		am, ok := a.(map[string]any)
-		if !ok || len(am) != 2 {
-			return nil, fmt.Errorf("record: approvals[%d] must be an object with member and signature", i)
+		car, hasCarried := am["carried"]
+		if !ok || len(am) != 2 && !(len(am) == 3 && hasCarried) {
+			return nil, fmt.Errorf("record: approvals[%d] must be an object with member, signature and, where carried, carried", i)
 		}
 		mem, ok1 := am["member"].(string)
 		sig, ok2 := am["signature"].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("record: approvals[%d] must be an object with member and signature", i)
+		carried, ok3 := car.(string)
+		if !ok1 || !ok2 || hasCarried && (!ok3 || carried == "") {
+			return nil, fmt.Errorf("record: approvals[%d] must be an object with member, signature and, where carried, carried", i)
 		}
-		r.Approvals = append(r.Approvals, Approval{Member: mem, Signature: sig})
+		r.Approvals = append(r.Approvals, Approval{Member: mem, Signature: sig, Carried: carried})
 	}
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("record: %w", err)

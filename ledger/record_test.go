@@ -133,6 +133,10 @@ func TestDecodeRecordStrict(t *testing.T) {
 		"bad actor":       strings.Replace(good, `"alice"`, `"Alice Smith"`, 1),
 		"approval extra":  strings.Replace(good, `"approvals":[]`, `"approvals":[{"member":"a","signature":"s","x":1}]`, 1),
 		"not object":      `[]`,
+		"carried empty":   strings.Replace(good, `"approvals":[]`, `"approvals":[{"carried":"","member":"a","signature":"s"}]`, 1),
+		"carried no hash": strings.Replace(good, `"approvals":[]`, `"approvals":[{"carried":"carol.sig","member":"a","signature":"s"}]`, 1),
+		"carried number":  strings.Replace(good, `"approvals":[]`, `"approvals":[{"carried":1,"member":"a","signature":"s"}]`, 1),
+		"carried alone":   strings.Replace(good, `"approvals":[]`, `"approvals":[{"carried":"sha256:`+strings.Repeat("0", 64)+`","member":"a"}]`, 1),
 	} {
 		if _, err := DecodeRecord([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -140,6 +144,40 @@ func TestDecodeRecordStrict(t *testing.T) {
 	}
 	if _, err := DecodeRecord([]byte(good)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCarriedApproval: an approval carried as a file keeps the file's
+// digest through encode, decode and the stored form, and the digest stays
+// out of what approvers sign.
+func TestCarriedApproval(t *testing.T) {
+	r, err := DecodeRecord([]byte(vectorInputs["genesis-like"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.SigningDigest()
+	d := "sha256:" + strings.Repeat("ab", 32)
+	r.Approvals = []Approval{{Member: "bob", Signature: "s1"}, {Member: "carol", Signature: "s2", Carried: d}}
+	c, err := r.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"approvals":[{"member":"bob","signature":"s1"},{"carried":"` + d + `","member":"carol","signature":"s2"}]`; !strings.Contains(string(c), want) {
+		t.Fatalf("canonical form %s lacks %s", c, want)
+	}
+	r2, _, signing, err := decodeStored(append(c, '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r, r2) {
+		t.Fatalf("decoded %+v, want %+v", r2.Approvals, r.Approvals)
+	}
+	if signing != before {
+		t.Fatalf("signing digest changed with the approvals: %s, was %s", signing, before)
+	}
+	r.Approvals[1].Carried = "sha256:12"
+	if _, err := r.Canonical(); err == nil {
+		t.Fatal("a carried that is not a sha256 digest encoded")
 	}
 }
 

@@ -80,6 +80,9 @@ type Approval struct {
 	Member string
 	Roles  string
 	Blank  bool
+	// Carried is the SHA-256 of the approval file the approval came in;
+	// empty when it was signed in the room.
+	Carried string
 }
 
 // Signature is a line of the signature block.

@@ -79,7 +79,7 @@ func FromLedger(st *ledger.State, id string, recs []Entry) (*Doc, error) {
 		if m := st.Roster.Member(a.Member); m != nil {
 			roles = strings.Join(m.Roles, ", ")
 		}
-		d.Approvals = append(d.Approvals, Approval{Member: a.Member, Roles: roles})
+		d.Approvals = append(d.Approvals, Approval{Member: a.Member, Roles: roles, Carried: a.Carried})
 		approvers = append(approvers, a.Member)
 	}
 	if len(open.Approvals) > 0 {

@@ -180,10 +180,10 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 	f := rec.Facts
 	keyID := str(f, "key_id")
 	step := Step{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor,
-		ApprovedBy: approvers(rec), KeyID: keyID, Digest: d, Facts: flatten(f)}
+		ApprovedBy: approvers(rec), Carried: carried(rec), KeyID: keyID, Digest: d, Facts: flatten(f)}
 	// Witnesses are filled in by finish from the closing checkpoint's
 	// signatures: a name in the facts is a claim, not a witness.
-	ev := Event{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, By: rec.Actor, ApprovedBy: step.ApprovedBy}
+	ev := Event{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, By: rec.Actor, ApprovedBy: step.ApprovedBy, Carried: step.Carried}
 
 	b.ceremony(rec, step, in)
 	if in {
@@ -248,7 +248,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		}
 		delete(b.intents, rec.Ceremony+"\x00"+keyID)
 		e := ev
-		e.ApprovedBy, e.IntentSeq = approvers(ir), ir.Seq
+		e.ApprovedBy, e.Carried, e.IntentSeq = approvers(ir), carried(ir), ir.Seq
 		if e.Reason == "" {
 			e.Reason = str(ir.Facts, "reason")
 		}

@@ -23,7 +23,7 @@ func (b *builder) abortCeremony(rec *ledger.Record, ev Event) {
 		k := b.keys[str(ir.Facts, "key_id")]
 		if k != nil && k.State == ledger.KeyGenerating {
 			e := ev
-			e.ApprovedBy, e.IntentSeq, e.Reason = approvers(ir), ir.Seq, str(rec.Facts, "reason")
+			e.ApprovedBy, e.Carried, e.IntentSeq, e.Reason = approvers(ir), carried(ir), ir.Seq, str(rec.Facts, "reason")
 			k.Aborted, k.State = &e, ledger.KeyAborted
 			k.History = append(k.History, KeyEvent{Seq: rec.Seq, Time: ev.Time, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor})
 		}

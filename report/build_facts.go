@@ -92,6 +92,35 @@ func approvers(rec *ledger.Record) []string {
 	return out
 }
 
+// carried maps the approvers whose approval came as a file to the file's
+// SHA-256; nil when every approval was given in the room.
+func carried(rec *ledger.Record) map[string]string {
+	var out map[string]string
+	for _, a := range rec.Approvals {
+		if a.Carried != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a.Member] = a.Carried
+		}
+	}
+	return out
+}
+
+// approvalList names approvers and how each approval came: "bob (in the
+// room), carol (carried: approval file sha256:…)".
+func approvalList(names []string, carried map[string]string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		if d, ok := carried[n]; ok {
+			parts[i] = n + " (carried: approval file " + shortDigest(d) + ")"
+		} else {
+			parts[i] = n + " (in the room)"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // flatten turns facts into rows, sorted by name: a scalar is one row
 // (dotted Name, Label its last part); an object, or a list of objects,
 // heads rows one Depth deeper (list entries are labelled #1, #2, …); a

@@ -70,7 +70,7 @@ func sentence(seqs []int64, format string, args ...any) Sentence {
 func approvedText(e *Event) string {
 	s := " by " + e.By
 	if len(e.ApprovedBy) > 0 {
-		s += ", approved by " + strings.Join(e.ApprovedBy, ", ")
+		s += ", approved by " + approvalList(e.ApprovedBy, e.Carried)
 	}
 	if len(e.Witnesses) > 0 {
 		s += ", witnessed by " + strings.Join(e.Witnesses, ", ")

@@ -249,7 +249,7 @@ func verifySection(res *ledger.Result, r *Report) VerifySection {
 		"real-world time: record times are what the operator's workstation clock said",
 		"that approvers read what they signed, were present, or were not coerced; the paper minutes and their signatures",
 		"custody of backup shares and media, and destruction of exported copies outside the HSM",
-		"whether an approval was given in the room or carried to the approver as a request file (custos run --request/--approval): the records do not say; either way it is a signature over the record's signing digest, checked by verify",
+		"how an approval came: \"in the room\" or \"carried\" (with the approval file's SHA-256) is the operator's statement, covered by their commit signature; the approver's own signature, checked by verify, covers the record's signing digest and nothing else",
 		"other git refs (branches, tags) in the repository are ignored")
 	return v
 }

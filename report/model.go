@@ -97,9 +97,12 @@ type Event struct {
 	Ceremony   string   `json:"ceremony"`
 	By         string   `json:"by"`
 	ApprovedBy []string `json:"approved_by"`
-	IntentSeq  int64    `json:"intent_seq,omitempty"`
-	Witnesses  []string `json:"witnesses,omitempty"`
-	Reason     string   `json:"reason,omitempty"`
+	// Carried maps each approver whose approval was carried as a file to
+	// that file's SHA-256; the others signed in the room.
+	Carried   map[string]string `json:"carried,omitempty"`
+	IntentSeq int64             `json:"intent_seq,omitempty"`
+	Witnesses []string          `json:"witnesses,omitempty"`
+	Reason    string            `json:"reason,omitempty"`
 }
 
 // HSMRef names the HSM a key lives on.
@@ -265,15 +268,16 @@ type Ceremony struct {
 
 // Step is one record.
 type Step struct {
-	Seq        int64    `json:"seq"`
-	Time       string   `json:"time"`
-	Ceremony   string   `json:"ceremony"`
-	Kind       string   `json:"kind"`
-	Actor      string   `json:"actor"`
-	ApprovedBy []string `json:"approved_by"`
-	KeyID      string   `json:"key_id,omitempty"`
-	Digest     string   `json:"digest"`
-	Facts      []Fact   `json:"facts"`
+	Seq        int64             `json:"seq"`
+	Time       string            `json:"time"`
+	Ceremony   string            `json:"ceremony"`
+	Kind       string            `json:"kind"`
+	Actor      string            `json:"actor"`
+	ApprovedBy []string          `json:"approved_by"`
+	Carried    map[string]string `json:"carried,omitempty"` // as Event's
+	KeyID      string            `json:"key_id,omitempty"`
+	Digest     string            `json:"digest"`
+	Facts      []Fact            `json:"facts"`
 }
 
 // Fact is one fact of a record, flattened to a dotted path.

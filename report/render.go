@@ -74,7 +74,7 @@ func by(e *Event) string {
 	}
 	s := e.Time + " by " + e.By
 	if len(e.ApprovedBy) > 0 {
-		s += ", approved by " + strings.Join(e.ApprovedBy, ", ")
+		s += ", approved by " + approvalList(e.ApprovedBy, e.Carried)
 	}
 	return s
 }
@@ -213,7 +213,7 @@ func Markdown(r *Report) string {
 		b.WriteString("\n\n")
 		rows = nil
 		for _, s := range c.Steps {
-			rows = append(rows, []string{fmt.Sprint(s.Seq), s.Time, s.Kind, s.Actor, strings.Join(s.ApprovedBy, ", "), factsText(s.Facts), s.Digest})
+			rows = append(rows, []string{fmt.Sprint(s.Seq), s.Time, s.Kind, s.Actor, approvalList(s.ApprovedBy, s.Carried), factsText(s.Facts), s.Digest})
 		}
 		mdTable(&b, []string{"seq", "time", "kind", "actor", "approved by", "facts", "digest"}, rows)
 	}
@@ -331,17 +331,18 @@ func minText(q Quorum) string {
 var htmlSource string
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"banner":   FailureBanner,
-	"join":     func(s []string) string { return strings.Join(s, ", ") },
-	"minus":    func(a, b int) int { return a - b },
-	"by":       by,
-	"period":   periodText,
-	"rotation": rotationText,
-	"ints":     joinInts,
-	"min":      minText,
-	"yesno":    yesno,
-	"short":    func(s string) string { return shortDigest(s) },
-	"date":     func(t string) string { d, _, _ := strings.Cut(t, "T"); return d },
+	"banner":    FailureBanner,
+	"join":      func(s []string) string { return strings.Join(s, ", ") },
+	"approvals": approvalList,
+	"minus":     func(a, b int) int { return a - b },
+	"by":        by,
+	"period":    periodText,
+	"rotation":  rotationText,
+	"ints":      joinInts,
+	"min":       minText,
+	"yesno":     yesno,
+	"short":     func(s string) string { return shortDigest(s) },
+	"date":      func(t string) string { d, _, _ := strings.Cut(t, "T"); return d },
 	"clock": func(t string) string {
 		_, c, _ := strings.Cut(t, "T")
 		return c

@@ -71,18 +71,20 @@ type logHSM struct {
 }
 
 type logCustos struct {
-	Schema    string         `json:"schema"`
-	Ledger    string         `json:"ledger"`
-	Seq       int64          `json:"seq"`
-	Digest    string         `json:"record_digest"`
-	Commit    string         `json:"commit"`
-	Ceremony  string         `json:"ceremony"`
-	Kind      string         `json:"kind"`
-	Actor     string         `json:"actor"`
-	Approvers []string       `json:"approvers"`
-	Key       *logKey        `json:"key,omitempty"`
-	HSM       *logHSM        `json:"hsm,omitempty"`
-	Facts     map[string]any `json:"facts"`
+	Schema    string   `json:"schema"`
+	Ledger    string   `json:"ledger"`
+	Seq       int64    `json:"seq"`
+	Digest    string   `json:"record_digest"`
+	Commit    string   `json:"commit"`
+	Ceremony  string   `json:"ceremony"`
+	Kind      string   `json:"kind"`
+	Actor     string   `json:"actor"`
+	Approvers []string `json:"approvers"`
+	// Carried: the approvers whose approval came as a file, to its SHA-256.
+	Carried map[string]string `json:"approvals_carried,omitempty"`
+	Key     *logKey           `json:"key,omitempty"`
+	HSM     *logHSM           `json:"hsm,omitempty"`
+	Facts   map[string]any    `json:"facts"`
 }
 
 // logLines makes the events of a ledger's records in order; it
@@ -100,8 +102,15 @@ func newLogLines() *logLines {
 func (l *logLines) event(rec *ledger.Record, digest, commit string) logEvent {
 	t := rec.Time.UTC().Format(ledger.TimeLayout)
 	approvers := []string{}
+	var carried map[string]string
 	for _, a := range rec.Approvals {
 		approvers = append(approvers, a.Member)
+		if a.Carried != "" {
+			if carried == nil {
+				carried = map[string]string{}
+			}
+			carried[a.Member] = a.Carried
+		}
 	}
 	related := []string{rec.Actor}
 	for _, a := range approvers {
@@ -151,7 +160,7 @@ func (l *logLines) event(rec *ledger.Record, digest, commit string) logEvent {
 		User:    logUser{Name: rec.Actor},
 		Related: logRelated{User: related},
 		Custos: logCustos{Schema: LogSchema, Ledger: rec.Ledger, Seq: rec.Seq, Digest: digest, Commit: commit,
-			Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor, Approvers: approvers, Key: key, HSM: hsm, Facts: facts},
+			Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor, Approvers: approvers, Carried: carried, Key: key, HSM: hsm, Facts: facts},
 		Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor,
 		Approvers: approvers, KeyID: keyID, Digest: digest,
 	}

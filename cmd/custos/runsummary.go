@@ -61,8 +61,8 @@ func printSummary(w io.Writer, l *ledger.Ledger, id string, files []*ceremony.Ap
 		fmt.Fprintf(w, "approvals of record %d (%s):\n", open.Seq, open.Kind)
 		for _, a := range open.Approvals {
 			how := "in the room"
-			if f, ok := carried[a.Member]; ok {
-				how = "carried as file " + f
+			if a.Carried != "" {
+				how = "carried as file " + carried[a.Member] + " (" + a.Carried + ")"
 			}
 			fmt.Fprintf(w, "  %s, %s\n", termtext.Printable(a.Member), termtext.Printable(how))
 		}
