@@ -57,6 +57,10 @@ type PolicyPlan struct {
 	ReviewCadence string `yaml:"review_cadence"`
 	// GeneratorMayApproveDestruction, when given, sets the policy field.
 	GeneratorMayApproveDestruction *bool `yaml:"generator_may_approve_destruction"`
+	// Environments and Classifications, when given, replace the policy's
+	// vocabularies; an empty list removes one.
+	Environments    []string `yaml:"environments"`
+	Classifications []string `yaml:"classifications"`
 }
 
 // NewMember is a member joining the roster.
@@ -362,7 +366,8 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 	// changes it.
 	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: maps.Clone(st.Policy.Rotation),
 		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits, ReviewCadence: st.Policy.ReviewCadence,
-		GeneratorMayApproveDestruction: st.Policy.GeneratorMayApproveDestruction}
+		GeneratorMayApproveDestruction: st.Policy.GeneratorMayApproveDestruction,
+		Environments:                   slices.Clone(st.Policy.Environments), Classifications: slices.Clone(st.Policy.Classifications)}
 	for k, v := range st.Policy.Approvals {
 		pol.Approvals[k] = v
 	}
@@ -392,6 +397,18 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		if pp.GeneratorMayApproveDestruction != nil {
 			pol.GeneratorMayApproveDestruction = *pp.GeneratorMayApproveDestruction
 		}
+		if pp.Environments != nil {
+			pol.Environments = slices.Clone(pp.Environments)
+		}
+		if pp.Classifications != nil {
+			pol.Classifications = slices.Clone(pp.Classifications)
+		}
+		if len(pol.Environments) == 0 {
+			pol.Environments = nil
+		}
+		if len(pol.Classifications) == 0 {
+			pol.Classifications = nil
+		}
 	}
 	if err := ledger.Validate(r, pol); err != nil {
 		return nil, nil, hint.With(fmt.Errorf("%s: roster: the roster after the change is not valid: %w", s.File, err),
@@ -416,6 +433,14 @@ func policyChange(old, next *ledger.Policy) string {
 	}
 	if a, b := old.ReviewCadenceDays(), next.ReviewCadenceDays(); a != b {
 		ch = append(ch, fmt.Sprintf("review cadence %d → %d days", a, b))
+	}
+	for _, v := range []struct {
+		name      string
+		old, next []string
+	}{{"environments", old.Environments, next.Environments}, {"classifications", old.Classifications, next.Classifications}} {
+		if !slices.Equal(v.old, v.next) {
+			ch = append(ch, fmt.Sprintf("%s %s → %s", v.name, orNone(strings.Join(v.old, ", ")), orNone(strings.Join(v.next, ", "))))
+		}
 	}
 	if old.GeneratorMayApproveDestruction != next.GeneratorMayApproveDestruction {
 		ch = append(ch, fmt.Sprintf("generator may approve destruction: %v → %v", old.GeneratorMayApproveDestruction, next.GeneratorMayApproveDestruction))

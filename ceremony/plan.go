@@ -137,6 +137,10 @@ func (e *Engine) Plan() (*Plan, error) {
 			return nil, hint.With(fmt.Errorf("%s: key.type: %s is not on the policy's approved algorithms (policy.algorithms: %s)",
 				s.File, k.Type, strings.Join(st.Policy.Algorithms, ", ")), "choose an approved algorithm; only a roster change can widen the policy")
 		}
+		if err := st.Policy.KeyVocabulary("key.", k.Environment, k.Classification); err != nil {
+			return nil, hint.With(fmt.Errorf("%s: %w", s.File, err),
+				"take one of the policy's words (custos report shows them under policy); only a roster ceremony changes them")
+		}
 		if ks := keyByLabel(st, k.Label, true); ks != nil {
 			return nil, hint.With(fmt.Errorf("%s: key.label: %q already names key %s (%s, record %d)", s.File, k.Label, ks.ID, ks.State, ks.CreatedSeq),
 				"choose a new label; labels are never reused while a key is active")

@@ -14,6 +14,7 @@ import (
 	"custos/internal/hint"
 	"custos/internal/ids"
 	"custos/internal/strictyaml"
+	"custos/ledger"
 )
 
 // Kinds of ceremony a script may name.
@@ -242,7 +243,7 @@ func ParseScript(name string, data []byte) (*Script, error) {
 			return nil, bad("key.type", fmt.Sprintf("unknown key type %q", k.Type), "one of: "+strings.Join(keyTypeNames(), ", "))
 		}
 		for path, v := range map[string]string{"key.environment": k.Environment, "key.classification": k.Classification} {
-			if v != "" && !vocabWord.MatchString(v) {
+			if v != "" && !ledger.VocabWord.MatchString(v) {
 				return nil, bad(path, fmt.Sprintf("%q is not one word", v), "a word of lower-case letters, digits and dashes, e.g. production or confidential")
 			}
 		}
@@ -275,7 +276,6 @@ var validationPrograms = []string{"fips-140-2", "fips-140-3", "common-criteria"}
 var (
 	fipsLevel = regexp.MustCompile(`^[1-4]$`)
 	ccLevel   = regexp.MustCompile(`^EAL[1-7]\+?$`)
-	vocabWord = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	certNo    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}$`)
 )
 

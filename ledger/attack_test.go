@@ -431,6 +431,12 @@ var attacks = []attack{
 	{name: "a rotation period longer than the policy's", kind: "key.generate.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k9", "label": "k9", "type": "ec-p384", "rotation_days": 3650, "hsm": testHSM}), approvers: []string{"carol"},
 		want: "outside the policy's rotation period"},
+	{name: "a key whose environment is not in the policy's vocabulary", setup: vocabularies, kind: "key.generate.intent", cer: "x1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k9", "label": "k9", "type": "aes-256", "environment": "prod", "classification": "secret", "hsm": testHSM}), approvers: []string{"carol"},
+		want: `facts.environment "prod" is not one of the policy's words (production, staging)`},
+	{name: "a key without the classification the policy asks for", setup: vocabularies, kind: "key.generate.intent", cer: "x1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k9", "label": "k9", "type": "aes-256", "environment": "staging", "hsm": testHSM}), approvers: []string{"carol"},
+		want: "facts.classification is missing: the policy asks every new key for one of secret, internal"},
 	{name: "a rotation of a destroyed key", kind: "key.generate.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k9", "label": "k9", "type": "aes-256", "rotates": "root-2026", "hsm": testHSM}), approvers: []string{"carol"},
 		want: "not an active key"},
@@ -449,6 +455,19 @@ var attacks = []attack{
 		f.add(t, "key.generated", "rot-k1", "alice", map[string]any{})
 	}, kind: "key.retirement.scheduled", cer: "rot-k1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k5", "retire_on": "2026-06-01", "successor": "k4"}), want: "rotates \"k1\""},
+}
+
+// vocabularies: a roster change (approved) gives the policy environment
+// and classification words.
+func vocabularies(t *testing.T, f *fixture) {
+	st := f.l.State()
+	p := st.Policy
+	p.Environments, p.Classifications = []string{"production", "staging"}, []string{"secret", "internal"}
+	facts, err := rosterFacts(&st.Roster, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.add(t, "roster.changed", "policy-words", "carol", facts, "dave")
 }
 
 // TestOneMemberAlone: for each record one member could try to write with

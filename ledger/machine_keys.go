@@ -139,6 +139,9 @@ func (s *State) newKeyRules(rec *Record) error {
 	if !s.Policy.AlgorithmApproved(typ) {
 		return fmt.Errorf("key type %.40q is not on the policy's approved list", typ)
 	}
+	if err := s.Policy.KeyVocabulary("facts.", factString(rec.Facts, "environment"), factString(rec.Facts, "classification")); err != nil {
+		return err
+	}
 	if id, ok := s.labels.get(label); ok {
 		if k := s.Keys[id]; k != nil && (k.State == KeyActive || k.State == KeyGenerating) {
 			return fmt.Errorf("label %q is the label of key %s, which is %s: the label of a live key is unique", label, k.ID, k.State)

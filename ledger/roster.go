@@ -100,6 +100,57 @@ type Policy struct {
 	// DefaultReviewCadence. Left out of the encoding when empty, so
 	// ledgers written before it encode as they did.
 	ReviewCadence string `json:"review_cadence,omitempty"`
+	// Environments and Classifications are the words a key's environment
+	// (production, staging, …) and classification (secret, internal, …)
+	// are taken from: where a list is set, every new key names one of its
+	// words, and verify refuses a generation that does not. Left out of
+	// the encoding when empty, so ledgers written before them encode as
+	// they did.
+	Environments    []string `json:"environments,omitempty"`
+	Classifications []string `json:"classifications,omitempty"`
+}
+
+// VocabWord is the form of a vocabulary word: an environment or a
+// classification.
+var VocabWord = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// checkVocabulary checks one of the policy's vocabularies.
+func checkVocabulary(field string, words []string) error {
+	if len(words) > 64 {
+		return fmt.Errorf("policy.%s: %d words, at most 64", field, len(words))
+	}
+	for i, w := range words {
+		if !VocabWord.MatchString(w) {
+			return fmt.Errorf("policy.%s[%d]: %.40q is not one word of lower-case letters, digits and dashes", field, i, w)
+		}
+		if slices.Index(words, w) != i {
+			return fmt.Errorf("policy.%s[%d]: %q is listed twice", field, i, w)
+		}
+	}
+	return nil
+}
+
+// vocabularyRule says why value (a key's environment or classification,
+// named path) is refused by the policy's vocabulary words, or nil: with no
+// words any value, or none, is taken.
+func vocabularyRule(path string, words []string, value string) error {
+	if len(words) == 0 || slices.Contains(words, value) {
+		return nil
+	}
+	if value == "" {
+		return fmt.Errorf("%s is missing: the policy asks every new key for one of %s", path, strings.Join(words, ", "))
+	}
+	return fmt.Errorf("%s %.40q is not one of the policy's words (%s)", path, value, strings.Join(words, ", "))
+}
+
+// KeyVocabulary says why a new key's environment or classification is
+// refused by the policy, or nil; at prefixes the names in the message
+// ("facts." in a record, "key." in a script).
+func (p *Policy) KeyVocabulary(at, environment, classification string) error {
+	if err := vocabularyRule(at+"environment", p.Environments, environment); err != nil {
+		return err
+	}
+	return vocabularyRule(at+"classification", p.Classifications, classification)
 }
 
 // DefaultReviewCadence is the review cadence of a policy that sets none:
@@ -277,7 +328,10 @@ func Validate(r *Roster, p *Policy) error {
 	if p.ReviewCadence != "" && !periodRe.MatchString(p.ReviewCadence) {
 		return fmt.Errorf("policy.review_cadence: %q is not a period like 92d, 13w or 3m", p.ReviewCadence)
 	}
-	return nil
+	if err := checkVocabulary("environments", p.Environments); err != nil {
+		return err
+	}
+	return checkVocabulary("classifications", p.Classifications)
 }
 
 // validRSAMinBits checks policy.member_rsa_min_bits: unset (zero), or at
@@ -326,6 +380,8 @@ type policyDoc struct {
 	MemberRSAMinBits               *int                      `yaml:"member_rsa_min_bits"`
 	Rotation                       map[string]string         `yaml:"rotation"`
 	ReviewCadence                  string                    `yaml:"review_cadence"`
+	Environments                   []string                  `yaml:"environments"`
+	Classifications                []string                  `yaml:"classifications"`
 }
 
 type requirementDoc struct {
@@ -391,6 +447,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	p.Rotation = d.Policy.Rotation
 	p.GeneratorMayApproveDestruction = d.Policy.GeneratorMayApproveDestruction
 	p.ReviewCadence = d.Policy.ReviewCadence
+	p.Environments, p.Classifications = d.Policy.Environments, d.Policy.Classifications
 	if b := d.Policy.MemberRSAMinBits; b != nil {
 		p.MemberKeyRSAMinBits = *b
 	}

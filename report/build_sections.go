@@ -174,6 +174,7 @@ func (b *builder) policySection() {
 		p.Quorum = append(p.Quorum, q)
 	}
 	p.Algorithms = append([]string{}, b.policy.Algorithms...)
+	p.Environments, p.Classifications = slices.Clone(b.policy.Environments), slices.Clone(b.policy.Classifications)
 	p.Rotation = []RotationRule{}
 	for _, t := range slices.Sorted(maps.Keys(b.policy.Rotation)) {
 		p.Rotation = append(p.Rotation, RotationRule{Type: t, Period: b.policy.Rotation[t]})

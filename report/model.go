@@ -358,6 +358,10 @@ type PolicySection struct {
 	Roles      []RoleHolders  `json:"roles"`
 	Quorum     []Quorum       `json:"quorum"`
 	Algorithms []string       `json:"algorithms"`
+	// Environments and Classifications: the policy's vocabularies, which
+	// every new key's words come from; absent where the policy has none.
+	Environments    []string `json:"environments,omitempty"`
+	Classifications []string `json:"classifications,omitempty"`
 	Rotation   []RotationRule `json:"rotation"`
 	Changes    []int64        `json:"changes"` // records that changed the policy
 }

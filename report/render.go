@@ -239,7 +239,14 @@ func Markdown(r *Report) string {
 
 	b.WriteString("\n## 7. Policy as enforced\n\n")
 	p := r.Policy
-	fmt.Fprintf(&b, "In force since record %d; changed by records %s. Approved algorithms: %s.\n\n", p.SinceSeq, mdCell(joinInts(p.Changes)), mdList(p.Algorithms))
+	fmt.Fprintf(&b, "In force since record %d; changed by records %s. Approved algorithms: %s.", p.SinceSeq, mdCell(joinInts(p.Changes)), mdList(p.Algorithms))
+	if len(p.Environments) > 0 {
+		fmt.Fprintf(&b, " Key environments: %s.", mdList(p.Environments))
+	}
+	if len(p.Classifications) > 0 {
+		fmt.Fprintf(&b, " Key classifications: %s.", mdList(p.Classifications))
+	}
+	b.WriteString("\n\n")
 	rows = nil
 	for _, h := range p.Roles {
 		rows = append(rows, []string{h.Role, strings.Join(h.Members, ", ")})
