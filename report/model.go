@@ -354,16 +354,16 @@ type RotationRule struct {
 
 // PolicySection is the key-management policy as the ledger enforces it.
 type PolicySection struct {
-	SinceSeq   int64          `json:"since_seq"` // record that set the policy in force
-	Roles      []RoleHolders  `json:"roles"`
-	Quorum     []Quorum       `json:"quorum"`
-	Algorithms []string       `json:"algorithms"`
+	SinceSeq   int64         `json:"since_seq"` // record that set the policy in force
+	Roles      []RoleHolders `json:"roles"`
+	Quorum     []Quorum      `json:"quorum"`
+	Algorithms []string      `json:"algorithms"`
 	// Environments and Classifications: the policy's vocabularies, which
 	// every new key's words come from; absent where the policy has none.
-	Environments    []string `json:"environments,omitempty"`
-	Classifications []string `json:"classifications,omitempty"`
-	Rotation   []RotationRule `json:"rotation"`
-	Changes    []int64        `json:"changes"` // records that changed the policy
+	Environments    []string       `json:"environments,omitempty"`
+	Classifications []string       `json:"classifications,omitempty"`
+	Rotation        []RotationRule `json:"rotation"`
+	Changes         []int64        `json:"changes"` // records that changed the policy
 }
 
 // Control maps report sections to a control they evidence.
