@@ -61,6 +61,9 @@ type PolicyPlan struct {
 	// vocabularies; an empty list removes one.
 	Environments    []string `yaml:"environments"`
 	Classifications []string `yaml:"classifications"`
+	// ExportOAEP, when given, replaces the RSA-OAEP export hashes; an
+	// empty list restores the default.
+	ExportOAEP []string `yaml:"export_oaep"`
 }
 
 // NewMember is a member joining the roster.
@@ -367,7 +370,8 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 	pol := &ledger.Policy{Approvals: map[string]ledger.Requirement{}, Algorithms: slices.Clone(st.Policy.Algorithms), Rotation: maps.Clone(st.Policy.Rotation),
 		MemberKeyRSAMinBits: st.Policy.MemberKeyRSAMinBits, ReviewCadence: st.Policy.ReviewCadence,
 		GeneratorMayApproveDestruction: st.Policy.GeneratorMayApproveDestruction,
-		Environments:                   slices.Clone(st.Policy.Environments), Classifications: slices.Clone(st.Policy.Classifications)}
+		Environments:                   slices.Clone(st.Policy.Environments), Classifications: slices.Clone(st.Policy.Classifications),
+		ExportOAEP: slices.Clone(st.Policy.ExportOAEP)}
 	for k, v := range st.Policy.Approvals {
 		pol.Approvals[k] = v
 	}
@@ -403,6 +407,12 @@ func (e *Engine) newRoster() (*ledger.Roster, *ledger.Policy, error) {
 		if pp.Classifications != nil {
 			pol.Classifications = slices.Clone(pp.Classifications)
 		}
+		if pp.ExportOAEP != nil {
+			pol.ExportOAEP = slices.Clone(pp.ExportOAEP)
+		}
+		if len(pol.ExportOAEP) == 0 {
+			pol.ExportOAEP = nil
+		}
 		if len(pol.Environments) == 0 {
 			pol.Environments = nil
 		}
@@ -437,7 +447,8 @@ func policyChange(old, next *ledger.Policy) string {
 	for _, v := range []struct {
 		name      string
 		old, next []string
-	}{{"environments", old.Environments, next.Environments}, {"classifications", old.Classifications, next.Classifications}} {
+	}{{"environments", old.Environments, next.Environments}, {"classifications", old.Classifications, next.Classifications},
+		{"RSA-OAEP export hashes", old.ExportOAEPHashes(), next.ExportOAEPHashes()}} {
 		if !slices.Equal(v.old, v.next) {
 			ch = append(ch, fmt.Sprintf("%s %s → %s", v.name, orNone(strings.Join(v.old, ", ")), orNone(strings.Join(v.next, ", "))))
 		}

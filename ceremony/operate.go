@@ -125,7 +125,7 @@ func (e *Engine) export(res *Result) (*ledger.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, werr := e.token.Wrap(wrapper, target)
+	w, werr := e.token.Wrap(wrapper, target, e.Ledger.State().Policy.ExportOAEPHashes()...)
 	_, derr := e.token.Destroy(wrapper)
 	removed = derr == nil
 	if derr != nil && werr == nil {

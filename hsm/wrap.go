@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/miekg/pkcs11"
 
@@ -64,9 +65,10 @@ func (t *Token) aesWrapMech(flag uint) (uint, string, error) {
 
 // Wrap wraps target under wrapping, both on this token: an AES wrapping
 // key uses RFC 5649 (KWP preferred, KEY_WRAP_PAD otherwise), an RSA public
-// key uses OAEP (SHA-256 tried first, SHA-1 otherwise). The mechanism and
-// hash used are reported in the result.
-func (t *Token) Wrap(wrapping, target *Key) (*Wrapped, error) {
+// key uses OAEP with the first of oaep ("sha-256", "sha-1"; both in that
+// order when none is named) the token takes. The mechanism and hash used
+// are reported in the result.
+func (t *Token) Wrap(wrapping, target *Key, oaep ...string) (*Wrapped, error) {
 	if wrapping.tok != t || target.tok != t {
 		return nil, fmt.Errorf("wrap %q under %q: both keys must be on token %q in this session", target.Label, wrapping.Label, t.info.Label)
 	}
@@ -96,9 +98,17 @@ func (t *Token) Wrap(wrapping, target *Key) (*Wrapped, error) {
 		if err := t.need(pkcs11.CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP", pkcs11.CKF_WRAP); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		for _, h := range oaepHashes {
-			m, _ := oaepMech(h.name)
-			mechs, names = append(mechs, m), append(names, h.name)
+		if len(oaep) == 0 {
+			for _, h := range oaepHashes {
+				oaep = append(oaep, h.name)
+			}
+		}
+		for _, h := range oaep {
+			m, err := oaepMech(h)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			mechs, names = append(mechs, m), append(names, h)
 		}
 	default:
 		return nil, fmt.Errorf("%s: %w: a %s key cannot wrap", op, ErrMechanismUnsupported, wrapping.Type)
@@ -125,6 +135,10 @@ func (t *Token) Wrap(wrapping, target *Key) (*Wrapped, error) {
 		}
 	}
 	if err != nil {
+		if c := rv(err); len(mechs) > 0 && mechs[0].Mechanism == pkcs11.CKM_RSA_PKCS_OAEP && (c == pkcs11.CKR_ARGUMENTS_BAD || c == ckrMechanismParamInval) {
+			return nil, hint.With(fmt.Errorf("%s: %w: the token refused RSA-OAEP with %s: %w", op, ErrMechanismUnsupported, strings.Join(names, ", else "), err),
+				"this token offers another OAEP hash (SoftHSM: SHA-1 only); the policy's export_oaep names those allowed")
+		}
 		return nil, t.explainWrapError(op, err, wh, th, target)
 	}
 	w.Blob = blob

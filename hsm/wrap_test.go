@@ -203,6 +203,19 @@ func TestWrapOAEP(t *testing.T) {
 		t.Fatalf("oaep wrap: %s %s %d bytes", w.Mechanism, w.OAEPHash, len(w.Blob))
 	}
 	t.Logf("oaep hash used: %s", w.OAEPHash)
+	// Only the hashes asked for are tried: the one used works alone, an
+	// unknown one is refused before the token is asked.
+	if w1, err := ta.Wrap(wk, k, w.OAEPHash); err != nil || w1.OAEPHash != w.OAEPHash {
+		t.Errorf("wrap with %s alone: %v", w.OAEPHash, err)
+	}
+	if _, err := ta.Wrap(wk, k, "md5"); !errors.Is(err, hsm.ErrMechanismUnsupported) {
+		t.Errorf("wrap with md5: %v, want ErrMechanismUnsupported", err)
+	}
+	if w.OAEPHash == "sha-1" { // the token refuses SHA-256 (SoftHSM): no fallback when not allowed
+		if _, err := ta.Wrap(wk, k, "sha-256"); !errors.Is(err, hsm.ErrMechanismUnsupported) || !strings.Contains(err.Error(), "refused RSA-OAEP with sha-256") {
+			t.Errorf("wrap with sha-256 alone on a SHA-1 token: %v", err)
+		}
+	}
 	spec.ID = k.ID
 	r, err := tb.Unwrap(rk, w, spec)
 	if err != nil {

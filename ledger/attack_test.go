@@ -84,10 +84,10 @@ var attacks = []attack{
 	{name: "intent of a kind no rule names", kind: "key.whatever.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1"}), want: "unknown record kind"},
 	{name: "export with no intent", kind: "key.exported", cer: "x1", actor: "alice",
-		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
+		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-256", "output_sha256": "00", "hsm": testHSM}),
 		want:  "cannot begin ceremony"},
 	{name: "export inside an approved backup intent", setup: backupIntent, kind: "key.exported", cer: "bk-k1b", actor: "alice",
-		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
+		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-256", "output_sha256": "00", "hsm": testHSM}),
 		want:  "only backup.split or ceremony.aborted may follow"},
 	{name: "destruction inside an approved backup intent", setup: backupIntent, kind: "key.destroyed", cer: "bk-k1b", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1", "verification": map[string]any{}, "hsm": testHSM}),
@@ -123,14 +123,27 @@ var attacks = []attack{
 	{name: "export to another recipient than approved", setup: func(t *testing.T, f *fixture) {
 		f.add(t, "key.export.intent", "exp-k1", "alice", map[string]any{"key_id": "k1", "recipient": "partner"}, "dave")
 	}, kind: "key.exported", cer: "exp-k1", actor: "alice",
-		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
+		facts: facts(map[string]any{"key_id": "k1", "recipient": "stranger", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-256", "output_sha256": "00", "hsm": testHSM}),
 		want:  "facts.recipient of key.exported is not what intent"},
+	{name: "an export with the OAEP hash the policy refuses", setup: func(t *testing.T, f *fixture) {
+		st := f.l.State()
+		p := st.Policy
+		p.ExportOAEP = []string{"sha-256"}
+		facts, err := rosterFacts(&st.Roster, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.add(t, "roster.changed", "policy-oaep", "carol", facts, "dave")
+		f.add(t, "key.export.intent", "exp-k1", "alice", map[string]any{"key_id": "k1", "recipient": "partner"}, "dave")
+	}, kind: "key.exported", cer: "exp-k1", actor: "alice",
+		facts: facts(map[string]any{"key_id": "k1", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-1", "output_sha256": "00", "hsm": testHSM}),
+		want:  `facts.oaep_hash "sha-1" is not one of the policy's export hashes (sha-256)`},
 	{name: "export outcome for another key", setup: func(t *testing.T, f *fixture) {
 		f.add(t, "key.generate.intent", "gen-k3", "alice", map[string]any{"key_id": "k3", "label": "kek-3"}, "carol")
 		f.add(t, "key.generated", "gen-k3", "alice", map[string]any{})
 		f.add(t, "key.export.intent", "exp-k1", "alice", map[string]any{"key_id": "k1", "recipient": "partner"}, "dave")
 	}, kind: "key.exported", cer: "exp-k1", actor: "alice",
-		facts: facts(map[string]any{"key_id": "k3", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "00", "hsm": testHSM}),
+		facts: facts(map[string]any{"key_id": "k3", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-256", "output_sha256": "00", "hsm": testHSM}),
 		want:  "facts.key_id of key.exported is not what intent"},
 	{name: "backup split other than approved", setup: backupIntent, kind: "backup.split", cer: "bk-k1b", actor: "alice",
 		facts: func(f *fixture) map[string]any {

@@ -210,6 +210,7 @@ func (f *fixture) complete(kind, ceremony string, in map[string]any) (map[string
 	case "key.exported":
 		fromIntent("key_id", "recipient", "output")
 		def("mechanism", "CKM_RSA_PKCS_OAEP")
+		def("oaep_hash", "sha-256")
 		def("output_sha256", "00")
 	case "key.destroy.intent":
 		def("reason", "test")

@@ -65,6 +65,11 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 			}
 		}
 	}
+	if rec.Kind == "key.exported" && factString(rec.Facts, "mechanism") == "CKM_RSA_PKCS_OAEP" {
+		if h := factString(rec.Facts, "oaep_hash"); !slices.Contains(s.Policy.ExportOAEPHashes(), h) {
+			return fmt.Errorf("facts.oaep_hash %.40q is not one of the policy's export hashes (%s)", h, strings.Join(s.Policy.ExportOAEPHashes(), ", "))
+		}
+	}
 	if id, has := rec.Facts["id"]; has && id != keyID {
 		return fmt.Errorf("facts.id %s is not the key's id %s", brief(id), keyID)
 	}

@@ -108,6 +108,28 @@ type Policy struct {
 	// they did.
 	Environments    []string `json:"environments,omitempty"`
 	Classifications []string `json:"classifications,omitempty"`
+	// ExportOAEP are the hashes an RSA-OAEP export may use ("sha-256",
+	// "sha-1"), tried in this order; empty means DefaultExportOAEP. Left
+	// out of the encoding when empty.
+	ExportOAEP []string `json:"export_oaep,omitempty"`
+}
+
+// OAEPHashes are the RSA-OAEP hashes Custos knows.
+var OAEPHashes = []string{"sha-256", "sha-1"}
+
+// DefaultExportOAEP is the export hashes of a policy that names none:
+// SHA-256, else SHA-1 (SoftHSM offers only SHA-1 for OAEP; in OAEP, SHA-1
+// serves as the mask and label hash, where no collision resistance is
+// needed, and NIST SP 800-56B allows it). A policy that writes
+// export_oaep: [sha-256] refuses the fallback.
+var DefaultExportOAEP = OAEPHashes
+
+// ExportOAEPHashes is the policy's RSA-OAEP export hashes, in order.
+func (p *Policy) ExportOAEPHashes() []string {
+	if len(p.ExportOAEP) == 0 {
+		return DefaultExportOAEP
+	}
+	return p.ExportOAEP
 }
 
 // VocabWord is the form of a vocabulary word: an environment or a
@@ -331,6 +353,14 @@ func Validate(r *Roster, p *Policy) error {
 	if err := checkVocabulary("environments", p.Environments); err != nil {
 		return err
 	}
+	for i, h := range p.ExportOAEP {
+		if !slices.Contains(OAEPHashes, h) {
+			return fmt.Errorf("policy.export_oaep[%d]: unknown hash %.40q (known: %s)", i, h, strings.Join(OAEPHashes, ", "))
+		}
+		if slices.Index(p.ExportOAEP, h) != i {
+			return fmt.Errorf("policy.export_oaep[%d]: %q is listed twice", i, h)
+		}
+	}
 	return checkVocabulary("classifications", p.Classifications)
 }
 
@@ -382,6 +412,7 @@ type policyDoc struct {
 	ReviewCadence                  string                    `yaml:"review_cadence"`
 	Environments                   []string                  `yaml:"environments"`
 	Classifications                []string                  `yaml:"classifications"`
+	ExportOAEP                     []string                  `yaml:"export_oaep"`
 }
 
 type requirementDoc struct {
@@ -448,6 +479,7 @@ func ParseRoster(file string, data []byte) (*RosterFile, error) {
 	p.GeneratorMayApproveDestruction = d.Policy.GeneratorMayApproveDestruction
 	p.ReviewCadence = d.Policy.ReviewCadence
 	p.Environments, p.Classifications = d.Policy.Environments, d.Policy.Classifications
+	p.ExportOAEP = d.Policy.ExportOAEP
 	if b := d.Policy.MemberRSAMinBits; b != nil {
 		p.MemberKeyRSAMinBits = *b
 	}

@@ -184,7 +184,7 @@ func factValue(s string) string {
 // factNote says why a value that a reviewer would question is recorded.
 func factNote(label, value string) string {
 	if label == "oaep_hash" && strings.EqualFold(value, "sha-1") {
-		return "acceptable: in RSA-OAEP, SHA-1 serves only as the mask-generation and label hash, where no collision resistance is needed, and OAEP with SHA-1 is still secure (NIST SP 800-56B allows it); SoftHSM offers only SHA-1 for OAEP, and the export recorded it as such"
+		return "acceptable: in RSA-OAEP, SHA-1 serves only as the mask-generation and label hash, where no collision resistance is needed, and OAEP with SHA-1 is still secure (NIST SP 800-56B allows it); SoftHSM offers only SHA-1 for OAEP, the policy's export_oaep allowed it (verify checks), and the export recorded it as such"
 	}
 	return ""
 }

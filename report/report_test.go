@@ -121,7 +121,7 @@ func (f *fixture) story() {
 	f.add("key.generated", "gen-root", "alice", map[string]any{"key_id": "k2", "label": "root", "type": "ec-p384", "spki_sha256": "ff00", "hsm": hsmFacts})
 	f.close("gen-root", "alice")
 	f.add("key.export.intent", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "recipient_key_spki_sha256": "aa", "purpose": "link", "expires": "2030-01-01", "hsm": hsmFacts}, "bob", "carol")
-	f.add("key.exported", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "output_sha256": "beef", "hsm": hsmFacts})
+	f.add("key.exported", "exp-1", "alice", map[string]any{"key_id": "k1", "recipient": "partner", "mechanism": "CKM_RSA_PKCS_OAEP", "oaep_hash": "sha-256", "output_sha256": "beef", "hsm": hsmFacts})
 	f.close("exp-1", "alice")
 	f.add("key.destroy.intent", "destroy-root", "alice", map[string]any{"key_id": "k2", "reason": "superseded", "hsm": hsmFacts}, "bob")
 	f.add("key.destroyed", "destroy-root", "alice", map[string]any{"key_id": "k2", "verification": map[string]any{"found_by_id": 0}, "hsm": hsmFacts})
