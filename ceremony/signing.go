@@ -46,7 +46,10 @@ type SignPlan struct {
 	Key     string `yaml:"key,required"`
 	Purpose string `yaml:"purpose,required"`
 
-	Detached *DetachedPlan `yaml:"detached"`
+	Detached                *DetachedPlan `yaml:"detached"`
+	RootCertificate         *CertPlan     `yaml:"root_certificate"`
+	IntermediateCertificate *CertPlan     `yaml:"intermediate_certificate"`
+	CRL                     *CRLPlan      `yaml:"crl"`
 }
 
 // DetachedPlan is a detached signature over a file: raw (signature) and,
@@ -76,6 +79,18 @@ type signWork struct {
 	inputs    []any
 	outputs   []any // {format, file}
 	summary   map[string]any
+	// readAloud are lines the plan shows to be read aloud (a CSR's key).
+	readAloud []string
+
+	// X.509 (signcert.go): pub is the signing key's public key; prepare
+	// builds and lints the TBS with a serial (serial: the kind takes one
+	// from the HSM's RNG); build signs it with the HSM's signer and returns
+	// the TBS signed and the output; sig is the signature in an output.
+	pub     crypto.PublicKey
+	serial  bool
+	prepare func(serial []byte) error
+	build   func(crypto.Signer) ([]byte, []byte, error)
+	sig     func([]byte) []byte
 }
 
 // checkSignScript checks a sign script on its own.
@@ -83,11 +98,22 @@ func checkSignScript(s *Script) error {
 	g := s.Sign
 	bad := func(path, msg, fix string) error { return scriptErr(s.File, path, msg, fix) }
 	n := 0
-	if g.Detached != nil {
-		n++
+	for _, present := range []bool{g.Detached != nil, g.RootCertificate != nil, g.IntermediateCertificate != nil, g.CRL != nil} {
+		if present {
+			n++
+		}
 	}
 	if n != 1 {
-		return bad("sign", "names no sub-kind", "add one of: detached")
+		return bad("sign", fmt.Sprintf("names %d sub-kinds", n), "exactly one of: detached, root_certificate, intermediate_certificate, crl")
+	}
+	if c := g.RootCertificate; c != nil {
+		return checkCertPlan(s.File, "sign.root_certificate", c, false)
+	}
+	if c := g.IntermediateCertificate; c != nil {
+		return checkCertPlan(s.File, "sign.intermediate_certificate", c, true)
+	}
+	if c := g.CRL; c != nil {
+		return checkCRLPlan(s.File, c)
 	}
 	if d := g.Detached; d != nil {
 		if d.Signature == "" && d.SSHSig == "" {
@@ -129,9 +155,16 @@ func (e *Engine) planSign(p *Plan) error {
 	w := &signWork{key: ks, keyType: kt}
 	switch {
 	case g.Detached != nil:
-		if err := e.planDetached(w); err != nil {
-			return err
-		}
+		err = e.planDetached(w)
+	case g.RootCertificate != nil:
+		err = e.planCert(w, g.RootCertificate, false)
+	case g.IntermediateCertificate != nil:
+		err = e.planCert(w, g.IntermediateCertificate, true)
+	case g.CRL != nil:
+		err = e.planCRL(w)
+	}
+	if err != nil {
+		return err
 	}
 	for i, o := range w.outputs {
 		f := o.(map[string]any)["file"].(string)
@@ -148,8 +181,13 @@ func (e *Engine) planSign(p *Plan) error {
 	p.Steps = append([]string{
 		fmt.Sprintf("record the intent to sign with key %q (%s): %s, purpose %q", ks.Label, ks.Type, w.kind, g.Purpose),
 	}, w.steps()...)
+	p.Steps = append(p.Steps, w.readAloud...)
+	tbs := "TBS sha256 " + w.tbsSHA256
+	if w.serial {
+		tbs = "the TBS linted by zlint, its serial drawn from the HSM's RNG, its sha256 in the intent"
+	}
 	p.Steps = append(p.Steps,
-		fmt.Sprintf("sign inside the HSM with %s; TBS sha256 %s", w.mechanism, w.tbsSHA256),
+		fmt.Sprintf("sign inside the HSM with %s; %s", w.mechanism, tbs),
 		"write "+strings.Join(outs, ", ")+", read them back, record their SHA-256",
 		"witnesses co-sign the closing checkpoint")
 	return nil
@@ -240,6 +278,11 @@ func (e *Engine) draftSign(facts map[string]any) error {
 	if w == nil {
 		return errors.New("sign: no plan")
 	}
+	if w.prepare != nil {
+		if err := e.prepareX509(w); err != nil {
+			return err
+		}
+	}
 	facts["key_id"] = w.key.ID
 	facts["label"] = w.key.Label
 	facts["sign_kind"] = w.kind
@@ -294,6 +337,8 @@ func (e *Engine) signOp(res *Result) (*ledger.Record, error) {
 	switch w.kind {
 	case SignDetached:
 		outs, sigSum, err = e.signDetached(signer)
+	default:
+		outs, sigSum, err = e.signX509(signer)
 	}
 	if err != nil {
 		return nil, err
@@ -314,6 +359,9 @@ func (e *Engine) signOp(res *Result) (*ledger.Record, error) {
 	facts := map[string]any{
 		"key_id": w.key.ID, "hsm": hsmFacts(e.token), "sign_kind": w.kind, "mechanism": w.mechanism,
 		"tbs_sha256": w.tbsSHA256, "signature_sha256": sigSum, "outputs": recorded,
+	}
+	if serial, _ := w.summary["serial"].(string); serial != "" {
+		facts["serial"] = serial
 	}
 	return e.Ledger.Draft("key.signed", e.plan.Ceremony, e.actor(), facts, e.now()), nil
 }
@@ -427,4 +475,34 @@ func settleSign(intent *ledger.Record, cause string) string {
 		}
 	}
 	return reason
+}
+
+// prepareX509 builds the final TBS at Draft: the signing key's public key
+// read from the token (and held to the ledger's fingerprint), the serial
+// drawn from the HSM's RNG, the whole linted.
+func (e *Engine) prepareX509(w *signWork) error {
+	id, _ := hex.DecodeString(w.key.ID)
+	key, err := e.token.FindKey(id, "")
+	if err != nil {
+		return err
+	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		return err
+	}
+	spki, _, err := hsm.Fingerprints(pub)
+	if err != nil {
+		return err
+	}
+	if want, _ := w.key.Facts["spki_sha256"].(string); spki != want {
+		return fmt.Errorf("token %q: key %s has public key sha256 %s, the ledger recorded %s", e.token.Info().Label, w.key.ID, spki, want)
+	}
+	w.pub = pub
+	var serial []byte
+	if w.serial {
+		if serial, err = e.drawSerial(); err != nil {
+			return err
+		}
+	}
+	return w.prepare(serial)
 }

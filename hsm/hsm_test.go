@@ -1,6 +1,7 @@
 package hsm_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/aes"
 	"crypto/ecdsa"
@@ -467,4 +468,23 @@ func FuzzParseECPoint(f *testing.F) {
 			hsm.ParseECPoint(kt, b)
 		}
 	})
+}
+
+// TestRandom: the token's RNG gives the bytes asked, different each time.
+func TestRandom(t *testing.T) {
+	tok := hsmtest.NewToken(t, "rng").Open(t)
+	a, err := tok.Random(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tok.Random(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != 20 || bytes.Equal(a, b) {
+		t.Fatalf("random: %x then %x", a, b)
+	}
+	if _, err := tok.Random(0); err == nil {
+		t.Error("0 bytes asked and no error")
+	}
 }
