@@ -113,6 +113,7 @@ func TestSignDetached(t *testing.T) {
 		})
 	}
 	w.t = t
+
 	if out := w.must("verify", "L"); !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("verify: %s", out)
 	}
@@ -197,6 +198,29 @@ func TestSignRefusals(t *testing.T) {
 	}
 	if last := lastRecordOf(t, led, "key.signed"); last.Seq != signed.Seq {
 		t.Errorf("the killed sign was recorded as signed (record %d)", last.Seq)
+	}
+	// A root certificate approved from elsewhere: the request carries the
+	// serial drawn from the HSM, so the run rebuilds the approved TBS; one
+	// byte changed in the template is another TBS, and refused.
+	w.write("r1.yaml", w.rootScript("r1", "root-ec", fmt.Sprintf(rootTemplate, "carried", "")))
+	w.must("run", "r1.yaml", "--ledger", "L", "--key", "alice=alice", "--request-out", "r1.req")
+	w.must("approve", "r1.req", "--ledger", "L", "--key", "bob=bob", "-o", "r1-bob.sig", "--yes")
+	w.write("r1.yaml", w.rootScript("r1", "root-ec", strings.Replace(fmt.Sprintf(rootTemplate, "carried", ""), "validity: 20y", "validity: 21y", 1)))
+	before = count()
+	out, err = w.run(nil, "run", "r1.yaml", "--ledger", "L", "--key", "alice=alice", "--request", "r1.req", "--approval", "r1-bob.sig")
+	if err == nil || !strings.Contains(out, "no longer matches") {
+		t.Fatalf("an approval for another template was accepted: %v\n%s", err, out)
+	}
+	if count() != before {
+		t.Fatal("the refused sign recorded something")
+	}
+	w.write("r1.yaml", w.rootScript("r1", "root-ec", fmt.Sprintf(rootTemplate, "carried", "")))
+	w.must("run", "r1.yaml", "--ledger", "L", "--key", "alice=alice", "--request", "r1.req", "--approval", "r1-bob.sig")
+	w.mustSh("openssl verify -CAfile r1.pem r1.pem")
+	req := lastRecordOf(t, led, "key.sign.intent")
+	sum, _ := req.Facts["summary"].(map[string]any)
+	if serial := strings.ToLower(strings.TrimPrefix(w.mustSh("openssl x509 -noout -serial -in r1.pem"), "serial=")); sum["serial"] != serial {
+		t.Errorf("the certificate's serial %s is not the approved %v", serial, sum["serial"])
 	}
 	if out := w.must("verify", "L"); !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("verify: %s", out)
