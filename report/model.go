@@ -120,6 +120,26 @@ type Export struct {
 	OutputSHA256 string `json:"output_sha256,omitempty"`
 }
 
+// Signature is one signature made with a key on the HSM (key.signed): a
+// certificate, a CRL or a detached signature, with the digest of what
+// was signed and of each output.
+type Signature struct {
+	Event
+	SignKind  string         `json:"sign_kind"`
+	Purpose   string         `json:"purpose,omitempty"`
+	Mechanism string         `json:"mechanism"`
+	TBSSHA256 string         `json:"tbs_sha256"`
+	Serial    string         `json:"serial,omitempty"`
+	Outputs   []SignedOutput `json:"outputs"`
+}
+
+// SignedOutput is one file a signature wrote.
+type SignedOutput struct {
+	File   string `json:"file"`
+	Format string `json:"format"`
+	SHA256 string `json:"sha256"`
+}
+
 // Backup is one backup split of a key: M of N shares of the wrapping key.
 type Backup struct {
 	Event
@@ -174,6 +194,8 @@ type Key struct {
 	Created        *Event          `json:"created,omitempty"` // nil while generating or when aborted
 	Requested      Event           `json:"requested"`         // the generate intent
 	Exports        []Export        `json:"exports"`
+	// Signatures are the key's uses: what it signed (the key-usage list).
+	Signatures []Signature `json:"signatures,omitempty"`
 	Backups        []Backup        `json:"backups"`
 	Restores       []Event         `json:"restores"`
 	LastShareCheck string          `json:"last_share_check,omitempty"`

@@ -5,8 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"custos/ledger"
+	"custos/report/schematest"
 )
 
 // signRoom is a workspace with an EC P-384, an RSA-3072 and an Ed25519
@@ -221,6 +225,46 @@ func TestSignRefusals(t *testing.T) {
 	sum, _ := req.Facts["summary"].(map[string]any)
 	if serial := strings.ToLower(strings.TrimPrefix(w.mustSh("openssl x509 -noout -serial -in r1.pem"), "serial=")); sum["serial"] != serial {
 		t.Errorf("the certificate's serial %s is not the approved %v", serial, sum["serial"])
+	}
+
+	// The report's key usage and custos check list every signature made.
+	w.must("report", "L", "-o", "report.md")
+	w.must("report", "L", "-o", "report.json")
+	md, _ := os.ReadFile(filepath.Join(w.dir, "report.md"))
+	var made []*ledger.Record
+	filepath.Walk(filepath.Join(led, "records"), func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if r, err := ledger.DecodeRecord(b); err == nil && r.Kind == "key.signed" {
+			made = append(made, r)
+		}
+		return nil
+	})
+	if len(made) != 2 {
+		t.Fatalf("%d key.signed records, want 2", len(made))
+	}
+	// (other controls fail on this bare ledger: no owners, no rotation)
+	chk, _ := w.run(nil, "check", "L")
+	js, _ := os.ReadFile(filepath.Join(w.dir, "report.json"))
+	sch, err := schematest.Load("../../docs/report-schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs := sch.Problems(js); len(probs) > 0 {
+		t.Fatalf("the report breaks its schema:\n%s", strings.Join(probs, "\n"))
+	}
+	for _, r := range made {
+		if !strings.Contains(string(md), fmt.Sprintf("(record %d): %s for ", r.Seq, r.Facts["sign_kind"])) || !strings.Contains(string(md), r.Facts["tbs_sha256"].(string)) {
+			t.Errorf("the report does not list signature record %d:\n%s", r.Seq, md)
+		}
+		if !strings.Contains(chk, fmt.Sprintf("record %d key.signed", r.Seq)) || !strings.Contains(chk, "TBS sha256 "+r.Facts["tbs_sha256"].(string)) {
+			t.Errorf("custos check does not list signature record %d:\n%s", r.Seq, chk)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^KM-15\s+PASS\s+2\s+0\s`).MatchString(chk) {
+		t.Errorf("custos check: KM-15 does not pass over the 2 signatures:\n%s", chk)
 	}
 	if out := w.must("verify", "L"); !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("verify: %s", out)
