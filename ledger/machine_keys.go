@@ -75,6 +75,9 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 		return err
 	}
 	if rec.Kind == "key.sign.intent" {
+		if strings.HasPrefix(k.Type, "aes") {
+			return fmt.Errorf("key %s is a %s secret key: it signs nothing", k.ID, k.Type)
+		}
 		if seq := lastEvent(k, "key.compromised"); seq > 0 {
 			return fmt.Errorf("key %s was reported compromised (record %d): it may only be rotated away and destroyed, never sign", k.ID, seq)
 		}
