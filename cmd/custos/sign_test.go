@@ -114,6 +114,12 @@ func TestSignDetached(t *testing.T) {
 			if sum := strings.Fields(w.mustSh("sha256sum " + c.name + ".sig"))[0]; sum != rec.Facts["signature_sha256"] {
 				t.Errorf("signature_sha256 %v, the file's %s", rec.Facts["signature_sha256"], sum)
 			}
+			// The minutes print the TBS digest, as read aloud.
+			w.must("minutes", "L", "--ceremony", c.name, "-o", c.name+".minutes.md")
+			md, _ := os.ReadFile(filepath.Join(w.dir, c.name+".minutes.md"))
+			if !strings.Contains(string(md), "TBS SHA-256") || !strings.Contains(string(md), groupsOf4(fileSum)) {
+				t.Errorf("the minutes do not show the TBS digest %s:\n%s", groupsOf4(fileSum), md)
+			}
 		})
 	}
 	w.t = t
