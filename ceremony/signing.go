@@ -278,6 +278,9 @@ func (e *Engine) draftSign(facts map[string]any) error {
 	if w == nil {
 		return errors.New("sign: no plan")
 	}
+	if err := e.signReady(w); err != nil {
+		return err
+	}
 	if w.prepare != nil {
 		if err := e.prepareX509(w); err != nil {
 			return err
@@ -477,19 +480,25 @@ func settleSign(intent *ledger.Record, cause string) string {
 	return reason
 }
 
-// prepareX509 builds the final TBS at Draft: the signing key's public key
-// read from the token (and held to the ledger's fingerprint), the serial
-// drawn from the HSM's RNG, the whole linted.
-func (e *Engine) prepareX509(w *signWork) error {
+// signReady checks, before the intent, that the token holds the key the
+// ledger names (its public key's fingerprint) and can sign with it by the
+// mechanism planned, so a missing mechanism costs no record.
+func (e *Engine) signReady(w *signWork) error {
 	id, _ := hex.DecodeString(w.key.ID)
 	key, err := e.token.FindKey(id, "")
 	if err != nil {
 		return err
 	}
-	pub, err := key.PublicKey()
+	signer, err := key.Signer()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: hsm: %w", e.Script.File, err)
 	}
+	if strings.Contains(w.mechanism, "CKM_RSA_PKCS_PSS") {
+		if err := key.CheckPSS(); err != nil {
+			return fmt.Errorf("%s: hsm: %w", e.Script.File, err)
+		}
+	}
+	pub := signer.Public()
 	spki, _, err := hsm.Fingerprints(pub)
 	if err != nil {
 		return err
@@ -498,8 +507,15 @@ func (e *Engine) prepareX509(w *signWork) error {
 		return fmt.Errorf("token %q: key %s has public key sha256 %s, the ledger recorded %s", e.token.Info().Label, w.key.ID, spki, want)
 	}
 	w.pub = pub
+	return nil
+}
+
+// prepareX509 builds the final TBS at Draft: the serial drawn from the
+// HSM's RNG, the whole linted.
+func (e *Engine) prepareX509(w *signWork) error {
 	var serial []byte
 	if w.serial {
+		var err error
 		if serial, err = e.drawSerial(); err != nil {
 			return err
 		}

@@ -164,3 +164,9 @@ func rawToDER(sig []byte) ([]byte, error) {
 	n := len(sig) / 2
 	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
 }
+
+// CheckPSS fails (ErrMechanismUnsupported) unless the key's token signs
+// with CKM_RSA_PKCS_PSS: asked before a ceremony records its intent.
+func (k *Key) CheckPSS() error {
+	return k.tok.need(pkcs11.CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS", pkcs11.CKF_SIGN)
+}
