@@ -78,13 +78,13 @@ func TestSignX509(t *testing.T) {
 			w.write(crl+".yaml", fmt.Sprintf("kind: sign\nceremony: %s\nhsm: %q\noperator: alice\nsign:\n  key: %s\n  purpose: quarterly CRL\n  crl:\n    issuer: %s.pem\n    number: 7\n    this_update: 2026-12-01\n    next_update: 2027-03-01\n    revoked:\n      - {serial: \"3a:9f:01\", date: 2026-11-30, reason: key_compromise}\n%s    output: %s.pem\n",
 				crl, w.tok.URI, c.key, root, c.extra, crl))
 			w.must("run", crl+".yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
-			out := w.mustSh(fmt.Sprintf("openssl crl -in %s.pem -CAfile %s.pem -noout -text 2>&1", crl, root))
+			out := w.mustSh(fmt.Sprintf("openssl crl -verify -in %s.pem -CAfile %s.pem -noout -text 2>&1", crl, root))
 			for _, want := range []string{"verify OK", "X509v3 CRL Number: \n                7", "Serial Number: 3A9F01", "Key Compromise"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("openssl crl: no %q:\n%s", want, out)
 				}
 			}
-			if out, err := w.sh(fmt.Sprintf("openssl crl -in %s.pem -CAfile %s.pem -noout 2>&1 | grep -q 'verify OK'", crl, inter)); err == nil {
+			if out, err := w.sh(fmt.Sprintf("openssl crl -verify -in %s.pem -CAfile %s.pem -noout 2>&1 | grep -q 'verify OK'", crl, inter)); err == nil {
 				t.Errorf("the CRL verifies under another CA: %s", out)
 			}
 			rec = lastRecordOf(t, filepath.Join(w.dir, "L"), "key.signed")
