@@ -236,6 +236,8 @@ func TestSignRefusals(t *testing.T) {
 	// The report's key usage and custos check list every signature made.
 	w.must("report", "L", "-o", "report.md")
 	w.must("report", "L", "-o", "report.json")
+	w.must("report", "L", "-o", "report.html")
+	page, _ := os.ReadFile(filepath.Join(w.dir, "report.html"))
 	md, _ := os.ReadFile(filepath.Join(w.dir, "report.md"))
 	var made []*ledger.Record
 	filepath.Walk(filepath.Join(led, "records"), func(p string, fi os.FileInfo, err error) error {
@@ -264,6 +266,9 @@ func TestSignRefusals(t *testing.T) {
 	for _, r := range made {
 		if !strings.Contains(string(md), fmt.Sprintf("(record %d): %s for ", r.Seq, r.Facts["sign_kind"])) || !strings.Contains(string(md), r.Facts["tbs_sha256"].(string)) {
 			t.Errorf("the report does not list signature record %d:\n%s", r.Seq, md)
+		}
+		if !strings.Contains(string(page), fmt.Sprintf("signed a <b>%s</b>", r.Facts["sign_kind"])) || !strings.Contains(string(page), r.Facts["tbs_sha256"].(string)) {
+			t.Errorf("the HTML report does not list signature record %d", r.Seq)
 		}
 		if !strings.Contains(chk, fmt.Sprintf("record %d key.signed", r.Seq)) || !strings.Contains(chk, "TBS sha256 "+r.Facts["tbs_sha256"].(string)) {
 			t.Errorf("custos check does not list signature record %d:\n%s", r.Seq, chk)
