@@ -466,13 +466,15 @@ func (e *Engine) planCert(w *signWork, c *CertPlan, intermediate bool) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := cert.CheckSignatureFrom(p); err != nil && !intermediate {
-			// A root's CheckSignatureFrom itself needs it to be a CA.
-			if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
-				return nil, nil, err
-			}
-		} else if err != nil {
-			return nil, nil, err
+		// A root is checked against its own key, an intermediate against
+		// its issuer's (CheckSignatureFrom also wants the issuer a CA).
+		if intermediate {
+			err = cert.CheckSignatureFrom(p)
+		} else {
+			err = cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("the HSM's signature does not verify: %w", err)
 		}
 		return cert.RawTBSCertificate, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 	}

@@ -125,4 +125,26 @@ func TestSignLintRefusal(t *testing.T) {
 			t.Errorf("%s: a certificate was written", c.name)
 		}
 	}
+
+	// A CSR whose self-signature does not verify: one bit of its
+	// signature flipped.
+	w.mustSh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bad.key -subj '/CN=Bad CA' -outform DER -out good.der 2>/dev/null")
+	der, err := os.ReadFile(filepath.Join(w.dir, "good.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der[len(der)-1] ^= 1
+	if err := os.WriteFile(filepath.Join(w.dir, "bad.der"), der, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.mustSh("openssl req -inform DER -in bad.der -out bad.csr")
+	w.write("bad-csr.yaml", fmt.Sprintf("kind: sign\nceremony: bad-csr\nhsm: %q\noperator: alice\nsign:\n  key: root-ec\n  purpose: p\n  intermediate_certificate:\n    csr: bad.csr\n    issuer: root-ec.pem\n    not_before: 2026-12-01\n    validity: 5y\n    key_usage: [cert_sign]\n    basic_constraints: {ca: true}\n    output: bad.pem\n", w.tok.URI))
+	before := head()
+	out, err := w.run(nil, "run", "bad-csr.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	if err == nil || !strings.Contains(out, "bad-csr.yaml: sign.intermediate_certificate.csr: its self-signature does not verify") {
+		t.Errorf("a CSR with a bad self-signature was not refused: %v\n%s", err, out)
+	}
+	if head() != before {
+		t.Error("the refused CSR recorded something")
+	}
 }
