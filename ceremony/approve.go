@@ -133,6 +133,10 @@ func (e *Engine) Draft() (*ledger.Record, error) {
 		if err := e.draftReshare(facts); err != nil {
 			return nil, err
 		}
+	case KindSign:
+		if err := e.draftSign(facts); err != nil {
+			return nil, err
+		}
 	}
 	if s.Kind == KindRotate || noHSM[s.Kind] {
 		if err := e.draftLifecycle(facts); err != nil {

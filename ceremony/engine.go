@@ -76,6 +76,8 @@ type Engine struct {
 	// backup and restore (backup.go, restore.go)
 	backupID    string
 	restoreFrom *Backup
+	// signing: what a sign ceremony signs, prepared by Plan (signing.go)
+	signing *signWork
 	// deliveries: holder → how their share goes (delivery.go); the
 	// passphrases of those delivered by passphrase, asked before the
 	// intent and wiped after the ceremony; shareBase names the share

@@ -17,6 +17,7 @@ import (
 
 	"custos/hsm"
 	"custos/hsm/hsmtest"
+	"custos/internal/media"
 	"custos/ledger"
 )
 
@@ -379,5 +380,64 @@ func TestResumeFinishesAfterOutcome(t *testing.T) {
 	}
 	if _, err := Resume(b.l, ResumeOptions{Signers: b.signers}); err == nil || !strings.Contains(err.Error(), "no interrupted ceremony") {
 		t.Fatalf("resume with nothing to resume: %v", err)
+	}
+}
+
+// TestFaultsSign: a sign ceremony (a detached signature, then a root
+// certificate) failed before and after C_Sign, and crashed before and
+// after it: resume settles each, the ledger verifies, every ceremony is
+// closed, the token holds only its keys, and no key.signed is recorded
+// unless its outputs were written with the digests it names.
+func TestFaultsSign(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault injection runs the ceremony once per fault")
+	}
+	b := newBackupEnv(t)
+	uri, _, tok := b.token("fault-sign")
+	for _, typ := range []string{"ec-p384", "ed25519"} {
+		if _, out, err := b.run(&Script{Kind: KindGenerate, HSM: uri, Operator: "alice",
+			Key: &KeyPlan{Label: "s-" + typ, Type: typ, Owner: "o", Purpose: "p"}}); err != nil {
+			t.Fatalf("generate: %v\n%s", err, out)
+		}
+	}
+	file := filepath.Join(b.dir, "meta.json")
+	if err := os.WriteFile(file, []byte(`{"v":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, fr := range []faultRun{
+		{"sign detached", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
+			out := filepath.Join(b.dir, fmt.Sprintf("meta-%d", n))
+			return &Script{Kind: KindSign, HSM: uri, Operator: "alice", Sign: &SignPlan{Key: "s-ed25519", Purpose: "p",
+				Detached: &DetachedPlan{File: file, Signature: out + ".sig", SSHSig: out + ".sshsig", Namespace: "file"}}}, uri, []*hsmtest.Token{tok}
+		}},
+		{"sign root certificate", func(t *testing.T, n int) (*Script, string, []*hsmtest.Token) {
+			return &Script{Kind: KindSign, HSM: uri, Operator: "alice", Sign: &SignPlan{Key: "s-ec-p384", Purpose: "p",
+				RootCertificate: &CertPlan{Sub: &NamePlan{CommonName: "Fault Root", Organization: []string{"Example"}},
+					NotBefore: Date{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}, Validity: Duration{Days: 3650},
+					KeyUsage: []string{"cert_sign", "crl_sign", "digital_signature"}, BasicConstraints: &BasicConstraintsPlan{CA: true},
+					Output: filepath.Join(b.dir, fmt.Sprintf("root-%d.pem", n))}}}, uri, []*hsmtest.Token{tok}
+		}},
+	} {
+		t.Run(fr.name, func(t *testing.T) {
+			b.t = t
+			faultEveryPoint(t, b, fr)
+			// Every signature recorded names outputs that are there, whole.
+			for seq := int64(1); seq <= b.l.State().Seq; seq++ {
+				rec, err := b.l.Record(seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Kind != "key.signed" {
+					continue
+				}
+				for _, o := range rec.Facts["outputs"].([]any) {
+					o := o.(map[string]any)
+					data, err := os.ReadFile(o["file"].(string))
+					if err != nil || media.SHA256(data) != o["sha256"] {
+						t.Errorf("record %d names %v (sha256 %v), the file: %v", seq, o["file"], o["sha256"], err)
+					}
+				}
+			}
+		})
 	}
 }

@@ -32,6 +32,8 @@ func (e *Engine) operate(res *Result) (*ledger.Record, error) {
 		return e.restore(res)
 	case KindReshare:
 		return e.reshare(res)
+	case KindSign:
+		return e.signOp(res)
 	}
 	return nil, fmt.Errorf("no hsm operation for %s", e.Script.Kind)
 }

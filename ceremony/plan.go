@@ -69,6 +69,7 @@ var intentKinds = map[string]string{
 
 	KindDestroyBackup: "backup.destroyed",
 	KindReshare:       "backup.reshare.intent",
+	KindSign:          "key.sign.intent",
 }
 
 // Plan validates the script against the ledger (members, roles, policy,
@@ -228,6 +229,10 @@ func (e *Engine) Plan() (*Plan, error) {
 		}
 	case KindReshare:
 		if err := e.planReshare(p); err != nil {
+			return nil, err
+		}
+	case KindSign:
+		if err := e.planSign(p); err != nil {
 			return nil, err
 		}
 	}

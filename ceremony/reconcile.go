@@ -159,6 +159,9 @@ func (e *Engine) settleIntent(intent *ledger.Record, cause string, resumed bool)
 		}
 		return abort(reason), nil
 
+	case "key.sign.intent":
+		return abort(settleSign(intent, cause)), nil
+
 	case "backup.intent":
 		reason, err := settleBackup(t, intent)
 		if err != nil {

@@ -59,6 +59,8 @@ type Script struct {
 
 	DestroyBackup *DestroyBackupPlan `yaml:"destroy_backup"`
 	Reshare       *ResharePlan       `yaml:"reshare"`
+	// Sign is a sign script's section (signing.go).
+	Sign *SignPlan `yaml:"sign"`
 
 	// Validation is an enrolled HSM's certification (enroll only).
 	Validation *ValidationPlan `yaml:"validation"`
@@ -196,9 +198,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 	sections["destroy_backup"], want[KindDestroyBackup] = s.DestroyBackup != nil, "destroy_backup"
 	sections["reshare"], want[KindReshare] = s.Reshare != nil, "reshare"
 	sections["policy"] = s.Policy != nil
+	sections["sign"], want[KindSign] = s.Sign != nil, "sign"
 	sec, ok := want[s.Kind]
 	if !ok {
-		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, reshare, rotate, compromise, roster, review")
+		return nil, bad("kind", fmt.Sprintf("unknown ceremony kind %q", s.Kind), "kind is one of: enroll, generate, export, destroy, destroy-backup, backup, restore, reshare, rotate, compromise, roster, review, sign")
 	}
 	for name, present := range sections {
 		if present && name != sec && !(s.Kind == KindRotate && name == "key") && !(s.Kind == KindRoster && name == "policy") {
@@ -264,6 +267,10 @@ func ParseScript(name string, data []byte) (*Script, error) {
 		}
 	case KindReshare:
 		if err := checkReshareScript(&s); err != nil {
+			return nil, err
+		}
+	case KindSign:
+		if err := checkSignScript(&s); err != nil {
 			return nil, err
 		}
 	}

@@ -87,7 +87,7 @@ func TestScriptErrors(t *testing.T) {
 }
 
 func FuzzParseScript(f *testing.F) {
-	for _, p := range []string{"generate-kek", "export-kek", "destroy-root", "enroll-hsm"} {
+	for _, p := range []string{"generate-kek", "export-kek", "destroy-root", "enroll-hsm", "sign-detached", "sign-root-certificate", "sign-intermediate-certificate", "sign-crl"} {
 		b, err := os.ReadFile("../docs/examples/" + p + ".yaml")
 		if err == nil {
 			f.Add(string(b))
@@ -99,4 +99,31 @@ func FuzzParseScript(f *testing.F) {
 			t.Fatal("accepted a script without operator")
 		}
 	})
+}
+
+// TestSignScriptErrors: a sign script names one sub-kind, and each error
+// names the path it is at.
+func TestSignScriptErrors(t *testing.T) {
+	root := "  root_certificate:\n    subject: {common_name: R}\n    not_before: 2026-12-01\n    validity: 20y\n    output: r.pem\n"
+	for _, c := range []struct{ body, want string }{
+		{"sign: {key: k, purpose: p}\n", "sign: names 0 sub-kinds"},
+		{"sign:\n  key: k\n  purpose: p\n  detached: {file: f, signature: s}\n" + root, "sign: names 2 sub-kinds"},
+		{"sign:\n  key: k\n  purpose: p\n  detached: {file: f}\n", "sign.detached: names no output"},
+		{"sign:\n  key: k\n  purpose: p\n  detached: {file: f, sshsig: s}\n", "sign.detached.namespace: required field is missing"},
+		{"sign:\n  key: k\n  purpose: p\n  detached: {file: f, signature: s, rsa_padding: x931}\n", "sign.detached.rsa_padding: unknown padding"},
+		{"sign:\n  key: k\n  purpose: p\n" + strings.Replace(root, "validity: 20y", "validity: 20y\n    key_usage: [sign_everything]", 1), "sign.root_certificate.key_usage[0]: unknown key usage"},
+		{"sign:\n  key: k\n  purpose: p\n" + strings.Replace(root, "validity: 20y", "validity: 20y\n    policies: [any]", 1), "sign.root_certificate.policies[0]"},
+		{"sign:\n  key: k\n  purpose: p\n" + strings.Replace(root, "validity: 20y", "validity: 20y\n    lint_profile: lax", 1), "sign.root_certificate.lint_profile: unknown lint profile"},
+		{"sign:\n  key: k\n  purpose: p\n" + strings.Replace(root, "    subject: {common_name: R}\n", "", 1), "sign.root_certificate.subject: required field is missing"},
+		{"sign:\n  key: k\n  purpose: p\n  intermediate_certificate:\n    issuer: r.pem\n    not_before: 2026-12-01\n    validity: 5y\n    output: i.pem\n", "sign.intermediate_certificate.csr: required field is missing"},
+		{"sign:\n  key: k\n  purpose: p\n  crl: {issuer: r.pem, number: 1, this_update: 2026-12-01, next_update: 2026-11-01, output: c.pem}\n", "sign.crl.next_update: is not after this_update"},
+		{"sign:\n  key: k\n  purpose: p\n  crl: {issuer: r.pem, number: 1, this_update: 2026-12-01, next_update: 2027-01-01, output: c.pem, revoked: [{serial: zz, date: 2026-11-01}]}\n", "sign.crl.revoked[0].serial"},
+		{"sign:\n  key: k\n  purpose: p\n  crl: {issuer: r.pem, number: 1, this_update: 2026-12-01, next_update: 2027-01-01, output: c.pem, revoked: [{serial: \"01\", date: 2026-11-01, reason: bored}]}\n", "sign.crl.revoked[0].reason: unknown reason"},
+		{"sign:\n  key: k\n  purpose: p\n  detached: {file: f, signature: s, extra: 1}\n", "extra"},
+	} {
+		_, err := ParseScript("s.yaml", []byte("kind: sign\n"+hsmLine+c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want %q", c.body, err, c.want)
+		}
+	}
 }

@@ -37,10 +37,21 @@ type key struct {
 	rotatedBy             *Ref // the generation that rotates this key
 	rotatedAt             time.Time
 	exports               []export
+	signatures            []signature
 	backups               []string // backup ids, in order
 	destroyApprovers      []string
 	destroyIntent         *Ref
 	rosterAtDestroy       ledger.Roster
+}
+
+// signature is one signature made with a key (key.sign.intent, then
+// key.signed when it was made).
+type signature struct {
+	intent, done  *Ref
+	kind, purpose string
+	tbs, serial   string
+	outputs       int
+	approvers     int // approvers other than the operator
 }
 
 type export struct {
@@ -206,6 +217,23 @@ func (c *Checker) Add(rec *ledger.Record, digest string) error {
 	case "key.exported":
 		if k != nil && len(k.exports) > 0 {
 			k.exports[len(k.exports)-1].done = ref
+		}
+	case "key.sign.intent":
+		if k != nil {
+			s := signature{intent: ref, kind: str(f, "sign_kind"), purpose: str(f, "purpose")}
+			for _, a := range approverNames(rec) {
+				if a != rec.Actor {
+					s.approvers++
+				}
+			}
+			k.signatures = append(k.signatures, s)
+		}
+	case "key.signed":
+		if k != nil && len(k.signatures) > 0 {
+			s := &k.signatures[len(k.signatures)-1]
+			s.done, s.tbs, s.serial = ref, str(f, "tbs_sha256"), str(f, "serial")
+			outs, _ := f["outputs"].([]any)
+			s.outputs = len(outs)
 		}
 	case "key.destroy.intent":
 		if k != nil {

@@ -21,7 +21,7 @@ func (c *Checker) Finish(verified bool) *Result {
 		"KM-01": c.ownerAndAlgorithm, "KM-02": c.ownerIsMember, "KM-03": c.rotationSet, "KM-04": c.rotationOnTime,
 		"KM-05": c.exportDualControl, "KM-06": c.exportExpiry, "KM-07": c.reviewCadence, "KM-08": c.destructionEvidence,
 		"KM-09": c.backupsAtDestruction, "KM-10": c.separation, "KM-11": c.ceremoniesClosed, "KM-12": c.noRestore,
-		"KM-13": c.labelsUnique, "KM-14": c.departedMembers,
+		"KM-13": c.labelsUnique, "KM-14": c.departedMembers, "KM-15": c.signaturesDualControl,
 	}
 	r.Passed = true
 	r.Controls = []Control{}
@@ -39,6 +39,9 @@ func (c *Checker) Finish(verified bool) *Result {
 		}
 		r.Controls = append(r.Controls, Control{ID: d.ID, Title: d.Title, Statement: d.Statement,
 			SOC2: d.SOC2, ISO27001: d.ISO27001, Status: st, Tested: n, Exceptions: ex})
+		if d.ID == "KM-15" {
+			r.Controls[len(r.Controls)-1].Items = c.signatureItems()
+		}
 	}
 	return r
 }
@@ -427,5 +430,55 @@ func backupIDs(m map[string]*backup) []string {
 		out = append(out, id)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// signaturesInPeriod are the signatures made (key.signed) in the period.
+func (c *Checker) signaturesInPeriod() []struct {
+	k *key
+	s signature
+} {
+	var out []struct {
+		k *key
+		s signature
+	}
+	for _, id := range c.keyOrder {
+		k := c.keys[id]
+		for _, s := range k.signatures {
+			if s.done != nil && c.inPeriod(s.done) {
+				out = append(out, struct {
+					k *key
+					s signature
+				}{k, s})
+			}
+		}
+	}
+	return out
+}
+
+func (c *Checker) signaturesDualControl() (int, []Exception) {
+	sigs := c.signaturesInPeriod()
+	var ex []Exception
+	for _, x := range sigs {
+		switch {
+		case x.s.approvers == 0:
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s was approved by nobody but its operator", x.s.kind, x.k.name()), Records: []Ref{*x.s.intent, *x.s.done}})
+		case x.s.tbs == "" || x.s.outputs == 0:
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s records no digest of what was signed or no output", x.s.kind, x.k.name()), Records: []Ref{*x.s.intent, *x.s.done}})
+		}
+	}
+	return len(sigs), ex
+}
+
+// signatureItems lists every signature of the period, for the reviewer.
+func (c *Checker) signatureItems() []Exception {
+	var out []Exception
+	for _, x := range c.signaturesInPeriod() {
+		msg := fmt.Sprintf("%s signature with %s for %q, TBS sha256 %s, %d output(s), %d approver(s) besides the operator", x.s.kind, x.k.name(), x.s.purpose, x.s.tbs, x.s.outputs, x.s.approvers)
+		if x.s.serial != "" {
+			msg += ", serial " + x.s.serial
+		}
+		out = append(out, Exception{KeyID: x.k.id, Message: msg, Records: []Ref{*x.s.intent, *x.s.done}})
+	}
 	return out
 }

@@ -47,6 +47,9 @@ type Control struct {
 	// the control was tested on; zero makes it not applicable.
 	Tested     int         `json:"tested"`
 	Exceptions []Exception `json:"exceptions"`
+	// Items lists what was tested, for a control whose every item the
+	// reviewer is to see (KM-15: every signature made with a key).
+	Items []Exception `json:"items,omitempty"`
 }
 
 // Exception is one finding against a control, with the records that
@@ -102,4 +105,6 @@ var Catalogue = []Definition{
 		[]string{"CC6.1"}, []string{"A.5.9"}},
 	{"KM-14", "Departed members", "A member removed from the roster acts and approves no more, and every backup share they held is re-issued (reshared) or the backup destroyed.",
 		[]string{"CC6.2", "CC6.3"}, []string{"A.5.11", "A.5.18", "A.6.5"}},
+	{"KM-15", "Signatures under dual control", "Every signature made with a key on the HSM (certificate, CRL, detached) was approved by at least one member other than its operator, and records the digest of what was signed and of every output.",
+		[]string{"CC6.1", "CC8.1"}, []string{"A.8.24"}},
 }

@@ -23,6 +23,12 @@ func WriteTable(w io.Writer, r *Result) error {
 		return err
 	}
 	for _, c := range r.Controls {
+		for _, e := range c.Items {
+			fmt.Fprintf(w, "%s item: %s\n", c.ID, termtext.Printable(e.Message))
+			for _, ref := range e.Records {
+				fmt.Fprintf(w, "  record %d %s %s %s\n", ref.Seq, ref.Kind, ref.Time, ref.Digest)
+			}
+		}
 		for _, e := range c.Exceptions {
 			fmt.Fprintf(w, "%s exception: %s\n", c.ID, termtext.Printable(e.Message))
 			for _, ref := range e.Records {

@@ -1,6 +1,7 @@
 package hsm_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/aes"
 	"crypto/ecdsa"
@@ -377,8 +378,25 @@ func TestSigners(t *testing.T) {
 				if err != nil || rsa.VerifyPKCS1v15(pub, crypto.SHA256, d2[:], sig) != nil {
 					t.Fatalf("rsa sha256: %v", err)
 				}
-				if _, err := s.Sign(rand.Reader, d[:], &rsa.PSSOptions{Hash: crypto.SHA512}); !errors.Is(err, hsm.ErrMechanismUnsupported) {
-					t.Errorf("pss: %v", err)
+				for _, o := range []*rsa.PSSOptions{{Hash: crypto.SHA256}, {Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}} {
+					sig, err = s.Sign(rand.Reader, d2[:], o)
+					if err != nil {
+						hsmtest.SkipIfLacks(t, err)
+						t.Fatalf("pss: %v", err)
+					}
+					if err := rsa.VerifyPSS(pub, crypto.SHA256, d2[:], sig, &rsa.PSSOptions{SaltLength: 32}); err != nil {
+						t.Fatalf("pss signature: %v", err)
+					}
+					if rsa.VerifyPKCS1v15(pub, crypto.SHA256, d2[:], sig) == nil {
+						t.Fatal("a pss signature verifies as PKCS#1 v1.5")
+					}
+				}
+				sig, err = s.Sign(rand.Reader, d[:], &rsa.PSSOptions{Hash: crypto.SHA512})
+				if err != nil || rsa.VerifyPSS(pub, crypto.SHA512, d[:], sig, &rsa.PSSOptions{SaltLength: 64}) != nil {
+					t.Fatalf("pss sha512: %v", err)
+				}
+				if _, err := s.Sign(rand.Reader, d2[:], &rsa.PSSOptions{Hash: crypto.SHA512}); err == nil {
+					t.Error("pss: a digest of the wrong length was signed")
 				}
 			default:
 				t.Fatalf("public key %T", pub)
@@ -450,4 +468,23 @@ func FuzzParseECPoint(f *testing.F) {
 			hsm.ParseECPoint(kt, b)
 		}
 	})
+}
+
+// TestRandom: the token's RNG gives the bytes asked, different each time.
+func TestRandom(t *testing.T) {
+	tok := hsmtest.NewToken(t, "rng").Open(t)
+	a, err := tok.Random(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tok.Random(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != 20 || bytes.Equal(a, b) {
+		t.Fatalf("random: %x then %x", a, b)
+	}
+	if _, err := tok.Random(0); err == nil {
+		t.Error("0 bytes asked and no error")
+	}
 }

@@ -43,6 +43,7 @@ type PKCS11 interface {
 	Encrypt(sh pkcs11.SessionHandle, message []byte) ([]byte, error)
 	SignInit(sh pkcs11.SessionHandle, m []*pkcs11.Mechanism, o pkcs11.ObjectHandle) error
 	Sign(sh pkcs11.SessionHandle, message []byte) ([]byte, error)
+	GenerateRandom(sh pkcs11.SessionHandle, length int) ([]byte, error)
 }
 
 var _ PKCS11 = (*pkcs11.Ctx)(nil)

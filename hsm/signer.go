@@ -16,7 +16,10 @@ import (
 // on the token. EC keys hash in Go and sign with CKM_ECDSA (SoftHSM lacks
 // CKM_ECDSA_SHA256) and return ASN.1 DER signatures as crypto.Signer
 // requires; Ed25519 signs the whole message with CKM_EDDSA; RSA signs
-// PKCS#1 v1.5 with CKM_RSA_PKCS over the DigestInfo (PSS is refused).
+// PKCS#1 v1.5 with CKM_RSA_PKCS over the DigestInfo, and RSA-PSS (when
+// opts is an *rsa.PSSOptions) with CKM_RSA_PKCS_PSS over the digest, MGF1
+// with the same hash, the salt as long as the hash unless opts names a
+// length.
 func (k *Key) Signer() (crypto.Signer, error) {
 	if k.priv == 0 || k.Type.Secret() {
 		return nil, fmt.Errorf("key %q: %w: no private key to sign with", k.Label, ErrKeyNotFound)
@@ -79,8 +82,8 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 			return nil, fmt.Errorf("%s: digest is %d bytes, %v needs %d", op, len(digest), h, h.Size())
 		}
 	default:
-		if _, ok := opts.(*rsa.PSSOptions); ok {
-			return nil, fmt.Errorf("%s: %w: RSA-PSS is not supported", op, ErrMechanismUnsupported)
+		if o, ok := opts.(*rsa.PSSOptions); ok {
+			return s.signPSS(op, digest, o)
 		}
 		prefix, ok := digestInfo[h]
 		if !ok {
@@ -91,20 +94,64 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		}
 		in = append(append([]byte(nil), prefix...), digest...)
 	}
+	sig, err := s.sign(op, pkcs11.NewMechanism(s.mech, nil), in)
+	if err != nil {
+		return nil, err
+	}
+	if k.Type == ECP256 || k.Type == ECP384 {
+		return rawToDER(sig)
+	}
+	return sig, nil
+}
+
+// pssHashes are the hashes RSA-PSS signs with: the PKCS#11 hash and MGF1.
+var pssHashes = map[crypto.Hash][2]uint{
+	crypto.SHA256: {pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256},
+	crypto.SHA384: {pkcs11.CKM_SHA384, pkcs11.CKG_MGF1_SHA384},
+	crypto.SHA512: {pkcs11.CKM_SHA512, pkcs11.CKG_MGF1_SHA512},
+}
+
+// signPSS signs digest with CKM_RSA_PKCS_PSS.
+func (s *signer) signPSS(op string, digest []byte, o *rsa.PSSOptions) ([]byte, error) {
+	h := o.HashFunc()
+	hm, ok := pssHashes[h]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: hash %v for RSA-PSS", op, ErrMechanismUnsupported, h)
+	}
+	if len(digest) != h.Size() {
+		return nil, fmt.Errorf("%s: digest is %d bytes, %v needs %d", op, len(digest), h, h.Size())
+	}
+	salt := o.SaltLength
+	switch salt {
+	case rsa.PSSSaltLengthEqualsHash, rsa.PSSSaltLengthAuto:
+		// Auto means "as long as it fits" to Go; the hash length is
+		// what every verifier (and X.509's RSASSA-PSS parameters) expects.
+		salt = h.Size()
+	}
+	if salt < 0 {
+		return nil, fmt.Errorf("%s: salt length %d", op, salt)
+	}
+	if err := s.k.tok.need(pkcs11.CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS", pkcs11.CKF_SIGN); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	m := pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, pkcs11.NewPSSParams(hm[0], hm[1], uint(salt)))
+	return s.sign(op, m, digest)
+}
+
+// sign runs one C_SignInit, C_Sign on the token's session.
+func (s *signer) sign(op string, m *pkcs11.Mechanism, in []byte) ([]byte, error) {
+	k := s.k
 	t := k.tok
 	if err := t.lock(); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()
-	if err := t.ctx.SignInit(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(s.mech, nil)}, k.priv); err != nil {
+	if err := t.ctx.SignInit(t.sh, []*pkcs11.Mechanism{m}, k.priv); err != nil {
 		return nil, p11err(op, err)
 	}
 	sig, err := t.ctx.Sign(t.sh, in)
 	if err != nil {
 		return nil, p11err(op, err)
-	}
-	if k.Type == ECP256 || k.Type == ECP384 {
-		return rawToDER(sig)
 	}
 	return sig, nil
 }
@@ -116,4 +163,10 @@ func rawToDER(sig []byte) ([]byte, error) {
 	}
 	n := len(sig) / 2
 	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
+}
+
+// CheckPSS fails (ErrMechanismUnsupported) unless the key's token signs
+// with CKM_RSA_PKCS_PSS: asked before a ceremony records its intent.
+func (k *Key) CheckPSS() error {
+	return k.tok.need(pkcs11.CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS", pkcs11.CKF_SIGN)
 }

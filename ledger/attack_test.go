@@ -79,7 +79,48 @@ func backupIntent(t *testing.T, f *fixture) {
 	f.add(t, "backup.intent", "bk-k1b", "alice", map[string]any{"key_id": "k1", "backup_id": "k1.bk2"}, "carol")
 }
 
+// signKey makes k3, an active EC P-384 key (sig-1), approved, closed.
+func signKey(t *testing.T, f *fixture) {
+	f.add(t, "key.generate.intent", "gen-k3", "alice", map[string]any{"key_id": "k3", "label": "sig-1", "type": "ec-p384"}, "carol")
+	f.add(t, "key.generated", "gen-k3", "alice", map[string]any{"spki_sha256": "ab"})
+	f.close(t, "gen-k3", "alice")
+}
+
+// signIntent is k3's approved intent to sign the TBS aa….
+func signIntent(t *testing.T, f *fixture) {
+	signKey(t, f)
+	f.add(t, "key.sign.intent", "sign-1", "alice", signFacts("k3"), "carol")
+}
+
+func signFacts(key string) map[string]any {
+	return map[string]any{"key_id": key, "sign_kind": "detached", "mechanism": "CKM_ECDSA over SHA-256",
+		"tbs_sha256": strings.Repeat("aa", 32), "outputs": []any{map[string]any{"file": "x.sig", "format": "raw"}}, "hsm": testHSM}
+}
+
+func signedFacts(tbs string) map[string]any {
+	return map[string]any{"key_id": "k3", "sign_kind": "detached", "mechanism": "CKM_ECDSA over SHA-256", "tbs_sha256": tbs,
+		"signature_sha256": "00", "outputs": []any{map[string]any{"file": "x.sig", "format": "raw", "sha256": "00"}}, "hsm": testHSM}
+}
+
 var attacks = []attack{
+	// Signatures with a key.
+	{name: "a signature with no intent", setup: signKey, kind: "key.signed", cer: "sign-x", actor: "alice",
+		facts: facts(signedFacts(strings.Repeat("aa", 32))), want: "cannot begin ceremony"},
+	{name: "a signature intent nobody approved", setup: signKey, kind: "key.sign.intent", cer: "sign-x", actor: "alice",
+		facts: facts(signFacts("k3")), want: "0 of 1 required approvals by officer for key.sign.intent"},
+	{name: "a signature approved by its own operator", setup: signKey, kind: "key.sign.intent", cer: "sign-x", actor: "carol",
+		facts: facts(signFacts("k3")), approvers: []string{"carol"}, want: "carol"},
+	{name: "a signature of another TBS than approved", setup: signIntent, kind: "key.signed", cer: "sign-1", actor: "alice",
+		facts: facts(signedFacts(strings.Repeat("bb", 32))), want: "facts.tbs_sha256 of key.signed is not what intent key.sign.intent"},
+	{name: "a signature with a secret key", kind: "key.sign.intent", cer: "sign-x", actor: "alice",
+		facts: facts(signFacts("k1")), approvers: []string{"carol"}, want: "secret key: it signs nothing"},
+	{name: "a signature with a compromised key", setup: func(t *testing.T, f *fixture) {
+		signKey(t, f)
+		f.add(t, "key.compromised", "c-k3", "alice", map[string]any{"key_id": "k3", "reason": "lost"})
+		f.close(t, "c-k3", "alice")
+	}, kind: "key.sign.intent", cer: "sign-x", actor: "alice",
+		facts: facts(signFacts("k3")), approvers: []string{"carol"}, want: "never sign"},
+
 	// Kinds and ceremonies.
 	{name: "intent of a kind no rule names", kind: "key.whatever.intent", cer: "x1", actor: "alice",
 		facts: facts(map[string]any{"key_id": "k1"}), want: "unknown record kind"},

@@ -181,6 +181,39 @@ type ExportedFacts struct {
 	Resumed                   bool     `json:"resumed"`
 }
 
+// SignIntentFacts are the facts of key.sign.intent: what is signed
+// (sign_kind, each input file and its SHA-256, the digest of the exact
+// bytes the key will sign, tbs_sha256), with which mechanism, and where the
+// outputs go. Approvals cover these facts, so an approval is bound to that
+// one TBS: one byte changed in a template or a file is another digest.
+type SignIntentFacts struct {
+	Opening
+	KeyID     string   `json:"key_id" custos:"required"`
+	Label     string   `json:"label"`
+	SignKind  string   `json:"sign_kind" custos:"required"`
+	Mechanism string   `json:"mechanism" custos:"required"`
+	Inputs    List     `json:"inputs"`
+	TBSSHA256 string   `json:"tbs_sha256" custos:"required"`
+	Outputs   List     `json:"outputs" custos:"required"`
+	Purpose   string   `json:"purpose"`
+	Summary   Object   `json:"summary"`
+	HSM       HSMFacts `json:"hsm" custos:"required"`
+}
+
+// SignedFacts are the facts of key.signed: the signature made inside the
+// HSM, and each output file written, read back, with its SHA-256.
+type SignedFacts struct {
+	KeyID           string   `json:"key_id" custos:"required"`
+	HSM             HSMFacts `json:"hsm" custos:"required"`
+	SignKind        string   `json:"sign_kind" custos:"required"`
+	Mechanism       string   `json:"mechanism" custos:"required"`
+	TBSSHA256       string   `json:"tbs_sha256" custos:"required"`
+	SignatureSHA256 string   `json:"signature_sha256" custos:"required"`
+	Outputs         List     `json:"outputs" custos:"required"`
+	Serial          string   `json:"serial"`
+	Resumed         bool     `json:"resumed"`
+}
+
 // DestroyIntentFacts are the facts of key.destroy.intent: the key's
 // outstanding backups and its exports are named, every copy.
 type DestroyIntentFacts struct {

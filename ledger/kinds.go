@@ -107,6 +107,13 @@ var kinds = map[string]kindSpec{
 	"key.exported": {roles: operators, key: keyActive, hsm: true, facts: factsOf(ExportedFacts{}),
 		bind: []string{"key_id", "recipient", "output", "hsm"}},
 
+	// A signature made with a key on the HSM (a certificate, a CRL, a
+	// detached signature): the key is used, not changed.
+	"key.sign.intent": {opens: true, intent: true, settledBy: "key.signed", roles: operators, key: keyActive, hsm: true,
+		facts: factsOf(SignIntentFacts{})},
+	"key.signed": {roles: operators, key: keyActive, hsm: true, facts: factsOf(SignedFacts{}),
+		bind: []string{"key_id", "sign_kind", "mechanism", "tbs_sha256", "hsm"}},
+
 	"key.destroy.intent": {opens: true, intent: true, settledBy: "key.destroyed", roles: operators, key: keyActive, hsm: true,
 		facts: factsOf(DestroyIntentFacts{})},
 	"backup.destroyed": {opens: true, roles: operators, key: keyMade, facts: factsOf(BackupDestroyedFacts{})},

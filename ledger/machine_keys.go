@@ -79,6 +79,14 @@ func (s *State) keyStep(rec *Record, spec kindSpec, intent *Record, ts string) e
 	if err := s.backupRules(rec, k); err != nil {
 		return err
 	}
+	if rec.Kind == "key.sign.intent" {
+		if strings.HasPrefix(k.Type, "aes") {
+			return fmt.Errorf("key %s is a %s secret key: it signs nothing", k.ID, k.Type)
+		}
+		if seq := lastEvent(k, "key.compromised"); seq > 0 {
+			return fmt.Errorf("key %s was reported compromised (record %d): it may only be rotated away and destroyed, never sign", k.ID, seq)
+		}
+	}
 	if rec.Kind == "key.destroy.intent" && !s.Policy.GeneratorMayApproveDestruction {
 		for _, a := range rec.Approvals {
 			if a.Member == k.generatedBy {

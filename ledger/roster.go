@@ -225,6 +225,19 @@ func (p *Policy) rule(kind string) (Requirement, bool) {
 	if r, ok := p.Approvals[kind]; ok {
 		return r, true
 	}
+	if kind == "key.sign.intent" {
+		// A signature with a key needs, unless a rule names
+		// key.sign.intent itself, what the key's export needs: a policy
+		// written before signing existed gives it no weaker quorum.
+		return p.ruleOf("key.export.intent")
+	}
+	return p.ruleOf(kind)
+}
+
+func (p *Policy) ruleOf(kind string) (Requirement, bool) {
+	if r, ok := p.Approvals[kind]; ok {
+		return r, true
+	}
 	best, bestLen := Requirement{}, -1
 	for pat, r := range p.Approvals {
 		// A pattern covers the records that take approvals, those that

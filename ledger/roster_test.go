@@ -215,3 +215,27 @@ func TestPolicyDefaultsFillGaps(t *testing.T) {
 		}
 	}
 }
+
+// TestSignQuorumFollowsExport: a signature with a key needs what its
+// export needs, exact rule or pattern, unless a rule names signing itself.
+func TestSignQuorumFollowsExport(t *testing.T) {
+	two := Requirement{Roles: []string{"officer"}, Count: 2}
+	one := Requirement{Roles: []string{"custodian"}, Count: 1}
+	for _, c := range []struct {
+		name  string
+		rules map[string]Requirement
+		want  int
+	}{
+		{"export exact", map[string]Requirement{"key.export.intent": two, "*": one}, 2},
+		{"export by pattern", map[string]Requirement{"key.*": two}, 2},
+		{"sign exact wins", map[string]Requirement{"key.export.intent": two, "key.sign.intent": one}, 1},
+		{"sign waived explicitly", map[string]Requirement{"key.export.intent": two, "key.sign.intent": {}}, 0},
+		{"wildcard", map[string]Requirement{"*": one}, 1},
+		{"nothing", map[string]Requirement{}, 0},
+	} {
+		p := &Policy{Approvals: c.rules}
+		if got := p.Required("key.sign.intent").Count; got != c.want {
+			t.Errorf("%s: key.sign.intent needs %d approvals, want %d", c.name, got, c.want)
+		}
+	}
+}

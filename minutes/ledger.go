@@ -26,6 +26,7 @@ var ceremonyKinds = map[string]string{
 	"key.generate.intent": ceremony.KindGenerate,
 	"key.export.intent":   ceremony.KindExport,
 	"key.destroy.intent":  ceremony.KindDestroy,
+	"key.sign.intent":     ceremony.KindSign,
 	"backup.intent":       ceremony.KindBackup,
 	"key.restore.intent":  ceremony.KindRestore,
 	"key.compromised":     ceremony.KindCompromise,
@@ -227,6 +228,14 @@ func describe(r *ledger.Record) string {
 			s += "; the trusted wrapping key removed"
 		}
 		return s
+	case "key.sign.intent":
+		return fmt.Sprintf("intent to sign with key %q: %s, purpose %q, with %s", label, str(f["sign_kind"]), str(f["purpose"]), str(f["mechanism"]))
+	case "key.signed":
+		var outs []string
+		for _, o := range objectsOf(f["outputs"]) {
+			outs = append(outs, str(o["file"]))
+		}
+		return fmt.Sprintf("signed inside the HSM (%s); wrote %s", str(f["mechanism"]), strings.Join(outs, ", "))
 	case "key.destroy.intent":
 		return fmt.Sprintf("intent to destroy key %q (id %s): %s", label, str(f["key_id"]), str(f["reason"]))
 	case "key.destroyed":
@@ -290,6 +299,23 @@ func values(r *ledger.Record) []Value {
 		add("SSH fingerprint", "ssh_fingerprint")
 	case "key.exported":
 		add("output SHA-256", "output_sha256")
+	case "key.sign.intent":
+		add("key id", "key_id")
+		add("TBS SHA-256 (what the approvals sign for)", "tbs_sha256")
+		for _, in := range objectsOf(f["inputs"]) {
+			if s := str(in["sha256"]); s != "" {
+				v := digestValue(fmt.Sprintf("input %s (%s) SHA-256", str(in["file"]), str(in["role"])), s)
+				v.Note = fmt.Sprintf("record %d", r.Seq)
+				out = append(out, v)
+			}
+		}
+	case "key.signed":
+		add("TBS SHA-256 signed", "tbs_sha256")
+		for _, o := range objectsOf(f["outputs"]) {
+			v := digestValue(fmt.Sprintf("output %s SHA-256", str(o["file"])), str(o["sha256"]))
+			v.Note = fmt.Sprintf("record %d; compared with sha256sum of the file", r.Seq)
+			out = append(out, v)
+		}
 	case "key.destroyed":
 		v, _ := f["verification"].(map[string]any)
 		out = append(out, Value{Label: "absence verified", Note: fmt.Sprintf("record %d", r.Seq),

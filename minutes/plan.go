@@ -183,6 +183,8 @@ func plannedValues(s *ceremony.Script, p *ceremony.Plan) []Value {
 		}
 	case ceremony.KindExport:
 		v = append(v, blank("recipient key SPKI SHA-256", "compared with the fingerprint the recipient gave"), blank("output SHA-256", "compared with sha256sum of the output"))
+	case ceremony.KindSign:
+		v = append(v, blank("TBS SHA-256", "in the intent; what the approvals sign for"), blank("output SHA-256", "compared with sha256sum of each output"))
 	case ceremony.KindDestroy:
 		v = append(v, blank("absence verified", "found by id: 0, by label: 0, fresh session: yes"))
 	case ceremony.KindBackup:

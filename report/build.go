@@ -55,7 +55,7 @@ func ParseBound(s string, end bool) (time.Time, error) {
 // Standard record kinds whose quorum the policy section always shows.
 var quorumKinds = []string{
 	"ledger.genesis", "roster.changed", "hsm.enrolled",
-	"key.generate.intent", "key.export.intent", "key.destroy.intent",
+	"key.generate.intent", "key.export.intent", "key.sign.intent", "key.destroy.intent",
 	"key.restore.intent", "backup.intent", "review.signed", "ceremony.closed",
 }
 
@@ -281,6 +281,23 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		}
 		if in {
 			k.Exports = append(k.Exports, x)
+		}
+	case "key.signed":
+		ir := b.intents[rec.Ceremony+"\x00"+keyID]
+		e, _ := intentEvent()
+		sg := Signature{Event: e, SignKind: str(f, "sign_kind"), Mechanism: str(f, "mechanism"), TBSSHA256: str(f, "tbs_sha256"),
+			Serial: str(f, "serial"), Outputs: []SignedOutput{}}
+		if ir != nil {
+			sg.Purpose = str(ir.Facts, "purpose")
+		}
+		outs, _ := f["outputs"].([]any)
+		for _, o := range outs {
+			if m, ok := o.(map[string]any); ok {
+				sg.Outputs = append(sg.Outputs, SignedOutput{File: str(m, "file"), Format: str(m, "format"), SHA256: str(m, "sha256")})
+			}
+		}
+		if in {
+			k.Signatures = append(k.Signatures, sg)
 		}
 	case "backup.split":
 		e, _ := intentEvent()

@@ -123,6 +123,26 @@ type Export struct {
 	OutputSHA256 string `json:"output_sha256,omitempty"`
 }
 
+// Signature is one signature made with a key on the HSM (key.signed): a
+// certificate, a CRL or a detached signature, with the digest of what
+// was signed and of each output.
+type Signature struct {
+	Event
+	SignKind  string         `json:"sign_kind"`
+	Purpose   string         `json:"purpose,omitempty"`
+	Mechanism string         `json:"mechanism"`
+	TBSSHA256 string         `json:"tbs_sha256"`
+	Serial    string         `json:"serial,omitempty"`
+	Outputs   []SignedOutput `json:"outputs"`
+}
+
+// SignedOutput is one file a signature wrote.
+type SignedOutput struct {
+	File   string `json:"file"`
+	Format string `json:"format"`
+	SHA256 string `json:"sha256"`
+}
+
 // Backup is one backup split of a key: M of N shares of the wrapping key.
 type Backup struct {
 	Event
@@ -171,26 +191,28 @@ type Key struct {
 	// Disposition is State, except for a key destroyed on its HSM while
 	// a backup of it is outstanding: it is destroyed only when every copy
 	// is ("destroyed on the HSM; backup B outstanding").
-	Disposition    string          `json:"disposition"`
-	CheckValue     string          `json:"check_value,omitempty"`
-	Attributes     map[string]bool `json:"attributes,omitempty"`
-	Created        *Event          `json:"created,omitempty"` // nil while generating or when aborted
-	Requested      Event           `json:"requested"`         // the generate intent
-	Exports        []Export        `json:"exports"`
-	Backups        []Backup        `json:"backups"`
-	Restores       []Event         `json:"restores"`
-	LastShareCheck string          `json:"last_share_check,omitempty"`
-	RotationDays   int64           `json:"rotation_days,omitempty"`
-	RotationSource string          `json:"rotation_source,omitempty"` // "ceremony" or "policy"
-	RotationDue    string          `json:"rotation_due,omitempty"`
-	Overdue        bool            `json:"overdue"`
-	Destroyed      *Event          `json:"destroyed,omitempty"`
-	Aborted        *Event          `json:"aborted,omitempty"`
-	Compromised    *Event          `json:"compromised,omitempty"` // reported compromised (key.compromised)
-	Predecessor    string          `json:"predecessor,omitempty"` // the key this one rotates
-	Retirement     *Retirement     `json:"retirement,omitempty"`  // scheduled by a rotation
-	RetireOverdue  bool            `json:"retire_overdue"`        // still active after its retirement date
-	History        []KeyEvent      `json:"history"`
+	Disposition string          `json:"disposition"`
+	CheckValue  string          `json:"check_value,omitempty"`
+	Attributes  map[string]bool `json:"attributes,omitempty"`
+	Created     *Event          `json:"created,omitempty"` // nil while generating or when aborted
+	Requested   Event           `json:"requested"`         // the generate intent
+	Exports     []Export        `json:"exports"`
+	// Signatures are the key's uses: what it signed (the key-usage list).
+	Signatures     []Signature `json:"signatures,omitempty"`
+	Backups        []Backup    `json:"backups"`
+	Restores       []Event     `json:"restores"`
+	LastShareCheck string      `json:"last_share_check,omitempty"`
+	RotationDays   int64       `json:"rotation_days,omitempty"`
+	RotationSource string      `json:"rotation_source,omitempty"` // "ceremony" or "policy"
+	RotationDue    string      `json:"rotation_due,omitempty"`
+	Overdue        bool        `json:"overdue"`
+	Destroyed      *Event      `json:"destroyed,omitempty"`
+	Aborted        *Event      `json:"aborted,omitempty"`
+	Compromised    *Event      `json:"compromised,omitempty"` // reported compromised (key.compromised)
+	Predecessor    string      `json:"predecessor,omitempty"` // the key this one rotates
+	Retirement     *Retirement `json:"retirement,omitempty"`  // scheduled by a rotation
+	RetireOverdue  bool        `json:"retire_overdue"`        // still active after its retirement date
+	History        []KeyEvent  `json:"history"`
 	// Summary is the key's whole life in sentences, oldest first.
 	Summary []Sentence `json:"summary"`
 	// Environment and Classification are the optional facts of the

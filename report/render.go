@@ -169,6 +169,17 @@ func Markdown(r *Report) string {
 			fmt.Fprintf(&b, "- export of %s to %s (record %d): %s; mechanism %s; output sha256 %s\n",
 				mdCell(k.Label), mdCell(x.Recipient), x.Seq, by(&x.Event), mdCell(x.Mechanism), mdCell(x.OutputSHA256))
 		}
+		for _, sg := range k.Signatures {
+			fmt.Fprintf(&b, "- signature with %s (record %d): %s for %s, %s; mechanism %s; TBS sha256 %s",
+				mdCell(k.Label), sg.Seq, mdCell(sg.SignKind), mdCell(sg.Purpose), by(&sg.Event), mdCell(sg.Mechanism), mdCell(sg.TBSSHA256))
+			if sg.Serial != "" {
+				fmt.Fprintf(&b, "; serial %s", mdCell(sg.Serial))
+			}
+			for _, o := range sg.Outputs {
+				fmt.Fprintf(&b, "; %s %s sha256 %s", mdCell(o.Format), mdCell(o.File), mdCell(o.SHA256))
+			}
+			b.WriteString("\n")
+		}
 		for _, bk := range k.Backups {
 			fmt.Fprintf(&b, "- backup of %s (record %d): %d of %d, holders %s", mdCell(k.Label), bk.Seq, bk.Threshold, bk.Shares, mdList(bk.Holders))
 			for _, rs := range bk.Reshares {

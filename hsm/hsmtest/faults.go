@@ -220,6 +220,12 @@ func (c *faultCtx) UnwrapKey(sh pkcs11.SessionHandle, m []*pkcs11.Mechanism, k p
 	return mutate(c, "C_UnwrapKey", func() (pkcs11.ObjectHandle, error) { return c.PKCS11.UnwrapKey(sh, m, k, b, a) })
 }
 
+// C_Sign changes nothing on the token, but it is the act a signing
+// ceremony is approved for: it fails and crashes like a mutating call.
+func (c *faultCtx) Sign(sh pkcs11.SessionHandle, msg []byte) ([]byte, error) {
+	return mutate(c, "C_Sign", func() ([]byte, error) { return c.PKCS11.Sign(sh, msg) })
+}
+
 // The calls that change nothing fail once the simulated process died.
 
 func (c *faultCtx) OpenSession(slot, flags uint) (pkcs11.SessionHandle, error) {
