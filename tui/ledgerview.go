@@ -173,6 +173,8 @@ func (v *ledgerView) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		m.goTo(scrRecord)
 	case key.Matches(msg, Keys.Filter):
 		return m.ask("filter:ledger", "words to look for: kind, actor, ceremony, key id, date", v.filter)
+	case key.Matches(msg, Keys.Verify) && m.verifying:
+		m.say("verify is running already")
 	case key.Matches(msg, Keys.Verify):
 		return m.startVerify()
 	case key.Matches(msg, Keys.Minutes):
@@ -200,6 +202,9 @@ func (m *Model) timelineHeight() int {
 
 func (m *Model) verifyBody() []string {
 	r := m.lv.verify
+	if m.verifying && r == nil {
+		return []string{m.st.Warn.Render("⋯ verifying… the records appear as the ledger is verified")}
+	}
 	if r == nil {
 		return nil
 	}
@@ -273,7 +278,7 @@ func (v *ledgerView) view(m *Model) ([]string, string) {
 	}
 	// Walk back from the cursor at most a screenful of rows: the window
 	// starts where they no longer fit (or at top, if they all do).
-	for i, used := c, 0; i >= v.top; i-- {
+	for i, used := c, 0; i >= v.top && i < len(rows); i-- {
 		used += len(lines(i))
 		if used > h {
 			v.top = i + 1
