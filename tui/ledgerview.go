@@ -294,7 +294,8 @@ func (v *ledgerView) view(m *Model) ([]string, string) {
 		out = append(out, ls...)
 		used, last = used+len(ls), i
 	}
-	if f := v.verify; f != nil && f.Failure != nil && m.led == nil && v.filter == "" && last == len(rows)-1 && used < h {
+	if f := v.verify; f != nil && f.Failure != nil && f.Failure.Seq > 0 && v.filter == "" && last == len(rows)-1 && used < h &&
+		(len(rows) == 0 || rows[len(rows)-1].rec.Seq < f.Failure.Seq) {
 		// read-only: the failing record could not be read
 		out = append(out, m.st.Bad.Render(fmt.Sprintf("✗ %-6d (not readable: %s)", f.Failure.Seq, f.Failure.Check)))
 	}
