@@ -94,7 +94,7 @@ func verifyLedgerCmd(dir string, gen int, l *ledger.Ledger, now time.Time) tea.C
 	return func() tea.Msg {
 		for range 3 {
 			var rows []recordRow
-			b := report.NewBuilder(report.Options{Now: now})
+			b := report.NewBuilder(report.Options{Now: now, InventoryOnly: true})
 			var berr error
 			next := int64(1)
 			res := ledger.Verify(dir, ledger.Options{Each: func(rec *ledger.Record, d string) {
@@ -294,7 +294,7 @@ func (m *Model) headLines() []string {
 		head, _ = m.rows[len(m.rows)-1].rec.Digest()
 	}
 	return []string{
-		fmt.Sprintf("Ledger %s · %d records", id, seq),
+		fmt.Sprintf("Ledger %s · %d records", id, seq) + m.verifyMark(),
 		"  head: " + hexRows(8, head),
 	}
 }
@@ -302,7 +302,6 @@ func (m *Model) headLines() []string {
 func (m *Model) homeBody() ([]string, string) {
 	s := m.st
 	out := m.headLines()
-	out = append(out, m.verifyMark()...)
 	if f := m.failed(); f != nil {
 		// Nothing the ledger says is shown as if it were so: no members,
 		// keys or ceremonies, only the failure.
@@ -503,21 +502,21 @@ func lastCeremonies(rows []recordRow, st *ledger.State, n int) []ceremonySummary
 	return out
 }
 
-// verifyMark is the line under the head saying whether what Home shows
-// has been verified: "verifying…" while the background verify runs (the
-// screen is then the replay kept on this machine, signatures not yet
-// checked), its result once it finished.
-func (m *Model) verifyMark() []string {
+// verifyMark ends the head line, saying whether what Home shows has
+// been verified: "verifying…" while the background verify runs (the
+// screen is then the replayed state, signatures not yet checked), its
+// result once it finished.
+func (m *Model) verifyMark() string {
 	s := m.st
 	switch v := m.lv.verify; {
 	case m.verifying:
-		return []string{s.Warn.Render("  ⋯ verifying… shown from the replay, not yet verified")}
+		return " · " + s.Warn.Render("⋯ verifying…")
 	case v != nil && v.OK:
-		return []string{s.OK.Render(fmt.Sprintf("  ✓ verified: %d records, every signature, the chain and the policy", v.Records))}
+		return " · " + s.OK.Render("✓ verified")
 	case v != nil:
-		return []string{s.Bad.Render("  ✗ verify FAILED")}
+		return " · " + s.Bad.Render("✗ verify FAILED")
 	}
-	return nil
+	return ""
 }
 
 // stateKeys are the replayed state's keys, in the order they were made.

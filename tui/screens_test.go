@@ -18,7 +18,7 @@ import (
 func TestHomeAndResize(t *testing.T) {
 	f := newFixture(t)
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
-	v := h.waitFor("✓ verified: 1 records")
+	v := h.waitFor("1 records · ✓ verified")
 	// Home showed first from the replay, marked, before verify finished.
 	marked := -1
 	for i, s := range h.shown {

@@ -97,7 +97,7 @@ func TestTUIHomeBeforeVerifyInTmux(t *testing.T) {
 		return ansi.Strip(string(out)), screen
 	}
 
-	raw, screen := open("good", "L", "✓ verified: 200 records", "Members", "alice", "key-000000")
+	raw, screen := open("good", "L", "200 records · ✓ verified", "Members", "alice", "key-000000")
 	if !strings.Contains(raw, "verifying…") {
 		t.Errorf("Home was never drawn marked verifying…; the terminal got:\n%s", raw)
 	}
