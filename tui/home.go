@@ -24,9 +24,41 @@ import (
 	"custos/sign"
 )
 
-// recordRow is one line of the timeline.
+// recordRow is one line of the timeline. For a ledger that verified,
+// rec holds only what the line and its filter show (light): the record
+// screen reads the whole record again when it is opened, so that the
+// timeline's memory is a line per record, not every record's facts and
+// signatures.
 type recordRow struct {
-	rec *ledger.Record
+	rec   *ledger.Record
+	light bool
+}
+
+// lightRow keeps of rec what the timeline, its filter and Home's last
+// ceremonies use.
+func lightRow(rec *ledger.Record) recordRow {
+	l := &ledger.Record{Seq: rec.Seq, Time: rec.Time, Ledger: rec.Ledger, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor}
+	for _, k := range []string{"key_id", "label"} {
+		if v, ok := rec.Facts[k].(string); ok {
+			if l.Facts == nil {
+				l.Facts = map[string]any{}
+			}
+			l.Facts[k] = v
+		}
+	}
+	return recordRow{rec: l, light: true}
+}
+
+// record is the whole record of a row: read again from the ledger for a
+// light row.
+func (m *Model) record(r recordRow) (*ledger.Record, error) {
+	if !r.light {
+		return r.rec, nil
+	}
+	if m.led == nil {
+		return nil, fmt.Errorf("record %d: the ledger is not open", r.rec.Seq)
+	}
+	return m.led.Record(r.rec.Seq)
 }
 
 // ledgerMsg is an opened (or reopened) ledger. When the ledger opened,
@@ -102,7 +134,7 @@ func verifyLedgerCmd(dir string, gen int, l *ledger.Ledger, now time.Time) tea.C
 					return
 				}
 				next++
-				rows = append(rows, recordRow{rec: rec})
+				rows = append(rows, lightRow(rec))
 				if berr == nil {
 					berr = b.Add(rec, d)
 				}

@@ -169,7 +169,12 @@ func (v *ledgerView) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case msg.String() == "end", msg.String() == "G":
 		v.cursor = n - 1
 	case key.Matches(msg, Keys.Enter) && n > 0:
-		m.rv = recordView{rec: rows[v.cursor].rec}
+		rec, err := m.record(rows[v.cursor])
+		if err != nil {
+			m.fail(err)
+			return nil
+		}
+		m.rv = recordView{rec: rec}
 		m.goTo(scrRecord)
 	case key.Matches(msg, Keys.Filter):
 		return m.ask("filter:ledger", "words to look for: kind, actor, ceremony, key id, date", v.filter)
