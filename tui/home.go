@@ -374,7 +374,11 @@ func (m *Model) homeBody() ([]string, string) {
 	if m.inv == nil {
 		// Before verify: the keys as the replay left them, without the
 		// dates the inventory computes.
-		ks := stateKeys(st)
+		if m.stKeys == nil || m.stKeysOf != st || m.stKeysSeq != st.Seq {
+			// sorted once per state, not per frame
+			m.stKeys, m.stKeysOf, m.stKeysSeq = stateKeys(st), st, st.Seq
+		}
+		ks := m.stKeys
 		if len(ks) == 0 {
 			out = append(out, "  none yet")
 		}

@@ -103,6 +103,9 @@ type Model struct {
 	// late verify of an earlier one is dropped); onceVerified is a step
 	// that signs, waiting for that verify to pass (whenVerified).
 	verifying    bool
+	stKeys       []*ledger.KeyState // the replayed state's keys in order, of stKeysOf
+	stKeysOf     *ledger.State
+	stKeysSeq    int64
 	gen          int
 	onceVerified func() tea.Cmd
 	run          *runState
