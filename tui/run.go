@@ -189,7 +189,7 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		m.goTo(scrDone)
 		if msg.err == nil && r.plan.Kind == ceremony.KindBackup {
-			hs, err := backupHolders(r.eng.Ledger, msg.res.Ceremony)
+			hs, err := backupHolders(r.eng.Ledger, msg.res.Ceremony, r.before)
 			if err != nil {
 				m.fail(err)
 			} else if len(hs) > 0 {
