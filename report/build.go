@@ -25,6 +25,12 @@ type Options struct {
 	// Verify is the result of ledger.Verify on the same ledger; nil says
 	// plainly that nothing was verified.
 	Verify *ledger.Result
+	// InventoryOnly builds only what the inventory needs (custos
+	// inventory, the TUI): the keys, and of each ceremony its summary
+	// (the witnesses its key events name), not its steps and their
+	// facts, so that memory follows the keys and ceremonies, not every
+	// record. Ceremonies, Reviews, Exceptions and ControlTests stay empty.
+	InventoryOnly bool
 }
 
 // Contains reports whether t lies in the period [Since, Until].
@@ -125,6 +131,9 @@ func NewBuilder(opts Options) *Builder {
 		Inventory: []Key{}, HSMs: []HSM{}, Calendar: []RotationEntry{}, Ceremonies: []Ceremony{},
 		Roster: []RosterVersion{}, Reviews: []Review{},
 	}
+	if opts.InventoryOnly {
+		return &Builder{b: b}
+	}
 	return &Builder{b: b, checks: ctrl.New(ctrl.Options{Since: opts.Since, Until: opts.Until, Now: opts.Now})}
 }
 
@@ -180,7 +189,10 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 	f := rec.Facts
 	keyID := str(f, "key_id")
 	step := Step{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor,
-		ApprovedBy: approvers(rec), Carried: carried(rec), KeyID: keyID, Digest: d, Facts: flatten(f)}
+		ApprovedBy: approvers(rec), Carried: carried(rec), KeyID: keyID, Digest: d}
+	if !b.opts.InventoryOnly {
+		step.Facts = flatten(f)
+	}
 	// Witnesses are filled in by finish from the closing checkpoint's
 	// signatures: a name in the facts is a claim, not a witness.
 	ev := Event{Seq: rec.Seq, Time: t, Ceremony: rec.Ceremony, By: rec.Actor, ApprovedBy: step.ApprovedBy, Carried: step.Carried}
@@ -199,7 +211,7 @@ func (b *builder) add(rec *ledger.Record, d string) error {
 		h := HSM{HSMRef: hsmRef(f), Firmware: str(f, "hsm.firmware"), Enrolled: ev, Validation: validation(f)}
 		b.r.HSMs = append(b.r.HSMs, h) // the HSM list is as of the period's end
 	case "review.signed":
-		if in {
+		if in && !b.opts.InventoryOnly {
 			b.r.Reviews = append(b.r.Reviews, review(ev, f, step.Facts))
 		}
 	case "key.generate.intent":

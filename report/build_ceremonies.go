@@ -89,7 +89,9 @@ func (b *builder) ceremony(rec *ledger.Record, step Step, in bool) {
 	default:
 		c.Status = "unclosed"
 	}
-	c.Steps = append(c.Steps, step)
+	if !b.opts.InventoryOnly {
+		c.Steps = append(c.Steps, step)
+	}
 }
 
 // ceremonyKind names a ceremony after the record kinds it holds.

@@ -101,6 +101,12 @@ func (b *builder) finish() {
 		r.Inventory = append(r.Inventory, *k)
 	}
 	sort.SliceStable(r.Calendar, func(i, j int) bool { return r.Calendar[i].Due < r.Calendar[j].Due })
+	if b.opts.InventoryOnly {
+		b.policySection()
+		r.Verify = verifySection(b.opts.Verify, r)
+		r.Verified, r.Failure = r.Verify.Ran && r.Verify.OK, r.Verify.Failure
+		return
+	}
 	for _, id := range b.cerOrd {
 		if !b.cerIn[id] {
 			continue

@@ -593,3 +593,32 @@ func TestBuildDuringVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestInventoryOnly holds the inventory built without the ceremonies'
+// steps to the one the whole report builds, for the whole ledger and
+// for a period's end; the rest of the report stays empty.
+func TestInventoryOnly(t *testing.T) {
+	f := newFixture(t)
+	f.story()
+	for i, o := range []Options{{Now: f.now}, {Now: f.now, Until: t0.Add(12 * time.Minute)}} {
+		want := build(t, f, o)
+		o.InventoryOnly = true
+		got := build(t, f, o)
+		if i == 0 && len(want.Inventory) < 2 {
+			t.Fatalf("the story has %d keys", len(want.Inventory))
+		}
+		wj, _ := json.Marshal(want.Inventory)
+		gj, _ := json.Marshal(got.Inventory)
+		if !bytes.Equal(wj, gj) {
+			t.Fatalf("inventory only:\n%s\nwhole report:\n%s", gj, wj)
+		}
+		cj, _ := json.Marshal(want.Calendar)
+		gc, _ := json.Marshal(got.Calendar)
+		if !bytes.Equal(cj, gc) {
+			t.Errorf("calendar: inventory only %s, whole report %s", gc, cj)
+		}
+		if len(got.Ceremonies) != 0 || len(got.Reviews) != 0 || got.ControlTests != nil {
+			t.Errorf("inventory only kept %d ceremonies, %d reviews, control tests %v", len(got.Ceremonies), len(got.Reviews), got.ControlTests != nil)
+		}
+	}
+}

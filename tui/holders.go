@@ -28,10 +28,12 @@ type holderShare struct {
 }
 
 // backupHolders reads the holders' entries of the backup.split the run
-// just recorded.
-func backupHolders(l *ledger.Ledger, cer string) ([]holderShare, error) {
+// just recorded: among the records after from (the ledger's size before
+// the run), not the whole history.
+func backupHolders(l *ledger.Ledger, cer string, from int64) ([]holderShare, error) {
 	var split *ledger.Record
-	for rec, err := range l.Records() {
+	for seq := from + 1; seq <= l.State().Seq; seq++ {
+		rec, err := l.Record(seq)
 		if err != nil {
 			return nil, err
 		}

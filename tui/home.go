@@ -1,6 +1,9 @@
-// Home: the ledger at a glance, and how a ledger is opened: verified,
-// its timeline taken from the same pass, its inventory built by the same
-// code as custos inventory (report.Builder), so the dates agree.
+// Home: the ledger at a glance, and how a ledger is opened: at once from
+// its replayed state (kept, so a few objects are read), marked
+// "verifying…" while verify runs in the background; the timeline and the
+// inventory are taken from verify's pass, the inventory built by the
+// same code as custos inventory (report.Builder), so the dates agree.
+// Nothing is signed on a ledger before it has verified (whenVerified).
 
 package tui
 
@@ -21,30 +24,83 @@ import (
 	"custos/sign"
 )
 
-// recordRow is one line of the timeline.
+// recordRow is one line of the timeline. For a ledger that verified,
+// rec holds only what the line and its filter show (light): the record
+// screen reads the whole record again when it is opened, so that the
+// timeline's memory is a line per record, not every record's facts and
+// signatures.
 type recordRow struct {
-	rec *ledger.Record
+	rec   *ledger.Record
+	light bool
 }
 
-// ledgerMsg is an opened (or reopened) ledger, its records, its inventory
-// and the result of verifying it. led is nil for a ledger whose records
-// cannot be replayed past a failure: it opens read-only, on the records
-// verify read before the failure.
+// lightRow keeps of rec what the timeline, its filter and Home's last
+// ceremonies use.
+func lightRow(rec *ledger.Record) recordRow {
+	l := &ledger.Record{Seq: rec.Seq, Time: rec.Time, Ledger: rec.Ledger, Ceremony: rec.Ceremony, Kind: rec.Kind, Actor: rec.Actor}
+	for _, k := range []string{"key_id", "label"} {
+		if v, ok := rec.Facts[k].(string); ok {
+			if l.Facts == nil {
+				l.Facts = map[string]any{}
+			}
+			l.Facts[k] = v
+		}
+	}
+	return recordRow{rec: l, light: true}
+}
+
+// record is the whole record of a row: read again from the ledger for a
+// light row.
+func (m *Model) record(r recordRow) (*ledger.Record, error) {
+	if !r.light {
+		return r.rec, nil
+	}
+	if m.led == nil {
+		return nil, fmt.Errorf("record %d: the ledger is not open", r.rec.Seq)
+	}
+	return m.led.Record(r.rec.Seq)
+}
+
+// ledgerMsg is an opened (or reopened) ledger. When the ledger opened,
+// it carries only led: Home is drawn from its replayed state at once and
+// verify runs in the background (verifiedMsg). When it did not open (its
+// records cannot be replayed past a failure), verify has run already:
+// led is nil, and rows and verify are what verify read before the
+// failure, for a read-only timeline.
 type ledgerMsg struct {
 	dir    string
 	led    *ledger.Ledger
+	rows   []recordRow
+	verify *ledger.Result
+	err    error
+}
+
+// verifiedMsg is the background verify of an opened ledger: its result,
+// the timeline taken from the records as verify replayed them, and the
+// inventory built from the same pass (nil when verify failed: nothing of
+// the ledger is then shown as if it were so). gen ties it to the open it
+// followed, so a verify of a ledger since reopened is dropped.
+type verifiedMsg struct {
+	dir    string
+	gen    int
+	led    *ledger.Ledger // reopened when the head moved during verify
 	rows   []recordRow
 	inv    *report.Report
 	verify *ledger.Result
 	err    error
 }
 
-// openLedgerCmd verifies the ledger, taking the timeline from the records
-// as verify replays them, and opens it. A ledger that does not verify is
-// still opened, read-only, for diagnosis: the home screen then shows the
-// failure instead of its keys and ceremonies, and no ceremony starts.
+// openLedgerCmd opens the ledger: with its kept replay that reads a few
+// objects, so Home shows at once. A ledger that does not open is
+// verified here instead and opened read-only, for diagnosis: the home
+// screen then shows the failure instead of its keys and ceremonies, and
+// no ceremony starts.
 func openLedgerCmd(dir string, now time.Time) tea.Cmd {
 	return func() tea.Msg {
+		l, err := ledger.Open(dir)
+		if err == nil {
+			return ledgerMsg{dir: dir, led: l}
+		}
 		var rows []recordRow
 		next := int64(1)
 		res := ledger.Verify(dir, ledger.Options{Each: func(rec *ledger.Record, _ string) {
@@ -53,34 +109,65 @@ func openLedgerCmd(dir string, now time.Time) tea.Cmd {
 				rows = append(rows, recordRow{rec: rec})
 			}
 		}})
-		l, err := ledger.Open(dir)
-		if err != nil {
-			if f := res.Failure; f != nil && f.Seq > 0 {
-				// The records before the failure, as verify read them.
-				return ledgerMsg{dir: dir, rows: rows, verify: &res}
-			}
-			return ledgerMsg{dir: dir, err: err}
+		if f := res.Failure; f != nil && f.Seq > 0 {
+			// The records before the failure, as verify read them.
+			return ledgerMsg{dir: dir, rows: rows, verify: &res}
 		}
-		if !res.OK || next-1 != res.Records {
-			rows = nil
+		return ledgerMsg{dir: dir, err: err}
+	}
+}
+
+// verifyLedgerCmd verifies an opened ledger in one read: the timeline
+// and the inventory are taken from the records as verify replays them.
+// Only a ledger that fails is read again (through its replay, which
+// does not stop at a bad signature), for the timeline that marks the
+// failing record.
+func verifyLedgerCmd(dir string, gen int, l *ledger.Ledger, now time.Time) tea.Cmd {
+	return func() tea.Msg {
+		for range 3 {
+			var rows []recordRow
+			b := report.NewBuilder(report.Options{Now: now, InventoryOnly: true})
+			var berr error
+			next := int64(1)
+			res := ledger.Verify(dir, ledger.Options{Each: func(rec *ledger.Record, d string) {
+				if rec.Seq != next {
+					return
+				}
+				next++
+				rows = append(rows, lightRow(rec))
+				if berr == nil {
+					berr = b.Add(rec, d)
+				}
+			}})
+			if res.OK && next-1 == res.Records {
+				if berr != nil {
+					return verifiedMsg{dir: dir, gen: gen, err: berr}
+				}
+				if st := l.State(); st.Head != res.Head {
+					// Appended to while verify ran: the state shown must
+					// be the one verified.
+					l2, err := ledger.Open(dir)
+					if err != nil {
+						return verifiedMsg{dir: dir, gen: gen, err: err}
+					}
+					if l = l2; l.State().Head != res.Head {
+						continue
+					}
+				}
+				return verifiedMsg{dir: dir, gen: gen, led: l, rows: rows, inv: b.Finish(&res), verify: &res}
+			}
+			// The timeline of a ledger that fails: every record the
+			// replay can read, up to one it cannot (verify named it).
+			rows = rows[:0]
 			for rec, err := range l.Records() {
 				if err != nil {
-					return ledgerMsg{dir: dir, err: err}
+					break
 				}
 				rows = append(rows, recordRow{rec: rec})
 			}
+			return verifiedMsg{dir: dir, gen: gen, led: l, rows: rows, verify: &res}
 		}
-		b := report.NewBuilder(report.Options{Now: now})
-		for _, r := range rows {
-			d, err := r.rec.Digest()
-			if err == nil {
-				err = b.Add(r.rec, d)
-			}
-			if err != nil {
-				return ledgerMsg{dir: dir, err: err}
-			}
-		}
-		return ledgerMsg{dir: dir, led: l, rows: rows, inv: b.Finish(&res), verify: &res}
+		return verifiedMsg{dir: dir, gen: gen, err: fmt.Errorf("ledger %s: its head kept moving while it was verified (v: verify again)", dir)}
 	}
 }
 
@@ -94,23 +181,84 @@ func (m *Model) onLedger(msg ledgerMsg) tea.Cmd {
 		return nil
 	}
 	first := m.dir != msg.dir
-	m.dir, m.led, m.rows, m.inv = msg.dir, msg.led, msg.rows, msg.inv
+	m.dir, m.led = msg.dir, msg.led
+	// What the last verify read is dropped: until this open is verified,
+	// Home shows the replayed state, marked, and no older timeline.
+	m.rows, m.inv, m.lv.verify = msg.rows, nil, msg.verify
 	m.lv.clamp(len(m.lv.visible(m.rows)))
+	m.gen++
 	if first {
 		m.status = ""
-		m.lv, m.kv = ledgerView{}, keysView{}
+		m.lv, m.kv = ledgerView{verify: msg.verify}, keysView{}
 		m.goTo(scrHome)
 		if m.opts.Opened != nil {
 			m.opts.Opened(msg.dir)
 		}
 	}
-	m.lv.verify = msg.verify
 	if r := m.run; r != nil && (r.result != nil || r.failed != nil) {
 		r.reread = true // the done screen shows the records of the run
+		r.recorded = nil
+		for seq := r.before + 1; m.led != nil && seq <= m.led.State().Seq; seq++ {
+			rec, err := m.led.Record(seq)
+			if err != nil {
+				break
+			}
+			r.recorded = append(r.recorded, rec)
+		}
 	}
 	if m.led == nil {
+		m.verifying = false
 		m.status, m.bad = "opened read-only: its records past the failure cannot be read", true
+		return nil
 	}
+	m.verifying = true
+	return verifyLedgerCmd(m.dir, m.gen, m.led, m.opts.Now())
+}
+
+// onVerified takes the background verify's result: the mark on Home
+// becomes the result, the timeline and the inventory appear, and a
+// ceremony key pressed meanwhile acts now (or is refused).
+func (m *Model) onVerified(msg verifiedMsg) tea.Cmd {
+	if msg.gen != m.gen || msg.dir != m.dir {
+		return nil // a verify of a ledger reopened since
+	}
+	m.verifying = false
+	then := m.onceVerified
+	m.onceVerified = nil
+	if then != nil {
+		m.busy = ""
+	}
+	if msg.err != nil {
+		m.lv.verify = &ledger.Result{Failure: &ledger.Failure{Check: "read", Reason: msg.err.Error()}}
+		m.fail(msg.err)
+		return nil
+	}
+	m.led, m.rows, m.inv, m.lv.verify = msg.led, msg.rows, msg.inv, msg.verify
+	m.lv.clamp(len(m.lv.visible(m.rows)))
+	if f := m.failed(); f != nil {
+		m.fail(fmt.Errorf("verify: %s; nothing was signed or recorded", f))
+		return nil
+	}
+	if then != nil {
+		return then()
+	}
+	return nil
+}
+
+// whenVerified runs start (a step that signs or records: the draft of a
+// ceremony's record, a resume) now if the ledger has verified, else once
+// the background verify has passed; a ledger that fails is refused.
+// Until then the screen waits, saying why.
+func (m *Model) whenVerified(start func() tea.Cmd) tea.Cmd {
+	if !m.verifying {
+		if err := m.readOnly(); err != nil {
+			m.fail(err)
+			return nil
+		}
+		return start()
+	}
+	m.onceVerified = start
+	m.busy = "waiting for the ledger to verify: nothing is signed before it has"
 	return nil
 }
 
@@ -139,6 +287,8 @@ func (m *Model) keyHome(msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, Keys.Ledger):
 		m.goTo(scrLedger)
+	case key.Matches(msg, Keys.Verify) && m.verifying:
+		m.goTo(scrLedger) // verify is running already
 	case key.Matches(msg, Keys.Verify):
 		m.goTo(scrLedger)
 		return m.startVerify()
@@ -176,7 +326,7 @@ func (m *Model) headLines() []string {
 		head, _ = m.rows[len(m.rows)-1].rec.Digest()
 	}
 	return []string{
-		fmt.Sprintf("Ledger %s · %d records", id, seq),
+		fmt.Sprintf("Ledger %s · %d records", id, seq) + m.verifyMark(),
 		"  head: " + hexRows(8, head),
 	}
 }
@@ -221,15 +371,34 @@ func (m *Model) homeBody() ([]string, string) {
 		out = append(out, fmt.Sprintf("  %-10s %-20s %s", mem.Name, strings.Join(mem.Roles, ","), s.Dim.Render(fp)))
 	}
 	out = append(out, "", s.Heading.Render("Keys")+s.Dim.Render("  (i: the key list, each key's whole life)"))
-	if len(m.inv.Inventory) == 0 {
-		out = append(out, "  none yet")
-	}
-	for i := range m.inv.Inventory {
-		out = append(out, "  "+m.keyLine(&m.inv.Inventory[i]))
+	if m.inv == nil {
+		// Before verify: the keys as the replay left them, without the
+		// dates the inventory computes.
+		if m.stKeys == nil || m.stKeysOf != st || m.stKeysSeq != st.Seq {
+			// sorted once per state, not per frame
+			m.stKeys, m.stKeysOf, m.stKeysSeq = stateKeys(st), st, st.Seq
+		}
+		ks := m.stKeys
+		if len(ks) == 0 {
+			out = append(out, "  none yet")
+		}
+		for _, k := range ks {
+			out = append(out, "  "+m.stateKeyLine(k))
+		}
+	} else {
+		if len(m.inv.Inventory) == 0 {
+			out = append(out, "  none yet")
+		}
+		for i := range m.inv.Inventory {
+			out = append(out, "  "+m.keyLine(&m.inv.Inventory[i]))
+		}
 	}
 	out = append(out, "", s.Heading.Render("Last ceremonies"))
 	cer := lastCeremonies(m.rows, st, 5)
-	if len(cer) == 0 {
+	switch {
+	case len(cer) == 0 && m.verifying:
+		out = append(out, s.Dim.Render("  (read as the ledger is verified)"))
+	case len(cer) == 0:
 		out = append(out, "  none yet")
 	}
 	idw := 16
@@ -367,4 +536,64 @@ func lastCeremonies(rows []recordRow, st *ledger.State, n int) []ceremonySummary
 		out = out[:n]
 	}
 	return out
+}
+
+// verifyMark ends the head line, saying whether what Home shows has
+// been verified: "verifying…" while the background verify runs (the
+// screen is then the replayed state, signatures not yet checked), its
+// result once it finished.
+func (m *Model) verifyMark() string {
+	s := m.st
+	switch v := m.lv.verify; {
+	case m.verifying:
+		return " · " + s.Warn.Render("⋯ verifying…")
+	case v != nil && v.OK:
+		return " · " + s.OK.Render("✓ verified")
+	case v != nil:
+		return " · " + s.Bad.Render("✗ verify FAILED")
+	}
+	return ""
+}
+
+// stateKeys are the replayed state's keys, in the order they were made.
+func stateKeys(st *ledger.State) []*ledger.KeyState {
+	ks := make([]*ledger.KeyState, 0, len(st.Keys))
+	for _, k := range st.Keys {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].CreatedSeq != ks[j].CreatedSeq {
+			return ks[i].CreatedSeq < ks[j].CreatedSeq
+		}
+		return ks[i].ID < ks[j].ID
+	})
+	return ks
+}
+
+// stateKeyLine is a key's label, type and state as the replay left them.
+func (m *Model) stateKeyLine(k *ledger.KeyState) string {
+	s := m.st
+	state := k.State
+	if state == ledger.KeyDestroyed && len(k.BackupsOutstanding) > 0 {
+		state = "destroyed on the HSM; backup " + strings.Join(k.BackupsOutstanding, ", ") + " outstanding"
+	}
+	compromised := false
+	for _, e := range k.History {
+		compromised = compromised || e.Kind == "key.compromised"
+	}
+	if compromised {
+		state += ", COMPROMISED"
+	}
+	state = termtext.Printable(state)
+	switch {
+	case compromised:
+		state = s.Bad.Render(state)
+	case k.State == ledger.KeyActive:
+		state = s.OK.Render(state)
+	case k.State == ledger.KeyDestroyed, k.State == ledger.KeyAborted:
+		state = s.Dim.Render(state)
+	default:
+		state = s.Warn.Render(state)
+	}
+	return fmt.Sprintf("%-14s %-8s %s", termtext.Printable(k.Label), termtext.Printable(k.Type), state)
 }

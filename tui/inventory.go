@@ -72,7 +72,9 @@ func (v *keysView) view(m *Model) ([]string, string) {
 	out := []string{s.Heading.Render(head), ""}
 	ks := v.visible(m.inv)
 	if len(ks) == 0 {
-		if v.filter != "" {
+		if m.inv == nil && m.verifying {
+			out = append(out, s.Warn.Render("  ⋯ verifying… the key list appears once the ledger has verified"))
+		} else if v.filter != "" {
 			out = append(out, s.Dim.Render("  no key matches the filter (esc: clear it)"))
 		} else {
 			out = append(out, "  none yet")

@@ -169,10 +169,17 @@ func (v *ledgerView) keys(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case msg.String() == "end", msg.String() == "G":
 		v.cursor = n - 1
 	case key.Matches(msg, Keys.Enter) && n > 0:
-		m.rv = recordView{rec: rows[v.cursor].rec}
+		rec, err := m.record(rows[v.cursor])
+		if err != nil {
+			m.fail(err)
+			return nil
+		}
+		m.rv = recordView{rec: rec}
 		m.goTo(scrRecord)
 	case key.Matches(msg, Keys.Filter):
 		return m.ask("filter:ledger", "words to look for: kind, actor, ceremony, key id, date", v.filter)
+	case key.Matches(msg, Keys.Verify) && m.verifying:
+		m.say("verify is running already")
 	case key.Matches(msg, Keys.Verify):
 		return m.startVerify()
 	case key.Matches(msg, Keys.Minutes):
@@ -200,6 +207,9 @@ func (m *Model) timelineHeight() int {
 
 func (m *Model) verifyBody() []string {
 	r := m.lv.verify
+	if m.verifying && r == nil {
+		return []string{m.st.Warn.Render("⋯ verifying… the records appear as the ledger is verified")}
+	}
 	if r == nil {
 		return nil
 	}
@@ -273,7 +283,7 @@ func (v *ledgerView) view(m *Model) ([]string, string) {
 	}
 	// Walk back from the cursor at most a screenful of rows: the window
 	// starts where they no longer fit (or at top, if they all do).
-	for i, used := c, 0; i >= v.top; i-- {
+	for i, used := c, 0; i >= v.top && i < len(rows); i-- {
 		used += len(lines(i))
 		if used > h {
 			v.top = i + 1
@@ -289,7 +299,8 @@ func (v *ledgerView) view(m *Model) ([]string, string) {
 		out = append(out, ls...)
 		used, last = used+len(ls), i
 	}
-	if f := v.verify; f != nil && f.Failure != nil && m.led == nil && v.filter == "" && last == len(rows)-1 && used < h {
+	if f := v.verify; f != nil && f.Failure != nil && f.Failure.Seq > 0 && v.filter == "" && last == len(rows)-1 && used < h &&
+		(len(rows) == 0 || rows[len(rows)-1].rec.Seq < f.Failure.Seq) {
 		// read-only: the failing record could not be read
 		out = append(out, m.st.Bad.Render(fmt.Sprintf("✗ %-6d (not readable: %s)", f.Failure.Seq, f.Failure.Check)))
 	}

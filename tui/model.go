@@ -93,14 +93,24 @@ type Model struct {
 	rows []recordRow
 	pick int
 
-	lv   ledgerView
-	rv   recordView
-	kv   keysView
-	kd   keyDetail
-	inv  *report.Report // the inventory, as custos inventory builds it
-	run  *runState
-	ask2 *confirm   // a question over the screen: abandon a ceremony?
-	form *formState // new ceremony, while its form or script is shown
+	lv  ledgerView
+	rv  recordView
+	kv  keysView
+	kd  keyDetail
+	inv *report.Report // the inventory, as custos inventory builds it
+	// verifying: the ledger opened and Home shows its replayed state
+	// while verify runs in the background (gen numbers the opens, so a
+	// late verify of an earlier one is dropped); onceVerified is a step
+	// that signs, waiting for that verify to pass (whenVerified).
+	verifying    bool
+	stKeys       []*ledger.KeyState // the replayed state's keys in order, of stKeysOf
+	stKeysOf     *ledger.State
+	stKeysSeq    int64
+	gen          int
+	onceVerified func() tea.Cmd
+	run          *runState
+	ask2         *confirm   // a question over the screen: abandon a ceremony?
+	form         *formState // new ceremony, while its form or script is shown
 
 	stopAt time.Time // when ctrl+c last asked a running step to stop
 	footer string    // the keys of the screen as last drawn
@@ -272,6 +282,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.keyScreen(msg)
 	case ledgerMsg:
 		return m, m.onLedger(msg)
+	case verifiedMsg:
+		return m, m.onVerified(msg)
 	case shareMsg:
 		m.onShare(msg)
 		return m, m.br.listen()
@@ -333,7 +345,7 @@ func (m *Model) keyScreen(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) submit(purpose, v string) tea.Cmd {
 	switch {
 	case purpose == "resume":
-		return m.startResume(v)
+		return m.whenVerified(func() tea.Cmd { return m.startResume(v) })
 	case purpose == "ledger":
 		if v == "" {
 			return nil

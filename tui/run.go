@@ -59,8 +59,11 @@ type runState struct {
 	retry     func() tea.Cmd // what t (try again) does after an error
 	result    *ceremony.Result
 	reread    bool // the ledger was read again after the run
-	failed    error
-	before    int64 // ledger size before the run
+	// recorded are the records the run appended, read from the reopened
+	// ledger (a few objects; its verify goes on in the background)
+	recorded []*ledger.Record
+	failed   error
+	before   int64 // ledger size before the run
 }
 
 type check struct {
@@ -186,7 +189,7 @@ func (m *Model) engineMsg(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		m.goTo(scrDone)
 		if msg.err == nil && r.plan.Kind == ceremony.KindBackup {
-			hs, err := backupHolders(r.eng.Ledger, msg.res.Ceremony)
+			hs, err := backupHolders(r.eng.Ledger, msg.res.Ceremony, r.before)
 			if err != nil {
 				m.fail(err)
 			} else if len(hs) > 0 {
@@ -255,7 +258,7 @@ func (m *Model) submitRun(purpose, v string) tea.Cmd {
 		if v == "" {
 			return nil
 		}
-		return m.writeRequest(v)
+		return m.whenVerified(func() tea.Cmd { return m.writeRequest(v) })
 	case purpose == "confirm":
 		if v != r.plan.Label {
 			m.fail(fmt.Errorf("%q is not the label of the key to destroy; nothing was done", v))

@@ -64,7 +64,7 @@ func (m *Model) keyRun(msg tea.KeyPressMsg) tea.Cmd {
 				return nil
 			}
 			m.status = ""
-			return m.startDraft()
+			return m.whenVerified(m.startDraft)
 		case key.Matches(msg, Keys.Back):
 			return m.askLeave(false)
 		}

@@ -215,8 +215,7 @@ func (m *Model) outcomeLines(res *ceremony.Result) []string {
 	}
 	var out []string
 	seen := map[string]bool{}
-	for _, row := range m.rows {
-		rec := row.rec
+	for _, rec := range m.run.recorded {
 		if rec.Ceremony != res.Ceremony || rec.Kind == "ceremony.closed" {
 			continue
 		}

@@ -18,7 +18,18 @@ import (
 func TestHomeAndResize(t *testing.T) {
 	f := newFixture(t)
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
-	v := h.waitFor("Members")
+	v := h.waitFor("1 records · ✓ verified")
+	// Home showed first from the replay, marked, before verify finished.
+	marked := -1
+	for i, s := range h.shown {
+		if strings.Contains(s, "Members") && strings.Contains(s, "verifying…") {
+			marked = i
+			break
+		}
+	}
+	if marked < 0 {
+		t.Errorf("home was never shown marked as verifying before verify finished; screens:\n%s", strings.Join(h.shown, "\n----\n"))
+	}
 	for _, want := range []string{"alice", "custodian", "bob", "officer", "carol", "Keys", "none yet", "Last ceremonies", "genesis", "r: run a ceremony"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("home lacks %q:\n%s", want, v)
@@ -445,7 +456,7 @@ func TestHomeShowsRetirementAndCompromise(t *testing.T) {
 		t.Fatalf("verify: %v", res.Err())
 	}
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true}))
-	v := h.waitFor("Members")
+	v := h.waitFor("✓ verified")
 	for _, want := range []string{"old-kek", "retires 2027-03-01", "leaky-kek", "COMPROMISED"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("home lacks %q:\n%s", want, v)

@@ -118,7 +118,7 @@ func (h *harness) waitFor(want string) string {
 func (h *harness) waitIdle() {
 	h.t.Helper()
 	deadline := time.After(30 * time.Second)
-	for h.m.busy != "" {
+	for h.m.busy != "" || h.m.verifying {
 		select {
 		case msg := <-h.msgs:
 			h.send(msg)

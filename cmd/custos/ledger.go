@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -187,12 +188,13 @@ func newLogCmd() *cobra.Command {
 			// The lines are made as verify replays the ledger (one read)
 			// and printed only once it verified: a ledger that fails
 			// prints an error, not a log that looks clean.
-			var buf bytes.Buffer
-			tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+			buf := &spool{}
+			defer buf.Close()
+			tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "SEQ\tTIME\tCEREMONY\tKIND\tACTOR\tAPPROVERS\tKEY")
 			}
-			enc := json.NewEncoder(&buf)
+			enc := json.NewEncoder(buf)
 			enc.SetEscapeHTML(false)
 			if err := trustRoots(cmd, &opts); err != nil {
 				return err
@@ -247,4 +249,51 @@ func newLogCmd() *cobra.Command {
 	cmd.Flags().StringVar(&until, "until", "", "only records up to this date (the whole day) or time")
 	trustFlags(cmd, &opts)
 	return cmd
+}
+
+// spool holds what a command prints until it may print it (a log only
+// once its ledger verified): in memory up to spoolMemory bytes, then in
+// an unlinked temporary file, so that memory does not grow with the
+// ledger. What it holds is what the command prints, never a secret.
+type spool struct {
+	mem bytes.Buffer
+	f   *os.File
+}
+
+const spoolMemory = 4 << 20
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.f == nil && s.mem.Len()+len(p) > spoolMemory {
+		f, err := os.CreateTemp("", "custos-spool-*")
+		if err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
+		os.Remove(f.Name()) // unlinked: gone with the process
+		s.f = f
+		if _, err := s.mem.WriteTo(f); err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
+	}
+	if s.f != nil {
+		return s.f.Write(p)
+	}
+	return s.mem.Write(p)
+}
+
+// WriteTo copies what was spooled to w.
+func (s *spool) WriteTo(w io.Writer) (int64, error) {
+	if s.f == nil {
+		return s.mem.WriteTo(w)
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("spool: %w", err)
+	}
+	return io.Copy(w, s.f)
+}
+
+func (s *spool) Close() error {
+	if s.f != nil {
+		return s.f.Close()
+	}
+	return nil
 }

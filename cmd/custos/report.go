@@ -145,7 +145,7 @@ func newInventoryCmd() *cobra.Command {
 			if err := trustRoots(cmd, &opts); err != nil {
 				return err
 			}
-			b := report.NewBuilder(report.Options{Until: p.until})
+			b := report.NewBuilder(report.Options{Until: p.until, InventoryOnly: true})
 			if err := readVerified("inventory", args[0], opts, b.Add); err != nil {
 				return err
 			}
