@@ -158,26 +158,30 @@ func (c *Checker) rotationOnTime() (int, []Exception) {
 	return n, ex
 }
 
-func (c *Checker) exportsInPeriod() []struct {
+// keyed is one of a key's uses (an export, a signature) with its key.
+type keyed[T any] struct {
 	k *key
-	e export
-} {
-	var out []struct {
-		k *key
-		e export
-	}
+	v T
+}
+
+// donePeriod are the uses of every key (of(k)) whose outcome record
+// (done(use)) falls in the period, in key order.
+func donePeriod[T any](c *Checker, of func(*key) []T, done func(T) *Ref) []keyed[T] {
+	var out []keyed[T]
 	for _, id := range c.keyOrder {
 		k := c.keys[id]
-		for _, e := range k.exports {
-			if e.done != nil && c.inPeriod(e.done) {
-				out = append(out, struct {
-					k *key
-					e export
-				}{k, e})
+		for _, u := range of(k) {
+			if d := done(u); d != nil && c.inPeriod(d) {
+				out = append(out, keyed[T]{k, u})
 			}
 		}
 	}
 	return out
+}
+
+// exportsInPeriod are the exports made (key.exported) in the period.
+func (c *Checker) exportsInPeriod() []keyed[export] {
+	return donePeriod(c, func(k *key) []export { return k.exports }, func(e export) *Ref { return e.done })
 }
 
 func (c *Checker) inPeriod(r *Ref) bool {
@@ -189,8 +193,8 @@ func (c *Checker) exportDualControl() (int, []Exception) {
 	exps := c.exportsInPeriod()
 	var ex []Exception
 	for _, x := range exps {
-		if x.e.approvers == 0 {
-			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the export of %s was approved by nobody but its operator", x.k.name()), Records: []Ref{*x.e.intent, *x.e.done}})
+		if x.v.approvers == 0 {
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the export of %s was approved by nobody but its operator", x.k.name()), Records: []Ref{*x.v.intent, *x.v.done}})
 		}
 	}
 	return len(exps), ex
@@ -216,11 +220,11 @@ func (c *Checker) exportExpiry() (int, []Exception) {
 	var ex []Exception
 	for _, x := range exps {
 		end, ref, says := x.k.retirement()
-		if ref == nil || x.e.expires.IsZero() {
+		if ref == nil || x.v.expires.IsZero() {
 			continue
 		}
-		if x.e.expires.After(end) {
-			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the export of %s expires on %s, after the key %s", x.k.name(), x.e.expiresText, says), Records: []Ref{*x.e.intent, *ref}})
+		if x.v.expires.After(end) {
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the export of %s expires on %s, after the key %s", x.k.name(), x.v.expiresText, says), Records: []Ref{*x.v.intent, *ref}})
 		}
 	}
 	return len(exps), ex
@@ -434,26 +438,8 @@ func backupIDs(m map[string]*backup) []string {
 }
 
 // signaturesInPeriod are the signatures made (key.signed) in the period.
-func (c *Checker) signaturesInPeriod() []struct {
-	k *key
-	s signature
-} {
-	var out []struct {
-		k *key
-		s signature
-	}
-	for _, id := range c.keyOrder {
-		k := c.keys[id]
-		for _, s := range k.signatures {
-			if s.done != nil && c.inPeriod(s.done) {
-				out = append(out, struct {
-					k *key
-					s signature
-				}{k, s})
-			}
-		}
-	}
-	return out
+func (c *Checker) signaturesInPeriod() []keyed[signature] {
+	return donePeriod(c, func(k *key) []signature { return k.signatures }, func(s signature) *Ref { return s.done })
 }
 
 func (c *Checker) signaturesDualControl() (int, []Exception) {
@@ -461,10 +447,10 @@ func (c *Checker) signaturesDualControl() (int, []Exception) {
 	var ex []Exception
 	for _, x := range sigs {
 		switch {
-		case x.s.approvers == 0:
-			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s was approved by nobody but its operator", x.s.kind, x.k.name()), Records: []Ref{*x.s.intent, *x.s.done}})
-		case x.s.tbs == "" || x.s.outputs == 0:
-			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s records no digest of what was signed or no output", x.s.kind, x.k.name()), Records: []Ref{*x.s.intent, *x.s.done}})
+		case x.v.approvers == 0:
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s was approved by nobody but its operator", x.v.kind, x.k.name()), Records: []Ref{*x.v.intent, *x.v.done}})
+		case x.v.tbs == "" || x.v.outputs == 0:
+			ex = append(ex, Exception{KeyID: x.k.id, Message: fmt.Sprintf("the %s signature with %s records no digest of what was signed or no output", x.v.kind, x.k.name()), Records: []Ref{*x.v.intent, *x.v.done}})
 		}
 	}
 	return len(sigs), ex
@@ -474,11 +460,11 @@ func (c *Checker) signaturesDualControl() (int, []Exception) {
 func (c *Checker) signatureItems() []Exception {
 	var out []Exception
 	for _, x := range c.signaturesInPeriod() {
-		msg := fmt.Sprintf("%s signature with %s for %q, TBS sha256 %s, %d output(s), %d approver(s) besides the operator", x.s.kind, x.k.name(), x.s.purpose, x.s.tbs, x.s.outputs, x.s.approvers)
-		if x.s.serial != "" {
-			msg += ", serial " + x.s.serial
+		msg := fmt.Sprintf("%s signature with %s for %q, TBS sha256 %s, %d output(s), %d approver(s) besides the operator", x.v.kind, x.k.name(), x.v.purpose, x.v.tbs, x.v.outputs, x.v.approvers)
+		if x.v.serial != "" {
+			msg += ", serial " + x.v.serial
 		}
-		out = append(out, Exception{KeyID: x.k.id, Message: msg, Records: []Ref{*x.s.intent, *x.s.done}})
+		out = append(out, Exception{KeyID: x.k.id, Message: msg, Records: []Ref{*x.v.intent, *x.v.done}})
 	}
 	return out
 }
