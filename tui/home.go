@@ -446,22 +446,7 @@ func keyStates(k *report.Key) []string {
 // keyLine is a key's label, type, states and its next date, as custos
 // inventory computes them: a rotated key's retirement, else its rotation.
 func (m *Model) keyLine(k *report.Key) string {
-	s := m.st
-	states := keyStates(k)
-	state := strings.Join(states, ", ")
-	switch {
-	case k.Compromised != nil:
-		state = s.Bad.Render(state)
-	case k.State == ledger.KeyActive:
-		state = s.OK.Render(state)
-	case k.State == ledger.KeyDestroyed, k.State == ledger.KeyAborted:
-		state = s.Dim.Render(state)
-	default:
-		state = s.Warn.Render(state)
-	}
-	// label and type come from the ledger: shown with control characters
-	// escaped (a ledger synced from elsewhere could carry any text)
-	line := fmt.Sprintf("%-14s %-8s %s", termtext.Printable(k.Label), termtext.Printable(k.Type), state)
+	line := m.labelTypeState(k.Label, k.Type, strings.Join(keyStates(k), ", "), k.State, k.Compromised != nil)
 	if d := m.keyDate(k); d != "" {
 		line += "  " + d
 	}
@@ -572,7 +557,6 @@ func stateKeys(st *ledger.State) []*ledger.KeyState {
 
 // stateKeyLine is a key's label, type and state as the replay left them.
 func (m *Model) stateKeyLine(k *ledger.KeyState) string {
-	s := m.st
 	state := k.State
 	if state == ledger.KeyDestroyed && len(k.BackupsOutstanding) > 0 {
 		state = "destroyed on the HSM; backup " + strings.Join(k.BackupsOutstanding, ", ") + " outstanding"
@@ -584,16 +568,24 @@ func (m *Model) stateKeyLine(k *ledger.KeyState) string {
 	if compromised {
 		state += ", COMPROMISED"
 	}
-	state = termtext.Printable(state)
+	return m.labelTypeState(k.Label, k.Type, termtext.Printable(state), k.State, compromised)
+}
+
+// labelTypeState is a key line's start: label, type and the state words,
+// coloured by the key's state. Label and type come from the ledger: shown
+// with control characters escaped (a ledger synced from elsewhere could
+// carry any text).
+func (m *Model) labelTypeState(label, typ, words, state string, compromised bool) string {
+	s := m.st
 	switch {
 	case compromised:
-		state = s.Bad.Render(state)
-	case k.State == ledger.KeyActive:
-		state = s.OK.Render(state)
-	case k.State == ledger.KeyDestroyed, k.State == ledger.KeyAborted:
-		state = s.Dim.Render(state)
+		words = s.Bad.Render(words)
+	case state == ledger.KeyActive:
+		words = s.OK.Render(words)
+	case state == ledger.KeyDestroyed, state == ledger.KeyAborted:
+		words = s.Dim.Render(words)
 	default:
-		state = s.Warn.Render(state)
+		words = s.Warn.Render(words)
 	}
-	return fmt.Sprintf("%-14s %-8s %s", termtext.Printable(k.Label), termtext.Printable(k.Type), state)
+	return fmt.Sprintf("%-14s %-8s %s", termtext.Printable(label), termtext.Printable(typ), words)
 }
