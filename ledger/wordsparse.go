@@ -57,3 +57,30 @@ func DigestFromWords(s string) (string, error) {
 	}
 	return "sha256:" + hex.EncodeToString(b), nil
 }
+
+// ParseDigest reads a digest as a person copies it from the minutes: hex
+// with or without sha256:, in blocks of four or not, or its 32 words,
+// numbered ("1 lemon 2. sawdust 3) …") or not. ok is false when s is
+// neither hex nor words (a commit id, say); err names what is wrong with
+// words that are not a digest's.
+func ParseDigest(s string) (digest string, ok bool, err error) {
+	all := strings.Fields(strings.TrimPrefix(strings.TrimSpace(strings.ToLower(s)), "sha256:"))
+	if d := NormalizeDigest(strings.Join(all, "")); d != "" {
+		return d, true, nil
+	}
+	var toks []string
+	for _, t := range all {
+		if n := strings.TrimRight(t, ".):"); n != "" && len(n) <= 2 && strings.Trim(n, "0123456789") == "" {
+			continue // the number before a word
+		}
+		toks = append(toks, t)
+	}
+	if !LooksLikeWords(strings.Join(toks, " ")) {
+		return "", false, nil
+	}
+	d, err := DigestFromWords(strings.Join(toks, " "))
+	if err != nil {
+		return "", true, err
+	}
+	return d, true, nil
+}

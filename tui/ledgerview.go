@@ -93,22 +93,11 @@ func (m *Model) askGenesis() tea.Cmd {
 // or without sha256:, in blocks or not) or the 32 words (numbered as this
 // screen shows them, or not), by the ledger's own parsing.
 func parseGenesis(s string) (string, error) {
-	all := strings.Fields(strings.TrimPrefix(strings.TrimSpace(strings.ToLower(s)), "sha256:"))
-	if d := ledger.NormalizeDigest(strings.Join(all, "")); d != "" {
-		return d, nil // hex, in blocks or not
-	}
-	var toks []string
-	for _, t := range all {
-		if n := strings.TrimRight(t, ".)"); len(n) <= 2 && strings.Trim(n, "0123456789") == "" {
-			continue // the number before a word
-		}
-		toks = append(toks, t)
-	}
-	if ledger.LooksLikeWords(strings.Join(toks, " ")) {
-		d, err := ledger.DigestFromWords(strings.Join(toks, " "))
-		if err != nil {
-			return "", hint.With(fmt.Errorf("genesis words: %w", err), "type the 32 genesis words as custos init printed them, or the digest")
-		}
+	d, ok, err := ledger.ParseDigest(s)
+	switch {
+	case err != nil:
+		return "", hint.With(fmt.Errorf("genesis words: %w", err), "type the 32 genesis words as custos init printed them, or the digest")
+	case ok:
 		return d, nil
 	}
 	return "", hint.With(fmt.Errorf("genesis: %q is neither a record digest (sha256: and 64 hex) nor 32 words", s),

@@ -140,26 +140,22 @@ func newVerifyCmd() *cobra.Command {
 // 2), never a ledger that fails to verify.
 func trustRoots(cmd *cobra.Command, opts *ledger.Options) error {
 	if cmd.Flags().Changed("genesis") {
-		if ledger.LooksLikeWords(opts.Genesis) {
-			d, err := ledger.DigestFromWords(opts.Genesis)
-			if err != nil {
-				return usage(hint.With(fmt.Errorf("--genesis: %w", err), "give the 32 genesis words as custos init printed them, or the digest"))
-			}
-			opts.Genesis = d
+		g, ok, err := ledger.ParseDigest(opts.Genesis)
+		if err != nil {
+			return usage(hint.With(fmt.Errorf("--genesis: %w", err), "give the 32 genesis words as custos init printed them, or the digest"))
 		}
-		g := ledger.NormalizeDigest(opts.Genesis)
-		if g == "" {
+		if !ok {
 			return usage(hint.With(fmt.Errorf("--genesis: %q is not a record digest (sha256: and 64 hex)", opts.Genesis),
 				"give the genesis digest as the signed minutes carry it, with or without sha256:, or its 32 words"))
 		}
 		opts.Genesis = g
 	}
 	if cmd.Flags().Changed("trusted-head") {
-		if ledger.LooksLikeWords(opts.TrustedHead) {
-			d, err := ledger.DigestFromWords(opts.TrustedHead)
-			if err != nil {
-				return usage(hint.With(fmt.Errorf("--trusted-head: %w", err), "give the 32 head words as custos verify printed them, or the digest"))
-			}
+		d, ok, err := ledger.ParseDigest(opts.TrustedHead)
+		if err != nil {
+			return usage(hint.With(fmt.Errorf("--trusted-head: %w", err), "give the 32 head words as custos verify printed them, or the digest"))
+		}
+		if ok {
 			opts.TrustedHead = d
 		}
 		h, err := ledger.NormalizeHead(opts.TrustedHead)
