@@ -347,6 +347,11 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.keys("Enter")
 	lab.answer("Owner", "payments")
 	lab.answer("Purpose", "wraps the payment data keys")
+	// the policy names no vocabularies: free words, one each, optional
+	lab.field("Environment")
+	tm.waitFor("", "optional, one word")
+	lab.answer("Environment", "production")
+	lab.answer("Classification", "")
 	lab.field("Rotation")
 	tm.waitFor("form-rotation", "> 1y", "none")
 	tm.keys("Enter")
@@ -356,7 +361,9 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.keys("n")
 	lab.peopleAndToken([]int{1}, "", "")
 	file := lab.names(false)
-	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "exportable: true", "rotation: 1y")
+	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "rotation: 1y")
+	tm.keys("NPage")
+	tm.waitFor("", "environment: production", "exportable: true")
 	tm.keys("Enter")
 	tm.waitFor("form-plan", "What will happen", "ceremony generate-kek-form (generate)", "script saved as", file)
 	// The same file, by the command line: the plan it states is the one
@@ -380,8 +387,11 @@ func TestTUIFormGenerate(t *testing.T) {
 	lab.steps()
 	done := lab.done("form-done", "Ceremony generate-kek-form is closed")
 	s2 := lab.saved(file, "generate-kek-form")
-	if k := s2.Key; k.Label != "kek-form" || k.Type != "aes-256" || k.Rotation.Days != 365 || !k.Exportable || k.Backup {
+	if k := s2.Key; k.Label != "kek-form" || k.Type != "aes-256" || k.Rotation.Days != 365 || !k.Exportable || k.Backup || k.Environment != "production" || k.Classification != "" {
 		t.Errorf("the saved script's key: %+v", k)
+	}
+	if in := lab.record("generate-kek-form", "key.generate.intent"); in.Facts["environment"] != "production" || in.Facts["classification"] != nil {
+		t.Errorf("key.generate.intent: environment %v, classification %v", in.Facts["environment"], in.Facts["classification"])
 	}
 	gen := lab.record("generate-kek-form", "key.generated")
 	if id, _ := gen.Facts["key_id"].(string); !strings.Contains(noSpace(done), noSpace("key_id: "+id)) {
@@ -613,7 +623,7 @@ func TestTUIFormExport(t *testing.T) {
 // check value.
 func TestTUIFormRotate(t *testing.T) {
 	lab := newFormLab(t, "form-rotate")
-	lab.setupKey("kek-2026", "")
+	lab.setupKey("kek-2026", ", environment: staging")
 	lab.start()
 	tm := lab.tm
 	tm.keys("n")
@@ -631,6 +641,10 @@ func TestTUIFormRotate(t *testing.T) {
 	tm.waitFor("", "> payments")
 	tm.keys("Enter")
 	lab.answer("Purpose", "")
+	lab.field("Environment")
+	tm.waitFor("", "> staging") // the old version's
+	tm.keys("Enter")
+	lab.answer("Classification", "")
 	lab.field("Rotation")
 	tm.waitFor("", "> 1y") // its options are made once the page shows
 	tm.keys("Enter")
@@ -655,6 +669,9 @@ func TestTUIFormRotate(t *testing.T) {
 	s := lab.saved(file, "rotate-kek-2026")
 	gen := lab.record("rotate-kek-2026", "key.generated")
 	lab.outcome(done, gen, "kcv_aes_cmac")
+	if in := lab.record("rotate-kek-2026", "key.generate.intent"); in.Facts["environment"] != "staging" {
+		t.Errorf("the new version's environment %v; the old one's is staging", in.Facts["environment"])
+	}
 	ret := lab.record("rotate-kek-2026", "key.retirement.scheduled")
 	if ret.Facts["label"] != "kek-2026" || ret.Facts["retire_on"] != s.Rotate.RetireOn.String() || ret.Facts["successor"] != gen.Facts["key_id"] {
 		t.Errorf("key.retirement.scheduled: %v; the new key %v", ret.Facts, gen.Facts["key_id"])
