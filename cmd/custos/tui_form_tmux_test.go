@@ -739,3 +739,67 @@ func TestTUIFormRestore(t *testing.T) {
 		t.Errorf("restored check value %v, generated %v", restored.Facts["kcv_aes_cmac"], gen.Facts["kcv_aes_cmac"])
 	}
 }
+
+// TestTUIFormSign: once the ledger holds a key pair the form offers a
+// detached signature over a file, the outputs named after it; bob
+// approves at the screen; stock openssl and ssh-keygen verify the
+// signatures against the public key the generation wrote.
+func TestTUIFormSign(t *testing.T) {
+	lab := newFormLab(t, "form-sign")
+	pem, ssh := filepath.Join(lab.dir, "rel.pem"), filepath.Join(lab.dir, "rel.pub")
+	lab.write("setup-gen.yaml", fmt.Sprintf("kind: generate\nceremony: setup-rel\nhsm: %q\noperator: alice\nkey: {label: rel-2026, type: ec-p256, owner: releases, purpose: signs releases, public_key: {pem: %s, ssh: %s}}\n", lab.tok.URI, pem, ssh))
+	lab.custos("run", "setup-gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	file := lab.write("release.json", `{"version":"1.4.0"}`+"\n")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("form-sign-kind", "┃ Which ceremony?", "sign —")
+	tm.keys("Down", "Down", "Enter")
+	lab.field("Key to sign with")
+	tm.waitFor("", "rel-2026 · ec-p256")
+	tm.keys("Enter")
+	lab.answer("File to sign", file)
+	lab.answer("Purpose", "release 1.4.0 metadata")
+	lab.field("Raw signature file")
+	tm.waitFor("form-sign-outputs", "> "+file+".sig", "> "+file+".sshsig", "> file")
+	tm.keys("Enter")
+	lab.answer("SSH signature file", "")
+	lab.answer("SSH signature namespace", "")
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "")
+	name := lab.names(false)
+	tm.waitFor("form-sign-script", "The script the form wrote", "kind: sign", "key: rel-2026", "detached:")
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "ceremony sign-release.json (sign)", "CKM_ECDSA")
+	tm.keys("Enter")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.sign.intent")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	done := lab.done("form-sign-done", "Ceremony sign-release.json is closed")
+	s := lab.saved(name, "sign-release.json")
+	if d := s.Sign.Detached; d == nil || d.File != file || d.Signature != file+".sig" || d.SSHSig != file+".sshsig" || d.Namespace != "file" {
+		t.Errorf("the saved script's sign: %+v", s.Sign)
+	}
+	signed := lab.record("sign-release.json", "key.signed")
+	lab.outcome(done, signed, "key_id", "tbs_sha256", "signature_sha256")
+	body, _ := os.ReadFile(file)
+	if sum := sha256.Sum256(body); signed.Facts["tbs_sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("key.signed tbs_sha256 %v; the file's is %x", signed.Facts["tbs_sha256"], sum)
+	}
+	if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pem, "-signature", file+".sig", file).CombinedOutput(); err != nil || !strings.Contains(string(out), "Verified OK") {
+		t.Errorf("openssl dgst -verify: %v\n%s", err, out)
+	}
+	pub, _ := os.ReadFile(ssh)
+	allowed := lab.write("allowed", "rel-2026 "+string(pub))
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	vf := exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "rel-2026", "-n", "file", "-s", file+".sshsig")
+	vf.Stdin = in
+	if out, err := vf.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v\n%s", err, out)
+	}
+}
