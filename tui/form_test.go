@@ -554,7 +554,7 @@ func TestFormSign(t *testing.T) {
 	h.at("purpose")
 	h.typ("release 1.0.0 metadata")
 	h.key("enter")
-	h.at("signature")
+	fits(t, h.at("signature"), 80, 24)
 	if got := h.m.form.v.signature; got != file+"-2.sig" {
 		t.Errorf("raw signature offered as %s; %s.sig is taken", got, file)
 	}
