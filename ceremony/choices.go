@@ -89,8 +89,8 @@ func LabelFree(st *ledger.State, label string) bool { return keyByLabel(st, labe
 
 // KeysFor are the keys a ceremony of that kind may name, oldest first:
 // active ones; for an export, secret keys generated exportable; for a
-// backup, keys generated for backup that are not ed25519; a compromised
-// key only for a destroy or a rotation.
+// backup, keys generated for backup that are not ed25519; for a sign,
+// key pairs; a compromised key only for a destroy or a rotation.
 func KeysFor(st *ledger.State, kind string) []*ledger.KeyState {
 	var out []*ledger.KeyState
 	for _, ks := range st.Keys {
@@ -105,6 +105,10 @@ func KeysFor(st *ledger.State, kind string) []*ledger.KeyState {
 			}
 		case KindBackup:
 			if !wrapsOnlyUnderTrusted(ks) || ks.Type == string(hsm.Ed25519) {
+				continue
+			}
+		case KindSign:
+			if err != nil || kt.Secret() {
 				continue
 			}
 		case KindDestroy, KindRotate:
@@ -145,6 +149,16 @@ func CheckRecipientKey(path string) (bits int, err error) {
 	}
 	return pub.N.BitLen(), nil
 }
+
+// CheckSignInput says why a sign ceremony would refuse path as the file
+// it signs (not a regular file, too large, unreadable), or nil.
+func CheckSignInput(path string) error {
+	return statInput("the file to sign", path)
+}
+
+// CheckOutputFree says why a ceremony would refuse path as an output (it,
+// or a half-written copy, exists), or nil: custos never writes over a file.
+func CheckOutputFree(path string) error { return refuseOutput(path) }
 
 // RestorableBackup is a backup a restore may name: not destroyed, its key
 // in the ledger, with the files its shares were written to.

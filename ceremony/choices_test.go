@@ -55,10 +55,17 @@ func TestChoicesFollowTheLedger(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	st = b.l.State()
-	for kind, want := range map[string]string{KindBackup: "k-bk", KindExport: "k-bk", KindDestroy: "k-bk,k-plain", KindRotate: "k-bk,k-plain", KindGenerate: ""} {
+	for kind, want := range map[string]string{KindBackup: "k-bk", KindExport: "k-bk", KindDestroy: "k-bk,k-plain", KindRotate: "k-bk,k-plain", KindSign: "k-plain", KindGenerate: ""} {
 		if got := strings.Join(labels(KeysFor(st, kind)), ","); got != want {
 			t.Errorf("keys for %s: %s, want %s", kind, got, want)
 		}
+	}
+	dir := t.TempDir()
+	if CheckSignInput(dir) == nil || CheckSignInput(dir+"/none") == nil {
+		t.Error("CheckSignInput takes a directory or a missing file")
+	}
+	if CheckOutputFree(dir) == nil || CheckOutputFree(dir+"/new.sig") != nil {
+		t.Error("CheckOutputFree")
 	}
 	if LabelFree(st, "k-bk") || !LabelFree(st, "k-new") {
 		t.Error("LabelFree")

@@ -217,14 +217,22 @@ func refuseOutput(path string) error {
 
 // readInput reads a file to sign, bounded.
 func readInput(file, path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxSignInput {
-		return nil, fmt.Errorf("%s: %s is not a regular file of at most %d MiB", file, path, maxSignInput>>20)
+	if err := statInput(file, path); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(path)
+}
+
+// statInput checks a file to sign is a regular file within the bound.
+func statInput(file, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxSignInput {
+		return fmt.Errorf("%s: %s is not a regular file of at most %d MiB", file, path, maxSignInput>>20)
+	}
+	return nil
 }
 
 func (e *Engine) planDetached(w *signWork) error {

@@ -33,6 +33,7 @@ type formValues struct {
 	serial, pinSource, soPIN             string
 
 	label, typ, owner, purpose, rotation string
+	environment, classification          string // words of the policy's vocabularies, where it has them
 	exportable, backup                   bool
 
 	key string // export, backup, destroy, rotate: the label of the key
@@ -51,6 +52,10 @@ type formValues struct {
 	recipient, recipientKey, expires, output string
 
 	reason string
+
+	// sign (detached): the file, the outputs, the SSH signature's
+	// namespace, an RSA key's padding
+	signFile, signature, sshsig, namespace, padding string
 }
 
 // kindChoices are the ceremonies the form offers on this ledger: each one
@@ -69,6 +74,9 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 	if len(backups) > 0 {
 		out = append(out, huh.NewOption("restore — a key from its backup, shares entered here", ceremony.KindRestore))
 	}
+	if len(ceremony.KeysFor(st, ceremony.KindSign)) > 0 {
+		out = append(out, huh.NewOption("sign — a detached signature over a file, by a key pair", ceremony.KindSign))
+	}
 	if len(ceremony.KeysFor(st, ceremony.KindDestroy)) > 0 {
 		out = append(out, huh.NewOption("destroy — a key, on the HSM, for good", ceremony.KindDestroy))
 	}
@@ -76,8 +84,8 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 }
 
 // kindGroups are the first pages: the kind, and for a rotation the key it
-// replaces, for a restore the backup, so the pages after can start from
-// what they hold.
+// replaces, for a restore the backup, for a signature the key and the
+// file, so the pages after can start from what they hold.
 func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) []*huh.Group {
 	st := m.led.State()
 	var bk []huh.Option[string]
@@ -97,6 +105,16 @@ func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) [
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("restore").Title("Backup to restore from").Description("the ledger's backups that are not destroyed").Options(bk...).Value(&v.restore),
 		).WithHideFunc(func() bool { return v.kind != ceremony.KindRestore }),
+		huh.NewGroup(
+			keySelect(st, ceremony.KindSign, &v.key, "Key to sign with"),
+			huh.NewInput().Key("signfile").Title("File to sign").Description("a regular file of at most 64 MiB; its SHA-256 goes in the intent").
+				Value(&v.signFile).Validate(func(p string) error {
+				if strings.TrimSpace(p) == "" {
+					return errors.New("required")
+				}
+				return ceremony.CheckSignInput(p)
+			}),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindSign }),
 	}
 }
 
@@ -152,6 +170,21 @@ func (m *Model) prefill(v *formValues, backups []ceremony.RestorableBackup) {
 			if v.purpose == "" {
 				v.purpose, _ = ks.Facts["purpose"].(string)
 			}
+			if v.environment == "" {
+				v.environment, _ = ks.Facts["environment"].(string)
+			}
+			if v.classification == "" {
+				v.classification, _ = ks.Facts["classification"].(string)
+			}
+		}
+	case ceremony.KindSign:
+		// outputs beside the file, named after it, never over a file
+		if v.signature == "" && v.sshsig == "" {
+			v.signature = freeOutput(v.signFile, ".sig")
+			v.sshsig = freeOutput(v.signFile, ".sshsig")
+		}
+		if v.namespace == "" {
+			v.namespace = "file"
 		}
 	case ceremony.KindRestore:
 		for _, b := range backups {
@@ -194,6 +227,10 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 			huh.NewGroup(
 				huh.NewInput().Key("owner").Title("Owner").Description("who the key belongs to, e.g. payments").Value(&v.owner).Validate(required),
 				huh.NewInput().Key("purpose").Title("Purpose").Description("what it is for, in words").Value(&v.purpose).Validate(required),
+			),
+			huh.NewGroup(
+				vocabField(st.Policy.Environments, "environment", "Environment", "e.g. production, staging", &v.environment),
+				vocabField(st.Policy.Classifications, "classification", "Classification", "e.g. confidential, internal", &v.classification),
 			),
 			huh.NewGroup(
 				huh.NewSelect[string]().Key("rotation").Title("Rotation").DescriptionFunc(func() string { return rotationNote(st, typ.Get()) }, &v.typ).
@@ -268,6 +305,8 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 				return nil
 			}),
 		))
+	case ceremony.KindSign:
+		g = append(g, m.signGroups(v)...)
 	case ceremony.KindDestroy:
 		g = append(g, huh.NewGroup(
 			keySelect(st, v.kind, &v.key, "Key to destroy"),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = v.label
 		case ceremony.KindRestore:
 			what = v.restore
+		case ceremony.KindSign:
+			what = idPart(filepath.Base(v.signFile))
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
 		v.autoCeremony = v.ceremony
@@ -103,7 +106,7 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 	}
 	switch v.kind {
 	case ceremony.KindGenerate, ceremony.KindRotate:
-		k := &ceremony.KeyPlan{Label: v.label, Type: v.typ, Owner: v.owner, Purpose: v.purpose, Exportable: v.exportable, Backup: v.backup}
+		k := &ceremony.KeyPlan{Label: v.label, Type: v.typ, Owner: v.owner, Purpose: v.purpose, Environment: v.environment, Classification: v.classification, Exportable: v.exportable, Backup: v.backup}
 		if v.rotation != "" && v.rotation != noRotation {
 			if err := k.Rotation.UnmarshalText([]byte(v.rotation)); err != nil {
 				return nil, err
@@ -139,6 +142,8 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 			return nil, fmt.Errorf("expires: %w", err)
 		}
 		s.Export = &ceremony.ExportPlan{Key: v.key, Recipient: v.recipient, RecipientKey: v.recipientKey, Purpose: v.purpose, Expires: ceremony.Date{Time: d}, Output: v.output}
+	case ceremony.KindSign:
+		s.Sign = signPlan(v)
 	case ceremony.KindDestroy:
 		s.Destroy = &ceremony.DestroyPlan{Key: v.key, Reason: v.reason}
 	}

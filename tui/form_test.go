@@ -15,6 +15,7 @@ import (
 	"custos/sign"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
 )
 
 // at feeds messages until the form's focused field is the one keyed k.
@@ -49,7 +50,7 @@ func TestFormGenerate(t *testing.T) {
 	h.key("n")
 	v := h.waitFor("Which ceremony?")
 	fits(t, v, 80, 24)
-	if strings.Contains(v, "destroy —") || strings.Contains(v, "export —") {
+	if strings.Contains(v, "destroy —") || strings.Contains(v, "export —") || strings.Contains(v, "sign —") {
 		t.Errorf("a ledger with no key offers more than generate:\n%s", v)
 	}
 	h.key("enter")
@@ -63,6 +64,18 @@ func TestFormGenerate(t *testing.T) {
 	h.key("enter")
 	h.at("purpose")
 	h.typ("wraps data keys")
+	h.key("enter")
+	// The policy names no vocabularies: free words, checked, optional.
+	h.at("environment")
+	h.typ("Prod!")
+	h.key("enter")
+	if v := h.waitFor("not one word"); h.m.form.f.GetFocusedField().GetKey() != "environment" {
+		t.Errorf("a word that is not one goes on:\n%s", v)
+	}
+	h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+	h.typ("staging")
+	h.key("enter")
+	h.at("classification")
 	h.key("enter")
 	h.at("rotation")
 	fits(t, h.waitFor("none"), 80, 24) // its options are made from the type chosen
@@ -99,7 +112,7 @@ func TestFormGenerate(t *testing.T) {
 		t.Fatalf("%s was written over:\n%s", taken, got)
 	}
 	h.key("e")
-	for _, k := range []string{"label", "type", "owner", "purpose", "rotation", "exportable", "backup"} {
+	for _, k := range []string{"label", "type", "owner", "purpose", "environment", "classification", "rotation", "exportable", "backup"} {
 		h.at(k)
 		if k == "rotation" {
 			h.waitFor("none")
@@ -134,7 +147,8 @@ func TestFormGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Key.Label != "kek-2026" || s.Key.Type != "aes-256" || !s.Key.Exportable || s.Key.Backup || len(s.Witnesses) != 1 || s.Witnesses[0] != "bob" {
+	if s.Key.Label != "kek-2026" || s.Key.Type != "aes-256" || !s.Key.Exportable || s.Key.Backup || len(s.Witnesses) != 1 || s.Witnesses[0] != "bob" ||
+		s.Key.Environment != "staging" || s.Key.Classification != "" {
 		t.Errorf("script: %+v %+v", s, s.Key)
 	}
 	h.key("enter")
@@ -336,7 +350,7 @@ func TestFormDefaultsFollowTheAnswers(t *testing.T) {
 			h.typ(label)
 		}
 		h.key("enter")
-		for _, k := range []string{"type", "owner", "purpose", "rotation", "exportable", "backup", "operator", "witnesses", "token", "pin", "ceremony"} {
+		for _, k := range []string{"type", "owner", "purpose", "environment", "classification", "rotation", "exportable", "backup", "operator", "witnesses", "token", "pin", "ceremony"} {
 			h.at(k)
 			switch k {
 			case "owner", "purpose":
@@ -372,5 +386,243 @@ func TestFormDefaultsFollowTheAnswers(t *testing.T) {
 	}
 	if v := pass("kek-c", ""); !strings.Contains(v, "> my-ceremony") || !strings.Contains(v, "> my-ceremony.yaml") || strings.Contains(v, "kek-c") {
 		t.Errorf("a typed id stays when the label changes again:\n%s", v)
+	}
+}
+
+// runFormScript saves the script on the review screen (shown), plans it,
+// and runs it with the people named present (the first operates) and the
+// PIN typed at the masked prompt, until closed says it is.
+func (h *harness) runFormScript(f *fixture, closed string, present ...string) string {
+	h.t.Helper()
+	h.key("enter")
+	h.waitFor("What will happen")
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, present...)
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	return h.waitFor(closed)
+}
+
+// record is the last record of kind in the ledger at dir.
+func lastRecord(t *testing.T, dir, kind string) *ledger.Record {
+	t.Helper()
+	l, err := ledger.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *ledger.Record
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == kind {
+			found = r
+		}
+	}
+	if found == nil {
+		t.Fatalf("no %s record", kind)
+	}
+	return found
+}
+
+// TestFormOffersThePolicysVocabularies: where the policy names
+// environments and classifications, the form offers those words only, as
+// a choice (nothing typed), and the intent records the ones chosen.
+func TestFormOffersThePolicysVocabularies(t *testing.T) {
+	f := newFixturePolicy(t, func(p *ledger.Policy) {
+		p.Environments = []string{"production", "staging"}
+		p.Classifications = []string{"confidential", "internal", "public"}
+	})
+	f.enrol(t)
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.key("enter")
+	h.at("label")
+	h.typ("kek-vocab")
+	h.key("enter")
+	for _, k := range []string{"type", "owner", "purpose"} {
+		h.at(k)
+		if k != "type" {
+			h.typ("x")
+		}
+		h.key("enter")
+	}
+	v := h.at("environment")
+	fits(t, v, 80, 24)
+	for _, w := range []string{"production", "staging", "confidential", "internal", "public", "the policy's words; one is required"} {
+		if !strings.Contains(v, w) {
+			t.Errorf("the page does not offer %q:\n%s", w, v)
+		}
+	}
+	if strings.Contains(v, "optional, one word") {
+		t.Errorf("a free word is asked where the policy has words:\n%s", v)
+	}
+	for _, k := range []string{"environment", "classification"} {
+		if _, ok := h.m.form.f.GetFocusedField().(*huh.Select[string]); !ok {
+			t.Fatalf("%s is a %T, not a choice of the policy's words", k, h.m.form.f.GetFocusedField())
+		}
+		h.key("down")
+		h.key("enter")
+		if k == "environment" {
+			h.at("classification")
+		}
+	}
+	for _, k := range []string{"rotation", "exportable", "backup", "operator", "witnesses"} {
+		h.at(k)
+		if k == "rotation" {
+			h.waitFor("none")
+		}
+		if k == "witnesses" {
+			h.key("down")
+			h.key("space")
+		}
+		h.key("enter")
+	}
+	for _, k := range []string{"token", "pin", "ceremony", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	h.waitFor("The script the form wrote")
+	h.key("pgdown")
+	if v := h.waitFor("environment: staging"); !strings.Contains(v, "classification: internal") {
+		t.Errorf("the script does not name the words chosen:\n%s", v)
+	}
+	h.runFormScript(f, "Ceremony generate-kek-vocab is closed", "alice", "bob")
+	intent := lastRecord(t, f.ledger, "key.generate.intent")
+	if intent.Facts["environment"] != "staging" || intent.Facts["classification"] != "internal" {
+		t.Errorf("key.generate.intent records environment %v, classification %v", intent.Facts["environment"], intent.Facts["classification"])
+	}
+}
+
+// TestFormSign: sign is offered once the ledger holds a key pair, and
+// only key pairs are offered to sign with; the outputs offered are named
+// after the file and step past one already there; the script decodes
+// with the strict decoder, plans on the ledger, and runs: stock openssl
+// and ssh-keygen verify what the token signed against the public key the
+// generation wrote.
+func TestFormSign(t *testing.T) {
+	f, l, _, signers := generateSetup(t)
+	pin := filepath.Join(f.dir, "user.pin")
+	pub := filepath.Join(f.dir, "rel.pub.pem")
+	pubSSH := filepath.Join(f.dir, "rel.pub")
+	for _, k := range []*ceremony.KeyPlan{
+		{Label: "kek-s", Type: "aes-256", Owner: "o", Purpose: "p"},
+		{Label: "rel-s", Type: "ec-p256", Owner: "o", Purpose: "p", PublicKey: &ceremony.PublicKeyOut{PEM: pub, SSH: pubSSH}},
+	} {
+		gen := &ceremony.Script{File: k.Label + ".yaml", Kind: ceremony.KindGenerate, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice", Key: k}
+		if _, err := (&ceremony.Engine{Ledger: l, Script: gen, Signers: signers}).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := t.TempDir()
+	file := filepath.Join(ws, "release.json")
+	writeFile(t, file, `{"version":"1.0.0"}`+"\n")
+	writeFile(t, file+".sig", "# an older signature\n")
+
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor("sign —")
+	for !strings.Contains(h.view(), "> sign —") {
+		h.key("down")
+	}
+	h.key("enter")
+	v := h.at("key")
+	if !strings.Contains(v, "rel-s · ec-p256") || strings.Contains(v, "kek-s ·") {
+		t.Errorf("the keys offered to sign with:\n%s", v)
+	}
+	h.key("enter")
+	h.at("signfile")
+	h.typ(filepath.Join(ws, "missing.json"))
+	h.key("enter")
+	h.waitFor("the file to sign: stat")
+	h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+	h.typ(file)
+	h.key("enter")
+	h.at("purpose")
+	h.typ("release 1.0.0 metadata")
+	h.key("enter")
+	fits(t, h.at("signature"), 80, 24)
+	if got := h.m.form.v.signature; got != file+"-2.sig" {
+		t.Errorf("raw signature offered as %s; %s.sig is taken", got, file)
+	}
+	h.key("enter")
+	h.at("sshsig")
+	if got := h.m.form.v.sshsig; got != file+".sshsig" {
+		t.Errorf("SSH signature offered as %s", got)
+	}
+	h.key("enter")
+	h.at("namespace")
+	h.key("enter")
+	for _, k := range []string{"operator", "witnesses", "token", "pin", "ceremony", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+
+	s, err := ceremony.LoadScript(filepath.Join(ws, "sign-release.json.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ceremony.DetachedPlan{File: file, Signature: file + "-2.sig", SSHSig: file + ".sshsig", Namespace: "file"}
+	if g := s.Sign; g.Key != "rel-s" || g.Purpose != "release 1.0.0 metadata" || g.Detached == nil || *g.Detached != want {
+		t.Fatalf("the script's sign: %+v %+v", g, g.Detached)
+	}
+	l2, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&ceremony.Engine{Ledger: l2, Script: s}).Plan()
+	if err != nil {
+		t.Fatalf("Plan refuses the form's sign script: %v", err)
+	}
+	if steps := strings.Join(p.Steps, "\n"); !strings.Contains(steps, "CKM_ECDSA") || !strings.Contains(steps, file+" (file): sha256 ") {
+		t.Errorf("the plan's steps:\n%s", steps)
+	}
+
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice")
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	h.waitFor("Ceremony sign-release.json is closed")
+	if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", file+"-2.sig", file).CombinedOutput(); err != nil || !strings.Contains(string(out), "Verified OK") {
+		t.Errorf("openssl dgst -verify: %v\n%s", err, out)
+	}
+	allowed := filepath.Join(f.dir, "allowed")
+	writeFile(t, allowed, "rel-s "+mustRead(t, pubSSH))
+	vf := exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "rel-s", "-n", "file", "-s", file+".sshsig")
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	vf.Stdin = in
+	if out, err := vf.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v\n%s", err, out)
+	}
+	if got := mustRead(t, file+".sig"); got != "# an older signature\n" {
+		t.Errorf("%s.sig was written over", file)
 	}
 }

@@ -203,12 +203,12 @@ func (m *Model) wrap(line, indent string) []string {
 // outcomeFacts are the facts of an outcome that custodians compare with
 // the HSM and write into the minutes, in the order they are read.
 var outcomeFacts = []string{"key_id", "label", "kcv_aes_cmac", "kcv_aes_ecb", "kcv", "check_value", "spki_sha256", "ssh_fingerprint",
-	"recipient", "recipient_key_spki_sha256", "output", "output_sha256", "output_bytes", "backup_id", "blob_sha256", "wrapping_key_kcv_cmac"}
+	"recipient", "recipient_key_spki_sha256", "output", "output_sha256", "output_bytes", "backup_id", "blob_sha256", "wrapping_key_kcv_cmac", "tbs_sha256", "signature_sha256"}
 
 // outcomeLines are the values of this ceremony's records as the ledger
 // holds them (reopened after the run): key id, check value or public-key
 // fingerprint, an export's recipient key digest, output file and its
-// SHA-256, a backup's id.
+// SHA-256, a backup's id, the bytes a signature covers and its SHA-256.
 func (m *Model) outcomeLines(res *ceremony.Result) []string {
 	if !m.run.reread {
 		return []string{"", m.st.Dim.Render("  (reading what the ledger recorded)")}

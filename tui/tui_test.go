@@ -207,7 +207,10 @@ type fixture struct {
 	uri         string // token URI without pin-source: the PIN is asked
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixturePolicy(t, nil) }
+
+// newFixturePolicy is newFixture with its policy changed by edit first.
+func newFixturePolicy(t *testing.T, edit func(*ledger.Policy)) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), keys: map[string]string{}}
 	signers := map[string]sign.Signer{}
@@ -229,6 +232,9 @@ func newFixture(t *testing.T) *fixture {
 		"key.generate.intent": {Roles: []string{"officer"}, Count: 1},
 		"key.destroy.intent":  {Roles: []string{"officer"}, Count: 1},
 	}, Algorithms: ledger.DefaultAlgorithms}
+	if edit != nil {
+		edit(policy)
+	}
 	f.ledger = filepath.Join(f.dir, "L")
 	if _, err := ledger.Create(f.ledger, &roster, policy, signers, time.Now().UTC().Truncate(time.Second)); err != nil {
 		t.Fatal(err)

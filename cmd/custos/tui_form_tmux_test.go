@@ -347,6 +347,11 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.keys("Enter")
 	lab.answer("Owner", "payments")
 	lab.answer("Purpose", "wraps the payment data keys")
+	// the policy names no vocabularies: free words, one each, optional
+	lab.field("Environment")
+	tm.waitFor("", "optional, one word")
+	lab.answer("Environment", "production")
+	lab.answer("Classification", "")
 	lab.field("Rotation")
 	tm.waitFor("form-rotation", "> 1y", "none")
 	tm.keys("Enter")
@@ -356,7 +361,9 @@ func TestTUIFormGenerate(t *testing.T) {
 	tm.keys("n")
 	lab.peopleAndToken([]int{1}, "", "")
 	file := lab.names(false)
-	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "exportable: true", "rotation: 1y")
+	tm.waitFor("form-script", "The script the form wrote", "label: kek-form", "witnesses: [bob]", "rotation: 1y")
+	tm.keys("NPage")
+	tm.waitFor("", "environment: production", "exportable: true")
 	tm.keys("Enter")
 	tm.waitFor("form-plan", "What will happen", "ceremony generate-kek-form (generate)", "script saved as", file)
 	// The same file, by the command line: the plan it states is the one
@@ -380,8 +387,11 @@ func TestTUIFormGenerate(t *testing.T) {
 	lab.steps()
 	done := lab.done("form-done", "Ceremony generate-kek-form is closed")
 	s2 := lab.saved(file, "generate-kek-form")
-	if k := s2.Key; k.Label != "kek-form" || k.Type != "aes-256" || k.Rotation.Days != 365 || !k.Exportable || k.Backup {
+	if k := s2.Key; k.Label != "kek-form" || k.Type != "aes-256" || k.Rotation.Days != 365 || !k.Exportable || k.Backup || k.Environment != "production" || k.Classification != "" {
 		t.Errorf("the saved script's key: %+v", k)
+	}
+	if in := lab.record("generate-kek-form", "key.generate.intent"); in.Facts["environment"] != "production" || in.Facts["classification"] != nil {
+		t.Errorf("key.generate.intent: environment %v, classification %v", in.Facts["environment"], in.Facts["classification"])
 	}
 	gen := lab.record("generate-kek-form", "key.generated")
 	if id, _ := gen.Facts["key_id"].(string); !strings.Contains(noSpace(done), noSpace("key_id: "+id)) {
@@ -613,7 +623,7 @@ func TestTUIFormExport(t *testing.T) {
 // check value.
 func TestTUIFormRotate(t *testing.T) {
 	lab := newFormLab(t, "form-rotate")
-	lab.setupKey("kek-2026", "")
+	lab.setupKey("kek-2026", ", environment: staging")
 	lab.start()
 	tm := lab.tm
 	tm.keys("n")
@@ -631,6 +641,10 @@ func TestTUIFormRotate(t *testing.T) {
 	tm.waitFor("", "> payments")
 	tm.keys("Enter")
 	lab.answer("Purpose", "")
+	lab.field("Environment")
+	tm.waitFor("", "> staging") // the old version's
+	tm.keys("Enter")
+	lab.answer("Classification", "")
 	lab.field("Rotation")
 	tm.waitFor("", "> 1y") // its options are made once the page shows
 	tm.keys("Enter")
@@ -655,6 +669,9 @@ func TestTUIFormRotate(t *testing.T) {
 	s := lab.saved(file, "rotate-kek-2026")
 	gen := lab.record("rotate-kek-2026", "key.generated")
 	lab.outcome(done, gen, "kcv_aes_cmac")
+	if in := lab.record("rotate-kek-2026", "key.generate.intent"); in.Facts["environment"] != "staging" {
+		t.Errorf("the new version's environment %v; the old one's is staging", in.Facts["environment"])
+	}
 	ret := lab.record("rotate-kek-2026", "key.retirement.scheduled")
 	if ret.Facts["label"] != "kek-2026" || ret.Facts["retire_on"] != s.Rotate.RetireOn.String() || ret.Facts["successor"] != gen.Facts["key_id"] {
 		t.Errorf("key.retirement.scheduled: %v; the new key %v", ret.Facts, gen.Facts["key_id"])
@@ -720,5 +737,69 @@ func TestTUIFormRestore(t *testing.T) {
 	lab.outcome(done, restored, "kcv_aes_cmac")
 	if gen := lab.record("setup-root-rs", "key.generated"); gen.Facts["kcv_aes_cmac"] != restored.Facts["kcv_aes_cmac"] {
 		t.Errorf("restored check value %v, generated %v", restored.Facts["kcv_aes_cmac"], gen.Facts["kcv_aes_cmac"])
+	}
+}
+
+// TestTUIFormSign: once the ledger holds a key pair the form offers a
+// detached signature over a file, the outputs named after it; bob
+// approves at the screen; stock openssl and ssh-keygen verify the
+// signatures against the public key the generation wrote.
+func TestTUIFormSign(t *testing.T) {
+	lab := newFormLab(t, "form-sign")
+	pem, ssh := filepath.Join(lab.dir, "rel.pem"), filepath.Join(lab.dir, "rel.pub")
+	lab.write("setup-gen.yaml", fmt.Sprintf("kind: generate\nceremony: setup-rel\nhsm: %q\noperator: alice\nkey: {label: rel-2026, type: ec-p256, owner: releases, purpose: signs releases, public_key: {pem: %s, ssh: %s}}\n", lab.tok.URI, pem, ssh))
+	lab.custos("run", "setup-gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	file := lab.write("release.json", `{"version":"1.4.0"}`+"\n")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("form-sign-kind", "┃ Which ceremony?", "sign —")
+	tm.keys("Down", "Down", "Enter")
+	lab.field("Key to sign with")
+	tm.waitFor("", "rel-2026 · ec-p256")
+	tm.keys("Enter")
+	lab.answer("File to sign", file)
+	lab.answer("Purpose", "release 1.4.0 metadata")
+	lab.field("Raw signature file")
+	tm.waitFor("form-sign-outputs", "> "+file+".sig", "> "+file+".sshsig", "> file")
+	tm.keys("Enter")
+	lab.answer("SSH signature file", "")
+	lab.answer("SSH signature namespace", "")
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "")
+	name := lab.names(false)
+	tm.waitFor("form-sign-script", "The script the form wrote", "kind: sign", "key: rel-2026", "detached:")
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "ceremony sign-release.json (sign)", "CKM_ECDSA")
+	tm.keys("Enter")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.sign.intent")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	done := lab.done("form-sign-done", "Ceremony sign-release.json is closed")
+	s := lab.saved(name, "sign-release.json")
+	if d := s.Sign.Detached; d == nil || d.File != file || d.Signature != file+".sig" || d.SSHSig != file+".sshsig" || d.Namespace != "file" {
+		t.Errorf("the saved script's sign: %+v", s.Sign)
+	}
+	signed := lab.record("sign-release.json", "key.signed")
+	lab.outcome(done, signed, "key_id", "tbs_sha256", "signature_sha256")
+	body, _ := os.ReadFile(file)
+	if sum := sha256.Sum256(body); signed.Facts["tbs_sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("key.signed tbs_sha256 %v; the file's is %x", signed.Facts["tbs_sha256"], sum)
+	}
+	if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pem, "-signature", file+".sig", file).CombinedOutput(); err != nil || !strings.Contains(string(out), "Verified OK") {
+		t.Errorf("openssl dgst -verify: %v\n%s", err, out)
+	}
+	pub, _ := os.ReadFile(ssh)
+	allowed := lab.write("allowed", "rel-2026 "+string(pub))
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	vf := exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "rel-2026", "-n", "file", "-s", file+".sshsig")
+	vf.Stdin = in
+	if out, err := vf.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,127 @@
+// The sign pages of the new-ceremony form: a detached signature over a
+// file, by a key pair of the ledger (ceremony.KeysFor(KindSign)). The key
+// and the file are asked first (kindGroups), so the outputs offered are
+// named after the file.
+
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/huh/v2"
+
+	"custos/ceremony"
+	"custos/internal/ids"
+	"custos/ledger"
+)
+
+// signGroups are the pages after the key and the file: why, the padding
+// of an RSA key, and the outputs.
+func (m *Model) signGroups(v *formValues) []*huh.Group {
+	st := m.led.State()
+	first := []huh.Field{
+		huh.NewInput().Key("purpose").Title("Purpose").Description("why " + v.signFile + " is signed; recorded in the intent").Value(&v.purpose).Validate(required),
+	}
+	if isRSA(st, v.key) {
+		if v.padding == "" {
+			v.padding = "pkcs1v15"
+		}
+		first = append(first, huh.NewSelect[string]().Key("padding").Title("RSA padding").Description("of the raw signature").
+			Options(huh.NewOption("PKCS#1 v1.5", "pkcs1v15"), huh.NewOption("PSS (SHA-256, salt 32)", "pss")).Value(&v.padding))
+	} else {
+		v.padding = ""
+	}
+	output := func(p string) error {
+		if strings.TrimSpace(p) == "" {
+			return nil
+		}
+		return ceremony.CheckOutputFree(p)
+	}
+	return []*huh.Group{
+		huh.NewGroup(first...),
+		huh.NewGroup(
+			huh.NewInput().Key("signature").Title("Raw signature file").Description("DER ECDSA, PKCS#1 / PSS or raw Ed25519; a new file, or blank for none").
+				Value(&v.signature).Validate(output),
+			huh.NewInput().Key("sshsig").Title("SSH signature file").Description("armored, for ssh-keygen -Y verify; a new file, or blank for none").
+				Value(&v.sshsig).Validate(func(p string) error {
+				if strings.TrimSpace(p) == "" {
+					if strings.TrimSpace(v.signature) == "" {
+						return errors.New("name at least one output: a raw signature, an SSH signature, or both")
+					}
+					return nil
+				}
+				if p == v.signature {
+					return errors.New("the same file as the raw signature: name two files")
+				}
+				return output(p)
+			}),
+			huh.NewInput().Key("namespace").Title("SSH signature namespace").Description("what ssh-keygen -Y verify -n checks, e.g. file or release@example.org").
+				Value(&v.namespace).Validate(func(s string) error {
+				if strings.TrimSpace(v.sshsig) != "" && strings.TrimSpace(s) == "" {
+					return errors.New("an SSH signature is made for a namespace")
+				}
+				return nil
+			}),
+		),
+	}
+}
+
+// signPlan is the script's sign section the answers make.
+func signPlan(v *formValues) *ceremony.SignPlan {
+	d := &ceremony.DetachedPlan{File: v.signFile, Signature: strings.TrimSpace(v.signature), SSHSig: strings.TrimSpace(v.sshsig), RSAPadding: v.padding}
+	if d.SSHSig != "" {
+		d.Namespace = strings.TrimSpace(v.namespace)
+	}
+	return &ceremony.SignPlan{Key: v.key, Purpose: v.purpose, Detached: d}
+}
+
+// isRSA reports whether label names one of the ledger's RSA keys.
+func isRSA(st *ledger.State, label string) bool {
+	for _, ks := range ceremony.KeysFor(st, ceremony.KindSign) {
+		if ks.Label == label {
+			return strings.HasPrefix(ks.Type, "rsa-")
+		}
+	}
+	return false
+}
+
+// freeOutput is file+ext, or file-2+ext …: the first a ceremony would
+// not refuse as an output (custos never writes over a file).
+func freeOutput(file, ext string) string {
+	p := file + ext
+	for i := 2; i < 1000 && ceremony.CheckOutputFree(p) != nil; i++ {
+		p = file + "-" + strconv.Itoa(i) + ext
+	}
+	return p
+}
+
+// vocabField asks a new key's environment or classification: where the
+// policy has words, one of them (required, Plan refuses others); where
+// not, an optional word.
+func vocabField(words []string, key, title, example string, v *string) huh.Field {
+	if len(words) > 0 {
+		return huh.NewSelect[string]().Key(key).Title(title).Description("the policy's words; one is required").
+			Options(huh.NewOptions(words...)...).Height(min(len(words), 6) + 2).Value(v)
+	}
+	return huh.NewInput().Key(key).Title(title).Description("optional, one word, " + example + "; the policy names none").
+		Value(v).Validate(func(s string) error {
+		if s != "" && !ledger.VocabWord.MatchString(s) {
+			return fmt.Errorf("%.40q is not one word of lower-case letters, digits and dashes", s)
+		}
+		return nil
+	})
+}
+
+// idPart is s with every byte an id may not hold as a dash: a file name
+// made into part of a ceremony id.
+func idPart(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '_' || r == '-' || ids.Valid(string(r))) {
+			return r
+		}
+		return '-'
+	}, s)
+}
