@@ -115,6 +115,7 @@ func run(n int, dir string) error {
 				facts["recipient_key_spki_sha256"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 			} else {
 				facts["mechanism"], facts["output_sha256"] = "CKM_RSA_PKCS_OAEP", fmt.Sprintf("%064x", i)
+				facts["oaep_hash"] = "sha-256"
 			}
 		default:
 			kind = []string{"key.destroy.intent", "key.destroyed"}[step%2]
