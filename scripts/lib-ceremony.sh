@@ -375,7 +375,8 @@ outputs_agree() {
 }
 
 
-# signs_agree: for every sign ceremony of the ledger, each output its
+# signs_agree: every sign ceremony of the ledger is settled once (by
+# key.signed or ceremony.aborted) and closed once, and each output its
 # intent planned, and the half-written .NAME.incomplete beside it, that is
 # there is accounted for: named by the ceremony's key.signed with the
 # SHA-256 recorded (never a half-written one), or named by its
@@ -386,18 +387,28 @@ outputs_agree() {
 signs_agree() {
   local ok=0 recs c kind f sum p reason
   recs=$(find "$L/records" -name '*.json' -exec cat {} + | jq -sc '
-    [.[] | select(.kind == "key.sign.intent" or .kind == "key.signed" or .kind == "ceremony.aborted")] | group_by(.ceremony)[]
+    [.[] | select(.kind == "key.sign.intent" or .kind == "key.signed" or .kind == "ceremony.aborted" or .kind == "ceremony.closed")] | group_by(.ceremony)[]
     | select(any(.kind == "key.sign.intent"))
     | {ceremony: .[0].ceremony,
+       settled: [.[] | select(.kind == "key.signed" or .kind == "ceremony.aborted") | .kind],
+       closed: ([.[] | select(.kind == "ceremony.closed")] | length),
        planned: [.[] | select(.kind == "key.sign.intent") | .facts.outputs[]?.file],
        signed: ([.[] | select(.kind == "key.signed") | .facts.outputs] | first),
        aborted: ([.[] | select(.kind == "ceremony.aborted") | .facts.reason] | first)}')
   while read -r c; do
     [ -n "$c" ] || continue
-    local name signed aborted
+    local name signed aborted settled
     name=$(jq -r .ceremony <<< "$c")
     signed=$(jq -c .signed <<< "$c")
     aborted=$(jq -r '.aborted // ""' <<< "$c")
+    # Settled once, by key.signed or by ceremony.aborted, then closed.
+    settled=$(jq -r '.settled | join(" ")' <<< "$c")
+    case $settled in
+      key.signed|ceremony.aborted) ;;
+      "") echo "sign $name: its intent is settled by neither key.signed nor ceremony.aborted"; ok=1 ;;
+      *) echo "sign $name: its intent is settled more than once: $settled"; ok=1 ;;
+    esac
+    [ "$(jq -r .closed <<< "$c")" = 1 ] || { echo "sign $name: not closed once ($(jq -r .closed <<< "$c") ceremony.closed)"; ok=1; }
     if [ "$signed" != null ]; then
       while read -r f sum; do
         [ -n "$f" ] || continue
