@@ -386,7 +386,10 @@ outputs_agree() {
 # secret.
 signs_agree() {
   local ok=0 recs c kind f sum p reason
-  recs=$(find "$L/records" -name '*.json' -exec cat {} + | jq -sc '
+  # The records as committed (HEAD's tree), not as the work tree shows
+  # them: a kill between the ref's move and the work tree's update leaves
+  # the work tree behind.
+  recs=$(git -C "$L" archive HEAD records | tar -xO | jq -sc '
     [.[] | select(.kind == "key.sign.intent" or .kind == "key.signed" or .kind == "ceremony.aborted" or .kind == "ceremony.closed")] | group_by(.ceremony)[]
     | select(any(.kind == "key.sign.intent"))
     | {ceremony: .[0].ceremony,
