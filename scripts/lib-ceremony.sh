@@ -385,7 +385,7 @@ outputs_agree() {
 # neither records nor names for destruction would be a signature made in
 # secret.
 signs_agree() {
-  local ok=0 recs c kind f sum p reason
+  local ok=0 recs c f sum p
   # The records as committed (HEAD's tree), not as the work tree shows
   # them: a kill between the ref's move and the work tree's update leaves
   # the work tree behind.
