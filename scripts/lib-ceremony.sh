@@ -246,6 +246,51 @@ reshare:
 YAML
 }
 
+# script_sign FILE TOKEN KEY-ID OUTDIR: a detached signature by the key
+# over OUTDIR/payload.json (the caller writes it), raw (OUTDIR/payload.json.sig)
+# and as an SSH signature (OUTDIR/payload.json.sshsig).
+script_sign() {
+  cat > "$1" <<YAML
+kind: sign
+hsm: "$(uri "$2")"
+operator: alice
+witnesses: [bob]
+sign:
+  key: $3
+  purpose: kill sweep
+  detached:
+    file: $4/payload.json
+    signature: $4/payload.json.sig
+    sshsig: $4/payload.json.sshsig
+    namespace: file
+YAML
+}
+
+# script_sign_cert FILE TOKEN KEY-ID OUTPUT: a self-signed root certificate
+# for the key (an EC or RSA pair), written to OUTPUT (PEM).
+script_sign_cert() {
+  cat > "$1" <<YAML
+kind: sign
+hsm: "$(uri "$2")"
+operator: alice
+witnesses: [bob]
+sign:
+  key: $3
+  purpose: kill sweep root certificate
+  root_certificate:
+    subject:
+      common_name: Kill Sweep Root CA
+      organization: [Custos]
+      country: [NL]
+    not_before: 2026-12-01
+    validity: 20y
+    key_usage: [cert_sign, crl_sign, digital_signature]
+    basic_constraints: {ca: true}
+    lint_profile: rfc5280
+    output: $4
+YAML
+}
+
 # tokens_agree: every token's objects (by id, from pkcs11-tool) against the
 # active keys the inventory places on it. Prints the differences.
 tokens_agree() {
@@ -311,6 +356,7 @@ check() {
   esac
   tokens_agree || return 1
   outputs_agree || return 1
+  signs_agree || return 1
 }
 
 # outputs_agree: every public key file a key.generated record names is
@@ -325,5 +371,74 @@ outputs_agree() {
     elif [ -e "$(dirname "$f")/.$(basename "$f").incomplete" ]; then echo "a partial write of $f is left"; ok=1
     fi
   done < <(find "$L/records" -name '*.json' -exec cat {} + | jq -r 'select(.kind == "key.generated") | .facts.public_key_files[]? | "\(.file) \(.sha256)"')
+  return $ok
+}
+
+
+# signs_agree: every sign ceremony of the ledger is settled once (by
+# key.signed or ceremony.aborted) and closed once, and each output its
+# intent planned, and the half-written .NAME.incomplete beside it, that is
+# there is accounted for: named by the ceremony's key.signed with the
+# SHA-256 recorded (never a half-written one), or named by its
+# ceremony.aborted as a file the custodians must destroy. Every output a
+# key.signed records is there with its digest. A signature the ledger
+# neither records nor names for destruction would be a signature made in
+# secret.
+signs_agree() {
+  local ok=0 recs c f sum p
+  # The records as committed (HEAD's tree), not as the work tree shows
+  # them: a kill between the ref's move and the work tree's update leaves
+  # the work tree behind.
+  recs=$(git -C "$L" archive HEAD records | tar -xO | jq -sc '
+    [.[] | select(.kind == "key.sign.intent" or .kind == "key.signed" or .kind == "ceremony.aborted" or .kind == "ceremony.closed")] | group_by(.ceremony)[]
+    | select(any(.kind == "key.sign.intent"))
+    | {ceremony: .[0].ceremony,
+       settled: [.[] | select(.kind == "key.signed" or .kind == "ceremony.aborted") | .kind],
+       closed: ([.[] | select(.kind == "ceremony.closed")] | length),
+       planned: [.[] | select(.kind == "key.sign.intent") | .facts.outputs[]?.file],
+       signed: ([.[] | select(.kind == "key.signed") | .facts.outputs] | first),
+       aborted: ([.[] | select(.kind == "ceremony.aborted") | .facts.reason] | first)}')
+  while read -r c; do
+    [ -n "$c" ] || continue
+    local name signed aborted settled
+    name=$(jq -r .ceremony <<< "$c")
+    signed=$(jq -c .signed <<< "$c")
+    aborted=$(jq -r '.aborted // ""' <<< "$c")
+    # Settled once, by key.signed or by ceremony.aborted, then closed.
+    settled=$(jq -r '.settled | join(" ")' <<< "$c")
+    case $settled in
+      key.signed|ceremony.aborted) ;;
+      "") echo "sign $name: its intent is settled by neither key.signed nor ceremony.aborted"; ok=1 ;;
+      *) echo "sign $name: its intent is settled more than once: $settled"; ok=1 ;;
+    esac
+    [ "$(jq -r .closed <<< "$c")" = 1 ] || { echo "sign $name: not closed once ($(jq -r .closed <<< "$c") ceremony.closed)"; ok=1; }
+    if [ "$signed" != null ]; then
+      while read -r f sum; do
+        [ -n "$f" ] || continue
+        if [ ! -f "$f" ]; then echo "sign $name: key.signed records the output $f, which is not there"; ok=1
+        elif [ "$(sha256sum "$f" | cut -d' ' -f1)" != "$sum" ]; then echo "sign $name: the output $f is not the one key.signed recorded"; ok=1
+        fi
+      done < <(jq -r '.[] | "\(.file) \(.sha256)"' <<< "$signed")
+    fi
+    while read -r f; do
+      [ -n "$f" ] || continue
+      for p in "$f" "$(dirname "$f")/.$(basename "$f").incomplete"; do
+        [ -e "$p" ] || continue
+        if [ "$signed" != null ] && [ "$p" = "$f" ] && jq -e --arg f "$f" 'any(.[]; .file == $f)' <<< "$signed" >/dev/null; then
+          continue
+        fi
+        if [ -n "$aborted" ] && [[ $aborted == *"the output file $p exists and must be destroyed"* ]]; then
+          continue
+        fi
+        if [ "$signed" != null ]; then
+          echo "sign $name: $p is there, and key.signed does not record it"; ok=1
+        elif [ -n "$aborted" ]; then
+          echo "sign $name: $p is there, and ceremony.aborted does not name it to be destroyed"; ok=1
+        else
+          echo "sign $name: $p is there, and the ceremony is neither signed nor aborted"; ok=1
+        fi
+      done
+    done < <(jq -r '.planned[]' <<< "$c")
+  done <<< "$recs"
   return $ok
 }
