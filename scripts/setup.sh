@@ -19,6 +19,7 @@ have make          || need+=(make)
 have chromium      || need+=(chromium)  # renders the HTML report in tests
 have pdftoppm      || need+=(poppler-utils) # pdfinfo and pdftoppm read the printed minutes in tests
 have age           || need+=(age)       # independent check of encrypted shares in tests
+[ -x /usr/bin/time ] || need+=(time) # GNU time: peak memory in scripts/bench-compare and bench-open
 have strace        || need+=(strace)    # kills an append at every system call in tests
 have jq            || need+=(jq)        # scripts/kill-sweep reads custos inventory --json
 have python3       || need+=(python3)   # scripts/killat, the ptrace kill counter of scripts/kill-points
