@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -219,27 +218,10 @@ func parseSerial(s string) (*big.Int, error) {
 // one from the HSM's RNG and lints again.
 var placeholderSerial = []byte{0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 
-// readPEM reads one PEM block of type want.
-func readPEM(path, want string) ([]byte, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	b, _ := pem.Decode(data)
-	if b == nil || b.Type != want {
-		return nil, nil, fmt.Errorf("%s holds no PEM %s", path, want)
-	}
-	return data, b.Bytes, nil
-}
-
 // issuerCert reads the issuer certificate and checks that its public key
 // is the signing key's, as the ledger recorded it.
 func (e *Engine) issuerCert(path, field string, w *signWork) (*x509.Certificate, error) {
-	data, der, err := readPEM(path, "CERTIFICATE")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", e.Script.File, field, err)
-	}
-	c, err := x509.ParseCertificate(der)
+	data, c, err := readCert(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", e.Script.File, field, err)
 	}
@@ -296,16 +278,9 @@ func (e *Engine) planCert(w *signWork, c *CertPlan, intermediate bool) error {
 	var parent *x509.Certificate
 	summary := map[string]any{}
 	if intermediate {
-		data, der, err := readPEM(c.CSR, "CERTIFICATE REQUEST")
+		data, csr, err := readCSR(c.CSR)
 		if err != nil {
 			return fmt.Errorf("%s: %s.csr: %w", s.File, field, err)
-		}
-		csr, err := x509.ParseCertificateRequest(der)
-		if err != nil {
-			return fmt.Errorf("%s: %s.csr: %w", s.File, field, err)
-		}
-		if err := csr.CheckSignature(); err != nil {
-			return hint.With(fmt.Errorf("%s: %s.csr: its self-signature does not verify: %w", s.File, field, err), "ask the intermediate's operator for a new CSR")
 		}
 		spki, sshFP, err := hsm.Fingerprints(csr.PublicKey)
 		if err != nil {
