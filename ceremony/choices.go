@@ -111,7 +111,7 @@ func KeysFor(st *ledger.State, kind string) []*ledger.KeyState {
 			if err != nil || kt.Secret() {
 				continue
 			}
-		case KindDestroy, KindRotate:
+		case KindDestroy, KindRotate, KindCompromise:
 		default:
 			continue
 		}

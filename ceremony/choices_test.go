@@ -55,10 +55,13 @@ func TestChoicesFollowTheLedger(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	st = b.l.State()
-	for kind, want := range map[string]string{KindBackup: "k-bk", KindExport: "k-bk", KindDestroy: "k-bk,k-plain", KindRotate: "k-bk,k-plain", KindSign: "k-plain", KindGenerate: ""} {
+	for kind, want := range map[string]string{KindBackup: "k-bk", KindExport: "k-bk", KindDestroy: "k-bk,k-plain", KindRotate: "k-bk,k-plain", KindCompromise: "k-bk,k-plain", KindSign: "k-plain", KindGenerate: ""} {
 		if got := strings.Join(labels(KeysFor(st, kind)), ","); got != want {
 			t.Errorf("keys for %s: %s, want %s", kind, got, want)
 		}
+	}
+	if NeedsHSM(KindReview) || NeedsHSM(KindCompromise) || !NeedsHSM(KindGenerate) || !NeedsHSM(KindSign) {
+		t.Error("NeedsHSM: a review and a compromise run on no token; a generate and a sign do")
 	}
 	dir := t.TempDir()
 	if CheckSignInput(dir) == nil || CheckSignInput(dir+"/none") == nil {

@@ -89,6 +89,10 @@ type ReviewPlan struct {
 // noHSM lists the kinds that record people's decisions only.
 var noHSM = map[string]bool{KindCompromise: true, KindRoster: true, KindReview: true, KindDestroyBackup: true}
 
+// NeedsHSM says whether a ceremony of kind runs on a token (its script
+// names one with hsm:); the others record people's decisions only.
+func NeedsHSM(kind string) bool { return !noHSM[kind] }
+
 // KindDestroyBackup records a backup destroyed: its media destroyed, and
 // each holder's share destroyed, attested by that holder's signature.
 const KindDestroyBackup = "destroy-backup"

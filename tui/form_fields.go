@@ -53,6 +53,10 @@ type formValues struct {
 
 	reason string
 
+	reportedBy string // compromise: the member who reported it
+
+	period, findings string // review
+
 	// sign (detached): the file, the outputs, the SSH signature's
 	// namespace, an RSA key's padding
 	signFile, signature, sshsig, namespace, padding string
@@ -79,6 +83,12 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 	}
 	if len(ceremony.KeysFor(st, ceremony.KindDestroy)) > 0 {
 		out = append(out, huh.NewOption("destroy — a key, on the HSM, for good", ceremony.KindDestroy))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindCompromise)) > 0 {
+		out = append(out, huh.NewOption("compromise — report a key compromised; later use refused", ceremony.KindCompromise))
+	}
+	if len(ceremony.Operators(st, ceremony.KindReview)) > 0 {
+		out = append(out, huh.NewOption("review — the periodic access review, signed by an officer", ceremony.KindReview))
 	}
 	return out
 }
@@ -312,6 +322,21 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 			keySelect(st, v.kind, &v.key, "Key to destroy"),
 			huh.NewInput().Key("reason").Title("Reason").Description("recorded in the ledger").Value(&v.reason).Validate(required),
 		))
+	case ceremony.KindCompromise:
+		g = append(g, huh.NewGroup(
+			keySelect(st, v.kind, &v.key, "Key reported compromised"),
+			huh.NewInput().Key("reason").Title("What happened").Description("recorded in the ledger").Value(&v.reason).Validate(required),
+			huh.NewSelect[string]().Key("reportedby").Title("Reported by").Description("the member who reported it").Options(witnessChoices(st)...).Value(&v.reportedBy),
+		))
+	case ceremony.KindReview:
+		if v.period == "" {
+			now := m.opts.Now().UTC()
+			v.period = fmt.Sprintf("%d-Q%d", now.Year(), (int(now.Month())+2)/3)
+		}
+		g = append(g, huh.NewGroup(
+			huh.NewInput().Key("period").Title("Period reviewed").Description("e.g. 2026-Q4").Value(&v.period).Validate(required),
+			huh.NewText().Key("findings").Title("Findings").Description("what the review found; \"none\" when nothing").Lines(3).Value(&v.findings).Validate(required),
+		))
 	}
 	var hsmOpts []huh.Option[string]
 	for _, h := range hsms {
@@ -328,7 +353,7 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 	if !slices.Contains(ops, v.operator) && len(ops) > 0 {
 		v.operator = ops[0]
 	}
-	return append(g,
+	g = append(g,
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("operator").Title("Operator").Description("at the keyboard; signs every record").Options(huh.NewOptions(ops...)...).Value(&v.operator),
 			huh.NewMultiSelect[string]().Key("witnesses").Title("Witnesses").Description("space: tick · present in the room; co-sign the checkpoint").
@@ -340,8 +365,11 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 					return nil
 				}),
 		),
-		huh.NewGroup(token...),
 	)
+	if !ceremony.NeedsHSM(v.kind) {
+		return g // a decision recorded: no token, no PIN
+	}
+	return append(g, huh.NewGroup(token...))
 }
 
 // locked is a form value that huh's dynamic options and descriptions read

@@ -33,6 +33,8 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = v.restore
 		case ceremony.KindSign:
 			what = idPart(filepath.Base(v.signFile))
+		case ceremony.KindReview:
+			what = idPart(strings.ToLower(v.period))
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
 		v.autoCeremony = v.ceremony
@@ -97,7 +99,7 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		return nil, err
 	}
 	for _, h := range hsms {
-		if h.Serial == v.serial {
+		if h.Serial == v.serial && ceremony.NeedsHSM(v.kind) {
 			s.HSM = h.URI
 		}
 	}
@@ -146,6 +148,10 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		s.Sign = signPlan(v)
 	case ceremony.KindDestroy:
 		s.Destroy = &ceremony.DestroyPlan{Key: v.key, Reason: v.reason}
+	case ceremony.KindCompromise:
+		s.Compromise = &ceremony.CompromisePlan{Key: v.key, Reason: v.reason, ReportedBy: v.reportedBy}
+	case ceremony.KindReview:
+		s.Review = &ceremony.ReviewPlan{Period: strings.TrimSpace(v.period), Findings: strings.TrimSpace(v.findings)}
 	}
 	return s, nil
 }

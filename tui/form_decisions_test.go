@@ -1,0 +1,150 @@
+package tui
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/ceremony"
+	"custos/ledger"
+)
+
+// TestFormCompromiseAndReview: the ceremonies that record people's
+// decisions are written by the form too. They ask for no token and no
+// PIN, their scripts name no HSM, and each is planned, signed and closed
+// from the TUI: the key reads compromised, the review is recorded with
+// its findings.
+func TestFormCompromiseAndReview(t *testing.T) {
+	f, l, _, signers := generateSetup(t)
+	pin := filepath.Join(f.dir, "user.pin")
+	gen := &ceremony.Script{File: "gen.yaml", Kind: ceremony.KindGenerate, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice",
+		Key: &ceremony.KeyPlan{Label: "kek-c", Type: "aes-256", Owner: "o", Purpose: "p"}}
+	if _, err := (&ceremony.Engine{Ledger: l, Script: gen, Signers: signers}).Run(); err != nil {
+		t.Fatal(err)
+	}
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+
+	// choose picks the kind whose option starts with what, from Home.
+	choose := func(what string) {
+		h.waitFor("n: new ceremony")
+		h.key("n")
+		h.at("kind")
+		h.waitFor(what)
+		for !strings.Contains(h.view(), "> "+what) {
+			h.key("down")
+		}
+		h.key("enter")
+	}
+	// finish goes from the operator's page to the outcome, the operator
+	// alone in the room.
+	finish := func(operator, ceremonyID string) *ceremony.Script {
+		h.at("operator")
+		for h.m.form.v.operator != operator {
+			h.key("down")
+		}
+		h.key("enter")
+		h.at("witnesses")
+		h.key("enter")
+		// no token page: a decision is recorded on no HSM
+		fits(t, h.at("ceremony"), 80, 24)
+		if got := h.m.form.v.ceremony; got != ceremonyID {
+			t.Errorf("ceremony id offered %q, want %q", got, ceremonyID)
+		}
+		h.key("enter")
+		h.at("notes")
+		h.key("enter")
+		h.at("file")
+		h.key("enter")
+		v := h.waitFor("The script the form wrote")
+		if strings.Contains(v, "hsm:") {
+			t.Errorf("the script of a %s names an HSM:\n%s", ceremonyID, v)
+		}
+		h.key("enter")
+		h.waitFor("What will happen")
+		s, err := ceremony.LoadScript(filepath.Join(ws, ceremonyID+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.key("enter")
+		h.waitFor("Who is present")
+		for _, n := range []string{"alice", "bob", "carol"} { // the roster's order
+			if n == operator {
+				break
+			}
+			h.key("down")
+		}
+		h.key("enter")
+		h.typ(f.keys[operator])
+		h.key("enter")
+		h.waitFor(operator + " is present")
+		h.key("c")
+		h.waitFor("What is signed")
+		for h.m.screen == scrSign {
+			h.key("enter")
+		}
+		h.tickSteps()
+		h.waitFor("Ceremony " + ceremonyID + " is closed")
+		h.key("esc")
+		return s
+	}
+
+	choose("compromise —")
+	v := h.at("key")
+	if !strings.Contains(v, "kek-c · aes-256") {
+		t.Errorf("the keys offered to report compromised:\n%s", v)
+	}
+	h.key("enter")
+	h.at("reason")
+	h.typ("the wrapped copy was seen on a shared drive")
+	h.key("enter")
+	h.at("reportedby")
+	for h.m.form.v.reportedBy != "carol" {
+		h.key("down")
+	}
+	h.key("enter")
+	s := finish("alice", "compromise-kek-c")
+	if c := s.Compromise; s.HSM != "" || c == nil || c.Key != "kek-c" || c.ReportedBy != "carol" || c.Reason != "the wrapped copy was seen on a shared drive" {
+		t.Errorf("the compromise script: hsm %q, %+v", s.HSM, s.Compromise)
+	}
+
+	choose("review —")
+	h.at("period")
+	now := time.Now().UTC()
+	if want := now.Format("2006") + "-Q" + string(rune('0'+(int(now.Month())+2)/3)); h.m.form.v.period != want {
+		t.Errorf("period offered %q, want %q", h.m.form.v.period, want)
+	}
+	h.key("enter")
+	h.at("findings")
+	h.typ("roster matches HR; kek-c reported compromised, rotation due")
+	h.key("enter")
+	period := strings.ToLower(h.m.form.v.period)
+	s = finish("bob", "review-"+period)
+	if r := s.Review; s.HSM != "" || r == nil || r.Findings != "roster matches HR; kek-c reported compromised, rotation due" {
+		t.Errorf("the review script: hsm %q, %+v", s.HSM, s.Review)
+	}
+
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compromised, reviewed bool
+	for r, err := range l.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.Kind {
+		case "key.compromised":
+			compromised = r.Actor == "alice" && r.Facts["reported_by"] == "carol"
+		case "review.signed":
+			reviewed = r.Actor == "bob" && r.Facts["findings"] == s.Review.Findings
+		}
+	}
+	if !compromised || !reviewed {
+		t.Errorf("the ledger: key.compromised by alice reported by carol %v, review.signed by bob with the findings %v", compromised, reviewed)
+	}
+	if l.State().Pending() != nil {
+		t.Errorf("a ceremony left open: %+v", l.State().Pending())
+	}
+}
