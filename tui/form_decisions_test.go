@@ -148,3 +148,77 @@ func TestFormCompromiseAndReview(t *testing.T) {
 		t.Errorf("a ceremony left open: %+v", l.State().Pending())
 	}
 }
+
+// TestFormDestroyBackup: a backup's destruction written by the form: the
+// backups not destroyed are offered, no token is asked, and each holder
+// signs at the people screen before the record is made.
+func TestFormDestroyBackup(t *testing.T) {
+	f := newBkFixture(t)
+	f.engine(t, &ceremony.Script{Kind: ceremony.KindGenerate, HSM: f.uri, Operator: "alice",
+		Key: &ceremony.KeyPlan{Label: "root-db", Type: "ec-p256", Owner: "o", Purpose: "p", Backup: true}})
+	f.engine(t, &ceremony.Script{Kind: ceremony.KindBackup, HSM: f.uri, SOPINSource: f.so, Operator: "alice", Witnesses: []string{"bob"},
+		Backup: &ceremony.BackupPlan{Key: "root-db", ID: "root-db.bk1", Threshold: 2, Holders: []string{"carol", "dave", "erin"},
+			Media: filepath.Join(f.dir, "root.wrapped"), ShareDir: filepath.Join(f.dir, "shares")}})
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor("destroy-backup —")
+	for !strings.Contains(h.view(), "> destroy-backup —") {
+		h.key("down")
+	}
+	h.key("enter")
+	v := h.at("destroybackup")
+	if !strings.Contains(v, "root-db.bk1 · key root-db") {
+		t.Errorf("the backups offered:\n%s", v)
+	}
+	h.key("enter")
+	h.at("mediadestroyed")
+	h.typ("USB stick shredded before alice and bob")
+	h.key("enter")
+	h.at("operator")
+	for h.m.form.v.operator != "alice" {
+		h.key("down")
+	}
+	h.key("enter")
+	h.at("witnesses")
+	h.key("down")
+	h.key("space") // bob
+	h.key("enter")
+	h.at("ceremony")
+	if got := h.m.form.v.ceremony; got != "destroy-backup-root-db.bk1" {
+		t.Errorf("ceremony id offered %q", got)
+	}
+	for _, k := range []string{"ceremony", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+	s, err := ceremony.LoadScript(filepath.Join(ws, "destroy-backup-root-db.bk1.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.DestroyBackup; s.HSM != "" || d == nil || d.Backup != "root-db.bk1" || d.Media != "USB stick shredded before alice and bob" {
+		t.Fatalf("the script: hsm %q, %+v", s.HSM, s.DestroyBackup)
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice", "bob", "carol", "dave", "erin")
+	h.key("c")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	h.waitFor("Ceremony destroy-backup-root-db.bk1 is closed")
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := l.State().Backup("root-db.bk1"); !ok || b.Destroyed == 0 {
+		t.Errorf("backup root-db.bk1 after the ceremony: %+v", b)
+	}
+}

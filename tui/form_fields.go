@@ -57,6 +57,8 @@ type formValues struct {
 
 	period, findings string // review
 
+	destroyBackup, mediaDestroyed string // destroy-backup: the backup, how its media were destroyed
+
 	// sign (detached): the file, the outputs, the SSH signature's
 	// namespace, an RSA key's padding
 	signFile, signature, sshsig, namespace, padding string
@@ -87,6 +89,9 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 	if len(ceremony.KeysFor(st, ceremony.KindCompromise)) > 0 {
 		out = append(out, huh.NewOption("compromise — report a key compromised; later use refused", ceremony.KindCompromise))
 	}
+	if len(backups) > 0 {
+		out = append(out, huh.NewOption("destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup))
+	}
 	if len(ceremony.Operators(st, ceremony.KindReview)) > 0 {
 		out = append(out, huh.NewOption("review — the periodic access review, signed by an officer", ceremony.KindReview))
 	}
@@ -98,10 +103,7 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 // file, so the pages after can start from what they hold.
 func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) []*huh.Group {
 	st := m.led.State()
-	var bk []huh.Option[string]
-	for _, b := range backups {
-		bk = append(bk, huh.NewOption(fmt.Sprintf("%s · key %s (%s) · %d of %d: %s", termtext.Printable(b.ID), termtext.Printable(b.KeyLabel), b.KeyState, b.M, b.N, termtext.Printable(strings.Join(b.Holders, ", "))), b.ID))
-	}
+	bk := backupChoices(backups)
 	return []*huh.Group{
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("kind").Title("Which ceremony?").
@@ -126,6 +128,16 @@ func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) [
 			}),
 		).WithHideFunc(func() bool { return v.kind != ceremony.KindSign }),
 	}
+}
+
+// backupChoices are the backups not destroyed, each with its key, M of N
+// and holders.
+func backupChoices(backups []ceremony.RestorableBackup) []huh.Option[string] {
+	var bk []huh.Option[string]
+	for _, b := range backups {
+		bk = append(bk, huh.NewOption(fmt.Sprintf("%s · key %s (%s) · %d of %d: %s", termtext.Printable(b.ID), termtext.Printable(b.KeyLabel), b.KeyState, b.M, b.N, termtext.Printable(strings.Join(b.Holders, ", "))), b.ID))
+	}
+	return bk
 }
 
 // deliveryGroups ask, for each member who may hold a share but whose
@@ -327,6 +339,13 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 			keySelect(st, v.kind, &v.key, "Key reported compromised"),
 			huh.NewInput().Key("reason").Title("What happened").Description("recorded in the ledger").Value(&v.reason).Validate(required),
 			huh.NewSelect[string]().Key("reportedby").Title("Reported by").Description("the member who reported it").Options(witnessChoices(st)...).Value(&v.reportedBy),
+		))
+	case ceremony.KindDestroyBackup:
+		g = append(g, huh.NewGroup(
+			huh.NewSelect[string]().Key("destroybackup").Title("Backup destroyed").Description("each holder then signs that their share is destroyed").
+				Options(backupChoices(m.form.backups)...).Value(&v.destroyBackup),
+			huh.NewInput().Key("mediadestroyed").Title("How the media were destroyed").Description("for the minutes, e.g. USB stick shredded before alice and bob").
+				Value(&v.mediaDestroyed).Validate(required),
 		))
 	case ceremony.KindReview:
 		if v.period == "" {

@@ -35,6 +35,8 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = idPart(filepath.Base(v.signFile))
 		case ceremony.KindReview:
 			what = idPart(strings.ToLower(v.period))
+		case ceremony.KindDestroyBackup:
+			what = v.destroyBackup
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
 		v.autoCeremony = v.ceremony
@@ -150,6 +152,8 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		s.Destroy = &ceremony.DestroyPlan{Key: v.key, Reason: v.reason}
 	case ceremony.KindCompromise:
 		s.Compromise = &ceremony.CompromisePlan{Key: v.key, Reason: v.reason, ReportedBy: v.reportedBy}
+	case ceremony.KindDestroyBackup:
+		s.DestroyBackup = &ceremony.DestroyBackupPlan{Backup: v.destroyBackup, Media: strings.TrimSpace(v.mediaDestroyed)}
 	case ceremony.KindReview:
 		s.Review = &ceremony.ReviewPlan{Period: strings.TrimSpace(v.period), Findings: strings.TrimSpace(v.findings)}
 	}
