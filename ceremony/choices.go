@@ -6,8 +6,11 @@
 package ceremony
 
 import (
+	"fmt"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"custos/hsm"
 	"custos/ledger"
@@ -210,4 +213,29 @@ func RestorableBackups(l *ledger.Ledger) ([]RestorableBackup, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return st.Backups[out[i].ID] < st.Backups[out[j].ID] })
 	return out, nil
+}
+
+// EnrollURI is the hsm: line of an enroll script for a token named by
+// its label (and serial, when known): the module the PKCS#11 layer would
+// load (CUSTOS_PKCS11_MODULE, else the first default module present) and
+// the PIN source, as a URI ParseURI reads back. A PIN value is never put
+// in it.
+func EnrollURI(label, serial, pinSource string) (string, error) {
+	if strings.TrimSpace(label) == "" {
+		return "", fmt.Errorf("the token's label is required")
+	}
+	u := &hsm.URI{Token: label, Serial: serial, PINSource: pinSource}
+	if os.Getenv(ModuleFromEnv) == "" {
+		for _, p := range DefaultModules {
+			if _, err := os.Stat(p); err == nil {
+				u.ModulePath = p
+				break
+			}
+		}
+	}
+	s := u.String()
+	if _, err := hsm.ParseURI(s); err != nil {
+		return "", err
+	}
+	return s, nil
 }

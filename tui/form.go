@@ -62,11 +62,6 @@ func (m *Model) startForm() tea.Cmd {
 		m.fail(err)
 		return nil
 	}
-	if len(hsms) == 0 {
-		m.fail(hint.With(fmt.Errorf("this ledger has no enrolled HSM: a ceremony needs one"),
-			"enrol the token first: custos run enroll.yaml --ledger "+m.dir+" (docs/examples/enroll-hsm.yaml)"))
-		return nil
-	}
 	backups, err := ceremony.RestorableBackups(m.led)
 	if err != nil {
 		m.fail(err)
@@ -74,7 +69,9 @@ func (m *Model) startForm() tea.Cmd {
 	}
 	m.status = ""
 	m.form = &formState{hsms: hsms, backups: backups}
-	m.form.v.serial = hsms[0].Serial
+	if len(hsms) > 0 {
+		m.form.v.serial = hsms[0].Serial
+	}
 	m.form.v.shareDir = "shares"
 	m.form.v.expires = m.opts.Now().AddDate(0, 0, 30).Format("2006-01-02")
 	m.form.v.retireOn = m.opts.Now().AddDate(0, 0, 90).Format("2006-01-02")
@@ -90,7 +87,7 @@ func (m *Model) openStage(stage int) tea.Cmd {
 	var groups []*huh.Group
 	switch stage {
 	case stageKind:
-		groups = m.kindGroups(v, fs.backups)
+		groups = m.kindGroups(v, fs.backups, len(fs.hsms) > 0)
 	case stageDetails:
 		groups = m.detailGroups(v, fs.hsms)
 	case stageNames:

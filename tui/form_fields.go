@@ -59,14 +59,23 @@ type formValues struct {
 
 	destroyBackup, mediaDestroyed string // destroy-backup: the backup, how its media were destroyed
 
+	// enroll: the token's label and serial, its certification if any
+	tokenLabel, tokenSerial                    string
+	validProgram, validCertificate, validLevel string
+
 	// sign (detached): the file, the outputs, the SSH signature's
 	// namespace, an RSA key's padding
 	signFile, signature, sshsig, namespace, padding string
 }
 
 // kindChoices are the ceremonies the form offers on this ledger: each one
-// only when the ledger holds something it could act on.
-func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Option[string] {
+// only when the ledger holds something it could act on. With no enrolled
+// HSM, only an enrolment: every ceremony on a token needs one.
+func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled bool) []huh.Option[string] {
+	enroll := huh.NewOption("enroll — record an HSM in the ledger, so ceremonies may use it", ceremony.KindEnroll)
+	if !enrolled {
+		return []huh.Option[string]{enroll}
+	}
 	out := []huh.Option[string]{huh.NewOption("generate — a new key inside the HSM", ceremony.KindGenerate)}
 	if len(ceremony.KeysFor(st, ceremony.KindBackup)) > 0 && len(ceremony.ShareHolders(st)) >= 2 {
 		out = append(out, huh.NewOption("backup — split a key's backup among share holders", ceremony.KindBackup))
@@ -95,20 +104,20 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup) []huh.Op
 	if len(ceremony.Operators(st, ceremony.KindReview)) > 0 {
 		out = append(out, huh.NewOption("review — the periodic access review, signed by an officer", ceremony.KindReview))
 	}
-	return out
+	return append(out, enroll)
 }
 
 // kindGroups are the first pages: the kind, and for a rotation the key it
 // replaces, for a restore the backup, for a signature the key and the
 // file, so the pages after can start from what they hold.
-func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup) []*huh.Group {
+func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup, enrolled bool) []*huh.Group {
 	st := m.led.State()
 	bk := backupChoices(backups)
 	return []*huh.Group{
 		huh.NewGroup(
 			huh.NewSelect[string]().Key("kind").Title("Which ceremony?").
 				Description("offered when the ledger holds something it can act on").
-				Options(kindChoices(st, backups)...).Value(&v.kind),
+				Options(kindChoices(st, backups, enrolled)...).Value(&v.kind),
 		),
 		huh.NewGroup(
 			keySelect(st, ceremony.KindRotate, &v.key, "Key to rotate"),
@@ -365,6 +374,16 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 		huh.NewSelect[string]().Key("token").Title("Token").Description("the ledger's enrolled HSMs").Options(hsmOpts...).Value(&v.serial),
 		pinSource("User PIN", &v.pinSource).Key("pin"),
 	}
+	if v.kind == ceremony.KindEnroll {
+		token = []huh.Field{
+			huh.NewInput().Key("tokenlabel").Title("Token label").Description("as the token reports it (custos hsm info lists them)").Value(&v.tokenLabel).Validate(func(s string) error {
+				_, err := ceremony.EnrollURI(s, "", "")
+				return err
+			}),
+			huh.NewInput().Key("tokenserial").Title("Token serial").Description("optional: read off the device; the HSM step checks it").Value(&v.tokenSerial),
+			pinSource("User PIN", &v.pinSource).Key("pin"),
+		}
+	}
 	if v.kind == ceremony.KindBackup || v.kind == ceremony.KindExport {
 		token = append(token, pinSource("Security officer PIN (imports the wrapping key)", &v.soPIN).Key("sopin"))
 	}
@@ -388,7 +407,11 @@ func (m *Model) detailGroups(v *formValues, hsms []ceremony.EnrolledHSM) []*huh.
 	if !ceremony.NeedsHSM(v.kind) {
 		return g // a decision recorded: no token, no PIN
 	}
-	return append(g, huh.NewGroup(token...))
+	g = append(g, huh.NewGroup(token...))
+	if v.kind == ceremony.KindEnroll {
+		g = append(g, m.validationGroups(v)...)
+	}
+	return g
 }
 
 // locked is a form value that huh's dynamic options and descriptions read

@@ -37,6 +37,8 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = idPart(strings.ToLower(v.period))
 		case ceremony.KindDestroyBackup:
 			what = v.destroyBackup
+		case ceremony.KindEnroll:
+			what = idPart(v.tokenLabel)
 		}
 		v.ceremony = freeCeremonyID(st, v.kind+"-"+what)
 		v.autoCeremony = v.ceremony
@@ -103,6 +105,14 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 	for _, h := range hsms {
 		if h.Serial == v.serial && ceremony.NeedsHSM(v.kind) {
 			s.HSM = h.URI
+		}
+	}
+	if v.kind == ceremony.KindEnroll {
+		if s.HSM, err = ceremony.EnrollURI(strings.TrimSpace(v.tokenLabel), strings.TrimSpace(v.tokenSerial), v.pinSource); err != nil {
+			return nil, err
+		}
+		if v.validProgram != "" {
+			s.Validation = &ceremony.ValidationPlan{Program: v.validProgram, Certificate: strings.TrimSpace(v.validCertificate), Level: ceremony.Level(strings.TrimSpace(v.validLevel))}
 		}
 	}
 	if v.kind == ceremony.KindBackup || v.kind == ceremony.KindExport {

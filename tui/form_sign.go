@@ -125,3 +125,19 @@ func idPart(s string) string {
 		return '-'
 	}, s)
 }
+
+// validationGroups ask an enrolment for the HSM's certification, as its
+// certificate states it; none for a token without one (SoftHSM).
+func (m *Model) validationGroups(v *formValues) []*huh.Group {
+	return []*huh.Group{
+		huh.NewGroup(
+			huh.NewSelect[string]().Key("validprogram").Title("Certification").Description("as the HSM's certificate states it; recorded and shown by the report").
+				Options(huh.NewOption("none — the token has no certificate", ""), huh.NewOption("FIPS 140-2", "fips-140-2"),
+					huh.NewOption("FIPS 140-3", "fips-140-3"), huh.NewOption("Common Criteria", "common-criteria")).Value(&v.validProgram),
+		),
+		huh.NewGroup(
+			huh.NewInput().Key("validcert").Title("Certificate number").Description("e.g. 4745").Value(&v.validCertificate).Validate(required),
+			huh.NewInput().Key("validlevel").Title("Level").Description("1 to 4 for FIPS 140, EAL1 to EAL7(+) for Common Criteria").Value(&v.validLevel).Validate(required),
+		).WithHideFunc(func() bool { return v.validProgram == "" }),
+	}
+}

@@ -179,16 +179,86 @@ func TestFormGenerate(t *testing.T) {
 	}
 }
 
-// TestFormNeedsAnEnrolledHSM: on a ledger with no enrolled token the form
-// does not open; the status says why and how to enrol one.
-func TestFormNeedsAnEnrolledHSM(t *testing.T) {
+// TestFormEnrollsFirst: on a ledger with no enrolled HSM the form offers
+// only an enrolment; it names the token by label, asks no certification
+// of SoftHSM, and the enrolment runs to its record, after which the form
+// offers the ceremonies on that token.
+func TestFormEnrollsFirst(t *testing.T) {
 	f := newFixture(t)
-	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: f.dir}))
+	t.Setenv("CUSTOS_PKCS11_MODULE", hsmtest.ModulePath())
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
 	h.waitFor("n: new ceremony")
 	h.key("n")
-	v := h.waitFor("no enrolled HSM")
-	if !strings.Contains(v, "hint: enrol the token first") || h.m.screen != scrHome {
-		t.Errorf("n on a ledger with no enrolled HSM:\n%s", v)
+	v := h.waitFor("Which ceremony?")
+	if !strings.Contains(v, "enroll —") || strings.Contains(v, "generate —") || strings.Contains(v, "review —") {
+		t.Errorf("a ledger with no enrolled HSM offers more than an enrolment:\n%s", v)
+	}
+	h.key("enter")
+	h.at("operator")
+	for h.m.form.v.operator != "alice" {
+		h.key("down")
+	}
+	h.key("enter")
+	h.at("witnesses")
+	h.key("down")
+	h.key("space") // bob
+	h.key("enter")
+	h.at("tokenlabel")
+	h.key("enter")
+	h.waitFor("label is required")
+	h.typ(f.tok.Label)
+	h.key("enter")
+	h.at("tokenserial")
+	h.key("enter")
+	h.at("pin")
+	h.key("enter")
+	fits(t, h.at("validprogram"), 80, 24)
+	h.key("enter") // none: SoftHSM has no certificate
+	h.at("ceremony")
+	id := h.m.form.v.ceremony
+	if id != "enroll-"+f.tok.Label {
+		t.Errorf("ceremony id offered %q", id)
+	}
+	for _, k := range []string{"ceremony", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+	s, err := ceremony.LoadScript(filepath.Join(ws, id+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.HSM, "pkcs11:token="+f.tok.Label) || strings.Contains(s.HSM, "pin-value") || s.Validation != nil {
+		t.Errorf("the enroll script: hsm %q, validation %+v", s.HSM, s.Validation)
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice", "bob")
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	h.waitFor("Ceremony " + id + " is closed")
+	h.key("esc")
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	if v := h.waitFor("generate —"); !strings.Contains(v, "enroll —") {
+		t.Errorf("after the enrolment the form offers:\n%s", v)
+	}
+	l, err := ledger.Open(f.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.State().HSMs[f.tok.Serial]; !ok || len(l.State().HSMs) != 1 {
+		t.Errorf("enrolled HSMs after the form's enrolment: %v, want the token's serial %s", l.State().HSMs, f.tok.Serial)
 	}
 }
 
