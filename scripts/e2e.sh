@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/custos ./cmd/custos
+passed=0
 scripts/demo.sh > /tmp/custos-demo.log 2>&1 || { cat /tmp/custos-demo.log; echo "e2e: demo failed" >&2; exit 1; }
 if [ -d demo/ledger ]; then
   bin/custos verify demo/ledger
   scripts/stock-verify demo/ledger
   bin/custos check demo/ledger > /dev/null
 fi
+passed=$((passed + 1))
 # The workspace moves whole: from a copy elsewhere, a new ceremony runs on
 # its token and the ledger still verifies.
 moved=$(mktemp -d)/custos-demo-moved
@@ -25,4 +27,5 @@ rm -rf demo
   grep -q 'kek-moved .* active' <<< "$("$OLDPWD/bin/custos" inventory ledger)"
 ) > /tmp/custos-moved.log 2>&1 || { cat /tmp/custos-moved.log; echo "e2e: the moved demo workspace does not work" >&2; exit 1; }
 mv "$moved" demo
-echo "e2e: 2 passed, 0 failed"
+passed=$((passed + 1))
+echo "e2e: $passed passed, 0 failed"
