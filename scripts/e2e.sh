@@ -6,11 +6,10 @@ cd "$(dirname "$0")/.."
 go build -o bin/custos ./cmd/custos
 passed=0
 scripts/demo.sh > /tmp/custos-demo.log 2>&1 || { cat /tmp/custos-demo.log; echo "e2e: demo failed" >&2; exit 1; }
-if [ -d demo/ledger ]; then
-  bin/custos verify demo/ledger
-  scripts/stock-verify demo/ledger
-  bin/custos check demo/ledger > /dev/null
-fi
+[ -d demo/ledger/.git ] || { echo "e2e: the demo made no ledger in demo/ledger" >&2; exit 1; }
+bin/custos verify demo/ledger
+scripts/stock-verify demo/ledger
+bin/custos check demo/ledger > /dev/null
 passed=$((passed + 1))
 # The workspace moves whole: from a copy elsewhere, a new ceremony runs on
 # its token and the ledger still verifies.
