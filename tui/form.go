@@ -73,6 +73,7 @@ func (m *Model) startForm() tea.Cmd {
 		m.form.v.serial = hsms[0].Serial
 	}
 	m.form.v.shareDir = "shares"
+	m.form.v.signWhat = ceremony.SignDetached
 	m.form.v.expires = m.opts.Now().AddDate(0, 0, 30).Format("2006-01-02")
 	m.form.v.retireOn = m.opts.Now().AddDate(0, 0, 90).Format("2006-01-02")
 	m.goTo(scrForm)

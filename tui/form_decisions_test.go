@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"custos/ceremony"
 	"custos/ledger"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // TestFormCompromiseAndReview: the ceremonies that record people's
@@ -220,5 +223,98 @@ func TestFormDestroyBackup(t *testing.T) {
 	}
 	if b, ok := l.State().Backup("root-db.bk1"); !ok || b.Destroyed == 0 {
 		t.Errorf("backup root-db.bk1 after the ceremony: %+v", b)
+	}
+}
+
+// TestFormRootCertificate: a key pair's own root certificate written by
+// the form (subject, start, validity, output; a root's profile), planned
+// and signed on the token; openssl reads it as a self-signed CA
+// certificate whose key is the key's.
+func TestFormRootCertificate(t *testing.T) {
+	f, l, _, signers := generateSetup(t)
+	pin := filepath.Join(f.dir, "user.pin")
+	pub := filepath.Join(f.dir, "root.pub.pem")
+	gen := &ceremony.Script{File: "gen.yaml", Kind: ceremony.KindGenerate, HSM: f.uri + "&pin-source=file:" + pin, Operator: "alice",
+		Key: &ceremony.KeyPlan{Label: "root-c", Type: "ec-p384", Owner: "o", Purpose: "p", PublicKey: &ceremony.PublicKeyOut{PEM: pub}}}
+	if _, err := (&ceremony.Engine{Ledger: l, Script: gen, Signers: signers}).Run(); err != nil {
+		t.Fatal(err)
+	}
+	ws := t.TempDir()
+	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor("sign —")
+	for !strings.Contains(h.view(), "> sign —") {
+		h.key("down")
+	}
+	h.key("enter")
+	h.at("key")
+	h.key("enter")
+	h.at("signwhat")
+	h.key("down")
+	h.key("enter")
+	h.at("purpose")
+	h.typ("the PKI's root")
+	h.key("enter")
+	h.at("certcn")
+	h.typ("Example Root CA")
+	h.key("enter")
+	h.at("certorg")
+	h.typ("Example")
+	h.key("enter")
+	h.at("certcountry")
+	h.typ("nl")
+	h.key("enter")
+	h.waitFor("two capital letters")
+	h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+	h.typ("NL")
+	h.key("enter")
+	fits(t, h.at("certnotbefore"), 80, 24)
+	h.key("enter")
+	h.at("certvalidity")
+	h.key("enter")
+	h.at("certoutput")
+	out := filepath.Join(ws, "root-c.crt.pem")
+	if got := h.m.form.v.certOutput; got != out {
+		t.Errorf("certificate file offered %q, want %q", got, out)
+	}
+	h.key("enter")
+	for _, k := range []string{"operator", "witnesses", "token", "pin", "ceremony", "notes", "file"} {
+		h.at(k)
+		h.key("enter")
+	}
+	h.waitFor("The script the form wrote")
+	h.key("enter")
+	h.waitFor("What will happen")
+	s, err := ceremony.LoadScript(filepath.Join(ws, "sign-root-c-certificate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Sign.RootCertificate; c == nil || s.Sign.Detached != nil || c.Sub.CommonName != "Example Root CA" || c.Output != out || !c.BasicConstraints.CA {
+		t.Fatalf("the script's sign: %+v", s.Sign)
+	}
+	h.key("enter")
+	h.waitFor("Who is present")
+	h.present(f.keys, "alice")
+	h.key("c")
+	h.waitFor("The engine asks for a secret")
+	h.typ(string(f.tok.UserPIN))
+	h.key("enter")
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	h.waitFor("Ceremony sign-root-c-certificate is closed")
+	if o, err := exec.Command("openssl", "verify", "-CAfile", out, out).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the self-signed root: %v\n%s", err, o)
+	}
+	txt, err := exec.Command("openssl", "x509", "-in", out, "-noout", "-subject", "-ext", "basicConstraints", "-pubkey").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509: %v\n%s", err, txt)
+	}
+	if !strings.Contains(string(txt), "CN = Example Root CA") || !strings.Contains(string(txt), "CA:TRUE") || !strings.Contains(string(txt), strings.TrimSpace(mustRead(t, pub))) {
+		t.Errorf("the certificate as openssl reads it:\n%s", txt)
 	}
 }

@@ -33,6 +33,9 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 			what = v.restore
 		case ceremony.KindSign:
 			what = idPart(filepath.Base(v.signFile))
+			if v.signWhat == ceremony.SignRootCertificate {
+				what = v.key + "-certificate"
+			}
 		case ceremony.KindReview:
 			what = idPart(strings.ToLower(v.period))
 		case ceremony.KindDestroyBackup:
@@ -157,6 +160,14 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		}
 		s.Export = &ceremony.ExportPlan{Key: v.key, Recipient: v.recipient, RecipientKey: v.recipientKey, Purpose: v.purpose, Expires: ceremony.Date{Time: d}, Output: v.output}
 	case ceremony.KindSign:
+		if v.signWhat == ceremony.SignRootCertificate {
+			c, err := rootCertPlan(v)
+			if err != nil {
+				return nil, err
+			}
+			s.Sign = &ceremony.SignPlan{Key: v.key, Purpose: v.purpose, RootCertificate: c}
+			break
+		}
 		s.Sign = signPlan(v)
 	case ceremony.KindDestroy:
 		s.Destroy = &ceremony.DestroyPlan{Key: v.key, Reason: v.reason}

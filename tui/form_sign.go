@@ -1,7 +1,8 @@
-// The sign pages of the new-ceremony form: a detached signature over a
-// file, by a key pair of the ledger (ceremony.KeysFor(KindSign)). The key
-// and the file are asked first (kindGroups), so the outputs offered are
-// named after the file.
+// The sign pages of the new-ceremony form, by a key pair of the ledger
+// (ceremony.KeysFor(KindSign)): a detached signature over a file, or the
+// key's own root certificate. The key, what it signs and the file are
+// asked first (kindGroups), so the outputs offered are named after them.
+// Also the enrolment's page for the HSM's certification.
 
 package tui
 
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/huh/v2"
 
@@ -22,6 +24,9 @@ import (
 // of an RSA key, and the outputs.
 func (m *Model) signGroups(v *formValues) []*huh.Group {
 	st := m.led.State()
+	if v.signWhat == ceremony.SignRootCertificate {
+		return m.rootCertGroups(v)
+	}
 	first := []huh.Field{
 		huh.NewInput().Key("purpose").Title("Purpose").Description("why " + v.signFile + " is signed; recorded in the intent").Value(&v.purpose).Validate(required),
 	}
@@ -67,6 +72,78 @@ func (m *Model) signGroups(v *formValues) []*huh.Group {
 			}),
 		),
 	}
+}
+
+// rootCertGroups are the pages of a root certificate: why, the subject,
+// when it starts and how long it holds, the output. The rest is a root's
+// profile: a critical basicConstraints CA, key usage cert_sign, crl_sign
+// and digital_signature, linted against RFC 5280 (a script written by
+// hand may choose otherwise).
+func (m *Model) rootCertGroups(v *formValues) []*huh.Group {
+	return []*huh.Group{
+		huh.NewGroup(
+			huh.NewInput().Key("purpose").Title("Purpose").Description("why the certificate is made; recorded in the intent").Value(&v.purpose).Validate(required),
+			huh.NewInput().Key("certcn").Title("Common name").Description("the subject's CN, e.g. Example Root CA 2026").Value(&v.certCN).Validate(required),
+			huh.NewInput().Key("certorg").Title("Organization").Description("optional, the subject's O").Value(&v.certOrg),
+			huh.NewInput().Key("certcountry").Title("Country").Description("optional, two letters, e.g. NL").Value(&v.certCountry).Validate(func(s string) error {
+				if s = strings.TrimSpace(s); s != "" && (len(s) != 2 || strings.ToUpper(s) != s) {
+					return errors.New("two capital letters (ISO 3166), e.g. NL")
+				}
+				return nil
+			}),
+		),
+		huh.NewGroup(
+			huh.NewInput().Key("certnotbefore").Title("Valid from").Description("YYYY-MM-DD").Value(&v.certNotBefore).Validate(func(s string) error {
+				_, err := time.Parse(time.DateOnly, s)
+				if err != nil {
+					return errors.New("want a date like 2027-01-31")
+				}
+				return nil
+			}),
+			huh.NewSelect[string]().Key("certvalidity").Title("Validity").Description("a root lives long; its key's rotation is a new root").
+				Options(huh.NewOptions("5y", "10y", "15y", "20y", "25y")...).Value(&v.certValidity),
+			newPath("Certificate file", "PEM, a new file", &v.certOutput).Key("certoutput"),
+		),
+	}
+}
+
+// prefillRootCert starts a root certificate's answers from its key.
+func (m *Model) prefillRootCert(v *formValues) {
+	if v.certNotBefore == "" {
+		v.certNotBefore = m.opts.Now().UTC().Format(time.DateOnly)
+	}
+	if v.certValidity == "" {
+		v.certValidity = "20y"
+	}
+	if v.certOutput == "" {
+		v.certOutput = freeOutput(m.wsPath(v.key), ".crt.pem")
+	}
+}
+
+// rootCertPlan is the script's root_certificate section.
+func rootCertPlan(v *formValues) (*ceremony.CertPlan, error) {
+	nb, err := time.Parse(time.DateOnly, v.certNotBefore)
+	if err != nil {
+		return nil, fmt.Errorf("valid from: %w", err)
+	}
+	c := &ceremony.CertPlan{
+		Sub:              &ceremony.NamePlan{CommonName: strings.TrimSpace(v.certCN)},
+		NotBefore:        ceremony.Date{Time: nb},
+		KeyUsage:         []string{"cert_sign", "crl_sign", "digital_signature"},
+		BasicConstraints: &ceremony.BasicConstraintsPlan{CA: true},
+		LintProfile:      "rfc5280",
+		Output:           strings.TrimSpace(v.certOutput),
+	}
+	if err := c.Validity.UnmarshalText([]byte(v.certValidity)); err != nil {
+		return nil, err
+	}
+	if o := strings.TrimSpace(v.certOrg); o != "" {
+		c.Sub.Organization = []string{o}
+	}
+	if cc := strings.TrimSpace(v.certCountry); cc != "" {
+		c.Sub.Country = []string{cc}
+	}
+	return c, nil
 }
 
 // signPlan is the script's sign section the answers make.

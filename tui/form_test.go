@@ -614,6 +614,8 @@ func TestFormSign(t *testing.T) {
 		t.Errorf("the keys offered to sign with:\n%s", v)
 	}
 	h.key("enter")
+	h.at("signwhat")
+	h.key("enter") // a file
 	h.at("signfile")
 	h.typ(filepath.Join(ws, "missing.json"))
 	h.key("enter")

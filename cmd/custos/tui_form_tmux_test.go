@@ -758,6 +758,8 @@ func TestTUIFormSign(t *testing.T) {
 	lab.field("Key to sign with")
 	tm.waitFor("", "rel-2026 · ec-p256")
 	tm.keys("Enter")
+	lab.field("What does the key sign?")
+	tm.keys("Enter")
 	lab.answer("File to sign", file)
 	lab.answer("Purpose", "release 1.4.0 metadata")
 	lab.field("Raw signature file")

@@ -1,0 +1,103 @@
+// The first page of the new-ceremony form: which ceremony, offered only
+// when the ledger holds something it can act on, and for some kinds what
+// the later pages start from (the key, the backup, what is signed).
+
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"charm.land/huh/v2"
+
+	"custos/ceremony"
+	"custos/internal/termtext"
+	"custos/ledger"
+)
+
+// kindChoices are the ceremonies the form offers on this ledger: each one
+// only when the ledger holds something it could act on. With no enrolled
+// HSM, only an enrolment: every ceremony on a token needs one.
+func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled bool) []huh.Option[string] {
+	enroll := huh.NewOption("enroll — record an HSM in the ledger, so ceremonies may use it", ceremony.KindEnroll)
+	if !enrolled {
+		return []huh.Option[string]{enroll}
+	}
+	out := []huh.Option[string]{huh.NewOption("generate — a new key inside the HSM", ceremony.KindGenerate)}
+	if len(ceremony.KeysFor(st, ceremony.KindBackup)) > 0 && len(ceremony.ShareHolders(st)) >= 2 {
+		out = append(out, huh.NewOption("backup — split a key's backup among share holders", ceremony.KindBackup))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindExport)) > 0 {
+		out = append(out, huh.NewOption("export — wrap a key to a recipient", ceremony.KindExport))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindRotate)) > 0 {
+		out = append(out, huh.NewOption("rotate — a new version of a key; the old one retires", ceremony.KindRotate))
+	}
+	if len(backups) > 0 {
+		out = append(out, huh.NewOption("restore — a key from its backup, shares entered here", ceremony.KindRestore))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindSign)) > 0 {
+		out = append(out, huh.NewOption("sign — a file, or its root certificate, by a key pair", ceremony.KindSign))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindDestroy)) > 0 {
+		out = append(out, huh.NewOption("destroy — a key, on the HSM, for good", ceremony.KindDestroy))
+	}
+	if len(ceremony.KeysFor(st, ceremony.KindCompromise)) > 0 {
+		out = append(out, huh.NewOption("compromise — report a key compromised; later use refused", ceremony.KindCompromise))
+	}
+	if len(backups) > 0 {
+		out = append(out, huh.NewOption("destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup))
+	}
+	if len(ceremony.Operators(st, ceremony.KindReview)) > 0 {
+		out = append(out, huh.NewOption("review — the periodic access review, signed by an officer", ceremony.KindReview))
+	}
+	return append(out, enroll)
+}
+
+// kindGroups are the first pages: the kind, and for a rotation the key it
+// replaces, for a restore the backup, for a signature the key and the
+// file, so the pages after can start from what they hold.
+func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup, enrolled bool) []*huh.Group {
+	st := m.led.State()
+	bk := backupChoices(backups)
+	return []*huh.Group{
+		huh.NewGroup(
+			huh.NewSelect[string]().Key("kind").Title("Which ceremony?").
+				Description("offered when the ledger holds something it can act on").
+				Options(kindChoices(st, backups, enrolled)...).Value(&v.kind),
+		),
+		huh.NewGroup(
+			keySelect(st, ceremony.KindRotate, &v.key, "Key to rotate"),
+			huh.NewInput().Key("retire").Title("Retire the old version on").Description("YYYY-MM-DD; after it, destroy it").Value(&v.retireOn).Validate(m.futureDate),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindRotate }),
+		huh.NewGroup(
+			huh.NewSelect[string]().Key("restore").Title("Backup to restore from").Description("the ledger's backups that are not destroyed").Options(bk...).Value(&v.restore),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindRestore }),
+		huh.NewGroup(
+			keySelect(st, ceremony.KindSign, &v.key, "Key to sign with"),
+			huh.NewSelect[string]().Key("signwhat").Title("What does the key sign?").
+				Options(huh.NewOption("a file — a detached signature", ceremony.SignDetached),
+					huh.NewOption("its own root certificate — self-signed, linted by zlint first", ceremony.SignRootCertificate)).Value(&v.signWhat),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindSign }),
+		huh.NewGroup(
+			huh.NewInput().Key("signfile").Title("File to sign").Description("a regular file of at most 64 MiB; its SHA-256 goes in the intent").
+				Value(&v.signFile).Validate(func(p string) error {
+				if strings.TrimSpace(p) == "" {
+					return errors.New("required")
+				}
+				return ceremony.CheckSignInput(p)
+			}),
+		).WithHideFunc(func() bool { return v.kind != ceremony.KindSign || v.signWhat != ceremony.SignDetached }),
+	}
+}
+
+// backupChoices are the backups not destroyed, each with its key, M of N
+// and holders.
+func backupChoices(backups []ceremony.RestorableBackup) []huh.Option[string] {
+	var bk []huh.Option[string]
+	for _, b := range backups {
+		bk = append(bk, huh.NewOption(fmt.Sprintf("%s · key %s (%s) · %d of %d: %s", termtext.Printable(b.ID), termtext.Printable(b.KeyLabel), b.KeyState, b.M, b.N, termtext.Printable(strings.Join(b.Holders, ", "))), b.ID))
+	}
+	return bk
+}
