@@ -208,15 +208,7 @@ func TestFormDestroyBackup(t *testing.T) {
 		t.Fatalf("the script: hsm %q, %+v", s.HSM, s.DestroyBackup)
 	}
 	h.key("enter")
-	h.waitFor("Who is present")
-	h.present(f.keys, "alice", "bob", "carol", "dave", "erin")
-	h.key("c")
-	h.waitFor("What is signed")
-	for h.m.screen == scrSign {
-		h.key("enter")
-	}
-	h.tickSteps()
-	h.waitFor("Ceremony destroy-backup-root-db.bk1 is closed")
+	h.runToClose(f.keys, "", "destroy-backup-root-db.bk1", "alice", "bob", "carol", "dave", "erin")
 	l, err := ledger.Open(f.ledger)
 	if err != nil {
 		t.Fatal(err)
@@ -295,18 +287,7 @@ func TestFormRootCertificate(t *testing.T) {
 		t.Fatalf("the script's sign: %+v", s.Sign)
 	}
 	h.key("enter")
-	h.waitFor("Who is present")
-	h.present(f.keys, "alice")
-	h.key("c")
-	h.waitFor("The engine asks for a secret")
-	h.typ(string(f.tok.UserPIN))
-	h.key("enter")
-	h.waitFor("What is signed")
-	for h.m.screen == scrSign {
-		h.key("enter")
-	}
-	h.tickSteps()
-	h.waitFor("Ceremony sign-root-c-certificate is closed")
+	h.runToClose(f.keys, string(f.tok.UserPIN), "sign-root-c-certificate", "alice")
 	if o, err := exec.Command("openssl", "verify", "-CAfile", out, out).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify of the self-signed root: %v\n%s", err, o)
 	}

@@ -152,18 +152,7 @@ func TestFormGenerate(t *testing.T) {
 		t.Errorf("script: %+v %+v", s, s.Key)
 	}
 	h.key("enter")
-	h.waitFor("Who is present")
-	h.present(f.keys, "alice", "bob")
-	h.key("c")
-	h.waitFor("The engine asks for a secret")
-	h.typ(string(f.tok.UserPIN))
-	h.key("enter")
-	h.waitFor("What is signed")
-	for h.m.screen == scrSign {
-		h.key("enter")
-	}
-	h.tickSteps()
-	v = h.waitFor("Ceremony generate-kek-2026 is closed")
+	v = h.runToClose(f.keys, string(f.tok.UserPIN), "generate-kek-2026", "alice", "bob")
 	t.Logf("\n%s", v)
 	l, err := ledger.Open(f.ledger)
 	if err != nil {
@@ -235,18 +224,7 @@ func TestFormEnrollsFirst(t *testing.T) {
 		t.Errorf("the enroll script: hsm %q, validation %+v", s.HSM, s.Validation)
 	}
 	h.key("enter")
-	h.waitFor("Who is present")
-	h.present(f.keys, "alice", "bob")
-	h.key("c")
-	h.waitFor("The engine asks for a secret")
-	h.typ(string(f.tok.UserPIN))
-	h.key("enter")
-	h.waitFor("What is signed")
-	for h.m.screen == scrSign {
-		h.key("enter")
-	}
-	h.tickSteps()
-	h.waitFor("Ceremony " + id + " is closed")
+	h.runToClose(f.keys, string(f.tok.UserPIN), id, "alice", "bob")
 	h.key("esc")
 	h.waitFor("n: new ceremony")
 	h.key("n")
@@ -667,18 +645,7 @@ func TestFormSign(t *testing.T) {
 	}
 
 	h.key("enter")
-	h.waitFor("Who is present")
-	h.present(f.keys, "alice")
-	h.key("c")
-	h.waitFor("The engine asks for a secret")
-	h.typ(string(f.tok.UserPIN))
-	h.key("enter")
-	h.waitFor("What is signed")
-	for h.m.screen == scrSign {
-		h.key("enter")
-	}
-	h.tickSteps()
-	h.waitFor("Ceremony sign-release.json is closed")
+	h.runToClose(f.keys, string(f.tok.UserPIN), "sign-release.json", "alice")
 	if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", file+"-2.sig", file).CombinedOutput(); err != nil || !strings.Contains(string(out), "Verified OK") {
 		t.Errorf("openssl dgst -verify: %v\n%s", err, out)
 	}

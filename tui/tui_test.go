@@ -184,6 +184,28 @@ func (h *harness) tickSteps() {
 	}
 }
 
+// runToClose goes from the people screen to the done screen: the named
+// members present (in the roster's order), the PIN typed when the engine
+// asks for one ("" for a ceremony on no token), what is signed read, the
+// steps ticked; it returns the done screen.
+func (h *harness) runToClose(keys map[string]string, pin, ceremonyID string, names ...string) string {
+	h.t.Helper()
+	h.waitFor("Who is present")
+	h.present(keys, names...)
+	h.key("c")
+	if pin != "" {
+		h.waitFor("The engine asks for a secret")
+		h.typ(pin)
+		h.key("enter")
+	}
+	h.waitFor("What is signed")
+	for h.m.screen == scrSign {
+		h.key("enter")
+	}
+	h.tickSteps()
+	return h.waitFor("Ceremony " + ceremonyID + " is closed")
+}
+
 // fits checks a screen is exactly the terminal's size, no line too wide.
 func fits(t *testing.T, v string, w, hgt int) {
 	t.Helper()
