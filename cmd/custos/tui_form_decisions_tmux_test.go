@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTUIFormReview: in a real terminal at 80×24, the periodic review
+// written by the form on a ledger with no key: offered with generate and
+// an enrolment, its period and findings asked, no token page and no PIN,
+// the script with no hsm: line; bob, an officer, alone at the people
+// screen signs it, and the ledger records review.signed by bob with the
+// findings typed.
+func TestTUIFormReview(t *testing.T) {
+	lab := newFormLab(t, "form-review")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	s := tm.waitFor("", "┃ Which ceremony?", "review —", "enroll —")
+	for _, k := range []string{"backup —", "export —", "destroy —", "compromise —"} {
+		if strings.Contains(s, k) {
+			t.Errorf("a ledger with no key offers %q:\n%s", k, s)
+		}
+	}
+	tm.keys("Down", "Enter")
+	lab.field("Period reviewed")
+	tm.keys("Enter")
+	lab.answer("Findings", "roster matches HR; no key past its rotation")
+	lab.field("Operator")
+	tm.waitFor("", "> bob")
+	tm.keys("Enter")
+	lab.field("Witnesses")
+	tm.keys("Enter")
+	name := lab.names(false)
+	tm.waitFor("form-review-script", "The script the form wrote", "kind: review", "findings: roster matches HR")
+	if strings.Contains(tm.capture(), "hsm:") {
+		t.Errorf("the review's script names an HSM:\n%s", tm.capture())
+	}
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "the security officer signs the review")
+	tm.keys("Enter")
+	tm.waitFor("", "Who is present")
+	tm.keys("Down", "Enter")
+	tm.text("bob")
+	tm.keys("Enter")
+	tm.waitFor("", "bob is present", "Everyone needed is present")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "review.signed")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	id := strings.TrimSuffix(name, ".yaml")
+	tm.waitFor("form-review-done", "Ceremony "+id+" is closed")
+	sc := lab.saved(name, id)
+	rec := lab.record(id, "review.signed")
+	if rec.Actor != "bob" || rec.Facts["findings"] != "roster matches HR; no key past its rotation" || sc.HSM != "" {
+		t.Errorf("review.signed by %s with %v; the script's hsm %q", rec.Actor, rec.Facts, sc.HSM)
+	}
+	if out := lab.custos("verify", "L"); !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("custos verify L: %s", out)
+	}
+}
