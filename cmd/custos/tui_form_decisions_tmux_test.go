@@ -59,3 +59,50 @@ func TestTUIFormReview(t *testing.T) {
 		t.Errorf("custos verify L: %s", out)
 	}
 }
+
+// TestTUIFormEnroll: in a real terminal at 80×24, a new ledger whose HSM is
+// not enrolled: the form offers only the enrolment; the token is named by
+// its label, the PIN read from its file, no certification (SoftHSM has
+// none); alice operates, bob approves, and the ledger records the token's
+// serial, after which the form offers a generate.
+func TestTUIFormEnroll(t *testing.T) {
+	lab := newBareFormLab(t, "form-enroll")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	s := tm.waitFor("form-enroll-kind", "┃ Which ceremony?", "enroll —")
+	if strings.Contains(s, "generate —") || strings.Contains(s, "review —") {
+		t.Errorf("a ledger with no enrolled HSM offers more than an enrolment:\n%s", s)
+	}
+	tm.keys("Enter")
+	lab.answer("Operator", "")
+	lab.field("Witnesses")
+	tm.keys("Down", "Space", "Enter") // bob
+	lab.answer("Token label", lab.tok.Label)
+	lab.answer("Token serial", "")
+	lab.answer("User PIN", "file:"+lab.tok.UserPINFile)
+	lab.field("Certification")
+	tm.waitFor("form-enroll-certification", "none — the token has no certificate")
+	tm.keys("Enter")
+	name := lab.names(false)
+	tm.waitFor("", "The script the form wrote", "kind: enroll", "token="+lab.tok.Label)
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen")
+	tm.keys("Enter")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "hsm.enrolled")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	id := strings.TrimSuffix(name, ".yaml")
+	tm.waitFor("form-enroll-done", "Ceremony "+id+" is closed")
+	lab.saved(name, id)
+	rec := lab.record(id, "hsm.enrolled")
+	if h, _ := rec.Facts["hsm"].(map[string]any); h["label"] != lab.tok.Label {
+		t.Errorf("hsm.enrolled records %v, want the token %s", rec.Facts["hsm"], lab.tok.Label)
+	}
+	tm.keys("Enter")
+	tm.waitFor("", "n: new ceremony")
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "generate —", "enroll —")
+}

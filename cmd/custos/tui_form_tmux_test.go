@@ -40,6 +40,15 @@ type formLab struct {
 
 func newFormLab(t *testing.T, name string) *formLab {
 	t.Helper()
+	lab := newBareFormLab(t, name)
+	lab.write("setup-enroll.yaml", fmt.Sprintf("kind: enroll\nhsm: %q\noperator: alice\n", lab.tok.URI))
+	lab.custos("run", "setup-enroll.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	return lab
+}
+
+// newBareFormLab is a formLab whose token the ledger has not enrolled.
+func newBareFormLab(t *testing.T, name string) *formLab {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is required (scripts/setup.sh installs it)")
 	}
@@ -77,8 +86,6 @@ func newFormLab(t *testing.T, name string) *formLab {
 	lab.pin = strings.TrimSpace(string(pin))
 	lab.env = []string{"SOFTHSM2_CONF=" + tok.Conf, "NO_COLOR=1", "HOME=" + lab.dir}
 	lab.custos("init", "L", "--roster", "roster.yaml", "--key", "alice=alice", "--key", "bob=bob", "--key", "carol=carol", "--key", "dave=dave", "--key", "erin=erin")
-	lab.write("setup-enroll.yaml", fmt.Sprintf("kind: enroll\nhsm: %q\noperator: alice\n", tok.URI))
-	lab.custos("run", "setup-enroll.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
 	lab.tm = &tmuxTerm{t: t, socket: fmt.Sprintf("custos-form-%s-%d", name, os.Getpid()), shots: map[string]string{},
 		secrets: []string{lab.pin, strings.TrimSpace(string(so))}}
 	t.Cleanup(func() {
