@@ -70,3 +70,8 @@ func UnwrapFullTemplateForTest(t *Token, unwrapping *Key, blob []byte, spec KeyS
 	_, err = t.ctx.UnwrapKey(t.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(m, nil)}, unwrapping.priv, blob, secretTemplate(spec, false))
 	return err
 }
+
+// RawForTest is what a raw miekg/pkcs11 caller of the same token needs in
+// this process: the token's slot and a key's private (or secret) handle.
+// The benchmarks beside the raw calls use it (bench_test.go).
+func RawForTest(t *Token, k *Key) (slot uint, priv pkcs11.ObjectHandle) { return t.slot, k.priv }
