@@ -19,6 +19,7 @@ import (
 
 	"custos/ceremony"
 	"custos/internal/hint"
+	"custos/internal/termtext"
 )
 
 // Stages of the form: the kind, then its fields, then the names.
@@ -239,7 +240,8 @@ func (m *Model) onFormSaved(msg formSavedMsg) tea.Cmd {
 	}
 	cmd, _ := m.engineMsg(msg.plan)
 	m.form = nil
-	m.say("script saved as %s (sha256 %s…); the plan is read from it", msg.path, msg.sha[:16])
+	// whole, in groups of four: the minutes carry the script's SHA-256
+	m.say("script saved as %s, sha256 %s; the plan is read from it", msg.path, termtext.HexGroups(msg.sha))
 	return cmd
 }
 

@@ -147,6 +147,10 @@ func TestFormGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if vs := strings.Join(strings.Fields(h.view()), ""); !strings.Contains(vs, "sha256"+s.SHA256+";") {
+		t.Errorf("the plan's status does not show the script's whole SHA-256 %s:\n%s", s.SHA256, h.view())
+	}
+	fits(t, h.view(), 80, 24)
 	if s.Key.Label != "kek-2026" || s.Key.Type != "aes-256" || !s.Key.Exportable || s.Key.Backup || len(s.Witnesses) != 1 || s.Witnesses[0] != "bob" ||
 		s.Key.Environment != "staging" || s.Key.Classification != "" {
 		t.Errorf("script: %+v %+v", s, s.Key)

@@ -106,3 +106,55 @@ func TestTUIFormEnroll(t *testing.T) {
 	tm.keys("n")
 	tm.waitFor("", "┃ Which ceremony?", "generate —", "enroll —")
 }
+
+// TestTUIFormCompromise: in a real terminal at 80×24, a key reported
+// compromised from the form: the live key offered, what happened typed,
+// who reported it chosen from the roster; no token page; alice alone
+// records it, and custos inventory then shows the key compromised.
+func TestTUIFormCompromise(t *testing.T) {
+	lab := newFormLab(t, "form-comp")
+	lab.setupKey("kek-comp", "")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "compromise —")
+	for !strings.Contains(tm.capture(), "> compromise —") {
+		tm.keys("Down")
+	}
+	tm.keys("Enter")
+	lab.field("Key reported compromised")
+	tm.waitFor("", "kek-comp · aes-256")
+	tm.keys("Enter")
+	lab.answer("What happened", "the wrapped copy was found on a shared drive")
+	lab.field("Reported by")
+	tm.keys("Down", "Down", "Enter") // carol
+	lab.answer("Operator", "")
+	lab.answer("Witnesses", "")
+	name := lab.names(false)
+	s := tm.waitFor("form-compromise-script", "The script the form wrote", "kind: compromise", "reported_by: carol")
+	if strings.Contains(s, "hsm:") {
+		t.Errorf("the compromise's script names an HSM:\n%s", s)
+	}
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen", "record key \"kek-comp\"", "refuse its use")
+	tm.keys("Enter")
+	tm.waitFor("", "Who is present")
+	tm.keys("Enter")
+	tm.text("alice")
+	tm.keys("Enter")
+	tm.waitFor("", "alice is present", "Everyone needed is present")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.compromised")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	id := strings.TrimSuffix(name, ".yaml")
+	tm.waitFor("form-compromise-done", "Ceremony "+id+" is closed")
+	lab.saved(name, id)
+	rec := lab.record(id, "key.compromised")
+	if rec.Actor != "alice" || rec.Facts["reported_by"] != "carol" {
+		t.Errorf("key.compromised by %s: %v", rec.Actor, rec.Facts)
+	}
+	if inv := lab.custos("inventory", "L"); !strings.Contains(inv, "COMPROMISED") {
+		t.Errorf("custos inventory after the report:\n%s", inv)
+	}
+}
