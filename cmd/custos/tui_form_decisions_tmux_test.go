@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -156,5 +159,56 @@ func TestTUIFormCompromise(t *testing.T) {
 	}
 	if inv := lab.custos("inventory", "L"); !strings.Contains(inv, "COMPROMISED") {
 		t.Errorf("custos inventory after the report:\n%s", inv)
+	}
+}
+
+// TestTUIFormRootCertificate: in a real terminal at 80×24, a key pair's
+// own root certificate written by the form, signed on the token; openssl
+// verifies the self-signed output.
+func TestTUIFormRootCertificate(t *testing.T) {
+	lab := newFormLab(t, "form-root")
+	pem := filepath.Join(lab.dir, "root.pub.pem")
+	lab.write("setup-gen.yaml", fmt.Sprintf("kind: generate\nceremony: setup-root\nhsm: %q\noperator: alice\nkey: {label: root-2026, type: ec-p384, owner: pki, purpose: the root, public_key: {pem: %s}}\n", lab.tok.URI, pem))
+	lab.custos("run", "setup-gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "sign —")
+	for !strings.Contains(tm.capture(), "> sign —") {
+		tm.keys("Down")
+	}
+	tm.keys("Enter")
+	lab.field("Key to sign with")
+	tm.waitFor("", "root-2026 · ec-p384")
+	tm.keys("Enter")
+	lab.field("What does the key sign?")
+	tm.keys("Down", "Enter")
+	lab.answer("Purpose", "the PKI's root")
+	lab.answer("Common name", "Example Root CA 2026")
+	lab.answer("Organization", "Example")
+	lab.answer("Country", "NL")
+	lab.answer("Valid from", "")
+	lab.answer("Validity", "")
+	out := filepath.Join(lab.dir, "root-2026.crt.pem")
+	lab.field("Certificate file")
+	tm.waitFor("form-root-cert", "> "+out)
+	tm.keys("Enter")
+	lab.peopleAndToken([]int{1}, "file:"+lab.tok.UserPINFile, "")
+	name := lab.names(false)
+	tm.waitFor("form-root-script", "The script the form wrote", "root_certificate:", "subject:")
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen")
+	tm.keys("Enter")
+	tm.present("")
+	tm.keys("c")
+	tm.waitFor("", "What is signed", "key.sign.intent")
+	tm.keys("Enter", "Enter")
+	lab.steps()
+	id := strings.TrimSuffix(name, ".yaml")
+	tm.waitFor("form-root-done", "Ceremony "+id+" is closed")
+	lab.saved(name, id)
+	lab.record(id, "key.signed")
+	if o, err := exec.Command("openssl", "verify", "-CAfile", out, out).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the root the form made: %v\n%s", err, o)
 	}
 }
