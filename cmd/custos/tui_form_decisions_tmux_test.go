@@ -42,17 +42,9 @@ func TestTUIFormReview(t *testing.T) {
 	tm.keys("Enter")
 	tm.waitFor("", "What will happen", "the security officer signs the review")
 	tm.keys("Enter")
-	tm.waitFor("", "Who is present")
-	tm.keys("Down", "Enter")
-	tm.text("bob")
-	tm.keys("Enter")
-	tm.waitFor("", "bob is present", "Everyone needed is present")
-	tm.keys("c")
-	tm.waitFor("", "What is signed", "review.signed")
-	tm.keys("Enter", "Enter")
-	lab.steps()
+	lab.presentAlone("bob", 1)
 	id := strings.TrimSuffix(name, ".yaml")
-	tm.waitFor("form-review-done", "Ceremony "+id+" is closed")
+	lab.signAndRun("review.signed", "form-review-done", id)
 	sc := lab.saved(name, id)
 	rec := lab.record(id, "review.signed")
 	if rec.Actor != "bob" || rec.Facts["findings"] != "roster matches HR; no key past its rotation" || sc.HSM != "" {
@@ -93,12 +85,8 @@ func TestTUIFormEnroll(t *testing.T) {
 	tm.waitFor("", "What will happen")
 	tm.keys("Enter")
 	tm.present("")
-	tm.keys("c")
-	tm.waitFor("", "What is signed", "hsm.enrolled")
-	tm.keys("Enter", "Enter")
-	lab.steps()
 	id := strings.TrimSuffix(name, ".yaml")
-	tm.waitFor("form-enroll-done", "Ceremony "+id+" is closed")
+	lab.signAndRun("hsm.enrolled", "form-enroll-done", id)
 	lab.saved(name, id)
 	rec := lab.record(id, "hsm.enrolled")
 	if h, _ := rec.Facts["hsm"].(map[string]any); h["label"] != lab.tok.Label {
@@ -141,17 +129,9 @@ func TestTUIFormCompromise(t *testing.T) {
 	tm.keys("Enter")
 	tm.waitFor("", "What will happen", "record key \"kek-comp\"", "refuse its use")
 	tm.keys("Enter")
-	tm.waitFor("", "Who is present")
-	tm.keys("Enter")
-	tm.text("alice")
-	tm.keys("Enter")
-	tm.waitFor("", "alice is present", "Everyone needed is present")
-	tm.keys("c")
-	tm.waitFor("", "What is signed", "key.compromised")
-	tm.keys("Enter", "Enter")
-	lab.steps()
+	lab.presentAlone("alice", 0)
 	id := strings.TrimSuffix(name, ".yaml")
-	tm.waitFor("form-compromise-done", "Ceremony "+id+" is closed")
+	lab.signAndRun("key.compromised", "form-compromise-done", id)
 	lab.saved(name, id)
 	rec := lab.record(id, "key.compromised")
 	if rec.Actor != "alice" || rec.Facts["reported_by"] != "carol" {
@@ -200,15 +180,37 @@ func TestTUIFormRootCertificate(t *testing.T) {
 	tm.waitFor("", "What will happen")
 	tm.keys("Enter")
 	tm.present("")
-	tm.keys("c")
-	tm.waitFor("", "What is signed", "key.sign.intent")
-	tm.keys("Enter", "Enter")
-	lab.steps()
 	id := strings.TrimSuffix(name, ".yaml")
-	tm.waitFor("form-root-done", "Ceremony "+id+" is closed")
+	lab.signAndRun("key.sign.intent", "form-root-done", id)
 	lab.saved(name, id)
 	lab.record(id, "key.signed")
 	if o, err := exec.Command("openssl", "verify", "-CAfile", out, out).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify of the root the form made: %v\n%s", err, o)
 	}
+}
+
+// presentAlone makes one member, row rows down the people screen, the
+// only one present.
+func (lab *formLab) presentAlone(name string, row int) {
+	lab.t.Helper()
+	lab.tm.waitFor("", "Who is present")
+	for range row {
+		lab.tm.keys("Down")
+	}
+	lab.tm.keys("Enter")
+	lab.tm.text(name)
+	lab.tm.keys("Enter")
+	lab.tm.waitFor("", name+" is present", "Everyone needed is present")
+}
+
+// signAndRun continues from the people screen: what is signed (the
+// intent of kind) read and signed, every step ticked, until ceremony id
+// is closed (captured as shot).
+func (lab *formLab) signAndRun(kind, shot, id string) {
+	lab.t.Helper()
+	lab.tm.keys("c")
+	lab.tm.waitFor("", "What is signed", kind)
+	lab.tm.keys("Enter", "Enter")
+	lab.steps()
+	lab.tm.waitFor(shot, "Ceremony "+id+" is closed")
 }
