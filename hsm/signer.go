@@ -60,10 +60,16 @@ var digestInfo = map[crypto.Hash][]byte{
 	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
 }
 
+// signOp names a signature in errors; formatted only when one is made,
+// not at every signature.
+type signOp struct{ token, key string }
+
+func (o signOp) String() string { return fmt.Sprintf("token %q: sign with key %q", o.token, o.key) }
+
 // Sign signs digest (or, for Ed25519, the message) on the token.
 func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	k := s.k
-	op := fmt.Sprintf("token %q: sign with key %q", k.tok.info.Label, k.Label)
+	op := signOp{k.tok.info.Label, k.Label}
 	h := crypto.Hash(0)
 	if opts != nil {
 		h = opts.HashFunc()
@@ -112,7 +118,7 @@ var pssHashes = map[crypto.Hash][2]uint{
 }
 
 // signPSS signs digest with CKM_RSA_PKCS_PSS.
-func (s *signer) signPSS(op string, digest []byte, o *rsa.PSSOptions) ([]byte, error) {
+func (s *signer) signPSS(op signOp, digest []byte, o *rsa.PSSOptions) ([]byte, error) {
 	h := o.HashFunc()
 	hm, ok := pssHashes[h]
 	if !ok {
@@ -139,7 +145,7 @@ func (s *signer) signPSS(op string, digest []byte, o *rsa.PSSOptions) ([]byte, e
 }
 
 // sign runs one C_SignInit, C_Sign on the token's session.
-func (s *signer) sign(op string, m *pkcs11.Mechanism, in []byte) ([]byte, error) {
+func (s *signer) sign(op signOp, m *pkcs11.Mechanism, in []byte) ([]byte, error) {
 	k := s.k
 	t := k.tok
 	if err := t.lock(); err != nil {
@@ -147,11 +153,11 @@ func (s *signer) sign(op string, m *pkcs11.Mechanism, in []byte) ([]byte, error)
 	}
 	defer t.mu.Unlock()
 	if err := t.ctx.SignInit(t.sh, []*pkcs11.Mechanism{m}, k.priv); err != nil {
-		return nil, p11err(op, err)
+		return nil, p11err(op.String(), err)
 	}
 	sig, err := t.ctx.Sign(t.sh, in)
 	if err != nil {
-		return nil, p11err(op, err)
+		return nil, p11err(op.String(), err)
 	}
 	return sig, nil
 }
