@@ -24,33 +24,27 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled
 	if !enrolled {
 		return []huh.Option[string]{enroll}
 	}
-	out := []huh.Option[string]{huh.NewOption("generate — a new key inside the HSM", ceremony.KindGenerate)}
-	if len(ceremony.KeysFor(st, ceremony.KindBackup)) > 0 && len(ceremony.ShareHolders(st)) >= 2 {
-		out = append(out, huh.NewOption("backup — split a key's backup among share holders", ceremony.KindBackup))
+	has := func(kind string) bool { return len(ceremony.KeysFor(st, kind)) > 0 }
+	offers := []struct {
+		label, kind string
+		offered     bool
+	}{
+		{"generate — a new key inside the HSM", ceremony.KindGenerate, true},
+		{"backup — split a key's backup among share holders", ceremony.KindBackup, has(ceremony.KindBackup) && len(ceremony.ShareHolders(st)) >= 2},
+		{"export — wrap a key to a recipient", ceremony.KindExport, has(ceremony.KindExport)},
+		{"rotate — a new version of a key; the old one retires", ceremony.KindRotate, has(ceremony.KindRotate)},
+		{"restore — a key from its backup, shares entered here", ceremony.KindRestore, len(backups) > 0},
+		{"sign — a file, or its root certificate, by a key pair", ceremony.KindSign, has(ceremony.KindSign)},
+		{"destroy — a key, on the HSM, for good", ceremony.KindDestroy, has(ceremony.KindDestroy)},
+		{"compromise — report a key compromised; later use refused", ceremony.KindCompromise, has(ceremony.KindCompromise)},
+		{"destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup, len(backups) > 0},
+		{"review — the periodic access review, signed by an officer", ceremony.KindReview, len(ceremony.Operators(st, ceremony.KindReview)) > 0},
 	}
-	if len(ceremony.KeysFor(st, ceremony.KindExport)) > 0 {
-		out = append(out, huh.NewOption("export — wrap a key to a recipient", ceremony.KindExport))
-	}
-	if len(ceremony.KeysFor(st, ceremony.KindRotate)) > 0 {
-		out = append(out, huh.NewOption("rotate — a new version of a key; the old one retires", ceremony.KindRotate))
-	}
-	if len(backups) > 0 {
-		out = append(out, huh.NewOption("restore — a key from its backup, shares entered here", ceremony.KindRestore))
-	}
-	if len(ceremony.KeysFor(st, ceremony.KindSign)) > 0 {
-		out = append(out, huh.NewOption("sign — a file, or its root certificate, by a key pair", ceremony.KindSign))
-	}
-	if len(ceremony.KeysFor(st, ceremony.KindDestroy)) > 0 {
-		out = append(out, huh.NewOption("destroy — a key, on the HSM, for good", ceremony.KindDestroy))
-	}
-	if len(ceremony.KeysFor(st, ceremony.KindCompromise)) > 0 {
-		out = append(out, huh.NewOption("compromise — report a key compromised; later use refused", ceremony.KindCompromise))
-	}
-	if len(backups) > 0 {
-		out = append(out, huh.NewOption("destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup))
-	}
-	if len(ceremony.Operators(st, ceremony.KindReview)) > 0 {
-		out = append(out, huh.NewOption("review — the periodic access review, signed by an officer", ceremony.KindReview))
+	var out []huh.Option[string]
+	for _, o := range offers {
+		if o.offered {
+			out = append(out, huh.NewOption(o.label, o.kind))
+		}
 	}
 	return append(out, enroll)
 }
