@@ -73,29 +73,3 @@ func rawSession(b *testing.B, slot uint) (*pkcs11.Ctx, pkcs11.SessionHandle) {
 	b.Cleanup(func() { p.CloseSession(sh) })
 	return p, sh
 }
-
-// BenchmarkSignECDSAP256Raw is BenchmarkSignECDSAP256's operation, one
-// C_SignInit and C_Sign of a SHA-256 digest by the same key, made by raw
-// miekg/pkcs11 calls: the two side by side are what the hsm layer costs
-// (scripts/bench-hsm-layer runs them alternated).
-func BenchmarkSignECDSAP256Raw(b *testing.B) {
-	tk := hsmtest.NewToken(b, "bench-raw")
-	tok := tk.Open(b)
-	k, err := tok.Generate(hsm.KeySpec{Label: "signer", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	slot, priv := hsm.RawForTest(tok, k)
-	p, sh := rawSession(b, slot)
-	d := sha256.Sum256([]byte("bench"))
-	m := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := p.SignInit(sh, m, priv); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Sign(sh, d[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -75,3 +75,31 @@ func UnwrapFullTemplateForTest(t *Token, unwrapping *Key, blob []byte, spec KeyS
 // this process: the token's slot and a key's private (or secret) handle.
 // The benchmarks beside the raw calls use it (bench_test.go).
 func RawForTest(t *Token, k *Key) (slot uint, priv pkcs11.ObjectHandle) { return t.slot, k.priv }
+
+// GenerateTemplatesForTest is what Generate asks a token for spec: the
+// spec as checked (its random id filled in), the mechanism, and the
+// templates (pub nil for a secret key). The benchmarks beside raw calls
+// make the same generation with them.
+func GenerateTemplatesForTest(spec KeySpec) (KeySpec, uint, []*pkcs11.Attribute, []*pkcs11.Attribute, error) {
+	if err := checkSpec(&spec); err != nil {
+		return spec, 0, nil, nil, err
+	}
+	switch spec.Type {
+	case AES256:
+		return spec, pkcs11.CKM_AES_KEY_GEN, nil, secretTemplate(spec, true), nil
+	case ECP256, ECP384:
+		pub, priv := pairTemplates(spec, spec.Type.ecParams())
+		return spec, pkcs11.CKM_EC_KEY_PAIR_GEN, pub, priv, nil
+	}
+	return spec, 0, nil, nil, fmt.Errorf("no raw twin for %s", spec.Type)
+}
+
+// FactFlagsForTest are the boolean attributes a key's facts read of a
+// private (or else a secret) key.
+func FactFlagsForTest(private bool) []uint {
+	var out []uint
+	for _, f := range factBools(&Attributes{}, private) {
+		out = append(out, f.cka)
+	}
+	return out
+}

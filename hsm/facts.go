@@ -104,6 +104,59 @@ func (k *Key) PublicKey() (crypto.PublicKey, error) {
 	return p, nil
 }
 
+// A boolFact is a boolean attribute and the field it is read into.
+type boolFact struct {
+	cka uint
+	to  *bool
+}
+
+// factBools are the boolean attributes of a key's facts, read into a. A
+// private key is not asked CKA_TRUSTED, CKA_VERIFY, CKA_ENCRYPT or
+// CKA_WRAP: PKCS#11 defines them for public and secret keys only (SoftHSM
+// answers CKR_ATTRIBUTE_TYPE_INVALID), so they read false, as before;
+// a pair's verify, encrypt and wrap are its public half's.
+func factBools(a *Attributes, private bool) []boolFact {
+	f := []boolFact{
+		{pkcs11.CKA_TOKEN, &a.Token}, {pkcs11.CKA_PRIVATE, &a.Private},
+		{pkcs11.CKA_SENSITIVE, &a.Sensitive}, {pkcs11.CKA_EXTRACTABLE, &a.Extractable},
+		{pkcs11.CKA_WRAP_WITH_TRUSTED, &a.WrapWithTrusted}, {pkcs11.CKA_MODIFIABLE, &a.Modifiable},
+		{pkcs11.CKA_LOCAL, &a.Local}, {pkcs11.CKA_ALWAYS_SENSITIVE, &a.AlwaysSensitive},
+		{pkcs11.CKA_NEVER_EXTRACTABLE, &a.NeverExtractable},
+	}
+	if !private {
+		f = append(f, boolFact{pkcs11.CKA_TRUSTED, &a.Trusted})
+	}
+	for _, u := range usageFlags {
+		if private && (u.cka == pkcs11.CKA_VERIFY || u.cka == pkcs11.CKA_ENCRYPT || u.cka == pkcs11.CKA_WRAP) {
+			continue
+		}
+		f = append(f, boolFact{u.cka, u.of(&a.Usage)})
+	}
+	return f
+}
+
+// readBools reads boolean attributes of one object in one
+// C_GetAttributeValue (a call per attribute was most of what the hsm
+// layer added to a generation: docs/performance.md). A token that refuses
+// the batch (an attribute it does not know, such as CKA_WRAP_WITH_TRUSTED
+// on opencryptoki 3.8) is asked one attribute at a time, and what it
+// refuses reads false, as boolAttr reads it.
+func (t *Token) readBools(h pkcs11.ObjectHandle, fs []boolFact) {
+	tmpl := make([]*pkcs11.Attribute, len(fs))
+	for i, f := range fs {
+		tmpl[i] = attr(f.cka, nil)
+	}
+	if a, err := t.ctx.GetAttributeValue(t.sh, h, tmpl); err == nil && len(a) == len(fs) {
+		for i, f := range fs {
+			*f.to = boolOf(a[i])
+		}
+		return
+	}
+	for _, f := range fs {
+		*f.to = t.boolAttr(h, f.cka)
+	}
+}
+
 // boolAttr reads one boolean attribute; absent or invalid reads as false.
 func (t *Token) boolAttr(h pkcs11.ObjectHandle, typ uint) bool {
 	v := t.attrValue(h, typ)
@@ -125,21 +178,12 @@ func (t *Token) facts(k *Key) (KeyFacts, error) {
 	if f.Type, err = t.keyType(main); err != nil {
 		return f, err
 	}
-	b := func(typ uint) bool { return t.boolAttr(main, typ) }
-	f.Attributes = Attributes{
-		Token: b(pkcs11.CKA_TOKEN), Private: b(pkcs11.CKA_PRIVATE), Sensitive: b(pkcs11.CKA_SENSITIVE),
-		Extractable: b(pkcs11.CKA_EXTRACTABLE), WrapWithTrusted: b(pkcs11.CKA_WRAP_WITH_TRUSTED),
-		Trusted: b(pkcs11.CKA_TRUSTED), Modifiable: b(pkcs11.CKA_MODIFIABLE), Local: b(pkcs11.CKA_LOCAL),
-		AlwaysSensitive: b(pkcs11.CKA_ALWAYS_SENSITIVE), NeverExtractable: b(pkcs11.CKA_NEVER_EXTRACTABLE),
-	}
-	for _, u := range usageFlags {
-		*u.of(&f.Attributes.Usage) = b(u.cka)
-	}
+	private := k.priv != 0 && !k.Type.Secret()
+	t.readBools(main, factBools(&f.Attributes, private))
 	if k.priv != 0 && k.pub != 0 {
 		// Verify, encrypt and wrap live on the public half of a pair.
-		f.Attributes.Verify = t.boolAttr(k.pub, pkcs11.CKA_VERIFY)
-		f.Attributes.Encrypt = t.boolAttr(k.pub, pkcs11.CKA_ENCRYPT)
-		f.Attributes.Wrap = t.boolAttr(k.pub, pkcs11.CKA_WRAP)
+		a := &f.Attributes
+		t.readBools(k.pub, []boolFact{{pkcs11.CKA_VERIFY, &a.Verify}, {pkcs11.CKA_ENCRYPT, &a.Encrypt}, {pkcs11.CKA_WRAP, &a.Wrap}})
 	}
 	if f.Type.Secret() {
 		if v, err := t.objAttrs(main, pkcs11.CKA_VALUE_LEN); err == nil {

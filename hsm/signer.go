@@ -4,12 +4,13 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"encoding/asn1"
+	"errors"
 	"fmt"
 	"io"
-	"math/big"
 
 	"github.com/miekg/pkcs11"
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Signer returns a crypto.Signer for the key's private half, which stays
@@ -162,13 +163,43 @@ func (s *signer) sign(op signOp, m *pkcs11.Mechanism, in []byte) ([]byte, error)
 	return sig, nil
 }
 
-// rawToDER converts PKCS#11's r‖s ECDSA output to an ASN.1 signature.
+// rawToDER converts PKCS#11's r‖s ECDSA output to an ASN.1 signature,
+// built as crypto/ecdsa builds its own (cryptobyte, the integers from
+// their bytes): encoding/asn1 over big.Ints took 3 µs and 20 allocations,
+// about 2% of a SoftHSM signature.
 func rawToDER(sig []byte) ([]byte, error) {
 	if len(sig) == 0 || len(sig)%2 != 0 {
 		return nil, fmt.Errorf("ecdsa signature from token has odd length %d", len(sig))
 	}
 	n := len(sig) / 2
-	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		addASN1Int(b, sig[:n])
+		addASN1Int(b, sig[n:])
+	})
+	der, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("ecdsa signature from token: %w", err)
+	}
+	return der, nil
+}
+
+// addASN1Int adds the unsigned big-endian integer v as a DER INTEGER; a
+// zero (never a valid r or s) is refused.
+func addASN1Int(b *cryptobyte.Builder, v []byte) {
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) == 0 {
+		b.SetError(errors.New("r or s is zero"))
+		return
+	}
+	b.AddASN1(casn1.INTEGER, func(c *cryptobyte.Builder) {
+		if v[0]&0x80 != 0 {
+			c.AddUint8(0)
+		}
+		c.AddBytes(v)
+	})
 }
 
 // CheckPSS fails (ErrMechanismUnsupported) unless the key's token signs
