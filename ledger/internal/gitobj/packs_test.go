@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,22 +50,33 @@ func TestPackSet(t *testing.T) {
 	if deltas == 0 {
 		t.Fatal("the pack has no deltas: the test checks nothing about them")
 	}
-	idx := ps.idx[0]
-	it, _ := idx.MemoryIndex.Entries()
-	for n := 0; ; n++ {
-		e, err := it.Next()
-		if err != nil {
-			if n != len(lines) {
-				t.Fatalf("%d index entries, %d objects", n, len(lines))
-			}
-			break
+	// Every id of the index is found at the offset git gives it, and the
+	// id one above it (absent, but in the same block of the sample) is not.
+	if _, _, err := ps.get(plumbing.ZeroHash); err != plumbing.ErrObjectNotFound {
+		t.Fatalf("the zero id: %v", err)
+	}
+	p := ps.packs[0]
+	idxs, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.idx"))
+	n := 0
+	for _, l := range strings.Split(gitCmd(t, dir, "verify-pack", "-v", idxs[0]), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || len(f[0]) != 40 {
+			continue
 		}
-		if h, err := idx.FindHash(int64(e.Offset)); err != nil || h != e.Hash {
-			t.Fatalf("offset %d: %s, %v; want %s", e.Offset, h, err, e.Hash)
+		n++
+		h := plumbing.NewHash(f[0])
+		off, ok, err := p.find(h)
+		if err != nil || !ok || strconv.FormatInt(off, 10) != f[4] {
+			t.Fatalf("%s: offset %d %v %v, git says %s", h, off, ok, err, f[4])
 		}
-		if _, err := idx.FindHash(int64(e.Offset) + 1); err == nil {
-			t.Fatalf("offset %d, inside an object, found an id", e.Offset+1)
+		h[19]++
+		present := slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, h.String()) })
+		if _, ok, err := p.find(h); ok != present || err != nil {
+			t.Fatalf("%s: found %v, in the pack %v (%v)", h, ok, present, err)
 		}
+	}
+	if n != len(lines) || n <= sampleEvery {
+		t.Fatalf("%d index entries, %d objects (the test wants more than one block of %d)", n, len(lines), sampleEvery)
 	}
 }
 

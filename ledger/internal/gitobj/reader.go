@@ -173,22 +173,28 @@ func inflateLoose(zr io.Reader) (typ string, content []byte, err error) {
 
 // packed reads object h from packs.
 func (o *Reader) packed(packs *packSet, h plumbing.Hash, typ plumbing.ObjectType) (b []byte, err error) {
-	// A pack is a file anyone could have altered, read by go-git's pack
-	// reader: whatever it meets, the read is an error naming a corrupt
-	// object, never a panic.
+	// A pack is a file anyone could have altered: whatever it meets, the
+	// read is an error naming a corrupt object, never a panic (go-git's
+	// PatchDelta applies its deltas).
 	defer func() {
 		if r := recover(); r != nil {
 			b, err = nil, fmt.Errorf("git object %s: the pack holding it is corrupt (%v)", h, r)
 		}
 	}()
-	obj, err := packs.get(h)
+	t, b, err := packs.get(h)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, plumbing.ErrObjectNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("git object %s: %w", h, err)
 	}
-	return content(obj, h, typ)
+	if t != typ {
+		return nil, fmt.Errorf("git object %s is a %s, want a %s", h, t, typ)
+	}
+	if err := checkID(h, typ, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // EncodedObject reads tree h through o, whatever type is asked: o is a
