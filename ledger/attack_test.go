@@ -555,7 +555,7 @@ func TestOneMemberAlone(t *testing.T) {
 				t.Fatalf("writer: err = %v, want %q", err, a.want)
 			}
 			f.forge(t, rec, f.signers[a.actor], nil)
-			res := Verify(f.dir, Options{})
+			res := verifyBoth(t, f.dir, Options{})
 			if res.OK || res.Failure == nil || res.Failure.Seq != rec.Seq || !strings.Contains(res.Failure.Reason, a.want) {
 				t.Fatalf("verify: %v; want record %d failing with %q", res.Err(), rec.Seq, a.want)
 			}

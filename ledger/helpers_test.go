@@ -318,7 +318,7 @@ func gitCmd(t testing.TB, dir string, args ...string) string {
 
 func mustVerify(t testing.TB, dir string, opts Options) Result {
 	t.Helper()
-	res := Verify(dir, opts)
+	res := verifyBoth(t, dir, opts)
 	if !res.OK {
 		t.Fatalf("verify: %v", res.Err())
 	}

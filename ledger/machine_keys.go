@@ -4,6 +4,7 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -225,6 +226,45 @@ func (s *State) restoreRules(rec *Record, k *KeyState) error {
 		}
 	}
 	return nil
+}
+
+// settled reports whether key k can no longer change: destroyed on every
+// HSM, and every backup of it destroyed. A later record may still name
+// it, and the rules then refuse it: a restore finds no backup left, any
+// other kind finds the key destroyed (a backup's destruction finds no
+// backup of it outstanding).
+func settled(k *KeyState) bool {
+	return k.State == KeyDestroyed && len(k.on) == 0 && len(k.BackupsOutstanding) == 0
+}
+
+// compactWhen is settled; a test makes it compact every key, so that
+// verify's replay again is exercised.
+var compactWhen = settled
+
+// compactKey keeps of a settled key, once verify knows its file's id,
+// only what the rules read of it when a later record names it: its
+// identity facts (compared before the refusal) and the last destruction
+// and compromise (named in the refusal). Its history and other facts,
+// which only a change of its file would need, go: a key that could not
+// change took about 3 KB in verify's memory, so a long ledger's verify
+// grew with every key it ever destroyed. If a record changes a compact
+// key all the same (State.touchedCompact), verify replays again with
+// every key whole, so the verdict never rests on a compact key's file.
+func compactKey(k *KeyState) {
+	facts := map[string]any{}
+	for _, f := range keyIdentity {
+		if v, ok := k.Facts[f]; ok {
+			facts[f] = v
+		}
+	}
+	var keep []KeyEvent
+	for _, kind := range []string{"key.compromised", "key.destroyed"} {
+		if seq := lastEvent(k, kind); seq > 0 {
+			keep = append(keep, KeyEvent{Seq: seq, Kind: kind})
+		}
+	}
+	slices.SortFunc(keep, func(a, b KeyEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+	k.Facts, k.History, k.histJSON, k.on, k.compacted = facts, keep, nil, nil, true
 }
 
 // ExportsOf lists the records that exported k, oldest first.

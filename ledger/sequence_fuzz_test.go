@@ -85,7 +85,7 @@ func checkSequence(t *testing.T, base *fixture, data []byte) {
 		if err != nil {
 			if g.forge() {
 				fx.forge(t, rec, fx.signers[rec.Actor], nil)
-				res := Verify(fx.dir, Options{})
+				res := verifyBoth(t, fx.dir, Options{})
 				if res.OK || res.Failure == nil || res.Failure.Seq != rec.Seq {
 					t.Fatalf("the writer refused record %d (%s: %v) but verify says %v", rec.Seq, rec.Kind, err, res.Err())
 				}
@@ -94,7 +94,7 @@ func checkSequence(t *testing.T, base *fixture, data []byte) {
 			continue
 		}
 	}
-	res := Verify(fx.dir, Options{})
+	res := verifyBoth(t, fx.dir, Options{})
 	if !res.OK {
 		t.Fatalf("the writer accepted every record but verify says %v", res.Err())
 	}

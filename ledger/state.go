@@ -45,7 +45,8 @@ type KeyState struct {
 	// not move a key's due date. Not part of the key file.
 	PolicyRotation string `json:"-"`
 
-	histJSON []byte // canonical encoding of History's elements, kept as it grows
+	histJSON  []byte // canonical encoding of History's elements, kept as it grows
+	compacted bool   // kept small by compactKey
 	// generatedBy is the member who operated the generation; on holds
 	// the serials of the HSMs that hold the key. Not part of the key file.
 	generatedBy string
@@ -87,6 +88,12 @@ type State struct {
 	keys    map[string]ssh.PublicKey // parsed member keys, by authorized-key line
 	dirty   dirtySet
 	owned   map[string]bool // keys copied by ownKey in a clone
+
+	// compact (verify's replay only): a key that can no longer change is
+	// kept small once its file is known (compactKey); touchedCompact is
+	// set if a record changes one anyway, and verify then replays again
+	// with every key whole.
+	compact, touchedCompact bool
 }
 
 // signerKey is a member key with its validity window (record times).
@@ -314,6 +321,9 @@ func lastEvent(k *KeyState, kind string) int64 {
 }
 
 func (s *State) touch(k *KeyState, rec *Record, ts string) {
+	if k.compacted {
+		s.touchedCompact = true
+	}
 	ev := KeyEvent{Seq: rec.Seq, Kind: rec.Kind, Time: ts}
 	k.History = append(k.History, ev)
 	k.histJSON = appendEvent(k.histJSON, len(k.History) > 1, ev)

@@ -49,6 +49,11 @@ type Options struct {
 	Now time.Time
 
 	exactFrom int64 // from this seq on, read every commit's tree
+	// fullKeys: keep every key whole (no compactKey); eachFrom: hand Each
+	// and EachCommit only the records from this seq on (a replay again
+	// after a compact key was changed, whose earlier records were handed).
+	fullKeys bool
+	eachFrom int64
 
 	// EachCommit is Each that is also handed the id of the commit that
 	// holds the record (custos log --json names it), under the same terms.
@@ -158,6 +163,7 @@ type verifier struct {
 	badSig         map[plumbing.Hash]error  // commits whose signature the walk refused
 	walkKeys       map[string]ssh.PublicKey // signature keys the walk met, by blob
 	history        []plumbing.Hash          // the commits of the history, newest first
+	compactSeq     int64                    // the record that changed a compact key
 }
 
 // inHistory reports whether commit h is one of the history checked.
@@ -216,6 +222,7 @@ func verify(dir string, opts Options) (res Result) {
 		now = time.Now()
 	}
 	v.state.notAfter = now.Add(ClockMargin)
+	v.state.compact = !opts.fullKeys
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
@@ -227,6 +234,10 @@ func verify(dir string, opts Options) (res Result) {
 	found := v.walk(head, &res)
 	close(v.jobs)
 	v.wg.Wait()
+	if v.compactSeq > 0 && (v.fail == nil || v.fail.Seq >= v.compactSeq) {
+		opts.fullKeys, opts.eachFrom = true, v.compactSeq
+		return verify(dir, opts)
+	}
 	res.Records = v.state.Seq
 	res.Ledger, res.Genesis, res.Head = v.state.LedgerID, v.state.Genesis, v.state.Head
 	res.HeadCommit = head.String()

@@ -218,6 +218,9 @@ func (v *verifier) replayDerived() error {
 		for id := range s.dirty.keys {
 			k := s.Keys[id]
 			v.keys.Put(strings.TrimPrefix(keyPath(k), dirKeys+"/"), gitobj.Hash(plumbing.BlobObject, keyFile(k)))
+			if s.compact && compactWhen(k) {
+				compactKey(k)
+			}
 		}
 		v.keysTree = v.keys.ID()
 	}

@@ -225,6 +225,10 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	if err := v.state.apply(rec, digest); err != nil {
 		return fail("lifecycle", "%v", err)
 	}
+	if v.state.touchedCompact {
+		v.compactSeq = seq // verify replays again, every key whole
+		return "", false
+	}
 	if err := v.replayDerived(); err != nil {
 		return fail("derived", "%v", err)
 	}
@@ -235,10 +239,10 @@ func (v *verifier) commit(seq int64, id, parent plumbing.Hash, f *fetched, sum *
 	} else if v.expectTree(seq, recHash) != tree {
 		return fail("tree", "the commit's tree is not the previous records plus %s and the files derived from them", path)
 	}
-	if v.opts.Each != nil {
+	if v.opts.Each != nil && seq >= v.opts.eachFrom {
 		v.opts.Each(rec, digest)
 	}
-	if v.opts.EachCommit != nil {
+	if v.opts.EachCommit != nil && seq >= v.opts.eachFrom {
 		v.opts.EachCommit(rec, digest, id.String())
 	}
 	return digest, true
