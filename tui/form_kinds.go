@@ -18,11 +18,17 @@ import (
 
 // kindChoices are the ceremonies the form offers on this ledger: each one
 // only when the ledger holds something it could act on. With no enrolled
-// HSM, only an enrolment: every ceremony on a token needs one.
+// HSM, an enrolment first (every ceremony on a token needs one) and the
+// access review, which needs no token.
 func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled bool) []huh.Option[string] {
 	enroll := huh.NewOption("enroll — record an HSM in the ledger, so ceremonies may use it", ceremony.KindEnroll)
+	review := len(ceremony.Operators(st, ceremony.KindReview)) > 0
 	if !enrolled {
-		return []huh.Option[string]{enroll}
+		out := []huh.Option[string]{enroll}
+		if review {
+			out = append(out, huh.NewOption(reviewLabel, ceremony.KindReview))
+		}
+		return out
 	}
 	has := func(kind string) bool { return len(ceremony.KeysFor(st, kind)) > 0 }
 	offers := []struct {
@@ -38,7 +44,7 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled
 		{"destroy — a key, on the HSM, for good", ceremony.KindDestroy, has(ceremony.KindDestroy)},
 		{"compromise — report a key compromised; later use refused", ceremony.KindCompromise, has(ceremony.KindCompromise)},
 		{"destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup, len(backups) > 0},
-		{"review — the periodic access review, signed by an officer", ceremony.KindReview, len(ceremony.Operators(st, ceremony.KindReview)) > 0},
+		{reviewLabel, ceremony.KindReview, review},
 	}
 	var out []huh.Option[string]
 	for _, o := range offers {
@@ -48,6 +54,8 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled
 	}
 	return append(out, enroll)
 }
+
+const reviewLabel = "review — the periodic access review, signed by an officer"
 
 // kindGroups are the first pages: the kind, and for a rotation the key it
 // replaces, for a restore the backup, for a signature the key and the

@@ -173,7 +173,8 @@ func TestFormGenerate(t *testing.T) {
 }
 
 // TestFormEnrollsFirst: on a ledger with no enrolled HSM the form offers
-// only an enrolment; it names the token by label, asks no certification
+// an enrolment first and the access review (no token), nothing on a
+// token; it names the token by label, asks no certification
 // of SoftHSM, and the enrolment runs to its record, after which the form
 // offers the ceremonies on that token.
 func TestFormEnrollsFirst(t *testing.T) {
@@ -184,8 +185,8 @@ func TestFormEnrollsFirst(t *testing.T) {
 	h.waitFor("n: new ceremony")
 	h.key("n")
 	v := h.waitFor("Which ceremony?")
-	if !strings.Contains(v, "enroll —") || strings.Contains(v, "generate —") || strings.Contains(v, "review —") {
-		t.Errorf("a ledger with no enrolled HSM offers more than an enrolment:\n%s", v)
+	if !strings.Contains(v, "> enroll —") || !strings.Contains(v, "review —") || strings.Contains(v, "generate —") {
+		t.Errorf("a ledger with no enrolled HSM offers other than an enrolment (first) and the review:\n%s", v)
 	}
 	h.key("enter")
 	h.at("operator")
