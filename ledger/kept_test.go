@@ -316,14 +316,17 @@ func TestKeptStateReadOnly(t *testing.T) {
 
 // The kept state carries every field of the state: a field added to
 // State, KeyState, the ceremony or a backup must be added to kept.go (and
-// keptVersion raised) before this test is brought up to date.
+// keptVersion raised) before this test is brought up to date. compact,
+// touchedCompact and compacted are verify's alone (its replay keeps a
+// settled key small): a state Open replays, the one kept, never has them
+// set, so kept.go does not carry them.
 func TestKeptStateCarriesEveryField(t *testing.T) {
 	for _, c := range []struct {
 		v    any
 		want string
 	}{
-		{State{}, "LedgerID Genesis Roster Policy RosterSeq Keys Head Seq Time OpenIntent HSMs Backups cer ceremonies backups labels notAfter parentCommit signers keys dirty owned"},
-		{KeyState{}, "ID Label Type State CreatedSeq CreatedTime Facts History BackupsOutstanding PolicyRotation histJSON generatedBy on"},
+		{State{}, "LedgerID Genesis Roster Policy RosterSeq Keys Head Seq Time OpenIntent HSMs Backups cer ceremonies backups labels notAfter parentCommit signers keys dirty owned compact touchedCompact"},
+		{KeyState{}, "ID Label Type State CreatedSeq CreatedTime Facts History BackupsOutstanding PolicyRotation histJSON compacted generatedBy on"},
 		{ceremonyState{}, "id opening intentOpen outcome outcomeRec retired closed"},
 		{backupInfo{}, "seq keyID m n setSeq kcv holders commitments retired destroyed"},
 		{signerKey{}, "Name Key From Until"},

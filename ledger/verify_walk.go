@@ -28,7 +28,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 	// by the workers as it is read, and a summary is kept (commitSum) so
 	// that the checks, which go oldest first, need not read it again.
 	var ids []plumbing.Hash
-	var sums []commitSum
+	var sums summaries
 	var signed sync.WaitGroup
 	var headTree plumbing.Hash
 	for h := head; ; {
@@ -41,7 +41,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 			headTree = c.Tree
 		}
 		ids = append(ids, h)
-		sums = append(sums, v.summarize(h, c, &signed))
+		sums.add(v.summarize(h, c, &signed))
 		if len(ids) > 999999 {
 			v.failAt(0, h.String(), "history", "more than 999999 commits")
 			return false
@@ -87,7 +87,7 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 				return
 			}
 			f := &fetched{}
-			if !sums[i].clean {
+			if !sums.at(i).clean {
 				f.c, f.cErr = o.Commit(ids[i])
 			}
 			if f.cErr == nil {
@@ -113,14 +113,15 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		var f *fetched
 		var sum *commitSum
 		if v.fast(seq) {
-			if f = <-pre; sums[i].clean {
-				sum = &sums[i]
+			if f = <-pre; sums.at(i).clean {
+				sum = sums.at(i)
 			}
 		}
 		digest, ok := v.commit(seq, ids[i], parent, f, sum)
 		if !ok {
 			break
 		}
+		sums.done(i)
 		if trusted != "" && (trusted == ids[i].String() || trusted == digest) {
 			found = true
 		}
@@ -130,6 +131,31 @@ func (v *verifier) walk(head plumbing.Hash, res *Result) bool {
 		}
 	}
 	return found
+}
+
+// summaries are the walk's commit summaries, newest first, in chunks, so
+// that the checks, which go oldest first, free them as they go: the
+// summaries (about 80 bytes a commit) and the replayed state (which grows
+// as they shrink) are not both whole at once.
+type summaries struct{ chunks [][]commitSum }
+
+const sumChunk = 4096
+
+func (s *summaries) add(c commitSum) {
+	if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == sumChunk {
+		s.chunks = append(s.chunks, make([]commitSum, 0, sumChunk))
+	}
+	s.chunks[len(s.chunks)-1] = append(s.chunks[len(s.chunks)-1], c)
+}
+
+func (s *summaries) at(i int) *commitSum { return &s.chunks[i/sumChunk][i%sumChunk] }
+
+// done frees the chunk of summary i once i, the last of it to be checked
+// (the checks go from the end of the chunk to its start), is checked.
+func (s *summaries) done(i int) {
+	if i%sumChunk == 0 {
+		s.chunks[i/sumChunk] = nil
+	}
 }
 
 // commit checks one commit and its record; it returns the record digest
