@@ -6,6 +6,7 @@
 package ceremony
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -238,4 +239,33 @@ func EnrollURI(label, serial, pinSource string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// NextCRLNumber is one more than the number of the last CRL the key
+// labelled label signed (its key.sign.intent records the number), or 1:
+// what the TUI's form offers, since a CRL's number only grows.
+func NextCRLNumber(l *ledger.Ledger, label string) int64 {
+	st := l.State()
+	for _, ks := range st.Keys {
+		if ks.Label != label || ks.State != ledger.KeyActive {
+			continue
+		}
+		for i := len(ks.History) - 1; i >= 0; i-- {
+			ev := ks.History[i]
+			if ev.Kind != "key.sign.intent" {
+				continue
+			}
+			rec, err := l.Record(ev.Seq)
+			if err != nil || rec.Facts["sign_kind"] != SignCRL {
+				continue
+			}
+			sum, _ := rec.Facts["summary"].(map[string]any)
+			if n, ok := sum["number"].(json.Number); ok {
+				if v, err := n.Int64(); err == nil && v >= 0 {
+					return v + 1
+				}
+			}
+		}
+	}
+	return 1
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"custos/internal/hint"
 )
@@ -69,4 +71,44 @@ func readCert(path string) ([]byte, *x509.Certificate, error) {
 		return nil, nil, err
 	}
 	return data, c, nil
+}
+
+// CheckCSR says why path is not a certificate request a sign ceremony
+// would take (PEM, at most 1 MiB, its self-signature verifying), or nil:
+// the TUI's form asks it of the CSR it is given.
+func CheckCSR(path string) error {
+	_, _, err := readCSR(path)
+	return err
+}
+
+// CheckCertificate says why path is not a PEM certificate a sign ceremony
+// would take as its issuer's, or nil.
+func CheckCertificate(path string) error {
+	_, _, err := readCert(path)
+	return err
+}
+
+// ParseRevoked reads one revoked certificate of a CRL as the TUI's form
+// takes it: "SERIAL DATE [REASON]", the serial in hex (colons allowed),
+// the date YYYY-MM-DD, the reason one of RFC 5280's (key_compromise …).
+func ParseRevoked(line string) (RevokedPlan, error) {
+	f := strings.Fields(line)
+	if len(f) < 2 || len(f) > 3 {
+		return RevokedPlan{}, fmt.Errorf("%.60q: want SERIAL DATE [REASON]", line)
+	}
+	if _, err := parseSerial(f[0]); err != nil {
+		return RevokedPlan{}, err
+	}
+	d, err := time.Parse(time.DateOnly, f[1])
+	if err != nil {
+		return RevokedPlan{}, fmt.Errorf("%.30q is not a date like 2026-11-30", f[1])
+	}
+	r := RevokedPlan{Serial: f[0], Date: Date{Time: d}}
+	if len(f) == 3 {
+		if _, ok := crlReasons[f[2]]; !ok {
+			return RevokedPlan{}, fmt.Errorf("unknown reason %.40q: one of %s", f[2], names(crlReasons))
+		}
+		r.Reason = f[2]
+	}
+	return r, nil
 }

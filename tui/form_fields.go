@@ -71,6 +71,10 @@ type formValues struct {
 	signWhat                                    string
 	certCN, certOrg, certCountry, certNotBefore string
 	certValidity, certOutput                    string
+	// an issuing CA's certificate: its CSR, and (with a CRL) the issuer's
+	// certificate; a CRL's number, updates and revoked certificates
+	certCSR, certIssuer                   string
+	crlNumber, crlThis, crlNext, crlRevoked string
 }
 
 // deliveryGroups ask, for each member who may hold a share but whose
@@ -133,9 +137,13 @@ func (m *Model) prefill(v *formValues, backups []ceremony.RestorableBackup) {
 			}
 		}
 	case ceremony.KindSign:
-		if v.signWhat == ceremony.SignRootCertificate {
+		switch v.signWhat {
+		case ceremony.SignRootCertificate:
 			m.prefillRootCert(v)
-			break
+			return
+		case ceremony.SignIntermediateCertificate, ceremony.SignCRL:
+			m.prefillIssued(v)
+			return
 		}
 		// outputs beside the file, named after it, never over a file
 		if v.signature == "" && v.sshsig == "" {

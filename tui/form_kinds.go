@@ -80,7 +80,9 @@ func (m *Model) kindGroups(v *formValues, backups []ceremony.RestorableBackup, e
 			keySelect(st, ceremony.KindSign, &v.key, "Key to sign with"),
 			huh.NewSelect[string]().Key("signwhat").Title("What does the key sign?").
 				Options(huh.NewOption("a file — a detached signature", ceremony.SignDetached),
-					huh.NewOption("its own root certificate — self-signed, linted by zlint first", ceremony.SignRootCertificate)).Value(&v.signWhat),
+					huh.NewOption("its own root certificate — self-signed, linted by zlint first", ceremony.SignRootCertificate),
+					huh.NewOption("an issuing CA's certificate, from its CSR — linted first", ceremony.SignIntermediateCertificate),
+					huh.NewOption("a CRL — the certificates it revokes", ceremony.SignCRL)).Value(&v.signWhat),
 		).WithHideFunc(func() bool { return v.kind != ceremony.KindSign }),
 		huh.NewGroup(
 			huh.NewInput().Key("signfile").Title("File to sign").Description("a regular file of at most 64 MiB; its SHA-256 goes in the intent").

@@ -32,9 +32,15 @@ func (m *Model) nameGroup(v *formValues) *huh.Group {
 		case ceremony.KindRestore:
 			what = v.restore
 		case ceremony.KindSign:
-			what = idPart(filepath.Base(v.signFile))
-			if v.signWhat == ceremony.SignRootCertificate {
+			switch v.signWhat {
+			case ceremony.SignRootCertificate:
 				what = v.key + "-certificate"
+			case ceremony.SignIntermediateCertificate:
+				what = v.key + "-issues-" + idPart(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(v.certCSR), ".pem"), ".csr"))
+			case ceremony.SignCRL:
+				what = v.key + "-crl-" + v.crlNumber
+			default:
+				what = idPart(filepath.Base(v.signFile))
 			}
 		case ceremony.KindReview:
 			what = idPart(strings.ToLower(v.period))
@@ -160,15 +166,11 @@ func (m *Model) script(v *formValues) (*ceremony.Script, error) {
 		}
 		s.Export = &ceremony.ExportPlan{Key: v.key, Recipient: v.recipient, RecipientKey: v.recipientKey, Purpose: v.purpose, Expires: ceremony.Date{Time: d}, Output: v.output}
 	case ceremony.KindSign:
-		if v.signWhat == ceremony.SignRootCertificate {
-			c, err := rootCertPlan(v)
-			if err != nil {
-				return nil, err
-			}
-			s.Sign = &ceremony.SignPlan{Key: v.key, Purpose: v.purpose, RootCertificate: c}
-			break
+		p, err := signCertPlan(v)
+		if err != nil {
+			return nil, err
 		}
-		s.Sign = signPlan(v)
+		s.Sign = p
 	case ceremony.KindDestroy:
 		s.Destroy = &ceremony.DestroyPlan{Key: v.key, Reason: v.reason}
 	case ceremony.KindCompromise:

@@ -24,8 +24,13 @@ import (
 // of an RSA key, and the outputs.
 func (m *Model) signGroups(v *formValues) []*huh.Group {
 	st := m.led.State()
-	if v.signWhat == ceremony.SignRootCertificate {
+	switch v.signWhat {
+	case ceremony.SignRootCertificate:
 		return m.rootCertGroups(v)
+	case ceremony.SignIntermediateCertificate:
+		return m.issuedCertGroups(v)
+	case ceremony.SignCRL:
+		return m.crlGroups(v)
 	}
 	first := []huh.Field{
 		huh.NewInput().Key("purpose").Title("Purpose").Description("why " + v.signFile + " is signed; recorded in the intent").Value(&v.purpose).Validate(required),
@@ -144,6 +149,23 @@ func rootCertPlan(v *formValues) (*ceremony.CertPlan, error) {
 		c.Sub.Country = []string{cc}
 	}
 	return c, nil
+}
+
+// signCertPlan is the script's sign section for a certificate or a CRL.
+func signCertPlan(v *formValues) (*ceremony.SignPlan, error) {
+	p := &ceremony.SignPlan{Key: v.key, Purpose: v.purpose}
+	var err error
+	switch v.signWhat {
+	case ceremony.SignRootCertificate:
+		p.RootCertificate, err = rootCertPlan(v)
+	case ceremony.SignIntermediateCertificate:
+		p.IntermediateCertificate, err = issuedCertPlan(v)
+	case ceremony.SignCRL:
+		p.CRL, err = crlPlan(v)
+	default:
+		return signPlan(v), nil
+	}
+	return p, err
 }
 
 // signPlan is the script's sign section the answers make.
