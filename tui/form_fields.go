@@ -73,7 +73,7 @@ type formValues struct {
 	certValidity, certOutput                    string
 	// an issuing CA's certificate: its CSR, and (with a CRL) the issuer's
 	// certificate; a CRL's number, updates and revoked certificates
-	certCSR, certIssuer                   string
+	certCSR, certIssuer                     string
 	crlNumber, crlThis, crlNext, crlRevoked string
 }
 
