@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -214,4 +215,64 @@ func (lab *formLab) signAndRun(kind, shot, id string) {
 	lab.tm.keys("Enter", "Enter")
 	lab.steps()
 	lab.tm.waitFor(shot, "Ceremony "+id+" is closed")
+}
+
+// TestTUIFormDestroyBackup: in a real terminal at 80×24, a backup made by
+// a script (2 of 3: carol, dave, erin) destroyed from the form: the backup
+// offered by id and key, how its media were destroyed, alice operating
+// with bob witnessing; each holder comes forward at the people screen and
+// signs that their share is destroyed. The ledger then reads the backup
+// destroyed, and custos verify passes.
+func TestTUIFormDestroyBackup(t *testing.T) {
+	lab := newFormLab(t, "form-dbk")
+	lab.setupKey("root-dbk", ", backup: true")
+	if err := os.Mkdir(filepath.Join(lab.dir, "media"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lab.write("setup-backup.yaml", fmt.Sprintf("kind: backup\nceremony: setup-backup\nhsm: %q\nso_pin_source: \"file:%s\"\noperator: alice\nwitnesses: [bob]\nbackup:\n  key: root-dbk\n  id: root-dbk.bk1\n  threshold: 2\n  holders: [carol, dave, erin]\n  media: media/root-dbk.wrapped\n  share_dir: shares\n", lab.tok.URI, lab.tok.SOPINFile))
+	lab.custos("run", "setup-backup.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob", "--key", "carol=carol", "--key", "dave=dave", "--key", "erin=erin")
+	lab.start()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", "destroy-backup —")
+	for !strings.Contains(tm.capture(), "> destroy-backup —") {
+		tm.keys("Down")
+	}
+	tm.keys("Enter")
+	lab.field("Backup destroyed")
+	tm.waitFor("form-destroy-backup", "root-dbk.bk1 · key root-dbk")
+	tm.keys("Enter")
+	lab.answer("How the media were destroyed", "USB stick shredded before alice and bob")
+	lab.answer("Operator", "")
+	lab.field("Witnesses")
+	tm.keys("Down", "Space", "Enter") // bob
+	name := lab.names(false)
+	s := tm.waitFor("", "The script the form wrote", "kind: destroy-backup", "backup: root-dbk.bk1")
+	if strings.Contains(s, "hsm:") {
+		t.Errorf("the destroy-backup's script names an HSM:\n%s", s)
+	}
+	tm.keys("Enter")
+	tm.waitFor("", "What will happen")
+	tm.keys("Enter")
+	tm.waitFor("", "Who is present")
+	for i, who := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		if i > 0 {
+			tm.keys("Down")
+		}
+		tm.keys("Enter", "C-u")
+		tm.text(who)
+		tm.keys("Enter")
+		tm.waitFor("", who+" is present")
+	}
+	tm.waitFor("form-destroy-backup-people", "Everyone needed is present")
+	id := strings.TrimSuffix(name, ".yaml")
+	lab.signAndRun("backup.destroyed", "form-destroy-backup-done", id)
+	lab.saved(name, id)
+	rec := lab.record(id, "backup.destroyed")
+	if rec.Facts["backup_id"] != "root-dbk.bk1" {
+		t.Errorf("backup.destroyed: %v", rec.Facts)
+	}
+	if out := lab.custos("verify", "L"); !strings.Contains(out, "ok") {
+		t.Errorf("custos verify after the destruction:\n%s", out)
+	}
 }
