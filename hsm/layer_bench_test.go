@@ -57,16 +57,7 @@ func layer(b *testing.B, viaHSM, raw func(i int)) {
 // BenchmarkLayerSignECDSAP256: hsm's signer (C_SignInit, C_Sign of a
 // SHA-256 digest, r‖s to DER) beside the two raw calls, same key.
 func BenchmarkLayerSignECDSAP256(b *testing.B) {
-	tk := hsmtest.NewToken(b, "layer-sign")
-	tok := tk.Open(b)
-	k, err := tok.Generate(hsm.KeySpec{Label: "signer", Type: hsm.ECP256, Usage: hsm.Usage{Sign: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := k.Signer()
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok, k, s := ecSigner(b, "layer-sign")
 	slot, priv := hsm.RawForTest(tok, k)
 	p, sh := rawSession(b, slot)
 	d := sha256.Sum256([]byte("bench"))

@@ -30,16 +30,7 @@ func TestFormCompromiseAndReview(t *testing.T) {
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
 
 	// choose picks the kind whose option starts with what, from Home.
-	choose := func(what string) {
-		h.waitFor("n: new ceremony")
-		h.key("n")
-		h.at("kind")
-		h.waitFor(what)
-		for !strings.Contains(h.view(), "> "+what) {
-			h.key("down")
-		}
-		h.key("enter")
-	}
+	choose := h.newCeremony
 	// finish goes from the operator's page to the outcome, the operator
 	// alone in the room.
 	finish := func(operator, ceremonyID string) *ceremony.Script {
@@ -164,14 +155,7 @@ func TestFormDestroyBackup(t *testing.T) {
 			Media: filepath.Join(f.dir, "root.wrapped"), ShareDir: filepath.Join(f.dir, "shares")}})
 	ws := t.TempDir()
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
-	h.waitFor("n: new ceremony")
-	h.key("n")
-	h.at("kind")
-	h.waitFor("destroy-backup —")
-	for !strings.Contains(h.view(), "> destroy-backup —") {
-		h.key("down")
-	}
-	h.key("enter")
+	h.newCeremony("destroy-backup —")
 	v := h.at("destroybackup")
 	if !strings.Contains(v, "root-db.bk1 · key root-db") {
 		t.Errorf("the backups offered:\n%s", v)
@@ -233,14 +217,7 @@ func TestFormRootCertificate(t *testing.T) {
 	}
 	ws := t.TempDir()
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
-	h.waitFor("n: new ceremony")
-	h.key("n")
-	h.at("kind")
-	h.waitFor("sign —")
-	for !strings.Contains(h.view(), "> sign —") {
-		h.key("down")
-	}
-	h.key("enter")
+	h.newCeremony("sign —")
 	h.at("key")
 	h.key("enter")
 	h.at("signwhat")

@@ -58,21 +58,11 @@ func TestFormIssuedCertificateAndCRL(t *testing.T) {
 
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
 	signWhat := func(choice string) {
-		h.waitFor("n: new ceremony")
-		h.key("n")
-		h.at("kind")
-		h.waitFor("sign —")
-		for !strings.Contains(h.view(), "> sign —") {
-			h.key("down")
-		}
-		h.key("enter")
+		h.newCeremony("sign —")
 		h.at("key")
 		h.key("enter")
 		h.at("signwhat")
-		for !strings.Contains(h.view(), "> "+choice) {
-			h.key("down")
-		}
-		h.key("enter")
+		h.pick(choice)
 	}
 	names := func() string {
 		for _, k := range []string{"operator", "witnesses", "token", "pin", "ceremony"} {

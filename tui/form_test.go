@@ -584,14 +584,7 @@ func TestFormSign(t *testing.T) {
 	writeFile(t, file+".sig", "# an older signature\n")
 
 	h := newHarness(t, New(Options{Ledger: f.ledger, NoColor: true, Workspace: ws, Now: time.Now}))
-	h.waitFor("n: new ceremony")
-	h.key("n")
-	h.at("kind")
-	h.waitFor("sign —")
-	for !strings.Contains(h.view(), "> sign —") {
-		h.key("down")
-	}
-	h.key("enter")
+	h.newCeremony("sign —")
 	v := h.at("key")
 	if !strings.Contains(v, "rel-s · ec-p256") || strings.Contains(v, "kek-s ·") {
 		t.Errorf("the keys offered to sign with:\n%s", v)

@@ -206,6 +206,27 @@ func (h *harness) runToClose(keys map[string]string, pin, ceremonyID string, nam
 	return h.waitFor("Ceremony " + ceremonyID + " is closed")
 }
 
+// newCeremony goes from Home to the form and picks the kind whose option
+// starts with label ("sign —").
+func (h *harness) newCeremony(label string) {
+	h.t.Helper()
+	h.waitFor("n: new ceremony")
+	h.key("n")
+	h.at("kind")
+	h.waitFor(label)
+	h.pick(label)
+}
+
+// pick moves the focused select down to the option that starts with
+// label, and takes it.
+func (h *harness) pick(label string) {
+	h.t.Helper()
+	for !strings.Contains(h.view(), "> "+label) {
+		h.key("down")
+	}
+	h.key("enter")
+}
+
 // fits checks a screen is exactly the terminal's size, no line too wide.
 func fits(t *testing.T, v string, w, hgt int) {
 	t.Helper()

@@ -109,12 +109,7 @@ func TestTUIFormCompromise(t *testing.T) {
 	lab.setupKey("kek-comp", "")
 	lab.start()
 	tm := lab.tm
-	tm.keys("n")
-	tm.waitFor("", "┃ Which ceremony?", "compromise —")
-	for !strings.Contains(tm.capture(), "> compromise —") {
-		tm.keys("Down")
-	}
-	tm.keys("Enter")
+	lab.newCeremony("compromise —")
 	lab.field("Key reported compromised")
 	tm.waitFor("", "kek-comp · aes-256")
 	tm.keys("Enter")
@@ -154,12 +149,7 @@ func TestTUIFormRootCertificate(t *testing.T) {
 	lab.custos("run", "setup-gen.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob")
 	lab.start()
 	tm := lab.tm
-	tm.keys("n")
-	tm.waitFor("", "┃ Which ceremony?", "sign —")
-	for !strings.Contains(tm.capture(), "> sign —") {
-		tm.keys("Down")
-	}
-	tm.keys("Enter")
+	lab.newCeremony("sign —")
 	lab.field("Key to sign with")
 	tm.waitFor("", "root-2026 · ec-p384")
 	tm.keys("Enter")
@@ -233,12 +223,7 @@ func TestTUIFormDestroyBackup(t *testing.T) {
 	lab.custos("run", "setup-backup.yaml", "--ledger", "L", "--key", "alice=alice", "--key", "bob=bob", "--key", "carol=carol", "--key", "dave=dave", "--key", "erin=erin")
 	lab.start()
 	tm := lab.tm
-	tm.keys("n")
-	tm.waitFor("", "┃ Which ceremony?", "destroy-backup —")
-	for !strings.Contains(tm.capture(), "> destroy-backup —") {
-		tm.keys("Down")
-	}
-	tm.keys("Enter")
+	lab.newCeremony("destroy-backup —")
 	lab.field("Backup destroyed")
 	tm.waitFor("form-destroy-backup", "root-dbk.bk1 · key root-dbk")
 	tm.keys("Enter")

@@ -134,6 +134,19 @@ func (lab *formLab) start() {
 	lab.tm.waitFor("", "Members", "n: new ceremony")
 }
 
+// newCeremony goes from Home to the form and picks the kind whose option
+// starts with label ("sign —").
+func (lab *formLab) newCeremony(label string) {
+	lab.t.Helper()
+	tm := lab.tm
+	tm.keys("n")
+	tm.waitFor("", "┃ Which ceremony?", label)
+	for !strings.Contains(tm.capture(), "> "+label) {
+		tm.keys("Down")
+	}
+	tm.keys("Enter")
+}
+
 // field waits until the form's focused field (marked ┃) is title.
 func (lab *formLab) field(title string) string {
 	lab.t.Helper()
