@@ -30,8 +30,8 @@ func Omnimatch(password string, userInputs []string) (matches []*match.Match) {
 }
 
 var (
-	defaultGraphs              = loadDefaultAdjacencyGraphs()
-	defaultRegexpMatch         = []struct {
+	defaultGraphs      = loadDefaultAdjacencyGraphs()
+	defaultRegexpMatch = []struct {
 		Name   string
 		Regexp *regexp.Regexp
 	}{
