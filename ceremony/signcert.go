@@ -190,11 +190,12 @@ func checkCRLPlan(file string, c *CRLPlan) error {
 		return bad("next_update", "is not after this_update", "")
 	}
 	for i, r := range c.Revoked {
-		if _, err := parseSerial(r.Serial); err != nil {
-			return bad(fmt.Sprintf("revoked[%d].serial", i), err.Error(), "the certificate's serial in hex, e.g. 3a:9f:…")
-		}
-		if _, ok := crlReasons[r.Reason]; r.Reason != "" && !ok {
-			return bad(fmt.Sprintf("revoked[%d].reason", i), fmt.Sprintf("unknown reason %q", r.Reason), "one of: "+names(crlReasons))
+		if field, err := r.check(); err != nil {
+			fix := "the certificate's serial in hex, e.g. 3a:9f:…"
+			if field == "reason" {
+				fix = "one of: " + names(crlReasons)
+			}
+			return bad(fmt.Sprintf("revoked[%d].%s", i, field), err.Error(), fix)
 		}
 	}
 	if err := checkPadding(c.RSAPadding); err != nil {
@@ -204,6 +205,18 @@ func checkCRLPlan(file string, c *CRLPlan) error {
 		return bad("lint_profile", err.Error(), "rfc5280 (the default) or webpki")
 	}
 	return nil
+}
+
+// check says which field of a revoked certificate is wrong (its serial,
+// or a reason RFC 5280 does not name), and why.
+func (r RevokedPlan) check() (field string, err error) {
+	if _, err := parseSerial(r.Serial); err != nil {
+		return "serial", err
+	}
+	if _, ok := crlReasons[r.Reason]; r.Reason != "" && !ok {
+		return "reason", fmt.Errorf("unknown reason %q", r.Reason)
+	}
+	return "", nil
 }
 
 func parseSerial(s string) (*big.Int, error) {

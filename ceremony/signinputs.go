@@ -96,19 +96,19 @@ func ParseRevoked(line string) (RevokedPlan, error) {
 	if len(f) < 2 || len(f) > 3 {
 		return RevokedPlan{}, fmt.Errorf("%.60q: want SERIAL DATE [REASON]", line)
 	}
-	if _, err := parseSerial(f[0]); err != nil {
-		return RevokedPlan{}, err
-	}
 	d, err := time.Parse(time.DateOnly, f[1])
 	if err != nil {
 		return RevokedPlan{}, fmt.Errorf("%.30q is not a date like 2026-11-30", f[1])
 	}
 	r := RevokedPlan{Serial: f[0], Date: Date{Time: d}}
 	if len(f) == 3 {
-		if _, ok := crlReasons[f[2]]; !ok {
-			return RevokedPlan{}, fmt.Errorf("unknown reason %.40q: one of %s", f[2], names(crlReasons))
-		}
 		r.Reason = f[2]
+	}
+	if field, err := r.check(); err != nil {
+		if field == "reason" {
+			return RevokedPlan{}, fmt.Errorf("unknown reason %.40q: one of %s", r.Reason, names(crlReasons))
+		}
+		return RevokedPlan{}, err
 	}
 	return r, nil
 }
