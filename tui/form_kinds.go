@@ -40,7 +40,7 @@ func kindChoices(st *ledger.State, backups []ceremony.RestorableBackup, enrolled
 		{"export — wrap a key to a recipient", ceremony.KindExport, has(ceremony.KindExport)},
 		{"rotate — a new version of a key; the old one retires", ceremony.KindRotate, has(ceremony.KindRotate)},
 		{"restore — a key from its backup, shares entered here", ceremony.KindRestore, len(backups) > 0},
-		{"sign — a file, or its root certificate, by a key pair", ceremony.KindSign, has(ceremony.KindSign)},
+		{"sign — a file, a certificate or a CRL, by a key pair", ceremony.KindSign, has(ceremony.KindSign)},
 		{"destroy — a key, on the HSM, for good", ceremony.KindDestroy, has(ceremony.KindDestroy)},
 		{"compromise — report a key compromised; later use refused", ceremony.KindCompromise, has(ceremony.KindCompromise)},
 		{"destroy-backup — a backup's media and every share, destroyed", ceremony.KindDestroyBackup, len(backups) > 0},
