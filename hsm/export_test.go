@@ -84,12 +84,13 @@ func GenerateTemplatesForTest(spec KeySpec) (KeySpec, uint, []*pkcs11.Attribute,
 	if err := checkSpec(&spec); err != nil {
 		return spec, 0, nil, nil, err
 	}
+	mech, _ := genMechanism(spec.Type)
 	switch spec.Type {
 	case AES256:
-		return spec, pkcs11.CKM_AES_KEY_GEN, nil, secretTemplate(spec, true), nil
+		return spec, mech, nil, secretTemplate(spec, true), nil
 	case ECP256, ECP384:
 		pub, priv := pairTemplates(spec, spec.Type.ecParams())
-		return spec, pkcs11.CKM_EC_KEY_PAIR_GEN, pub, priv, nil
+		return spec, mech, pub, priv, nil
 	}
 	return spec, 0, nil, nil, fmt.Errorf("no raw twin for %s", spec.Type)
 }

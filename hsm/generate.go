@@ -140,6 +140,21 @@ func (t *Token) refuseExisting(label string, id []byte) error {
 	return nil
 }
 
+// genMechanism is the mechanism that generates a key of type kt, and its name.
+func genMechanism(kt KeyType) (uint, string) {
+	switch kt {
+	case AES256:
+		return pkcs11.CKM_AES_KEY_GEN, "CKM_AES_KEY_GEN"
+	case RSA3072, RSA4096:
+		return pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"
+	case ECP256, ECP384:
+		return pkcs11.CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"
+	case Ed25519:
+		return ckmECEdwardsKeyPairGen, "CKM_EC_EDWARDS_KEY_PAIR_GEN"
+	}
+	return 0, ""
+}
+
 // Generate creates a key inside the token as spec says, reads back what
 // the token made and checks it (on mismatch the key is destroyed and the
 // call fails with ErrMismatch). Label or id already in use are refused
@@ -148,18 +163,7 @@ func (t *Token) Generate(spec KeySpec) (*Key, error) {
 	if err := checkSpec(&spec); err != nil {
 		return nil, err
 	}
-	var mech uint
-	var mname string
-	switch spec.Type {
-	case AES256:
-		mech, mname = pkcs11.CKM_AES_KEY_GEN, "CKM_AES_KEY_GEN"
-	case RSA3072, RSA4096:
-		mech, mname = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"
-	case ECP256, ECP384:
-		mech, mname = pkcs11.CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"
-	case Ed25519:
-		mech, mname = ckmECEdwardsKeyPairGen, "CKM_EC_EDWARDS_KEY_PAIR_GEN"
-	}
+	mech, mname := genMechanism(spec.Type)
 	if err := t.need(mech, mname, 0); err != nil {
 		return nil, fmt.Errorf("generate %s %q: %w", spec.Type, spec.Label, err)
 	}
